@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic dumps with known lineage (generate.py) and their scoring (score.py)."""

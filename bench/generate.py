@@ -1,0 +1,852 @@
+"""Synthetic scraped dumps whose lineage is known: the ground truth of the quality benchmark.
+
+    python -m bench.generate --out bench/out/dump --docs 500
+    python -m bench.generate --out bench/out/big --size 1GB --seed 7
+
+Writes, under ``--out DIR``:
+
+    DIR/docs/d000/000123.txt   documents, one paragraph per line, UTF-8 (scan DIR/docs)
+    DIR/truth.jsonl            one record per line of every document (see below)
+    DIR/generate.json          parameters, seed pool, counts
+
+The documents live one folder below DIR so that a scan of ``DIR/docs`` never reads the truth
+file as a corpus (``.jsonl`` is a corpus format). Paths in the truth are relative to ``DIR/docs``.
+
+Truth record, one per non-empty line, in file order::
+
+    {"path": "d000/000123.txt", "line": 7, "source": "seed:003:17", "copy": true,
+     "partial": false, "mutations": ["script", "edit"]}
+
+- ``source`` names the original: ``seed:<file>:<line>`` (a paragraph of ``data/seeds``; file is
+  the index in sorted order, line 1-based), ``new:<n>`` (fresh text made here) or
+  ``boilerplate:<k>`` (a site boilerplate prefix line). One source is one true cluster.
+- ``copy`` is false exactly once per source: its first appearance, which is never mutated.
+- ``mutations`` lists what was done to a copy, in the order applied (see ``MUTATIONS``); a
+  mutation is recorded only when it changed the text.
+- ``partial`` marks a line holding only part of its source: a truncated copy, or one half of a
+  line broken in two (both halves carry the source and the ``split`` mutation).
+
+Where the text comes from:
+
+- seed paragraphs: non-empty lines of the seed files, stripped, at least 20 characters, minus
+  HTML, spam and "小编" boilerplate lines, minus near-duplicates of an earlier seed paragraph
+  (the seeds copy each other; two sources must never be near-duplicates, or the truth lies);
+- new paragraphs: clauses of the seed paragraphs (split on ，、；：。！？, simplified script)
+  shuffled across paragraphs. A new paragraph of ~18 clauses drawn from ~10k distinct clauses
+  shares a clause or two with any other paragraph at most, so its 5-gram Jaccard similarity to
+  every seed and every other new paragraph stays far below 0.5. The text of ``new:<n>`` is a
+  pure function of (seed, n), so copies regenerate it instead of keeping the dump in memory.
+
+Determinism: one ``random.Random(seed)`` drives every decision, iteration is in sorted order,
+and new text is hashed from (seed, n): the same seed and parameters give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import shutil
+import sys
+import time
+from array import array
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import opencc
+
+__all__ = [
+    "BOILERPLATES",
+    "MUTATIONS",
+    "GenerateError",
+    "GenerateParams",
+    "GenerateStats",
+    "SourcePool",
+    "doc_path",
+    "generate",
+    "jaccard",
+    "main",
+    "mutate",
+    "parse_size",
+    "shingles",
+    "similarity_key",
+]
+
+FORMAT_VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SEED_CHARS = 20
+SHINGLE_SIZE = 5
+
+_S2T = opencc.OpenCC("s2t")
+_T2S = opencc.OpenCC("t2s")
+
+
+class GenerateError(Exception):
+    """The dump cannot be generated as asked; ``str(error)`` says why and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# Text helpers shared with the tests: what "far from" and "a copy of" mean here.
+
+PINYIN_JUNK_RE = re.compile(r"[(（][a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]+[)）]")
+PLACEHOLDER_RE = re.compile(r"(?<![A-Za-z])(?:x+|X+)(?![A-Za-z])|\*+|×+|某")
+_NOT_WORD_RE = re.compile(r"[\W_]+")
+
+
+def similarity_key(text: str) -> str:
+    """The text as a detector should compare it: no pinyin junk, simplified, no placeholders,
+    letters and digits only.
+
+    >>> similarity_key("關(guān)於xx市，發(fā)展!")
+    '关于市发展'
+    """
+    text = PINYIN_JUNK_RE.sub("", text)
+    text = _T2S.convert(text)
+    text = PLACEHOLDER_RE.sub("", text)
+    return _NOT_WORD_RE.sub("", text.lower())
+
+
+def shingles(key: str, k: int = SHINGLE_SIZE) -> set[str]:
+    """Character k-grams of a key; a key shorter than k is its own single shingle.
+
+    >>> sorted(shingles("abcdef", 5))
+    ['abcde', 'bcdef']
+    """
+    if len(key) <= k:
+        return {key} if key else set()
+    return {key[i : i + k] for i in range(len(key) - k + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    """|A ∩ B| / |A ∪ B| (1.0 for two empty sets).
+
+    >>> jaccard({1, 2, 3}, {2, 3, 4})
+    0.5
+    """
+    if not a and not b:
+        return 1.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+# --------------------------------------------------------------------------------------------
+# The source pool: seed paragraphs, boilerplates and the generator of new paragraphs.
+
+SPAM_WORDS = ("乱码", "在线观看", "免费视频", "视频播", "中文字幕", "日韩", "欧美", "一区", "二区")
+HTML_RE = re.compile(r"<[^>]*>|&[a-z]+;|&#\d+;")
+# Characters str.splitlines() treats as line breaks: they must never reach a document.
+_LINE_BREAKS = str.maketrans({c: " " for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+CLAUSE_SPLIT_RE = re.compile(r"[，,、；;：:。！？!?\s]+")
+MIN_CLAUSE, MAX_CLAUSE = 4, 40
+MAX_NEW_CHARS = 800
+
+# Site boilerplate prefix lines. Written to be far from each other and from the seed pool
+# (the tests check it), so each one is a clean cluster of its own.
+BOILERPLATES = (
+    "下面是小编为大家整理的疫情防控工作会议讲话稿范文,供大家参考,希望能够帮助到大家。",
+    "本文由网友投稿整理发布,仅供学习交流使用,如有侵权请联系网站管理员删除。",
+    "写讲话稿的时候需要注意什么呢?有哪些格式需要注意呢?一起来看看小编精心挑选的范文吧。",
+    "以下内容来源于互联网公开资料,版权归原作者所有,转载请注明出处并保留本声明。",
+    "欢迎访问本站范文频道,更多精彩的会议讲话、工作总结、心得体会请持续关注本站更新。",
+    "相关推荐:疫情防控工作总结、疫情防控心得体会、疫情防控应急预案、疫情防控方案合集。",
+)
+
+
+def is_junk_line(line: str) -> bool:
+    """HTML fragments, spam keyword lists and "小编" site boilerplate: not paragraphs to copy.
+
+    >>> is_junk_line('<sup id="ppnor"><input id="ppnor"></input></sup>')
+    True
+    >>> is_junk_line("亚洲免费乱码视频,日韩 欧美 国产 动漫 一区")
+    True
+    >>> is_junk_line("下面是小編為大家整理的,供大家參考。")
+    True
+    >>> is_junk_line("今天我们召开全县疫情防控工作调度会。")
+    False
+    """
+    if HTML_RE.search(line) or "小编" in line or "小編" in line:
+        return True
+    return sum(word in line for word in SPAM_WORDS) >= 2
+
+
+@dataclass(frozen=True)
+class SeedParagraph:
+    source: str  # seed:<file>:<line>
+    text: str
+
+
+class SourcePool:
+    """Every original the generator can emit: seed paragraphs (``seed:f:l``), new paragraphs
+    (``new:<n>``, made on demand from the run's seed) and boilerplates (``boilerplate:<k>``).
+    """
+
+    def __init__(self, seeds_dir: str | Path, seed: int) -> None:
+        self.seeds_dir = _resolve_seeds_dir(seeds_dir)
+        self.seed = seed
+        self.files = sorted(p for p in self.seeds_dir.glob("*.txt") if p.is_file())
+        if not self.files:
+            raise GenerateError(
+                f"no .txt seed files in {self.seeds_dir} - pass --seeds-dir pointing at them"
+            )
+        candidates: list[SeedParagraph] = []
+        digest = hashlib.sha256()
+        for f_idx, path in enumerate(self.files):
+            raw = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + raw)
+            text = raw.decode("utf-8-sig", errors="replace")
+            for l_idx, line in enumerate(text.split("\n"), start=1):
+                line = line.translate(_LINE_BREAKS).strip()
+                if len(line) >= MIN_SEED_CHARS and not is_junk_line(line):
+                    candidates.append(SeedParagraph(f"seed:{f_idx:03d}:{l_idx}", line))
+        self.seeds_sha256 = digest.hexdigest()
+        self.n_candidates = len(candidates)
+        self.seeds = _distinct(candidates)
+        if not self.seeds:
+            raise GenerateError(f"no usable paragraph (>= {MIN_SEED_CHARS} chars) in {self.seeds_dir}")
+        self.clauses = _clauses(p.text for p in self.seeds)
+        if len(self.clauses) < 200:
+            raise GenerateError(
+                f"only {len(self.clauses)} distinct clauses in {self.seeds_dir}; new text needs "
+                "at least 200 - add seed files"
+            )
+        # Lengths of new paragraphs follow the seed paragraphs' lengths.
+        self._lengths = sorted(min(len(p.text), MAX_NEW_CHARS) for p in self.seeds)
+        self._max_vals = 8 + MAX_NEW_CHARS // MIN_CLAUSE + 2
+        self.mean_bytes = sum(len(p.text.encode()) + 1 for p in self.seeds) / len(self.seeds)
+
+    def new_paragraph(self, n: int) -> str:
+        """The text of ``new:<n>``: seed clauses shuffled into a paragraph, a pure function of
+        (pool, seed, n). Clause choices come from SHAKE-128 of "seed:n", so copies regenerate
+        the text instead of the dump being held in memory.
+        """
+        buf = hashlib.shake_128(f"dedup-bench:{self.seed}:{n}".encode()).digest(4 * self._max_vals)
+        vals = memoryview(buf).cast("I")
+        target = max(MIN_SEED_CHARS, self._lengths[vals[0] % len(self._lengths)])
+        comma = "，" if vals[1] & 1 else ","
+        parts: list[str] = []
+        if vals[2] % 8 == 0:  # a list item, so that renumbering has something to renumber
+            number = _CN_NUMBERS[1 + (vals[3] >> 4) % 9]
+            parts.append(("{}、", "（{}）", "{}是", "第{}，")[vals[3] % 4].format(number))
+        clauses = self.clauses
+        n_clauses = len(clauses)
+        length = 0
+        for v in vals[8:]:
+            clause = clauses[v % n_clauses]
+            parts.append(clause)
+            length += len(clause) + 1
+            if length >= target:
+                break
+            parts.append("。" if (v >> 28) < 4 else comma)  # a quarter of the clauses end a sentence
+        parts.append("。")
+        return "".join(parts)
+
+
+def _resolve_seeds_dir(seeds_dir: str | Path) -> Path:
+    path = Path(seeds_dir)
+    if not path.is_dir() and not path.is_absolute() and (PROJECT_ROOT / path).is_dir():
+        path = PROJECT_ROOT / path
+    if not path.is_dir():
+        raise GenerateError(f"seeds folder {seeds_dir} not found - pass --seeds-dir pointing at the seed .txt files")
+    return path
+
+
+def _distinct(candidates: list[SeedParagraph], max_jaccard: float = 0.3, max_containment: float = 0.5) -> list[SeedParagraph]:
+    """Keep a candidate only if it is far from every candidate kept before it.
+
+    Far: 5-gram Jaccard below ``max_jaccard`` and less than ``max_containment`` of the smaller
+    shingle set inside the other (so a fragment of a kept paragraph is dropped too). The seeds
+    repeat blocks and carry the same speech in both scripts; without this, two sources of the
+    truth would be near-duplicates and a correct detector would be scored wrong.
+    """
+    kept: list[SeedParagraph] = []
+    kept_sets: list[set[str]] = []
+    index: dict[str, list[int]] = {}
+    for cand in candidates:
+        key = similarity_key(cand.text)
+        if len(key) < SHINGLE_SIZE * 2:
+            continue
+        sh = shingles(key)
+        overlap: Counter[int] = Counter()
+        for s in sh:
+            overlap.update(index.get(s, ()))
+        if any(
+            inter / (len(sh) + len(kept_sets[i]) - inter) >= max_jaccard
+            or inter / min(len(sh), len(kept_sets[i])) >= max_containment
+            for i, inter in overlap.items()
+        ):
+            continue
+        for s in sh:
+            index.setdefault(s, []).append(len(kept))
+        kept.append(cand)
+        kept_sets.append(sh)
+    return kept
+
+
+def _clauses(texts) -> list[str]:
+    """Distinct clauses of the texts, simplified and without pinyin junk, in first-seen order."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        text = _T2S.convert(PINYIN_JUNK_RE.sub("", text))
+        for clause in CLAUSE_SPLIT_RE.split(text):
+            if MIN_CLAUSE <= len(clause) <= MAX_CLAUSE:
+                seen.setdefault(clause, None)
+    return list(seen)
+
+
+# --------------------------------------------------------------------------------------------
+# Mutations: what real dumps do to reused text. Each is (text, rng) -> text, pure but for rng;
+# it returns the text unchanged when it does not apply.
+
+# Tone pinyin of the characters whose broken conversion litters seed 003 ("關(guān)"), most
+# frequent first; every one of them changes under s2t.
+PINYIN = {
+    "务": "wù", "发": "fā", "区": "qū", "关": "guān", "设": "shè", "业": "yè", "现": "xiàn",
+    "经": "jīng", "统": "tǒng", "规": "guī", "产": "chǎn", "领": "lǐng", "应": "yīng",
+    "调": "diào", "质": "zhì", "内": "nèi", "优": "yōu", "结": "jié", "环": "huán",
+    "创": "chuàng", "灾": "zāi", "乡": "xiāng", "态": "tài", "农": "nóng", "续": "xù",
+    "协": "xié", "监": "jiān", "战": "zhàn", "础": "chǔ", "镇": "zhèn", "构": "gòu",
+    "复": "fù", "节": "jié", "稳": "wěn", "数": "shù", "联": "lián", "据": "jù",
+    "转": "zhuǎn", "卫": "wèi", "医": "yī", "执": "zhí", "预": "yù", "术": "shù",
+    "网": "wǎng", "养": "yǎng", "权": "quán", "络": "luò", "贸": "mào", "会": "huì",
+    "国": "guó", "时": "shí", "实": "shí", "为": "wéi", "这": "zhè", "县": "xiàn",
+    "级": "jí", "进": "jìn", "动": "dòng", "员": "yuán",
+}  # fmt: skip
+_PINYIN_CHARS_RE = re.compile("[" + "".join(PINYIN) + "]")
+PINYIN_RATE = 0.2
+
+PLACEHOLDERS = ("xx", "XX", "**", "*", "×××", "某")
+# Names that appear in the seeds and that anonymisers replace.
+NAMES = ("清泉", "桂梅", "庆林", "慶林", "开封", "開封", "郑州", "鄭州")
+_PLACEHOLDER_OR_NAME_RE = re.compile(PLACEHOLDER_RE.pattern + "|" + "|".join(NAMES))
+
+_CN_NUMBERS = "零一二三四五六七八九十"
+_CN_NUM = "[一二三四五六七八九十]{1,3}"
+# A list marker at the start ("一、", "（三）", "二是") or an ordinal "第五" that counts items.
+RENUMBER_RE = re.compile(
+    rf"^([（(]?)({_CN_NUM})(?=[、）)是])|(第)({_CN_NUM})(?=[、，,。：:是个条项次篇部章节])"
+)
+
+FULL_PUNCT, HALF_PUNCT = "，：；！？（）", ",:;!?()"
+_TO_HALF = str.maketrans(FULL_PUNCT, HALF_PUNCT)
+_TO_FULL = str.maketrans(HALF_PUNCT, FULL_PUNCT)
+_SENTENCE_END = "。！？.!?"
+EDIT_CHARS = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下"
+    "过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都"
+)
+
+
+def cn_to_int(s: str) -> int:
+    """Chinese numeral up to 99 -> int.
+
+    >>> [cn_to_int(s) for s in ("五", "十", "十二", "二十", "三十四")]
+    [5, 10, 12, 20, 34]
+    """
+    if "十" not in s:
+        return _CN_NUMBERS.index(s)
+    tens, _, ones = s.partition("十")
+    return (_CN_NUMBERS.index(tens) if tens else 1) * 10 + (_CN_NUMBERS.index(ones) if ones else 0)
+
+
+def int_to_cn(n: int) -> str:
+    """int 1..99 -> Chinese numeral.
+
+    >>> [int_to_cn(n) for n in (5, 10, 12, 20, 34)]
+    ['五', '十', '十二', '二十', '三十四']
+    """
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return _CN_NUMBERS[ones]
+    return ("" if tens == 1 else _CN_NUMBERS[tens]) + "十" + (_CN_NUMBERS[ones] if ones else "")
+
+
+def to_traditional(text: str, rng) -> str:
+    """Traditional script (OpenCC s2t), then tone pinyin after ~20% of the characters that
+    changed script and that ``PINYIN`` knows, the way a broken converter leaves it: 關(guān).
+    """
+    converted = _S2T.convert(text)
+    if len(converted) != len(text):  # a phrase conversion changed the length: no alignment
+        return converted
+    out: list[str] = []
+    last = 0
+    for m in _PINYIN_CHARS_RE.finditer(text):
+        i = m.start()
+        if converted[i] != text[i] and rng.random() < PINYIN_RATE:
+            out.append(converted[last : i + 1])
+            out.append(f"({PINYIN[text[i]]})")
+            last = i + 1
+    out.append(converted[last:])
+    return "".join(out)
+
+
+def swap_placeholders(text: str, rng) -> str:
+    """Replace every placeholder or known name by one placeholder (another one where they match).
+
+    >>> import random
+    >>> swap_placeholders("清泉同志在xx市", random.Random(0)) != "清泉同志在xx市"
+    True
+    """
+    new = rng.choice(PLACEHOLDERS)
+    other = PLACEHOLDERS[(PLACEHOLDERS.index(new) + 1) % len(PLACEHOLDERS)]
+    return _PLACEHOLDER_OR_NAME_RE.sub(lambda m: other if m.group() == new else new, text)
+
+
+def renumber(text: str, rng) -> str:
+    """Shift every list number by one, up or down ("一、" -> "二、", "第五" -> "第六").
+
+    >>> import random
+    >>> renumber("二、第五条", random.Random(1)) in ("一、第四条", "三、第六条")
+    True
+    """
+    matches = list(RENUMBER_RE.finditer(text))
+    if not matches:
+        return text
+    numbers = [cn_to_int(m.group(2) or m.group(4)) for m in matches]
+    delta = rng.choice((1, -1))
+    if min(numbers) + delta < 1 or max(numbers) + delta > 99:
+        delta = -delta
+
+    def shift(m: re.Match) -> str:
+        if m.group(2):
+            return m.group(1) + int_to_cn(cn_to_int(m.group(2)) + delta)
+        return m.group(3) + int_to_cn(cn_to_int(m.group(4)) + delta)
+
+    return RENUMBER_RE.sub(shift, text)
+
+
+def flip_punctuation_width(text: str, rng) -> str:
+    """Full-width punctuation to half-width, or the other way when half-width dominates.
+
+    >>> flip_punctuation_width("一，二：三", None)
+    '一,二:三'
+    >>> flip_punctuation_width("一,二(三)", None)
+    '一，二（三）'
+    """
+    full = sum(text.count(c) for c in FULL_PUNCT)
+    half = sum(text.count(c) for c in HALF_PUNCT)
+    return text.translate(_TO_HALF if full >= half else _TO_FULL)
+
+
+def edit_chars(text: str, rng) -> str:
+    """Substitute, insert or delete 1-3% of the characters (at least one edit)."""
+    chars = list(text)
+    n_edits = max(1, round(len(chars) * rng.uniform(0.01, 0.03)))
+    for _ in range(n_edits):
+        op = rng.randrange(3)
+        pos = rng.randrange(len(chars))
+        if op == 0:
+            old = chars[pos]
+            chars[pos] = rng.choice(EDIT_CHARS)
+            if chars[pos] == old:  # make sure it is an edit
+                chars[pos] = EDIT_CHARS[(EDIT_CHARS.index(old) + 1) % len(EDIT_CHARS)]
+        elif op == 1:
+            chars.insert(pos, rng.choice(EDIT_CHARS))
+        elif len(chars) > MIN_SEED_CHARS // 2:
+            del chars[pos]
+    return "".join(chars).strip() or text
+
+
+def truncate(text: str, rng) -> str:
+    """Keep the first 50-90% of the characters: a partial copy."""
+    keep = max(1, int(len(text) * rng.uniform(0.5, 0.9)))
+    return text[:keep].rstrip() or text
+
+
+def break_line(text: str, rng) -> list[str]:
+    """Break a line in two mid-sentence (between 30% and 70% of it), as seed 003 does; a line
+    too short to break, or one whose only break points end a sentence, stays whole.
+    """
+    n = len(text)
+    if n < 24:
+        return [text]
+    for _ in range(4):
+        cut = rng.randint(int(n * 0.3), int(n * 0.7))
+        if text[cut - 1] not in _SENTENCE_END:
+            head, tail = text[:cut].rstrip(), text[cut:].lstrip()
+            if head and tail:
+                return [head, tail]
+    return [text]
+
+
+# Applied in this order (a split is always last: it changes the number of lines).
+MUTATIONS = ("placeholder", "renumber", "truncate", "script", "punct", "edit", "split")
+_TEXT_MUTATIONS = {
+    "placeholder": swap_placeholders,
+    "renumber": renumber,
+    "truncate": truncate,
+    "script": to_traditional,
+    "punct": flip_punctuation_width,
+    "edit": edit_chars,
+}
+PARTIAL_MUTATIONS = frozenset({"truncate", "split"})
+_APPLIES = {
+    "placeholder": lambda t: _PLACEHOLDER_OR_NAME_RE.search(t) is not None,
+    "renumber": lambda t: RENUMBER_RE.search(t) is not None,
+    "truncate": lambda t: len(t) >= MIN_SEED_CHARS,
+    "script": lambda t: _S2T.convert(t) != t,
+    "punct": lambda t: any(c in t for c in FULL_PUNCT + HALF_PUNCT),
+    "edit": lambda t: True,
+    "split": lambda t: len(t) >= 24,
+}
+# How many mutations a copy gets: 0, 1 or 2.
+MUTATION_COUNT_WEIGHTS = (0.25, 0.4, 0.35)
+
+
+def mutate(text: str, rng, n_mutations: int | None = None) -> tuple[list[str], list[str]]:
+    """A copy of ``text``: its lines (two if split) and the mutations that changed it.
+
+    Draws 0-2 mutations among those that apply to the text, applies them in ``MUTATIONS``
+    order, and records the ones that changed something.
+    """
+    if n_mutations is None:
+        r = rng.random()
+        n_mutations = 0 if r < MUTATION_COUNT_WEIGHTS[0] else 1 if r < 1 - MUTATION_COUNT_WEIGHTS[2] else 2
+    chosen: set[str] = set()
+    if n_mutations:
+        for name in rng.sample(MUTATIONS, len(MUTATIONS)):
+            if _APPLIES[name](text):
+                chosen.add(name)
+                if len(chosen) == n_mutations:
+                    break
+    applied: list[str] = []
+    for name in MUTATIONS[:-1]:
+        if name in chosen:
+            new = _TEXT_MUTATIONS[name](text, rng)
+            if new != text:
+                text = new
+                applied.append(name)
+    lines = [text]
+    if "split" in chosen:
+        lines = break_line(text, rng)
+        if len(lines) == 2:
+            applied.append("split")
+    return lines, applied
+
+
+# --------------------------------------------------------------------------------------------
+# The generator.
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    """What decides the dump (saved in generate.json). Stop at ``n_docs`` documents or once the
+    documents reach ``target_bytes`` bytes, whichever comes first; at least one is required.
+
+    reuse             share of paragraph lines that are copies of an earlier original
+    boilerplate_rate  share of documents that start with a site boilerplate line
+    popular_rate      share of copies that pick their original by popularity (an original
+                      seen k times is k times as likely: heavy-tailed cluster sizes); the
+                      others pick an earlier original uniformly
+    """
+
+    n_docs: int | None = None
+    target_bytes: int | None = None
+    seed: int = 1
+    reuse: float = 0.3
+    boilerplate_rate: float = 0.2
+    popular_rate: float = 0.5
+    min_paragraphs: int = 5
+    max_paragraphs: int = 40
+
+    def __post_init__(self) -> None:
+        if self.n_docs is None and self.target_bytes is None:
+            raise GenerateError("say how big the dump is: give a number of documents or a size")
+        if self.n_docs is not None and self.n_docs < 1:
+            raise GenerateError(f"number of documents must be at least 1, got {self.n_docs}")
+        if self.target_bytes is not None and self.target_bytes < 1:
+            raise GenerateError(f"size must be at least 1 byte, got {self.target_bytes}")
+        for name in ("reuse", "boilerplate_rate", "popular_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise GenerateError(f"{name.replace('_', ' ')} must be between 0 and 1, got {value}")
+        if not 1 <= self.min_paragraphs <= self.max_paragraphs:
+            raise GenerateError(
+                f"paragraphs per document must satisfy 1 <= min <= max, got {self.min_paragraphs}..{self.max_paragraphs}"
+            )
+
+
+@dataclass
+class GenerateStats:
+    """Counts of one generated dump (``seconds`` is the only field that varies between runs)."""
+
+    out_dir: str
+    docs_dir: str
+    truth_path: str
+    documents: int = 0
+    lines: int = 0
+    bytes: int = 0
+    originals: int = 0
+    seed_originals: int = 0
+    new_originals: int = 0
+    boilerplate_lines: int = 0
+    copies: int = 0
+    partial_lines: int = 0
+    largest_source: int = 0
+    mutations: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds else float("inf")
+
+    def counts(self) -> dict:
+        d = asdict(self)
+        for key in ("out_dir", "docs_dir", "truth_path", "seconds"):
+            d.pop(key)
+        return d
+
+
+def doc_path(i: int) -> str:
+    """Relative path of document i, 1000 documents per folder.
+
+    >>> doc_path(123), doc_path(4567)
+    ('d000/000123.txt', 'd004/004567.txt')
+    """
+    return f"d{i // 1000:03d}/{i:06d}.txt"
+
+
+def _truth_line(path: str, line: int, source: str, copy: bool, partial: bool, mutations: list[str]) -> str:
+    # Hand-formatted JSON (paths, sources and mutation names are plain ASCII): json.dumps per
+    # record would be a third of the run time.
+    muts = ", ".join(f'"{m}"' for m in mutations)
+    return (
+        f'{{"path": "{path}", "line": {line}, "source": "{source}", '
+        f'"copy": {"true" if copy else "false"}, "partial": {"true" if partial else "false"}, '
+        f'"mutations": [{muts}]}}\n'
+    )
+
+
+def _prepare_out_dir(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise GenerateError(f"{out} is a file - give --out a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise GenerateError(f"{out} is not empty - choose a new folder, or --force to replace a dump made there")
+        if not (out / "generate.json").is_file():
+            raise GenerateError(f"{out} holds no generate.json, so it is not a dump; refusing to delete it - choose another folder")
+        shutil.rmtree(out / "docs", ignore_errors=True)
+        for name in ("truth.jsonl", "generate.json"):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def generate(
+    out_dir: str | Path,
+    *,
+    n_docs: int | None = None,
+    target_bytes: int | None = None,
+    seed: int = 1,
+    seeds_dir: str | Path = "data/seeds",
+    reuse: float = 0.3,
+    boilerplate_rate: float = 0.2,
+    popular_rate: float = 0.5,
+    force: bool = False,
+) -> GenerateStats:
+    """Write a synthetic dump with its truth to ``out_dir`` (see the module docstring).
+
+    Documents are written one at a time; memory holds the seed pool and two small integer
+    arrays (the original of every line and of every source), never the dump.
+    """
+    started = time.perf_counter()
+    params = GenerateParams(
+        n_docs=n_docs, target_bytes=target_bytes, seed=seed, reuse=reuse,
+        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate,
+    )  # fmt: skip
+    pool = SourcePool(seeds_dir, seed)
+    out = Path(out_dir)
+    _prepare_out_dir(out, force)
+    docs_dir = out / "docs"
+    docs_dir.mkdir()
+    truth_path = out / "truth.jsonl"
+    stats = GenerateStats(out_dir=str(out), docs_dir=str(docs_dir), truth_path=str(truth_path))
+
+    rng = random.Random(seed)
+    n_seeds = len(pool.seeds)
+    seed_order = list(range(n_seeds))
+    rng.shuffle(seed_order)
+    # Spread the seed paragraphs over the whole dump: a fresh original is a seed with the
+    # probability that makes the seeds last until about the expected end.
+    mean_lines = (params.min_paragraphs + params.max_paragraphs) / 2
+    estimates = []
+    if n_docs is not None:
+        estimates.append(n_docs * mean_lines)
+    if target_bytes is not None:
+        estimates.append(target_bytes / pool.mean_bytes)
+    expected_fresh = max(1.0, min(estimates) * (1 - reuse))
+    seed_rate = min(1.0, n_seeds / expected_fresh)
+
+    # Original i is code orig_codes[i]: < n_seeds a seed paragraph, else new:<code - n_seeds>.
+    orig_codes = array("I")
+    orig_sizes = array("I")
+    appearances = array("I")  # the original of every paragraph so far (popularity sampling)
+    boilerplate_seen: set[int] = set()
+    next_seed = 0
+    next_new = 0
+    mutation_counts: Counter[str] = Counter()
+
+    def original_text(i: int) -> tuple[str, str]:
+        code = orig_codes[i]
+        if code < n_seeds:
+            p = pool.seeds[code]
+            return p.source, p.text
+        return f"new:{code - n_seeds}", pool.new_paragraph(code - n_seeds)
+
+    with truth_path.open("w", encoding="utf-8", newline="\n") as truth:
+        doc = 0
+        while True:
+            if n_docs is not None and doc >= n_docs:
+                break
+            if target_bytes is not None and stats.bytes >= target_bytes:
+                break
+            rel = doc_path(doc)
+            lines: list[str] = []
+            records: list[str] = []
+
+            def emit(text: str, source: str, copy: bool, partial: bool, muts: list[str]) -> None:
+                lines.append(text)
+                records.append(_truth_line(rel, len(lines), source, copy, partial, muts))
+
+            if rng.random() < boilerplate_rate:
+                k = rng.randrange(len(BOILERPLATES))
+                emit(BOILERPLATES[k], f"boilerplate:{k}", k in boilerplate_seen, False, [])
+                boilerplate_seen.add(k)
+                stats.boilerplate_lines += 1
+            for _ in range(rng.randint(params.min_paragraphs, params.max_paragraphs)):
+                if orig_codes and rng.random() < reuse:
+                    if rng.random() < popular_rate:
+                        i = appearances[rng.randrange(len(appearances))]
+                    else:
+                        i = rng.randrange(len(orig_codes))
+                    source, text = original_text(i)
+                    copy_lines, muts = mutate(text, rng)
+                    partial = any(m in PARTIAL_MUTATIONS for m in muts)
+                    for line in copy_lines:
+                        emit(line, source, True, partial, muts)
+                    stats.copies += 1
+                    stats.partial_lines += len(copy_lines) if partial else 0
+                    mutation_counts.update(muts)
+                else:
+                    if next_seed < n_seeds and rng.random() < seed_rate:
+                        orig_codes.append(seed_order[next_seed])
+                        next_seed += 1
+                    else:
+                        orig_codes.append(n_seeds + next_new)
+                        next_new += 1
+                    orig_sizes.append(0)
+                    i = len(orig_codes) - 1
+                    source, text = original_text(i)
+                    emit(text, source, False, False, [])
+                appearances.append(i)
+                orig_sizes[i] += 1
+
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            target = docs_dir / rel
+            if doc % 1000 == 0:
+                target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data)
+            truth.write("".join(records))
+            stats.documents += 1
+            stats.lines += len(lines)
+            stats.bytes += len(data)
+            doc += 1
+
+    stats.seed_originals = next_seed
+    stats.new_originals = next_new
+    stats.originals = len(orig_codes)
+    stats.largest_source = max(orig_sizes, default=0)
+    stats.mutations = {name: mutation_counts[name] for name in MUTATIONS}
+    meta = {
+        "generator": "bench.generate",
+        "format_version": FORMAT_VERSION,
+        "seed": seed,
+        "params": asdict(params),
+        "seed_pool": {
+            "seeds_dir": str(seeds_dir),
+            "files": [p.name for p in pool.files],
+            "sha256": pool.seeds_sha256,
+            "candidate_paragraphs": pool.n_candidates,
+            "distinct_paragraphs": n_seeds,
+            "clauses": len(pool.clauses),
+        },
+        "layout": {"docs": "docs", "truth": "truth.jsonl", "paths_relative_to": "docs"},
+        "counts": stats.counts(),
+    }
+    (out / "generate.json").write_text(
+        json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "k": 10**3, "m": 10**6, "g": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}  # fmt: skip
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size like "100MB" (decimal units; KiB/MiB/GiB binary).
+
+    >>> parse_size("100MB"), parse_size("1.5k"), parse_size("2MiB"), parse_size("300")
+    (100000000, 1500, 2097152, 300)
+    """
+    m = _SIZE_RE.match(text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (try 100MB, 2GB or a number of bytes)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def _size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.generate",
+        description="Write a synthetic scraped dump (DIR/docs) with the source of every line (DIR/truth.jsonl).",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to create (must be new or empty)")
+    parser.add_argument("--docs", type=int, metavar="N", help="number of documents")
+    parser.add_argument("--size", type=_size_arg, metavar="SIZE", help="stop once the documents reach this size (100MB, 2GB)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--seeds-dir", default="data/seeds", metavar="DIR", help="seed .txt files (default data/seeds)")
+    parser.add_argument("--reuse", type=float, default=0.3, help="share of lines that copy an earlier original (default 0.3)")
+    parser.add_argument("--boilerplate", type=float, default=0.2, help="share of documents with a boilerplate first line (default 0.2)")
+    parser.add_argument("--popular", type=float, default=0.5, help="share of copies that pick a popular original (default 0.5)")
+    parser.add_argument("--force", action="store_true", help="replace a dump previously generated in DIR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.docs is None and args.size is None:
+        parser.error("give --docs N, --size SIZE, or both (generation stops at the first reached)")
+    try:
+        stats = generate(
+            args.out, n_docs=args.docs, target_bytes=args.size, seed=args.seed,
+            seeds_dir=args.seeds_dir, reuse=args.reuse, boilerplate_rate=args.boilerplate,
+            popular_rate=args.popular, force=args.force,
+        )  # fmt: skip
+    except GenerateError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {stats.documents:,} documents, {stats.lines:,} lines, {stats.bytes / 1e6:.1f} MB "
+        f"in {stats.seconds:.1f} s ({stats.mb_per_s:.1f} MB/s): {stats.originals:,} originals, "
+        f"{stats.copies:,} copies, largest source {stats.largest_source:,} lines"
+    )
+    print(f"documents: {stats.docs_dir}  truth: {stats.truth_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

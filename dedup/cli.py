@@ -1,0 +1,143 @@
+"""The ``dedup`` command: parses options, calls the library, formats what it returns.
+
+Errors from the library (``DedupError``) become ``Error: <message>`` with exit code 1; option
+misuse exits 2 with click's usage line. Progress bars go to stderr only when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .canonical import POLICIES
+from .config import SPLIT_MODES, ScanConfig
+from .errors import ConfigError, DedupError
+from .store import open_existing
+from .summary import Summary, cluster_detail, summarize
+
+SNIPPET = 28  # characters of a canonical shown in the summary
+
+
+def _snippet(text: str, width: int = SNIPPET) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def format_summary(s: Summary, db_path: str) -> str:
+    """The end-of-scan report, also printed by ``dedup stats``."""
+    pct = lambda part, whole: f"{100 * part / whole:.1f}%" if whole else "0.0%"  # noqa: E731
+    lines = [
+        f"Scanned {s.root}",
+        f"  documents             {s.documents:>10,}" + (f"   ({s.skipped} skipped)" if s.skipped else ""),
+        f"  paragraphs            {s.paragraphs:>10,}",
+        f"  clusters              {s.clusters:>10,}",
+        f"  duplicate paragraphs  {s.duplicate_paragraphs:>10,}   {pct(s.duplicate_paragraphs, s.paragraphs)} of paragraphs",
+        f"  duplicate characters  {s.duplicate_chars:>10,}   {pct(s.duplicate_chars, s.chars)} of {s.chars:,}",
+        f"  time                  {s.seconds:>10.1f} s",
+    ]
+    if s.top:
+        lines.append("Most reused blocks (cluster: members, documents, canonical):")
+        for t in s.top:
+            lines.append(f"  #{t.cluster_id:<5} {t.size:>4} copies {t.n_documents:>3} docs  {_snippet(t.text)}")
+    lines.append(f"Details: dedup show {db_path} CLUSTER_ID")
+    return "\n".join(lines)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="dedup")
+def cli() -> None:
+    """Find near-duplicate paragraphs across a corpus and where every copy came from."""
+
+
+def _validate_threshold(ctx, param, value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise click.BadParameter(f"{value} is outside (0, 1]; try 0.8")
+    return value
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
+@click.option("--threshold", default=0.8, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity at or above which two paragraphs are copies, in (0, 1].")
+@click.option("--shingle-size", default=5, show_default=True, type=click.IntRange(min=1), help="Characters per shingle.")
+@click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024), help="MinHash signature length.")
+@click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands (must divide --num-perm); default: chosen from the threshold.")
+@click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, or auto per document.")
+@click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only.")
+@click.option("--canonical", type=click.Choice(POLICIES), default="longest", show_default=True, help="Which member of a cluster is its canonical source.")
+@click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
+@click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
+def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_chars, canonical, force, skip_bad, quiet):
+    """Scan every .txt and .md file below CORPUS and write the cluster tables to --db.
+
+    Scanning the same corpus into the same database again replaces its previous result.
+    """
+    from .scan import scan as run_scan
+
+    try:
+        config = ScanConfig(
+            threshold=threshold,
+            shingle_size=shingle_size,
+            num_perm=num_perm,
+            bands=bands,
+            split=split,
+            min_chars=min_chars,
+            canonical=canonical,
+        )
+    except ConfigError as e:
+        raise click.UsageError(str(e))
+
+    def warn(skipped) -> None:
+        click.echo(f"warning: {skipped.path}: {skipped.reason}", err=True)
+
+    show_progress = not quiet and sys.stderr.isatty()
+    try:
+        run_scan(corpus, config, db_path, force=force, skip_bad=skip_bad, show_progress=show_progress, on_skip=warn)
+        if not quiet:
+            click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
+    except DedupError as e:
+        raise click.ClickException(str(e))
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+def stats(db_path):
+    """Print the summary of the scan stored in DB."""
+    try:
+        click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
+    except DedupError as e:
+        raise click.ClickException(str(e))
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("cluster_id", type=int)
+def show(db_path, cluster_id):
+    """Show one cluster: its canonical and every copy with document, lines, similarity, relation."""
+    try:
+        view = cluster_detail(open_existing(db_path), cluster_id)
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"Cluster {view.cluster_id}: {len(view.members)} members in {view.n_documents} documents")
+    click.echo(f"Canonical chosen by {view.reason}")
+    for m in view.members:
+        lines = f"{m.line_start}" if m.line_start == m.line_end else f"{m.line_start}-{m.line_end}"
+        click.echo("")
+        click.echo(f"[{m.relation} {m.similarity:.3f}] {m.path}:{lines}  (paragraph {m.paragraph_id})")
+        click.echo(f"  {m.text}")
+
+
+def main() -> None:
+    """Console entry point: no traceback for an interrupt or a closed pipe."""
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; the database was left as it was before this run.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)

@@ -1,0 +1,100 @@
+"""Scan configuration: one frozen dataclass, validated on creation, stored with every run.
+
+CLI options map onto these fields one to one, so a run can be repeated from its stored config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+SPLIT_MODES = ("auto", "lines", "blocks")
+CANONICAL_POLICIES = ("longest", "first")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything that decides the result of a scan.
+
+    threshold     Jaccard similarity on shingle sets at or above which two paragraphs are copies.
+    shingle_size  characters per shingle (character n-grams of the normalized key).
+    num_perm      MinHash signature length; split into LSH bands of equal rows.
+    bands         LSH bands; must divide num_perm. None: chosen from threshold (see lsh.py).
+    split         paragraph splitting: one line each, blank-line blocks, or auto (see paragraphs.py).
+    min_chars     keys shorter than this are matched by exact fingerprint only (see DESIGN.md).
+    canonical     policy that picks the canonical member of a cluster (see canonical.py).
+    normalize     names of the normalization steps applied in order (see normalize.py).
+    workers       worker processes for the heavy stages; the result never depends on it.
+    """
+
+    threshold: float = 0.8
+    shingle_size: int = 5
+    num_perm: int = 128
+    bands: int | None = None  # None: chosen from the threshold by lsh.optimal_bands
+    split: str = "auto"
+    min_chars: int = 10
+    canonical: str = "longest"
+    normalize: tuple[str, ...] | None = None  # None: normalize.DEFAULT_STEPS
+    workers: int = 1
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.shingle_size < 1:
+            raise ConfigError(f"shingle size must be at least 1, got {self.shingle_size}")
+        if self.num_perm < 2 or self.num_perm > 1024:
+            raise ConfigError(f"num-perm must be between 2 and 1024, got {self.num_perm}")
+        if self.bands is not None and (self.bands < 1 or self.num_perm % self.bands):
+            raise ConfigError(
+                f"num-perm {self.num_perm} is not divisible into {self.bands} bands; "
+                f"choose a num-perm that is a multiple of {self.bands}, or leave bands out"
+            )
+        if self.split not in SPLIT_MODES:
+            raise ConfigError(f"split must be one of {', '.join(SPLIT_MODES)}, got {self.split!r}")
+        if self.min_chars < 0:
+            raise ConfigError(f"min-chars must be 0 or more, got {self.min_chars}")
+        if self.canonical not in CANONICAL_POLICIES:
+            raise ConfigError(
+                f"canonical policy must be one of {', '.join(CANONICAL_POLICIES)}, got {self.canonical!r}"
+            )
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.normalize is not None:
+            from .normalize import STEPS
+
+            unknown = [s for s in self.normalize if s not in STEPS]
+            if unknown:
+                raise ConfigError(
+                    f"unknown normalization step {unknown[0]!r}; known steps: {', '.join(STEPS)}"
+                )
+
+    def lsh_bands(self) -> tuple[int, int]:
+        """(bands, rows per band): the given bands, or the best for the threshold."""
+        from .lsh import optimal_bands
+
+        if self.bands is not None:
+            return self.bands, self.num_perm // self.bands
+        return optimal_bands(self.threshold, self.num_perm)
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The normalization steps this config applies, defaults resolved."""
+        from .normalize import DEFAULT_STEPS
+
+        return tuple(DEFAULT_STEPS if self.normalize is None else self.normalize)
+
+    def result_fields(self) -> dict:
+        """The fields that decide the clusters (workers does not), for storing and comparing."""
+        d = dataclasses.asdict(self)
+        d.pop("workers")
+        d["normalize"] = list(self.steps)
+        return d
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d["normalize"] = list(self.steps)
+        return json.dumps(d, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,370 @@
+r"""Normalization: turn a paragraph into the key that fingerprints and shingles are made from.
+
+The key keeps only the characters that carry content -- letters (with their combining marks),
+digits, CJK ideographs and ``PLACEHOLDER`` -- so that two copies of a paragraph that differ only
+in what scrapers and converters do to reused text get the same key, or keys whose character
+5-grams mostly agree. What the steps undo, in the order they run (``STEPS``):
+
+1. ``nfkc``              full-width letters and punctuation, compatibility characters, U+3000
+2. ``strip_html``        tags and entities that leak into scraped text
+3. ``strip_pinyin``      ``關(guān)``: tone-marked pinyin a broken converter put after a character
+4. ``fold_script``       traditional -> simplified characters (OpenCC ``t2s``)
+5. ``fold_placeholders`` ``xx``, ``XX``, ``**``, ``×××``, ``某某``, ``○○`` -> one ``PLACEHOLDER``
+6. ``lowercase``         ``str.lower``
+7. ``strip_punctuation`` everything that is not a letter, digit, mark, ideograph or placeholder
+
+Why this order: NFKC runs first so every later pattern sees half-width ASCII (full-width
+``（guān）`` brackets, ``ｘｘ`` and ``＊`` become ``(guān)``, ``xx`` and ``*``). Tags and entities
+go before anything that reads brackets or symbols (``&times;`` is a ``×`` placeholder). Pinyin
+goes before the script fold, which must see ``總結`` rather than ``總結(jié)``, and before the
+placeholder fold, which would otherwise see the ``x`` of ``(xù)``. Placeholders are folded after
+the script fold, so the ordinary words spared from folding (``某种``, never ``某種``) are listed
+once in simplified form, and before ``strip_punctuation``, which would delete ``*``, ``×`` and
+``○``. Lowercasing comes after NFKC (which can produce capitals) and the placeholder fold handles
+``X`` itself. ``make_normalizer`` always applies steps in this order, whatever order it is given.
+
+Decisions worth knowing:
+
+- ``strip_pinyin`` removes a bracket group only if it holds ONE syllable that is spelled like
+  pinyin, is lowercase, carries a tone mark and directly follows a non-space character. Every
+  junk group in the seeds is tone-marked (``(guān)``, 6,000 of them in seed 003), while toneless
+  ``(a)``, ``(an)``, ``(de)`` after an ideograph are more often list markers or abbreviations
+  than pinyin, so they are kept (``們(men)`` is a known miss). A CJK predecessor is not
+  required: where the converter also garbled the character, the junk follows mojibake such as
+  ``??偨Y(jié)``.
+- ``fold_placeholders`` folds a run of ``x X × *`` unless it touches a letter or digit outside
+  CJK (``index``, ``Linux``, ``x86``, ``3x3``, ``5*3``, ``**bold**`` stay); a lone ``x`` or
+  ``X`` is folded too (``第x次``, ``x月xx日``, and also English ``x = 1`` and Roman ``XX世纪``:
+  over-folding costs little, since every copy folds the same way). ``某`` is folded except in
+  the ordinary words 某些 某种 某个 某一 某方面 某处 某样 某类 某时; ``某人``, ``某地``,
+  ``某日`` fold, like the ``xx`` they stand in for. Runs of ``○ 〇`` fold unless they touch a
+  numeral (``二〇二〇年`` stays).
+- A ``U+E000`` already in the input reads as a placeholder; mojibake of GBK's user-defined area
+  can produce one. Other private-use characters are dropped with the punctuation.
+- Every step is idempotent, and so is the pipeline except where OpenCC converts a phrase by its
+  context: ``藉，口`` keeps ``藉`` but its key ``藉口`` converts to ``借口`` (see the tests).
+
+Speed on data/seeds/003 (273 KB, traditional with pinyin junk; one core, per-line calls as a
+scan makes them), MB/s of UTF-8 input: whole pipeline 15; nfkc 380, strip_html 1,100,
+strip_pinyin 190, fold_script 23, fold_placeholders 170, lowercase 1,500, strip_punctuation 270.
+OpenCC is the slow step; it is skipped for pure ASCII text.
+
+    >>> normalize("關(guān)于疫情防控，ＸＸ同志指出：")
+    '关于疫情防控\ue000同志指出'
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from .errors import ConfigError
+
+__all__ = ["STEPS", "DEFAULT_STEPS", "PLACEHOLDER", "make_normalizer", "normalize"]
+
+PLACEHOLDER = "\ue000"
+"""What every anonymising placeholder folds to: a private-use character, so never real text."""
+
+# Ideographs and the scripts written without spaces around them (kana, Hangul), plus the CJK
+# symbols block. A placeholder that touches one of these stands alone, as in 第xx次 or xxさん.
+_CJK = "\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff"
+
+
+# -- 1. nfkc ---------------------------------------------------------------------------------
+
+
+def nfkc(text: str) -> str:
+    """Apply Unicode NFKC: full-width ASCII to half-width, compatibility characters, U+3000.
+
+    Scraped Chinese text mixes ``（ＡＢ）`` and ``(AB)`` freely; every later step can then match
+    half-width ASCII only.
+
+        >>> nfkc("（ＸＸ）\u3000２０２２年①")
+        '(XX) 2022年1'
+    """
+    return unicodedata.normalize("NFKC", text)
+
+
+# -- 2. strip_html ---------------------------------------------------------------------------
+
+# Only names that are HTML elements may appear bare (<p>, <br>, <b>); any name may appear as a
+# closing tag, self-closing, or with name="value" attributes. This spares "a < b > c",
+# "<<书名>>", "x<y>z" and "a<b and b>c", none of which is a tag.
+_HTML_NAMES = (
+    "a abbr address area article aside audio b base bdi bdo big blockquote body br button canvas "
+    "caption center cite code col colgroup dd del details dfn dialog div dl dt em embed fieldset "
+    "figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hr html i "
+    "iframe img input ins kbd label legend li link main map mark meta nav nobr noscript object ol "
+    "optgroup option p param pre q s samp script section select small source span strike strong "
+    "style sub summary sup table tbody td template textarea tfoot th thead time title tr tt u ul "
+    "var video wbr"
+).split()
+_NAME = r"[A-Za-z][A-Za-z0-9:._-]*"
+_ATTR = r"""\s+[^\s<>"'=/]+\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s<>"'=`]+)"""
+_TAG_RE = re.compile(
+    r"<!--.*?-->"  # comment
+    rf"|<(script|style)\b[^<>]*>.*?</\1\s*>"  # script or style element with its content
+    rf"|</{_NAME}\s*>"  # closing tag
+    rf"|<(?:{'|'.join(sorted(_HTML_NAMES, key=len, reverse=True))})(?:{_ATTR})*\s*/?>"
+    rf"|<{_NAME}(?:{_ATTR})+\s*/?>"  # any name with attributes
+    rf"|<{_NAME}\s*/>",  # any name, self-closing
+    re.DOTALL | re.IGNORECASE,
+)
+# Semicolon-terminated only: "&copy=2" in a URL is not an entity, whatever HTML5 says.
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _unescape(match: re.Match) -> str:
+    return html.unescape(match.group())
+
+
+def strip_html(text: str) -> str:
+    """Remove HTML/XML tags and decode entities that leaked into scraped text.
+
+    Page templates leave ``<legend id="x"></legend>`` and ``&nbsp;`` in dumps, and they are
+    not the paragraph's text. Entities are decoded, not deleted (``&amp;`` is an ``&``), and
+    the decoded text is made NFKC again, since an entity can spell a full-width character.
+    Decoding and stripping repeat until nothing changes (``&amp;lt;br&amp;gt;``), so the step
+    is idempotent.
+
+        >>> strip_html('<legend id="ppnor"></legend>字號:<br/>R&amp;D&nbsp;部')
+        '字號:R&D 部'
+        >>> strip_html("a < b > c, <<书名>>")
+        'a < b > c, <<书名>>'
+    """
+    if "<" not in text and "&" not in text:
+        return text
+    while True:
+        before = text
+        if "&" in text:
+            text = _ENTITY_RE.sub(_unescape, text)
+            if text != before:
+                text = unicodedata.normalize("NFKC", text)
+        text = _TAG_RE.sub("", text)
+        if text == before:
+            return text
+
+
+# -- 3. strip_pinyin -------------------------------------------------------------------------
+
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜḿńňǹ"
+_VOWEL = {
+    "a": "[aāáǎà]",
+    "e": "[eēéěè]",
+    "i": "[iīíǐì]",
+    "o": "[oōóǒò]",
+    "u": "[uūúǔù]",
+    "ü": "[üǖǘǚǜ]",
+}
+_FINALS = (
+    "iang iong uang ueng ang eng ing ong ian iao uai uan üan van ai ei ao ou an en in un ün vn "
+    "er ia ie iu ua uo ui ue üe ve a o e i u ü v"
+).split()
+_SYLLABLE = (
+    "(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:"
+    + "|".join("".join(_VOWEL.get(ch, ch) for ch in final) for final in _FINALS)
+    + ")|h?[mḿ]|h?[nńňǹ]g?"  # the interjections m, n, ng, hm, hng
+)
+# "(" after a non-space character, one syllable with a tone mark somewhere inside, ")".
+_PINYIN_RE = re.compile(rf"(?<=[^\s(\[{{<])\((?=[^()]*[{_TONED}])(?:{_SYLLABLE})\)")
+
+
+def strip_pinyin(text: str) -> str:
+    """Remove the tone-marked pinyin syllable a broken converter put after a character.
+
+    Seed 003 has ``關(guān)``, ``領(lǐng)``, ``總結(jié)`` thousands of times; left in, every such
+    group breaks five 5-gram shingles. Only a lowercase, tone-marked, single syllable directly
+    after a non-space character goes; ``(一)``, ``(2022年)``, ``(PDF)``, ``(xx)`` and the
+    toneless ``(an)`` stay (see the module docstring).
+
+        >>> strip_pinyin("總結(jié)發(fā)展態(tài)勢，(一)領(lǐng)導")
+        '總結發展態勢，(一)領導'
+        >>> strip_pinyin("方案(an)、Beijing (Běijīng)")
+        '方案(an)、Beijing (Běijīng)'
+    """
+    if "(" not in text:
+        return text
+    n = 1
+    while n:  # "關(gu(guān)ān)" hides a second group inside the first
+        text, n = _PINYIN_RE.subn("", text)
+    return text
+
+
+# -- 4. fold_script --------------------------------------------------------------------------
+
+_converter = None
+
+
+def _opencc():
+    """The t2s converter, created once on first use (loading its dictionaries takes ~30 ms)."""
+    global _converter
+    if _converter is None:
+        import opencc
+
+        try:
+            _converter = opencc.OpenCC("t2s")
+        except Exception:  # older bindings want the file name
+            _converter = opencc.OpenCC("t2s.json")
+    return _converter
+
+
+def fold_script(text: str) -> str:
+    """Convert traditional Chinese characters to simplified ones with OpenCC ``t2s``.
+
+    The same speech circulates in both scripts (seed 001 reappears in traditional in seed 003).
+    This is the slow step, ~23 MB/s; pure ASCII text skips it.
+
+        >>> fold_script("總結發展態勢，某種意義上")
+        '总结发展态势，某种意义上'
+    """
+    if text.isascii():
+        return text
+    return _opencc().convert(text)
+
+
+# -- 5. fold_placeholders --------------------------------------------------------------------
+
+# A character of the key that is not CJK: a placeholder touching one is part of a word.
+_WORD = rf"[^\W_{_CJK}]"
+# Possessive runs, so that "**a" does not fold its first "*" alone.
+_X_RUN = rf"(?<!{_WORD})(?<![×*])[xX×*]++(?!{_WORD})"
+_NUMERAL = "零一二三四五六七八九十百千万亿两〇○0-9"
+_CIRCLE_RUN = rf"(?<![{_NUMERAL}])[○〇]++(?![{_NUMERAL}])"
+# 某 in an ordinary word ("some", "a certain kind of") is not hiding a name.
+_MOU_WORDS = ("些", "种", "个", "一", "方面", "处", "样", "类", "时")
+_MOU = rf"某(?!{'|'.join(_MOU_WORDS)})"
+_PLACEHOLDER_RE = re.compile(rf"(?:{_X_RUN}|{_CIRCLE_RUN}|{_MOU})+")
+_PLACEHOLDER_HINT = re.compile("[xX×*○〇某]")
+
+
+def fold_placeholders(text: str) -> str:
+    """Fold each run of anonymising placeholders (``xx``, ``**``, ``×××``, ``某某``) to one.
+
+    Templates hide names and numbers with whatever the editor typed: ``xx市``, ``**市``,
+    ``某市`` are the same text. A run of placeholders becomes one ``PLACEHOLDER``; runs that
+    are part of a word (``index``, ``x86``, ``3x3``) and the ordinary words ``某些``, ``某种``
+    and the like stay (see the module docstring).
+
+        >>> fold_placeholders("x月xx日，XX同志、**和某某在某些地区")
+        '\\ue000月\\ue000日，\\ue000同志、\\ue000和\\ue000在某些地区'
+        >>> fold_placeholders("Linux x86 index 3x3 二〇二〇年")
+        'Linux x86 index 3x3 二〇二〇年'
+    """
+    if _PLACEHOLDER_HINT.search(text) is None:
+        return text
+    return _PLACEHOLDER_RE.sub(PLACEHOLDER, text)
+
+
+# -- 6. lowercase ----------------------------------------------------------------------------
+
+
+def lowercase(text: str) -> str:
+    """Lowercase with ``str.lower``: ``PDF`` and ``pdf`` are the same text.
+
+    Runs after NFKC, which maps full-width capitals to ASCII capitals; ``casefold`` would only
+    add ``ß`` -> ``ss`` and friends, rare in this corpus.
+
+        >>> lowercase("COVID-19 Größe")
+        'covid-19 größe'
+    """
+    return text.lower()
+
+
+# -- 7. strip_punctuation --------------------------------------------------------------------
+
+
+def _mark_class() -> str:
+    """Combining marks (Mn, Mc) in the BMP and SMP, as regex ranges: vowel signs of Indic and
+    Thai scripts are letters' parts, not punctuation. Variation selectors and the marks for
+    symbols (keycaps) are left out: they belong to emoji, which are removed."""
+    ranges: list[list[int]] = []
+    for cp in range(0x20000):
+        if unicodedata.category(chr(cp)) in ("Mn", "Mc") and not (
+            0xFE00 <= cp <= 0xFE0F or 0x20D0 <= cp <= 0x20FF
+        ):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+# \w is letters and digits (all scripts) plus "_", which goes too.
+_PUNCTUATION_RE = re.compile(rf"[^\w{PLACEHOLDER}{_mark_class()}]+")
+
+
+def strip_punctuation(text: str) -> str:
+    """Remove whitespace, punctuation, symbols and emoji: all but letters, digits, placeholders.
+
+    Line breaks, ``，`` versus ``,`` and ``“”`` versus ``""`` are where copies differ most, and
+    they carry no content; removing them also makes 5-gram shingles span more text.
+
+        >>> strip_punctuation("一、“外防输入”——第5条；snake_case ✅ नमस्ते!")
+        '一外防输入第5条snakecaseनमस्ते'
+    """
+    return _PUNCTUATION_RE.sub("", text).replace("_", "")
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+
+STEPS: dict[str, Callable[[str], str]] = {
+    "nfkc": nfkc,
+    "strip_html": strip_html,
+    "strip_pinyin": strip_pinyin,
+    "fold_script": fold_script,
+    "fold_placeholders": fold_placeholders,
+    "lowercase": lowercase,
+    "strip_punctuation": strip_punctuation,
+}
+"""Every step, by name, in the order they run."""
+
+DEFAULT_STEPS: tuple[str, ...] = tuple(STEPS)
+"""The steps a default scan applies: all of them."""
+
+
+def make_normalizer(steps: Sequence[str] = DEFAULT_STEPS) -> Callable[[str], str]:
+    """Return a function text -> key applying the named steps, always in ``STEPS`` order.
+
+    A name given twice is applied once. An unknown name raises ``ConfigError``.
+
+        >>> make_normalizer(["lowercase", "nfkc"])("ＡＢＣ")
+        'abc'
+        >>> make_normalizer(["nfkc", "strip_space"])
+        Traceback (most recent call last):
+        dedup.errors.ConfigError: unknown normalization step 'strip_space'; known steps: nfkc, \
+strip_html, strip_pinyin, fold_script, fold_placeholders, lowercase, strip_punctuation
+    """
+    if isinstance(steps, str):
+        steps = (steps,)
+    unknown = [name for name in steps if name not in STEPS]
+    if unknown:
+        raise ConfigError(
+            f"unknown normalization step {unknown[0]!r}; known steps: {', '.join(STEPS)}"
+        )
+    chosen = set(steps)
+    functions = tuple(step for name, step in STEPS.items() if name in chosen)
+
+    def normalizer(text: str) -> str:
+        for step in functions:
+            text = step(text)
+        return text
+
+    normalizer.steps = tuple(name for name in STEPS if name in chosen)  # type: ignore[attr-defined]
+    return normalizer
+
+
+@lru_cache(maxsize=32)
+def _cached_normalizer(steps: tuple[str, ...]) -> Callable[[str], str]:
+    return make_normalizer(steps)
+
+
+def normalize(text: str, steps: Sequence[str] = DEFAULT_STEPS) -> str:
+    """The key of ``text`` under ``steps``; loops should use ``make_normalizer`` instead.
+
+        >>> normalize("  第五，ＸＸ市委  ", steps=["nfkc", "strip_punctuation"])
+        '第五XX市委'
+    """
+    return _cached_normalizer((steps,) if isinstance(steps, str) else tuple(steps))(text)

@@ -1,0 +1,342 @@
+"""The scan: every stage of DESIGN.md's data flow, in order, timed, written to one database.
+
+read -> split -> normalize -> fingerprint   (streamed, one document at a time; rows go to the db)
+sign -> candidates -> verify -> cluster     (over distinct keys only: exact copies are settled)
+canonical -> store                          (clusters expanded to paragraphs; atomic commit)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__
+from .canonical import MemberFacts, paragraph_rank, reason
+from .cluster import cluster_keys
+from .config import ScanConfig
+from .corpus import Skipped, iter_documents, list_files
+from .fingerprint import fingerprint
+from .lsh import band_hashes, candidate_pairs
+from .normalize import make_normalizer
+from .paragraphs import split_paragraphs
+from .signatures import oph_signatures, shingle_hashes
+from .store import Writer, check_target
+from .verify import ShingleSets, jaccard, verify_pairs
+
+SIGN_BATCH_CHARS = 2_000_000  # key characters signed per numpy batch: bounds the batch's memory
+MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
+
+
+def progress(enabled: bool, **kwargs) -> tqdm:
+    """A tqdm bar on stderr, or a silent one: callers never branch on quiet."""
+    return tqdm(disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
+
+
+@dataclass
+class ScanResult:
+    """What a finished scan reports: the database it wrote and the figures of the run."""
+
+    db_path: Path
+    counts: dict
+    timings: dict
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass
+class _Keys:
+    """Distinct normalized keys and, per paragraph, which key it has (-1: empty key)."""
+
+    texts: list[str] = field(default_factory=list)
+    index: dict[bytes, int] = field(default_factory=dict)
+    count: array = field(default_factory=lambda: array("q"))
+    para_key: array = field(default_factory=lambda: array("q"))
+    para_doc: array = field(default_factory=lambda: array("q"))
+    para_len: array = field(default_factory=lambda: array("q"))
+    para_line: array = field(default_factory=lambda: array("q"))
+
+    def add(self, key: str) -> tuple[int, bytes | None]:
+        if len(key) < MIN_KEY_CHARS:
+            return -1, None
+        fp = fingerprint(key)
+        kid = self.index.get(fp)
+        if kid is None:
+            kid = self.index[fp] = len(self.texts)
+            self.texts.append(key)
+            self.count.append(0)
+        self.count[kid] += 1
+        return kid, fp
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def stage(self, name: str) -> "_Stage":
+        return _Stage(self.timings, name)
+
+
+class _Stage:
+    def __init__(self, timings: dict, name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.t0, 4)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def scan(
+    root: str | Path,
+    config: ScanConfig,
+    db_path: str | Path,
+    *,
+    force: bool = False,
+    skip_bad: bool = False,
+    show_progress: bool = False,
+    on_skip: Callable[[Skipped], None] | None = None,
+) -> ScanResult:
+    """Scan every text file below ``root`` and write the cluster tables to ``db_path``.
+
+    Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
+    replace; on any failure the previous database at ``db_path`` is left as it was.
+    """
+    started = _now()
+    root = Path(root)
+    files = list_files(root)
+    resolved_root = str(root.resolve())
+    check_target(db_path, resolved_root, force)
+    timer = _Timer()
+    skipped: list[Skipped] = []
+
+    def skip(item: Skipped) -> None:
+        skipped.append(item)
+        if on_skip:
+            on_skip(item)
+
+    writer = Writer(db_path)
+    try:
+        total_bytes = sum(f.stat().st_size for f in files if f.exists())
+        with timer.stage("read"):
+            keys, paths = _read(root, config, writer, skip_bad, skip, show_progress, total_bytes)
+        counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
+        counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
+        run = {
+            "id": 1,
+            "root": resolved_root,
+            "config": config.to_json(),
+            "version": __version__,
+            "started": started,
+            "finished": _now(),
+            "counts": counts,
+            "timings": timer.timings,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        }
+        writer.commit(run)
+    except BaseException:
+        writer.abort()
+        raise
+    return ScanResult(Path(db_path), counts, timer.timings, skipped)
+
+
+def _read(root, config, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
+    """Stream documents: split, normalize, fingerprint; paragraph rows go straight to the db."""
+    normalizer = make_normalizer(config.steps)
+    keys = _Keys()
+    paths: list[str] = []
+    bar = progress(show_progress, total=total_bytes, desc="read", unit="B", unit_scale=True)
+
+    def rows() -> Iterator[dict]:
+        pid = 0
+        for doc_id, doc in enumerate(iter_documents(root, skip_bad=skip_bad, on_skip=skip), start=1):
+            paths.append(doc.path)
+            paragraphs = split_paragraphs(doc.text, config.split)
+            writer.insert(
+                "documents",
+                [
+                    {
+                        "id": doc_id,
+                        "path": doc.path,
+                        "encoding": doc.encoding,
+                        "size": doc.size,
+                        "sha1": doc.sha1,
+                        "n_paragraphs": len(paragraphs),
+                        "n_chars": sum(len(p.text) for p in paragraphs),
+                    }
+                ],
+            )
+            for p in paragraphs:
+                key = normalizer(p.text)
+                kid, fp = keys.add(key)
+                keys.para_key.append(kid)
+                keys.para_doc.append(doc_id)
+                keys.para_len.append(len(p.text))
+                keys.para_line.append(p.line_start)
+                pid += 1
+                yield {
+                    "id": pid,
+                    "doc_id": doc_id,
+                    "idx": p.idx,
+                    "line_start": p.line_start,
+                    "line_end": p.line_end,
+                    "char_start": p.char_start,
+                    "char_end": p.char_end,
+                    "text": p.text,
+                    "key_len": len(key),
+                    "fingerprint": fp,
+                    "cluster_id": None,
+                }
+            bar.update(doc.size)
+
+    with bar:
+        writer.insert("paragraphs", rows())
+    return keys, paths
+
+
+def _sign(texts: list[str], config: ScanConfig, b: int, r: int, show_progress: bool):
+    """Shingle sets and LSH band hashes of ``texts``, computed in batches."""
+    hashes, offsets, bands = [], [np.zeros(1, dtype=np.int64)], []
+    base = 0
+    with progress(show_progress, total=len(texts), desc="sign", unit="key") as bar:
+        start = 0
+        while start < len(texts):
+            stop, size = start, 0
+            while stop < len(texts) and (size < SIGN_BATCH_CHARS or stop == start):
+                size += len(texts[stop])
+                stop += 1
+            batch = texts[start:stop]
+            h, off = shingle_hashes(batch, config.shingle_size, config.seed)
+            sets = ShingleSets.from_shingles(h, off)
+            hashes.append(sets.hashes)
+            offsets.append(sets.offsets[1:] + base)
+            base += int(sets.offsets[-1])
+            sig = oph_signatures(h, off, config.num_perm, config.seed)
+            bands.append(band_hashes(sig, b, r))
+            bar.update(stop - start)
+            start = stop
+    sets = ShingleSets(
+        np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64), np.concatenate(offsets)
+    )
+    band_matrix = np.concatenate(bands) if bands else np.zeros((0, b), dtype=np.uint64)
+    return sets, band_matrix
+
+
+def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
+    """Sign, find candidates, verify, cluster, choose canonicals, and write clusters and members."""
+    para_key = np.frombuffer(keys.para_key, dtype=np.int64) if len(keys.para_key) else np.zeros(0, np.int64)
+    n_keys = len(keys.texts)
+    key_len = np.fromiter((len(t) for t in keys.texts), dtype=np.int64, count=n_keys)
+    para_key_len = np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if n_keys else 0, 0)
+
+    # canonical policy: rank every paragraph, then every key by its best paragraph
+    para_rank = paragraph_rank(config.canonical, para_key_len)
+    has_key = np.nonzero(para_key >= 0)[0]
+    key_rank = np.full(n_keys, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(key_rank, para_key[has_key], para_rank[has_key])
+    best_para = np.full(n_keys, -1, dtype=np.int64)
+    best_para[para_key[has_key][para_rank[has_key] == key_rank[para_key[has_key]]]] = has_key[
+        para_rank[has_key] == key_rank[para_key[has_key]]
+    ]
+
+    b, r = config.lsh_bands()
+    signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
+    with timer.stage("sign"):
+        sets, bands = _sign([keys.texts[i] for i in signed], config, b, r, show_progress)
+    with timer.stage("candidates"):
+        pairs = candidate_pairs(bands)
+    with timer.stage("verify"):
+        edges, _ = verify_pairs(sets, pairs, config.threshold)
+    with timer.stage("cluster"):
+        kc = cluster_keys(len(signed), edges, key_rank[signed], lambda a, c: jaccard(sets, a, c), config.threshold)
+        key_canon = np.full(n_keys, -1, dtype=np.int64)
+        key_sim = np.ones(n_keys)
+        in_cluster = kc.canonical >= 0
+        key_canon[signed[in_cluster]] = signed[kc.canonical[in_cluster]]
+        key_sim[signed[in_cluster]] = kc.similarity[in_cluster]
+        # keys that only repeat exactly are clusters of their own
+        count = np.frombuffer(keys.count, dtype=np.int64) if n_keys else np.zeros(0, np.int64)
+        exact_only = (key_canon < 0) & (count >= 2)
+        key_canon[exact_only] = np.nonzero(exact_only)[0]
+
+    with timer.stage("store"):
+        figures = _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, best_para, writer, show_progress)
+    figures.update(
+        paragraphs=len(para_key),
+        empty_paragraphs=int((para_key < 0).sum()),
+        distinct_keys=n_keys,
+        signed_keys=len(signed),
+        candidate_pairs=len(pairs),
+        verified_edges=len(edges),
+        bands=b,
+        rows=r,
+    )
+    return figures
+
+
+def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, best_para, writer, show_progress) -> dict:
+    """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
+    para_doc = np.frombuffer(keys.para_doc, dtype=np.int64) if len(keys.para_doc) else np.zeros(0, np.int64)
+    para_len = np.frombuffer(keys.para_len, dtype=np.int64) if len(keys.para_len) else np.zeros(0, np.int64)
+    para_line = np.frombuffer(keys.para_line, dtype=np.int64) if len(keys.para_line) else np.zeros(0, np.int64)
+    canon_key = np.where(para_key >= 0, key_canon[np.maximum(para_key, 0)] if len(key_canon) else -1, -1)
+    members = np.nonzero(canon_key >= 0)[0]
+    # order clusters by their canonical paragraph: stable, file-order-independent ids
+    canon_para = best_para[canon_key[members]]
+    order = np.lexsort((members, canon_para))
+    members, canon_para = members[order], canon_para[order]
+    starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0] if len(members) else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(members)]
+
+    cluster_rows, member_rows = [], []
+    dup_paragraphs = dup_chars = 0
+    with progress(show_progress, total=len(starts), desc="clusters", unit="cluster") as bar:
+        for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1):
+            group = members[s:e]
+            canonical = int(canon_para[s])
+            ckey = int(para_key[canonical])
+            others = []
+            for p in group.tolist():
+                pk = int(para_key[p])
+                if p == canonical:
+                    relation, sim = "canonical", 1.0
+                elif pk == ckey:
+                    relation, sim = "exact", 1.0
+                else:
+                    relation, sim = "near", round(float(key_sim[pk]), 6)
+                member_rows.append({"paragraph_id": p + 1, "cluster_id": cid, "similarity": sim, "relation": relation})
+                if p != canonical:
+                    others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p])))
+                    dup_paragraphs += 1
+                    dup_chars += int(para_len[p])
+            facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]))
+            cluster_rows.append(
+                {
+                    "id": cid,
+                    "canonical_id": canonical + 1,
+                    "size": len(group),
+                    "n_documents": len(np.unique(para_doc[group])),
+                    "reason": reason(config.canonical, facts, others),
+                }
+            )
+            bar.update(1)
+    writer.insert("clusters", cluster_rows)
+    writer.insert("members", member_rows)
+    writer.set_cluster_ids()
+    return {
+        "documents": len(paths),
+        "clusters": len(cluster_rows),
+        "duplicate_paragraphs": dup_paragraphs,
+        "chars": int(para_len.sum()),
+        "duplicate_chars": dup_chars,
+    }

@@ -1,0 +1,192 @@
+"""SQLite storage: the only module that writes the database (storage contract in DESIGN.md).
+
+A scan is written into a new temporary file beside the target and moved over it with one atomic
+``os.replace`` at the very end. An interrupted scan therefore leaves the previous complete
+result in place (plus, after a SIGKILL, a stray ``.dedup-*.tmp`` file that the next scan of
+the same target removes); readers never see half a result.
+
+Rows are loaded in large transactions with the indexes created after the load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import sqlite_utils
+
+from .errors import DatabaseError
+
+SCHEMA_VERSION = 1
+INSERT_BATCH = 5000
+
+_TABLES = {
+    "documents": (
+        {"id": int, "path": str, "encoding": str, "size": int, "sha1": str, "n_paragraphs": int, "n_chars": int},
+        {},
+    ),
+    "paragraphs": (
+        {
+            "id": int,
+            "doc_id": int,
+            "idx": int,
+            "line_start": int,
+            "line_end": int,
+            "char_start": int,
+            "char_end": int,
+            "text": str,
+            "key_len": int,
+            "fingerprint": bytes,
+            "cluster_id": int,
+        },
+        {"foreign_keys": [("doc_id", "documents", "id")]},
+    ),
+    "clusters": (
+        {"id": int, "canonical_id": int, "size": int, "n_documents": int, "reason": str},
+        {"foreign_keys": [("canonical_id", "paragraphs", "id")]},
+    ),
+    "members": (
+        {"paragraph_id": int, "cluster_id": int, "similarity": float, "relation": str},
+        {"foreign_keys": [("paragraph_id", "paragraphs", "id"), ("cluster_id", "clusters", "id")]},
+    ),
+    "runs": (
+        {
+            "id": int,
+            "root": str,
+            "config": str,
+            "version": str,
+            "started": str,
+            "finished": str,
+            "counts": str,
+            "timings": str,
+            "skipped": str,
+        },
+        {},
+    ),
+    "meta": ({"key": str, "value": str}, {}),
+}
+_PRIMARY_KEYS = {"members": "paragraph_id", "meta": "key"}
+_INDEXES = [
+    ("paragraphs", ["doc_id", "idx"]),
+    ("paragraphs", ["cluster_id"]),
+    ("paragraphs", ["fingerprint"]),
+    ("members", ["cluster_id"]),
+    ("documents", ["path"]),
+]
+
+
+def _is_dedup_db(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+    return {"runs", "meta", "paragraphs"} <= names
+
+
+def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
+    """Open a database written by ``dedup scan`` for reading, or raise DatabaseError saying why not."""
+    p = Path(path)
+    if not p.exists():
+        raise DatabaseError(f"{p}: no such database; run 'dedup scan CORPUS --db {p}' first")
+    if not _is_dedup_db(p):
+        raise DatabaseError(f"{p}: not a dedup database (no runs/paragraphs tables); pass the file 'dedup scan' wrote")
+    db = sqlite_utils.Database(sqlite3.connect(f"file:{p}?mode=ro", uri=True))
+    version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if version is None or int(version[0]) != SCHEMA_VERSION:
+        found = version[0] if version else "none"
+        raise DatabaseError(
+            f"{p}: schema version {found}, this dedup reads version {SCHEMA_VERSION}; scan the corpus again"
+        )
+    return db
+
+
+def previous_root(path: Path) -> str | None:
+    """The corpus root of the latest run stored in ``path`` (None if it holds no run)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT root FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+def check_target(path: str | os.PathLike, root: str, force: bool) -> None:
+    """Refuse to overwrite anything but a dedup database of the same corpus (unless ``force``).
+
+    Rescanning the same corpus replaces its previous result; a database of another corpus is
+    replaced only with ``force``; a file that is not a dedup database is never overwritten.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise DatabaseError(f"{p}: is a folder; pass a file path to --db")
+    if not p.exists() or p.stat().st_size == 0:
+        return
+    if not _is_dedup_db(p):
+        raise DatabaseError(f"{p}: exists and is not a dedup database; choose another --db path")
+    old = previous_root(p)
+    if old is not None and old != root and not force:
+        raise DatabaseError(f"{p} holds a scan of {old}; pass --force to replace it, or --db to write elsewhere")
+
+
+class Writer:
+    """Builds a complete database in a temporary file, then moves it over the target atomically."""
+
+    def __init__(self, target: str | os.PathLike):
+        self.target = Path(target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.target.parent.glob(f".dedup-{self.target.name}-*.tmp"):
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".dedup-{self.target.name}-", suffix=".tmp")
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.db = sqlite_utils.Database(self.tmp)
+        # The temporary file is thrown away on any failure, so it needs no journal of its own.
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        for name, (columns, extra) in _TABLES.items():
+            self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
+        self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+
+    def insert(self, table: str, rows: Iterable[dict]) -> None:
+        self.db[table].insert_all(rows, batch_size=INSERT_BATCH)
+
+    def set_cluster_ids(self) -> None:
+        """Copy each member's cluster id onto its paragraph row."""
+        self.db.execute(
+            "UPDATE paragraphs SET cluster_id = m.cluster_id FROM members m WHERE m.paragraph_id = paragraphs.id"
+        )
+
+    def commit(self, run: dict) -> None:
+        """Write the run row, build the indexes, and replace the target in one atomic step."""
+        for key in ("config", "counts", "timings", "skipped"):
+            if not isinstance(run.get(key), str):
+                run[key] = json.dumps(run.get(key), ensure_ascii=False, sort_keys=True)
+        self.db["runs"].insert(run)
+        for table, cols in _INDEXES:
+            self.db[table].create_index(cols)
+        self.db.conn.commit()
+        self.db.execute("PRAGMA journal_mode = DELETE")
+        self.db.conn.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.target)
+        dir_fd = os.open(self.target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def abort(self) -> None:
+        """Throw the temporary file away; the target is untouched."""
+        try:
+            self.db.conn.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)

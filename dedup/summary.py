@@ -1,0 +1,109 @@
+"""Read results back from a scan's database: the summary and one cluster in detail.
+
+``dedup scan`` prints the summary from the database it has just written and ``dedup stats``
+prints it again later, with the same code, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from .errors import DatabaseError
+
+
+@dataclass(frozen=True)
+class TopBlock:
+    cluster_id: int
+    text: str  # the canonical paragraph
+    size: int
+    n_documents: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    root: str
+    documents: int
+    paragraphs: int
+    clusters: int
+    duplicate_paragraphs: int
+    chars: int
+    duplicate_chars: int
+    seconds: float
+    skipped: int
+    top: list[TopBlock]
+
+    @property
+    def duplicate_share(self) -> float:
+        """Share of paragraph characters that sit in non-canonical copies."""
+        return self.duplicate_chars / self.chars if self.chars else 0.0
+
+
+def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
+    """The headline figures of the latest run and its ``top`` most reused blocks."""
+    run = db.execute("SELECT root, started, finished, counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    if run is None:
+        raise DatabaseError("the database holds no finished scan; run 'dedup scan' again")
+    root, started, finished, counts_json = run
+    counts = json.loads(counts_json)
+    seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
+    rows = db.execute(
+        """SELECT c.id, p.text, c.size, c.n_documents FROM clusters c
+           JOIN paragraphs p ON p.id = c.canonical_id
+           ORDER BY c.size DESC, c.n_documents DESC, c.id LIMIT ?""",
+        [top],
+    ).fetchall()
+    one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    return Summary(
+        root=root,
+        documents=one("SELECT count(*) FROM documents"),
+        paragraphs=one("SELECT count(*) FROM paragraphs"),
+        clusters=one("SELECT count(*) FROM clusters"),
+        duplicate_paragraphs=one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
+        chars=one("SELECT coalesce(sum(length(text)), 0) FROM paragraphs"),
+        duplicate_chars=one(
+            """SELECT coalesce(sum(length(p.text)), 0) FROM members m
+               JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'"""
+        ),
+        seconds=max(seconds, 0.0),
+        skipped=int(counts.get("skipped", 0)),
+        top=[TopBlock(*r) for r in rows],
+    )
+
+
+@dataclass(frozen=True)
+class MemberView:
+    paragraph_id: int
+    path: str
+    line_start: int
+    line_end: int
+    similarity: float
+    relation: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    cluster_id: int
+    reason: str
+    n_documents: int
+    members: list[MemberView]  # the canonical first, then by similarity, then corpus order
+
+
+def cluster_detail(db: sqlite_utils.Database, cluster_id: int) -> ClusterView:
+    """One cluster with its canonical and every copy; DatabaseError if there is no such cluster."""
+    row = db.execute("SELECT reason, n_documents FROM clusters WHERE id = ?", [cluster_id]).fetchone()
+    if row is None:
+        count = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+        raise DatabaseError(f"no cluster {cluster_id}; this database has clusters 1 to {count}")
+    members = db.execute(
+        """SELECT p.id, d.path, p.line_start, p.line_end, m.similarity, m.relation, p.text
+           FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
+           WHERE m.cluster_id = ?
+           ORDER BY m.relation != 'canonical', m.similarity DESC, p.id""",
+        [cluster_id],
+    ).fetchall()
+    return ClusterView(cluster_id, row[0], row[1], [MemberView(*m) for m in members])

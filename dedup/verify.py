@@ -1,0 +1,81 @@
+"""Verify candidate pairs on their real shingle sets: only verified similarity makes an edge.
+
+MinHash-LSH proposes pairs; the similarity stored and used for clustering is the exact Jaccard
+index of the two keys' shingle sets, |A & B| / |A | B|. It is computed for whole batches of
+pairs at once: the elements of both sets of every pair are tagged with the pair's number and
+sorted together, and an element that appears twice under one tag is in the intersection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .signatures import unique_per_key
+
+PAIR_BATCH_ELEMENTS = 4_000_000  # shingles gathered per batch: bounds the memory of verification
+
+
+@dataclass(frozen=True)
+class ShingleSets:
+    """The distinct shingle hashes of every key: key i owns ``hashes[offsets[i]:offsets[i+1]]``."""
+
+    hashes: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def from_shingles(cls, hashes: np.ndarray, offsets: np.ndarray) -> "ShingleSets":
+        return cls(*unique_per_key(hashes, offsets))
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def _gather(sets: ShingleSets, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate the sets of ``keys``; also return the position in ``keys`` of every element."""
+    sizes = sets.sizes[keys]
+    owner = np.repeat(np.arange(len(keys), dtype=np.int64), sizes)
+    starts = np.repeat(sets.offsets[keys] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
+    return sets.hashes[starts + np.arange(len(owner), dtype=np.int64)], owner
+
+
+def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|A_i & B_i| for every pair (a[i], b[i])."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    out = np.zeros(len(a), dtype=np.int64)
+    cost = np.cumsum(sets.sizes[a] + sets.sizes[b])
+    start = 0
+    while start < len(a):
+        stop = max(start + 1, int(np.searchsorted(cost, cost[start] + PAIR_BATCH_ELEMENTS - 1, "right")))
+        ha, pa = _gather(sets, a[start:stop])
+        hb, pb = _gather(sets, b[start:stop])
+        h = np.concatenate((ha, hb))
+        p = np.concatenate((pa, pb))
+        order = np.lexsort((h, p))
+        h, p = h[order], p[order]
+        dup = (h[1:] == h[:-1]) & (p[1:] == p[:-1])
+        out[start:stop] = np.bincount(p[1:][dup], minlength=stop - start)
+        start = stop
+    return out
+
+
+def jaccard(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets of every pair (a[i], b[i]), in [0, 1]."""
+    inter = intersection_sizes(sets, a, b)
+    union = sets.sizes[np.asarray(a, dtype=np.int64)] + sets.sizes[np.asarray(b, dtype=np.int64)] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def verify_pairs(sets: ShingleSets, pairs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the candidate pairs whose exact Jaccard reaches the threshold: (edges (m, 2), similarity)."""
+    if len(pairs) == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    sim = jaccard(sets, pairs[:, 0], pairs[:, 1])
+    keep = sim >= threshold - 1e-12
+    return pairs[keep], sim[keep]

@@ -44,6 +44,7 @@ _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U00
 # drawing, kana and bopomofo - the symbol rows of the other encoding.
 _SUSPECT = re.compile("[\u0370-\u04ff\u2500-\u257f\u3040-\u30ff\u3100-\u312f\ue000-\uf8ff]")
 
+_BINARY = "binary file (NUL bytes), skipped"
 _NOT_REGULAR = "cannot read (not a regular file); remove it, or pass --skip-bad to skip such files"
 _CANNOT_DECODE = (
     "not valid UTF-8, GB18030, Big5 or UTF-16 (with BOM); "
@@ -130,8 +131,8 @@ def _walk(root: Path, on_error: Callable[[Skipped], None] | None) -> Iterator[tu
 
     def report(error: OSError) -> None:
         where = Path(error.filename or root)
-        rel = where.relative_to(root).as_posix() if where != root else "."
-        skipped = Skipped(f"{rel}/", _cannot_read(error, "folder"))
+        rel = where.relative_to(root).as_posix() if where != root else str(root)
+        skipped = Skipped(rel.rstrip("/") + "/", _cannot_read(error, "folder"))
         if on_error is None:
             raise UnreadableFileError(skipped.path, skipped.reason)
         on_error(skipped)
@@ -214,7 +215,7 @@ def decode_bytes(data: bytes, *, name: str = "<bytes>") -> tuple[str, str]:
     if data.startswith(_UTF16_BOMS):
         return _normalize_newlines(_decode_strict(data, "utf-16", name)), "utf-16"
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
-        raise BinaryFileError(name, "binary file (NUL bytes), skipped")
+        raise BinaryFileError(name, _BINARY)
     if data.startswith(_UTF8_BOM):
         return _normalize_newlines(_decode_strict(data, "utf-8-sig", name)), "utf-8-sig"
     try:
@@ -274,7 +275,7 @@ def read_document(path: Path, root: Path) -> Document:
         with path.open("rb") as file:
             head = file.read(BINARY_SNIFF_BYTES)
             if b"\0" in head and not head.startswith(_UTF16_BOMS):
-                raise BinaryFileError(rel, "binary file (NUL bytes), skipped")
+                raise BinaryFileError(rel, _BINARY)
             data = head + file.read()
     except OSError as error:
         raise UnreadableFileError(rel, _cannot_read(error, "file")) from None
@@ -312,10 +313,13 @@ def iter_documents(
 
     for path in _list_files(root, on_error=skip if skip_bad else None):
         try:
-            yield read_document(path, root)
+            document = read_document(path, root)
         except BinaryFileError as error:
             skip(Skipped(error.path, error.reason))
+            continue
         except (UndecodableError, UnreadableFileError) as error:
             if not skip_bad:
                 raise
             skip(Skipped(error.path, error.reason))
+            continue
+        yield document

@@ -365,7 +365,7 @@ def test_utf16_with_bom_is_not_binary():
 
 
 def _refuse(monkeypatch, name: str) -> None:
-    """Make Path.open raise PermissionError for files called ``name`` (chmod 000 is moot as root)."""
+    """Make Path.open raise PermissionError for files called ``name``: chmod 000 is moot as root."""
     real_open = pathlib.Path.open
 
     def open_(self, *args, **kwargs):
@@ -381,7 +381,10 @@ def test_unreadable_file_raises_or_is_skipped(tmp_path, monkeypatch):
     write(tmp_path, "sub/locked.txt", "乙\n")
     write(tmp_path, "z.txt", "丙\n")
     _refuse(monkeypatch, "locked.txt")
-    reason = "cannot read (Permission denied); fix its permissions, or pass --skip-bad to skip such files"
+    reason = (
+        "cannot read (Permission denied); "
+        "fix its permissions, or pass --skip-bad to skip such files"
+    )
     with pytest.raises(UnreadableFileError) as error:
         list(iter_documents(tmp_path))
     assert str(error.value) == f"sub/locked.txt: {reason}"
@@ -456,7 +459,8 @@ def test_files_are_read_one_at_a_time(tmp_path):
 def test_document_records_raw_size_and_hash(tmp_path):
     data = "简体中文\r\n".encode("gb18030")
     doc = read_document(write(tmp_path, "a.txt", data), tmp_path)
-    assert doc == Document("a.txt", "简体中文\n", "gb18030", len(data), hashlib.sha1(data).hexdigest())
+    sha1 = hashlib.sha1(data).hexdigest()
+    assert doc == Document("a.txt", "简体中文\n", "gb18030", len(data), sha1)
     with pytest.raises(AttributeError):
         doc.text = "changed"  # frozen
 

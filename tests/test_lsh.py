@@ -1,0 +1,58 @@
+"""LSH: the S-curve parameters and sort-based bucketing."""
+
+import itertools
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dedup.lsh import bucket_pairs, candidate_pairs, candidate_probability, optimal_bands
+
+
+def test_optimal_bands_reach_the_recall_target():
+    for threshold in (0.5, 0.7, 0.8, 0.85):
+        for num_perm in (64, 128, 256):
+            b, r = optimal_bands(threshold, num_perm)
+            assert b * r <= num_perm
+            assert candidate_probability(threshold, b, r) >= 0.995
+
+
+def test_optimal_bands_prefer_fewer_false_positives():
+    b, r = optimal_bands(0.8, 128)
+    # the textbook 32 x 4 also reaches the recall target but verifies far more dissimilar pairs
+    assert candidate_probability(0.5, b, r) < candidate_probability(0.5, 32, 4)
+
+
+@given(st.lists(st.integers(0, 5), max_size=40), st.integers(1, 10))
+def test_bucket_pairs_cover_small_buckets_completely(values, window):
+    hashes = np.array(values, dtype=np.uint64)
+    got = {tuple(p) for p in bucket_pairs(hashes, window).tolist()}
+    for value in set(values):
+        members = [i for i, v in enumerate(values) if v == value]
+        if len(members) <= window + 1:
+            assert set(itertools.combinations(members, 2)) <= got
+    assert all(values[i] == values[j] and i < j for i, j in got)
+
+
+@given(st.lists(st.integers(0, 3), min_size=2, max_size=60), st.integers(1, 4))
+def test_large_buckets_stay_connected_and_linear(values, window):
+    hashes = np.array(values, dtype=np.uint64)
+    pairs = bucket_pairs(hashes, window).tolist()
+    assert len(pairs) <= len(values) * window
+    parent = list(range(len(values)))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, j in pairs:
+        parent[find(i)] = find(j)
+    for i, j in itertools.combinations(range(len(values)), 2):
+        if values[i] == values[j]:
+            assert find(i) == find(j)
+
+
+def test_candidate_pairs_are_distinct_and_ordered():
+    bands = np.array([[1, 2], [1, 2], [3, 2], [1, 9]], dtype=np.uint64)
+    assert candidate_pairs(bands).tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3]]

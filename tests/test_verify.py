@@ -1,0 +1,48 @@
+"""Exact verification: batch Jaccard equals Python sets, symmetric, in [0, 1]."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dedup import verify
+from dedup.signatures import shingle_hashes
+from dedup.verify import ShingleSets, jaccard, verify_pairs
+
+keys_strategy = st.lists(st.text(alphabet="abcde甲乙丙", min_size=1, max_size=25), min_size=2, max_size=10)
+
+
+def grams(s, k=3):
+    return {s[i : i + k] for i in range(len(s) - k + 1)} if len(s) >= k else {s}
+
+
+@given(keys_strategy, st.data())
+def test_jaccard_matches_python_sets_and_is_symmetric(keys, data):
+    sets = ShingleSets.from_shingles(*shingle_hashes(keys, 3))
+    n = len(keys)
+    a = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=20)))
+    b = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=len(a), max_size=len(a))))
+    forward, backward = jaccard(sets, a, b), jaccard(sets, b, a)
+    assert np.allclose(forward, backward)
+    assert ((forward >= 0) & (forward <= 1)).all()
+    for i, j, got in zip(a.tolist(), b.tolist(), forward.tolist()):
+        sa, sb = grams(keys[i]), grams(keys[j])
+        assert abs(got - len(sa & sb) / len(sa | sb)) < 1e-12
+        if i == j:
+            assert got == 1.0
+
+
+def test_batches_give_the_same_answer(monkeypatch):
+    keys = ["abcdefgh" * 3, "abcdefgx" * 3, "zzzzabcd", "abcdefgh" * 3]
+    sets = ShingleSets.from_shingles(*shingle_hashes(keys, 3))
+    a, b = np.array([0, 0, 1, 2, 0]), np.array([1, 3, 2, 3, 2])
+    whole = jaccard(sets, a, b)
+    monkeypatch.setattr(verify, "PAIR_BATCH_ELEMENTS", 1)
+    assert np.allclose(jaccard(sets, a, b), whole)
+
+
+def test_verify_keeps_only_pairs_at_or_above_threshold():
+    keys = ["abcdefghij", "abcdefghiX", "qrstuvwxyz"]
+    sets = ShingleSets.from_shingles(*shingle_hashes(keys, 3))
+    edges, sim = verify_pairs(sets, np.array([[0, 1], [0, 2]]), 0.7)
+    assert edges.tolist() == [[0, 1]]
+    assert abs(sim[0] - 7 / 9) < 1e-12

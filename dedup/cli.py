@@ -39,9 +39,10 @@ def format_summary(s: Summary, db_path: str) -> str:
         f"  time                  {s.seconds:>10.1f} s",
     ]
     if s.top:
-        lines.append("Most reused blocks (cluster: members, documents, canonical):")
+        lines.append("Most reused blocks:")
+        lines.append("  cluster  members  documents  canonical")
         for t in s.top:
-            lines.append(f"  #{t.cluster_id:<5} {t.size:>4} copies {t.n_documents:>3} docs  {_snippet(t.text)}")
+            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {_snippet(t.text)}")
     lines.append(f"Details: dedup show {db_path} CLUSTER_ID")
     return "\n".join(lines)
 

@@ -1,0 +1,5 @@
+"""``python -m dedup`` runs the ``dedup`` command."""
+
+from .cli import main
+
+main()

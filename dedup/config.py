@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -38,7 +39,7 @@ class ScanConfig:
     min_chars: int = 10
     canonical: str = "longest"
     normalize: tuple[str, ...] | None = None  # None: normalize.DEFAULT_STEPS
-    workers: int = 1
+    workers: int = 0  # 0: one per core
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -61,8 +62,8 @@ class ScanConfig:
             raise ConfigError(
                 f"canonical policy must be one of {', '.join(CANONICAL_POLICIES)}, got {self.canonical!r}"
             )
-        if self.workers < 1:
-            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 (one per core) or more, got {self.workers}")
         if self.normalize is not None:
             from .normalize import STEPS
 
@@ -71,6 +72,16 @@ class ScanConfig:
                 raise ConfigError(
                     f"unknown normalization step {unknown[0]!r}; known steps: {', '.join(STEPS)}"
                 )
+
+    @property
+    def effective_workers(self) -> int:
+        """Worker processes to use: ``workers``, or one per available core when it is 0."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     def lsh_bands(self) -> tuple[int, int]:
         """(bands, rows per band): the given bands, or the best for the threshold."""

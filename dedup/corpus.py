@@ -100,14 +100,15 @@ class Skipped:
 # Finding files
 
 
-def list_files(root: str | os.PathLike) -> list[Path]:
+def list_files(root: str | os.PathLike, on_error: Callable[[Skipped], None] | None = None) -> list[Path]:
     """Every text file below ``root``, sorted by relative '/'-path; ``root`` may be one file.
 
     Hidden folders and files (name starting with ".") are skipped, suffixes match case-blind,
     and symlinked folders are not entered (so a symlink loop cannot hang the walk); symlinked
-    files are listed. A folder that cannot be listed raises ``UnreadableFileError``.
+    files are listed. A folder that cannot be listed raises ``UnreadableFileError``, or is
+    reported to ``on_error`` and passed over when one is given.
     """
-    return _list_files(Path(root), on_error=None)
+    return _list_files(Path(root), on_error=on_error)
 
 
 def _list_files(root: Path, on_error: Callable[[Skipped], None] | None) -> list[Path]:

@@ -8,6 +8,8 @@ canonical -> store                          (clusters expanded to paragraphs; at
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import multiprocessing
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -21,7 +23,8 @@ from . import __version__
 from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys
 from .config import ScanConfig
-from .corpus import Skipped, iter_documents, list_files
+from .corpus import BinaryFileError, CorpusFileError, Skipped, list_files, read_document
+from .errors import CorpusError
 from .fingerprint import fingerprint
 from .lsh import band_hashes, candidate_pairs
 from .normalize import make_normalizer
@@ -61,17 +64,17 @@ class _Keys:
     para_len: array = field(default_factory=lambda: array("q"))
     para_line: array = field(default_factory=lambda: array("q"))
 
-    def add(self, key: str) -> tuple[int, bytes | None]:
-        if len(key) < MIN_KEY_CHARS:
-            return -1, None
-        fp = fingerprint(key)
+    def add(self, key: str, fp: bytes | None) -> int:
+        """The id of ``key`` (fingerprint ``fp``), new or seen before; -1 for a key too short."""
+        if fp is None:
+            return -1
         kid = self.index.get(fp)
         if kid is None:
             kid = self.index[fp] = len(self.texts)
             self.texts.append(key)
             self.count.append(0)
         self.count[kid] += 1
-        return kid, fp
+        return kid
 
 
 class _Timer:
@@ -114,9 +117,6 @@ def scan(
     """
     started = _now()
     root = Path(root)
-    files = list_files(root)
-    resolved_root = str(root.resolve())
-    check_target(db_path, resolved_root, force)
     timer = _Timer()
     skipped: list[Skipped] = []
 
@@ -125,11 +125,15 @@ def scan(
         if on_skip:
             on_skip(item)
 
+    files = list_files(root, on_error=skip if skip_bad else None)
+    resolved_root = str(root.resolve())
+    check_target(db_path, resolved_root, force)
+
     writer = Writer(db_path)
     try:
         total_bytes = sum(f.stat().st_size for f in files if f.exists())
         with timer.stage("read"):
-            keys, paths = _read(root, config, writer, skip_bad, skip, show_progress, total_bytes)
+            keys, paths = _read(files, root, config, writer, skip_bad, skip, show_progress, total_bytes)
         counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
         counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
         run = {
@@ -150,57 +154,91 @@ def scan(
     return ScanResult(Path(db_path), counts, timer.timings, skipped)
 
 
-def _read(root, config, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
-    """Stream documents: split, normalize, fingerprint; paragraph rows go straight to the db."""
-    normalizer = make_normalizer(config.steps)
+@dataclass(frozen=True)
+class PreparedDocument:
+    """One document read, split and normalized: what the workers send back, in plain tuples."""
+
+    path: str
+    encoding: str
+    size: int
+    sha1: str
+    paragraphs: list[tuple[int, int, int, int, int, str]]  # idx, lines, offsets, text
+    keys: list[str]
+    fingerprints: list[bytes | None]
+
+
+def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...]) -> PreparedDocument | CorpusFileError:
+    """Read, decode, split, normalize and fingerprint one file (runs in a worker process).
+
+    A file that cannot be read is returned as its error, not raised, so the caller decides in
+    corpus order whether it stops the scan or is skipped.
+    """
+    try:
+        doc = read_document(path, root)
+    except CorpusFileError as error:
+        return error
+    normalizer = make_normalizer(steps)
+    paragraphs = split_paragraphs(doc.text, split)
+    keys = [normalizer(p.text) for p in paragraphs]
+    return PreparedDocument(
+        doc.path,
+        doc.encoding,
+        doc.size,
+        doc.sha1,
+        [(p.idx, p.line_start, p.line_end, p.char_start, p.char_end, p.text) for p in paragraphs],
+        keys,
+        [fingerprint(k) if len(k) >= MIN_KEY_CHARS else None for k in keys],
+    )
+
+
+def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[PreparedDocument | CorpusFileError]:
+    """``prepare_document`` over every file, in file order, on ``config.workers`` processes."""
+    job = functools.partial(prepare_document, root=root, split=config.split, steps=config.steps)
+    workers = config.effective_workers
+    if workers <= 1 or len(files) < 2:
+        yield from map(job, files)
+        return
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with context.Pool(workers) as pool:
+        yield from pool.imap(job, files, chunksize=4)
+
+
+def _read(files, root, config, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
+    """Stream prepared documents in corpus order; paragraph rows go straight to the db."""
     keys = _Keys()
     paths: list[str] = []
     bar = progress(show_progress, total=total_bytes, desc="read", unit="B", unit_scale=True)
 
-    def rows() -> Iterator[dict]:
+    def rows() -> Iterator[tuple]:
         pid = 0
-        for doc_id, doc in enumerate(iter_documents(root, skip_bad=skip_bad, on_skip=skip), start=1):
-            paths.append(doc.path)
-            paragraphs = split_paragraphs(doc.text, config.split)
+        for item in _prepared(files, root, config):
+            if isinstance(item, CorpusFileError):
+                if not skip_bad and not isinstance(item, BinaryFileError):
+                    raise item
+                skip(Skipped(item.path, item.reason))
+                continue
+            paths.append(item.path)
+            doc_id = len(paths)
             writer.insert(
                 "documents",
-                [
-                    {
-                        "id": doc_id,
-                        "path": doc.path,
-                        "encoding": doc.encoding,
-                        "size": doc.size,
-                        "sha1": doc.sha1,
-                        "n_paragraphs": len(paragraphs),
-                        "n_chars": sum(len(p.text) for p in paragraphs),
-                    }
-                ],
+                [(doc_id, item.path, item.encoding, item.size, item.sha1, len(item.paragraphs), sum(len(p[5]) for p in item.paragraphs))],
             )
-            for p in paragraphs:
-                key = normalizer(p.text)
-                kid, fp = keys.add(key)
+            for (idx, line_start, line_end, char_start, char_end, text), key, fp in zip(
+                item.paragraphs, item.keys, item.fingerprints
+            ):
+                kid = keys.add(key, fp)
                 keys.para_key.append(kid)
                 keys.para_doc.append(doc_id)
-                keys.para_len.append(len(p.text))
-                keys.para_line.append(p.line_start)
+                keys.para_len.append(len(text))
+                keys.para_line.append(line_start)
                 pid += 1
-                yield {
-                    "id": pid,
-                    "doc_id": doc_id,
-                    "idx": p.idx,
-                    "line_start": p.line_start,
-                    "line_end": p.line_end,
-                    "char_start": p.char_start,
-                    "char_end": p.char_end,
-                    "text": p.text,
-                    "key_len": len(key),
-                    "fingerprint": fp,
-                    "cluster_id": None,
-                }
-            bar.update(doc.size)
+                yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, len(key), fp, None)
+            bar.update(item.size)
 
     with bar:
         writer.insert("paragraphs", rows())
+    if not paths:
+        raise CorpusError(f"no readable text files in {root}: every file was skipped (see the warnings above)")
     return keys, paths
 
 
@@ -314,21 +352,14 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
                     relation, sim = "exact", 1.0
                 else:
                     relation, sim = "near", round(float(key_sim[pk]), 6)
-                member_rows.append({"paragraph_id": p + 1, "cluster_id": cid, "similarity": sim, "relation": relation})
+                member_rows.append((p + 1, cid, sim, relation))
                 if p != canonical:
                     others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p])))
                     dup_paragraphs += 1
                     dup_chars += int(para_len[p])
             facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]))
-            cluster_rows.append(
-                {
-                    "id": cid,
-                    "canonical_id": canonical + 1,
-                    "size": len(group),
-                    "n_documents": len(np.unique(para_doc[group])),
-                    "reason": reason(config.canonical, facts, others),
-                }
-            )
+            n_documents = len(np.unique(para_doc[group]))
+            cluster_rows.append((cid, canonical + 1, len(group), n_documents, reason(config.canonical, facts, others)))
             bar.update(1)
     writer.insert("clusters", cluster_rows)
     writer.insert("members", member_rows)

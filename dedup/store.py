@@ -10,6 +10,7 @@ Rows are loaded in large transactions with the indexes created after the load.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -155,8 +156,18 @@ class Writer:
             self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
         self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
 
-    def insert(self, table: str, rows: Iterable[dict]) -> None:
-        self.db[table].insert_all(rows, batch_size=INSERT_BATCH)
+    def insert(self, table: str, rows: Iterable[tuple]) -> None:
+        """Append rows given as tuples in the table's column order (see ``_TABLES``).
+
+        Bulk rows go through ``executemany`` on sqlite-utils' connection: ``insert_all`` checks
+        every value for JSON conversion, which cost more than the inserts themselves (measured:
+        5.8 s of 10 s for 70k paragraphs).
+        """
+        columns = list(_TABLES[table][0])
+        sql = f"INSERT INTO [{table}] ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        rows = iter(rows)
+        while batch := list(itertools.islice(rows, INSERT_BATCH)):
+            self.db.conn.executemany(sql, batch)
 
     def set_cluster_ids(self) -> None:
         """Copy each member's cluster id onto its paragraph row."""
@@ -169,7 +180,7 @@ class Writer:
         for key in ("config", "counts", "timings", "skipped"):
             if not isinstance(run.get(key), str):
                 run[key] = json.dumps(run.get(key), ensure_ascii=False, sort_keys=True)
-        self.db["runs"].insert(run)
+        self.insert("runs", [tuple(run.get(c) for c in _TABLES["runs"][0])])
         for table, cols in _INDEXES:
             self.db[table].create_index(cols)
         self.db.conn.commit()

@@ -3,7 +3,8 @@
 Connected components alone drift: A~B and B~C put A and C together however different they are.
 So a cluster is built in rounds: take the connected components of the verified edges among the
 keys still unassigned; in each component pick the canonical (the best-ranked key by the canonical
-policy); keep the members whose exact similarity *to the canonical* reaches the threshold; the
+policy); keep the members that match *the canonical* (exact Jaccard at the threshold, or
+containment for a partial copy); the
 members that fail go back into the pool, with the edges among them, for the next round. Every
 round settles at least the canonical and one neighbour of each component (a neighbour's edge
 to the canonical is itself verified), so the rounds end.
@@ -18,15 +19,16 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-SimilarityFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+MatchFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class KeyClusters:
-    """Per key: the canonical key of its cluster (or -1) and its similarity to that canonical."""
+    """Per key: the canonical key of its cluster (or -1), and its Jaccard and containment to it."""
 
     canonical: np.ndarray
     similarity: np.ndarray
+    containment: np.ndarray
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -40,16 +42,16 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return labels
 
 
-def cluster_keys(
-    n: int, edges: np.ndarray, rank: np.ndarray, similarity: SimilarityFn, threshold: float
-) -> KeyClusters:
+def cluster_keys(n: int, edges: np.ndarray, rank: np.ndarray, match: MatchFn) -> KeyClusters:
     """Assign keys to canonicals without drift (see the module docstring).
 
     ``rank[k]`` orders keys for the canonical policy: the lowest rank in a group is its canonical.
-    ``similarity(a, b)`` gives the exact similarity of key pairs.
+    ``match(a, b)`` says which key pairs are copies, with their Jaccard and containment; every
+    edge given must be a match.
     """
     canonical = np.full(n, -1, dtype=np.int64)
     sim_to_canonical = np.zeros(n)
+    con_to_canonical = np.zeros(n)
     a, b = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     while len(a):
         labels = components(n, a, b)
@@ -64,15 +66,16 @@ def cluster_keys(
         head_of_label[sorted_labels[first]] = nodes[order][first]
         heads = head_of_label[node_labels]
         members = nodes != heads
-        sims = similarity(nodes[members], heads[members])
-        ok = sims >= threshold - 1e-12
+        ok, sims, cons = match(nodes[members], heads[members])
         accepted = nodes[members][ok]
         canonical[accepted] = heads[members][ok]
         sim_to_canonical[accepted] = sims[ok]
+        con_to_canonical[accepted] = cons[ok]
         settled_heads = np.unique(heads[members][ok])
         canonical[settled_heads] = settled_heads
         sim_to_canonical[settled_heads] = 1.0
+        con_to_canonical[settled_heads] = 1.0
         settled = canonical >= 0
         keep = ~settled[a] & ~settled[b]
         a, b = a[keep], b[keep]
-    return KeyClusters(canonical, sim_to_canonical)
+    return KeyClusters(canonical, sim_to_canonical, con_to_canonical)

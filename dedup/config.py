@@ -21,6 +21,8 @@ class ScanConfig:
     """Everything that decides the result of a scan.
 
     threshold     Jaccard similarity on shingle sets at or above which two paragraphs are copies.
+    containment   share of a shorter paragraph's shingles inside a longer one at or above which it
+                  is a partial copy (relation ``contained``); 0 turns partial copies off.
     shingle_size  characters per shingle (character n-grams of the normalized key).
     num_perm      MinHash signature length; split into LSH bands of equal rows.
     bands         LSH bands; must divide num_perm. None: chosen from threshold (see lsh.py).
@@ -32,6 +34,7 @@ class ScanConfig:
     """
 
     threshold: float = 0.8
+    containment: float = 0.9  # 0: no partial copies
     shingle_size: int = 5
     num_perm: int = 128
     bands: int | None = None  # None: chosen from the threshold by lsh.optimal_bands
@@ -45,6 +48,8 @@ class ScanConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
+        if not 0.0 <= self.containment <= 1.0:
+            raise ConfigError(f"containment must be in [0, 1] (0 turns it off), got {self.containment}")
         if self.shingle_size < 1:
             raise ConfigError(f"shingle size must be at least 1, got {self.shingle_size}")
         if self.num_perm < 2 or self.num_perm > 1024:

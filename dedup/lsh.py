@@ -19,6 +19,15 @@ defaults (threshold 0.8, num_perm 128) that is b = 18, r = 6 (108 of 128 values 
 so a pair at the threshold is missed about once in 240, and a pair at 0.5 is verified (and
 rejected) one time in four.
 
+Partial copies (a truncated paragraph, one pasted inside a longer one) can have a Jaccard far
+below the threshold, where the S-curve rarely proposes them. They are found by *anchors*: the
+shingles whose hash is 0 modulo ``ANCHOR_MOD`` (16), a content-defined sample in the manner of
+winnowing (Schleimer, Wilkerson & Aiken 2003), so that two keys sharing a run of text share its
+anchors wherever the run sits. A shared run of L shingles holds no anchor with probability
+(15/16)^L: 4% for 50 shingles, 0.2% for 100. Keys sharing an anchor become candidates; an
+anchor shared by more than ``ANCHOR_MAX_BUCKET`` distinct keys is a stock phrase of the genre
+and is dropped, which bounds the work.
+
 Buckets are found by sorting each band's hashes, never in Python dicts of lists. Inside a
 bucket, each member is paired with its next ``window`` members in sorted order: every pair of
 a bucket up to ``window + 1`` members, and a connected chain of pairs in larger buckets, so one
@@ -32,6 +41,8 @@ from .signatures import mix64
 
 RECALL_AT_THRESHOLD = 0.995
 BUCKET_WINDOW = 8
+ANCHOR_MOD = 16  # one shingle in 16 (by hash value) is an anchor
+ANCHOR_MAX_BUCKET = 50  # an anchor shared by more distinct keys is a stock phrase, not a copy
 
 
 def candidate_probability(s: float, b: int, r: int) -> float:
@@ -83,27 +94,67 @@ def bucket_pairs(hashes: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
     >>> bucket_pairs(np.array([5, 7, 5, 5, 9], dtype=np.uint64)).tolist()
     [[0, 2], [2, 3], [0, 3]]
     """
-    order = np.argsort(hashes, kind="stable")
-    sorted_h = hashes[order]
+    return _group_pairs(hashes, np.arange(len(hashes), dtype=np.int64), window)
+
+
+def _group_pairs(values: np.ndarray, rows: np.ndarray, window: int, max_bucket: int | None = None) -> np.ndarray:
+    """Pairs of ``rows`` with equal ``values``: each paired with its next ``window`` in sorted order.
+
+    Groups larger than ``max_bucket`` are dropped whole.
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_v, sorted_rows = values[order], rows[order]
+    if max_bucket is not None and len(sorted_v):
+        starts = np.nonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])[0]
+        sizes = np.diff(np.r_[starts, len(sorted_v)])
+        keep = np.repeat(sizes <= max_bucket, sizes)
+        sorted_v, sorted_rows = sorted_v[keep], sorted_rows[keep]
     pairs = []
     for d in range(1, window + 1):
-        same = sorted_h[d:] == sorted_h[:-d]
+        same = sorted_v[d:] == sorted_v[:-d]
         if not same.any():
             break
         idx = np.nonzero(same)[0]
-        pairs.append(np.stack([order[idx], order[idx + d]], axis=1))
+        pairs.append(np.stack([sorted_rows[idx], sorted_rows[idx + d]], axis=1))
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
-    out = np.concatenate(pairs).astype(np.int64)
-    return np.sort(out, axis=1)
+    out = np.sort(np.concatenate(pairs).astype(np.int64), axis=1)
+    return out[out[:, 0] != out[:, 1]]
 
 
-def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
-    """Distinct candidate pairs over all bands, sorted, shape (m, 2) with i < j."""
-    n = bands.shape[0]
-    found = [bucket_pairs(np.ascontiguousarray(bands[:, i]), window) for i in range(bands.shape[1])]
-    if not found or n < 2:
+def anchors(hashes: np.ndarray, offsets: np.ndarray, mod: int = ANCHOR_MOD) -> tuple[np.ndarray, np.ndarray]:
+    """(key index, anchor value) of every anchor of every key's distinct shingles."""
+    owner = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+    picked = hashes % np.uint64(mod) == 0
+    return owner[picked], hashes[picked]
+
+
+def anchor_pairs(
+    owner: np.ndarray, values: np.ndarray, window: int = BUCKET_WINDOW, max_bucket: int = ANCHOR_MAX_BUCKET
+) -> np.ndarray:
+    """Distinct pairs of keys that share an anchor (stock-phrase anchors dropped), sorted.
+
+    >>> anchor_pairs(np.array([0, 1, 2, 2]), np.array([16, 16, 32, 48], dtype=np.uint64)).tolist()
+    [[0, 1]]
+    """
+    return _unique_pairs([_group_pairs(values, owner, window, max_bucket)], int(owner.max(initial=0)) + 1)
+
+
+def _unique_pairs(found: list[np.ndarray], n: int) -> np.ndarray:
+    found = [f for f in found if len(f)]
+    if not found:
         return np.zeros((0, 2), dtype=np.int64)
     allp = np.concatenate(found)
     codes = np.unique(allp[:, 0] * n + allp[:, 1])
     return np.stack([codes // n, codes % n], axis=1)
+
+
+def merge_pairs(*pair_sets: np.ndarray, n: int) -> np.ndarray:
+    """The union of several pair arrays over n keys, distinct and sorted."""
+    return _unique_pairs(list(pair_sets), n)
+
+
+def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
+    """Distinct candidate pairs over all bands, sorted, shape (m, 2) with i < j."""
+    found = [bucket_pairs(np.ascontiguousarray(bands[:, i]), window) for i in range(bands.shape[1])]
+    return _unique_pairs(found, bands.shape[0])

@@ -26,15 +26,16 @@ from .config import ScanConfig
 from .corpus import BinaryFileError, CorpusFileError, Skipped, list_files, read_document
 from .errors import CorpusError
 from .fingerprint import fingerprint
-from .lsh import band_hashes, candidate_pairs
+from .lsh import anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
-from .verify import ShingleSets, jaccard, verify_pairs
+from .verify import MatchRule, ShingleSets, verify_pairs
 
 SIGN_BATCH_CHARS = 2_000_000  # key characters signed per numpy batch: bounds the batch's memory
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
+MIN_CONTAINED_SHINGLES = 20  # a partial copy needs this many shingles (about 24 characters)
 
 
 def progress(enabled: bool, **kwargs) -> tqdm:
@@ -244,7 +245,7 @@ def _read(files, root, config, writer, skip_bad, skip, show_progress, total_byte
 
 def _sign(texts: list[str], config: ScanConfig, b: int, r: int, show_progress: bool):
     """Shingle sets and LSH band hashes of ``texts``, computed in batches."""
-    hashes, offsets, bands = [], [np.zeros(1, dtype=np.int64)], []
+    hashes, offsets, bands, anchor_keys, anchor_values = [], [np.zeros(1, dtype=np.int64)], [], [], []
     base = 0
     with progress(show_progress, total=len(texts), desc="sign", unit="key") as bar:
         start = 0
@@ -261,13 +262,22 @@ def _sign(texts: list[str], config: ScanConfig, b: int, r: int, show_progress: b
             base += int(sets.offsets[-1])
             sig = oph_signatures(h, off, config.num_perm, config.seed)
             bands.append(band_hashes(sig, b, r))
+            if config.containment > 0:
+                owner, values = anchors(sets.hashes, sets.offsets)
+                anchor_keys.append(owner + start)
+                anchor_values.append(values)
             bar.update(stop - start)
             start = stop
     sets = ShingleSets(
         np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64), np.concatenate(offsets)
     )
     band_matrix = np.concatenate(bands) if bands else np.zeros((0, b), dtype=np.uint64)
-    return sets, band_matrix
+    anchor_list = (
+        (np.concatenate(anchor_keys), np.concatenate(anchor_values))
+        if anchor_keys
+        else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64))
+    )
+    return sets, band_matrix, anchor_list
 
 
 def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
@@ -290,31 +300,40 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     b, r = config.lsh_bands()
     signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
     with timer.stage("sign"):
-        sets, bands = _sign([keys.texts[i] for i in signed], config, b, r, show_progress)
+        sets, bands, (anchor_owner, anchor_values) = _sign([keys.texts[i] for i in signed], config, b, r, show_progress)
     with timer.stage("candidates"):
         pairs = candidate_pairs(bands)
+        n_lsh = len(pairs)
+        if config.containment > 0:
+            pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
+    rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
     with timer.stage("verify"):
-        edges, _ = verify_pairs(sets, pairs, config.threshold)
+        edges, _ = verify_pairs(sets, pairs, rule)
     with timer.stage("cluster"):
-        kc = cluster_keys(len(signed), edges, key_rank[signed], lambda a, c: jaccard(sets, a, c), config.threshold)
+        kc = cluster_keys(len(signed), edges, key_rank[signed], lambda a, c: rule.apply(sets, a, c))
         key_canon = np.full(n_keys, -1, dtype=np.int64)
         key_sim = np.ones(n_keys)
+        key_con = np.ones(n_keys)
         in_cluster = kc.canonical >= 0
         key_canon[signed[in_cluster]] = signed[kc.canonical[in_cluster]]
         key_sim[signed[in_cluster]] = kc.similarity[in_cluster]
+        key_con[signed[in_cluster]] = kc.containment[in_cluster]
         # keys that only repeat exactly are clusters of their own
         count = np.frombuffer(keys.count, dtype=np.int64) if n_keys else np.zeros(0, np.int64)
         exact_only = (key_canon < 0) & (count >= 2)
         key_canon[exact_only] = np.nonzero(exact_only)[0]
 
     with timer.stage("store"):
-        figures = _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, best_para, writer, show_progress)
+        figures = _store_clusters(
+            config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, best_para, writer, show_progress
+        )
     figures.update(
         paragraphs=len(para_key),
         empty_paragraphs=int((para_key < 0).sum()),
         distinct_keys=n_keys,
         signed_keys=len(signed),
         candidate_pairs=len(pairs),
+        lsh_pairs=n_lsh,
         verified_edges=len(edges),
         bands=b,
         rows=r,
@@ -322,7 +341,7 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     return figures
 
 
-def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, best_para, writer, show_progress) -> dict:
+def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, best_para, writer, show_progress) -> dict:
     """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
     para_doc = np.frombuffer(keys.para_doc, dtype=np.int64) if len(keys.para_doc) else np.zeros(0, np.int64)
     para_len = np.frombuffer(keys.para_len, dtype=np.int64) if len(keys.para_len) else np.zeros(0, np.int64)
@@ -347,12 +366,13 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
             for p in group.tolist():
                 pk = int(para_key[p])
                 if p == canonical:
-                    relation, sim = "canonical", 1.0
+                    relation, sim, con = "canonical", 1.0, 1.0
                 elif pk == ckey:
-                    relation, sim = "exact", 1.0
+                    relation, sim, con = "exact", 1.0, 1.0
                 else:
-                    relation, sim = "near", round(float(key_sim[pk]), 6)
-                member_rows.append((p + 1, cid, sim, relation))
+                    sim, con = round(float(key_sim[pk]), 6), round(float(key_con[pk]), 6)
+                    relation = "near" if sim >= config.threshold - 1e-12 else "contained"
+                member_rows.append((p + 1, cid, sim, relation, con))
                 if p != canonical:
                     others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p])))
                     dup_paragraphs += 1

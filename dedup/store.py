@@ -51,7 +51,7 @@ _TABLES = {
         {"foreign_keys": [("canonical_id", "paragraphs", "id")]},
     ),
     "members": (
-        {"paragraph_id": int, "cluster_id": int, "similarity": float, "relation": str},
+        {"paragraph_id": int, "cluster_id": int, "similarity": float, "relation": str, "containment": float},
         {"foreign_keys": [("paragraph_id", "paragraphs", "id"), ("cluster_id", "clusters", "id")]},
     ),
     "runs": (

@@ -1,7 +1,8 @@
 """Verify candidate pairs on their real shingle sets: only verified similarity makes an edge.
 
-MinHash-LSH proposes pairs; the similarity stored and used for clustering is the exact Jaccard
-index of the two keys' shingle sets, |A & B| / |A | B|. It is computed for whole batches of
+MinHash-LSH and shared anchors propose pairs; what is stored and used for clustering is exact:
+the Jaccard index of the two keys' shingle sets, |A & B| / |A | B|, and their containment,
+|A & B| / min(|A|, |B|), which finds truncated copies and paragraphs pasted inside longer ones. It is computed for whole batches of
 pairs at once: the elements of both sets of every pair are tagged with the pair's number and
 sorted together, and an element that appears twice under one tag is in the intersection.
 """
@@ -67,15 +68,57 @@ def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.nd
 
 def jaccard(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact Jaccard similarity of the shingle sets of every pair (a[i], b[i]), in [0, 1]."""
+    return score_pairs(sets, a, b)[0]
+
+
+def score_pairs(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Jaccard, containment) of every pair: |A & B| / |A | B| and |A & B| / min(|A|, |B|)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
     inter = intersection_sizes(sets, a, b)
-    union = sets.sizes[np.asarray(a, dtype=np.int64)] + sets.sizes[np.asarray(b, dtype=np.int64)] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    size_a, size_b = sets.sizes[a], sets.sizes[b]
+    union = size_a + size_b - inter
+    smaller = np.minimum(size_a, size_b)
+    jac = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    con = np.where(smaller > 0, inter / np.maximum(smaller, 1), 1.0)
+    return jac, con
 
 
-def verify_pairs(sets: ShingleSets, pairs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the candidate pairs whose exact Jaccard reaches the threshold: (edges (m, 2), similarity)."""
+@dataclass(frozen=True)
+class MatchRule:
+    """When two keys are copies: Jaccard at the threshold (``near``), or, for a partial copy,
+    most of the smaller set inside the larger (``contained``).
+
+    ``containment`` is the share of the smaller key's shingles that must lie in the larger one
+    (0 turns containment off). The larger must also be really larger (the smaller at most
+    ``containment`` of its size): two paragraphs of about the same length are judged by Jaccard
+    alone, else containment (2J / (1 + J) for equal sizes) would quietly lower the threshold.
+    ``min_contained`` is the fewest shingles the smaller key must have, so that a stock phrase is
+    never "contained" in every paragraph that uses it.
+    """
+
+    threshold: float
+    containment: float = 0.0
+    min_contained: int = 0
+
+    def apply(self, sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(is a copy, Jaccard, containment) of every pair (a[i], b[i])."""
+        jac, con = score_pairs(sets, a, b)
+        ok = jac >= self.threshold - 1e-12
+        if self.containment > 0:
+            size_a, size_b = sets.sizes[np.asarray(a, dtype=np.int64)], sets.sizes[np.asarray(b, dtype=np.int64)]
+            smaller, larger = np.minimum(size_a, size_b), np.maximum(size_a, size_b)
+            ok |= (
+                (con >= self.containment - 1e-12)
+                & (smaller >= self.min_contained)
+                & (smaller <= self.containment * larger)
+            )
+        return ok, jac, con
+
+
+def verify_pairs(sets: ShingleSets, pairs: np.ndarray, rule: MatchRule) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the candidate pairs that ``rule`` calls copies: (edges (m, 2), Jaccard of each)."""
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    sim = jaccard(sets, pairs[:, 0], pairs[:, 1])
-    keep = sim >= threshold - 1e-12
-    return pairs[keep], sim[keep]
+    ok, jac, _ = rule.apply(sets, pairs[:, 0], pairs[:, 1])
+    return pairs[ok], jac[ok]

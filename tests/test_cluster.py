@@ -58,9 +58,11 @@ def test_every_member_is_within_reach_of_its_canonical(xs, radius):
     pos = np.array(xs)
     close = lambda i, j: abs(pos[i] - pos[j]) <= radius  # noqa: E731
     edges = np.array([(i, j) for i, j in itertools.combinations(range(n), 2) if close(i, j)], dtype=np.int64).reshape(-1, 2)
-    similarity = lambda a, b: np.where(np.abs(pos[a] - pos[b]) <= radius, 1.0, 0.0)  # noqa: E731
-    rank = np.arange(n)
-    kc = cluster_keys(n, edges, rank, similarity, 0.5)
+    def match(a, b):
+        sim = np.where(np.abs(pos[a] - pos[b]) <= radius, 1.0, 0.0)
+        return sim >= 0.5, sim, sim
+
+    kc = cluster_keys(n, edges, np.arange(n), match)
     for k in range(n):
         c = kc.canonical[k]
         if c >= 0:
@@ -82,11 +84,15 @@ def test_every_member_is_within_reach_of_its_canonical(xs, radius):
 def test_chain_is_cut_at_the_canonical():
     # 0 ~ 1 ~ 2 but 0 !~ 2; key 1 ranks best: everything joins 1
     sims = {(0, 1): 0.9, (1, 2): 0.9, (0, 2): 0.5}
-    sim = lambda a, b: np.array([sims.get((min(x, y), max(x, y)), 1.0) for x, y in zip(a, b)])  # noqa: E731
+
+    def match(a, b):
+        sim = np.array([sims.get((min(x, y), max(x, y)), 1.0) for x, y in zip(a, b)])
+        return sim >= 0.8, sim, sim
+
     edges = np.array([[0, 1], [1, 2]])
-    kc = cluster_keys(3, edges, np.array([1, 0, 2]), sim, 0.8)
+    kc = cluster_keys(3, edges, np.array([1, 0, 2]), match)
     assert kc.canonical.tolist() == [1, 1, 1]
     # key 0 ranks best: 0 takes 1, and 2 (0.5 from 0) is left out on its own
-    kc = cluster_keys(3, edges, np.array([0, 1, 2]), sim, 0.8)
+    kc = cluster_keys(3, edges, np.array([0, 1, 2]), match)
     assert kc.canonical.tolist() == [0, 0, -1]
     assert kc.similarity.tolist()[:2] == [1.0, 0.9]

@@ -34,15 +34,17 @@ def format_summary(s: Summary, db_path: str) -> str:
         f"  documents             {s.documents:>10,}" + (f"   ({s.skipped} skipped)" if s.skipped else ""),
         f"  paragraphs            {s.paragraphs:>10,}",
         f"  clusters              {s.clusters:>10,}",
+        f"  boilerplate clusters  {s.boilerplate_clusters:>10,}   {s.boilerplate_paragraphs:,} paragraphs of page furniture",
         f"  duplicate paragraphs  {s.duplicate_paragraphs:>10,}   {pct(s.duplicate_paragraphs, s.paragraphs)} of paragraphs",
         f"  duplicate characters  {s.duplicate_chars:>10,}   {pct(s.duplicate_chars, s.chars)} of {s.chars:,}",
         f"  time                  {s.seconds:>10.1f} s",
     ]
     if s.top:
-        lines.append("Most reused blocks:")
+        lines.append("Most reused blocks (boilerplate apart):")
         lines.append("  cluster  members  documents  canonical")
         for t in s.top:
-            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {_snippet(t.text)}")
+            flag = "  [boilerplate]" if t.boilerplate else ""
+            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {_snippet(t.text)}{flag}")
     lines.append(f"Details: dedup show {db_path} CLUSTER_ID")
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
+from .boilerplate import find_boilerplate
 from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys
 from .config import ScanConfig
@@ -355,6 +356,10 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
     starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0] if len(members) else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(members)]
 
+    cluster_docs = {
+        cid: np.unique(para_doc[members[s:e]]).tolist() for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1)
+    }
+    furniture = find_boilerplate(cluster_docs)
     cluster_rows, member_rows = [], []
     dup_paragraphs = dup_chars = 0
     with progress(show_progress, total=len(starts), desc="clusters", unit="cluster") as bar:
@@ -378,8 +383,8 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
                     dup_paragraphs += 1
                     dup_chars += int(para_len[p])
             facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]))
-            n_documents = len(np.unique(para_doc[group]))
-            cluster_rows.append((cid, canonical + 1, len(group), n_documents, reason(config.canonical, facts, others)))
+            why = reason(config.canonical, facts, others)
+            cluster_rows.append((cid, canonical + 1, len(group), len(cluster_docs[cid]), why, int(cid in furniture)))
             bar.update(1)
     writer.insert("clusters", cluster_rows)
     writer.insert("members", member_rows)
@@ -387,6 +392,7 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
     return {
         "documents": len(paths),
         "clusters": len(cluster_rows),
+        "boilerplate_clusters": len(furniture),
         "duplicate_paragraphs": dup_paragraphs,
         "chars": int(para_len.sum()),
         "duplicate_chars": dup_chars,

@@ -47,7 +47,7 @@ _TABLES = {
         {"foreign_keys": [("doc_id", "documents", "id")]},
     ),
     "clusters": (
-        {"id": int, "canonical_id": int, "size": int, "n_documents": int, "reason": str},
+        {"id": int, "canonical_id": int, "size": int, "n_documents": int, "reason": str, "boilerplate": int},
         {"foreign_keys": [("canonical_id", "paragraphs", "id")]},
     ),
     "members": (

@@ -21,6 +21,7 @@ class TopBlock:
     text: str  # the canonical paragraph
     size: int
     n_documents: int
+    boilerplate: bool
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Summary:
     documents: int
     paragraphs: int
     clusters: int
+    boilerplate_clusters: int
+    boilerplate_paragraphs: int
     duplicate_paragraphs: int
     chars: int
     duplicate_chars: int
@@ -43,7 +46,10 @@ class Summary:
 
 
 def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
-    """The headline figures of the latest run and its ``top`` most reused blocks."""
+    """The headline figures of the latest run and its ``top`` most reused blocks.
+
+    The most reused blocks are real text reuse first; boilerplate clusters come only after them.
+    """
     run = db.execute("SELECT root, started, finished, counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     if run is None:
         raise DatabaseError("the database holds no finished scan; run 'dedup scan' again")
@@ -51,9 +57,9 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
     counts = json.loads(counts_json)
     seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
     rows = db.execute(
-        """SELECT c.id, p.text, c.size, c.n_documents FROM clusters c
+        """SELECT c.id, p.text, c.size, c.n_documents, c.boilerplate FROM clusters c
            JOIN paragraphs p ON p.id = c.canonical_id
-           ORDER BY c.size DESC, c.n_documents DESC, c.id LIMIT ?""",
+           ORDER BY c.boilerplate, c.size DESC, c.n_documents DESC, c.id LIMIT ?""",
         [top],
     ).fetchall()
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
@@ -62,6 +68,8 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
         documents=one("SELECT count(*) FROM documents"),
         paragraphs=one("SELECT count(*) FROM paragraphs"),
         clusters=one("SELECT count(*) FROM clusters"),
+        boilerplate_clusters=one("SELECT count(*) FROM clusters WHERE boilerplate"),
+        boilerplate_paragraphs=one("SELECT coalesce(sum(size), 0) FROM clusters WHERE boilerplate"),
         duplicate_paragraphs=one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
         chars=one("SELECT coalesce(sum(length(text)), 0) FROM paragraphs"),
         duplicate_chars=one(
@@ -70,7 +78,7 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
         ),
         seconds=max(seconds, 0.0),
         skipped=int(counts.get("skipped", 0)),
-        top=[TopBlock(*r) for r in rows],
+        top=[TopBlock(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows],
     )
 
 

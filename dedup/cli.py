@@ -15,6 +15,7 @@ from . import __version__
 from .canonical import POLICIES
 from .config import SPLIT_MODES, ScanConfig
 from .errors import ConfigError, DedupError
+from .normalize import DEFAULT_STEPS, STEPS
 from .store import open_existing
 from .summary import Summary, cluster_detail, summarize
 
@@ -61,6 +62,34 @@ def _validate_threshold(ctx, param, value: float) -> float:
     return value
 
 
+def _normalization_options(command):
+    """``--normalize LIST`` and one ``--no-STEP`` flag per normalization step."""
+    for step in reversed(list(STEPS)):
+        flag = "--no-" + step.replace("_", "-")
+        command = click.option(flag, f"skip_{step}", is_flag=True, help=f"Leave out the {step} normalization step.")(command)
+    return click.option(
+        "--normalize",
+        "normalize_list",
+        default=None,
+        metavar="STEPS",
+        help=f"Comma-separated normalization steps (default: all of {','.join(DEFAULT_STEPS)}).",
+    )(command)
+
+
+def _steps(normalize_list: str | None, skips: dict) -> tuple[str, ...] | None:
+    """The steps chosen by --normalize and --no-STEP, or None for the defaults."""
+    chosen = list(DEFAULT_STEPS)
+    if normalize_list is not None:
+        chosen = [s.strip().replace("-", "_") for s in normalize_list.split(",") if s.strip()]
+        unknown = [s for s in chosen if s not in STEPS]
+        if unknown:
+            raise click.BadParameter(
+                f"unknown step {unknown[0]!r}; known steps: {', '.join(STEPS)}", param_hint="'--normalize'"
+            )
+    chosen = [s for s in chosen if not skips.get(f"skip_{s}")]
+    return None if normalize_list is None and not any(skips.values()) else tuple(chosen)
+
+
 @cli.command()
 @click.argument("corpus", type=click.Path(path_type=Path))
 @click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
@@ -72,9 +101,12 @@ def _validate_threshold(ctx, param, value: float) -> float:
 @click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only.")
 @click.option("--canonical", type=click.Choice(POLICIES), default="longest", show_default=True, help="Which member of a cluster is its canonical source.")
 @click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
+@click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off).")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core).")
 @click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_chars, canonical, force, skip_bad, quiet):
+@_normalization_options
+def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_chars, canonical, containment, workers, force, skip_bad, quiet, normalize_list, **skips):
     """Scan every .txt and .md file below CORPUS and write the cluster tables to --db.
 
     Scanning the same corpus into the same database again replaces its previous result.
@@ -90,6 +122,9 @@ def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_c
             split=split,
             min_chars=min_chars,
             canonical=canonical,
+            containment=containment,
+            workers=workers,
+            normalize=_steps(normalize_list, skips),
         )
     except ConfigError as e:
         raise click.UsageError(str(e))

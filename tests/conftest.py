@@ -1,0 +1,323 @@
+"""Shared fixtures: the seed files, corpora written to tmp_path, planted clusters, db readers.
+
+Everything a test asserts about clusters is computed here independently of the library's
+matching code: keys come from ``dedup.normalize.normalize`` (the definition of a key), and
+similarity is the exact Jaccard index of the keys' character 5-gram sets, recomputed in Python.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from dedup.config import ScanConfig
+from dedup.normalize import normalize
+
+SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
+SHINGLE = 5
+THRESHOLD = 0.8
+# A partial copy (relation "contained"): this share of the smaller key's 5-grams inside the
+# canonical's, with at least MIN_CONTAINED of them (dedup.scan.MIN_CONTAINED_SHINGLES).
+CONTAINMENT = getattr(ScanConfig(), "containment", 0.0)
+MIN_CONTAINED = 20
+
+
+# -- keys and similarity, recomputed without the library's shingling ----------------------------
+
+
+def key(text: str) -> str:
+    return normalize(text)
+
+
+def shingles(k: str, size: int = SHINGLE) -> set[str]:
+    """Character n-grams of a key; a key shorter than n is one shingle (as the library does)."""
+    if len(k) < size:
+        return {k} if k else set()
+    return {k[i : i + size] for i in range(len(k) - size + 1)}
+
+
+def jaccard(a: str, b: str) -> float:
+    """Exact Jaccard similarity of the 5-gram sets of two *texts* (normalized here)."""
+    sa, sb = shingles(key(a)), shingles(key(b))
+    union = sa | sb
+    return len(sa & sb) / len(union) if union else 1.0
+
+
+def containment(a: str, b: str) -> tuple[float, int]:
+    """(share of the smaller 5-gram set inside the other, size of the smaller set)."""
+    sa, sb = shingles(key(a)), shingles(key(b))
+    smaller = min(len(sa), len(sb))
+    return (len(sa & sb) / smaller if smaller else 1.0), smaller
+
+
+# -- random Chinese-like text -------------------------------------------------------------------
+
+
+def _alphabet() -> list[str]:
+    """A few thousand CJK ideographs that normalize to themselves (no t2s fold, no placeholder)."""
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 4000)]
+    return [c for c in chars if normalize(c) == c]
+
+
+ALPHABET = _alphabet()
+LATIN_WORDS = (
+    "the quick brown fox jumps over lazy dog river mountain paper letter window garden "
+    "morning evening simple strong bright silent orange purple yellow number people "
+    "market bridge engine forest island harbor signal pocket rabbit silver winter"
+).split()  # no lone "x" anywhere: a lone x is a placeholder and folds
+
+
+def noise(rng: random.Random, lo: int = 60, hi: int = 300) -> str:
+    """One paragraph of random ideographs, unrelated to every other one."""
+    return "".join(rng.choice(ALPHABET) for _ in range(rng.randint(lo, hi)))
+
+
+def substitute(rng: random.Random, text: str, positions: list[int]) -> str:
+    """``text`` with the characters at ``positions`` replaced by different random ideographs."""
+    chars = list(text)
+    for p in positions:
+        chars[p] = rng.choice([c for c in rng.sample(ALPHABET, 4) if c != chars[p]])
+    return "".join(chars)
+
+
+def spread(rng: random.Random, lo: int, hi: int, n: int, gap: int = 7) -> list[int]:
+    """n positions in [lo, hi) at least ``gap`` apart (so each edit breaks its own 5 shingles)."""
+    while True:
+        picks = sorted(rng.sample(range(lo, hi), n))
+        if all(b - a >= gap for a, b in zip(picks, picks[1:])):
+            return picks
+
+
+# -- corpora on disk ----------------------------------------------------------------------------
+
+
+def write_corpus(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Write ``{relpath: text or bytes}`` below ``root`` (text as UTF-8); return ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return root
+
+
+@pytest.fixture
+def make_corpus():
+    """``make_corpus(folder, {relpath: text or bytes})`` writes the files and returns the folder."""
+    return write_corpus
+
+
+@pytest.fixture(scope="session")
+def seeds() -> Path:
+    assert SEEDS.is_dir(), f"seed corpus missing: {SEEDS}"
+    return SEEDS
+
+
+# -- a corpus with planted clusters --------------------------------------------------------------
+
+
+@dataclass
+class Planted:
+    """Files of random text with known copies planted in them.
+
+    ``groups`` maps a group name to the (path, line) of every member; ``canonical`` to the
+    (path, line) the ``longest`` policy must choose, where that choice does not hang on a tie.
+    """
+
+    files: dict[str, str]
+    groups: dict[str, list[tuple[str, int]]]
+    kinds: dict[str, str]  # group -> "exact" | "near" | "latin"
+    originals: dict[str, str]  # group -> the text every copy was made from
+    canonical: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def expected_clusters(self) -> set[frozenset]:
+        return {frozenset(members) for members in self.groups.values()}
+
+    def renamed(self, mapping: dict[str, str]) -> "Planted":
+        move = lambda loc: (mapping[loc[0]], loc[1])  # noqa: E731
+        return Planted(
+            {mapping[p]: t for p, t in self.files.items()},
+            {g: [move(m) for m in ms] for g, ms in self.groups.items()},
+            dict(self.kinds),
+            dict(self.originals),
+            {g: move(c) for g, c in self.canonical.items()},
+        )
+
+
+def _latin_sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(LATIN_WORDS) for _ in range(rng.randint(10, 16)))
+
+
+def _latin_variant(rng: random.Random, sentence: str, style: int) -> str:
+    """The same words with other case, punctuation and spacing: the key stays the same."""
+    words = sentence.split()
+    if style == 0:
+        return sentence[0].upper() + sentence[1:] + "."
+    if style == 1:
+        return "  ".join(w.upper() if i % 3 == 0 else w for i, w in enumerate(words)) + "!!"
+    if style == 2:
+        return ", ".join(words[:4]) + "; " + " - ".join(words[4:]) + "?"
+    return "\u201c" + " ".join(w.capitalize() for w in words) + "\u201d\uff0c"  # full-width comma
+
+
+def build_planted(seed: int = 7, n_files: int = 6, lines_per_file: int = 14, latin: bool = True) -> Planted:
+    """Random unrelated paragraphs plus planted exact, near (edited) and Latin (punctuation) copies.
+
+    Near copies carry ~1 substitution per 100 characters plus a short deletion of a different
+    length each, so the original is the unique longest member of its group.
+    """
+    rng = random.Random(seed)
+    names = [f"doc_{i:02d}.txt" for i in range(n_files)]
+    slots: dict[str, list[tuple[str | None, str]]] = {n: [(None, noise(rng)) for _ in range(lines_per_file)] for n in names}
+    plants: list[tuple[str, str, str, bool]] = []  # (group, text, kind, is_original)
+    kinds: dict[str, str] = {}
+    originals: dict[str, str] = {}
+
+    for g in range(3):  # exact copies: identical text in 2-4 places
+        name = f"exact{g}"
+        text = noise(rng, 80, 300)
+        kinds[name], originals[name] = "exact", text
+        plants += [(name, text, "exact", i == 0) for i in range(2 + g)]
+
+    for g in range(3):  # near copies
+        name = f"near{g}"
+        text = noise(rng, 150, 300)
+        kinds[name], originals[name] = "near", text
+        plants.append((name, text, "near", True))
+        for i in range(2 + g):
+            n_sub = max(1, len(text) // 100)
+            edited = substitute(rng, text, spread(rng, 0, len(text) - 10, n_sub))
+            cut = rng.randrange(10, len(edited) - 10)
+            edited = edited[:cut] + edited[cut + i + 1 :]  # i+1 characters gone: distinct lengths
+            assert jaccard(text, edited) >= 0.85, "construction: a near copy must be well above 0.8"
+            plants.append((name, edited, "near", False))
+
+    if latin:
+        for g in range(2):
+            name = f"latin{g}"
+            sentence = _latin_sentence(rng)
+            kinds[name], originals[name] = "latin", sentence
+            variants = [_latin_variant(rng, sentence, s) for s in range(4)]
+            assert len(set(variants)) == 4 and len({key(v) for v in variants}) == 1
+            plants += [(name, v, "latin", s == 0) for s, v in enumerate(variants)]
+
+    for group, text, kind, is_original in plants:
+        target = slots[rng.choice(names)]
+        target.insert(rng.randrange(len(target) + 1), (group, text))
+
+    files = {n: "\n".join(t for _, t in rows) + "\n" for n, rows in slots.items()}
+    groups: dict[str, list[tuple[str, int]]] = {g: [] for g in kinds}
+    canonical: dict[str, tuple[str, int]] = {}
+    for n, rows in slots.items():
+        for line, (group, text) in enumerate(rows, start=1):
+            if group is not None:
+                groups[group].append((n, line))
+                if kinds[group] == "near" and text == originals[group]:
+                    canonical[group] = (n, line)
+    return Planted(files, groups, kinds, originals, canonical)
+
+
+@pytest.fixture
+def planted() -> Planted:
+    return build_planted()
+
+
+# -- reading a scan's database ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    paragraph_id: int
+    path: str
+    line: int
+    text: str
+    relation: str
+    similarity: float
+    containment: float | None = None  # stored only by versions that find partial copies
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: int
+    canonical: Member
+    members: tuple[Member, ...]
+    size: int
+    n_documents: int
+    reason: str
+
+    @property
+    def locations(self) -> frozenset:
+        return frozenset((m.path, m.line) for m in self.members)
+
+
+def read_clusters(db_path: Path) -> list[Cluster]:
+    """Every cluster of the database at ``db_path``, with its members, read with plain sqlite3."""
+    conn = sqlite3.connect(db_path)
+    try:
+        member_columns = {row[1] for row in conn.execute("PRAGMA table_info(members)")}
+        con = "m.containment" if "containment" in member_columns else "NULL"
+        rows = conn.execute(
+            f"""SELECT m.cluster_id, p.id, d.path, p.line_start, p.text, m.relation, m.similarity, {con}
+               FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
+               ORDER BY m.cluster_id, p.id"""
+        ).fetchall()
+        by_cluster: dict[int, list[Member]] = {}
+        for cid, *rest in rows:
+            by_cluster.setdefault(cid, []).append(Member(*rest))
+        clusters = []
+        for cid, canonical_id, size, n_documents, reason in conn.execute(
+            "SELECT id, canonical_id, size, n_documents, reason FROM clusters ORDER BY id"
+        ):
+            members = tuple(by_cluster.get(cid, ()))
+            canon = [m for m in members if m.paragraph_id == canonical_id]
+            assert len(canon) == 1, f"cluster {cid}: canonical {canonical_id} is not one of its members"
+            clusters.append(Cluster(cid, canon[0], members, size, n_documents, reason))
+        return clusters
+    finally:
+        conn.close()
+
+
+def query(db_path: Path, sql: str, params=()) -> list[tuple]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def assert_no_drift(clusters: list[Cluster], threshold: float = THRESHOLD) -> None:
+    """Every member is a verified copy of its own cluster's canonical, never of a third paragraph.
+
+    Recomputed here from the stored texts: one canonical per cluster; an ``exact`` member has the
+    canonical's key; a ``near`` member has 5-gram Jaccard >= threshold to the canonical; a
+    ``contained`` member (a partial copy) has most of the smaller 5-gram set inside the other.
+    The stored similarity is that Jaccard (and the stored containment, if any, that share).
+    """
+    for c in clusters:
+        assert [m.relation for m in c.members].count("canonical") == 1, c
+        assert c.canonical.relation == "canonical" and c.canonical.similarity == 1.0
+        ckey = key(c.canonical.text)
+        for m in c.members:
+            if m.relation == "canonical":
+                continue
+            where = f"cluster {c.id}: {m.path}:{m.line} ({m.relation})"
+            if key(m.text) == ckey:
+                assert m.relation == "exact" and m.similarity == 1.0, where
+                continue
+            j = jaccard(m.text, c.canonical.text)
+            share, smaller = containment(m.text, c.canonical.text)
+            assert m.similarity == pytest.approx(j, abs=1e-6), f"{where}: stored {m.similarity}, exact {j}"
+            if m.containment is not None:
+                assert m.containment == pytest.approx(share, abs=1e-6), where
+            if m.relation == "near":
+                assert threshold - 1e-9 <= j < 1.0, f"{where}: J={j:.3f} to its canonical"
+            else:
+                assert m.relation == "contained", where
+                assert CONTAINMENT > 0, f"{where}: partial copies are off"
+                assert share >= CONTAINMENT - 1e-9 and smaller >= MIN_CONTAINED, (
+                    f"{where}: only {share:.3f} of {smaller} shingles shared with its canonical"
+                )

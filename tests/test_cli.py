@@ -1,0 +1,376 @@
+"""Tests for the ``dedup`` command through click's CliRunner on tmp_path: the summary, ``stats``,
+``show``, every bad input (exit code, one-line error naming the problem, never a traceback)."""
+
+from __future__ import annotations
+
+import pathlib
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import dedup
+from dedup.cli import cli
+
+from conftest import assert_no_drift, noise, query, read_clusters, write_corpus
+
+LATIN1 = "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00e0 la cr\u00e8me br\u00fbl\u00e9e, tr\u00e8s \u00e9l\u00e9gant.\n".encode("latin-1")
+SUMMARY_LABELS = ("documents", "paragraphs", "clusters", "duplicate paragraphs", "duplicate characters", "time")
+
+
+def run(*args: str | Path):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_clean(result) -> None:
+    """No Python exception escaped: click exited on purpose, and nothing looks like a traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+
+
+def assert_error(result, code: int, *fragments: str) -> str:
+    """Exit ``code`` with exactly one ``Error: ...`` line on stderr containing every fragment;
+    with exit 1 that line is all of stderr, apart from warnings about skipped files."""
+    assert_clean(result)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    if code == 1:
+        rest = [l for l in result.stderr.splitlines() if l and not l.startswith(("Error:", "warning:"))]
+        assert rest == [], result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+def figures(text: str) -> dict[str, str]:
+    """The summary's label -> first figure (the number as printed)."""
+    out = {}
+    for label in SUMMARY_LABELS:
+        m = re.search(rf"^\s+{label}\s+([\d,.]+)", text, re.MULTILINE)
+        assert m, f"summary has no {label!r} line:\n{text}"
+        out[label] = m.group(1)
+    return out
+
+
+@pytest.fixture
+def scanned(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    db = tmp_path / "out.db"
+    result = run("scan", root, "--db", db)
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    return planted, root, db, result
+
+
+# -- success ---------------------------------------------------------------------------------
+
+
+def test_scan_prints_the_summary_with_planted_figures(scanned):
+    planted, root, db, result = scanned
+    out = result.stdout
+    f = figures(out)
+    n_paragraphs = sum(len(t.splitlines()) for t in planted.files.values())
+    duplicates = sum(len(m) - 1 for m in planted.groups.values())
+    assert int(f["documents"]) == len(planted.files)
+    assert int(f["paragraphs"].replace(",", "")) == n_paragraphs
+    assert int(f["clusters"]) == len(planted.groups)
+    assert int(f["duplicate paragraphs"]) == duplicates
+    dup_chars = query(db, "SELECT sum(length(p.text)) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'")[0][0]
+    assert int(f["duplicate characters"].replace(",", "")) == dup_chars
+    assert float(f["time"]) >= 0
+    assert "Most reused blocks" in out
+    assert str(root.resolve()) in out or str(root) in out
+    assert f"dedup show {db}" in out
+    # the most reused blocks: cluster id, members, documents, as stored; real reuse before
+    # boilerplate (where the db flags it), then the biggest first
+    top = [tuple(map(int, m)) for m in re.findall(r"^\s*#(\d+)\D+?(\d+)\D+?(\d+)", out, re.MULTILINE)]
+    assert len(top) == min(5, len(planted.groups)), out
+    columns = {row[1] for row in query(db, "PRAGMA table_info(clusters)")}
+    flag = "boilerplate" if "boilerplate" in columns else "0"
+    stored = {cid: (size, docs, bool(b)) for cid, size, docs, b in query(db, f"SELECT id, size, n_documents, {flag} FROM clusters")}
+    assert all(stored[cid][:2] == (size, docs) for cid, size, docs in top)
+    order = [(stored[cid][2], -size, -docs, cid) for cid, size, docs in top]
+    assert order == sorted(order)
+    best = min((b, -size, -docs, cid) for cid, (size, docs, b) in stored.items())
+    assert order[0] == best
+    assert result.stderr == ""  # no progress bars when stderr is not a terminal
+
+
+def test_quiet_prints_nothing_but_writes_the_db(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    db = tmp_path / "q.db"
+    result = run("scan", root, "--db", db, "-q")
+    assert_clean(result)
+    assert result.exit_code == 0 and result.output == ""
+    assert {c.locations for c in read_clusters(db)} == planted.expected_clusters()
+
+
+def test_stats_prints_the_same_figures(scanned):
+    _, _, db, scan_result = scanned
+    result = run("stats", db)
+    assert_clean(result)
+    assert result.exit_code == 0
+    assert figures(result.stdout) == figures(scan_result.stdout)
+    assert result.stdout == scan_result.stdout
+
+
+def test_show_prints_canonical_and_every_member(scanned):
+    planted, _, db, _ = scanned
+    clusters = read_clusters(db)
+    assert len(clusters) == len(planted.groups)
+    for c in clusters:
+        result = run("show", db, c.id)
+        assert_clean(result)
+        assert result.exit_code == 0
+        out = result.stdout
+        assert f"Cluster {c.id}: {len(c.members)} members in {c.n_documents} documents" in out
+        assert c.reason in out
+        headers = re.findall(r"^\[(\w+) ([\d.]+)\] (\S+):(\d+)", out, re.MULTILINE)
+        assert len(headers) == len(c.members)
+        assert headers[0][0] == "canonical" and float(headers[0][1]) == 1.0
+        assert (headers[0][2], int(headers[0][3])) == (c.canonical.path, c.canonical.line)
+        shown = {(path, int(line)): (rel, float(sim)) for rel, sim, path, line in headers}
+        for m in c.members:
+            rel, sim = shown[(m.path, m.line)]
+            assert rel == m.relation and sim == pytest.approx(m.similarity, abs=5e-4)
+            assert m.text in out
+
+
+def test_show_canonical_policy_first(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    db = tmp_path / "first.db"
+    assert run("scan", root, "--db", db, "--canonical", "first", "-q").exit_code == 0
+    for c in read_clusters(db):
+        assert c.canonical == min(c.members, key=lambda m: (m.path, m.line))
+        out = run("show", db, c.id).stdout
+        assert "first in corpus order" in out
+
+
+def test_show_unknown_cluster(scanned):
+    planted, _, db, _ = scanned
+    result = run("show", db, 99999)
+    line = assert_error(result, 1, "99999")
+    assert str(len(planted.groups)) in line  # says which ids exist
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_missing_folder(tmp_path):
+    missing = tmp_path / "nope"
+    assert_error(run("scan", missing, "--db", tmp_path / "x.db"), 1, "not found", str(missing))
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_error(run("scan", tmp_path / "empty", "--db", tmp_path / "x.db"), 1, "no .txt", "empty")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_folder_with_only_a_binary_txt_file(tmp_path, make_corpus):
+    """Binary files are always skipped with a warning (corpus.py); a folder left with no
+    document at all is an error (scan.py), and no database is written."""
+    root = make_corpus(tmp_path / "bin", {"blob.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))})
+    result = run("scan", root, "--db", tmp_path / "x.db")
+    assert_error(result, 1, str(root))
+    warnings = [l for l in result.stderr.splitlines() if l.startswith("warning:")]
+    assert len(warnings) == 1 and "blob.txt" in warnings[0] and "binary" in warnings[0]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_binary_file_next_to_text_is_skipped_with_a_warning(tmp_path, make_corpus, planted):
+    root = make_corpus(tmp_path / "corpus", {**planted.files, "blob.txt": b"abc\x00def"})
+    result = run("scan", root, "--db", tmp_path / "x.db")
+    assert_clean(result)
+    assert result.exit_code == 0
+    assert "blob.txt" in result.stderr and "binary" in result.stderr
+    assert int(figures(result.stdout)["documents"]) == len(planted.files)
+    assert "(1 skipped)" in result.stdout
+
+
+def test_latin1_file_stops_the_scan_naming_file_and_skip_bad(tmp_path, make_corpus, planted):
+    root = make_corpus(tmp_path / "corpus", {**planted.files, "old/latin1.txt": LATIN1})
+    db = tmp_path / "x.db"
+    assert_error(run("scan", root, "--db", db), 1, "old/latin1.txt", "--skip-bad")
+    assert not db.exists()
+
+    result = run("scan", root, "--db", db, "--skip-bad")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("warning:") and "old/latin1.txt" in warning
+    assert int(figures(result.stdout)["documents"]) == len(planted.files)
+    assert "(1 skipped)" in result.stdout
+    assert {c.locations for c in read_clusters(db)} == planted.expected_clusters()
+
+
+def test_unreadable_file(tmp_path, make_corpus, planted, monkeypatch):
+    """chmod 000 means nothing to root, so Path.open refuses the file instead."""
+    root = make_corpus(tmp_path / "corpus", {**planted.files, "locked.txt": "正文正文正文正文正文正文\n"})
+    real_open = pathlib.Path.open
+
+    def refusing_open(self, *args, **kwargs):
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", refusing_open)
+    db = tmp_path / "x.db"
+    assert_error(run("scan", root, "--db", db), 1, "locked.txt", "Permission denied", "--skip-bad")
+    assert not db.exists()
+
+    result = run("scan", root, "--db", db, "--skip-bad")
+    assert_clean(result)
+    assert result.exit_code == 0
+    [warning] = result.stderr.splitlines()
+    assert "locked.txt" in warning and warning.startswith("warning:")
+    assert int(figures(result.stdout)["documents"]) == len(planted.files)
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-1", "abc"])
+def test_threshold_out_of_range_is_a_usage_error(tmp_path, planted, value):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    result = run("scan", root, "--db", tmp_path / "x.db", "--threshold", value)
+    assert_error(result, 2, "--threshold")
+    assert "Usage:" in result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_threshold_one_is_accepted(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    result = run("scan", root, "--db", tmp_path / "x.db", "--threshold", "1", "-q")
+    assert_clean(result)
+    assert result.exit_code == 0
+    # no edited copy reaches Jaccard 1: identical keys stay exact copies, and an edited copy is
+    # at most a partial copy ("contained"), never "near"
+    clusters = read_clusters(tmp_path / "x.db")
+    identical = {frozenset(m) for g, m in planted.groups.items() if planted.kinds[g] != "near"}
+    assert identical <= {c.locations for c in clusters}
+    for c in clusters:
+        relations = {m.relation for m in c.members} - {"canonical"}
+        assert relations == ({"exact"} if c.locations in identical else {"contained"}), c.id
+    assert_no_drift(clusters, threshold=1.0)
+
+
+def test_threshold_one_without_partial_copies_keeps_identical_keys_only(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    result = run("scan", root, "--db", tmp_path / "x.db", "--threshold", "1", "--containment", "0", "-q")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    identical = {frozenset(m) for g, m in planted.groups.items() if planted.kinds[g] != "near"}
+    assert {c.locations for c in read_clusters(tmp_path / "x.db")} == identical
+
+
+def test_bands_must_divide_num_perm(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    result = run("scan", root, "--db", tmp_path / "x.db", "--num-perm", "100", "--bands", "16")
+    line = assert_error(result, 2, "divisible")
+    assert "100" in line and "16" in line
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--num-perm", "1"], ["--num-perm", "5000"], ["--bands", "0"], ["--shingle-size", "0"],
+     ["--split", "pages"], ["--canonical", "newest"], ["--min-chars", "-1"], ["--containment", "1.5"],
+     ["--workers", "-1"], ["--normalize", "nfkc,shout"], ["--nonsense"]],
+)
+def test_other_option_misuse_exits_2(tmp_path, planted, args):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    assert_error(run("scan", root, "--db", tmp_path / "x.db", *args), 2, args[0])
+
+
+def test_db_pointing_at_a_folder(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    (tmp_path / "dbdir").mkdir()
+    assert_error(run("scan", root, "--db", tmp_path / "dbdir"), 1, "folder", "dbdir")
+    assert list((tmp_path / "dbdir").iterdir()) == []
+
+
+def test_db_that_is_a_text_file_is_never_overwritten(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("do not lose me\n", encoding="utf-8")
+    for extra in ([], ["--force"]):
+        assert_error(run("scan", root, "--db", notes, *extra), 1, "notes.txt", "not a dedup database")
+        assert notes.read_text(encoding="utf-8") == "do not lose me\n"
+    assert_error(run("stats", notes), 1, "not a dedup database")
+    assert_error(run("show", notes, 1), 1, "not a dedup database")
+
+
+def test_db_of_another_corpus_needs_force(tmp_path, planted):
+    one = write_corpus(tmp_path / "one", planted.files)
+    two = write_corpus(tmp_path / "two", {"a.txt": noise(random.Random(2)) + "\n"})
+    db = tmp_path / "out.db"
+    assert run("scan", one, "--db", db, "-q").exit_code == 0
+    before = db.read_bytes()
+    assert_error(run("scan", two, "--db", db), 1, "--force", str(one.resolve()))
+    assert db.read_bytes() == before
+    result = run("scan", two, "--db", db, "--force")
+    assert_clean(result)
+    assert result.exit_code == 0 and int(figures(result.stdout)["documents"]) == 1
+
+
+def test_rescan_same_corpus_is_allowed_and_replaces(tmp_path, planted):
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    db = tmp_path / "out.db"
+    first = run("scan", root, "--db", db)
+    second = run("scan", root, "--db", db)
+    assert first.exit_code == second.exit_code == 0
+    assert {k: v for k, v in figures(first.stdout).items() if k != "time"} == {
+        k: v for k, v in figures(second.stdout).items() if k != "time"
+    }
+    assert query(db, "SELECT count(*) FROM runs")[0][0] == 1
+
+
+@pytest.mark.parametrize("command", ["stats", "show"])
+def test_reading_a_missing_db(tmp_path, command):
+    args = [command, tmp_path / "none.db"] + (["1"] if command == "show" else [])
+    assert_error(run(*args), 1, "none.db", "dedup scan")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_show_cluster_id_must_be_an_integer(scanned):
+    _, _, db, _ = scanned
+    assert_error(run("show", db, "one"), 2, "CLUSTER_ID")
+
+
+# -- help and version ------------------------------------------------------------------------
+
+
+def test_every_command_has_help():
+    top = run("--help")
+    assert top.exit_code == 0 and "Usage:" in top.stdout
+    assert cli.commands, "no commands registered"
+    for name, command in cli.commands.items():
+        assert name in top.stdout
+        result = run(name, "--help")
+        assert_clean(result)
+        assert result.exit_code == 0, name
+        assert result.stdout.startswith("Usage:") and name in result.stdout.splitlines()[0]
+        assert (command.help or "").strip(), f"{name} has no help text"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.opts[-1] in result.stdout, (name, param.opts)
+                assert param.help, (name, param.opts)
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and dedup.__version__ in result.stdout
+
+
+def test_python_dash_m_dedup():
+    main = Path(dedup.__file__).with_name("__main__.py")
+    if not main.exists():
+        pytest.skip("dedup/__main__.py does not exist")
+    result = subprocess.run([sys.executable, "-m", "dedup", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Usage:" in result.stdout

@@ -11,13 +11,23 @@ text), and ``lines`` otherwise. A page with a blank line between every line has 
 line, so both modes give the same answer there; a page with no blank line at all is one block,
 so ``lines`` is right for it.
 
+Scraped pages also break paragraphs mid-sentence into short lines (a copy-paste through a
+narrow column, a converter that wraps). In ``auto`` mode a line is joined to the next one when
+it is visibly unfinished: it does not end with terminal punctuation (。.!?;: … closing brackets
+or quotes), it holds a clause mark (，,、;) so it is inside a sentence and not a title such as
+"讲话篇三", and neither it nor the next line starts a list item ("(二)", "2.", "第三", "-"):
+an unfinished line that starts a list item is a heading ("五、强化责任落实,全力维护党的形象").
+A blank line always ends a paragraph. ``lines`` never joins.
+
 A paragraph's ``text`` is exactly ``document_text[char_start:char_end]``: leading and trailing
 white space is left out of the span, internal newlines of a block are kept.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -69,6 +79,41 @@ def _blocks(lines: list[_Line]) -> list[list[_Line]]:
     return blocks
 
 
+_TERMINAL = set("。．.！!？?；;：:…‥")
+_CLAUSE = re.compile(r"[，,、；;]")
+_LIST_ITEM = re.compile(
+    r"^(?:[(（]?[一二三四五六七八九十百\d]+[)）、.．]|第[一二三四五六七八九十百\d]+|[-*•·#>]|[a-zA-Z][.)]\s)"
+)
+
+
+def is_unfinished(line: str) -> bool:
+    """True for a line cut mid-sentence: no terminal punctuation at its end, a clause mark inside.
+
+    >>> is_unfinished("各單位要在前期工作基礎上,進一步")
+    True
+    >>> is_unfinished("在集團公司疫情防控工作視頻會議上的講話篇三"), is_unfinished("做好防控工作。")
+    (False, False)
+    """
+    last = line[-1]
+    if last in _TERMINAL or unicodedata.category(last) in ("Pe", "Pf"):
+        return False
+    return bool(_CLAUSE.search(line))
+
+
+def _join_broken(block: list[_Line], text: str) -> list[list[_Line]]:
+    """Group the lines of a block into paragraphs, joining lines broken mid-sentence."""
+    groups: list[list[_Line]] = []
+    for line in block:
+        if groups:
+            previous = groups[-1][-1]
+            before, content = text[previous.start : previous.end], text[line.start : line.end]
+            if is_unfinished(before) and not _LIST_ITEM.match(before) and not _LIST_ITEM.match(content):
+                groups[-1].append(line)
+                continue
+        groups.append([line])
+    return groups
+
+
 def choose_split(blocks: list[list[_Line]]) -> str:
     """``blocks`` for hard-wrapped prose (several blocks, median block of 2+ lines), else ``lines``."""
     if len(blocks) >= 2 and statistics.median(len(b) for b in blocks) >= 2:
@@ -81,6 +126,8 @@ def split_paragraphs(text: str, mode: str = "auto") -> list[Paragraph]:
 
     >>> [p.text for p in split_paragraphs("one\\n\\n  two  \\nthree\\n")]
     ['one', 'two', 'three']
+    >>> [p.text for p in split_paragraphs("要抓好落实,确保\\n取得实效。\\n(二)下一步")]
+    ['要抓好落实,确保\\n取得实效。', '(二)下一步']
     >>> p = split_paragraphs("a b\\nc d\\n\\ne f\\ng h\\n\\ni j\\nk l")[1]
     >>> (p.text, p.line_start, p.line_end)
     ('e f\\ng h', 4, 5)
@@ -89,8 +136,12 @@ def split_paragraphs(text: str, mode: str = "auto") -> list[Paragraph]:
     blocks = _blocks(lines)
     if mode == "auto":
         mode = choose_split(blocks)
+        if mode == "lines":
+            mode = "joined-lines"
     if mode == "lines":
         groups = [[line] for block in blocks for line in block]
+    elif mode == "joined-lines":
+        groups = [group for block in blocks for group in _join_broken(block, text)]
     elif mode == "blocks":
         groups = blocks
     else:

@@ -55,3 +55,24 @@ def test_crlf_free_offsets_with_indentation():
     text = "   indented line   \n\tsecond"
     p = split_paragraphs(text, "lines")
     assert [(x.text, x.char_start) for x in p] == [("indented line", 3), ("second", 21)]
+
+
+def test_auto_joins_a_line_broken_mid_sentence():
+    text = "各單位要在前期工作基礎上,進一步\n落實防控舉措。\n下一段。"
+    paragraphs = split_paragraphs(text)
+    assert [(p.line_start, p.line_end) for p in paragraphs] == [(1, 2), (3, 3)]
+    assert paragraphs[0].text == "各單位要在前期工作基礎上,進一步\n落實防控舉措。"
+
+
+def test_headings_and_list_items_are_never_joined():
+    for text in [
+        "五、强化责任落实,全力维护党的形象\n疫情就是命令,防控就是责任。",  # numbered heading
+        "在全县疫情防控工作会议上的讲话篇三\n同志们:",  # title: no clause mark
+        "要抓好以下工作,包括\n(一)各方责任要压紧压实。",  # next line is a list item
+        "Roses are red.\nViolets are blue,",  # finished line
+    ]:
+        assert len(split_paragraphs(text)) == 2, text
+
+
+def test_lines_mode_never_joins():
+    assert len(split_paragraphs("各單位要在前期工作基礎上,進一步\n落實防控舉措。", "lines")) == 2

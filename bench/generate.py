@@ -31,10 +31,12 @@ Where the text comes from:
 - seed paragraphs: non-empty lines of the seed files, stripped, at least 20 characters, minus
   HTML, spam and "小编" boilerplate lines, minus near-duplicates of an earlier seed paragraph
   (the seeds copy each other; two sources must never be near-duplicates, or the truth lies);
-- new paragraphs: clauses of the seed paragraphs (split on ，、；：。！？, simplified script)
-  shuffled across paragraphs. A new paragraph of ~18 clauses drawn from ~10k distinct clauses
-  shares a clause or two with any other paragraph at most, so its 5-gram Jaccard similarity to
-  every seed and every other new paragraph stays far below 0.5. The text of ``new:<n>`` is a
+- new paragraphs: spliced clauses. The seed paragraphs are split into clauses (on ，、；：。！？,
+  simplified script); a new clause is the first half of one clause and the second half of
+  another, and a new paragraph strings ~20 of them together. With ~8,000 halves on each side,
+  two paragraphs share a half now and then and a whole clause almost never, so the 5-gram
+  Jaccard similarity of a new paragraph to every seed and every other new paragraph stays far
+  below 0.5 (the tests check < 0.3, and containment < 0.5). The text of ``new:<n>`` is a
   pure function of (seed, n), so copies regenerate it instead of keeping the dump in memory.
 
 Determinism: one ``random.Random(seed)`` drives every decision, iteration is in sorted order,
@@ -49,10 +51,14 @@ import json
 import random
 import re
 import shutil
+import struct
 import sys
 import time
 from array import array
 from collections import Counter
+from functools import cache
+from itertools import chain
+from operator import itemgetter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -214,34 +220,50 @@ class SourcePool:
             )
         # Lengths of new paragraphs follow the seed paragraphs' lengths.
         self._lengths = sorted(min(len(p.text), MAX_NEW_CHARS) for p in self.seeds)
-        self._max_vals = 8 + MAX_NEW_CHARS // MIN_CLAUSE + 2
+        # Every 16-bit value indexes these tables directly (clause i sits at i, i + n, i + 2n...),
+        # so picking a clause is one C-level itemgetter call, not a Python loop.
+        n = len(self.clauses)
+        repeat = (1 << 16) // n + 1
+        self._heads = ([c[: len(c) // 2] for c in self.clauses] * repeat)[: 1 << 16]
+        self._tails = ([c[len(c) // 2 :] for c in self.clauses] * repeat)[: 1 << 16]
+        self._mean_clause = sum(len(c) + 1 for c in self.clauses) / n
+        self._max_clauses = round(MAX_NEW_CHARS / self._mean_clause) + 1
+        # SHAKE output layout: 4 uint32 header values, then per clause a uint16 head index,
+        # a uint16 tail index and a uint8 sentence end (unpacked only as far as needed).
+        m = self._max_clauses
+        self._digest_size = 16 + 5 * m
+        self._tails_at, self._ends_at = 16 + 2 * m, 16 + 4 * m
+        self._uint16s = [struct.Struct(f"<{k}H") for k in range(m + 1)]
         self.mean_bytes = sum(len(p.text.encode()) + 1 for p in self.seeds) / len(self.seeds)
 
     def new_paragraph(self, n: int) -> str:
-        """The text of ``new:<n>``: seed clauses shuffled into a paragraph, a pure function of
-        (pool, seed, n). Clause choices come from SHAKE-128 of "seed:n", so copies regenerate
-        the text instead of the dump being held in memory.
+        """The text of ``new:<n>``: spliced seed clauses (head of one, tail of another), a pure
+        function of (pool, seed, n). The choices come from SHAKE-128 of "seed:n", so copies
+        regenerate the text instead of the dump being held in memory.
         """
-        buf = hashlib.shake_128(f"dedup-bench:{self.seed}:{n}".encode()).digest(4 * self._max_vals)
-        vals = memoryview(buf).cast("I")
-        target = max(MIN_SEED_CHARS, self._lengths[vals[0] % len(self._lengths)])
-        comma = "，" if vals[1] & 1 else ","
+        buf = hashlib.shake_128(f"dedup-bench:{self.seed}:{n}".encode()).digest(self._digest_size)
+        # little-endian whatever the machine: the same text everywhere
+        length_pick, style, list_pick, list_kind = _HEADER.unpack_from(buf)
+        target = max(MIN_SEED_CHARS, self._lengths[length_pick % len(self._lengths)])
         parts: list[str] = []
-        if vals[2] % 8 == 0:  # a list item, so that renumbering has something to renumber
-            number = _CN_NUMBERS[1 + (vals[3] >> 4) % 9]
-            parts.append(("{}、", "（{}）", "{}是", "第{}，")[vals[3] % 4].format(number))
-        clauses = self.clauses
-        n_clauses = len(clauses)
-        length = 0
-        for v in vals[8:]:
-            clause = clauses[v % n_clauses]
-            parts.append(clause)
-            length += len(clause) + 1
-            if length >= target:
-                break
-            parts.append("。" if (v >> 28) < 4 else comma)  # a quarter of the clauses end a sentence
-        parts.append("。")
+        if list_pick % 8 == 0:  # a list item, so that renumbering has something to renumber
+            number = _CN_NUMBERS[1 + (list_kind >> 4) % 9]
+            parts.append(("{}、", "（{}）", "{}是", "第{}，")[list_kind % 4].format(number))
+        count = min(self._max_clauses, max(4, round(target / self._mean_clause)))
+        uint16s = self._uint16s[count]
+        heads = itemgetter(*uint16s.unpack_from(buf, 16))(self._heads)
+        tails = itemgetter(*uint16s.unpack_from(buf, self._tails_at))(self._tails)
+        # A quarter of the clauses end a sentence, the others a comma; the last ends the paragraph.
+        ends = list(itemgetter(*buf[self._ends_at : self._ends_at + count])(_ENDS[style & 1]))
+        ends[-1] = "。"
+        parts.extend(chain.from_iterable(zip(heads, tails, ends)))
         return "".join(parts)
+
+
+_HEADER = struct.Struct("<4I")
+# Sentence end after a clause, indexed by a byte: "。" a quarter of the time, else a comma
+# (full-width in some paragraphs, half-width in others, as in the seeds).
+_ENDS = (("。",) * 64 + ("，",) * 192, ("。",) * 64 + (",",) * 192)
 
 
 def _resolve_seeds_dir(seeds_dir: str | Path) -> Path:
@@ -249,11 +271,15 @@ def _resolve_seeds_dir(seeds_dir: str | Path) -> Path:
     if not path.is_dir() and not path.is_absolute() and (PROJECT_ROOT / path).is_dir():
         path = PROJECT_ROOT / path
     if not path.is_dir():
-        raise GenerateError(f"seeds folder {seeds_dir} not found - pass --seeds-dir pointing at the seed .txt files")
+        raise GenerateError(
+            f"seeds folder {seeds_dir} not found - pass --seeds-dir pointing at the seed .txt files"
+        )
     return path
 
 
-def _distinct(candidates: list[SeedParagraph], max_jaccard: float = 0.3, max_containment: float = 0.5) -> list[SeedParagraph]:
+def _distinct(
+    candidates: list[SeedParagraph], max_jaccard: float = 0.3, max_containment: float = 0.5
+) -> list[SeedParagraph]:
     """Keep a candidate only if it is far from every candidate kept before it.
 
     Far: 5-gram Jaccard below ``max_jaccard`` and less than ``max_containment`` of the smaller
@@ -269,9 +295,7 @@ def _distinct(candidates: list[SeedParagraph], max_jaccard: float = 0.3, max_con
         if len(key) < SHINGLE_SIZE * 2:
             continue
         sh = shingles(key)
-        overlap: Counter[int] = Counter()
-        for s in sh:
-            overlap.update(index.get(s, ()))
+        overlap = Counter(chain.from_iterable(index[s] for s in sh if s in index))
         if any(
             inter / (len(sh) + len(kept_sets[i]) - inter) >= max_jaccard
             or inter / min(len(sh), len(kept_sets[i])) >= max_containment
@@ -286,12 +310,18 @@ def _distinct(candidates: list[SeedParagraph], max_jaccard: float = 0.3, max_con
 
 
 def _clauses(texts) -> list[str]:
-    """Distinct clauses of the texts, simplified and without pinyin junk, in first-seen order."""
+    """Distinct clauses of the texts, simplified and without pinyin junk, in first-seen order.
+
+    A clause longer than a third of its paragraph is left out: a new paragraph holding it would
+    contain most of a short seed paragraph, and a detector of partial copies would rightly link
+    two sources the truth keeps apart.
+    """
     seen: dict[str, None] = {}
     for text in texts:
         text = _T2S.convert(PINYIN_JUNK_RE.sub("", text))
+        longest = len(text) // 3
         for clause in CLAUSE_SPLIT_RE.split(text):
-            if MIN_CLAUSE <= len(clause) <= MAX_CLAUSE:
+            if MIN_CLAUSE <= len(clause) <= min(MAX_CLAUSE, longest):
                 seen.setdefault(clause, None)
     return list(seen)
 
@@ -361,6 +391,17 @@ def int_to_cn(n: int) -> str:
     if tens == 0:
         return _CN_NUMBERS[ones]
     return ("" if tens == 1 else _CN_NUMBERS[tens]) + "十" + (_CN_NUMBERS[ones] if ones else "")
+
+
+@cache
+def _simplified_re() -> re.Pattern:
+    """Characters of the CJK Unified Ideographs block that s2t changes: a whole-paragraph
+    conversion only to learn whether "script" applies would double the cost of the mutation.
+    """
+    chars = [chr(c) for c in range(0x4E00, 0xA000)]
+    converted = _S2T.convert("\n".join(chars)).split("\n")
+    changed = "".join(c for c, t in zip(chars, converted) if c != t)
+    return re.compile(f"[{changed}]")
 
 
 def to_traditional(text: str, rng) -> str:
@@ -486,7 +527,7 @@ _APPLIES = {
     "placeholder": lambda t: _PLACEHOLDER_OR_NAME_RE.search(t) is not None,
     "renumber": lambda t: RENUMBER_RE.search(t) is not None,
     "truncate": lambda t: len(t) >= MIN_SEED_CHARS,
-    "script": lambda t: _S2T.convert(t) != t,
+    "script": lambda t: _simplified_re().search(t) is not None,
     "punct": lambda t: any(c in t for c in FULL_PUNCT + HALF_PUNCT),
     "edit": lambda t: True,
     "split": lambda t: len(t) >= 24,
@@ -564,7 +605,8 @@ class GenerateParams:
                 raise GenerateError(f"{name.replace('_', ' ')} must be between 0 and 1, got {value}")
         if not 1 <= self.min_paragraphs <= self.max_paragraphs:
             raise GenerateError(
-                f"paragraphs per document must satisfy 1 <= min <= max, got {self.min_paragraphs}..{self.max_paragraphs}"
+                "paragraphs per document must satisfy 1 <= min <= max, "
+                f"got {self.min_paragraphs}..{self.max_paragraphs}"
             )
 
 
@@ -624,13 +666,105 @@ def _prepare_out_dir(out: Path, force: bool) -> None:
         raise GenerateError(f"{out} is a file - give --out a folder")
     if out.is_dir() and any(out.iterdir()):
         if not force:
-            raise GenerateError(f"{out} is not empty - choose a new folder, or --force to replace a dump made there")
+            raise GenerateError(
+                f"{out} is not empty - choose a new folder, or --force to replace a dump made there"
+            )
         if not (out / "generate.json").is_file():
-            raise GenerateError(f"{out} holds no generate.json, so it is not a dump; refusing to delete it - choose another folder")
+            raise GenerateError(
+                f"{out} holds no generate.json, so it is not a dump; refusing to delete it - "
+                "choose another folder"
+            )
         shutil.rmtree(out / "docs", ignore_errors=True)
         for name in ("truth.jsonl", "generate.json"):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+
+
+class _Lineage:
+    """The originals emitted so far, how often each appeared, and which one a copy takes.
+
+    Original i has code ``codes[i]``: below the number of seeds a seed paragraph, else
+    ``new:<code - seeds>``. Three integer arrays, so memory grows by a few bytes a line.
+    """
+
+    def __init__(self, pool: SourcePool, rng: random.Random, seed_rate: float) -> None:
+        self.pool = pool
+        self.rng = rng
+        self.seed_rate = seed_rate
+        self.n_seeds = len(pool.seeds)
+        self.seed_order = list(range(self.n_seeds))
+        rng.shuffle(self.seed_order)
+        self.codes = array("I")
+        self.sizes = array("I")
+        self.appearances = array("I")  # the original of every paragraph so far
+        self.seeds_used = 0
+        self.new_made = 0
+
+    def fresh(self) -> int:
+        """A new original: the next seed paragraph (with probability ``seed_rate``) or new text."""
+        if self.seeds_used < self.n_seeds and self.rng.random() < self.seed_rate:
+            self.codes.append(self.seed_order[self.seeds_used])
+            self.seeds_used += 1
+        else:
+            self.codes.append(self.n_seeds + self.new_made)
+            self.new_made += 1
+        self.sizes.append(0)
+        return len(self.codes) - 1
+
+    def pick(self, popular_rate: float) -> int:
+        """An earlier original to copy: by popularity (one seen k times is k times as likely,
+        which gives heavy-tailed clusters) or uniformly."""
+        if self.rng.random() < popular_rate:
+            return self.appearances[self.rng.randrange(len(self.appearances))]
+        return self.rng.randrange(len(self.codes))
+
+    def appeared(self, i: int) -> None:
+        self.appearances.append(i)
+        self.sizes[i] += 1
+
+    def text(self, i: int) -> tuple[str, str]:
+        """(source id, text) of original i."""
+        code = self.codes[i]
+        if code < self.n_seeds:
+            p = self.pool.seeds[code]
+            return p.source, p.text
+        return f"new:{code - self.n_seeds}", self.pool.new_paragraph(code - self.n_seeds)
+
+
+def _make_document(
+    rel: str, params: GenerateParams, rng: random.Random, lineage: _Lineage,
+    boilerplate_seen: set[int], stats: GenerateStats, mutation_counts: Counter,
+) -> tuple[list[str], list[str]]:  # fmt: skip
+    """One document: its lines and their truth records (JSON lines)."""
+    lines: list[str] = []
+    records: list[str] = []
+
+    def emit(text: str, source: str, copy: bool, partial: bool, muts: list[str]) -> None:
+        lines.append(text)
+        records.append(_truth_line(rel, len(lines), source, copy, partial, muts))
+
+    if rng.random() < params.boilerplate_rate:
+        k = rng.randrange(len(BOILERPLATES))
+        emit(BOILERPLATES[k], f"boilerplate:{k}", k in boilerplate_seen, False, [])
+        boilerplate_seen.add(k)
+        stats.boilerplate_lines += 1
+    for _ in range(rng.randint(params.min_paragraphs, params.max_paragraphs)):
+        if lineage.codes and rng.random() < params.reuse:
+            i = lineage.pick(params.popular_rate)
+            source, text = lineage.text(i)
+            copy_lines, muts = mutate(text, rng)
+            partial = any(m in PARTIAL_MUTATIONS for m in muts)
+            for line in copy_lines:
+                emit(line, source, True, partial, muts)
+            stats.copies += 1
+            stats.partial_lines += len(copy_lines) if partial else 0
+            mutation_counts.update(muts)
+        else:
+            i = lineage.fresh()
+            source, text = lineage.text(i)
+            emit(text, source, False, False, [])
+        lineage.appeared(i)
+    return lines, records
 
 
 def generate(
@@ -647,8 +781,8 @@ def generate(
 ) -> GenerateStats:
     """Write a synthetic dump with its truth to ``out_dir`` (see the module docstring).
 
-    Documents are written one at a time; memory holds the seed pool and two small integer
-    arrays (the original of every line and of every source), never the dump.
+    Documents are written one at a time; memory holds the seed pool and a few integer arrays
+    (see ``_Lineage``), never the dump.
     """
     started = time.perf_counter()
     params = GenerateParams(
@@ -663,122 +797,69 @@ def generate(
     truth_path = out / "truth.jsonl"
     stats = GenerateStats(out_dir=str(out), docs_dir=str(docs_dir), truth_path=str(truth_path))
 
-    rng = random.Random(seed)
-    n_seeds = len(pool.seeds)
-    seed_order = list(range(n_seeds))
-    rng.shuffle(seed_order)
     # Spread the seed paragraphs over the whole dump: a fresh original is a seed with the
     # probability that makes the seeds last until about the expected end.
-    mean_lines = (params.min_paragraphs + params.max_paragraphs) / 2
     estimates = []
     if n_docs is not None:
-        estimates.append(n_docs * mean_lines)
+        estimates.append(n_docs * (params.min_paragraphs + params.max_paragraphs) / 2)
     if target_bytes is not None:
         estimates.append(target_bytes / pool.mean_bytes)
     expected_fresh = max(1.0, min(estimates) * (1 - reuse))
-    seed_rate = min(1.0, n_seeds / expected_fresh)
-
-    # Original i is code orig_codes[i]: < n_seeds a seed paragraph, else new:<code - n_seeds>.
-    orig_codes = array("I")
-    orig_sizes = array("I")
-    appearances = array("I")  # the original of every paragraph so far (popularity sampling)
+    rng = random.Random(seed)
+    lineage = _Lineage(pool, rng, seed_rate=min(1.0, len(pool.seeds) / expected_fresh))
     boilerplate_seen: set[int] = set()
-    next_seed = 0
-    next_new = 0
     mutation_counts: Counter[str] = Counter()
 
-    def original_text(i: int) -> tuple[str, str]:
-        code = orig_codes[i]
-        if code < n_seeds:
-            p = pool.seeds[code]
-            return p.source, p.text
-        return f"new:{code - n_seeds}", pool.new_paragraph(code - n_seeds)
-
     with truth_path.open("w", encoding="utf-8", newline="\n") as truth:
-        doc = 0
-        while True:
-            if n_docs is not None and doc >= n_docs:
-                break
-            if target_bytes is not None and stats.bytes >= target_bytes:
-                break
-            rel = doc_path(doc)
-            lines: list[str] = []
-            records: list[str] = []
-
-            def emit(text: str, source: str, copy: bool, partial: bool, muts: list[str]) -> None:
-                lines.append(text)
-                records.append(_truth_line(rel, len(lines), source, copy, partial, muts))
-
-            if rng.random() < boilerplate_rate:
-                k = rng.randrange(len(BOILERPLATES))
-                emit(BOILERPLATES[k], f"boilerplate:{k}", k in boilerplate_seen, False, [])
-                boilerplate_seen.add(k)
-                stats.boilerplate_lines += 1
-            for _ in range(rng.randint(params.min_paragraphs, params.max_paragraphs)):
-                if orig_codes and rng.random() < reuse:
-                    if rng.random() < popular_rate:
-                        i = appearances[rng.randrange(len(appearances))]
-                    else:
-                        i = rng.randrange(len(orig_codes))
-                    source, text = original_text(i)
-                    copy_lines, muts = mutate(text, rng)
-                    partial = any(m in PARTIAL_MUTATIONS for m in muts)
-                    for line in copy_lines:
-                        emit(line, source, True, partial, muts)
-                    stats.copies += 1
-                    stats.partial_lines += len(copy_lines) if partial else 0
-                    mutation_counts.update(muts)
-                else:
-                    if next_seed < n_seeds and rng.random() < seed_rate:
-                        orig_codes.append(seed_order[next_seed])
-                        next_seed += 1
-                    else:
-                        orig_codes.append(n_seeds + next_new)
-                        next_new += 1
-                    orig_sizes.append(0)
-                    i = len(orig_codes) - 1
-                    source, text = original_text(i)
-                    emit(text, source, False, False, [])
-                appearances.append(i)
-                orig_sizes[i] += 1
-
+        while (n_docs is None or stats.documents < n_docs) and (
+            target_bytes is None or stats.bytes < target_bytes
+        ):
+            rel = doc_path(stats.documents)
+            lines, records = _make_document(
+                rel, params, rng, lineage, boilerplate_seen, stats, mutation_counts
+            )
             data = ("\n".join(lines) + "\n").encode("utf-8")
             target = docs_dir / rel
-            if doc % 1000 == 0:
+            if stats.documents % 1000 == 0:
                 target.parent.mkdir(exist_ok=True)
             target.write_bytes(data)
             truth.write("".join(records))
             stats.documents += 1
             stats.lines += len(lines)
             stats.bytes += len(data)
-            doc += 1
 
-    stats.seed_originals = next_seed
-    stats.new_originals = next_new
-    stats.originals = len(orig_codes)
-    stats.largest_source = max(orig_sizes, default=0)
+    stats.seed_originals = lineage.seeds_used
+    stats.new_originals = lineage.new_made
+    stats.originals = len(lineage.codes)
+    stats.largest_source = max(lineage.sizes, default=0)
     stats.mutations = {name: mutation_counts[name] for name in MUTATIONS}
+    _write_meta(out / "generate.json", params, pool, seeds_dir, stats)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _write_meta(
+    path: Path, params: GenerateParams, pool: SourcePool, seeds_dir, stats: GenerateStats
+) -> None:
+    """generate.json: what made the dump and what is in it (no timings: it is reproducible)."""
     meta = {
         "generator": "bench.generate",
         "format_version": FORMAT_VERSION,
-        "seed": seed,
+        "seed": params.seed,
         "params": asdict(params),
+        "opencc": getattr(opencc, "__version__", "unknown"),
         "seed_pool": {
             "seeds_dir": str(seeds_dir),
             "files": [p.name for p in pool.files],
             "sha256": pool.seeds_sha256,
             "candidate_paragraphs": pool.n_candidates,
-            "distinct_paragraphs": n_seeds,
+            "distinct_paragraphs": len(pool.seeds),
             "clauses": len(pool.clauses),
         },
         "layout": {"docs": "docs", "truth": "truth.jsonl", "paths_relative_to": "docs"},
         "counts": stats.counts(),
     }
-    (out / "generate.json").write_text(
-        json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    stats.seconds = time.perf_counter() - started
-    return stats
+    path.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -811,17 +892,22 @@ def _size_arg(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.generate",
-        description="Write a synthetic scraped dump (DIR/docs) with the source of every line (DIR/truth.jsonl).",
+        description="Write a synthetic scraped dump (DIR/docs) with the source of every line "
+        "(DIR/truth.jsonl).",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder to create (must be new or empty)")
-    parser.add_argument("--docs", type=int, metavar="N", help="number of documents")
-    parser.add_argument("--size", type=_size_arg, metavar="SIZE", help="stop once the documents reach this size (100MB, 2GB)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--seeds-dir", default="data/seeds", metavar="DIR", help="seed .txt files (default data/seeds)")
-    parser.add_argument("--reuse", type=float, default=0.3, help="share of lines that copy an earlier original (default 0.3)")
-    parser.add_argument("--boilerplate", type=float, default=0.2, help="share of documents with a boilerplate first line (default 0.2)")
-    parser.add_argument("--popular", type=float, default=0.5, help="share of copies that pick a popular original (default 0.5)")
-    parser.add_argument("--force", action="store_true", help="replace a dump previously generated in DIR")
+    add = parser.add_argument
+    add("--out", required=True, metavar="DIR", help="folder to create (must be new or empty)")
+    add("--docs", type=int, metavar="N", help="number of documents")
+    add("--size", type=_size_arg, metavar="SIZE", help="stop once the documents reach this size (100MB, 2GB)")
+    add("--seed", type=int, default=1, help="random seed (default 1)")
+    add("--seeds-dir", default="data/seeds", metavar="DIR", help="seed .txt files (default data/seeds)")
+    add("--reuse", type=float, default=0.3, metavar="RATE",
+        help="share of lines that copy an earlier original (default 0.3)")
+    add("--boilerplate", type=float, default=0.2, metavar="RATE",
+        help="share of documents with a boilerplate line (default 0.2)")
+    add("--popular", type=float, default=0.5, metavar="RATE",
+        help="share of copies taking a popular original (default 0.5)")
+    add("--force", action="store_true", help="replace a dump previously generated in DIR")
     return parser
 
 

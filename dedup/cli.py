@@ -94,7 +94,7 @@ def _steps(normalize_list: str | None, skips: dict) -> tuple[str, ...] | None:
 @click.argument("corpus", type=click.Path(path_type=Path))
 @click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
 @click.option("--threshold", default=0.8, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity at or above which two paragraphs are copies, in (0, 1].")
-@click.option("--shingle-size", default=5, show_default=True, type=click.IntRange(min=1), help="Characters per shingle.")
+@click.option("--shingle-size", default=None, type=click.IntRange(min=1), help="Characters per shingle.  [default: 3 for Han/kana/Hangul text, 5 for other scripts]")
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024), help="MinHash signature length.")
 @click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands (must divide --num-perm); default: chosen from the threshold.")
 @click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, or auto per document.")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 SPLIT_MODES = ("auto", "lines", "blocks")
+DENSE_SHINGLE = 3
+ALPHABETIC_SHINGLE = 5
 CANONICAL_POLICIES = ("longest", "first")
 
 
@@ -23,7 +25,9 @@ class ScanConfig:
     threshold     Jaccard similarity on shingle sets at or above which two paragraphs are copies.
     containment   share of a shorter paragraph's shingles inside a longer one at or above which it
                   is a partial copy (relation ``contained``); 0 turns partial copies off.
-    shingle_size  characters per shingle (character n-grams of the normalized key).
+    shingle_size  characters per shingle (character n-grams of the normalized key); None chooses
+                  per key: 3 for keys mostly in a dense script (Han, kana, Hangul: a character
+                  is about a word), 5 for alphabetic ones (see bench/README.md for the data).
     num_perm      MinHash signature length; split into LSH bands of equal rows.
     bands         LSH bands; must divide num_perm. None: chosen from threshold (see lsh.py).
     split         paragraph splitting: one line each, blank-line blocks, or auto (see paragraphs.py).
@@ -35,7 +39,7 @@ class ScanConfig:
 
     threshold: float = 0.8
     containment: float = 0.9  # 0: no partial copies
-    shingle_size: int = 5
+    shingle_size: int | None = None  # None: DENSE_SHINGLE for Han/kana/Hangul keys, ALPHABETIC_SHINGLE else
     num_perm: int = 128
     bands: int | None = None  # None: chosen from the threshold by lsh.optimal_bands
     split: str = "auto"
@@ -50,7 +54,7 @@ class ScanConfig:
             raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
         if not 0.0 <= self.containment <= 1.0:
             raise ConfigError(f"containment must be in [0, 1] (0 turns it off), got {self.containment}")
-        if self.shingle_size < 1:
+        if self.shingle_size is not None and self.shingle_size < 1:
             raise ConfigError(f"shingle size must be at least 1, got {self.shingle_size}")
         if self.num_perm < 2 or self.num_perm > 1024:
             raise ConfigError(f"num-perm must be between 2 and 1024, got {self.num_perm}")
@@ -87,6 +91,12 @@ class ScanConfig:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
+
+    def shingle_sizes(self) -> tuple[int, int]:
+        """(n for dense-script keys, n for other keys)."""
+        if self.shingle_size is None:
+            return DENSE_SHINGLE, ALPHABETIC_SHINGLE
+        return self.shingle_size, self.shingle_size
 
     def lsh_bands(self) -> tuple[int, int]:
         """(bands, rows per band): the given bands, or the best for the threshold."""

@@ -26,7 +26,9 @@ winnowing (Schleimer, Wilkerson & Aiken 2003), so that two keys sharing a run of
 anchors wherever the run sits. A shared run of L shingles holds no anchor with probability
 (15/16)^L: 4% for 50 shingles, 0.2% for 100. Keys sharing an anchor become candidates; an
 anchor shared by more than ``ANCHOR_MAX_BUCKET`` distinct keys is a stock phrase of the genre
-and is dropped, which bounds the work.
+and is dropped, which bounds the work. Since anchors sample the shingles, the share of the
+smaller key's anchors that a pair shares estimates its containment: pairs under half (the
+threshold is 0.9) are not proposed, so one shared phrase does not make a candidate.
 
 Buckets are found by sorting each band's hashes, never in Python dicts of lists. Inside a
 bucket, each member is paired with its next ``window`` members in sorted order: every pair of
@@ -43,6 +45,7 @@ RECALL_AT_THRESHOLD = 0.995
 BUCKET_WINDOW = 8
 ANCHOR_MOD = 16  # one shingle in 16 (by hash value) is an anchor
 ANCHOR_MAX_BUCKET = 50  # an anchor shared by more distinct keys is a stock phrase, not a copy
+ANCHOR_MIN_SHARE = 0.5  # shared anchors / anchors of the smaller key: a containment estimate
 
 
 def candidate_probability(s: float, b: int, r: int) -> float:
@@ -130,14 +133,32 @@ def anchors(hashes: np.ndarray, offsets: np.ndarray, mod: int = ANCHOR_MOD) -> t
 
 
 def anchor_pairs(
-    owner: np.ndarray, values: np.ndarray, window: int = BUCKET_WINDOW, max_bucket: int = ANCHOR_MAX_BUCKET
+    owner: np.ndarray,
+    values: np.ndarray,
+    window: int = BUCKET_WINDOW,
+    max_bucket: int = ANCHOR_MAX_BUCKET,
+    min_share: float = ANCHOR_MIN_SHARE,
 ) -> np.ndarray:
-    """Distinct pairs of keys that share an anchor (stock-phrase anchors dropped), sorted.
+    """Distinct pairs of keys that share enough anchors, sorted.
+
+    Anchors are a sample of the shingles, so the share of the smaller key's anchors that the
+    pair shares estimates their containment; pairs below ``min_share`` are not proposed.
+    Stock-phrase anchors (buckets over ``max_bucket`` keys) are dropped first.
 
     >>> anchor_pairs(np.array([0, 1, 2, 2]), np.array([16, 16, 32, 48], dtype=np.uint64)).tolist()
     [[0, 1]]
+    >>> anchor_pairs(np.array([0, 0, 1, 1]), np.array([16, 32, 16, 48], dtype=np.uint64), min_share=0.6).tolist()
+    []
     """
-    return _unique_pairs([_group_pairs(values, owner, window, max_bucket)], int(owner.max(initial=0)) + 1)
+    n = int(owner.max(initial=0)) + 1
+    pairs = _group_pairs(values, owner, window, max_bucket)
+    if len(pairs) == 0:
+        return pairs
+    codes, shared = np.unique(pairs[:, 0] * n + pairs[:, 1], return_counts=True)
+    a, b = codes // n, codes % n
+    per_key = np.bincount(owner, minlength=n)
+    keep = shared >= min_share * np.minimum(per_key[a], per_key[b])
+    return np.stack([a[keep], b[keep]], axis=1)
 
 
 def _unique_pairs(found: list[np.ndarray], n: int) -> np.ndarray:

@@ -68,9 +68,65 @@ __all__ = ["STEPS", "DEFAULT_STEPS", "PLACEHOLDER", "make_normalizer", "normaliz
 PLACEHOLDER = "\ue000"
 """What every anonymising placeholder folds to: a private-use character, so never real text."""
 
-# Ideographs and the scripts written without spaces around them (kana, Hangul), plus the CJK
-# symbols block. A placeholder that touches one of these stands alone, as in 第xx次 or xxさん.
-_CJK = "\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff"
+# -- character classes ----------------------------------------------------------------------
+
+# Ideographs and the scripts written without spaces around them (kana, Hangul and its jamo),
+# plus the CJK symbols block. A placeholder touching one of these stands alone, as in 第xx次.
+_CJK_RANGES = (
+    (0x1100, 0x11FF),
+    (0x3000, 0x9FFF),
+    (0xA960, 0xA97F),
+    (0xAC00, 0xD7FF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x3FFFF),
+)
+
+
+def _is_mark(char: str) -> bool:
+    """Combining marks: vowel signs of Indic and Thai scripts are parts of letters. Variation
+    selectors and the marks for symbols (keycaps) belong to emoji, which are removed."""
+    return unicodedata.category(char) in ("Mn", "Mc") and not (
+        "\ufe00" <= char <= "\ufe0f" or "\u20d0" <= char <= "\u20ff" or char >= "\U000e0100"
+    )
+
+
+def _classes() -> tuple[str, str, str]:
+    """Regex class bodies, computed once from the Unicode database (~60 ms at import).
+
+    punctuation    BMP characters that are not content: not a letter or digit of any script
+                   (re's ``\\w`` without ``_``), not a combining mark, not the placeholder
+    word           content characters outside ``_CJK_RANGES`` but the placeholder: a
+                   placeholder touching one is part of a word (index, x86, é in x\u0301)
+    astral_marks   combining marks above the BMP, for the astral pass of strip_punctuation
+    """
+    found: dict[str, list[list[int]]] = {"punctuation": [], "word": [], "astral_marks": []}
+
+    def add(name: str, cp: int) -> None:
+        ranges = found[name]
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+
+    for cp in range(0x20000):  # nothing above is content outside _CJK_RANGES
+        char = chr(cp)
+        mark = not char.isalnum() and _is_mark(char)
+        if not (char.isalnum() or mark or char == PLACEHOLDER):
+            if cp < 0x10000:
+                add("punctuation", cp)
+        elif char != PLACEHOLDER and not any(a <= cp <= b for a, b in _CJK_RANGES):
+            add("word", cp)
+        if mark and cp >= 0x10000:
+            add("astral_marks", cp)
+
+    def body(ranges: list[list[int]]) -> str:
+        esc = re.escape
+        return "".join(esc(chr(a)) if a == b else f"{esc(chr(a))}-{esc(chr(b))}" for a, b in ranges)
+
+    return body(found["punctuation"]), body(found["word"]), body(found["astral_marks"])
+
+
+_PUNCTUATION, _WORD, _ASTRAL_MARKS = _classes()
 
 
 # -- 1. nfkc ---------------------------------------------------------------------------------
@@ -254,8 +310,6 @@ def fold_script(text: str) -> str:
 
 # -- 5. fold_placeholders --------------------------------------------------------------------
 
-# A character of the key that is not CJK: a placeholder touching one is part of a word.
-_WORD = rf"[^\W_{_CJK}]"
 _NUMERAL = "零一二三四五六七八九十百千万亿两〇○0-9"
 # 某 in an ordinary word ("some", "a certain kind of") is not hiding a name.
 _MOU_WORDS = ("些", "种", "个", "一", "方面", "处", "样", "类", "时")
@@ -263,7 +317,7 @@ _MOU_WORDS = ("些", "种", "个", "一", "方面", "处", "样", "类", "时")
 # looks behind two characters from there: "[x*](?<!W.)" is "(?<!W)[x*]". Runs are possessive,
 # so that "**a" does not fold its first "*" alone.
 _PLACEHOLDER_ATOM = (
-    rf"[xX×*](?<!{_WORD}.)(?<![×*].)[xX×*]*+(?!{_WORD})"  # not in index, x86, 3x3, **bold**
+    rf"[xX×*](?<![{_WORD}×*].)[xX×*]*+(?![{_WORD}])"  # not in index, x86, 3x3, **bold**
     rf"|[○〇](?<![{_NUMERAL}].)[○〇]*+(?![{_NUMERAL}])"  # not in 二〇二〇
     rf"|某(?!{'|'.join(_MOU_WORDS)})"  # not in 某些, 某种
 )
@@ -304,41 +358,12 @@ def lowercase(text: str) -> str:
 # -- 7. strip_punctuation --------------------------------------------------------------------
 
 
-def _ranges(keep: Callable[[str], bool], start: int, stop: int) -> str:
-    """The characters from ``start`` to ``stop`` (excluded) that ``keep``, as a regex class body."""
-    ranges: list[list[int]] = []
-    for cp in range(start, stop):
-        if keep(chr(cp)):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1][1] = cp
-            else:
-                ranges.append([cp, cp])
-    return "".join(
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges
-    )
-
-
-def _is_mark(char: str) -> bool:
-    """Combining marks: vowel signs of Indic and Thai scripts are parts of letters. Variation
-    selectors and the marks for symbols (keycaps) belong to emoji, which are removed."""
-    return unicodedata.category(char) in ("Mn", "Mc") and not (
-        "\ufe00" <= char <= "\ufe0f" or "\u20d0" <= char <= "\u20ff" or char >= "\U000e0100"
-    )
-
-
-def _is_content(char: str) -> bool:
-    """Letters and digits of every script (but "_"), combining marks and the placeholder."""
-    return char.isalnum() or char == PLACEHOLDER or _is_mark(char)
-
-
 # re tests a class of BMP characters with a bitmap, but "\w" with a Unicode lookup and astral
 # ranges one by one, so the BMP gets an explicit class (~1.5x faster), and the rare text with
 # astral characters (emoji, rare ideographs) a second, exact pass.
-_PUNCTUATION_BMP_RE = re.compile(f"[{_ranges(lambda c: not _is_content(c), 0, 0x10000)}]+")
+_PUNCTUATION_BMP_RE = re.compile(f"[{_PUNCTUATION}]+")
 _ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
-_PUNCTUATION_ASTRAL_RE = re.compile(
-    f"[^\\w{PLACEHOLDER}{_ranges(_is_mark, 0x10000, 0x20000)}]+|_"
-)
+_PUNCTUATION_ASTRAL_RE = re.compile(f"(?:(?![\\w{_ASTRAL_MARKS}])[\U00010000-\U0010ffff])+")
 
 
 def strip_punctuation(text: str) -> str:

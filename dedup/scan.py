@@ -256,7 +256,8 @@ def _sign(texts: list[str], config: ScanConfig, b: int, r: int, show_progress: b
                 size += len(texts[stop])
                 stop += 1
             batch = texts[start:stop]
-            h, off = shingle_hashes(batch, config.shingle_size, config.seed)
+            dense_k, other_k = config.shingle_sizes()
+            h, off = shingle_hashes(batch, other_k, config.seed, dense_k=dense_k)
             sets = ShingleSets.from_shingles(h, off)
             hashes.append(sets.hashes)
             offsets.append(sets.offsets[1:] + base)

@@ -41,42 +41,74 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def shingle_hashes(keys: Sequence[str], k: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Hash every character k-gram of every key.
+DENSE_SCRIPT_START = 0x2E80  # CJK radicals onwards: ideographs, kana, Hangul, full-width forms
+DENSE_SHARE = 0.5
+
+
+def is_dense(key: str) -> bool:
+    """True when most characters of ``key`` are of a dense script (Han, kana, Hangul).
+
+    A Han character carries about as much as a short word, so dense keys are shingled with a
+    smaller n than alphabetic ones; ``shingle_hashes`` decides the same way, in numpy.
+
+    >>> is_dense("疫情防控工作"), is_dense("the quick brown fox"), is_dense("xx县疫情")
+    (True, False, True)
+    """
+    return bool(key) and sum(ord(c) >= DENSE_SCRIPT_START for c in key) >= DENSE_SHARE * len(key)
+
+
+def shingle_hashes(
+    keys: Sequence[str], k: int, seed: int = 1, dense_k: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hash every character n-gram of every key: n = ``dense_k`` for dense keys (see
+    ``is_dense``) when it is given, else ``k``.
 
     Returns ``(hashes, offsets)``: the uint64 hashes of key i are ``hashes[offsets[i]:offsets[i+1]]``
-    in text order (repeats included). A key shorter than k yields one hash of the whole key; an
+    in text order (repeats included). A key shorter than n yields one hash of the whole key; an
     empty key yields none.
 
     >>> h, off = shingle_hashes(["abcdef", "abc", "abcdef"], 3)
     >>> off.tolist(), bool((h[0:4] == h[5:9]).all()), len(set(h[0:4].tolist()))
     ([0, 4, 5, 9], True, 4)
+    >>> shingle_hashes(["疫情防控工作", "abcdef"], 5, dense_k=3)[1].tolist()
+    [0, 4, 6]
     """
     lengths = np.fromiter((len(s) for s in keys), dtype=np.int64, count=len(keys))
-    pad = k - 1
-    # Each key is followed by k-1 zero code points, so a window starting inside a key never
+    sizes = sorted({k} | ({dense_k} if dense_k else set()))
+    pad = max(sizes) - 1
+    # Each key is followed by pad zero code points, so a window starting inside a key never
     # reads the next key, and a short key's single window is the key padded with zeros.
     joined = ("\0" * pad).join(keys) + "\0" * pad if keys else ""
-    cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(_U64)
+    cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     starts = np.zeros(len(keys), dtype=np.int64)
     if len(keys) > 1:
         starts[1:] = np.cumsum(lengths[:-1] + pad)
-    counts = np.where(lengths >= k, lengths - k + 1, np.minimum(lengths, 1))
+    n = np.full(len(keys), k, dtype=np.int64)
+    if dense_k and dense_k != k and len(keys):
+        dense_chars = np.add.reduceat((cp >= DENSE_SCRIPT_START).astype(np.int64), starts) if len(cp) else 0
+        n[dense_chars >= DENSE_SHARE * np.maximum(lengths, 1)] = dense_k
+    counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
     offsets = np.zeros(len(keys) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     total = int(offsets[-1])
     if total == 0:
         return np.zeros(0, dtype=_U64), offsets
-    # Hash the window at every position of the joined array with contiguous slices (fast),
-    # then keep the windows that start a shingle of some key.
-    n_windows = len(cp) - pad
-    h = np.full(n_windows, _U64(seed) * _GOLDEN, dtype=_U64)
-    for j in range(k):
-        h ^= cp[j : j + n_windows]
-        if j < k - 1:
-            h *= _GOLDEN
-    positions = np.repeat(starts - offsets[:-1], counts) + np.arange(total, dtype=np.int64)
-    return mix64(h[positions]), offsets
+    cp64 = cp.astype(_U64)
+    n_windows = len(cp64) - pad
+    out = np.empty(total, dtype=_U64)
+    for size in sizes:
+        # Hash the window of this size at every position with contiguous slices (fast), then
+        # keep the windows that start a shingle of a key shingled with this size.
+        h = np.full(n_windows, _U64(seed) * _GOLDEN + _U64(size), dtype=_U64)
+        for j in range(size):
+            h ^= cp64[j : j + n_windows]
+            if j < size - 1:
+                h *= _GOLDEN
+        of_size = n == size
+        sel = np.repeat(of_size, counts)
+        positions = np.repeat((starts - offsets[:-1])[of_size], counts[of_size]) + np.nonzero(sel)[0]
+        out[sel] = mix64(h[positions])
+    return out, offsets
 
 
 def segment_ids(offsets: np.ndarray) -> np.ndarray:

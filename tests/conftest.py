@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from dedup.config import ScanConfig
+from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE
 from dedup.normalize import normalize
+from dedup.signatures import is_dense
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 SHINGLE = 5
@@ -33,22 +35,27 @@ def key(text: str) -> str:
     return normalize(text)
 
 
-def shingles(k: str, size: int = SHINGLE) -> set[str]:
-    """Character n-grams of a key; a key shorter than n is one shingle (as the library does)."""
+def shingles(k: str, size: int | None = None) -> set[str]:
+    """Character n-grams of a key; a key shorter than n is one shingle (as the library does).
+
+    The default n is the scan's default: 3 for a key mostly in a dense script, else 5.
+    """
+    if size is None:
+        size = DENSE_SHINGLE if is_dense(k) else ALPHABETIC_SHINGLE
     if len(k) < size:
         return {k} if k else set()
     return {k[i : i + size] for i in range(len(k) - size + 1)}
 
 
 def jaccard(a: str, b: str) -> float:
-    """Exact Jaccard similarity of the 5-gram sets of two *texts* (normalized here)."""
+    """Exact Jaccard similarity of the shingle sets of two *texts* (normalized here)."""
     sa, sb = shingles(key(a)), shingles(key(b))
     union = sa | sb
     return len(sa & sb) / len(union) if union else 1.0
 
 
 def containment(a: str, b: str) -> tuple[float, int]:
-    """(share of the smaller 5-gram set inside the other, size of the smaller set)."""
+    """(share of the smaller shingle set inside the other, size of the smaller set)."""
     sa, sb = shingles(key(a)), shingles(key(b))
     smaller = min(len(sa), len(sb))
     return (len(sa & sb) / smaller if smaller else 1.0), smaller
@@ -161,7 +168,7 @@ def _latin_variant(rng: random.Random, sentence: str, style: int) -> str:
         return "  ".join(w.upper() if i % 3 == 0 else w for i, w in enumerate(words)) + "!!"
     if style == 2:
         return ", ".join(words[:4]) + "; " + " - ".join(words[4:]) + "?"
-    return "\u201c" + " ".join(w.capitalize() for w in words) + "\u201d\uff0c"  # full-width comma
+    return "\u201c" + " ".join(w.capitalize() for w in words) + "\u201d\uff01"  # full-width "!"
 
 
 def build_planted(seed: int = 7, n_files: int = 6, lines_per_file: int = 14, latin: bool = True) -> Planted:

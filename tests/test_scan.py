@@ -113,7 +113,7 @@ def test_result_counts_match_planted_truth(planted_scan):
 # -- no drift ----------------------------------------------------------------------------------
 
 
-def _chain(rng: random.Random, length: int = 200, edits: int = 3) -> tuple[str, str, str]:
+def _chain(rng: random.Random, length: int = 200, edits: int = 5) -> tuple[str, str, str]:
     """A ~ B ~ C with B = A edited in its first half and C = B edited in its second half."""
     a = "".join(rng.choice(ALPHABET) for _ in range(length))
     b = substitute(rng, a, spread(rng, 0, length // 2 - 5, edits))
@@ -499,7 +499,7 @@ def test_runs_row_records_config_version_times_counts_timings(mixed_scan):
     config = json.loads(config)
     defaults = ScanConfig()
     assert config["threshold"] == defaults.threshold and config["num_perm"] == defaults.num_perm
-    assert config["shingle_size"] == 5 and config["canonical"] == "longest"
+    assert config["shingle_size"] is None and config["canonical"] == ScanConfig().canonical
     assert config["normalize"] == list(defaults.steps)
     assert version == dedup.__version__
     t0, t1 = dt.datetime.fromisoformat(started), dt.datetime.fromisoformat(finished)

@@ -58,7 +58,7 @@ def cli() -> None:
 
 def _validate_threshold(ctx, param, value: float) -> float:
     if not 0.0 < value <= 1.0:
-        raise click.BadParameter(f"{value} is outside (0, 1]; try 0.8")
+        raise click.BadParameter(f"{value} is outside (0, 1]; try 0.6")
     return value
 
 
@@ -93,13 +93,13 @@ def _steps(normalize_list: str | None, skips: dict) -> tuple[str, ...] | None:
 @cli.command()
 @click.argument("corpus", type=click.Path(path_type=Path))
 @click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
-@click.option("--threshold", default=0.8, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity at or above which two paragraphs are copies, in (0, 1].")
+@click.option("--threshold", default=0.6, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity of shingle sets at or above which two paragraphs are copies, in (0, 1].")
 @click.option("--shingle-size", default=None, type=click.IntRange(min=1), help="Characters per shingle.  [default: 3 for Han/kana/Hangul text, 5 for other scripts]")
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024), help="MinHash signature length.")
 @click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands (must divide --num-perm); default: chosen from the threshold.")
-@click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, or auto per document.")
+@click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, auto (one of those per document), or join (lines, rejoining lines cut mid-sentence).")
 @click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only.")
-@click.option("--canonical", type=click.Choice(POLICIES), default="longest", show_default=True, help="Which member of a cluster is its canonical source.")
+@click.option("--canonical", type=click.Choice(POLICIES), default="first", show_default=True, help="Which member of a cluster is its canonical source.")
 @click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
 @click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core).")

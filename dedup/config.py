@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-SPLIT_MODES = ("auto", "lines", "blocks")
+SPLIT_MODES = ("auto", "lines", "blocks", "join")
 DENSE_SHINGLE = 3
 ALPHABETIC_SHINGLE = 5
-CANONICAL_POLICIES = ("longest", "first")
+CANONICAL_POLICIES = ("first", "longest")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class ScanConfig:
     """Everything that decides the result of a scan.
 
     threshold     Jaccard similarity on shingle sets at or above which two paragraphs are copies.
+                  0.6: with 3-gram shingles of Chinese it finds 96% of the copies of the
+                  generated benchmark at precision 1.0, where 0.8 finds 85% (bench/README.md).
     containment   share of a shorter paragraph's shingles inside a longer one at or above which it
                   is a partial copy (relation ``contained``); 0 turns partial copies off.
     shingle_size  characters per shingle (character n-grams of the normalized key); None chooses
@@ -37,14 +39,14 @@ class ScanConfig:
     workers       worker processes for the heavy stages; the result never depends on it.
     """
 
-    threshold: float = 0.8
+    threshold: float = 0.6
     containment: float = 0.9  # 0: no partial copies
     shingle_size: int | None = None  # None: DENSE_SHINGLE for Han/kana/Hangul keys, ALPHABETIC_SHINGLE else
     num_perm: int = 128
     bands: int | None = None  # None: chosen from the threshold by lsh.optimal_bands
     split: str = "auto"
     min_chars: int = 10
-    canonical: str = "longest"
+    canonical: str = "first"
     normalize: tuple[str, ...] | None = None  # None: normalize.DEFAULT_STEPS
     workers: int = 0  # 0: one per core
     seed: int = 1

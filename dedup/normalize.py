@@ -27,13 +27,13 @@ Decisions worth knowing:
 
 - ``strip_pinyin`` removes a bracket group only if it holds ONE syllable that is spelled like
   pinyin, is lowercase, carries a tone mark and directly follows a non-space character. Every
-  junk group in the seeds is tone-marked (``(guān)``, 6,000 of them in seed 003), while toneless
+  junk group in the seeds is tone-marked (``(guān)``, 5,217 of them in seed 003), while toneless
   ``(a)``, ``(an)``, ``(de)`` after an ideograph are more often list markers or abbreviations
   than pinyin, so they are kept (``們(men)`` is a known miss). A CJK predecessor is not
   required: where the converter also garbled the character, the junk follows mojibake such as
   ``??偨Y(jié)``, and ``當?shù)攸h委`` even lost its ``(`` to a ``?``.
-- ``fold_placeholders`` folds a run of ``x X × *`` unless it touches a letter or digit outside
-  CJK (``index``, ``Linux``, ``x86``, ``3x3``, ``5*3``, ``**bold**`` stay); a lone ``x`` or
+- ``fold_placeholders`` folds a run of ``x X × *`` unless it touches a letter, digit or mark
+  outside CJK (``index``, ``Linux``, ``x86``, ``3x3``, ``5*3``, ``**bold**`` stay); a lone ``x`` or
   ``X`` is folded too (``第x次``, ``x月xx日``, and also English ``x = 1`` and Roman ``XX世纪``:
   over-folding costs little, since every copy folds the same way). ``某`` is folded except in
   the ordinary words 某些 某种 某个 某一 某方面 某处 某样 某类 某时; ``某人``, ``某地``,
@@ -41,13 +41,17 @@ Decisions worth knowing:
   numeral (``二〇二〇年`` stays).
 - A ``U+E000`` already in the input reads as a placeholder; mojibake of GBK's user-defined area
   can produce one. Other private-use characters are dropped with the punctuation.
-- Every step is idempotent, and so is the pipeline except where OpenCC converts a phrase by its
-  context: ``藉，口`` keeps ``藉`` but its key ``藉口`` converts to ``借口`` (see the tests).
+- Every step is idempotent, and so is the pipeline, even where removing punctuation joins
+  characters (``x,x``; ``e!\u0301``, which ``strip_punctuation`` composes to ``é``), except
+  where OpenCC converts a phrase by its context: ``藉，口`` keeps ``藉`` but its key ``藉口``
+  converts to ``借口`` (an xfail in the tests).
 
-Speed on data/seeds/003 (273 KB, traditional with pinyin junk; one core, per-line calls as a
-scan makes them), MB/s of UTF-8 input: whole pipeline 15; nfkc 380, strip_html 1,100,
-strip_pinyin 190, fold_script 23, fold_placeholders 170, lowercase 1,500, strip_punctuation 270.
-OpenCC is the slow step; it is skipped for pure ASCII text.
+Speed on data/seeds/003 (273 KB, traditional, 5,217 pinyin groups), one core, one call per
+line as a scan makes them, each step fed the output of the steps before it, in MB/s of UTF-8
+input: whole pipeline 14 (26 on the simplified seed 001); fold_script 43, strip_pinyin 68,
+strip_punctuation 90, fold_placeholders 117, nfkc 234, lowercase 630, strip_html 4,200.
+OpenCC is the slow step; pure ASCII text skips it. Importing the module takes ~0.1 s (character
+classes built from the Unicode database).
 
     >>> normalize("關(guān)于疫情防控，ＸＸ同志指出：")
     '关于疫情防控\ue000同志指出'
@@ -91,12 +95,14 @@ def _is_mark(char: str) -> bool:
 
 
 def _classes() -> tuple[str, str, str]:
-    """Regex class bodies, computed once from the Unicode database (~60 ms at import).
+    r"""Regex class bodies, computed once from the Unicode database (~60 ms at import).
 
     punctuation    BMP characters that are not content: not a letter or digit of any script
-                   (re's ``\\w`` without ``_``), not a combining mark, not the placeholder
-    word           content characters outside ``_CJK_RANGES`` but the placeholder: a
-                   placeholder touching one is part of a word (index, x86, é in x\u0301)
+                   (re's ``\w`` but ``_``), not a combining mark, not the placeholder
+    word           BMP content characters outside ``_CJK_RANGES`` but the placeholder: a
+                   placeholder touching one is part of a word (index, x86, the mark in i̇x).
+                   Astral letters count as CJK here: rare, and kept by strip_punctuation, so
+                   folding stays idempotent, and the class stays a fast bitmap
     astral_marks   combining marks above the BMP, for the astral pass of strip_punctuation
     """
     found: dict[str, list[list[int]]] = {"punctuation": [], "word": [], "astral_marks": []}
@@ -108,20 +114,20 @@ def _classes() -> tuple[str, str, str]:
         else:
             ranges.append([cp, cp])
 
-    for cp in range(0x20000):  # nothing above is content outside _CJK_RANGES
+    for cp in range(0x20000):  # above are ideographs, tags, private use: no marks
         char = chr(cp)
         mark = not char.isalnum() and _is_mark(char)
-        if not (char.isalnum() or mark or char == PLACEHOLDER):
-            if cp < 0x10000:
-                add("punctuation", cp)
+        if cp >= 0x10000:
+            if mark:
+                add("astral_marks", cp)
+        elif not (char.isalnum() or mark or char == PLACEHOLDER):
+            add("punctuation", cp)
         elif char != PLACEHOLDER and not any(a <= cp <= b for a, b in _CJK_RANGES):
             add("word", cp)
-        if mark and cp >= 0x10000:
-            add("astral_marks", cp)
 
     def body(ranges: list[list[int]]) -> str:
         esc = re.escape
-        return "".join(esc(chr(a)) if a == b else f"{esc(chr(a))}-{esc(chr(b))}" for a, b in ranges)
+        return "".join(esc(chr(a)) + (f"-{esc(chr(b))}" if b > a else "") for a, b in ranges)
 
     return body(found["punctuation"]), body(found["word"]), body(found["astral_marks"])
 
@@ -233,14 +239,21 @@ _VOWEL = {
     "u": "[uūúǔù]",
     "ü": "[üǖǘǚǜ]",
 }
-_FINALS = (
-    "iang iong uang ueng ang eng ing ong ian iao uai uan üan van ai ei ao ou an en in un ün vn "
-    "er ia ie iu ua uo ui ue üe ve a o e i u ü v"
-).split()
+_A, _E, _I, _O, _U, _Ü = (_VOWEL[v] for v in "aeiouü")
+# The finals a ai ao an ang, e ei er en eng, i ia iao ian iang ie iu iong in ing, o ou ong,
+# u ua uai uan uang ue ueng ui uo un, ü üe üan ün (v for ü), as a trie: re tries the branches
+# of an alternation one by one, and this runs at every "(" after a character in seed 003.
+_FINAL = (
+    rf"{_A}(?:{_I}|{_O}|ng?)?"
+    rf"|{_E}(?:{_I}|r|ng?)?"
+    rf"|{_I}(?:{_A}(?:{_O}|ng?)?|{_E}|{_U}|{_O}ng|ng?)?"
+    rf"|{_O}(?:{_U}|ng)?"
+    rf"|{_U}(?:{_A}(?:{_I}|ng?)?|{_E}(?:ng)?|{_I}|{_O}|n)?"
+    rf"|[{_Ü[1:-1]}v](?:{_E}|{_A}n|n)?"
+)
 _SYLLABLE = (
-    "(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:"
-    + "|".join("".join(_VOWEL.get(ch, ch) for ch in final) for final in _FINALS)
-    + ")|h?[mḿ]|h?[nńňǹ]g?"  # the interjections m, n, ng, hm, hng
+    rf"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:{_FINAL})"
+    "|h?[mḿ]|h?[nńňǹ]g?"  # the interjections m, n, ng, hm, hng
 )
 # "(" after a non-space character, or the "?" that mojibake left of a "(" (當?shù)攸h委 in seed
 # 003), then one syllable with a tone mark somewhere inside, then ")". The pattern opens with
@@ -433,7 +446,8 @@ strip_html, strip_pinyin, fold_script, fold_placeholders, lowercase, strip_punct
             text = step(text)
         return text
 
-    normalizer.steps = tuple(name for name in STEPS if name in chosen)  # type: ignore[attr-defined]
+    names = tuple(name for name in STEPS if name in chosen)
+    normalizer.steps = names  # type: ignore[attr-defined]
     return normalizer
 
 

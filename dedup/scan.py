@@ -36,7 +36,7 @@ from .verify import MatchRule, ShingleSets, verify_pairs
 
 SIGN_BATCH_CHARS = 2_000_000  # key characters signed per numpy batch: bounds the batch's memory
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
-MIN_CONTAINED_SHINGLES = 20  # a partial copy needs this many shingles (about 24 characters)
+MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
 
 
 def progress(enabled: bool, **kwargs) -> tqdm:

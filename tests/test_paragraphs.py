@@ -57,9 +57,10 @@ def test_crlf_free_offsets_with_indentation():
     assert [(x.text, x.char_start) for x in p] == [("indented line", 3), ("second", 21)]
 
 
-def test_auto_joins_a_line_broken_mid_sentence():
+def test_join_mode_joins_a_line_broken_mid_sentence():
     text = "各單位要在前期工作基礎上,進一步\n落實防控舉措。\n下一段。"
-    paragraphs = split_paragraphs(text)
+    assert len(split_paragraphs(text)) == 3  # auto never joins: a truncated copy looks the same
+    paragraphs = split_paragraphs(text, "join")
     assert [(p.line_start, p.line_end) for p in paragraphs] == [(1, 2), (3, 3)]
     assert paragraphs[0].text == "各單位要在前期工作基礎上,進一步\n落實防控舉措。"
 
@@ -71,7 +72,7 @@ def test_headings_and_list_items_are_never_joined():
         "要抓好以下工作,包括\n(一)各方责任要压紧压实。",  # next line is a list item
         "Roses are red.\nViolets are blue,",  # finished line
     ]:
-        assert len(split_paragraphs(text)) == 2, text
+        assert len(split_paragraphs(text, "join")) == 2, text
 
 
 def test_lines_mode_never_joins():

@@ -1,0 +1,108 @@
+"""Quality benchmark: dedup against exact hashing and a plain datasketch pipeline, on ground truth.
+
+    python -m bench quality [--docs 1000] [--seed 2] [--work bench/out] [--results bench/results]
+
+Generates a synthetic dump with lineage truth (``bench.generate``; reused when the same
+parameters were generated before), runs every tool on the same paragraphs, scores each against
+the truth (``bench.score``) and writes ``quality.csv`` (appended, one row per tool and run) and
+``quality.md`` (the latest table) to the results folder, and the table into bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from bench.baselines import BASELINES, read_paragraphs
+from bench.generate import generate
+from bench.report import machine, update_readme, write_rows
+from bench.score import predicted_from_db, score
+from dedup.config import ScanConfig
+from dedup.scan import scan
+
+COLUMNS = ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "ari", "copy_precision", "copy_recall")
+TOOLS = ("exact", "datasketch", "dedup")
+
+
+def ensure_dump(work: Path, docs: int, seed: int) -> Path:
+    """The folder of a generated dump with these parameters, generating it when missing."""
+    out = work / f"quality-{docs}-{seed}"
+    meta = out / "generate.json"
+    if meta.exists():
+        return out
+    generate(out, n_docs=docs, seed=seed, force=True)
+    return out
+
+
+def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) -> list[dict]:
+    dump = ensure_dump(work, docs, seed)
+    truth = dump / "truth.jsonl"
+    config = ScanConfig()
+    rows = []
+    paragraphs = read_paragraphs(dump / "docs")
+    for tool in TOOLS:
+        started = time.perf_counter()
+        if tool == "dedup":
+            with tempfile.TemporaryDirectory() as tmp:
+                db = Path(tmp) / "q.db"
+                scan(dump / "docs", config, db)
+                prediction = predicted_from_db(db)
+        else:
+            prediction = BASELINES[tool](paragraphs, config.threshold).prediction()
+        seconds = time.perf_counter() - started
+        metrics = score(truth, prediction)
+        rows.append(
+            {
+                "tool": tool,
+                **{c: round(metrics[c], 4) for c in COLUMNS},
+                "seconds": round(seconds, 2),
+                "docs": docs,
+                "seed": seed,
+                "threshold": config.threshold,
+                "found_by_mutation": json.dumps({k: round(v, 3) for k, v in metrics["found_by_mutation"].items()}),
+                **machine(),
+            }
+        )
+    table = markdown(rows)
+    write_rows(results / "quality.csv", rows)
+    (results / "quality.md").write_text(table + "\n", encoding="utf-8")
+    if readme:
+        update_readme(readme, "quality", table)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    head = "| tool | pair P | pair R | pair F1 | B-cubed F1 | ARI | copy P | copy R | seconds |"
+    lines = [head, "|" + " --- |" * 9]
+    for r in rows:
+        lines.append(
+            f"| {r['tool']} | "
+            + " | ".join(f"{r[c]:.3f}" for c in COLUMNS)
+            + f" | {r['seconds']:.1f} |"
+        )
+    first = rows[0]
+    found = json.loads(next(r for r in rows if r["tool"] == "dedup")["found_by_mutation"])
+    lines.append("")
+    lines.append(
+        f"Dump: `python -m bench.generate --docs {first['docs']} --seed {first['seed']}`, threshold "
+        f"{first['threshold']}, {first['machine']}, dedup {first['dedup_version']}. Share of copies "
+        "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + "."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench quality", description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=1000, help="documents in the generated dump (default 1000)")
+    parser.add_argument("--seed", type=int, default=2, help="generator seed (default 2)")
+    parser.add_argument("--work", type=Path, default=Path("bench/out"), help="where dumps are generated")
+    parser.add_argument("--results", type=Path, default=Path("bench/results"), help="where results are written")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    args = parser.parse_args(argv)
+    args.results.mkdir(parents=True, exist_ok=True)
+    rows = run(args.docs, args.seed, args.work, args.results, None if args.no_readme else Path("bench/README.md"))
+    print(markdown(rows))
+    return 0

@@ -1,0 +1,55 @@
+"""Where benchmark results go: CSV rows with the machine and versions, tables in bench/README.md."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import platform
+import re
+from pathlib import Path
+
+from dedup import __version__
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {cores} cores{mem}, Python {platform.python_version()}",
+        "dedup_version": __version__,
+    }
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Append rows to a CSV file, writing the header when the file is new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(rows[0])
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def update_readme(readme: Path, section: str, table: str) -> None:
+    """Replace the text between ``<!-- section:start -->`` and ``<!-- section:end -->``."""
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    block = f"{start}\n{table}\n{end}"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + f"\n\n{block}\n"
+    tmp = readme.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, readme)

@@ -116,17 +116,35 @@ def segment_ids(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
 
 
+SHINGLE_ID_BITS = 40  # a shingle's identity in a set: the top 40 bits of its 64-bit hash
+_KEY_BITS = 64 - SHINGLE_ID_BITS
+
+
 def unique_per_key(hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct hashes of each key (its shingle set), with new offsets."""
-    seg = segment_ids(offsets)
-    order = np.lexsort((hashes, seg))
-    h, s = hashes[order], seg[order]
-    keep = np.ones(len(h), dtype=bool)
-    keep[1:] = (h[1:] != h[:-1]) | (s[1:] != s[:-1])
-    counts = np.bincount(s[keep], minlength=len(offsets) - 1)
+    """The sorted distinct shingle ids of each key (its shingle set), with new offsets.
+
+    A shingle id is the top ``SHINGLE_ID_BITS`` (40) bits of its hash: two different shingles
+    share one with probability 2^-40, so a Jaccard computed on ids is off for one pair of
+    500-shingle paragraphs in about five million. In exchange, (key, id) packs into one
+    uint64, and one ``np.sort`` dedupes every key of a batch (``np.lexsort`` on two arrays was
+    four times slower, and the slowest step of the scan).
+
+    >>> ids, off = unique_per_key(np.array([5 << 24, 3 << 24, 5 << 24, 7 << 24], dtype=np.uint64), np.array([0, 3, 4]))
+    >>> ids.tolist(), off.tolist()
+    ([3, 5, 7], [0, 2, 3])
+    """
+    n_keys = len(offsets) - 1
+    if n_keys >= 1 << _KEY_BITS:
+        raise ValueError(f"at most {1 << _KEY_BITS} keys per batch")
+    packed = (segment_ids(offsets).astype(_U64) << _U64(SHINGLE_ID_BITS)) | (hashes >> _U64(_KEY_BITS))
+    packed.sort()
+    keep = np.ones(len(packed), dtype=bool)
+    keep[1:] = packed[1:] != packed[:-1]
+    packed = packed[keep]
+    counts = np.bincount((packed >> _U64(SHINGLE_ID_BITS)).astype(np.int64), minlength=n_keys)
     new_offsets = np.zeros(len(offsets), dtype=np.int64)
     np.cumsum(counts, out=new_offsets[1:])
-    return h[keep], new_offsets
+    return packed & _U64((1 << SHINGLE_ID_BITS) - 1), new_offsets
 
 
 def _probe_table(num_perm: int, seed: int, attempts: int) -> np.ndarray:

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .signatures import unique_per_key
+from .signatures import SHINGLE_ID_BITS, unique_per_key
 
 PAIR_BATCH_ELEMENTS = 4_000_000  # shingles gathered per batch: bounds the memory of verification
-_MAX_BATCH_PAIRS = 1 << 22  # the pair number must fit the 22 high bits of the sort key
+_MAX_BATCH_PAIRS = 1 << (64 - SHINGLE_ID_BITS)  # the pair number must fit above the shingle id
 
 
 @dataclass(frozen=True)
 class ShingleSets:
-    """The distinct shingle hashes of every key: key i owns ``hashes[offsets[i]:offsets[i+1]]``."""
+    """The distinct shingle ids of every key: key i owns ``hashes[offsets[i]:offsets[i+1]]``,
+    sorted (ids are 40-bit: see ``signatures.unique_per_key``)."""
 
     hashes: np.ndarray
     offsets: np.ndarray
@@ -49,12 +50,10 @@ def _gather(sets: ShingleSets, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|A_i & B_i| for every pair (a[i], b[i]).
 
-    Every key's set is sorted, so with a sort key of (pair number, hash) the A sides of a batch
-    form one sorted run and the B sides another; one ``searchsorted`` of the first into the
-    second finds every common element, no sort needed. The sort key packs the pair number into
-    the high 22 bits and the top 42 bits of the hash below; a match must also agree on the full
-    hash, so the count is exact (the neighbour is checked too, for the 42-bit tie that happens
-    with probability about 1e-8 per key).
+    Every key's set is sorted, so with a sort key of (pair number, shingle id) the A sides of a
+    batch form one sorted run and the B sides another; one ``searchsorted`` of the first into
+    the second finds every common element, no sort needed. The pair number takes the 24 bits
+    above the 40-bit shingle id, so the sort key is exact.
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
@@ -66,19 +65,13 @@ def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.nd
         stop = int(min(max(start + 1, limit), start + _MAX_BATCH_PAIRS))
         ha, pa = _gather(sets, a[start:stop])
         hb, pb = _gather(sets, b[start:stop])
-        ka, kb = _sort_key(ha, pa), _sort_key(hb, pb)
-        pos = np.searchsorted(kb, ka)
-        found = np.zeros(len(ka), dtype=bool)
-        for shift in (0, 1):
-            at = np.minimum(pos + shift, len(kb) - 1)
-            found |= (pos + shift < len(kb)) & (kb[at] == ka) & (hb[at] == ha)
-        out[start:stop] = np.bincount(pa[found], minlength=stop - start)
+        if len(hb):
+            ka = (pa.astype(np.uint64) << np.uint64(SHINGLE_ID_BITS)) | ha
+            kb = (pb.astype(np.uint64) << np.uint64(SHINGLE_ID_BITS)) | hb
+            pos = np.minimum(np.searchsorted(kb, ka), len(kb) - 1)
+            out[start:stop] = np.bincount(pa[kb[pos] == ka], minlength=stop - start)
         start = stop
     return out
-
-
-def _sort_key(h: np.ndarray, pair: np.ndarray) -> np.ndarray:
-    return (pair.astype(np.uint64) << np.uint64(42)) | (h >> np.uint64(22))
 
 
 def jaccard(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.ndarray:

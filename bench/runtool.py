@@ -1,0 +1,68 @@
+"""Run one tool on one corpus, in its own process, and print what it found as JSON.
+
+    python -m bench.runtool TOOL CORPUS [--threshold 0.6] [--db PATH] [--workers 0]
+
+``bench.speed`` starts this as a child process so that wall time, CPU time and peak memory
+belong to that one tool (the parent reads them from ``os.wait4``).
+
+Tools: ``dedup`` (the full scan, database written), ``read`` (read, split and normalize only,
+with dedup's worker processes: the floor no scan can go below), ``datasketch``, ``rensa`` and
+``exact`` (bench/baselines.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOOLS = ("dedup", "read", "datasketch", "rensa", "exact")
+
+
+def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int) -> dict:
+    started = time.perf_counter()
+    if tool == "dedup":
+        from dedup.config import ScanConfig
+        from dedup.scan import scan
+
+        with tempfile.TemporaryDirectory() as tmp:
+            target = db or Path(tmp) / "speed.db"
+            result = scan(corpus, ScanConfig(threshold=threshold, workers=workers), target, force=True)
+        out = {"paragraphs": result.counts["paragraphs"], "clusters": result.counts["clusters"], "timings": result.timings}
+    elif tool == "read":
+        from dedup.config import ScanConfig
+        from dedup.corpus import list_files
+        from dedup.scan import _prepared
+
+        config = ScanConfig(workers=workers)
+        n = 0
+        for item in _prepared(list_files(corpus), corpus, config):
+            n += len(getattr(item, "keys", ()))
+        out = {"paragraphs": n}
+    else:
+        from bench.baselines import BASELINES, read_paragraphs
+
+        paragraphs = read_paragraphs(corpus)
+        clustering = BASELINES[tool](paragraphs, threshold)
+        out = {"paragraphs": len(paragraphs), "clusters": len({x for x in clustering.labels if x is not None})}
+    out["inner_seconds"] = round(time.perf_counter() - started, 3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.runtool")
+    parser.add_argument("tool", choices=TOOLS)
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--threshold", type=float, default=0.6)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.tool, args.corpus, args.threshold, args.db, args.workers)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

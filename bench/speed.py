@@ -1,0 +1,133 @@
+"""Speed benchmark: dedup against datasketch and rensa pipelines on the same generated dump.
+
+    python -m bench speed [--size 100MB] [--scale 4] [--tools dedup,read,rensa,datasketch]
+                          [--corpus DIR] [--work bench/out] [--results bench/results]
+
+Every tool runs in its own child process (``bench.runtool``) on the same dump with the same
+threshold; the parent measures wall time, CPU time (user + system, worker processes included)
+and peak resident memory (the largest process). ``--scale 4`` also runs dedup on a dump four
+times as large, for the time ratio. ``--corpus`` runs on a folder of yours instead of a
+generated dump. Rows are appended to ``speed.csv``; the latest table goes to ``speed.md`` and
+into bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.generate import generate, parse_size
+from bench.report import machine, update_readme, write_rows
+from dedup.config import ScanConfig
+
+DEFAULT_TOOLS = ("dedup", "read", "rensa", "datasketch")
+
+
+def dump_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def ensure_dump(work: Path, size: int, seed: int) -> Path:
+    """The documents folder of a generated dump of about ``size`` bytes (generated when missing)."""
+    out = work / f"speed-{size // 10**6}MB-{seed}"
+    if not (out / "generate.json").exists():
+        generate(out, target_bytes=size, seed=seed, force=True)
+    return out / "docs"
+
+
+def run_tool(tool: str, corpus: Path, threshold: float, workers: int) -> dict:
+    """Run one tool in a child process; wall time here, CPU and peak RSS from the kernel.
+
+    ``os.wait4`` gives the usage of that one child, its worker processes included (they are
+    reaped by it): CPU time summed, peak RSS of its largest process.
+    """
+    cmd = [sys.executable, "-m", "bench.runtool", tool, str(corpus), "--threshold", str(threshold), "--workers", str(workers)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {proc.returncode}"
+        raise RuntimeError(f"{tool} failed: {last}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    size = dump_bytes(corpus)
+    return {
+        "tool": tool,
+        "mb": round(size / 1e6, 1),
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "mb_per_s": round(size / 1e6 / wall, 2),
+        "paragraphs_per_s": round(result["paragraphs"] / wall),
+        "paragraphs": result["paragraphs"],
+        "timings": json.dumps(result.get("timings", {})),
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| tool | dump MB | wall s | CPU s | peak RSS MB | MB/s | paragraphs/s | vs datasketch |",
+        "|" + " --- |" * 8,
+    ]
+    base = {r["mb"]: r["mb_per_s"] for r in rows if r["tool"] == "datasketch"}
+    for r in rows:
+        ratio = f"{r['mb_per_s'] / base[r['mb']]:.1f}x" if r["mb"] in base else ""
+        lines.append(
+            f"| {r['tool']} | {r['mb']:.0f} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['mb_per_s']:.2f} | {r['paragraphs_per_s']:,.0f} | {ratio} |"
+        )
+    m = rows[0]
+    lines.append("")
+    lines.append(f"{m['machine']}, dedup {m['dedup_version']}, threshold {m['threshold']}, measured {m['when']}.")
+    stages = [r for r in rows if r["tool"] == "dedup"]
+    for r in stages:
+        t = json.loads(r["timings"])
+        if t:
+            lines.append(f"dedup stages at {r['mb']:.0f} MB (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + ".")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="100MB", help="generated dump size (default 100MB)")
+    parser.add_argument("--scale", type=int, default=0, help="also run dedup on a dump this many times larger")
+    parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated: dedup,read,rensa,datasketch,exact")
+    parser.add_argument("--corpus", type=Path, default=None, help="a folder of yours instead of a generated dump")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="dedup worker processes (0: one per core)")
+    parser.add_argument("--threshold", type=float, default=ScanConfig().threshold)
+    parser.add_argument("--work", type=Path, default=Path("bench/out"))
+    parser.add_argument("--results", type=Path, default=Path("bench/results"))
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args(argv)
+    size = parse_size(args.size)
+    corpus = args.corpus or ensure_dump(args.work, size, args.seed)
+    rows = []
+    for tool in [t.strip() for t in args.tools.split(",") if t.strip()]:
+        print(f"running {tool} on {corpus} ...", file=sys.stderr, flush=True)
+        rows.append(run_tool(tool, corpus, args.threshold, args.workers))
+    if args.scale > 1 and not args.corpus:
+        big = ensure_dump(args.work, size * args.scale, args.seed)
+        print(f"running dedup on {big} ...", file=sys.stderr, flush=True)
+        rows.append(run_tool("dedup", big, args.threshold, args.workers))
+    info = {**machine(), "threshold": args.threshold, "workers": args.workers}
+    rows = [{**r, **info} for r in rows]
+    args.results.mkdir(parents=True, exist_ok=True)
+    write_rows(args.results / "speed.csv", rows)
+    table = markdown(rows)
+    (args.results / "speed.md").write_text(table + "\n", encoding="utf-8")
+    if not args.no_readme:
+        update_readme(Path("bench/README.md"), "speed", table)
+    print(table)
+    return 0

@@ -7,6 +7,7 @@ canonical -> store                          (clusters expanded to paragraphs; at
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import multiprocessing
@@ -34,7 +35,7 @@ from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
 from .verify import MatchRule, ShingleSets, verify_pairs
 
-SIGN_BATCH_CHARS = 2_000_000  # key characters signed per numpy batch: bounds the batch's memory
+SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
 MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
 
@@ -193,16 +194,20 @@ def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...])
     )
 
 
+def _pool(config: ScanConfig, n_jobs: int):
+    """A process pool for ``n_jobs`` jobs, or a null context when one process will do."""
+    workers = min(config.effective_workers, n_jobs)
+    if workers <= 1:
+        return contextlib.nullcontext(None)
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    return context.Pool(workers)
+
+
 def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[PreparedDocument | CorpusFileError]:
     """``prepare_document`` over every file, in file order, on ``config.workers`` processes."""
     job = functools.partial(prepare_document, root=root, split=config.split, steps=config.steps)
-    workers = config.effective_workers
-    if workers <= 1 or len(files) < 2:
-        yield from map(job, files)
-        return
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(job, files, chunksize=4)
+    with _pool(config, len(files)) as pool:
+        yield from (pool.imap(job, files, chunksize=4) if pool else map(job, files))
 
 
 def _read(files, root, config, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
@@ -244,35 +249,60 @@ def _read(files, root, config, writer, skip_bad, skip, show_progress, total_byte
     return keys, paths
 
 
+@dataclass(frozen=True)
+class SignedBatch:
+    """What signing a batch of keys gives: their shingle sets, band hashes and anchors."""
+
+    set_ids: np.ndarray
+    set_offsets: np.ndarray
+    bands: np.ndarray
+    anchor_keys: np.ndarray  # batch-local key index of each anchor
+    anchor_values: np.ndarray
+
+
+def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBatch:
+    """Shingle, sign and band one batch of keys (runs in a worker process)."""
+    dense_k, other_k = config.shingle_sizes()
+    h, off = shingle_hashes(texts, other_k, config.seed, dense_k=dense_k)
+    sets = ShingleSets.from_shingles(h, off)
+    sig = oph_signatures(h, off, config.num_perm, config.seed)
+    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int64), np.zeros(0, np.uint64))
+    return SignedBatch(sets.hashes, sets.offsets, band_hashes(sig, b, r), owner, values)
+
+
+def _batches(texts: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(first key index, keys) batches of about SIGN_BATCH_CHARS characters."""
+    start = 0
+    while start < len(texts):
+        stop, size = start, 0
+        while stop < len(texts) and (size < SIGN_BATCH_CHARS or stop == start):
+            size += len(texts[stop])
+            stop += 1
+        yield start, texts[start:stop]
+        start = stop
+
+
 def _sign(texts: list[str], config: ScanConfig, b: int, r: int, show_progress: bool):
-    """Shingle sets and LSH band hashes of ``texts``, computed in batches."""
+    """Shingle sets, LSH band hashes and anchors of ``texts``, batch by batch, on the workers.
+
+    Batches come back in order, so the result never depends on the number of workers.
+    """
     hashes, offsets, bands, anchor_keys, anchor_values = [], [np.zeros(1, dtype=np.int64)], [], [], []
     base = 0
-    with progress(show_progress, total=len(texts), desc="sign", unit="key") as bar:
-        start = 0
-        while start < len(texts):
-            stop, size = start, 0
-            while stop < len(texts) and (size < SIGN_BATCH_CHARS or stop == start):
-                size += len(texts[stop])
-                stop += 1
-            batch = texts[start:stop]
-            dense_k, other_k = config.shingle_sizes()
-            h, off = shingle_hashes(batch, other_k, config.seed, dense_k=dense_k)
-            sets = ShingleSets.from_shingles(h, off)
-            hashes.append(sets.hashes)
-            offsets.append(sets.offsets[1:] + base)
-            base += int(sets.offsets[-1])
-            sig = oph_signatures(h, off, config.num_perm, config.seed)
-            bands.append(band_hashes(sig, b, r))
-            if config.containment > 0:
-                owner, values = anchors(sets.hashes, sets.offsets)
-                anchor_keys.append(owner + start)
-                anchor_values.append(values)
-            bar.update(stop - start)
-            start = stop
-    sets = ShingleSets(
-        np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64), np.concatenate(offsets)
-    )
+    batches = list(_batches(texts))
+    starts = [start for start, _ in batches]
+    job = functools.partial(sign_batch, config=config, b=b, r=r)
+    with progress(show_progress, total=len(texts), desc="sign", unit="key") as bar, _pool(config, len(batches)) as pool:
+        results = pool.imap(job, [batch for _, batch in batches]) if pool else map(job, [batch for _, batch in batches])
+        for start, signed in zip(starts, results):
+            hashes.append(signed.set_ids)
+            offsets.append(signed.set_offsets[1:] + base)
+            base += int(signed.set_offsets[-1])
+            bands.append(signed.bands)
+            anchor_keys.append(signed.anchor_keys + start)
+            anchor_values.append(signed.anchor_values)
+            bar.update(len(signed.set_offsets) - 1)
+    sets = ShingleSets(np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64), np.concatenate(offsets))
     band_matrix = np.concatenate(bands) if bands else np.zeros((0, b), dtype=np.uint64)
     anchor_list = (
         (np.concatenate(anchor_keys), np.concatenate(anchor_values))

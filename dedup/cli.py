@@ -160,12 +160,17 @@ def show(db_path, cluster_id):
         view = cluster_detail(open_existing(db_path), cluster_id)
     except DedupError as e:
         raise click.ClickException(str(e))
-    click.echo(f"Cluster {view.cluster_id}: {len(view.members)} members in {view.n_documents} documents")
+    kind = "  [boilerplate: recurs in unrelated documents]" if view.boilerplate else ""
+    click.echo(f"Cluster {view.cluster_id}: {len(view.members)} members in {view.n_documents} documents{kind}")
     click.echo(f"Canonical chosen by {view.reason}")
     for m in view.members:
         lines = f"{m.line_start}" if m.line_start == m.line_end else f"{m.line_start}-{m.line_end}"
+        if m.relation == "contained":
+            score = f"contained {m.containment:.3f}, Jaccard {m.similarity:.3f}"
+        else:
+            score = f"{m.relation} {m.similarity:.3f}"
         click.echo("")
-        click.echo(f"[{m.relation} {m.similarity:.3f}] {m.path}:{lines}  (paragraph {m.paragraph_id})")
+        click.echo(f"[{score}] {m.path}:{lines}  (paragraph {m.paragraph_id})")
         click.echo(f"  {m.text}")
 
 

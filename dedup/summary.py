@@ -91,6 +91,7 @@ class MemberView:
     similarity: float
     relation: str
     text: str
+    containment: float
 
 
 @dataclass(frozen=True)
@@ -98,20 +99,21 @@ class ClusterView:
     cluster_id: int
     reason: str
     n_documents: int
+    boilerplate: bool
     members: list[MemberView]  # the canonical first, then by similarity, then corpus order
 
 
 def cluster_detail(db: sqlite_utils.Database, cluster_id: int) -> ClusterView:
     """One cluster with its canonical and every copy; DatabaseError if there is no such cluster."""
-    row = db.execute("SELECT reason, n_documents FROM clusters WHERE id = ?", [cluster_id]).fetchone()
+    row = db.execute("SELECT reason, n_documents, boilerplate FROM clusters WHERE id = ?", [cluster_id]).fetchone()
     if row is None:
         count = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
         raise DatabaseError(f"no cluster {cluster_id}; this database has clusters 1 to {count}")
     members = db.execute(
-        """SELECT p.id, d.path, p.line_start, p.line_end, m.similarity, m.relation, p.text
+        """SELECT p.id, d.path, p.line_start, p.line_end, m.similarity, m.relation, p.text, m.containment
            FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
            WHERE m.cluster_id = ?
            ORDER BY m.relation != 'canonical', m.similarity DESC, p.id""",
         [cluster_id],
     ).fetchall()
-    return ClusterView(cluster_id, row[0], row[1], [MemberView(*m) for m in members])
+    return ClusterView(cluster_id, row[0], row[1], bool(row[2]), [MemberView(*m) for m in members])

@@ -2,7 +2,9 @@
 
 Everything a test asserts about clusters is computed here independently of the library's
 matching code: keys come from ``dedup.normalize.normalize`` (the definition of a key), and
-similarity is the exact Jaccard index of the keys' character 5-gram sets, recomputed in Python.
+similarity is the exact Jaccard index of the keys' character n-gram sets, recomputed in Python
+with the scan's per-key rule for n (3 for a key mostly in a dense script, 5 otherwise).
+Thresholds are the library's defaults, imported, never copied: tests follow the defaults.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import pytest
 from dedup.config import ScanConfig
 from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE
 from dedup.normalize import normalize
+from dedup.scan import MIN_CONTAINED_SHINGLES
 from dedup.signatures import is_dense
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
-SHINGLE = 5
-THRESHOLD = 0.8
-# A partial copy (relation "contained"): this share of the smaller key's 5-grams inside the
-# canonical's, with at least MIN_CONTAINED of them (dedup.scan.MIN_CONTAINED_SHINGLES).
-CONTAINMENT = getattr(ScanConfig(), "containment", 0.0)
-MIN_CONTAINED = 20
+# The default scan: a near copy has Jaccard >= THRESHOLD to its canonical.
+THRESHOLD = ScanConfig().threshold
+# A partial copy (relation "contained"): at least this share of the smaller key's shingles inside
+# the canonical's, the smaller key with at least MIN_CONTAINED shingles and at most CONTAINMENT
+# times as many as the larger (see dedup.verify.MatchRule).
+CONTAINMENT = ScanConfig().containment
+MIN_CONTAINED = MIN_CONTAINED_SHINGLES
 
 
 # -- keys and similarity, recomputed without the library's shingling ----------------------------
@@ -54,11 +58,23 @@ def jaccard(a: str, b: str) -> float:
     return len(sa & sb) / len(union) if union else 1.0
 
 
-def containment(a: str, b: str) -> tuple[float, int]:
-    """(share of the smaller shingle set inside the other, size of the smaller set)."""
+def containment(a: str, b: str) -> tuple[float, int, int]:
+    """(share of the smaller shingle set inside the other, size of the smaller set, of the larger)."""
     sa, sb = shingles(key(a)), shingles(key(b))
-    smaller = min(len(sa), len(sb))
-    return (len(sa & sb) / smaller if smaller else 1.0), smaller
+    smaller, larger = sorted((len(sa), len(sb)))
+    return (len(sa & sb) / smaller if smaller else 1.0), smaller, larger
+
+
+def is_partial_copy(a: str, b: str, share: float = CONTAINMENT, min_shingles: int = MIN_CONTAINED) -> bool:
+    """The scan's rule for a partial copy, recomputed: most of the smaller key's shingles inside
+    the other, the smaller key not a stock phrase, and really smaller (else Jaccard decides)."""
+    got, smaller, larger = containment(a, b)
+    return (
+        share > 0
+        and got >= share - 1e-9
+        and smaller >= min_shingles
+        and smaller <= share * larger + 1e-9
+    )
 
 
 # -- random Chinese-like text -------------------------------------------------------------------
@@ -92,7 +108,8 @@ def substitute(rng: random.Random, text: str, positions: list[int]) -> str:
 
 
 def spread(rng: random.Random, lo: int, hi: int, n: int, gap: int = 7) -> list[int]:
-    """n positions in [lo, hi) at least ``gap`` apart (so each edit breaks its own 5 shingles)."""
+    """n positions in [lo, hi) at least ``gap`` apart (so each edit breaks its own shingles:
+    ``gap`` >= n of the n-grams, 3 for ideographs and 5 for Latin keys, see ``shingles``)."""
     while True:
         picks = sorted(rng.sample(range(lo, hi), n))
         if all(b - a >= gap for a, b in zip(picks, picks[1:])):
@@ -132,7 +149,8 @@ class Planted:
     """Files of random text with known copies planted in them.
 
     ``groups`` maps a group name to the (path, line) of every member; ``canonical`` to the
-    (path, line) the ``longest`` policy must choose, where that choice does not hang on a tie.
+    (path, line) the ``longest`` policy must choose, where that choice does not hang on a tie
+    (near groups). The default policy, ``first``, chooses ``min(groups[g])`` for every group.
     """
 
     files: dict[str, str]
@@ -200,7 +218,9 @@ def build_planted(seed: int = 7, n_files: int = 6, lines_per_file: int = 14, lat
             edited = substitute(rng, text, spread(rng, 0, len(text) - 10, n_sub))
             cut = rng.randrange(10, len(edited) - 10)
             edited = edited[:cut] + edited[cut + i + 1 :]  # i+1 characters gone: distinct lengths
-            assert jaccard(text, edited) >= 0.85, "construction: a near copy must be well above 0.8"
+            assert jaccard(text, edited) >= max(0.85, THRESHOLD + 0.15), (
+                "construction: a near copy must be well above the threshold"
+            )
             plants.append((name, edited, "near", False))
 
     if latin:
@@ -300,9 +320,10 @@ def assert_no_drift(clusters: list[Cluster], threshold: float = THRESHOLD) -> No
     """Every member is a verified copy of its own cluster's canonical, never of a third paragraph.
 
     Recomputed here from the stored texts: one canonical per cluster; an ``exact`` member has the
-    canonical's key; a ``near`` member has 5-gram Jaccard >= threshold to the canonical; a
-    ``contained`` member (a partial copy) has most of the smaller 5-gram set inside the other.
-    The stored similarity is that Jaccard (and the stored containment, if any, that share).
+    canonical's key; a ``near`` member has shingle Jaccard >= threshold to the canonical; a
+    ``contained`` member (a partial copy) is below the threshold and satisfies the partial-copy
+    rule (``is_partial_copy``). The stored similarity is that Jaccard (and the stored
+    containment, if any, that share). ``threshold`` must be the scan's (default: the default's).
     """
     for c in clusters:
         assert [m.relation for m in c.members].count("canonical") == 1, c
@@ -316,7 +337,7 @@ def assert_no_drift(clusters: list[Cluster], threshold: float = THRESHOLD) -> No
                 assert m.relation == "exact" and m.similarity == 1.0, where
                 continue
             j = jaccard(m.text, c.canonical.text)
-            share, smaller = containment(m.text, c.canonical.text)
+            share, smaller, larger = containment(m.text, c.canonical.text)
             assert m.similarity == pytest.approx(j, abs=1e-6), f"{where}: stored {m.similarity}, exact {j}"
             if m.containment is not None:
                 assert m.containment == pytest.approx(share, abs=1e-6), where
@@ -325,6 +346,8 @@ def assert_no_drift(clusters: list[Cluster], threshold: float = THRESHOLD) -> No
             else:
                 assert m.relation == "contained", where
                 assert CONTAINMENT > 0, f"{where}: partial copies are off"
-                assert share >= CONTAINMENT - 1e-9 and smaller >= MIN_CONTAINED, (
-                    f"{where}: only {share:.3f} of {smaller} shingles shared with its canonical"
+                assert j < threshold, f"{where}: J={j:.3f} is a near copy, not a partial one"
+                assert is_partial_copy(m.text, c.canonical.text), (
+                    f"{where}: {share:.3f} of {smaller} shingles (the other key has {larger}) "
+                    f"shared with its canonical"
                 )

@@ -143,14 +143,25 @@ def test_show_prints_canonical_and_every_member(scanned):
             assert m.text in out
 
 
-def test_show_canonical_policy_first(tmp_path, planted):
+@pytest.mark.parametrize("policy", ["first", "longest"])
+def test_show_canonical_policy(tmp_path, planted, policy):
+    """``--canonical`` reaches the scan, the default (``first``) as much as the other policy."""
     root = write_corpus(tmp_path / "corpus", planted.files)
-    db = tmp_path / "first.db"
-    assert run("scan", root, "--db", db, "--canonical", "first", "-q").exit_code == 0
-    for c in read_clusters(db):
-        assert c.canonical == min(c.members, key=lambda m: (m.path, m.line))
+    db = tmp_path / f"{policy}.db"
+    assert run("scan", root, "--db", db, "--canonical", policy, "-q").exit_code == 0
+    clusters = read_clusters(db)
+    assert {c.locations for c in clusters} == planted.expected_clusters()
+    for c in clusters:
+        first = min(c.members, key=lambda m: (m.path, m.line))
+        if policy == "first":
+            assert c.canonical == first
+            expected = "first in corpus order"
+        else:  # the unedited original of a near group; a tie (identical keys) goes to the first
+            [group] = [g for g, members in planted.groups.items() if frozenset(members) == c.locations]
+            assert (c.canonical.path, c.canonical.line) == planted.canonical.get(group, (first.path, first.line))
+            expected = "longest:"
         out = run("show", db, c.id).stdout
-        assert "first in corpus order" in out
+        assert expected in out
 
 
 def test_show_unknown_cluster(scanned):
@@ -250,7 +261,8 @@ def test_threshold_one_is_accepted(tmp_path, planted):
     assert_clean(result)
     assert result.exit_code == 0
     # no edited copy reaches Jaccard 1: identical keys stay exact copies, and an edited copy is
-    # at most a partial copy ("contained"), never "near"
+    # at most a partial copy ("contained"), never "near" (the planted edited copies are about as
+    # long as their original, so they are not partial copies either and stay out of clusters)
     clusters = read_clusters(tmp_path / "x.db")
     identical = {frozenset(m) for g, m in planted.groups.items() if planted.kinds[g] != "near"}
     assert identical <= {c.locations for c in clusters}

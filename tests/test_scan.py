@@ -19,12 +19,15 @@ import pytest
 import dedup
 from dedup.config import ScanConfig
 from dedup.errors import CorpusError, DatabaseError
+from dedup.lsh import candidate_probability
 from dedup.scan import scan
 
 from conftest import (
     ALPHABET,
+    THRESHOLD,
     assert_no_drift,
     build_planted,
+    is_partial_copy,
     jaccard,
     key,
     noise,
@@ -35,6 +38,16 @@ from conftest import (
     substitute,
     write_corpus,
 )
+
+FRAGMENT_CANONICAL_BUG = (
+    "library bug: under the default policy `first` a short fragment that comes first in corpus "
+    "order becomes the canonical of the whole paragraph containing it; the whole paragraph is "
+    "stored as a 'contained' member of its own fragment, and its near copies (e.g. the rest of a "
+    "line broken mid-sentence, J >= 0.8) can then join no cluster (dedup/cluster.py cluster_keys "
+    "takes the lowest rank as canonical and accepts members by the symmetric "
+    "verify.MatchRule.apply; scan.py labels every non-near member 'contained')"
+)
+
 
 # -- planted clusters --------------------------------------------------------------------------
 
@@ -70,8 +83,13 @@ def test_paragraphs_outside_planted_groups_have_no_cluster(planted_scan):
             assert cluster_id is None, (path, line)
 
 
-def test_planted_relations_and_similarities(planted_scan):
-    planted, _, db, _ = planted_scan
+@pytest.mark.parametrize("policy", ["default", "longest"])
+def test_planted_relations_and_similarities(planted_scan, tmp_path, policy):
+    planted, root, db, _ = planted_scan
+    if policy != "default":
+        db = tmp_path / f"{policy}.db"
+        scan(root, ScanConfig(canonical=policy), db)
+    assert ScanConfig().canonical == "first"  # the default policy this test expects
     by_location = {c.locations: c for c in read_clusters(db)}
     for group, members in planted.groups.items():
         cluster = by_location[frozenset(members)]
@@ -85,9 +103,12 @@ def test_planted_relations_and_similarities(planted_scan):
             assert (cluster.canonical.path, cluster.canonical.line) == min(members)
         else:
             assert {m.relation for m in others} == {"near"}
-            assert all(0.8 <= m.similarity < 1.0 for m in others)
-            assert (cluster.canonical.path, cluster.canonical.line) == planted.canonical[group]
-            assert cluster.canonical.text == planted.originals[group]
+            assert all(THRESHOLD <= m.similarity < 1.0 for m in others)
+            if policy == "longest":  # the unedited original is the unique longest member
+                assert (cluster.canonical.path, cluster.canonical.line) == planted.canonical[group]
+                assert cluster.canonical.text == planted.originals[group]
+            else:  # first in corpus order, whether the original or an edited copy
+                assert (cluster.canonical.path, cluster.canonical.line) == min(members)
     assert_no_drift(read_clusters(db))
 
 
@@ -113,11 +134,16 @@ def test_result_counts_match_planted_truth(planted_scan):
 # -- no drift ----------------------------------------------------------------------------------
 
 
-def _chain(rng: random.Random, length: int = 200, edits: int = 5) -> tuple[str, str, str]:
-    """A ~ B ~ C with B = A edited in its first half and C = B edited in its second half."""
+def _chain(rng: random.Random, length: int = 200, edits: int = 12) -> tuple[str, str, str]:
+    """A ~ B ~ C with B = A edited in its first half and C = B edited in its second half.
+
+    Each substitution breaks the 3 shingles (3-grams of ideographs) that cover it, so with
+    ``edits`` = 12 of 198 shingles J(A, B) = J(B, C) = 162/234 ~ 0.69 and J(A, C) = 126/270 ~ 0.47:
+    the neighbours are copies at the default threshold 0.6 and the ends are not.
+    """
     a = "".join(rng.choice(ALPHABET) for _ in range(length))
-    b = substitute(rng, a, spread(rng, 0, length // 2 - 5, edits))
-    c = substitute(rng, b, spread(rng, length // 2 + 5, length, edits))
+    b = substitute(rng, a, spread(rng, 0, length // 2 - 5, edits, gap=3))
+    c = substitute(rng, b, spread(rng, length // 2 + 5, length, edits, gap=3))
     return a, b, c
 
 
@@ -128,8 +154,9 @@ def test_chain_never_puts_both_ends_in_one_cluster(tmp_path, policy, order):
     own copies. With A (or C) canonical, C (or A) is no copy of it and must stay out."""
     rng = random.Random(11)
     a, b, c = _chain(rng)
-    assert jaccard(a, b) >= 0.8 and jaccard(b, c) >= 0.8, "construction: neighbours are copies"
-    assert jaccard(a, c) < 0.8, "construction: the ends are not"
+    assert jaccard(a, b) >= THRESHOLD and jaccard(b, c) >= THRESHOLD, "construction: neighbours are copies"
+    assert jaccard(a, c) < THRESHOLD, "construction: the ends are not"
+    assert not is_partial_copy(a, c), "construction: nor is one end a partial copy of the other"
     text = dict(zip("ABC", (a, b, c)))
     files = {f"{i}_{name}.txt": noise(rng) + "\n" + text[name] + "\n" + noise(rng) + "\n" for i, name in enumerate(order)}
     db = tmp_path / "chain.db"
@@ -148,13 +175,16 @@ def test_chain_never_puts_both_ends_in_one_cluster(tmp_path, policy, order):
 
 def test_long_chain_every_member_verified_against_its_canonical(tmp_path):
     """Ten paragraphs, each a few edits away from the previous one: however the chain is cut into
-    clusters, every member's stored similarity is its exact Jaccard to its canonical, >= 0.8."""
+    clusters, every member's stored similarity is its exact Jaccard to its canonical, at or above
+    the default threshold. Four edits a link (of 238 3-gram shingles) keep neighbours near 0.9
+    while the ends fall well below the threshold, so the chain must be cut."""
     rng = random.Random(5)
     chain = ["".join(rng.choice(ALPHABET) for _ in range(240))]
     for _ in range(9):
         prev = chain[-1]
-        chain.append(substitute(rng, prev, spread(rng, 0, len(prev), 3)))
-    assert jaccard(chain[0], chain[-1]) < 0.8 <= min(jaccard(x, y) for x, y in zip(chain, chain[1:]))
+        chain.append(substitute(rng, prev, spread(rng, 0, len(prev), 4)))
+    assert jaccard(chain[0], chain[-1]) < THRESHOLD <= min(jaccard(x, y) for x, y in zip(chain, chain[1:]))
+    assert not is_partial_copy(chain[0], chain[-1])
     order = list(range(len(chain)))
     rng.shuffle(order)
     files = {f"f{i:02d}.txt": chain[j] + "\n" + noise(rng) + "\n" for i, j in enumerate(order)}
@@ -172,9 +202,11 @@ def test_long_chain_every_member_verified_against_its_canonical(tmp_path):
 
 def _truncation_corpus(rng: random.Random) -> tuple[dict[str, str], str, list[str]]:
     full = "".join(rng.choice(ALPHABET) for _ in range(260))
-    head = full[:235]  # a truncated copy: its 5-grams are a subset of the full version's
+    head = full[:235]  # a truncated copy: its shingles are a subset of the full version's
     tail = full[25:]
-    assert jaccard(full, head) >= 0.8 and jaccard(full, tail) >= 0.8
+    assert jaccard(full, head) >= THRESHOLD and jaccard(full, tail) >= THRESHOLD
+    # whichever of the three is canonical, the other two are its copies
+    assert jaccard(head, tail) >= THRESHOLD
     files = {
         "a_early.txt": noise(rng) + "\n" + head + "\n",
         "b_middle.txt": full + "\n" + noise(rng) + "\n",
@@ -223,6 +255,30 @@ def test_first_policy_orders_by_line_within_a_file(tmp_path):
         assert policy in cluster.reason
 
 
+@pytest.mark.xfail(strict=True, reason=FRAGMENT_CANONICAL_BUG)
+def test_first_policy_never_makes_a_fragment_canonical_of_its_whole(tmp_path):
+    """A line broken mid-sentence (a short head, then the rest) comes first; the whole paragraph
+    comes later. The rest is a near copy of the whole, and the whole is no partial copy of its
+    own head: a ``contained`` member is a partial copy inside a longer paragraph (DESIGN.md),
+    never longer than its canonical, and the rest must be clustered."""
+    rng = random.Random(12)
+    whole = "".join(rng.choice(ALPHABET) for _ in range(260))
+    head, rest = whole[:30], whole[30:]
+    assert is_partial_copy(head, whole), "construction: the head is a partial copy of the whole"
+    assert jaccard(rest, whole) >= THRESHOLD, "construction: the rest is a near copy of the whole"
+    assert jaccard(head, rest) == 0 and not is_partial_copy(head, rest)
+    files = {"a.txt": noise(rng) + "\n" + head + "\n" + rest + "\n", "b.txt": noise(rng) + "\n" + whole + "\n"}
+    db = tmp_path / "fragment.db"
+    scan(write_corpus(tmp_path / "corpus", files), ScanConfig(), db)
+    clusters = read_clusters(db)
+    assert_no_drift(clusters)
+    for c in clusters:
+        for m in c.members:
+            if m.relation == "contained":
+                assert len(key(m.text)) < len(key(c.canonical.text)), f"{m.path}:{m.line} holds its canonical"
+    assert any(rest in {m.text for m in c.members} for c in clusters), "the near copy of the whole is in no cluster"
+
+
 def test_every_reason_is_non_empty_and_names_the_policy(tmp_path, planted):
     root = write_corpus(tmp_path / "corpus", planted.files)
     for policy in ("longest", "first"):
@@ -236,10 +292,14 @@ def test_every_reason_is_non_empty_and_names_the_policy(tmp_path, planted):
             assert c.reason.strip() and policy in c.reason.lower()
 
 
-def test_longest_reason_states_the_lengths(planted_scan):
+def test_longest_reason_states_the_lengths(planted_scan, tmp_path):
     """The reason's numbers are the canonical's key length and the runner-up's (or the ties)."""
-    _, _, db, _ = planted_scan
-    for c in read_clusters(db):
+    planted, root, _, _ = planted_scan
+    db = tmp_path / "longest.db"
+    scan(root, ScanConfig(canonical="longest"), db)
+    clusters = read_clusters(db)
+    assert len(clusters) == len(planted.groups)
+    for c in clusters:
         clen = len(key(c.canonical.text))
         others = [len(key(m.text)) for m in c.members if m is not c.canonical]
         assert clen >= max(others)
@@ -278,15 +338,17 @@ def test_same_corpus_written_in_another_order_gives_the_same_clusters(tmp_path):
 
 
 def test_renamed_files_give_the_same_clusters_and_canonicals(tmp_path):
-    """Renaming reverses path order; canonicals here never hang on a tie (near copies are shorter
-    than their original, exact copies are identical), so clusters and canonicals must not move."""
+    """Renaming reverses path order; under ``longest`` canonicals here never hang on a tie (near
+    copies are shorter than their original, exact copies are identical), so clusters and
+    canonicals must not move. (Under the default ``first`` the order decides, by design.)"""
     planted = build_planted(seed=22, latin=False)
     names = sorted(planted.files)
     mapping = {n: f"{chr(ord('z') - i)}_{i}.txt" for i, n in enumerate(names)}
     renamed = planted.renamed(mapping)
     assert sorted(mapping.values()) == [mapping[n] for n in reversed(names)]  # order really flips
-    scan(write_corpus(tmp_path / "one", planted.files), ScanConfig(), tmp_path / "one.db")
-    scan(write_corpus(tmp_path / "two", renamed.files), ScanConfig(), tmp_path / "two.db")
+    config = ScanConfig(canonical="longest")
+    scan(write_corpus(tmp_path / "one", planted.files), config, tmp_path / "one.db")
+    scan(write_corpus(tmp_path / "two", renamed.files), config, tmp_path / "two.db")
     assert _signature(tmp_path / "one.db") == _signature(tmp_path / "two.db")
     assert {c.locations for c in read_clusters(tmp_path / "two.db")} == renamed.expected_clusters()
     for group, loc in renamed.canonical.items():
@@ -488,7 +550,8 @@ def test_clusters_members_and_paragraphs_agree(mixed_scan):
     assert all(rel == "canonical" and sim == 1.0 for _, rel, sim in canon)
     assert len(canon) == len(clusters)
     assert query(db, "SELECT DISTINCT relation FROM members WHERE relation NOT IN ('canonical','exact','near','contained')") == []
-    assert query(db, "SELECT count(*) FROM members WHERE similarity < 0.8 OR similarity > 1")[0][0] == 0
+    # no partial copies in this corpus: every member is at least a near copy of its canonical
+    assert query(db, "SELECT count(*) FROM members WHERE similarity < ? OR similarity > 1", [THRESHOLD])[0][0] == 0
 
 
 def test_runs_row_records_config_version_times_counts_timings(mixed_scan):
@@ -574,20 +637,50 @@ def test_seed_clusters_join_only_real_copies(seeds_db):
     assert {m.path[:3] for c in clusters for m in c.members} >= {"000", "001", "003"}
 
 
-def test_seed_copies_are_all_found(seeds_db):
-    """Recall against brute force: every two paragraphs with equal keys share a cluster, and every
-    two with exact 5-gram Jaccard >= 0.85 (LSH misses such a pair < 1 in 4,000) are clustered."""
+RECALL_J = 0.7  # a pair this similar is a candidate with probability > 1 - 1/4,000 (asserted)
+
+
+@pytest.fixture(scope="module")
+def seeds_longest_db(tmp_path_factory, seeds):
+    db = tmp_path_factory.mktemp("seeds_longest") / "seeds.db"
+    scan(seeds, ScanConfig(canonical="longest"), db)
+    return db
+
+
+def test_seed_exact_repeats_share_a_cluster(seeds_db):
+    """Recall against brute force: every two paragraphs with equal keys share a cluster."""
     rows = query(seeds_db, "SELECT id, cluster_id, text FROM paragraphs")
-    keys = {pid: key(text) for pid, _, text in rows}
     cluster_of = {pid: cid for pid, cid, _ in rows}
     by_key: dict[str, set] = {}
-    for pid, k in keys.items():
+    for pid, _, text in rows:
+        k = key(text)
         if len(k) >= 2:
             by_key.setdefault(k, set()).add(pid)
     repeated = [ids for ids in by_key.values() if len(ids) > 1]
     assert len(repeated) >= 20
     for ids in repeated:
         assert len({cluster_of[i] for i in ids}) == 1 and cluster_of[min(ids)] is not None, ids
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [pytest.param("first", marks=pytest.mark.xfail(strict=True, reason=FRAGMENT_CANONICAL_BUG)), "longest"],
+)
+def test_seed_copies_are_all_found(request, policy):
+    """Recall against brute force: every two paragraphs with exact shingle Jaccard >= RECALL_J
+    (LSH misses such a pair < 1 in 4,000) are clustered, under the default policy and the other.
+
+    Under ``first`` (the default) seed 003's paragraph at line 32 (the second half of a line
+    broken mid-sentence; its first half, line 30, is a fragment) has J = 0.81 to the whole
+    paragraph at line 84, which sits in the cluster of the line-30 fragment: see
+    FRAGMENT_CANONICAL_BUG and test_first_policy_never_makes_a_fragment_canonical_of_its_whole.
+    """
+    assert ScanConfig().canonical == "first"  # seeds_db is the default scan
+    db = request.getfixturevalue("seeds_db" if policy == "first" else "seeds_longest_db")
+    assert THRESHOLD <= RECALL_J and 1 - candidate_probability(RECALL_J, *ScanConfig().lsh_bands()) < 1 / 4000
+    rows = query(db, "SELECT id, cluster_id, text FROM paragraphs")
+    keys = {pid: key(text) for pid, _, text in rows}
+    cluster_of = {pid: cid for pid, cid, _ in rows}
     sets = {pid: shingles(k) for pid, k in keys.items() if len(k) >= 10}
     index: dict[str, set] = {}
     for pid, s in sets.items():
@@ -598,7 +691,7 @@ def test_seed_copies_are_all_found(seeds_db):
         for other in set().union(*(index[g] for g in s)):
             if other > pid and keys[other] != keys[pid]:
                 j = len(s & sets[other]) / len(s | sets[other])
-                if j >= 0.85:
+                if j >= RECALL_J:
                     near += 1
                     assert cluster_of[pid] is not None and cluster_of[other] is not None, (pid, other, j)
     assert near >= 5  # seed 003 repeats seed 001 in traditional script with pinyin junk

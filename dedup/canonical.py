@@ -57,8 +57,11 @@ class MemberFacts:
     line: int
 
 
-def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts]) -> str:
+def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts], fragments_passed_over: int = 0) -> str:
     """One sentence saying why ``canonical`` was chosen over ``others``.
+
+    ``fragments_passed_over`` members came before it under the policy but are fragments (partial
+    copies) of another member, which a canonical never is (see cluster.fragments).
 
     >>> reason("longest", MemberFacts(40, "a.txt", 3), [MemberFacts(31, "b.txt", 1)])
     'longest: 40 normalized characters, the next longest member has 31'
@@ -66,6 +69,8 @@ def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts]) -> st
     'longest: 40 normalized characters, tied with 1 other member; first of them in corpus order'
     >>> reason("first", MemberFacts(40, "a.txt", 3), [MemberFacts(40, "b.txt", 1)])
     'first in corpus order: a.txt line 3 comes before every other member'
+    >>> reason("first", MemberFacts(40, "b.txt", 3), [MemberFacts(9, "a.txt", 1)], fragments_passed_over=1)
+    'first whole paragraph in corpus order: b.txt line 3; 1 earlier member is a fragment of a longer one'
     """
     if policy == "longest":
         ties = sum(1 for m in others if m.key_len == canonical.key_len)
@@ -78,5 +83,11 @@ def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts]) -> st
         runner_up = max((m.key_len for m in others), default=0)
         return f"longest: {canonical.key_len} normalized characters, the next longest member has {runner_up}"
     if policy == "first":
+        if fragments_passed_over:
+            plural = "member is a fragment" if fragments_passed_over == 1 else "members are fragments"
+            return (
+                f"first whole paragraph in corpus order: {canonical.path} line {canonical.line}; "
+                f"{fragments_passed_over} earlier {plural} of a longer one"
+            )
         return f"first in corpus order: {canonical.path} line {canonical.line} comes before every other member"
     raise ValueError(f"unknown canonical policy {policy!r}")

@@ -42,6 +42,23 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return labels
 
 
+def fragments(n: int, edges: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray, threshold: float) -> np.ndarray:
+    """Which keys are fragments: the smaller side of an edge that only containment made.
+
+    A line broken mid-sentence, or a truncated copy, may come first in corpus order; as the
+    canonical it would make the whole paragraph a "partial copy" of its own piece and leave the
+    whole's near copies out. So fragments are never canonical while their group has a whole one.
+
+    >>> fragments(3, np.array([[0, 1], [1, 2]]), np.array([0.2, 0.9]), np.array([10, 50, 48]), 0.6).tolist()
+    [True, False, False]
+    """
+    out = np.zeros(n, dtype=bool)
+    partial = jaccard < threshold - 1e-12
+    a, b = edges[partial, 0], edges[partial, 1]
+    out[np.where(sizes[a] <= sizes[b], a, b)] = True
+    return out
+
+
 def cluster_keys(n: int, edges: np.ndarray, rank: np.ndarray, match: MatchFn) -> KeyClusters:
     """Assign keys to canonicals without drift (see the module docstring).
 

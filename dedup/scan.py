@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import __version__
 from .boilerplate import find_boilerplate
 from .canonical import MemberFacts, paragraph_rank, reason
-from .cluster import cluster_keys
+from .cluster import cluster_keys, fragments
 from .config import ScanConfig
 from .corpus import BinaryFileError, CorpusFileError, Skipped, list_files, read_document
 from .errors import CorpusError
@@ -340,9 +340,14 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
             pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
     rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
     with timer.stage("verify"):
-        edges, _ = verify_pairs(sets, pairs, rule)
+        edges, edge_jaccard = verify_pairs(sets, pairs, rule)
     with timer.stage("cluster"):
-        kc = cluster_keys(len(signed), edges, key_rank[signed], lambda a, c: rule.apply(sets, a, c))
+        fragment = fragments(len(signed), edges, edge_jaccard, sets.sizes, config.threshold)
+        # a fragment ranks after every whole paragraph: it is never canonical over its whole
+        cluster_rank = key_rank[signed] + fragment * (int(key_rank.max(initial=0)) + 1)
+        kc = cluster_keys(len(signed), edges, cluster_rank, lambda a, c: rule.apply(sets, a, c))
+        key_fragment = np.zeros(n_keys, dtype=bool)
+        key_fragment[signed] = fragment
         key_canon = np.full(n_keys, -1, dtype=np.int64)
         key_sim = np.ones(n_keys)
         key_con = np.ones(n_keys)
@@ -357,7 +362,7 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
 
     with timer.stage("store"):
         figures = _store_clusters(
-            config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, best_para, writer, show_progress
+            config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
         )
     figures.update(
         paragraphs=len(para_key),
@@ -373,8 +378,11 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     return figures
 
 
-def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, best_para, writer, show_progress) -> dict:
+def _store_clusters(
+    config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
+) -> dict:
     """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
+    para_rank = paragraph_rank(config.canonical, np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if len(key_len) else 0, 0))
     para_doc = np.frombuffer(keys.para_doc, dtype=np.int64) if len(keys.para_doc) else np.zeros(0, np.int64)
     para_len = np.frombuffer(keys.para_len, dtype=np.int64) if len(keys.para_len) else np.zeros(0, np.int64)
     para_line = np.frombuffer(keys.para_line, dtype=np.int64) if len(keys.para_line) else np.zeros(0, np.int64)
@@ -398,7 +406,7 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
             group = members[s:e]
             canonical = int(canon_para[s])
             ckey = int(para_key[canonical])
-            others = []
+            others, passed_over = [], 0
             for p in group.tolist():
                 pk = int(para_key[p])
                 if p == canonical:
@@ -411,10 +419,11 @@ def _store_clusters(config, keys, paths, para_key, key_len, key_canon, key_sim, 
                 member_rows.append((p + 1, cid, sim, relation, con))
                 if p != canonical:
                     others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p])))
+                    passed_over += bool(key_fragment[pk]) and para_rank[p] < para_rank[canonical]
                     dup_paragraphs += 1
                     dup_chars += int(para_len[p])
             facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]))
-            why = reason(config.canonical, facts, others)
+            why = reason(config.canonical, facts, others, fragments_passed_over=passed_over)
             cluster_rows.append((cid, canonical + 1, len(group), len(cluster_docs[cid]), why, int(cid in furniture)))
             bar.update(1)
     writer.insert("clusters", cluster_rows)

@@ -39,14 +39,6 @@ from conftest import (
     write_corpus,
 )
 
-FRAGMENT_CANONICAL_BUG = (
-    "library bug: under the default policy `first` a short fragment that comes first in corpus "
-    "order becomes the canonical of the whole paragraph containing it; the whole paragraph is "
-    "stored as a 'contained' member of its own fragment, and its near copies (e.g. the rest of a "
-    "line broken mid-sentence, J >= 0.8) can then join no cluster (dedup/cluster.py cluster_keys "
-    "takes the lowest rank as canonical and accepts members by the symmetric "
-    "verify.MatchRule.apply; scan.py labels every non-near member 'contained')"
-)
 
 
 # -- planted clusters --------------------------------------------------------------------------
@@ -255,7 +247,6 @@ def test_first_policy_orders_by_line_within_a_file(tmp_path):
         assert policy in cluster.reason
 
 
-@pytest.mark.xfail(strict=True, reason=FRAGMENT_CANONICAL_BUG)
 def test_first_policy_never_makes_a_fragment_canonical_of_its_whole(tmp_path):
     """A line broken mid-sentence (a short head, then the rest) comes first; the whole paragraph
     comes later. The rest is a near copy of the whole, and the whole is no partial copy of its
@@ -664,16 +655,15 @@ def test_seed_exact_repeats_share_a_cluster(seeds_db):
 
 @pytest.mark.parametrize(
     "policy",
-    [pytest.param("first", marks=pytest.mark.xfail(strict=True, reason=FRAGMENT_CANONICAL_BUG)), "longest"],
+    ["first", "longest"],
 )
 def test_seed_copies_are_all_found(request, policy):
     """Recall against brute force: every two paragraphs with exact shingle Jaccard >= RECALL_J
     (LSH misses such a pair < 1 in 4,000) are clustered, under the default policy and the other.
 
-    Under ``first`` (the default) seed 003's paragraph at line 32 (the second half of a line
-    broken mid-sentence; its first half, line 30, is a fragment) has J = 0.81 to the whole
-    paragraph at line 84, which sits in the cluster of the line-30 fragment: see
-    FRAGMENT_CANONICAL_BUG and test_first_policy_never_makes_a_fragment_canonical_of_its_whole.
+    Under ``first`` this needs fragments never to be canonical: seed 003's line 32 (the second
+    half of a line broken mid-sentence; its first half, line 30, is a fragment) has J = 0.81 to
+    the whole paragraph at line 84, which must not sit in the cluster of the line-30 fragment.
     """
     assert ScanConfig().canonical == "first"  # seeds_db is the default scan
     db = request.getfixturevalue("seeds_db" if policy == "first" else "seeds_longest_db")

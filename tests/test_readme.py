@@ -1,0 +1,26 @@
+"""README.md stays true: its scan options block is the real --help output."""
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dedup.cli import cli
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_scan_options_match_the_help():
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"Usage: dedup scan \[OPTIONS\] CORPUS\n\n(Options:.*?)\n```", text, flags=re.S)
+    assert block, "README.md lost its `dedup scan --help` block"
+    result = CliRunner().invoke(cli, ["scan", "--help"], terminal_width=80)
+    help_options = result.output[result.output.index("Options:") :].rstrip().split("\n")
+    expected = "\n".join(line for line in help_options if not line.startswith("  --help"))
+    assert block.group(1) == expected
+
+
+def test_readme_starts_with_the_two_commands():
+    text = README.read_text(encoding="utf-8")
+    first_block = text.split("```")[1]
+    assert "make demo" in first_block and "make test" in first_block

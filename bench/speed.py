@@ -113,18 +113,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size = parse_size(args.size)
     corpus = args.corpus or ensure_dump(args.work, size, args.seed)
-    rows = []
-    for tool in [t.strip() for t in args.tools.split(",") if t.strip()]:
-        print(f"running {tool} on {corpus} ...", file=sys.stderr, flush=True)
-        rows.append(run_tool(tool, corpus, args.threshold, args.workers))
-    if args.scale > 1 and not args.corpus:
-        big = ensure_dump(args.work, size * args.scale, args.seed)
-        print(f"running dedup on {big} ...", file=sys.stderr, flush=True)
-        rows.append(run_tool("dedup", big, args.threshold, args.workers))
     info = {**machine(), "threshold": args.threshold, "workers": args.workers}
-    rows = [{**r, **info} for r in rows]
     args.results.mkdir(parents=True, exist_ok=True)
-    write_rows(args.results / "speed.csv", rows)
+    jobs = [(t.strip(), corpus) for t in args.tools.split(",") if t.strip()]
+    if args.scale > 1 and not args.corpus:
+        jobs.append(("dedup", None))
+    rows = []
+    for tool, folder in jobs:
+        folder = folder or ensure_dump(args.work, size * args.scale, args.seed)
+        print(f"running {tool} on {folder} ...", file=sys.stderr, flush=True)
+        try:
+            row = {**run_tool(tool, folder, args.threshold, args.workers), **info}
+        except RuntimeError as error:  # report it and go on: the other tools' figures still count
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            continue
+        write_rows(args.results / "speed.csv", [row])  # saved at once: a later failure loses nothing
+        rows.append(row)
+    if not rows:
+        return 1
     table = markdown(rows)
     (args.results / "speed.md").write_text(table + "\n", encoding="utf-8")
     if not args.no_readme:

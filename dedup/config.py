@@ -33,7 +33,10 @@ class ScanConfig:
     num_perm      MinHash signature length; split into LSH bands of equal rows.
     bands         LSH bands; must divide num_perm. None: chosen from threshold (see lsh.py).
     split         paragraph splitting: one line each, blank-line blocks, or auto (see paragraphs.py).
-    min_chars     keys shorter than this are matched by exact fingerprint only (see DESIGN.md).
+    min_chars     keys shorter than this are matched by exact fingerprint only. Below 10
+                  characters one edit inside a key already drops its 3-gram Jaccard to 0.45 or
+                  less (8 shingles, 3 broken), so MinHash could only find the exact copies the
+                  fingerprint settles anyway; short titles ("第一章" / "第二章") stay apart.
     canonical     policy that picks the canonical member of a cluster (see canonical.py).
     normalize     names of the normalization steps applied in order (see normalize.py).
     workers       worker processes for the heavy stages; the result never depends on it.

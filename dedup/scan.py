@@ -28,12 +28,13 @@ from .config import ScanConfig
 from .corpus import BinaryFileError, CorpusFileError, Skipped, list_files, read_document
 from .errors import CorpusError
 from .fingerprint import fingerprint
+from .keystore import KeyStore
 from .lsh import anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
-from .verify import MatchRule, ShingleSets, verify_pairs
+from .verify import KeySets, MatchRule, ShingleSets, verify_pairs
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
@@ -59,7 +60,8 @@ class ScanResult:
 class _Keys:
     """Distinct normalized keys and, per paragraph, which key it has (-1: empty key)."""
 
-    texts: list[str] = field(default_factory=list)
+    store: KeyStore
+    key_len: array = field(default_factory=lambda: array("q"))
     index: dict[bytes, int] = field(default_factory=dict)
     count: array = field(default_factory=lambda: array("q"))
     para_key: array = field(default_factory=lambda: array("q"))
@@ -73,8 +75,8 @@ class _Keys:
             return -1
         kid = self.index.get(fp)
         if kid is None:
-            kid = self.index[fp] = len(self.texts)
-            self.texts.append(key)
+            kid = self.index[fp] = self.store.append(key)
+            self.key_len.append(len(key))
             self.count.append(0)
         self.count[kid] += 1
         return kid
@@ -133,10 +135,11 @@ def scan(
     check_target(db_path, resolved_root, force)
 
     writer = Writer(db_path)
+    store = KeyStore(writer.tmp.parent)
     try:
         total_bytes = sum(f.stat().st_size for f in files if f.exists())
         with timer.stage("read"):
-            keys, paths = _read(files, root, config, writer, skip_bad, skip, show_progress, total_bytes)
+            keys, paths = _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes)
         counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
         counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
         run = {
@@ -154,6 +157,8 @@ def scan(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        store.close()
     return ScanResult(Path(db_path), counts, timer.timings, skipped)
 
 
@@ -194,12 +199,14 @@ def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...])
     )
 
 
-def _pool(config: ScanConfig, n_jobs: int):
-    """A process pool for ``n_jobs`` jobs, or a null context when one process will do."""
+def _pool(config: ScanConfig, n_jobs: int, fork_only: bool = False):
+    """A process pool for ``n_jobs`` jobs, or a null context when one process will do (or when
+    the jobs rely on state inherited by fork and this platform cannot fork)."""
     workers = min(config.effective_workers, n_jobs)
-    if workers <= 1:
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers <= 1 or (fork_only and not can_fork):
         return contextlib.nullcontext(None)
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    context = multiprocessing.get_context("fork" if can_fork else "spawn")
     return context.Pool(workers)
 
 
@@ -210,9 +217,9 @@ def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Pre
         yield from (pool.imap(job, files, chunksize=4) if pool else map(job, files))
 
 
-def _read(files, root, config, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
+def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
     """Stream prepared documents in corpus order; paragraph rows go straight to the db."""
-    keys = _Keys()
+    keys = _Keys(store)
     paths: list[str] = []
     bar = progress(show_progress, total=total_bytes, desc="read", unit="B", unit_scale=True)
 
@@ -251,10 +258,10 @@ def _read(files, root, config, writer, skip_bad, skip, show_progress, total_byte
 
 @dataclass(frozen=True)
 class SignedBatch:
-    """What signing a batch of keys gives: their shingle sets, band hashes and anchors."""
+    """What signing a batch of keys gives: set sizes, band hashes and anchors (the sets
+    themselves are computed again at verification, for the keys that need them)."""
 
-    set_ids: np.ndarray
-    set_offsets: np.ndarray
+    set_sizes: np.ndarray
     bands: np.ndarray
     anchor_keys: np.ndarray  # batch-local key index of each anchor
     anchor_values: np.ndarray
@@ -266,57 +273,65 @@ def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBa
     h, off = shingle_hashes(texts, other_k, config.seed, dense_k=dense_k)
     sets = ShingleSets.from_shingles(h, off)
     sig = oph_signatures(h, off, config.num_perm, config.seed)
-    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int64), np.zeros(0, np.uint64))
-    return SignedBatch(sets.hashes, sets.offsets, band_hashes(sig, b, r), owner, values)
+    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int64), np.zeros(0, np.uint32))
+    # 32 bits are plenty for bucketing: a chance collision only proposes a pair that verification drops
+    values = (values >> np.uint64(8)).astype(np.uint32)  # anchors are multiples of 8: keep bits 8-39
+    return SignedBatch(sets.sizes, band_hashes(sig, b, r).astype(np.uint32), owner.astype(np.int32), values)
 
 
-def _batches(texts: list[str]) -> Iterator[tuple[int, list[str]]]:
-    """(first key index, keys) batches of about SIGN_BATCH_CHARS characters."""
+def _batches(ids: np.ndarray, key_len: np.ndarray) -> Iterator[np.ndarray]:
+    """Runs of ``ids`` holding about SIGN_BATCH_CHARS characters of keys each."""
     start = 0
-    while start < len(texts):
-        stop, size = start, 0
-        while stop < len(texts) and (size < SIGN_BATCH_CHARS or stop == start):
-            size += len(texts[stop])
-            stop += 1
-        yield start, texts[start:stop]
+    cumulative = np.cumsum(key_len[ids])
+    while start < len(ids):
+        base = cumulative[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(cumulative, base + SIGN_BATCH_CHARS, "right")))
+        yield ids[start:stop]
         start = stop
 
 
-def _sign(texts: list[str], config: ScanConfig, b: int, r: int, show_progress: bool):
-    """Shingle sets, LSH band hashes and anchors of ``texts``, batch by batch, on the workers.
+_STORE_FOR_WORKERS: KeyStore | None = None  # inherited by forked sign workers; never pickled
 
+
+def _sign_job(ids: np.ndarray, config: ScanConfig, b: int, r: int) -> SignedBatch:
+    return sign_batch(_STORE_FOR_WORKERS.get(ids.tolist()), config, b, r)
+
+
+def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool):
+    """Set sizes, LSH band hashes and anchors of the keys ``ids``, batch by batch, on the workers.
+
+    Workers read their batch of keys from the store themselves (forked, they share its file).
     Batches come back in order, so the result never depends on the number of workers.
     """
-    hashes, offsets, bands, anchor_keys, anchor_values = [], [np.zeros(1, dtype=np.int64)], [], [], []
-    base = 0
-    batches = list(_batches(texts))
-    starts = [start for start, _ in batches]
-    job = functools.partial(sign_batch, config=config, b=b, r=r)
-    with progress(show_progress, total=len(texts), desc="sign", unit="key") as bar, _pool(config, len(batches)) as pool:
-        results = pool.imap(job, [batch for _, batch in batches]) if pool else map(job, [batch for _, batch in batches])
-        for start, signed in zip(starts, results):
-            hashes.append(signed.set_ids)
-            offsets.append(signed.set_offsets[1:] + base)
-            base += int(signed.set_offsets[-1])
+    sizes, bands, anchor_keys, anchor_values = [], [], [], []
+    global _STORE_FOR_WORKERS
+    batches = list(_batches(ids, key_len))
+    job = functools.partial(_sign_job, config=config, b=b, r=r)
+    store.get([])  # map the file before forking, so every worker inherits the map
+    _STORE_FOR_WORKERS = store
+    start = 0
+    with progress(show_progress, total=len(ids), desc="sign", unit="key") as bar, _pool(config, len(batches), fork_only=True) as pool:
+        for batch, signed in zip(batches, pool.imap(job, batches) if pool else map(job, batches)):
+            sizes.append(signed.set_sizes)
             bands.append(signed.bands)
             anchor_keys.append(signed.anchor_keys + start)
             anchor_values.append(signed.anchor_values)
-            bar.update(len(signed.set_offsets) - 1)
-    sets = ShingleSets(np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64), np.concatenate(offsets))
-    band_matrix = np.concatenate(bands) if bands else np.zeros((0, b), dtype=np.uint64)
-    anchor_list = (
-        (np.concatenate(anchor_keys), np.concatenate(anchor_values))
-        if anchor_keys
-        else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64))
+            start += len(batch)
+            bar.update(len(batch))
+    _STORE_FOR_WORKERS = None
+    empty = lambda dtype: np.zeros(0, dtype=dtype)  # noqa: E731
+    return (
+        np.concatenate(sizes) if sizes else empty(np.int64),
+        np.concatenate(bands) if bands else np.zeros((0, b), dtype=np.uint32),
+        (np.concatenate(anchor_keys) if anchor_keys else empty(np.int32), np.concatenate(anchor_values) if anchor_values else empty(np.uint32)),
     )
-    return sets, band_matrix, anchor_list
 
 
 def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
     """Sign, find candidates, verify, cluster, choose canonicals, and write clusters and members."""
     para_key = np.frombuffer(keys.para_key, dtype=np.int64) if len(keys.para_key) else np.zeros(0, np.int64)
-    n_keys = len(keys.texts)
-    key_len = np.fromiter((len(t) for t in keys.texts), dtype=np.int64, count=n_keys)
+    n_keys = len(keys.key_len)
+    key_len = np.frombuffer(keys.key_len, dtype=np.int64) if n_keys else np.zeros(0, np.int64)
     para_key_len = np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if n_keys else 0, 0)
 
     # canonical policy: rank every paragraph, then every key by its best paragraph
@@ -332,7 +347,10 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     b, r = config.lsh_bands()
     signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
     with timer.stage("sign"):
-        sets, bands, (anchor_owner, anchor_values) = _sign([keys.texts[i] for i in signed], config, b, r, show_progress)
+        set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
+        dense_k, other_k = config.shingle_sizes()
+        shingler = functools.partial(shingle_hashes, k=other_k, seed=config.seed, dense_k=dense_k)
+        sets = KeySets(keys.store, signed, set_sizes, shingler)
     with timer.stage("candidates"):
         pairs = candidate_pairs(bands)
         n_lsh = len(pairs)

@@ -38,6 +38,45 @@ class ShingleSets:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
+    def score(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Jaccard, containment) of every pair (a[i], b[i])."""
+        return score_pairs(self, a, b)
+
+
+class KeySets:
+    """The shingle sets of keys kept on disk (``KeyStore``), computed again for each batch of
+    pairs instead of held for the whole corpus: memory follows the batch, not the corpus.
+
+    ``ids[i]`` is the store index of key i; ``sizes[i]`` its set size (known from signing);
+    ``shingler(texts)`` gives ``(hashes, offsets)`` as ``signatures.shingle_hashes`` does.
+    """
+
+    def __init__(self, store, ids: np.ndarray, sizes: np.ndarray, shingler, batch_shingles: int = 2_000_000):
+        self.store, self.ids, self.sizes, self.shingler = store, ids, sizes, shingler
+        self.batch_shingles = batch_shingles
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def score(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Jaccard, containment) of every pair (a[i], b[i]), batch by batch."""
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        jac, con = np.empty(len(a)), np.empty(len(a))
+        # a batch's keys hold about batch_shingles shingles (each pair counted with both sides,
+        # so shared keys make it smaller): bounds the memory of shingling them again
+        cost = np.cumsum(self.sizes[a] + self.sizes[b])
+        start = 0
+        while start < len(a):
+            base = cost[start - 1] if start else 0
+            stop = max(start + 1, int(np.searchsorted(cost, base + self.batch_shingles, "right")))
+            keys = np.unique(np.concatenate((a[start:stop], b[start:stop])))
+            local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
+            la, lb = np.searchsorted(keys, a[start:stop]), np.searchsorted(keys, b[start:stop])
+            jac[start:stop], con[start:stop] = score_pairs(local, la, lb)
+            start = stop
+        return jac, con
+
 
 def _gather(sets: ShingleSets, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate the sets of ``keys``; also return the position in ``keys`` of every element."""
@@ -109,9 +148,9 @@ class MatchRule:
     containment: float = 0.0
     min_contained: int = 0
 
-    def apply(self, sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def apply(self, sets: "ShingleSets | KeySets", a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(is a copy, Jaccard, containment) of every pair (a[i], b[i])."""
-        jac, con = score_pairs(sets, a, b)
+        jac, con = sets.score(a, b)
         ok = jac >= self.threshold - 1e-12
         if self.containment > 0:
             size_a, size_b = sets.sizes[np.asarray(a, dtype=np.int64)], sets.sizes[np.asarray(b, dtype=np.int64)]
@@ -124,7 +163,7 @@ class MatchRule:
         return ok, jac, con
 
 
-def verify_pairs(sets: ShingleSets, pairs: np.ndarray, rule: MatchRule) -> tuple[np.ndarray, np.ndarray]:
+def verify_pairs(sets: "ShingleSets | KeySets", pairs: np.ndarray, rule: MatchRule) -> tuple[np.ndarray, np.ndarray]:
     """Keep the candidate pairs that ``rule`` calls copies: (edges (m, 2), Jaccard of each)."""
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)

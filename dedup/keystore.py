@@ -1,0 +1,73 @@
+"""Distinct normalized keys on disk, so memory does not grow with the text of the corpus.
+
+A scan needs every distinct key twice more after reading: to sign it, and to verify the
+candidate pairs it is part of. Holding them as Python strings costs about as much memory as
+the corpus itself (2 bytes a Han character plus 50 per string); here they are appended as UTF-8
+to a temporary file and read back through ``mmap``, and memory holds one 8-byte offset per key.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from array import array
+from pathlib import Path
+from typing import Iterable
+
+
+class KeyStore:
+    """Append-only store of keys, addressed by their index; deleted when closed.
+
+    >>> with KeyStore() as store:
+    ...     store.append("疫情防控"); store.append("abc"); store.append("工作")
+    ...     store.get([2, 0])
+    0
+    1
+    2
+    ['工作', '疫情防控']
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        fd, name = tempfile.mkstemp(prefix=".dedup-keys-", suffix=".tmp", dir=folder)
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "w+b")
+        self._offsets = array("q", [0])
+        self._map: mmap.mmap | None = None
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def append(self, key: str) -> int:
+        """Store ``key``; return its index."""
+        data = key.encode("utf-8")
+        self._file.write(data)
+        self._offsets.append(self._offsets[-1] + len(data))
+        if self._map is not None:  # a read map does not see what is appended after it
+            self._map.close()
+            self._map = None
+        return len(self._offsets) - 2
+
+    def get(self, indexes: Iterable[int]) -> list[str]:
+        """The keys at ``indexes``, in that order."""
+        if self._map is None:
+            self._file.flush()
+            size = self._offsets[-1]
+            self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
+        data, offsets = self._map, self._offsets
+        if data is None:
+            return ["" for _ in indexes]
+        return [data[offsets[i] : offsets[i + 1]].decode("utf-8") for i in indexes]
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "KeyStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -30,15 +30,23 @@ def machine() -> dict:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    """Append rows to a CSV file, writing the header when the file is new."""
+    """Append rows to a CSV file; a row with new columns widens the header of the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(rows[0])
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    old: list[dict] = []
+    fields: list[str] = []
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = list(reader.fieldnames or [])
+            old = list(reader)
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(old + rows)
+    os.replace(tmp, path)
 
 
 def update_readme(readme: Path, section: str, table: str) -> None:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.accuracy import accuracy
 from bench.generate import generate, parse_size
 from bench.report import machine, update_readme, write_rows
 from dedup.config import ScanConfig
@@ -41,13 +42,15 @@ def ensure_dump(work: Path, size: int, seed: int) -> Path:
     return out / "docs"
 
 
-def run_tool(tool: str, corpus: Path, threshold: float, workers: int) -> dict:
+def run_tool(tool: str, corpus: Path, threshold: float, workers: int, db: Path | None = None) -> dict:
     """Run one tool in a child process; wall time here, CPU and peak RSS from the kernel.
 
     ``os.wait4`` gives the usage of that one child, its worker processes included (they are
     reaped by it): CPU time summed, peak RSS of its largest process.
     """
     cmd = [sys.executable, "-m", "bench.runtool", tool, str(corpus), "--threshold", str(threshold), "--workers", str(workers)]
+    if db is not None:
+        cmd += ["--db", str(db)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
@@ -77,15 +80,15 @@ def run_tool(tool: str, corpus: Path, threshold: float, workers: int) -> dict:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| tool | dump MB | wall s | CPU s | peak RSS MB | MB/s | paragraphs/s | vs datasketch |",
-        "|" + " --- |" * 8,
+        "| tool | dump MB | wall s | CPU s | peak RSS MB | MB/s | paragraphs/s | vs datasketch | recall | precision |",
+        "|" + " --- |" * 10,
     ]
     base = {r["mb"]: r["mb_per_s"] for r in rows if r["tool"] == "datasketch"}
     for r in rows:
         ratio = f"{r['mb_per_s'] / base[r['mb']]:.1f}x" if r["mb"] in base else ""
         lines.append(
             f"| {r['tool']} | {r['mb']:.0f} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | "
-            f"{r['mb_per_s']:.2f} | {r['paragraphs_per_s']:,.0f} | {ratio} |"
+            f"{r['mb_per_s']:.2f} | {r['paragraphs_per_s']:,.0f} | {ratio} | {r.get('recall', '')} | {r.get('precision', '')} |"
         )
     m = rows[0]
     lines.append("")
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("bench/out"))
     parser.add_argument("--results", type=Path, default=Path("bench/results"))
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the recall/precision check against exact Jaccard")
     args = parser.parse_args(argv)
     size = parse_size(args.size)
     corpus = args.corpus or ensure_dump(args.work, size, args.seed)
@@ -122,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     for tool, folder in jobs:
         folder = folder or ensure_dump(args.work, size * args.scale, args.seed)
         print(f"running {tool} on {folder} ...", file=sys.stderr, flush=True)
+        db = args.work / f"speed-{folder.parent.name}.db" if tool == "dedup" else None
         try:
-            row = {**run_tool(tool, folder, args.threshold, args.workers), **info}
+            row = {**run_tool(tool, folder, args.threshold, args.workers, db), **info}
+            if db is not None and not args.no_accuracy:
+                print("checking recall against exact Jaccard on a sample ...", file=sys.stderr, flush=True)
+                found = accuracy(db)
+                row.update(recall=round(found["recall"], 4), precision=round(found["precision"], 4))
         except RuntimeError as error:  # report it and go on: the other tools' figures still count
             print(f"error: {error}", file=sys.stderr, flush=True)
             continue

@@ -34,7 +34,7 @@ from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
-from .verify import KeySets, MatchRule, ShingleSets, verify_pairs
+from .verify import KeySets, MatchRule, ShingleSets, publish, verify_pairs
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
@@ -248,6 +248,8 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                 pid += 1
                 yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, len(key), fp, None)
             bar.update(item.size)
+            if doc_id % 64 == 0 and not bar.disable:  # MB/s and the ETA come from the bar itself
+                bar.set_postfix_str(f"{pid / max(bar.format_dict['elapsed'], 1e-9):,.0f} paragraphs/s", refresh=False)
 
     with bar:
         writer.insert("paragraphs", rows())
@@ -357,13 +359,21 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         if config.containment > 0:
             pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
     rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
-    with timer.stage("verify"):
-        edges, edge_jaccard = verify_pairs(sets, pairs, rule)
-    with timer.stage("cluster"):
-        fragment = fragments(len(signed), edges, edge_jaccard, sets.sizes, config.threshold)
-        # a fragment ranks after every whole paragraph: it is never canonical over its whole
-        cluster_rank = key_rank[signed] + fragment * (int(key_rank.max(initial=0)) + 1)
-        kc = cluster_keys(len(signed), edges, cluster_rank, lambda a, c: rule.apply(sets, a, c))
+    publish(sets)  # verification and clustering score pairs on workers forked from here
+    with _pool(config, len(pairs), fork_only=True) as pool:
+        sets.use_pool(pool)
+        try:
+            with timer.stage("verify"):
+                edges, edge_jaccard = verify_pairs(sets, pairs, rule)
+            with timer.stage("cluster"):
+                fragment = fragments(len(signed), edges, edge_jaccard, sets.sizes, config.threshold)
+                # a fragment ranks after every whole paragraph: it is never canonical over its whole
+                cluster_rank = key_rank[signed] + fragment * (int(key_rank.max(initial=0)) + 1)
+                kc = cluster_keys(len(signed), edges, cluster_rank, lambda a, c: rule.apply(sets, a, c))
+        finally:
+            sets.use_pool(None)
+            publish(None)
+    with timer.stage("expand"):
         key_fragment = np.zeros(n_keys, dtype=bool)
         key_fragment[signed] = fragment
         key_canon = np.full(n_keys, -1, dtype=np.int64)

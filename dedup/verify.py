@@ -54,6 +54,11 @@ class KeySets:
     def __init__(self, store, ids: np.ndarray, sizes: np.ndarray, shingler, batch_shingles: int = 2_000_000):
         self.store, self.ids, self.sizes, self.shingler = store, ids, sizes, shingler
         self.batch_shingles = batch_shingles
+        self.pool = None  # a process pool forked after this object was published (see use_pool)
+
+    def use_pool(self, pool) -> None:
+        """Score batches on ``pool``, whose workers were forked after ``publish(self)``."""
+        self.pool = pool
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -66,16 +71,38 @@ class KeySets:
         # a batch's keys hold about batch_shingles shingles (each pair counted with both sides,
         # so shared keys make it smaller): bounds the memory of shingling them again
         cost = np.cumsum(self.sizes[a] + self.sizes[b])
-        start = 0
+        spans, start = [], 0
         while start < len(a):
             base = cost[start - 1] if start else 0
             stop = max(start + 1, int(np.searchsorted(cost, base + self.batch_shingles, "right")))
-            keys = np.unique(np.concatenate((a[start:stop], b[start:stop])))
-            local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
-            la, lb = np.searchsorted(keys, a[start:stop]), np.searchsorted(keys, b[start:stop])
-            jac[start:stop], con[start:stop] = score_pairs(local, la, lb)
+            spans.append((start, stop))
             start = stop
+        jobs = [(a[s:e], b[s:e]) for s, e in spans]
+        results = self.pool.imap(_score_published, jobs) if self.pool and len(jobs) > 1 else map(self._score_batch, jobs)
+        for (s, e), (j, c) in zip(spans, results):
+            jac[s:e], con[s:e] = j, c
         return jac, con
+
+    def _score_batch(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        a, b = pair
+        keys = np.unique(np.concatenate((a, b)))
+        local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
+        return score_pairs(local, np.searchsorted(keys, a), np.searchsorted(keys, b))
+
+
+_PUBLISHED: KeySets | None = None  # inherited by forked workers; never pickled
+
+
+def publish(sets: KeySets | None) -> None:
+    """Make ``sets`` the KeySets that workers forked from now on score with."""
+    global _PUBLISHED
+    _PUBLISHED = sets
+    if sets is not None:
+        sets.store.get([])  # map the key file before forking, so the workers inherit the map
+
+
+def _score_published(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return _PUBLISHED._score_batch(pair)
 
 
 def _gather(sets: ShingleSets, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,3 +28,19 @@ def test_speed_harness_measures_each_tool_in_a_child_process(tmp_path):
         assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 10
         if tool == "dedup":
             assert set(json.loads(row["timings"])) >= {"read", "sign", "candidates", "verify", "cluster", "store"}
+
+
+def test_accuracy_against_exact_jaccard_on_a_small_dump(tmp_path):
+    from bench.accuracy import accuracy
+    from bench.generate import generate
+    from dedup.config import ScanConfig
+    from dedup.scan import scan
+
+    generate(tmp_path / "dump", n_docs=60, seed=5)
+    db = tmp_path / "a.db"
+    scan(tmp_path / "dump" / "docs", ScanConfig(workers=1), db)
+    found = accuracy(db, sample=100_000)
+    assert found["pairs_at_threshold"] > 20  # the dump is full of copies
+    assert found["recall"] >= 0.95  # LSH misses a pair at the threshold once in 200
+    assert found["member_precision"] == 1.0  # every stored relation holds on the exact sets
+    assert 0.0 <= found["precision"] <= 1.0

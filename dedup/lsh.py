@@ -141,12 +141,15 @@ def anchor_pairs(
     window: int = BUCKET_WINDOW,
     max_bucket: int = ANCHOR_MAX_BUCKET,
     min_share: float = ANCHOR_MIN_SHARE,
+    chunks: int = 16,
 ) -> np.ndarray:
     """Distinct pairs of keys that share enough anchors, sorted.
 
     Anchors are a sample of the shingles, so the share of the smaller key's anchors that the
     pair shares estimates their containment; pairs below ``min_share`` are not proposed.
-    Stock-phrase anchors (buckets over ``max_bucket`` keys) are dropped first.
+    Stock-phrase anchors (buckets over ``max_bucket`` keys) are dropped first. Anchors are
+    grouped one slice of values at a time (``chunks`` slices), so sorting never holds them all,
+    and each shared anchor costs one int64 code until the final count.
 
     >>> anchor_pairs(np.array([0, 1, 2, 2]), np.array([16, 16, 32, 48], dtype=np.uint64)).tolist()
     [[0, 1]]
@@ -154,10 +157,16 @@ def anchor_pairs(
     []
     """
     n = int(owner.max(initial=0)) + 1
-    pairs = _group_pairs(values, owner, window, max_bucket)
-    if len(pairs) == 0:
-        return pairs
-    codes, shared = np.unique(pairs[:, 0] * n + pairs[:, 1], return_counts=True)
+    part = (values % np.asarray(chunks, dtype=values.dtype)).astype(np.int8) if len(values) else np.zeros(0, np.int8)
+    found = []
+    for c in range(chunks):
+        mask = part == c
+        pairs = _group_pairs(values[mask], owner[mask], window, max_bucket)
+        if len(pairs):
+            found.append(pairs[:, 0] * n + pairs[:, 1])
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    codes, shared = np.unique(np.concatenate(found), return_counts=True)
     a, b = codes // n, codes % n
     per_key = np.bincount(owner, minlength=n)
     keep = shared >= min_share * np.minimum(per_key[a], per_key[b])
@@ -179,6 +188,13 @@ def merge_pairs(*pair_sets: np.ndarray, n: int) -> np.ndarray:
 
 
 def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
-    """Distinct candidate pairs over all bands, sorted, shape (m, 2) with i < j."""
-    found = [bucket_pairs(np.ascontiguousarray(bands[:, i]), window) for i in range(bands.shape[1])]
-    return _unique_pairs(found, bands.shape[0])
+    """Distinct candidate pairs over all bands, sorted, shape (m, 2) with i < j.
+
+    Each band's pairs are kept as one int64 code each (i * n + j) until the single ``unique``.
+    """
+    n = bands.shape[0]
+    codes = [p[:, 0] * n + p[:, 1] for p in (bucket_pairs(np.ascontiguousarray(bands[:, i]), window) for i in range(bands.shape[1])) if len(p)]
+    if not codes:
+        return np.zeros((0, 2), dtype=np.int64)
+    unique = np.unique(np.concatenate(codes))
+    return np.stack([unique // n, unique % n], axis=1)

@@ -188,13 +188,20 @@ def merge_pairs(*pair_sets: np.ndarray, n: int) -> np.ndarray:
     return _unique_pairs(list(pair_sets), n)
 
 
-def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
+def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW, on_band=None) -> np.ndarray:
     """Distinct candidate pairs over all bands, sorted, shape (m, 2) with i < j.
 
-    Each band's pairs are kept as one int64 code each (i * n + j) until the single ``unique``.
+    Each band's pairs are kept as one int64 code each (i * n + j) until the single ``unique``;
+    ``on_band()`` is called after each band (progress).
     """
     n = bands.shape[0]
-    codes = [p[:, 0] * n + p[:, 1] for p in (bucket_pairs(np.ascontiguousarray(bands[:, i]), window) for i in range(bands.shape[1])) if len(p)]
+    codes = []
+    for i in range(bands.shape[1]):
+        p = bucket_pairs(np.ascontiguousarray(bands[:, i]), window)
+        if len(p):
+            codes.append(p[:, 0] * n + p[:, 1])
+        if on_band:
+            on_band()
     if not codes:
         return np.zeros((0, 2), dtype=np.int64)
     unique = np.unique(np.concatenate(codes))

@@ -353,8 +353,8 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         dense_k, other_k = config.shingle_sizes()
         shingler = functools.partial(shingle_hashes, k=other_k, seed=config.seed, dense_k=dense_k)
         sets = KeySets(keys.store, signed, set_sizes, shingler)
-    with timer.stage("candidates"):
-        pairs = candidate_pairs(bands)
+    with timer.stage("candidates"), progress(show_progress, total=bands.shape[1], desc="candidates", unit="band") as bar:
+        pairs = candidate_pairs(bands, on_band=lambda: bar.update(1))
         n_lsh = len(pairs)
         if config.containment > 0:
             pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
@@ -363,8 +363,10 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     with _pool(config, len(pairs), fork_only=True) as pool:
         sets.use_pool(pool)
         try:
-            with timer.stage("verify"):
+            with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
+                sets.on_pairs = bar.update
                 edges, edge_jaccard = verify_pairs(sets, pairs, rule)
+            sets.on_pairs = None
             with timer.stage("cluster"):
                 fragment = fragments(len(signed), edges, edge_jaccard, sets.sizes, config.threshold)
                 # a fragment ranks after every whole paragraph: it is never canonical over its whole

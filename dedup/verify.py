@@ -55,6 +55,7 @@ class KeySets:
         self.store, self.ids, self.sizes, self.shingler = store, ids, sizes, shingler
         self.batch_shingles = batch_shingles
         self.pool = None  # a process pool forked after this object was published (see use_pool)
+        self.on_pairs = None  # called with the number of pairs of each scored batch (progress)
 
     def use_pool(self, pool) -> None:
         """Score batches on ``pool``, whose workers were forked after ``publish(self)``."""
@@ -81,6 +82,8 @@ class KeySets:
         results = self.pool.imap(_score_published, jobs) if self.pool and len(jobs) > 1 else map(self._score_batch, jobs)
         for (s, e), (j, c) in zip(spans, results):
             jac[s:e], con[s:e] = j, c
+            if self.on_pairs:
+                self.on_pairs(e - s)
         return jac, con
 
     def _score_batch(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

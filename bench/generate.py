@@ -353,7 +353,7 @@ NAMES = ("清泉", "桂梅", "庆林", "慶林", "开封", "開封", "郑州", "
 _PLACEHOLDER_OR_NAME_RE = re.compile(PLACEHOLDER_RE.pattern + "|" + "|".join(NAMES))
 
 _CN_NUMBERS = "零一二三四五六七八九十"
-_CN_NUM = "[一二三四五六七八九十]{1,3}"
+_CN_NUM = "(?:[二三四五六七八九]?十[一二三四五六七八九]?|[一二三四五六七八九])"  # 1..99, well formed only
 # A list marker at the start ("一、", "（三）", "二是") or an ordinal "第五" that counts items.
 RENUMBER_RE = re.compile(
     rf"^([（(]?)({_CN_NUM})(?=[、）)是])|(第)({_CN_NUM})(?=[、，,。：:是个条项次篇部章节])"
@@ -441,6 +441,8 @@ def renumber(text: str, rng) -> str:
     >>> import random
     >>> renumber("二、第五条", random.Random(1)) in ("一、第四条", "三、第六条")
     True
+    >>> renumber("第二三条", random.Random(1))  # not a numeral: left alone
+    '第二三条'
     """
     matches = list(RENUMBER_RE.finditer(text))
     if not matches:

@@ -28,8 +28,8 @@ class KeyStore:
     ['工作', '疫情防控']
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None):
-        fd, name = tempfile.mkstemp(prefix=".dedup-keys-", suffix=".tmp", dir=folder)
+    def __init__(self, folder: str | os.PathLike | None = None, prefix: str = ".dedup-keys-"):
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         self.path = Path(name)
         self._file = os.fdopen(fd, "w+b")
         self._offsets = array("q", [0])

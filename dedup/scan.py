@@ -135,7 +135,9 @@ def scan(
     check_target(db_path, resolved_root, force)
 
     writer = Writer(db_path)
-    store = KeyStore(writer.tmp.parent)
+    # named like the writer's temporary database, so a scan killed outright leaves no file that
+    # the next scan of the same target does not remove
+    store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
     try:
         total_bytes = sum(f.stat().st_size for f in files if f.exists())
         with timer.stage("read"):

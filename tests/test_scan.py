@@ -685,3 +685,21 @@ def test_seed_copies_are_all_found(request, policy):
                     near += 1
                     assert cluster_of[pid] is not None and cluster_of[other] is not None, (pid, other, j)
     assert near >= 5  # seed 003 repeats seed 001 in traditional script with pinyin junk
+
+
+def test_a_killed_scan_leaves_nothing_the_next_scan_does_not_remove(tmp_path, planted, monkeypatch):
+    """A scan killed outright leaves its temporary database and key file behind; the next scan
+    of the same target removes both, and a finished scan leaves only the database."""
+    from dedup import keystore
+
+    root = write_corpus(tmp_path / "corpus", planted.files)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".dedup-x.db-123.tmp").write_bytes(b"left by a killed scan")
+    real_close = keystore.KeyStore.close
+    monkeypatch.setattr(keystore.KeyStore, "close", lambda self: self._file.close())  # as if killed
+    scan(root, ScanConfig(), out / "x.db")
+    assert any(".dedup-x.db-keys-" in p.name for p in out.iterdir()), "the key file stays after a kill"
+    monkeypatch.setattr(keystore.KeyStore, "close", real_close)
+    scan(root, ScanConfig(), out / "x.db")
+    assert sorted(p.name for p in out.iterdir()) == ["x.db"]

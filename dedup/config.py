@@ -118,13 +118,6 @@ class ScanConfig:
 
         return tuple(DEFAULT_STEPS if self.normalize is None else self.normalize)
 
-    def result_fields(self) -> dict:
-        """The fields that decide the clusters (workers does not), for storing and comparing."""
-        d = dataclasses.asdict(self)
-        d.pop("workers")
-        d["normalize"] = list(self.steps)
-        return d
-
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
         d["normalize"] = list(self.steps)

@@ -174,18 +174,17 @@ def anchor_pairs(
     return np.stack([a[keep], b[keep]], axis=1)
 
 
-def _unique_pairs(found: list[np.ndarray], n: int) -> np.ndarray:
-    found = [f for f in found if len(f)]
-    if not found:
+def _union(codes: list[np.ndarray], n: int) -> np.ndarray:
+    """Distinct pairs, sorted, shape (m, 2), from arrays of pair codes i * n + j."""
+    if not codes:
         return np.zeros((0, 2), dtype=np.int64)
-    allp = np.concatenate(found)
-    codes = np.unique(allp[:, 0] * n + allp[:, 1])
-    return np.stack([codes // n, codes % n], axis=1)
+    unique = np.unique(np.concatenate(codes))
+    return np.stack([unique // n, unique % n], axis=1)
 
 
 def merge_pairs(*pair_sets: np.ndarray, n: int) -> np.ndarray:
     """The union of several pair arrays over n keys, distinct and sorted."""
-    return _unique_pairs(list(pair_sets), n)
+    return _union([p[:, 0] * n + p[:, 1] for p in pair_sets if len(p)], n)
 
 
 def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW, on_band=None) -> np.ndarray:
@@ -202,7 +201,4 @@ def candidate_pairs(bands: np.ndarray, window: int = BUCKET_WINDOW, on_band=None
             codes.append(p[:, 0] * n + p[:, 1])
         if on_band:
             on_band()
-    if not codes:
-        return np.zeros((0, 2), dtype=np.int64)
-    unique = np.unique(np.concatenate(codes))
-    return np.stack([unique // n, unique % n], axis=1)
+    return _union(codes, n)

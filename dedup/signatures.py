@@ -200,8 +200,3 @@ def _densify(sig: np.ndarray, num_perm: int, seed: int) -> None:
         pending = pending[~ok]
         a += 1
     sig[rows, cols] = result
-
-
-def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """The share of equal signature positions: an unbiased estimate of Jaccard similarity."""
-    return float(np.mean(a == b))

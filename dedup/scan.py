@@ -7,10 +7,8 @@ canonical -> store                          (clusters expanded to paragraphs; at
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import multiprocessing
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -34,7 +32,8 @@ from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
-from .verify import KeySets, MatchRule, ShingleSets, publish, verify_pairs
+from .verify import KeySets, MatchRule, ShingleSets, verify_pairs
+from .workers import pool, publish, published, spans_by_cost
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
@@ -201,22 +200,11 @@ def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...])
     )
 
 
-def _pool(config: ScanConfig, n_jobs: int, fork_only: bool = False):
-    """A process pool for ``n_jobs`` jobs, or a null context when one process will do (or when
-    the jobs rely on state inherited by fork and this platform cannot fork)."""
-    workers = min(config.effective_workers, n_jobs)
-    can_fork = "fork" in multiprocessing.get_all_start_methods()
-    if workers <= 1 or (fork_only and not can_fork):
-        return contextlib.nullcontext(None)
-    context = multiprocessing.get_context("fork" if can_fork else "spawn")
-    return context.Pool(workers)
-
-
 def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[PreparedDocument | CorpusFileError]:
     """``prepare_document`` over every file, in file order, on ``config.workers`` processes."""
     job = functools.partial(prepare_document, root=root, split=config.split, steps=config.steps)
-    with _pool(config, len(files)) as pool:
-        yield from (pool.imap(job, files, chunksize=4) if pool else map(job, files))
+    with pool(config.effective_workers, len(files)) as workers:
+        yield from (workers.imap(job, files, chunksize=4) if workers else map(job, files))
 
 
 def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
@@ -283,22 +271,8 @@ def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBa
     return SignedBatch(sets.sizes, band_hashes(sig, b, r).astype(np.uint32), owner.astype(np.int32), values)
 
 
-def _batches(ids: np.ndarray, key_len: np.ndarray) -> Iterator[np.ndarray]:
-    """Runs of ``ids`` holding about SIGN_BATCH_CHARS characters of keys each."""
-    start = 0
-    cumulative = np.cumsum(key_len[ids])
-    while start < len(ids):
-        base = cumulative[start - 1] if start else 0
-        stop = max(start + 1, int(np.searchsorted(cumulative, base + SIGN_BATCH_CHARS, "right")))
-        yield ids[start:stop]
-        start = stop
-
-
-_STORE_FOR_WORKERS: KeyStore | None = None  # inherited by forked sign workers; never pickled
-
-
 def _sign_job(ids: np.ndarray, config: ScanConfig, b: int, r: int) -> SignedBatch:
-    return sign_batch(_STORE_FOR_WORKERS.get(ids.tolist()), config, b, r)
+    return sign_batch(published().get(ids.tolist()), config, b, r)
 
 
 def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool):
@@ -308,21 +282,21 @@ def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanCon
     Batches come back in order, so the result never depends on the number of workers.
     """
     sizes, bands, anchor_keys, anchor_values = [], [], [], []
-    global _STORE_FOR_WORKERS
-    batches = list(_batches(ids, key_len))
+    batches = [ids[s:e] for s, e in spans_by_cost(key_len[ids], SIGN_BATCH_CHARS)]
     job = functools.partial(_sign_job, config=config, b=b, r=r)
-    store.get([])  # map the file before forking, so every worker inherits the map
-    _STORE_FOR_WORKERS = store
+    publish(store)
     start = 0
-    with progress(show_progress, total=len(ids), desc="sign", unit="key") as bar, _pool(config, len(batches), fork_only=True) as pool:
-        for batch, signed in zip(batches, pool.imap(job, batches) if pool else map(job, batches)):
+    with progress(show_progress, total=len(ids), desc="sign", unit="key") as bar, pool(
+        config.effective_workers, len(batches), fork_only=True
+    ) as workers:
+        for batch, signed in zip(batches, workers.imap(job, batches) if workers else map(job, batches)):
             sizes.append(signed.set_sizes)
             bands.append(signed.bands)
             anchor_keys.append(signed.anchor_keys + start)
             anchor_values.append(signed.anchor_values)
             start += len(batch)
             bar.update(len(batch))
-    _STORE_FOR_WORKERS = None
+    publish(None)
     empty = lambda dtype: np.zeros(0, dtype=dtype)  # noqa: E731
     return (
         np.concatenate(sizes) if sizes else empty(np.int64),
@@ -349,6 +323,7 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     ]
 
     b, r = config.lsh_bands()
+    keys.store.get([])  # map the key file now: every worker forked from here inherits the map
     signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
     with timer.stage("sign"):
         set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
@@ -362,8 +337,8 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
             pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
     rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
     publish(sets)  # verification and clustering score pairs on workers forked from here
-    with _pool(config, len(pairs), fork_only=True) as pool:
-        sets.use_pool(pool)
+    with pool(config.effective_workers, len(pairs), fork_only=True) as workers:
+        sets.use_pool(workers)
         try:
             with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
                 sets.on_pairs = bar.update

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .signatures import SHINGLE_ID_BITS, unique_per_key
+from .workers import published, spans_by_cost
 
 PAIR_BATCH_ELEMENTS = 4_000_000  # shingles gathered per batch: bounds the memory of verification
-_MAX_BATCH_PAIRS = 1 << (64 - SHINGLE_ID_BITS)  # the pair number must fit above the shingle id
+# The pair number must fit in the bits above the shingle id: every pair costs at least 2
+# elements (no signed key has an empty set), so a batch holds at most PAIR_BATCH_ELEMENTS / 2.
+assert PAIR_BATCH_ELEMENTS // 2 < 1 << (64 - SHINGLE_ID_BITS)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class KeySets:
         self.on_pairs = None  # called with the number of pairs of each scored batch (progress)
 
     def use_pool(self, pool) -> None:
-        """Score batches on ``pool``, whose workers were forked after ``publish(self)``."""
+        """Score batches on ``pool``, whose workers were forked after ``workers.publish(self)``."""
         self.pool = pool
 
     def __len__(self) -> int:
@@ -71,13 +74,7 @@ class KeySets:
         jac, con = np.empty(len(a)), np.empty(len(a))
         # a batch's keys hold about batch_shingles shingles (each pair counted with both sides,
         # so shared keys make it smaller): bounds the memory of shingling them again
-        cost = np.cumsum(self.sizes[a] + self.sizes[b])
-        spans, start = [], 0
-        while start < len(a):
-            base = cost[start - 1] if start else 0
-            stop = max(start + 1, int(np.searchsorted(cost, base + self.batch_shingles, "right")))
-            spans.append((start, stop))
-            start = stop
+        spans = spans_by_cost(self.sizes[a] + self.sizes[b], self.batch_shingles)
         jobs = [(a[s:e], b[s:e]) for s, e in spans]
         results = self.pool.imap(_score_published, jobs) if self.pool and len(jobs) > 1 else map(self._score_batch, jobs)
         for (s, e), (j, c) in zip(spans, results):
@@ -93,19 +90,8 @@ class KeySets:
         return score_pairs(local, np.searchsorted(keys, a), np.searchsorted(keys, b))
 
 
-_PUBLISHED: KeySets | None = None  # inherited by forked workers; never pickled
-
-
-def publish(sets: KeySets | None) -> None:
-    """Make ``sets`` the KeySets that workers forked from now on score with."""
-    global _PUBLISHED
-    _PUBLISHED = sets
-    if sets is not None:
-        sets.store.get([])  # map the key file before forking, so the workers inherit the map
-
-
 def _score_published(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    return _PUBLISHED._score_batch(pair)
+    return published()._score_batch(pair)
 
 
 def _gather(sets: ShingleSets, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,11 +113,7 @@ def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.nd
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     out = np.zeros(len(a), dtype=np.int64)
-    cost = np.cumsum(sets.sizes[a] + sets.sizes[b])
-    start = 0
-    while start < len(a):
-        limit = np.searchsorted(cost, cost[start] + PAIR_BATCH_ELEMENTS - 1, "right")
-        stop = int(min(max(start + 1, limit), start + _MAX_BATCH_PAIRS))
+    for start, stop in spans_by_cost(sets.sizes[a] + sets.sizes[b], PAIR_BATCH_ELEMENTS):
         ha, pa = _gather(sets, a[start:stop])
         hb, pb = _gather(sets, b[start:stop])
         if len(hb):
@@ -139,7 +121,6 @@ def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.nd
             kb = (pb.astype(np.uint64) << np.uint64(SHINGLE_ID_BITS)) | hb
             pos = np.minimum(np.searchsorted(kb, ka), len(kb) - 1)
             out[start:stop] = np.bincount(pa[kb[pos] == ka], minlength=stop - start)
-        start = stop
     return out
 
 

@@ -1,0 +1,57 @@
+"""Worker processes and batches: the one place the stages share for running in parallel.
+
+* ``pool`` gives a process pool, or a null context when one process will do.
+* ``publish``/``published``: state that forked workers inherit instead of receiving it pickled
+  with every job (a key store's open file and memory map cannot be pickled, and its index of
+  millions of offsets should not be). Publish before the pool is created; workers read it.
+* ``spans_by_cost`` cuts a run of items into batches of about equal cost, so memory per batch
+  is bounded and workers get even shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from typing import Any
+
+import numpy as np
+
+_PUBLISHED: Any = None
+
+
+def pool(workers: int, n_jobs: int, fork_only: bool = False):
+    """A process pool of up to ``workers`` processes for ``n_jobs`` jobs, or a null context when
+    one process will do (or when the jobs need ``published`` state and this platform cannot fork).
+    """
+    workers = min(workers, n_jobs)
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers <= 1 or (fork_only and not can_fork):
+        return contextlib.nullcontext(None)
+    return multiprocessing.get_context("fork" if can_fork else "spawn").Pool(workers)
+
+
+def publish(value: Any) -> None:
+    """Make ``value`` what workers forked from now on see as ``published()``; None clears it."""
+    global _PUBLISHED
+    _PUBLISHED = value
+
+
+def published() -> Any:
+    return _PUBLISHED
+
+
+def spans_by_cost(costs: np.ndarray, budget: float) -> list[tuple[int, int]]:
+    """(start, stop) spans of consecutive items whose costs add up to about ``budget`` each;
+    an item costlier than the budget is a span of its own.
+
+    >>> spans_by_cost(np.array([3, 3, 3, 10, 1]), 6)
+    [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
+    cumulative = np.cumsum(costs)
+    spans, start = [], 0
+    while start < len(costs):
+        base = cumulative[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(cumulative, base + budget, "right")))
+        spans.append((start, stop))
+        start = stop
+    return spans

@@ -129,11 +129,18 @@ def _group_pairs(values: np.ndarray, rows: np.ndarray, window: int, max_bucket: 
 
 
 def anchors(hashes: np.ndarray, offsets: np.ndarray, mod: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(key index, anchor value) of every anchor of every key's distinct shingles."""
+    """(key index as int32, anchor value as uint32) of every anchor of every key's shingle ids.
+
+    An anchor's id is a multiple of ``mod``, so its low bits say nothing: the value kept is the
+    32 bits above the lowest 8 (a chance collision only proposes a pair that verification drops).
+
+    >>> anchors(np.array([16, 5, 32 << 8, 7], dtype=np.uint64), np.array([0, 2, 4]))
+    (array([0, 1], dtype=int32), array([ 0, 32], dtype=uint32))
+    """
     mod = ANCHOR_MOD if mod is None else mod
-    owner = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+    owner = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
     picked = hashes % np.uint64(mod) == 0
-    return owner[picked], hashes[picked]
+    return owner[picked], (hashes[picked] >> np.uint64(8)).astype(np.uint32)
 
 
 def anchor_pairs(

@@ -100,6 +100,11 @@ class _Stage:
         self.timings[self.name] = round(time.perf_counter() - self.t0, 4)
 
 
+def _as_array(values: array) -> np.ndarray:
+    """An int64 numpy view of an ``array('q')`` (which numpy cannot view when empty)."""
+    return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -265,10 +270,10 @@ def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBa
     h, off = shingle_hashes(texts, other_k, config.seed, dense_k=dense_k)
     sets = ShingleSets.from_shingles(h, off)
     sig = oph_signatures(h, off, config.num_perm, config.seed)
-    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int64), np.zeros(0, np.uint32))
-    # 32 bits are plenty for bucketing: a chance collision only proposes a pair that verification drops
-    values = (values >> np.uint64(8)).astype(np.uint32)  # anchors are multiples of 8: keep bits 8-39
-    return SignedBatch(sets.sizes, band_hashes(sig, b, r).astype(np.uint32), owner.astype(np.int32), values)
+    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    # 32-bit band hashes are plenty for bucketing: a chance collision only proposes a pair that
+    # verification drops
+    return SignedBatch(sets.sizes, band_hashes(sig, b, r).astype(np.uint32), owner, values)
 
 
 def _sign_job(ids: np.ndarray, config: ScanConfig, b: int, r: int) -> SignedBatch:
@@ -307,9 +312,9 @@ def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanCon
 
 def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
     """Sign, find candidates, verify, cluster, choose canonicals, and write clusters and members."""
-    para_key = np.frombuffer(keys.para_key, dtype=np.int64) if len(keys.para_key) else np.zeros(0, np.int64)
+    para_key = _as_array(keys.para_key)
     n_keys = len(keys.key_len)
-    key_len = np.frombuffer(keys.key_len, dtype=np.int64) if n_keys else np.zeros(0, np.int64)
+    key_len = _as_array(keys.key_len)
     para_key_len = np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if n_keys else 0, 0)
 
     # canonical policy: rank every paragraph, then every key by its best paragraph
@@ -363,13 +368,13 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         key_sim[signed[in_cluster]] = kc.similarity[in_cluster]
         key_con[signed[in_cluster]] = kc.containment[in_cluster]
         # keys that only repeat exactly are clusters of their own
-        count = np.frombuffer(keys.count, dtype=np.int64) if n_keys else np.zeros(0, np.int64)
+        count = _as_array(keys.count)
         exact_only = (key_canon < 0) & (count >= 2)
         key_canon[exact_only] = np.nonzero(exact_only)[0]
 
     with timer.stage("store"):
         figures = _store_clusters(
-            config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
+            config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
         )
     figures.update(
         paragraphs=len(para_key),
@@ -386,13 +391,10 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
 
 
 def _store_clusters(
-    config, keys, paths, para_key, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
+    config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
 ) -> dict:
     """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
-    para_rank = paragraph_rank(config.canonical, np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if len(key_len) else 0, 0))
-    para_doc = np.frombuffer(keys.para_doc, dtype=np.int64) if len(keys.para_doc) else np.zeros(0, np.int64)
-    para_len = np.frombuffer(keys.para_len, dtype=np.int64) if len(keys.para_len) else np.zeros(0, np.int64)
-    para_line = np.frombuffer(keys.para_line, dtype=np.int64) if len(keys.para_line) else np.zeros(0, np.int64)
+    para_doc, para_len, para_line = _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line)
     canon_key = np.where(para_key >= 0, key_canon[np.maximum(para_key, 0)] if len(key_canon) else -1, -1)
     members = np.nonzero(canon_key >= 0)[0]
     # order clusters by their canonical paragraph: stable, file-order-independent ids

@@ -112,6 +112,14 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def _prf(hits: int, predicted: int, true: int) -> dict[str, float]:
+    """Precision, recall and F1 from counts; with nothing predicted (or nothing to find) the
+    precision (recall) is 1: no wrong claim was made (nothing was missed)."""
+    precision = hits / predicted if predicted else 1.0
+    recall = hits / true if true else 1.0
+    return {"precision": precision, "recall": recall, "f1": _f1(precision, recall)}
+
+
 def pair_scores(c: Contingency) -> dict[str, float]:
     """Pair-counting precision, recall and F1.
 
@@ -128,12 +136,8 @@ def pair_scores(c: Contingency) -> dict[str, float]:
     tp = sum(comb2(x) for x in c.cells)
     pred_pairs = sum(comb2(x) for x in c.cols)
     true_pairs = sum(comb2(x) for x in c.rows)
-    precision = tp / pred_pairs if pred_pairs else 1.0
-    recall = tp / true_pairs if true_pairs else 1.0
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
+        **_prf(tp, pred_pairs, true_pairs),
         "true_positive_pairs": tp,
         "predicted_pairs": pred_pairs,
         "true_pairs": true_pairs,
@@ -197,12 +201,8 @@ def copy_decisions(
     ]
     both = sum(t and p for t, p in zip(truth_copy, predicted))
     n_pred, n_true = sum(predicted), sum(truth_copy)
-    precision = both / n_pred if n_pred else 1.0
-    recall = both / n_true if n_true else 1.0
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
+        **_prf(both, n_pred, n_true),
         "predicted_copies": n_pred,
         "true_copies": n_true,
     }

@@ -381,8 +381,5 @@ def test_version():
 
 
 def test_python_dash_m_dedup():
-    main = Path(dedup.__file__).with_name("__main__.py")
-    if not main.exists():
-        pytest.skip("dedup/__main__.py does not exist")
     result = subprocess.run([sys.executable, "-m", "dedup", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "Usage:" in result.stdout

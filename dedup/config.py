@@ -26,20 +26,26 @@ class ScanConfig:
                   0.6: with 3-gram shingles of Chinese it finds 96% of the copies of the
                   generated benchmark at precision 1.0, where 0.8 finds 85% (bench/README.md).
     containment   share of a shorter paragraph's shingles inside a longer one at or above which it
-                  is a partial copy (relation ``contained``); 0 turns partial copies off.
+                  is a partial copy (relation ``contained``); 0 turns partial copies off. 0.9
+                  keeps "most of its shingles": 0.8 finds 1% more copies on the benchmark at
+                  the first loss of precision.
     shingle_size  characters per shingle (character n-grams of the normalized key); None chooses
                   per key: 3 for keys mostly in a dense script (Han, kana, Hangul: a character
                   is about a word), 5 for alphabetic ones (see bench/README.md for the data).
     num_perm      MinHash signature length; split into LSH bands of equal rows.
     bands         LSH bands; must divide num_perm. None: chosen from threshold (see lsh.py).
-    split         paragraph splitting: one line each, blank-line blocks, or auto (see paragraphs.py).
+    split         paragraph splitting: one line each, blank-line blocks, auto (one of those per
+                  document), or join (lines, rejoining lines cut mid-sentence; see paragraphs.py).
     min_chars     keys shorter than this are matched by exact fingerprint only. Below 10
                   characters one edit inside a key already drops its 3-gram Jaccard to 0.45 or
                   less (8 shingles, 3 broken), so MinHash could only find the exact copies the
                   fingerprint settles anyway; short titles ("第一章" / "第二章") stay apart.
     canonical     policy that picks the canonical member of a cluster (see canonical.py).
     normalize     names of the normalization steps applied in order (see normalize.py).
-    workers       worker processes for the heavy stages; the result never depends on it.
+    workers       worker processes for the heavy stages (0: one per core); the result never
+                  depends on it.
+    seed          seed of the shingle hashes, permutations and probe sequences: another seed
+                  gives other signatures (and may change which borderline pairs LSH proposes).
     """
 
     threshold: float = 0.6

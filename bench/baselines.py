@@ -10,6 +10,11 @@ corpus order, which is what such scripts keep).
                  paragraph's character 5-grams, ``MinHashLSH`` at the threshold, and connected
                  components of what the index returns (no verification).
 * ``rensa``      the same pipeline on rensa's ``RMinHash`` + ``RMinHashLSH`` (Rust).
+* ``datasketch-keys``, ``rensa-keys``  the same two pipelines on dedup's shingles: each
+                 paragraph normalized with ``dedup.normalize`` (in the script's one process, as
+                 a user would call it) and cut into the n-grams dedup uses (3 for Han, kana and
+                 Hangul keys, 5 otherwise). Like for like with dedup's matching, minus its
+                 verification, containment and clustering.
 """
 
 from __future__ import annotations
@@ -89,6 +94,23 @@ def _shingles(text: str) -> list[str]:
     return list({t[i : i + SHINGLE] for i in range(len(t) - SHINGLE + 1)}) or [t]
 
 
+def _key_shingles() -> Callable[[str], list[str]]:
+    """dedup's shingles of a paragraph: its normalized key cut into dedup's n-grams."""
+    from dedup.config import ScanConfig
+    from dedup.normalize import make_normalizer
+    from dedup.signatures import is_dense
+
+    normalizer = make_normalizer()
+    dense, other = ScanConfig().shingle_sizes()
+
+    def shingles(text: str) -> list[str]:
+        key = normalizer(text)
+        n = dense if is_dense(key) else other
+        return list({key[i : i + n] for i in range(len(key) - n + 1)}) or [key]
+
+    return shingles
+
+
 def exact(paragraphs: list[Para], threshold: float) -> Clustering:
     """Exact copies of the stripped text."""
     first: dict[bytes, int] = {}
@@ -102,7 +124,7 @@ def exact(paragraphs: list[Para], threshold: float) -> Clustering:
     return Clustering(paragraphs, _components(len(paragraphs), iter(pairs)))
 
 
-def datasketch(paragraphs: list[Para], threshold: float) -> Clustering:
+def datasketch(paragraphs: list[Para], threshold: float, shingles: Callable[[str], list[str]] = _shingles) -> Clustering:
     """The plain datasketch script (see the module docstring)."""
     from datasketch import MinHash, MinHashLSH
 
@@ -110,14 +132,14 @@ def datasketch(paragraphs: list[Para], threshold: float) -> Clustering:
     hashes = []
     for i, p in enumerate(paragraphs):
         m = MinHash(num_perm=NUM_PERM)
-        m.update_batch([s.encode("utf-8") for s in _shingles(p.text)])
+        m.update_batch([s.encode("utf-8") for s in shingles(p.text)])
         lsh.insert(i, m)
         hashes.append(m)
     pairs = ((i, j) for i, m in enumerate(hashes) for j in lsh.query(m) if j != i)
     return Clustering(paragraphs, _components(len(paragraphs), pairs))
 
 
-def rensa(paragraphs: list[Para], threshold: float) -> Clustering:
+def rensa(paragraphs: list[Para], threshold: float, shingles: Callable[[str], list[str]] = _shingles) -> Clustering:
     """The same pipeline on rensa's RMinHash and RMinHashLSH."""
     from rensa import RMinHash, RMinHashLSH
 
@@ -128,7 +150,7 @@ def rensa(paragraphs: list[Para], threshold: float) -> Clustering:
     hashes = []
     for i, p in enumerate(paragraphs):
         m = RMinHash(num_perm=NUM_PERM, seed=42)
-        m.update(_shingles(p.text))
+        m.update(shingles(p.text))
         lsh.insert(i, m)
         hashes.append(m)
     pairs = ((i, j) for i, m in enumerate(hashes) for j in lsh.query(m) if j != i)
@@ -139,4 +161,6 @@ BASELINES: dict[str, Callable[[list[Para], float], Clustering]] = {
     "exact": exact,
     "datasketch": datasketch,
     "rensa": rensa,
+    "datasketch-keys": lambda paragraphs, threshold: datasketch(paragraphs, threshold, _key_shingles()),
+    "rensa-keys": lambda paragraphs, threshold: rensa(paragraphs, threshold, _key_shingles()),
 }

@@ -7,7 +7,7 @@ belong to that one tool (the parent reads them from ``os.wait4``).
 
 Tools: ``dedup`` (the full scan, database written), ``read`` (read, split and normalize only,
 with dedup's worker processes: the floor no scan can go below), ``datasketch``, ``rensa`` and
-``exact`` (bench/baselines.py).
+``exact``, and ``datasketch-keys`` and ``rensa-keys`` on dedup's shingles (bench/baselines.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TOOLS = ("dedup", "read", "datasketch", "rensa", "exact")
+TOOLS = ("dedup", "read", "datasketch", "rensa", "datasketch-keys", "rensa-keys", "exact")
 
 
 def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int) -> dict:
@@ -40,7 +40,7 @@ def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int
         config = ScanConfig(workers=workers)
         n = 0
         for item in _prepared(list_files(corpus), corpus, config):
-            n += len(getattr(item, "keys", ()))
+            n += len(item) if hasattr(item, "key_ends") else 0
         out = {"paragraphs": n}
     else:
         from bench.baselines import BASELINES, read_paragraphs

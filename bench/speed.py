@@ -1,6 +1,6 @@
 """Speed benchmark: dedup against datasketch and rensa pipelines on the same generated dump.
 
-    python -m bench speed [--size 100MB] [--scale 4] [--tools dedup,read,rensa,datasketch]
+    python -m bench speed [--size 100MB] [--scale 4] [--tools dedup,read,rensa,rensa-keys,...]
                           [--corpus DIR] [--work bench/out] [--results bench/results]
 
 Every tool runs in its own child process (``bench.runtool``) on the same dump with the same
@@ -24,9 +24,10 @@ from pathlib import Path
 
 from bench.generate import generate, parse_size
 from bench.report import machine, update_readme, write_rows
+from bench.runtool import TOOLS
 from dedup.config import ScanConfig
 
-DEFAULT_TOOLS = ("dedup", "read", "rensa", "datasketch")
+DEFAULT_TOOLS = ("dedup", "read", "rensa", "rensa-keys", "datasketch", "datasketch-keys")
 
 
 def dump_bytes(folder: Path) -> int:
@@ -88,15 +89,19 @@ def check_accuracy(db: Path) -> dict:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| tool | dump MB | wall s | CPU s | peak RSS MB | MB/s | paragraphs/s | vs datasketch | recall | precision |",
-        "|" + " --- |" * 10,
+        "| tool | dump MB | wall s | CPU s | peak RSS MB | MB/s | paragraphs/s | vs datasketch | vs rensa | recall | precision |",
+        "|" + " --- |" * 11,
     ]
-    base = {r["mb"]: r["mb_per_s"] for r in rows if r["tool"] == "datasketch"}
+
+    def ratio(r: dict, tool: str) -> str:
+        base = {b["mb"]: b["mb_per_s"] for b in rows if b["tool"] == tool}
+        return f"{r['mb_per_s'] / base[r['mb']]:.2f}x" if r["mb"] in base else ""
+
     for r in rows:
-        ratio = f"{r['mb_per_s'] / base[r['mb']]:.1f}x" if r["mb"] in base else ""
         lines.append(
             f"| {r['tool']} | {r['mb']:.0f} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | "
-            f"{r['mb_per_s']:.2f} | {r['paragraphs_per_s']:,.0f} | {ratio} | {r.get('recall', '')} | {r.get('precision', '')} |"
+            f"{r['mb_per_s']:.2f} | {r['paragraphs_per_s']:,.0f} | {ratio(r, 'datasketch')} | {ratio(r, 'rensa')} | "
+            f"{r.get('recall', '')} | {r.get('precision', '')} |"
         )
     m = rows[0]
     lines.append("")
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench speed", description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100MB", help="generated dump size (default 100MB)")
     parser.add_argument("--scale", type=int, default=0, help="also run dedup on a dump this many times larger")
-    parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated: dedup,read,rensa,datasketch,exact")
+    parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated: " + ",".join(TOOLS))
     parser.add_argument("--corpus", type=Path, default=None, help="a folder of yours instead of a generated dump")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=0, help="dedup worker processes (0: one per core)")

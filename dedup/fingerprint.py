@@ -16,3 +16,8 @@ def fingerprint(key: str) -> bytes:
     (True, False)
     """
     return xxhash.xxh3_128_digest(key.encode("utf-8"))
+
+
+def fingerprint_utf8(data: bytes) -> bytes:
+    """``fingerprint`` of a key already encoded as UTF-8."""
+    return xxhash.xxh3_128_digest(data)

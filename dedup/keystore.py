@@ -33,6 +33,8 @@ class KeyStore:
         self.path = Path(name)
         self._file = os.fdopen(fd, "w+b")
         self._offsets = array("q", [0])
+        self._pending: list[bytes] = []  # appended, not yet written: one write a megabyte
+        self._pending_size = 0
         self._map: mmap.mmap | None = None
 
     def __len__(self) -> int:
@@ -40,17 +42,30 @@ class KeyStore:
 
     def append(self, key: str) -> int:
         """Store ``key``; return its index."""
-        data = key.encode("utf-8")
-        self._file.write(data)
+        return self.append_utf8(key.encode("utf-8"))
+
+    def append_utf8(self, data: bytes) -> int:
+        """Store a key given as its UTF-8 bytes (as workers encode it); return its index."""
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= 1 << 20:
+            self._flush()
         self._offsets.append(self._offsets[-1] + len(data))
         if self._map is not None:  # a read map does not see what is appended after it
             self._map.close()
             self._map = None
         return len(self._offsets) - 2
 
+    def _flush(self) -> None:
+        if self._pending:
+            self._file.write(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_size = 0
+
     def get(self, indexes: Iterable[int]) -> list[str]:
         """The keys at ``indexes``, in that order."""
         if self._map is None:
+            self._flush()
             self._file.flush()
             size = self._offsets[-1]
             self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None

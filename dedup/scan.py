@@ -25,7 +25,7 @@ from .cluster import cluster_keys, fragments
 from .config import ScanConfig
 from .corpus import BinaryFileError, CorpusFileError, Skipped, list_files, read_document
 from .errors import CorpusError
-from .fingerprint import fingerprint
+from .fingerprint import fingerprint_utf8
 from .keystore import KeyStore
 from .lsh import anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
@@ -68,14 +68,15 @@ class _Keys:
     para_len: array = field(default_factory=lambda: array("q"))
     para_line: array = field(default_factory=lambda: array("q"))
 
-    def add(self, key: str, fp: bytes | None) -> int:
-        """The id of ``key`` (fingerprint ``fp``), new or seen before; -1 for a key too short."""
+    def add(self, key: bytes, key_len: int, fp: bytes | None) -> int:
+        """The id of a key (its UTF-8 bytes, its length in characters, its fingerprint ``fp``),
+        new or seen before; -1 for a key too short to have a fingerprint."""
         if fp is None:
             return -1
         kid = self.index.get(fp)
         if kid is None:
-            kid = self.index[fp] = self.store.append(key)
-            self.key_len.append(len(key))
+            kid = self.index[fp] = self.store.append_utf8(key)
+            self.key_len.append(key_len)
             self.count.append(0)
         self.count[kid] += 1
         return kid
@@ -170,15 +171,41 @@ def scan(
 
 @dataclass(frozen=True)
 class PreparedDocument:
-    """One document read, split and normalized: what the workers send back, in plain tuples."""
+    """One document read, split and normalized: what a worker sends back to the main process.
+
+    Its shape is chosen for the trip between processes, which cost as much as normalizing when
+    every paragraph and key travelled as a string of its own: the text travels once (each
+    paragraph is a slice of it), the numbers as one array, and the keys as one UTF-8 buffer
+    that the main process writes to the key store without decoding it.
+    """
 
     path: str
     encoding: str
     size: int
     sha1: str
-    paragraphs: list[tuple[int, int, int, int, int, str]]  # idx, lines, offsets, text
-    keys: list[str]
-    fingerprints: list[bytes | None]
+    text: str
+    spans: array  # per paragraph: idx, line_start, line_end, char_start, char_end, key_len (chars)
+    keys: bytes  # the keys' UTF-8 bytes, one after another
+    key_ends: array  # where each key's bytes end in ``keys``
+    fingerprints: bytes  # 16 bytes a paragraph, all zero for a key under MIN_KEY_CHARS
+
+    FIELDS = 6
+    NO_FINGERPRINT = bytes(16)
+
+    def __len__(self) -> int:
+        return len(self.key_ends)
+
+    def rows(self) -> Iterator[tuple[int, int, int, int, int, int, str, bytes | None, bytes]]:
+        """Per paragraph: idx, line_start, line_end, char_start, char_end, key_len, text,
+        fingerprint (None: too short to match) and the key's UTF-8 bytes."""
+        spans, keys, ends, fps, text = self.spans, self.keys, self.key_ends, self.fingerprints, self.text
+        start = 0
+        for i in range(len(ends)):
+            idx, line_start, line_end, char_start, char_end, key_len = spans[6 * i : 6 * i + 6]
+            fp = fps[16 * i : 16 * i + 16]
+            yield (idx, line_start, line_end, char_start, char_end, key_len, text[char_start:char_end],
+                   None if fp == self.NO_FINGERPRINT else fp, keys[start : ends[i]])
+            start = ends[i]
 
 
 def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...]) -> PreparedDocument | CorpusFileError:
@@ -192,17 +219,17 @@ def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...])
     except CorpusFileError as error:
         return error
     normalizer = make_normalizer(steps)
-    paragraphs = split_paragraphs(doc.text, split)
-    keys = [normalizer(p.text) for p in paragraphs]
-    return PreparedDocument(
-        doc.path,
-        doc.encoding,
-        doc.size,
-        doc.sha1,
-        [(p.idx, p.line_start, p.line_end, p.char_start, p.char_end, p.text) for p in paragraphs],
-        keys,
-        [fingerprint(k) if len(k) >= MIN_KEY_CHARS else None for k in keys],
-    )
+    spans, key_ends, encoded, fps = array("q"), array("q"), [], []
+    end = 0
+    for p in split_paragraphs(doc.text, split):
+        key = normalizer(p.text)
+        data = key.encode("utf-8")
+        encoded.append(data)
+        end += len(data)
+        key_ends.append(end)
+        spans.extend((p.idx, p.line_start, p.line_end, p.char_start, p.char_end, len(key)))
+        fps.append(fingerprint_utf8(data) if len(key) >= MIN_KEY_CHARS else PreparedDocument.NO_FINGERPRINT)
+    return PreparedDocument(doc.path, doc.encoding, doc.size, doc.sha1, doc.text, spans, b"".join(encoded), key_ends, b"".join(fps))
 
 
 def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[PreparedDocument | CorpusFileError]:
@@ -228,20 +255,19 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                 continue
             paths.append(item.path)
             doc_id = len(paths)
+            rows = list(item.rows())
             writer.insert(
                 "documents",
-                [(doc_id, item.path, item.encoding, item.size, item.sha1, len(item.paragraphs), sum(len(p[5]) for p in item.paragraphs))],
+                [(doc_id, item.path, item.encoding, item.size, item.sha1, len(rows), sum(len(r[6]) for r in rows))],
             )
-            for (idx, line_start, line_end, char_start, char_end, text), key, fp in zip(
-                item.paragraphs, item.keys, item.fingerprints
-            ):
-                kid = keys.add(key, fp)
+            for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
+                kid = keys.add(key, key_len, fp)
                 keys.para_key.append(kid)
                 keys.para_doc.append(doc_id)
                 keys.para_len.append(len(text))
                 keys.para_line.append(line_start)
                 pid += 1
-                yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, len(key), fp, None)
+                yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None)
             bar.update(item.size)
             if doc_id % 64 == 0 and not bar.disable:  # MB/s and the ETA come from the bar itself
                 bar.set_postfix_str(f"{pid / max(bar.format_dict['elapsed'], 1e-9):,.0f} paragraphs/s", refresh=False)

@@ -44,3 +44,19 @@ def test_accuracy_against_exact_jaccard_on_a_small_dump(tmp_path):
     assert found["recall"] >= 0.95  # LSH misses a pair at the threshold once in 200
     assert found["member_precision"] == 1.0  # every stored relation holds on the exact sets
     assert 0.0 <= found["precision"] <= 1.0
+
+
+def test_keys_baselines_use_dedups_shingles_and_find_the_cross_script_copies():
+    """rensa-keys and datasketch-keys see normalized keys: a traditional-script copy with
+    pinyin junk is one cluster with its simplified original, which raw 5-grams never join."""
+    from bench.baselines import BASELINES, Para
+
+    original = "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线"
+    copy = "各級黨組(zǔ)織要切實履行疫情防控主體責任，堅決守住外防輸入內防反彈的底線"
+    other = "今年以来我市经济运行总体平稳，工业生产稳中有进，消费市场逐步回暖"
+    paragraphs = [Para("a.txt", 1, 1, original), Para("b.txt", 1, 1, copy), Para("c.txt", 1, 1, other)]
+    for tool in ("rensa", "datasketch"):
+        raw = BASELINES[tool](paragraphs, 0.6).labels
+        keyed = BASELINES[f"{tool}-keys"](paragraphs, 0.6).labels
+        assert raw[0] is None or raw[0] != raw[1], tool
+        assert keyed[0] is not None and keyed[0] == keyed[1] and keyed[2] is None, tool

@@ -32,3 +32,14 @@ def test_the_file_is_removed_on_close(tmp_path):
     store.close()
     assert not store.path.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_buffered_appends_read_back_across_flushes():
+    """Keys are written a megabyte at a time; reading must see every one, flushed or not."""
+    keys = [("疫情防控" * (i % 97 + 1)) + str(i) for i in range(20_000)]
+    with KeyStore() as store:
+        for i, key in enumerate(keys):
+            assert (store.append(key) if i % 2 else store.append_utf8(key.encode("utf-8"))) == i
+            if i == 7:
+                assert store.get([3, 7]) == [keys[3], keys[7]]  # read before the first flush
+        assert store.get(range(len(keys))) == keys

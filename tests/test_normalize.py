@@ -303,3 +303,58 @@ def test_order_matters(first, later, text, right):
     """The reasons the module docstring gives for the order, one pair of steps at a time."""
     assert make_normalizer([later, first])(text) == right
     assert STEPS[first](STEPS[later](text)) != right
+
+
+# -- the shortcuts that skip a step must never change its result ----------------------------
+
+import os
+import subprocess
+
+import opencc
+
+from dedup import normalize as normalize_module
+
+
+def _opencc_dict_dump(name: str, tmp_path: Path) -> list[tuple[str, str]]:
+    """An OpenCC dictionary of the installed wheel as (key, first value) pairs."""
+    clib = Path(opencc.__file__).parent / "clib"
+    tool, data = clib / "bin" / "opencc_dict", clib / "share" / "opencc" / f"{name}.ocd2"
+    if not (tool.exists() and data.exists()):
+        pytest.fail(f"the opencc wheel has no {tool} or {data}: the check of T2S_PHRASE_ONLY needs them")
+    out = tmp_path / f"{name}.txt"
+    env = {**os.environ, "LD_LIBRARY_PATH": str(clib / "lib64")}
+    subprocess.run([str(tool), "-i", str(data), "-o", str(out), "-f", "ocd2", "-t", "text"], check=True, env=env)
+    pairs = []
+    for line in out.read_text(encoding="utf-8").splitlines():
+        key, values = line.split("\t")
+        pairs.append((key, values.split(" ")[0]))
+    return pairs
+
+
+def test_t2s_phrase_only_list_is_complete_for_the_installed_opencc(tmp_path):
+    """Every character a TSPhrases entry changes must make fold_script call OpenCC."""
+    triggers = set(normalize_module.t2s_triggers())
+    phrases = _opencc_dict_dump("TSPhrases", tmp_path)
+    assert len(phrases) > 100
+    missing = set()
+    for key, value in phrases:
+        changed = [a for a, b in zip(key, value) if a != b] if len(key) == len(value) else list(key)
+        missing.update(c for c in changed if c not in triggers)
+    assert not missing, f"add to T2S_PHRASE_ONLY: {''.join(sorted(missing))}"
+
+
+_SIMPLIFIED = "关于疫情防控工作的通知各级党组织要切实履行主体责任么覆坏"
+_TRADITIONAL = "關於疫情防控工作的通知各級黨組織要切實履行主體責任藉沈瞭乾著"
+
+
+@given(st.text(alphabet=_SIMPLIFIED + _TRADITIONAL + "，。 ab\U00020000", max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_fold_script_shortcut_agrees_with_opencc(text):
+    converted = normalize_module._opencc().convert(text).replace("苧", "苎")
+    assert normalize_module.fold_script(text) == converted
+
+
+@given(st.text(alphabet="xX×*○〇某些种二年a1 中文，", max_size=30))
+@settings(max_examples=400, deadline=None)
+def test_fold_placeholders_shortcut_agrees_with_the_pattern(text):
+    assert normalize_module.fold_placeholders(text) == normalize_module._PLACEHOLDER_RE.sub(PLACEHOLDER, text)

@@ -104,12 +104,18 @@ def _steps(normalize_list: str | None, skips: dict) -> tuple[str, ...] | None:
 @click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core).")
 @click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL: the field holding a record's text.")
+@click.option("--id-field", default="id", show_default=True, help="JSONL: the field holding a record's id (default when absent: FILE:LINE).")
+@click.option("--date-field", default=None, help="JSONL: the field holding a record's date (ISO 8601 or Unix time), for --canonical earliest.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @_normalization_options
-def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_chars, canonical, containment, workers, force, skip_bad, quiet, normalize_list, **skips):
-    """Scan every .txt and .md file below CORPUS and write the cluster tables to --db.
+def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_chars, canonical, containment, workers, force, skip_bad, text_field, id_field, date_field, quiet, normalize_list, **skips):
+    """Scan every input file below CORPUS and write the cluster tables to --db.
 
-    Scanning the same corpus into the same database again replaces its previous result.
+    CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
+    (.jsonl, .jsonl.gz, one document a record) or web archives (.warc, .warc.gz, one
+    document an HTML response); "-" reads JSON Lines from stdin. Scanning the same corpus
+    into the same database again replaces its previous result.
     """
     from .scan import scan as run_scan
 
@@ -125,6 +131,9 @@ def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_c
             containment=containment,
             workers=workers,
             normalize=_steps(normalize_list, skips),
+            text_field=text_field,
+            id_field=id_field,
+            date_field=date_field,
         )
     except ConfigError as e:
         raise click.UsageError(str(e))

@@ -8,7 +8,8 @@ what that takes in a SQLite file, so memory stays flat however many paragraphs i
                 verification), its shingle-set size and anchor count, and a reference (JSON)
                 saying where it was first seen;
 * ``postings``  one row per LSH band hash and per anchor of every key, indexed, so a lookup is
-                one indexed query for the bands and one per anchor.
+                one indexed query for the bands and one for the anchors;
+* ``anchor_counts``  how many keys hold each anchor, to pass over stock phrases at once.
 
 The matching is the scan's: candidates from equal band hashes (Jaccard) and shared anchors
 (partial copies, stock-phrase anchors over ``ANCHOR_MAX_BUCKET`` keys ignored), then exact
@@ -29,11 +30,13 @@ import numpy as np
 from .config import ScanConfig
 from .fingerprint import fingerprint
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
-from .signatures import oph_signatures, shingle_hashes
+from .signatures import is_dense, oph_signatures, shingle_hashes
 from .verify import MatchRule, ShingleSets
 
 MIN_KEY_CHARS = 2  # as the scan: a one-character key is a list marker, never a copy
 MIN_CONTAINED_SHINGLES = 10  # as the scan
+MAX_CANDIDATES = 64  # band candidates a lookup considers, those sharing the most bands first
+VERIFY_CHUNK = 16  # candidates verified at once; a lookup stops at the first chunk with a copy
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,9 @@ class KeyIndex:
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS keys (id INTEGER PRIMARY KEY, fp BLOB UNIQUE, key TEXT, size INTEGER, n_anchors INTEGER, ref TEXT)"
         )
-        self.conn.execute("CREATE TABLE IF NOT EXISTS postings (h INTEGER, key INTEGER)")
-        self.conn.execute("CREATE INDEX IF NOT EXISTS postings_h ON postings (h)")
+        # clustered on (h, key): a lookup reads the keys of a hash from the b-tree itself
+        self.conn.execute("CREATE TABLE IF NOT EXISTS postings (h INTEGER, key INTEGER, PRIMARY KEY (h, key)) WITHOUT ROWID")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS anchor_counts (h INTEGER PRIMARY KEY, n INTEGER)")
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT count(*) FROM keys").fetchone()[0]
@@ -107,37 +111,60 @@ class KeyIndex:
         if i not in signed:
             return None
         band_codes, anchor_codes, size = signed[i]
-        candidates = {k for (k,) in self.conn.execute(f"SELECT DISTINCT key FROM postings WHERE h IN ({','.join('?' * len(band_codes))})", band_codes)}
-        shared: dict[int, int] = {}
-        for code in anchor_codes:
-            holders = [k for (k,) in self.conn.execute("SELECT key FROM postings WHERE h = ? LIMIT ?", (code, ANCHOR_MAX_BUCKET + 1))]
-            if len(holders) <= ANCHOR_MAX_BUCKET:  # else a stock phrase
-                for k in holders:
-                    shared[k] = shared.get(k, 0) + 1
-        if shared:
-            counts = dict(self.conn.execute(f"SELECT id, n_anchors FROM keys WHERE id IN ({','.join('?' * len(shared))})", list(shared)))
-            for k, n in shared.items():
-                if n >= ANCHOR_MIN_SHARE * max(1, min(len(anchor_codes), counts.get(k, 0))):
-                    candidates.add(k)
-        if not candidates:
-            return None
-        ids = sorted(candidates)
+        # candidates sharing the most bands first: a copy shares most of its 22 bands, a pair
+        # that met on a stock phrase one or two
+        ordered = [k for k, _ in self.conn.execute(
+            f"SELECT key, count(*) AS c FROM postings WHERE h IN ({','.join('?' * len(band_codes))}) GROUP BY key ORDER BY c DESC, key LIMIT ?",
+            (*band_codes, MAX_CANDIDATES),
+        )]
+        if anchor_codes:
+            # anchors held by more than ANCHOR_MAX_BUCKET keys are stock phrases; a key sharing
+            # at least ANCHOR_MIN_SHARE of the smaller anchor set is a partial-copy candidate
+            good = [h for (h,) in self.conn.execute(
+                f"SELECT h FROM anchor_counts WHERE h IN ({','.join('?' * len(anchor_codes))}) AND n <= ?",
+                (*anchor_codes, ANCHOR_MAX_BUCKET),
+            )]
+            if good:
+                seen = set(ordered)
+                shared = self.conn.execute(
+                    f"""SELECT p.key, count(*) AS c FROM postings p JOIN keys k ON k.id = p.key
+                        WHERE p.h IN ({','.join('?' * len(good))})
+                        GROUP BY p.key HAVING c >= ? * min(?, max(k.n_anchors, 1))
+                        ORDER BY c DESC, p.key LIMIT ?""",
+                    (*good, ANCHOR_MIN_SHARE, len(anchor_codes), MAX_CANDIDATES),
+                )
+                ordered += [k for k, _ in shared if k not in seen]
+        for start in range(0, len(ordered), VERIFY_CHUNK):
+            found = self._verify(key, ordered[start : start + VERIFY_CHUNK])
+            if found is not None:
+                return found
+        return None
+
+    def _verify(self, key: str, ids: list[int]) -> Match | None:
+        """The best of the keys ``ids`` that ``key`` copies, verified on the shingle sets."""
         rows = {r[0]: r[1:] for r in self.conn.execute(f"SELECT id, key, ref FROM keys WHERE id IN ({','.join('?' * len(ids))})", ids)}
-        texts = [key] + [rows[k][0] for k in ids]
+        mine = self._shingles(key)
+        best, best_rank = None, None
+        for k in ids:
+            theirs = self._shingles(rows[k][0])
+            ok, jac, con = self.rule.accepts(len(mine), len(theirs), len(mine & theirs))
+            near = jac >= self.config.threshold - 1e-12
+            # a partial copy counts only one way: the new key inside an earlier, longer one. An
+            # earlier fragment of the new key is no reason to drop the whole, which says more.
+            if not ok or not (near or len(mine) <= len(theirs)):
+                continue
+            rank = (near, jac if near else con)
+            if best_rank is None or rank > best_rank:
+                best = Match(json.loads(rows[k][1]), "near" if near else "contained", round(jac, 6), round(con, 6))
+                best_rank = rank
+        return best
+
+    def _shingles(self, key: str) -> set[str]:
+        """The key's shingles as strings, sized as ``signatures.shingle_hashes`` sizes them (a
+        key shorter than n is one shingle); their Jaccard is the scan's, bar hash collisions."""
         dense_k, other_k = self.config.shingle_sizes()
-        sets = ShingleSets.from_shingles(*shingle_hashes(texts, other_k, self.config.seed, dense_k=dense_k))
-        others = np.arange(1, len(texts))
-        ok, jac, con = self.rule.apply(sets, np.zeros(len(others), dtype=np.int64), others)
-        # a partial copy counts only one way: the new key inside an earlier, longer one. An
-        # earlier fragment of the new key is no reason to drop the whole, which says more.
-        near = jac >= self.config.threshold - 1e-12
-        ok &= near | (sets.sizes[0] <= sets.sizes[others])
-        if not ok.any():
-            return None
-        near &= ok
-        best = int(np.argmax(np.where(near, jac, -1.0))) if near.any() else int(np.argmax(np.where(ok, con, -1.0)))
-        relation = "near" if near[best] else "contained"
-        return Match(json.loads(rows[ids[best]][1]), relation, round(float(jac[best]), 6), round(float(con[best]), 6))
+        n = dense_k if is_dense(key) else other_k
+        return {key[i : i + n] for i in range(len(key) - n + 1)} or {key}
 
     def _add(self, key: str, signed: dict, i: int, ref: dict) -> None:
         band_codes, anchor_codes, size = signed.get(i, ([], [], 0))
@@ -147,4 +174,7 @@ class KeyIndex:
         )
         if cursor.rowcount and i in signed:
             kid = cursor.lastrowid
-            self.conn.executemany("INSERT INTO postings (h, key) VALUES (?, ?)", [(code, kid) for code in band_codes + anchor_codes])
+            self.conn.executemany("INSERT OR IGNORE INTO postings (h, key) VALUES (?, ?)", [(code, kid) for code in band_codes + anchor_codes])
+            self.conn.executemany(
+                "INSERT INTO anchor_counts (h, n) VALUES (?, 1) ON CONFLICT (h) DO UPDATE SET n = n + 1", [(code,) for code in anchor_codes]
+            )

@@ -14,26 +14,37 @@ position in the document):
     excerpts and copies that lost a sentence are never canonical over the whole they came from;
     pinyin junk, markup and spacing do not count because they are not in the normalized text.
     Ties go to the first in corpus order. For corpora whose order means nothing.
+``earliest``
+    The member of the earliest dated document: JSONL records with ``--date-field``, WARC
+    responses by their WARC-Date. Undated members come after every dated one; ties, and
+    clusters with no date at all, go to the first in corpus order. For crawls whose files are
+    not in publication order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import datetime as dt
+import math
+
 import numpy as np
 
-POLICIES = ("first", "longest")
+POLICIES = ("first", "longest", "earliest")
 
 
-def paragraph_rank(policy: str, key_len: np.ndarray) -> np.ndarray:
+def paragraph_rank(policy: str, key_len: np.ndarray, date: np.ndarray | None = None) -> np.ndarray:
     """Rank of every paragraph under ``policy`` (0 = best); paragraphs are in corpus order.
 
-    ``key_len[i]`` is the normalized length of paragraph i.
+    ``key_len[i]`` is the normalized length of paragraph i, ``date[i]`` the date of its
+    document in seconds since the epoch (NaN: undated; only ``earliest`` reads it).
 
     >>> paragraph_rank("longest", np.array([3, 9, 9, 1])).tolist()
     [2, 0, 1, 3]
     >>> paragraph_rank("first", np.array([3, 9, 9, 1])).tolist()
     [0, 1, 2, 3]
+    >>> paragraph_rank("earliest", np.array([3, 9, 9, 1]), np.array([np.nan, 20.0, 10.0, 20.0])).tolist()
+    [3, 1, 0, 2]
     """
     n = len(key_len)
     position = np.arange(n)
@@ -41,6 +52,9 @@ def paragraph_rank(policy: str, key_len: np.ndarray) -> np.ndarray:
         order = np.lexsort((position, -np.asarray(key_len)))
     elif policy == "first":
         order = position
+    elif policy == "earliest":
+        when = np.full(n, np.inf) if date is None else np.where(np.isnan(date), np.inf, date)
+        order = np.lexsort((position, when))
     else:
         raise ValueError(f"unknown canonical policy {policy!r}")
     rank = np.empty(n, dtype=np.int64)
@@ -55,6 +69,7 @@ class MemberFacts:
     key_len: int
     path: str
     line: int
+    date: float = math.nan  # seconds since the epoch; NaN: undated
 
 
 def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts], fragments_passed_over: int = 0) -> str:
@@ -90,4 +105,35 @@ def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts], fragm
                 f"{fragments_passed_over} earlier {plural} of a longer one"
             )
         return f"first in corpus order: {canonical.path} line {canonical.line} comes before every other member"
+    if policy == "earliest":
+        return _earliest_reason(canonical, others, fragments_passed_over)
     raise ValueError(f"unknown canonical policy {policy!r}")
+
+
+def _day(seconds: float) -> str:
+    moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment.time() != dt.time() else moment.strftime("%Y-%m-%d")
+
+
+def _earliest_reason(canonical: MemberFacts, others: list[MemberFacts], fragments_passed_over: int) -> str:
+    """
+    >>> a, b = MemberFacts(40, "a.jsonl:3", 1, 0.0), MemberFacts(40, "b.jsonl:1", 1, 86400.0)
+    >>> _earliest_reason(a, [b], 0)
+    'earliest: dated 1970-01-01 (a.jsonl:3 line 1); the next earliest member is dated 1970-01-02'
+    >>> _earliest_reason(MemberFacts(40, "a.txt", 2), [MemberFacts(40, "b.txt", 1)], 0)
+    'earliest: no member has a date; first in corpus order: a.txt line 2'
+    """
+    where = f"{canonical.path} line {canonical.line}"
+    fragments = ""
+    if fragments_passed_over:
+        plural = "member is a fragment" if fragments_passed_over == 1 else "members are fragments"
+        fragments = f"; {fragments_passed_over} earlier {plural} of a longer one"
+    if math.isnan(canonical.date):
+        return f"earliest: no member has a date; first in corpus order: {where}{fragments}"
+    ties = sum(1 for m in others if m.date == canonical.date)
+    if ties:
+        plural = "member" if ties == 1 else "members"
+        return f"earliest: dated {_day(canonical.date)} ({where}), tied with {ties} other {plural}; first of them in corpus order{fragments}"
+    later = [m.date for m in others if not math.isnan(m.date)]
+    runner_up = f"the next earliest member is dated {_day(min(later))}" if later else "no other member has a date"
+    return f"earliest: dated {_day(canonical.date)} ({where}); {runner_up}{fragments}"

@@ -6,6 +6,7 @@ misuse exits 2 with click's usage line. Progress bars go to stderr only when it 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -90,55 +91,120 @@ def _steps(normalize_list: str | None, skips: dict) -> tuple[str, ...] | None:
     return None if normalize_list is None and not any(skips.values()) else tuple(chosen)
 
 
-@cli.command()
-@click.argument("corpus", type=click.Path(path_type=Path))
-@click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
-@click.option("--threshold", default=0.6, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity of shingle sets at or above which two paragraphs are copies, in (0, 1].")
-@click.option("--shingle-size", default=None, type=click.IntRange(min=1), help="Characters per shingle.  [default: 3 for Han/kana/Hangul text, 5 for other scripts]")
-@click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024), help="MinHash signature length.")
-@click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands (must divide --num-perm); default: chosen from the threshold.")
-@click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, auto (one of those per document), or join (lines, rejoining lines cut mid-sentence).")
-@click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only.")
-@click.option("--canonical", type=click.Choice(POLICIES), default="first", show_default=True, help="Which member of a cluster is its canonical source.")
-@click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
-@click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off).")
-@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core).")
-@click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
-@_normalization_options
-def scan(corpus, db_path, threshold, shingle_size, num_perm, bands, split, min_chars, canonical, containment, workers, force, skip_bad, quiet, normalize_list, **skips):
-    """Scan every .txt and .md file below CORPUS and write the cluster tables to --db.
+_MATCHING_OPTIONS = [
+    click.option("--threshold", default=0.6, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity of shingle sets at or above which two paragraphs are copies, in (0, 1]."),
+    click.option("--shingle-size", default=None, type=click.IntRange(min=1), help="Characters per shingle.  [default: 3 for Han/kana/Hangul text, 5 for other scripts]"),
+    click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024), help="MinHash signature length."),
+    click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands (must divide --num-perm); default: chosen from the threshold."),
+    click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, auto (one of those per document), or join (lines, rejoining lines cut mid-sentence)."),
+    click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only."),
+    click.option("--canonical", type=click.Choice(POLICIES), default="first", show_default=True, help="Which member of a cluster is its canonical source."),
+    click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off)."),
+    click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core)."),
+    click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping."),
+    click.option("--text-field", default="text", show_default=True, help="JSONL: the field holding a record's text."),
+    click.option("--id-field", default="id", show_default=True, help="JSONL: the field holding a record's id (default when absent: FILE:LINE)."),
+    click.option("--date-field", default=None, help="JSONL: the field holding a record's date (ISO 8601 or Unix time), for --canonical earliest."),
+]
 
-    Scanning the same corpus into the same database again replaces its previous result.
-    """
-    from .scan import scan as run_scan
 
+def _matching_options(command):
+    """The options that make a ScanConfig (shared by scan and clean), and the normalization flags."""
+    command = _normalization_options(command)
+    for option in reversed(_MATCHING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _config(options: dict) -> ScanConfig:
+    """The ScanConfig of the matching options (removed from ``options``); misuse exits 2."""
+    skips = {k: options.pop(k) for k in list(options) if k.startswith("skip_") and k != "skip_bad"}
+    names = ("threshold", "shingle_size", "num_perm", "bands", "split", "min_chars", "canonical", "containment", "workers", "text_field", "id_field", "date_field")
+    fields = {name: options.pop(name) for name in names}
     try:
-        config = ScanConfig(
-            threshold=threshold,
-            shingle_size=shingle_size,
-            num_perm=num_perm,
-            bands=bands,
-            split=split,
-            min_chars=min_chars,
-            canonical=canonical,
-            containment=containment,
-            workers=workers,
-            normalize=_steps(normalize_list, skips),
-        )
+        return ScanConfig(**fields, normalize=_steps(options.pop("normalize_list"), skips))
     except ConfigError as e:
         raise click.UsageError(str(e))
 
-    def warn(skipped) -> None:
-        click.echo(f"warning: {skipped.path}: {skipped.reason}", err=True)
 
+def _count(n: int, word: str) -> str:
+    """'1 record', '2 records'."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _warn(skipped) -> None:
+    click.echo(f"warning: {skipped.path}: {skipped.reason}", err=True)
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
+@click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
+@_matching_options
+def scan(corpus, db_path, force, quiet, **options):
+    """Scan every input file below CORPUS and write the cluster tables to --db.
+
+    CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
+    (.jsonl, .jsonl.gz, one document a record) or web archives (.warc, .warc.gz, one
+    document an HTML response); "-" reads JSON Lines from stdin. Scanning the same corpus
+    into the same database again replaces its previous result.
+    """
+    from .scan import scan as run_scan
+
+    config = _config(options)
     show_progress = not quiet and sys.stderr.isatty()
     try:
-        run_scan(corpus, config, db_path, force=force, skip_bad=skip_bad, show_progress=show_progress, on_skip=warn)
+        run_scan(corpus, config, db_path, force=force, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
         if not quiet:
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
         raise click.ClickException(str(e))
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write the cleaned corpus to (empty, outside CORPUS).")
+@click.option("--db", "db_path", default=None, type=click.Path(path_type=Path), help="Use this scan of CORPUS instead of scanning it first.")
+@click.option("--keep", type=click.Choice(["canonical", "first"]), default="canonical", show_default=True, help="Which member of each cluster stays: its canonical, or its first in corpus order.")
+@click.option("--mark", is_flag=True, help="Remove nothing: list the duplicates (and annotate JSONL records) instead.")
+@click.option("--manifest", type=click.Path(path_type=Path), default=None, help="Where to write the manifest of duplicates.  [default: OUT/.dedup-manifest.jsonl]")
+@click.option("--force", is_flag=True, help="Write into a non-empty --out folder, replacing files of the same name.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no report.")
+@_matching_options
+def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
+    """Write CORPUS to --out without its duplicate paragraphs, and list what went.
+
+    Text files lose the lines of every duplicate paragraph and keep every other byte; JSONL
+    records get their text field rewritten and are otherwise unchanged; HTML and WARC files
+    are copied as they are. Without --db, CORPUS is scanned first with the options below.
+    """
+    import tempfile
+
+    from .clean import check_output, clean_corpus
+    from .scan import scan as run_scan
+
+    config = _config(options)
+    try:
+        check_output(corpus, out, force)
+        with tempfile.TemporaryDirectory(prefix="dedup-clean-") as tmp:
+            if db_path is None:
+                db_path = Path(tmp) / "scan.db"
+                show_progress = not quiet and sys.stderr.isatty()
+                run_scan(corpus, config, db_path, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
+            result = clean_corpus(corpus, out, db_path, keep=keep, mark=mark, force=force, manifest=manifest)
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    if not quiet:
+        verb = "listed (--mark)" if mark else "removed"
+        click.echo(
+            f"{_count(result.removed + result.listed, 'duplicate paragraph')} {verb}; {_count(result.files_written, 'file')} rewritten "
+            f"({_count(result.records_rewritten, 'JSONL record')}), {result.files_copied:,} copied unchanged\n"
+            f"Manifest: {result.manifest}",
+            err=True,
+        )
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
 
 
 @cli.command()
@@ -174,6 +240,67 @@ def show(db_path, cluster_id):
         click.echo(f"  {m.text}")
 
 
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.option("--table", type=click.Choice(["clusters", "members", "paragraphs", "pairs"]), default="pairs", show_default=True, help="What to export: clusters, members, every paragraph, or copy -> canonical pairs.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True, help="Output format (parquet needs pip install 'dedup[parquet]').")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout; parquet needs a file).")
+def export(db_path, table, fmt, out):
+    """Export a table of the scan stored in DB, with stable column names."""
+    from .export import export as run_export
+
+    try:
+        n = run_export(db_path, table, fmt, out)
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    if out is not None and str(out) != "-":
+        click.echo(f"{n:,} rows of {table} written to {out}", err=True)
+
+
+@cli.command(name="filter")
+@click.option("--db", "db_path", default=None, type=click.Path(path_type=Path), help="Also drop paragraphs found in this scan (a reference corpus); its config is used.")
+@click.option("--no-stream", is_flag=True, help="Only drop what the --db reference holds, not copies of earlier records of the stream.")
+@click.option("--mark", is_flag=True, help="Remove nothing: list each record's duplicates in a field 'dedup_duplicates'.")
+@click.option("--skip-bad", is_flag=True, help="Pass bad lines through unchanged (counted, with a warning) instead of stopping.")
+@click.option("--text-field", default="text", show_default=True, help="The field holding a record's text.")
+@click.option("--id-field", default="id", show_default=True, help="The field holding a record's id.")
+@click.option("--threshold", default=0.6, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity at or above which a paragraph is a copy (without --db).")
+@click.option("-q", "--quiet", is_flag=True, help="No report on stderr.")
+def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, threshold, quiet):
+    """Read JSONL on stdin, write it to stdout without duplicate paragraphs.
+
+    A paragraph goes when it copies one of the --db reference corpus or, unless --no-stream,
+    one of an earlier record of the stream (the first occurrence stays). Data goes to stdout
+    only; the report and warnings go to stderr.
+    """
+    from .filter import filter_stream, reference_index
+    from .index import KeyIndex
+    from .records import RecordFields
+
+    if no_stream and db_path is None:
+        raise click.UsageError("--no-stream needs --db: without a reference there is nothing to filter against")
+    try:
+        if db_path is not None:
+            index, config = reference_index(db_path)
+        else:
+            config = ScanConfig(threshold=threshold)
+            index = KeyIndex(config)
+        fields = RecordFields(text_field, id_field)
+        warn = lambda error: click.echo(f"warning: {error}; passed through unchanged", err=True)  # noqa: E731
+        out = sys.stdout.buffer
+        result = filter_stream(sys.stdin.buffer, out.write, index, config, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn)
+        out.flush()
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    if not quiet:
+        verb = "marked" if mark else "removed"
+        click.echo(
+            f"{_count(result.records, 'record')}, {_count(result.paragraphs, 'paragraph')}: {_count(result.duplicates, 'duplicate')} {verb} "
+            f"in {_count(result.rewritten, 'record')}" + (f"; {_count(result.passed_bad, 'bad line')} passed through" if result.passed_bad else ""),
+            err=True,
+        )
+
+
 def main() -> None:
     """Console entry point: no traceback for an interrupt or a closed pipe."""
     try:
@@ -182,5 +309,7 @@ def main() -> None:
         click.echo("Interrupted; the database was left as it was before this run.", err=True)
         sys.exit(130)
     except BrokenPipeError:
-        sys.stderr.close()
+        # the reader went away (``dedup filter | head``): say nothing, and keep Python's final
+        # flush of stdout from raising again on the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)

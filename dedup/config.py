@@ -15,7 +15,7 @@ from .errors import ConfigError
 SPLIT_MODES = ("auto", "lines", "blocks", "join")
 DENSE_SHINGLE = 3
 ALPHABETIC_SHINGLE = 5
-CANONICAL_POLICIES = ("first", "longest")
+CANONICAL_POLICIES = ("first", "longest", "earliest")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class ScanConfig:
                   depends on it.
     seed          seed of the shingle hashes, permutations and probe sequences: another seed
                   gives other signatures (and may change which borderline pairs LSH proposes).
+    text_field    JSONL inputs: the field holding a record's text,
+    id_field      the field holding its id (the document's path; FILE:LINE when absent),
+    date_field    and the field holding its date (ISO 8601 or Unix time), for ``earliest``.
+                  WARC responses are dated by their WARC-Date; text and HTML files are undated.
     """
 
     threshold: float = 0.6
@@ -59,6 +63,9 @@ class ScanConfig:
     normalize: tuple[str, ...] | None = None  # None: normalize.DEFAULT_STEPS
     workers: int = 0  # 0: one per core
     seed: int = 1
+    text_field: str = "text"
+    id_field: str = "id"
+    date_field: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -108,6 +115,13 @@ class ScanConfig:
         if self.shingle_size is None:
             return DENSE_SHINGLE, ALPHABETIC_SHINGLE
         return self.shingle_size, self.shingle_size
+
+    @property
+    def record_fields(self):
+        """Where JSONL records keep their text, id and date (``records.RecordFields``)."""
+        from .records import RecordFields
+
+        return RecordFields(self.text_field, self.id_field, self.date_field)
 
     def lsh_bands(self) -> tuple[int, int]:
         """(bands, rows per band): the given bands, or the best for the threshold."""

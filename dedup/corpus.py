@@ -1,4 +1,10 @@
-"""Source stage: find the text files under a folder and decode each one into a ``Document``.
+"""Source stage: find the input files under a folder and decode each one into ``Document``s.
+
+Inputs, by suffix (case-blind): ``.txt`` and ``.md`` (one file, one document); ``.html``,
+``.htm``, ``.xhtml`` (text extracted, see webpage.py); ``.jsonl``, ``.ndjson`` and their ``.gz``
+(one record, one document, see records.py); ``.warc`` and ``.warc.gz`` (one HTML response, one
+document). ``read_file`` gives the documents of any of them but JSONL, which the scan cuts into
+line batches for its workers.
 
 Decoding, in order (``decode_bytes``):
 
@@ -28,7 +34,9 @@ from pathlib import Path
 
 from dedup.errors import CorpusError
 
-TEXT_SUFFIXES = (".txt", ".md")  # more formats come later (html, jsonl)
+TEXT_SUFFIXES = (".txt", ".md")
+INPUT_KINDS = "text (.txt .md), HTML (.html .htm .xhtml), JSON Lines (.jsonl .ndjson, or gzipped) and WARC (.warc .warc.gz) files"
+INPUT_SUFFIXES = TEXT_SUFFIXES + (".html", ".htm", ".xhtml", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".warc", ".warc.gz")
 
 BINARY_SNIFF_BYTES = 8192  # a NUL byte this early, without a UTF-16 BOM, means a binary file
 MIN_SCORE = 0.5  # a legacy decoding must score at least this with common_share to be accepted
@@ -79,13 +87,18 @@ class UnreadableFileError(CorpusFileError):
 
 @dataclass(frozen=True)
 class Document:
-    """One decoded text file."""
+    """One decoded document: a text or HTML file, a JSONL record, a WARC response."""
 
-    path: str  # relative to the scanned root, '/'-separated (single-file corpus: the file name)
+    path: str  # relative to the scanned root, '/'-separated (single-file corpus: the file name);
+    #            for a JSONL record its id (or FILE:LINE), for a WARC response its target URI
     text: str  # decoded; "\r\n" and lone "\r" became "\n"
     encoding: str  # 'utf-8', 'utf-8-sig', 'utf-16', 'gb18030', 'big5' or 'big5hkscs'
-    size: int  # bytes on disk
+    size: int  # bytes on disk (of the record, for a JSONL record or WARC response)
     sha1: str  # hex digest of the raw bytes
+    source: str | None = None  # the file it came from, relative to the root (None: ``path``)
+    record: int | None = None  # 1-based line of a JSONL record, position of a WARC record
+    date: str | None = None  # as the record gives it (ISO 8601 or Unix time), for ``earliest``
+    meta: str | None = None  # the record's other fields, as a JSON object
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,7 @@ def _list_files(root: Path, on_error: Callable[[Skipped], None] | None) -> list[
     else:
         paths = [root] if _is_text_name(root.name) else []
     if not paths:
-        raise CorpusError(
-            f"no {_suffix_list()} files found in {root}; "
-            "dedup reads text files (UTF-8, GB18030, Big5, UTF-16 with BOM)"
-        )
+        raise CorpusError(f"no input files found in {root}; dedup reads {INPUT_KINDS}")
     return paths
 
 
@@ -148,13 +158,8 @@ def _walk(root: Path, on_error: Callable[[Skipped], None] | None) -> Iterator[tu
 
 
 def _is_text_name(name: str) -> bool:
-    return name.lower().endswith(TEXT_SUFFIXES)
-
-
-def _suffix_list() -> str:
-    """'.txt or .md' (or '.a, .b or .c' once there are more suffixes)."""
-    *rest, last = TEXT_SUFFIXES
-    return f"{', '.join(rest)} or {last}" if rest else last
+    """Is this a name of an input file (any suffix dedup reads)?"""
+    return name.lower().endswith(INPUT_SUFFIXES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,17 +219,17 @@ def decode_bytes(data: bytes, *, name: str = "<bytes>") -> tuple[str, str]:
         ('', 'utf-8')
     """
     if data.startswith(_UTF16_BOMS):
-        return _normalize_newlines(_decode_strict(data, "utf-16", name)), "utf-16"
+        return normalize_newlines(_decode_strict(data, "utf-16", name)), "utf-16"
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
         raise BinaryFileError(name, _BINARY)
     if data.startswith(_UTF8_BOM):
-        return _normalize_newlines(_decode_strict(data, "utf-8-sig", name)), "utf-8-sig"
+        return normalize_newlines(_decode_strict(data, "utf-8-sig", name)), "utf-8-sig"
     try:
-        return _normalize_newlines(data.decode("utf-8")), "utf-8"
+        return normalize_newlines(data.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:
         pass
     text, encoding = _decode_legacy(data, name)
-    return _normalize_newlines(text), encoding
+    return normalize_newlines(text), encoding
 
 
 def _decode_legacy(data: bytes, name: str) -> tuple[str, str]:
@@ -251,7 +256,8 @@ def _decode_strict(data: bytes, codec: str, name: str) -> str:
         raise UndecodableError(name, _CANNOT_DECODE) from None
 
 
-def _normalize_newlines(text: str) -> str:
+def normalize_newlines(text: str) -> str:
+    """"\r\n" and lone "\r" become "\n"; nothing else changes."""
     if "\r" not in text:
         return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -261,14 +267,11 @@ def _normalize_newlines(text: str) -> str:
 # Reading
 
 
-def read_document(path: Path, root: Path) -> Document:
-    """Read and decode one file; its ``Document.path`` is relative to ``root``.
-
-    Raises ``UnreadableFileError``, ``BinaryFileError`` or ``UndecodableError``, naming the file.
-    A binary file is recognised from its first 8 KiB, without reading the rest.
-    """
+def read_bytes(path: Path, root: Path) -> tuple[str, bytes]:
+    """(path relative to ``root``, the file's bytes); raises ``UnreadableFileError`` or, for a
+    NUL byte in the first 8 KiB without a UTF-16 BOM, ``BinaryFileError`` (the rest unread)."""
     path, root = Path(path), Path(root)
-    rel = _relative(path, root)
+    rel = relative_path(path, root)
     try:
         # stat first: opening a FIFO named like a text file would block forever.
         if not stat.S_ISREG(path.stat().st_mode):
@@ -280,11 +283,43 @@ def read_document(path: Path, root: Path) -> Document:
             data = head + file.read()
     except OSError as error:
         raise UnreadableFileError(rel, _cannot_read(error, "file")) from None
+    return rel, data
+
+
+def read_document(path: Path, root: Path) -> Document:
+    """Read and decode one text file; its ``Document.path`` is relative to ``root``.
+
+    Raises ``UnreadableFileError``, ``BinaryFileError`` or ``UndecodableError``, naming the file.
+    A binary file is recognised from its first 8 KiB, without reading the rest.
+    """
+    rel, data = read_bytes(path, root)
     text, encoding = decode_bytes(data, name=rel)
-    return Document(rel, text, encoding, len(data), hashlib.sha1(data).hexdigest())
+    return Document(rel, text, encoding, len(data), hashlib.sha1(data).hexdigest(), source=rel)
 
 
-def _relative(path: Path, root: Path) -> str:
+def read_file(path: Path, root: Path, fields=None) -> Iterator[Document | CorpusFileError]:
+    """The documents of one input file of any kind, in order.
+
+    A file that cannot be read at all raises; a JSONL record or WARC response that cannot be
+    used is yielded as its error, so the caller decides whether it stops or is skipped.
+    ``fields`` (``records.RecordFields``) says where a JSONL record keeps its text, id and date.
+    """
+    from .records import RecordFields, is_jsonl_name, read_records
+    from .webpage import is_html_name, is_warc_name, read_html, read_warc
+
+    name = Path(path).name
+    if is_jsonl_name(name):
+        yield from read_records(path, relative_path(Path(path), Path(root)), fields or RecordFields())
+    elif is_warc_name(name):
+        yield from read_warc(Path(path), Path(root))
+    elif is_html_name(name):
+        yield read_html(Path(path), Path(root))
+    else:
+        yield read_document(Path(path), Path(root))
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """`path` relative to `root`, '/'-separated; the file name when `path` is the root itself."""
     if path == root:
         return path.name
     return path.relative_to(root).as_posix()
@@ -300,8 +335,9 @@ def iter_documents(
     *,
     skip_bad: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
+    fields=None,
 ) -> Iterator[Document]:
-    """Yield the ``Document`` of every text file below ``root``, one file at a time, in path order.
+    """Yield every ``Document`` of the input files below ``root``, one file at a time, in path order.
 
     Binary files are always skipped. Undecodable and unreadable files (and folders) raise,
     unless ``skip_bad``: then they are skipped too. Every skip is reported to ``on_skip``.
@@ -314,13 +350,16 @@ def iter_documents(
 
     for path in _list_files(root, on_error=skip if skip_bad else None):
         try:
-            document = read_document(path, root)
+            for item in read_file(path, root, fields):
+                if isinstance(item, CorpusFileError):
+                    if not skip_bad:
+                        raise item
+                    skip(Skipped(item.path, item.reason))
+                else:
+                    yield item
         except BinaryFileError as error:
             skip(Skipped(error.path, error.reason))
-            continue
-        except (UndecodableError, UnreadableFileError) as error:
+        except CorpusFileError as error:
             if not skip_bad:
                 raise
             skip(Skipped(error.path, error.reason))
-            continue
-        yield document

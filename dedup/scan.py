@@ -7,13 +7,15 @@ canonical -> store                          (clusters expanded to paragraphs; at
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
+import math
 import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -23,13 +25,14 @@ from .boilerplate import find_boilerplate
 from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys, fragments
 from .config import ScanConfig
-from .corpus import BinaryFileError, CorpusFileError, Skipped, list_files, read_document
+from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, list_files, read_file, relative_path
 from .errors import CorpusError
 from .fingerprint import fingerprint_utf8
 from .keystore import KeyStore
 from .lsh import anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
+from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
 from .verify import KeySets, MatchRule, ShingleSets, verify_pairs
@@ -38,6 +41,7 @@ from .workers import pool, publish, published, spans_by_cost
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
 MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
+IN_FLIGHT = 4  # jobs queued a worker: keeps both busy without reading far ahead of them
 
 
 def progress(enabled: bool, **kwargs) -> tqdm:
@@ -67,6 +71,7 @@ class _Keys:
     para_doc: array = field(default_factory=lambda: array("q"))
     para_len: array = field(default_factory=lambda: array("q"))
     para_line: array = field(default_factory=lambda: array("q"))
+    doc_date: array = field(default_factory=lambda: array("d"))  # seconds since the epoch; NaN: undated
 
     def add(self, key: bytes, key_len: int, fp: bytes | None) -> int:
         """The id of a key (its UTF-8 bytes, its length in characters, its fingerprint ``fp``),
@@ -106,6 +111,16 @@ def _as_array(values: array) -> np.ndarray:
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
 
 
+def _epoch(date: str | None) -> float:
+    """A document's date as seconds since the epoch, NaN when it has none or it cannot be read
+    (JSONL dates were checked on reading; a WARC-Date is trusted to be ISO 8601)."""
+    try:
+        value = parse_date(date)
+    except (ValueError, TypeError, OverflowError):
+        return math.nan
+    return math.nan if value is None else value
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -120,7 +135,8 @@ def scan(
     show_progress: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
 ) -> ScanResult:
-    """Scan every text file below ``root`` and write the cluster tables to ``db_path``.
+    """Scan every input file below ``root`` (or JSONL on stdin, for ``-``) and write the
+    cluster tables to ``db_path``.
 
     Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
     replace; on any failure the previous database at ``db_path`` is left as it was.
@@ -135,8 +151,8 @@ def scan(
         if on_skip:
             on_skip(item)
 
-    files = list_files(root, on_error=skip if skip_bad else None)
-    resolved_root = str(root.resolve())
+    files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None)
+    resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
     check_target(db_path, resolved_root, force)
 
     writer = Writer(db_path)
@@ -144,9 +160,11 @@ def scan(
     # the next scan of the same target does not remove
     store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
     try:
-        total_bytes = sum(f.stat().st_size for f in files if f.exists())
+        total_bytes = sum(f.stat().st_size for f in files if str(f) != STDIN and f.exists())
+        # what the bar counts is decoded bytes: unknown ahead for gzip and stdin
+        bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") for f in files) else total_bytes
         with timer.stage("read"):
-            keys, paths = _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes)
+            keys, paths = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
         counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
         counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
         run = {
@@ -179,17 +197,12 @@ class PreparedDocument:
     that the main process writes to the key store without decoding it.
     """
 
-    path: str
-    encoding: str
-    size: int
-    sha1: str
-    text: str
+    doc: Document  # its text is the document's whole text
     spans: array  # per paragraph: idx, line_start, line_end, char_start, char_end, key_len (chars)
     keys: bytes  # the keys' UTF-8 bytes, one after another
     key_ends: array  # where each key's bytes end in ``keys``
     fingerprints: bytes  # 16 bytes a paragraph, all zero for a key under MIN_KEY_CHARS
 
-    FIELDS = 6
     NO_FINGERPRINT = bytes(16)
 
     def __len__(self) -> int:
@@ -198,7 +211,7 @@ class PreparedDocument:
     def rows(self) -> Iterator[tuple[int, int, int, int, int, int, str, bytes | None, bytes]]:
         """Per paragraph: idx, line_start, line_end, char_start, char_end, key_len, text,
         fingerprint (None: too short to match) and the key's UTF-8 bytes."""
-        spans, keys, ends, fps, text = self.spans, self.keys, self.key_ends, self.fingerprints, self.text
+        spans, keys, ends, fps, text = self.spans, self.keys, self.key_ends, self.fingerprints, self.doc.text
         start = 0
         for i in range(len(ends)):
             idx, line_start, line_end, char_start, char_end, key_len = spans[6 * i : 6 * i + 6]
@@ -208,17 +221,8 @@ class PreparedDocument:
             start = ends[i]
 
 
-def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...]) -> PreparedDocument | CorpusFileError:
-    """Read, decode, split, normalize and fingerprint one file (runs in a worker process).
-
-    A file that cannot be read is returned as its error, not raised, so the caller decides in
-    corpus order whether it stops the scan or is skipped.
-    """
-    try:
-        doc = read_document(path, root)
-    except CorpusFileError as error:
-        return error
-    normalizer = make_normalizer(steps)
+def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]) -> PreparedDocument:
+    """Split, normalize and fingerprint one document."""
     spans, key_ends, encoded, fps = array("q"), array("q"), [], []
     end = 0
     for p in split_paragraphs(doc.text, split):
@@ -229,14 +233,68 @@ def prepare_document(path: Path, root: Path, split: str, steps: tuple[str, ...])
         key_ends.append(end)
         spans.extend((p.idx, p.line_start, p.line_end, p.char_start, p.char_end, len(key)))
         fps.append(fingerprint_utf8(data) if len(key) >= MIN_KEY_CHARS else PreparedDocument.NO_FINGERPRINT)
-    return PreparedDocument(doc.path, doc.encoding, doc.size, doc.sha1, doc.text, spans, b"".join(encoded), key_ends, b"".join(fps))
+    return PreparedDocument(doc, spans, b"".join(encoded), key_ends, b"".join(fps))
+
+
+Job = Union[Path, LineBatch]
+"""What a worker is given: a file to read (text, HTML, WARC), or a batch of JSONL lines."""
+
+
+def prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocument | CorpusFileError]:
+    """The prepared documents of one job, in order (runs in a worker process).
+
+    A file or record that cannot be read is returned as its error, not raised, so the caller
+    decides in corpus order whether it stops the scan or is skipped.
+    """
+    normalizer = make_normalizer(config.steps)
+    try:
+        docs = parse_batch(job, config.record_fields) if isinstance(job, LineBatch) else list(read_file(job, root))
+    except CorpusFileError as error:
+        return [error]
+    return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
+
+
+def _jobs(files: list[Path], root: Path) -> Iterator[Job | CorpusFileError]:
+    """The jobs of the corpus in order: a JSONL file (or stdin) is cut into line batches here,
+    in the main process, so it streams; any other file is one job."""
+    for path in files:
+        if str(path) == STDIN or is_jsonl_name(path.name):
+            source = STDIN if str(path) == STDIN else relative_path(path, root)
+            try:
+                yield from line_batches(path, source)
+            except CorpusFileError as error:
+                yield error
+        else:
+            yield path
 
 
 def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[PreparedDocument | CorpusFileError]:
-    """``prepare_document`` over every file, in file order, on ``config.workers`` processes."""
-    job = functools.partial(prepare_document, root=root, split=config.split, steps=config.steps)
-    with pool(config.effective_workers, len(files)) as workers:
-        yield from (workers.imap(job, files, chunksize=4) if workers else map(job, files))
+    """``prepare_job`` over every job, results in corpus order, on ``config.workers`` processes.
+
+    At most ``IN_FLIGHT`` jobs a worker are queued at once, so reading a large JSONL stream
+    never runs ahead of the workers (``Pool.imap`` would queue every batch of it in memory).
+    """
+    job = functools.partial(prepare_job, root=root, config=config)
+    n_workers = config.effective_workers if len(files) > 1 or _streams(files) else 1
+    with pool(n_workers, max(len(files), n_workers if _streams(files) else 1)) as workers:
+        if workers is None:
+            for item in _jobs(files, root):
+                yield from [item] if isinstance(item, CorpusFileError) else job(item)
+            return
+        pending: collections.deque = collections.deque()
+        for item in _jobs(files, root):
+            pending.append([item] if isinstance(item, CorpusFileError) else workers.apply_async(job, (item,)))
+            if len(pending) >= IN_FLIGHT * n_workers:
+                first = pending.popleft()
+                yield from first if isinstance(first, list) else first.get()
+        while pending:
+            first = pending.popleft()
+            yield from first if isinstance(first, list) else first.get()
+
+
+def _streams(files: list[Path]) -> bool:
+    """Does the corpus hold a JSONL source, which becomes many jobs however few files there are?"""
+    return any(str(f) == STDIN or is_jsonl_name(f.name) for f in files)
 
 
 def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
@@ -253,12 +311,15 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                     raise item
                 skip(Skipped(item.path, item.reason))
                 continue
-            paths.append(item.path)
+            doc = item.doc
+            paths.append(doc.path)
             doc_id = len(paths)
             rows = list(item.rows())
+            keys.doc_date.append(_epoch(doc.date))
             writer.insert(
                 "documents",
-                [(doc_id, item.path, item.encoding, item.size, item.sha1, len(rows), sum(len(r[6]) for r in rows))],
+                [(doc_id, doc.path, doc.encoding, doc.size, doc.sha1, len(rows), sum(len(r[6]) for r in rows),
+                  doc.source or doc.path, doc.record, doc.date, doc.meta)],
             )
             for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
                 kid = keys.add(key, key_len, fp)
@@ -268,14 +329,14 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                 keys.para_line.append(line_start)
                 pid += 1
                 yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None)
-            bar.update(item.size)
+            bar.update(doc.size)
             if doc_id % 64 == 0 and not bar.disable:  # MB/s and the ETA come from the bar itself
                 bar.set_postfix_str(f"{pid / max(bar.format_dict['elapsed'], 1e-9):,.0f} paragraphs/s", refresh=False)
 
     with bar:
         writer.insert("paragraphs", rows())
     if not paths:
-        raise CorpusError(f"no readable text files in {root}: every file was skipped (see the warnings above)")
+        raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")
     return keys, paths
 
 
@@ -344,7 +405,9 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     para_key_len = np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if n_keys else 0, 0)
 
     # canonical policy: rank every paragraph, then every key by its best paragraph
-    para_rank = paragraph_rank(config.canonical, para_key_len)
+    doc_date = np.frombuffer(keys.doc_date, dtype=np.float64) if len(keys.doc_date) else np.zeros(0)
+    para_date = doc_date[_as_array(keys.para_doc) - 1] if len(keys.para_doc) else np.zeros(0)
+    para_rank = paragraph_rank(config.canonical, para_key_len, para_date)
     has_key = np.nonzero(para_key >= 0)[0]
     key_rank = np.full(n_keys, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(key_rank, para_key[has_key], para_rank[has_key])
@@ -421,6 +484,7 @@ def _store_clusters(
 ) -> dict:
     """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
     para_doc, para_len, para_line = _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line)
+    doc_date = keys.doc_date
     canon_key = np.where(para_key >= 0, key_canon[np.maximum(para_key, 0)] if len(key_canon) else -1, -1)
     members = np.nonzero(canon_key >= 0)[0]
     # order clusters by their canonical paragraph: stable, file-order-independent ids
@@ -453,11 +517,11 @@ def _store_clusters(
                     relation = "near" if sim >= config.threshold - 1e-12 else "contained"
                 member_rows.append((p + 1, cid, sim, relation, con))
                 if p != canonical:
-                    others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p])))
+                    others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p]), doc_date[para_doc[p] - 1]))
                     passed_over += bool(key_fragment[pk]) and para_rank[p] < para_rank[canonical]
                     dup_paragraphs += 1
                     dup_chars += int(para_len[p])
-            facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]))
+            facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]), doc_date[para_doc[canonical] - 1])
             why = reason(config.canonical, facts, others, fragments_passed_over=passed_over)
             cluster_rows.append((cid, canonical + 1, len(group), len(cluster_docs[cid]), why, int(cid in furniture)))
             bar.update(1)

@@ -19,6 +19,8 @@ Why not one ``datasketch.MinHash`` per paragraph: that costs a Python object per
 
 from __future__ import annotations
 
+import re
+
 from typing import Sequence
 
 import numpy as np
@@ -45,6 +47,9 @@ DENSE_SCRIPT_START = 0x2E80  # CJK radicals onwards: ideographs, kana, Hangul, f
 DENSE_SHARE = 0.5
 
 
+_DENSE_CHAR = re.compile(f"[{chr(DENSE_SCRIPT_START)}-\U0010ffff]")
+
+
 def is_dense(key: str) -> bool:
     """True when most characters of ``key`` are of a dense script (Han, kana, Hangul).
 
@@ -54,7 +59,7 @@ def is_dense(key: str) -> bool:
     >>> is_dense("疫情防控工作"), is_dense("the quick brown fox"), is_dense("xx县疫情")
     (True, False, True)
     """
-    return bool(key) and sum(ord(c) >= DENSE_SCRIPT_START for c in key) >= DENSE_SHARE * len(key)
+    return bool(key) and len(_DENSE_CHAR.findall(key)) >= DENSE_SHARE * len(key)
 
 
 def shingle_hashes(

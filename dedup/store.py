@@ -22,12 +22,24 @@ import sqlite_utils
 
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: documents.source, record, date, meta (JSONL and WARC inputs)
 INSERT_BATCH = 5000
 
 _TABLES = {
     "documents": (
-        {"id": int, "path": str, "encoding": str, "size": int, "sha1": str, "n_paragraphs": int, "n_chars": int},
+        {
+            "id": int,
+            "path": str,
+            "encoding": str,
+            "size": int,
+            "sha1": str,
+            "n_paragraphs": int,
+            "n_chars": int,
+            "source": str,  # the input file (relative path; "-" for stdin)
+            "record": int,  # 1-based line of a JSONL record, position of a WARC record; NULL for files
+            "date": str,  # the record's date as given (--date-field, WARC-Date); NULL when undated
+            "meta": str,  # the record's other fields as a JSON object; NULL for files
+        },
         {},
     ),
     "paragraphs": (

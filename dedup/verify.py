@@ -174,6 +174,21 @@ class MatchRule:
         return ok, jac, con
 
 
+    def accepts(self, size_a: int, size_b: int, inter: int) -> tuple[bool, float, float]:
+        """``apply`` for one pair given its set sizes and intersection: (is a copy, Jaccard,
+        containment). For lookups of one key at a time, where numpy's per-call cost dominates."""
+        union, smaller, larger = size_a + size_b - inter, min(size_a, size_b), max(size_a, size_b)
+        jac = inter / union if union else 1.0
+        con = inter / smaller if smaller else 1.0
+        ok = jac >= self.threshold - 1e-12 or (
+            self.containment > 0
+            and con >= self.containment - 1e-12
+            and smaller >= self.min_contained
+            and smaller <= self.containment * larger
+        )
+        return ok, jac, con
+
+
 def verify_pairs(sets: "ShingleSets | KeySets", pairs: np.ndarray, rule: MatchRule) -> tuple[np.ndarray, np.ndarray]:
     """Keep the candidate pairs that ``rule`` calls copies: (edges (m, 2), Jaccard of each)."""
     if len(pairs) == 0:

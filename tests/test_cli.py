@@ -182,7 +182,7 @@ def test_missing_folder(tmp_path):
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    assert_error(run("scan", tmp_path / "empty", "--db", tmp_path / "x.db"), 1, "no .txt", "empty")
+    assert_error(run("scan", tmp_path / "empty", "--db", tmp_path / "x.db"), 1, "no input files found", "empty")
     assert not (tmp_path / "x.db").exists()
 
 

@@ -94,9 +94,9 @@ def test_hidden_files_and_folders_are_ignored(tmp_path):
 
 
 def test_suffix_matches_case_blind_and_nothing_else(tmp_path):
-    for name in ["upper.TXT", "mixed.Md", "page.html", "notes.txt.bak", "txt", "data.jsonl"]:
+    for name in ["upper.TXT", "mixed.Md", "page.HTML", "notes.txt.bak", "txt", "data.jsonl", "data.json", "c.warc.gz", "c.gz"]:
         write(tmp_path, name)
-    assert rel_paths(tmp_path) == ["mixed.Md", "upper.TXT"]
+    assert rel_paths(tmp_path) == ["c.warc.gz", "data.jsonl", "mixed.Md", "page.HTML", "upper.TXT"]
 
 
 def test_missing_root(tmp_path):
@@ -108,15 +108,15 @@ def test_missing_root(tmp_path):
         list(iter_documents(missing))
 
 
-@pytest.mark.parametrize("contents", [[], ["page.html", "notes.json"], [".hidden.txt"]])
+@pytest.mark.parametrize("contents", [[], ["page.json", "notes.xml"], [".hidden.txt"]])
 def test_root_without_text_files(tmp_path, contents):
     for name in contents:
         write(tmp_path, name)
     with pytest.raises(CorpusError) as error:
         list_files(tmp_path)
     assert str(error.value) == (
-        f"no .txt or .md files found in {tmp_path}; "
-        "dedup reads text files (UTF-8, GB18030, Big5, UTF-16 with BOM)"
+        f"no input files found in {tmp_path}; dedup reads text (.txt .md), HTML (.html .htm .xhtml), "
+        "JSON Lines (.jsonl .ndjson, or gzipped) and WARC (.warc .warc.gz) files"
     )
 
 
@@ -130,8 +130,8 @@ def test_single_file_root(tmp_path):
 
 
 def test_single_file_root_needs_a_text_suffix(tmp_path):
-    path = write(tmp_path, "page.html")
-    with pytest.raises(CorpusError, match="no .txt or .md files found in"):
+    path = write(tmp_path, "page.json")
+    with pytest.raises(CorpusError, match="no input files found in"):
         list_files(path)
 
 
@@ -201,6 +201,7 @@ def test_seed_text_round_trips(tmp_path, seed_path, encoding):
         encoding=reported,
         size=len(data),
         sha1=hashlib.sha1(data).hexdigest(),
+        source="doc.txt",
     )
 
 
@@ -460,7 +461,7 @@ def test_document_records_raw_size_and_hash(tmp_path):
     data = "简体中文\r\n".encode("gb18030")
     doc = read_document(write(tmp_path, "a.txt", data), tmp_path)
     sha1 = hashlib.sha1(data).hexdigest()
-    assert doc == Document("a.txt", "简体中文\n", "gb18030", len(data), sha1)
+    assert doc == Document("a.txt", "简体中文\n", "gb18030", len(data), sha1, source="a.txt")
     with pytest.raises(AttributeError):
         doc.text = "changed"  # frozen
 

@@ -1,0 +1,44 @@
+"""Write output files so that a reader (or a crash) never sees half of one.
+
+Every file dedup writes for a user (exports, cleaned documents, manifests) goes to a temporary
+name in the target's own folder, is flushed to disk, and is moved over the target with one
+``os.replace``: the target is the old file or the complete new one, never a mix. The database
+has its own version of this in store.py.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from .errors import DedupError
+
+T = TypeVar("T")
+
+
+def write_atomically(target: Path, write: Callable[[Path], T]) -> T:
+    """Run ``write(temporary path)``, then move the file it wrote over ``target``.
+
+    On any failure (an exception, Ctrl-C) the temporary file is removed and ``target`` is left
+    as it was. Raises ``DedupError`` when ``target`` is a folder or its folder does not exist.
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise DedupError(f"{target}: is a folder; pass a file path")
+    folder = target.parent
+    if not folder.is_dir():
+        raise DedupError(f"{folder}: no such folder; create it first")
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}-", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        result = write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return result

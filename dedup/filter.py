@@ -1,0 +1,129 @@
+"""Filter a JSONL stream: drop (or mark) paragraphs seen before, in a reference corpus or earlier
+in the stream itself. What ``dedup filter`` runs, a stage in a Unix pipe.
+
+Records are read in batches of ``BATCH_RECORDS`` lines and written back in order, each as soon as
+its batch is done, so memory holds one batch plus the index (``index.KeyIndex``, on disk). A
+record's paragraphs are split and normalized as a scan does; a paragraph that copies an indexed
+one (exact, near or contained) is cut from the text field (``remove_lines``), or, with ``mark``,
+listed in a field ``MARK_FIELD`` and left in place. Every other paragraph of the stream is added
+to the index (unless ``stream`` is off), so its later copies go: the first occurrence stays.
+
+A record without duplicates is written back byte for byte; one with duplicates is written as
+``json.dumps`` of the record with its text changed (or the mark added), other fields unchanged.
+A line that is not a usable record stops the filter with its line number, or, with
+``skip_bad``, is passed through unchanged and counted: no record is ever lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .clean import MARK_FIELD, remove_lines
+from .config import ScanConfig
+from .index import KeyIndex
+from .normalize import make_normalizer
+from .paragraphs import split_paragraphs
+from .records import RecordError, RecordFields, parse_record
+
+BATCH_RECORDS = 1000
+
+
+@dataclass
+class FilterResult:
+    records: int = 0
+    rewritten: int = 0
+    paragraphs: int = 0
+    duplicates: int = 0
+    passed_bad: int = 0  # bad lines passed through unchanged under skip_bad
+
+
+def reference_index(db, path=None) -> tuple[KeyIndex, ScanConfig]:
+    """An index of every paragraph of a scan's database, with the scan's config; each entry
+    refers to its document and lines in that corpus."""
+    from .store import open_existing
+
+    conn = open_existing(db).conn
+    try:
+        stored = json.loads(conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
+        fields = {f: stored[f] for f in ScanConfig.__dataclass_fields__ if f in stored}
+        fields["normalize"] = tuple(fields.get("normalize") or ()) or None
+        config = ScanConfig(**fields)
+        index = KeyIndex(config, path)
+        normalizer = make_normalizer(config.steps)
+        rows = conn.execute(
+            "SELECT p.text, d.path, p.line_start, p.line_end, p.id FROM paragraphs p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
+        )
+        while batch := rows.fetchmany(5000):
+            index.match(
+                [normalizer(r[0]) for r in batch],
+                [{"document": r[1], "line_start": r[2], "line_end": r[3], "paragraph_id": r[4], "in": "reference"} for r in batch],
+            )
+        index.conn.commit()
+    finally:
+        conn.close()
+    return index, config
+
+
+def filter_stream(
+    lines: Iterable[bytes],
+    write: Callable[[bytes], object],
+    index: KeyIndex,
+    config: ScanConfig,
+    *,
+    source: str = "-",
+    fields: RecordFields = RecordFields(),
+    stream: bool = True,
+    mark: bool = False,
+    skip_bad: bool = False,
+    on_skip: Callable[[RecordError], None] | None = None,
+) -> FilterResult:
+    """Filter JSONL ``lines`` into ``write`` (see the module docstring); raises ``RecordError``
+    at the first bad line unless ``skip_bad``."""
+    normalizer = make_normalizer(config.steps)
+    result = FilterResult()
+    numbered = enumerate(lines, start=1)
+    while batch := list(itertools.islice(numbered, BATCH_RECORDS)):
+        docs = []
+        for number, line in batch:
+            try:
+                docs.append(parse_record(line, source, number, fields))
+            except RecordError as error:
+                if not skip_bad:
+                    raise
+                if on_skip:
+                    on_skip(error)
+                docs.append(error)
+        paragraphs = [split_paragraphs(d.text, config.split) if d is not None and not isinstance(d, RecordError) else [] for d in docs]
+        keys = [normalizer(p.text) for ps in paragraphs for p in ps]
+        refs = [
+            {"document": d.path, "line_start": p.line_start, "line_end": p.line_end, "in": "stream"}
+            for d, ps in zip(docs, paragraphs) for p in ps
+        ]
+        matches = iter(index.match(keys, refs if stream else None))
+        for (number, line), doc, ps in zip(batch, docs, paragraphs):
+            if isinstance(doc, RecordError):
+                result.passed_bad += 1
+            elif doc is not None:
+                result.records += 1
+            found = [(p, m) for p in ps if (m := next(matches)) is not None]
+            result.paragraphs += len(ps)
+            if not found:
+                write(line)
+                continue
+            result.duplicates += len(found)
+            result.rewritten += 1
+            record = json.loads(line)
+            if mark:
+                record[MARK_FIELD] = [
+                    {"line_start": p.line_start, "line_end": p.line_end, "relation": m.relation, "similarity": m.similarity,
+                     "containment": m.containment, "copies": m.ref}
+                    for p, m in found
+                ]
+            else:
+                record[fields.text] = remove_lines(record[fields.text], [(p.line_start, p.line_end) for p, _ in found])
+            ending = b"\r\n" if line.endswith(b"\r\n") else b"\n"
+            write(json.dumps(record, ensure_ascii=False).encode("utf-8") + ending)
+    return result

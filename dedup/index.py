@@ -1,0 +1,180 @@
+"""A lookup index of paragraph keys: "have we seen this paragraph, or a near copy, and where?"
+
+A scan finds every pair at once; a stream (``dedup filter``) and a long-lived service must
+instead ask, one paragraph after another, whether it copies one seen before. ``KeyIndex`` keeps
+what that takes in a SQLite file, so memory stays flat however many paragraphs it holds:
+
+* ``keys``      one row a distinct key: its fingerprint (exact copies), the key itself (for
+                verification), its shingle-set size and anchor count, and a reference (JSON)
+                saying where it was first seen;
+* ``postings``  one row per LSH band hash and per anchor of every key, indexed, so a lookup is
+                one indexed query for the bands and one for the anchors;
+* ``anchor_counts``  how many keys hold each anchor, to pass over stock phrases at once.
+
+The matching is the scan's: candidates from equal band hashes (Jaccard) and shared anchors
+(partial copies, stock-phrase anchors over ``ANCHOR_MAX_BUCKET`` keys ignored), then exact
+verification on the shingle sets with the same ``MatchRule``, with one difference: a partial
+copy counts only when the new key is the part (the scan never makes a fragment canonical over
+its whole either). A key under ``min_chars`` is matched by fingerprint only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import ScanConfig
+from .fingerprint import fingerprint
+from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
+from .signatures import is_dense, oph_signatures, shingle_hashes
+from .verify import MatchRule, ShingleSets
+
+MIN_KEY_CHARS = 2  # as the scan: a one-character key is a list marker, never a copy
+MIN_CONTAINED_SHINGLES = 10  # as the scan
+MAX_CANDIDATES = 64  # band candidates a lookup considers, those sharing the most bands first
+VERIFY_CHUNK = 16  # candidates verified at once; a lookup stops at the first chunk with a copy
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a key copies: the reference of the key it matched, and how."""
+
+    ref: dict
+    relation: str  # exact, near or contained
+    similarity: float  # Jaccard of the shingle sets (1.0 for exact)
+    containment: float
+
+
+class KeyIndex:
+    """Keys seen so far, in a SQLite file (a temporary one when ``path`` is None)."""
+
+    def __init__(self, config: ScanConfig, path: str | Path | None = None):
+        self.config = config
+        self.bands, self.rows = config.lsh_bands()
+        self.rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
+        self.conn = sqlite3.connect(str(path) if path else "")  # "": a private temporary file
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS keys (id INTEGER PRIMARY KEY, fp BLOB UNIQUE, key TEXT, size INTEGER, n_anchors INTEGER, ref TEXT)"
+        )
+        # clustered on (h, key): a lookup reads the keys of a hash from the b-tree itself
+        self.conn.execute("CREATE TABLE IF NOT EXISTS postings (h INTEGER, key INTEGER, PRIMARY KEY (h, key)) WITHOUT ROWID")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS anchor_counts (h INTEGER PRIMARY KEY, n INTEGER)")
+
+    def __len__(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM keys").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def match(self, keys: list[str], refs: list[dict] | None = None) -> list[Match | None]:
+        """For every key in order, the earlier key it copies (None: new). With ``refs``, each
+        new key is added under its reference, so later keys (of this batch too) can match it."""
+        signed = self._sign(keys)
+        out: list[Match | None] = []
+        for i, key in enumerate(keys):
+            found = self._match_one(key, signed, i)
+            out.append(found)
+            if found is None and refs is not None and len(key) >= MIN_KEY_CHARS:
+                self._add(key, signed, i, refs[i])
+        return out
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _sign(self, keys: list[str]):
+        """Band hashes, anchors and set sizes of the keys long enough for fuzzy matching."""
+        fuzzy = [i for i, k in enumerate(keys) if len(k) >= max(self.config.min_chars, MIN_KEY_CHARS)]
+        dense_k, other_k = self.config.shingle_sizes()
+        h, off = shingle_hashes([keys[i] for i in fuzzy], other_k, self.config.seed, dense_k=dense_k)
+        sets = ShingleSets.from_shingles(h, off)
+        bands = band_hashes(oph_signatures(h, off, self.config.num_perm, self.config.seed), self.bands, self.rows)
+        owner, values = anchors(sets.hashes, sets.offsets) if self.config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+        by_key: dict[int, tuple] = {}
+        starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
+        for j, i in enumerate(fuzzy):
+            band_codes = [(b << 32) | int(v) for b, v in enumerate(bands[j].astype(np.uint32).tolist())]
+            anchor_codes = sorted({(self.bands << 32) | int(v) for v in values[starts[j] : starts[j + 1]].tolist()})
+            by_key[i] = (band_codes, anchor_codes, int(sets.sizes[j]))
+        return by_key
+
+    def _match_one(self, key: str, signed: dict, i: int) -> Match | None:
+        if len(key) < MIN_KEY_CHARS:
+            return None
+        row = self.conn.execute("SELECT ref FROM keys WHERE fp = ?", (fingerprint(key),)).fetchone()
+        if row is not None:
+            return Match(json.loads(row[0]), "exact", 1.0, 1.0)
+        if i not in signed:
+            return None
+        band_codes, anchor_codes, size = signed[i]
+        # candidates sharing the most bands first: a copy shares most of its 22 bands, a pair
+        # that met on a stock phrase one or two
+        ordered = [k for k, _ in self.conn.execute(
+            f"SELECT key, count(*) AS c FROM postings WHERE h IN ({','.join('?' * len(band_codes))}) GROUP BY key ORDER BY c DESC, key LIMIT ?",
+            (*band_codes, MAX_CANDIDATES),
+        )]
+        if anchor_codes:
+            # anchors held by more than ANCHOR_MAX_BUCKET keys are stock phrases; a key sharing
+            # at least ANCHOR_MIN_SHARE of the smaller anchor set is a partial-copy candidate
+            good = [h for (h,) in self.conn.execute(
+                f"SELECT h FROM anchor_counts WHERE h IN ({','.join('?' * len(anchor_codes))}) AND n <= ?",
+                (*anchor_codes, ANCHOR_MAX_BUCKET),
+            )]
+            if good:
+                seen = set(ordered)
+                shared = self.conn.execute(
+                    f"""SELECT p.key, count(*) AS c FROM postings p JOIN keys k ON k.id = p.key
+                        WHERE p.h IN ({','.join('?' * len(good))})
+                        GROUP BY p.key HAVING c >= ? * min(?, max(k.n_anchors, 1))
+                        ORDER BY c DESC, p.key LIMIT ?""",
+                    (*good, ANCHOR_MIN_SHARE, len(anchor_codes), MAX_CANDIDATES),
+                )
+                ordered += [k for k, _ in shared if k not in seen]
+        for start in range(0, len(ordered), VERIFY_CHUNK):
+            found = self._verify(key, ordered[start : start + VERIFY_CHUNK])
+            if found is not None:
+                return found
+        return None
+
+    def _verify(self, key: str, ids: list[int]) -> Match | None:
+        """The best of the keys ``ids`` that ``key`` copies, verified on the shingle sets."""
+        rows = {r[0]: r[1:] for r in self.conn.execute(f"SELECT id, key, ref FROM keys WHERE id IN ({','.join('?' * len(ids))})", ids)}
+        mine = self._shingles(key)
+        best, best_rank = None, None
+        for k in ids:
+            theirs = self._shingles(rows[k][0])
+            ok, jac, con = self.rule.accepts(len(mine), len(theirs), len(mine & theirs))
+            near = jac >= self.config.threshold - 1e-12
+            # a partial copy counts only one way: the new key inside an earlier, longer one. An
+            # earlier fragment of the new key is no reason to drop the whole, which says more.
+            if not ok or not (near or len(mine) <= len(theirs)):
+                continue
+            rank = (near, jac if near else con)
+            if best_rank is None or rank > best_rank:
+                best = Match(json.loads(rows[k][1]), "near" if near else "contained", round(jac, 6), round(con, 6))
+                best_rank = rank
+        return best
+
+    def _shingles(self, key: str) -> set[str]:
+        """The key's shingles as strings, sized as ``signatures.shingle_hashes`` sizes them (a
+        key shorter than n is one shingle); their Jaccard is the scan's, bar hash collisions."""
+        dense_k, other_k = self.config.shingle_sizes()
+        n = dense_k if is_dense(key) else other_k
+        return {key[i : i + n] for i in range(len(key) - n + 1)} or {key}
+
+    def _add(self, key: str, signed: dict, i: int, ref: dict) -> None:
+        band_codes, anchor_codes, size = signed.get(i, ([], [], 0))
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO keys (fp, key, size, n_anchors, ref) VALUES (?, ?, ?, ?, ?)",
+            (fingerprint(key), key if i in signed else None, size, len(anchor_codes), json.dumps(ref, ensure_ascii=False)),
+        )
+        if cursor.rowcount and i in signed:
+            kid = cursor.lastrowid
+            self.conn.executemany("INSERT OR IGNORE INTO postings (h, key) VALUES (?, ?)", [(code, kid) for code in band_codes + anchor_codes])
+            self.conn.executemany(
+                "INSERT INTO anchor_counts (h, n) VALUES (?, 1) ON CONFLICT (h) DO UPDATE SET n = n + 1", [(code,) for code in anchor_codes]
+            )

@@ -1,0 +1,207 @@
+"""JSONL input: one document per line, as crawlers and data pipelines write them.
+
+A record is a JSON object on one line. Its text field (``--text-field``, default ``text``)
+becomes the document's text, its id field (``--id-field``, default ``id``) the document's path
+in the database, or ``FILE:LINE`` when the record has none. Every other field is kept as the
+document's metadata (JSON), and a date field (``--date-field``) feeds the ``earliest``
+canonical policy.
+
+Lines are read as bytes and parsed in the worker processes; the main process only cuts the
+input into batches of lines (``line_batches``), so a ``.jsonl.gz`` file or stdin streams
+through a scan without being held in memory. Blank lines are passed over, as JSONL readers do.
+A bad line is an error naming the file and the line (``RecordError``); with ``--skip-bad``
+it is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import math
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .corpus import CorpusFileError, Document, UnreadableFileError, normalize_newlines
+
+STDIN = "-"
+BATCH_BYTES = 4 << 20  # bytes of JSONL a worker job parses: big enough to amortize the trip
+
+
+class RecordError(CorpusFileError):
+    """One JSONL record cannot be used; ``path`` is ``FILE:LINE``."""
+
+
+@dataclass(frozen=True)
+class RecordFields:
+    """Which fields of a record hold its text, its id and its date."""
+
+    text: str = "text"
+    id: str = "id"
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class LineBatch:
+    """Consecutive lines of one JSONL source, the first of them numbered ``first_line``."""
+
+    source: str
+    first_line: int
+    lines: list[bytes]
+
+
+def is_jsonl_name(name: str) -> bool:
+    lower = name.lower()
+    return lower.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"))
+
+
+def open_lines(path: Path | str) -> BinaryIO:
+    """A binary stream of a JSONL source: stdin for ``-``, gunzipped for ``.gz``."""
+    if str(path) == STDIN:
+        return sys.stdin.buffer
+    raw = open(path, "rb")
+    if str(path).lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def line_batches(path: Path | str, source: str, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch]:
+    """Cut a JSONL source into batches of about ``batch_bytes``; raises ``UnreadableFileError``
+    naming ``source`` if the file cannot be read or its gzip stream is broken."""
+    try:
+        stream = open_lines(path)
+    except OSError as error:
+        raise UnreadableFileError(source, f"cannot read ({error.strerror}); fix its permissions, or pass --skip-bad") from None
+    try:
+        lines: list[bytes] = []
+        size, first, number = 0, 1, 0
+        for number, line in enumerate(stream, start=1):
+            lines.append(line)
+            size += len(line)
+            if size >= batch_bytes:
+                yield LineBatch(source, first, lines)
+                lines, size, first = [], 0, number + 1
+        if lines:
+            yield LineBatch(source, first, lines)
+    except (OSError, EOFError, zlib.error) as error:
+        reason = "broken gzip stream" if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)) else str(error)
+        raise UnreadableFileError(source, f"{reason} after line {number}; repair or remove it, or pass --skip-bad") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def parse_date(value: object) -> float | None:
+    """Seconds since the epoch of an ISO 8601 date or a Unix time; None for a missing value.
+
+    Raises ValueError for anything else. A date without a zone is taken as UTC; a string of
+    digits is a Unix time.
+
+        >>> parse_date("2021-03-04"), parse_date("2021-03-04T08:00:00Z"), parse_date(1614816000)
+        (1614816000.0, 1614844800.0, 1614816000.0)
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(value)
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    text = value.strip()
+    try:
+        return parse_date(float(text))  # a Unix time given as a string (or kept as one here)
+    except ValueError:
+        pass
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.timestamp()
+
+
+def parse_record(line: bytes, source: str, number: int, fields: RecordFields) -> Document | None:
+    """The document of one JSONL line (None for a blank line); raises ``RecordError``."""
+    where = f"{source}:{number}"
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except UnicodeDecodeError:
+        raise RecordError(where, "not UTF-8 (JSON Lines must be UTF-8); convert it, or pass --skip-bad") from None
+    except json.JSONDecodeError as error:
+        raise RecordError(where, f"not valid JSON ({error.msg} at column {error.colno}); fix the line, or pass --skip-bad") from None
+    if not isinstance(record, dict):
+        raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record")
+    if fields.text not in record:
+        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field")
+    text = record[fields.text]
+    if not isinstance(text, str):
+        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field")
+    identifier = record.get(fields.id)
+    path = where if identifier is None or identifier == "" else str(identifier)
+    date = None
+    if fields.date is not None:
+        value = record.get(fields.date)
+        try:
+            parse_date(value)
+        except (ValueError, TypeError, OverflowError):
+            raise RecordError(
+                where, f"field {fields.date!r} is {value!r}, not an ISO 8601 date or a Unix time; fix it, or drop --date-field"
+            ) from None
+        date = None if value is None or value == "" else str(value)
+    meta = {k: v for k, v in record.items() if k != fields.text}
+    return Document(
+        path=path,
+        text=normalize_newlines(text),
+        encoding="utf-8",
+        size=len(line),
+        sha1=hashlib.sha1(line).hexdigest(),
+        source=source,
+        record=number,
+        date=date,
+        meta=json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None,
+    )
+
+
+def parse_batch(batch: LineBatch, fields: RecordFields) -> list[Document | RecordError]:
+    """Every record of a batch in order: its document, or the error that line gives."""
+    out: list[Document | RecordError] = []
+    for number, line in enumerate(batch.lines, start=batch.first_line):
+        try:
+            doc = parse_record(line, batch.source, number, fields)
+        except RecordError as error:
+            out.append(error)
+            continue
+        if doc is not None:
+            out.append(doc)
+    return out
+
+
+def read_records(path: Path | str, source: str, fields: RecordFields = RecordFields()) -> Iterator[Document | RecordError]:
+    """Every record of a JSONL source, in order (one process; the scan parses on workers)."""
+    for batch in line_batches(path, source):
+        yield from parse_batch(batch, fields)
+
+
+__all__ = [
+    "STDIN",
+    "LineBatch",
+    "RecordError",
+    "RecordFields",
+    "is_jsonl_name",
+    "line_batches",
+    "open_lines",
+    "parse_batch",
+    "parse_date",
+    "parse_record",
+    "read_records",
+]

@@ -1,0 +1,134 @@
+"""Web input: HTML files and web archives (WARC), turned into documents of plain text.
+
+* HTML text comes from ``html-text`` (Zyte's extractor on lxml): scripts, styles and tags never
+  become text, and block elements (``<p>``, ``<div>``, ``<li>``, ``<br>``...) end a line, so
+  the paragraph splitter sees one paragraph per block, as in a text dump. Regexes cannot do
+  this: they mistake ``a < b`` for a tag and keep a script's code.
+* A WARC file (``.warc``, ``.warc.gz``) is read with ``warcio``: every ``response`` record whose
+  payload is HTML is one document, its path the record's ``WARC-Target-URI``, its date the
+  ``WARC-Date`` (for the ``earliest`` canonical policy), its ``record`` its position among the
+  file's records. Transfer and content encodings (chunked, gzip) are undone by warcio.
+
+Bytes are decoded as text files are (``corpus.decode_bytes``: UTF-8, GB18030, Big5, UTF-16).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .corpus import CorpusFileError, Document, UnreadableFileError, decode_bytes, read_bytes, relative_path
+
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+WARC_SUFFIXES = (".warc", ".warc.gz")
+
+
+class WarcError(CorpusFileError):
+    """A WARC file, or one of its records, cannot be read."""
+
+
+def is_html_name(name: str) -> bool:
+    return name.lower().endswith(HTML_SUFFIXES)
+
+
+def is_warc_name(name: str) -> bool:
+    return name.lower().endswith(WARC_SUFFIXES)
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of an HTML page, one block element a line, blank lines between paragraphs.
+
+        >>> html_to_text("<p>第一段</p><script>var a = 1;</script><p>a &lt; b</p>")
+        '第一段\\n\\na < b'
+    """
+    import html_text
+
+    if not html.strip():
+        return ""
+    return html_text.extract_text(html, guess_layout=True)
+
+
+def read_html(path: Path, root: Path) -> Document:
+    """Read, decode and extract one HTML file; raises ``CorpusFileError`` subclasses naming it."""
+    rel, data = read_bytes(path, root)
+    text, encoding = decode_bytes(data, name=rel)
+    return Document(rel, html_to_text(text), encoding, len(data), hashlib.sha1(data).hexdigest(), source=rel)
+
+
+def _is_html_response(record) -> bool:
+    if record.rec_type != "response":
+        return False
+    http = record.http_headers
+    content_type = (http.get_header("Content-Type") if http is not None else None) or ""
+    return "html" in content_type.lower()
+
+
+def _starts_like_warc(stream) -> bool:
+    """Does the (possibly gzipped) stream open with a WARC version line? Rewinds it."""
+    head = stream.read(2)
+    stream.seek(0)
+    if head == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=stream) as unzipped:
+                head = unzipped.read(8)
+        except (OSError, EOFError):
+            head = b""
+        stream.seek(0)
+    else:
+        head = stream.read(8)
+        stream.seek(0)
+    return head.startswith(b"WARC/")
+
+
+def read_warc(path: Path, root: Path) -> Iterator[Document | CorpusFileError]:
+    """Every HTML response of a WARC file as a document, in file order.
+
+    A record whose payload cannot be decoded is yielded as its error (``FILE#N``), so the scan
+    decides whether it stops or skips it; a broken archive raises ``WarcError``.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    rel = relative_path(path, root)
+    try:
+        stream = open(path, "rb")
+    except OSError as error:
+        raise UnreadableFileError(rel, f"cannot read ({error.strerror}); fix its permissions, or pass --skip-bad") from None
+    number = 0
+    # warcio reads anything, warning on stderr about what it could not parse: check the header
+    # first, and keep its warnings (about damaged records, which are passed over) off stderr.
+    with stream, contextlib.redirect_stderr(io.StringIO()):
+        if not _starts_like_warc(stream):
+            raise WarcError(rel, "not a WARC file (it does not start with a WARC/1.x record); rename or remove it, or pass --skip-bad")
+        try:
+            for number, record in enumerate(ArchiveIterator(stream), start=1):
+                if not _is_html_response(record):
+                    continue
+                where = f"{rel}#{number}"
+                data = record.content_stream().read()
+                try:
+                    text, encoding = decode_bytes(data, name=where)
+                except CorpusFileError as error:
+                    yield error
+                    continue
+                uri = record.rec_headers.get_header("WARC-Target-URI") or where
+                date = record.rec_headers.get_header("WARC-Date")
+                meta = {"warc_record_id": record.rec_headers.get_header("WARC-Record-ID"), "uri": uri}
+                yield Document(
+                    uri,
+                    html_to_text(text),
+                    encoding,
+                    len(data),
+                    hashlib.sha1(data).hexdigest(),
+                    source=rel,
+                    record=number,
+                    date=date,
+                    meta=json.dumps(meta, ensure_ascii=False, sort_keys=True),
+                )
+        except (ArchiveLoadFailed, OSError, EOFError, ValueError) as error:
+            raise WarcError(rel, f"not a readable WARC file after record {number} ({error}); repair or remove it, or pass --skip-bad") from None

@@ -1,0 +1,134 @@
+"""dedup filter: a JSONL stream in, the same stream out without (or marking) duplicate paragraphs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dedup.config import ScanConfig
+from dedup.filter import filter_stream, reference_index
+from dedup.index import KeyIndex
+from dedup.records import RecordError
+from dedup.scan import scan
+
+ROOT = Path(__file__).parent.parent
+SPEECH = [
+    "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。",
+    "今年以来我市经济运行总体平稳，工业生产稳中有进，消费市场逐步回暖。",
+    "要加强基层党组织建设，把党员干部的积极性充分调动起来，形成工作合力。",
+    "全面推进乡村振兴，巩固拓展脱贫攻坚成果，让农民群众的日子越过越红火。",
+]
+
+
+def line(record) -> bytes:
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def run_filter(lines: list[bytes], **kwargs) -> tuple[list[bytes], object]:
+    config = kwargs.pop("config", ScanConfig())
+    index = kwargs.pop("index", None) or KeyIndex(config)
+    out: list[bytes] = []
+    result = filter_stream(lines, out.append, index, config, **kwargs)
+    return out, result
+
+
+def test_later_copies_in_the_stream_go_and_the_first_stays():
+    traditional = "各級黨組(zǔ)織要切實履行疫情防控主體責任，堅決守住外防輸入內防反彈的底線。"
+    truncated = SPEECH[3][:16]  # Jaccard with the whole well under 0.6: only a part of it
+    lines = [
+        line({"id": 1, "text": f"{SPEECH[0]}\n{SPEECH[1]}"}),
+        line({"id": 2, "text": f"{traditional}\n{SPEECH[2]}\n{truncated}"}),
+        line({"id": 3, "text": f"{SPEECH[3]}\n{SPEECH[1]}"}),
+    ]
+    out, result = run_filter(lines)
+    assert out[0] == lines[0]  # nothing to remove: byte for byte
+    assert json.loads(out[1]) == {"id": 2, "text": f"{SPEECH[2]}\n{truncated}"}  # near copy of record 1 gone
+    assert json.loads(out[2]) == {"id": 3, "text": SPEECH[3]}  # exact copy of record 1 gone
+    assert (result.records, result.duplicates, result.rewritten) == (3, 2, 2)
+
+
+def test_a_contained_fragment_goes_when_its_whole_came_first():
+    lines = [line({"text": SPEECH[3] + SPEECH[2]}), line({"text": SPEECH[3]})]
+    out, _ = run_filter(lines)
+    assert json.loads(out[1])["text"] == ""
+
+
+def test_mark_lists_what_each_duplicate_copies_and_keeps_the_text():
+    lines = [line({"id": "a", "text": SPEECH[0]}), line({"id": "b", "text": f"{SPEECH[1]}\n{SPEECH[0]}"})]
+    out, _ = run_filter(lines, mark=True)
+    record = json.loads(out[1])
+    assert record["text"] == f"{SPEECH[1]}\n{SPEECH[0]}"
+    (dup,) = record["dedup_duplicates"]
+    assert (dup["line_start"], dup["relation"], dup["copies"]["document"], dup["copies"]["line_start"]) == (2, "exact", "a", 1)
+
+
+def test_reference_database_and_no_stream(tmp_path):
+    corpus = tmp_path / "ref"
+    corpus.mkdir()
+    (corpus / "old.txt").write_text(f"{SPEECH[0]}\n{SPEECH[1]}\n", encoding="utf-8")
+    db = tmp_path / "ref.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    index, config = reference_index(db)
+    lines = [line({"text": f"{SPEECH[1]}\n{SPEECH[2]}"}), line({"text": SPEECH[2]})]
+    out, result = run_filter(lines, index=index, config=config, stream=False, mark=True)
+    first = json.loads(out[0])["dedup_duplicates"]
+    assert [(d["line_start"], d["copies"]["document"], d["copies"]["in"]) for d in first] == [(1, "old.txt", "reference")]
+    assert out[1] == lines[1]  # not compared with the stream
+    assert result.duplicates == 1
+
+
+def test_bad_lines_stop_or_pass_through_and_nothing_is_lost():
+    lines = [line({"text": SPEECH[0]}), b"{not json\n", line({"body": "x"}), b"\n", line({"text": SPEECH[0]})]
+    with pytest.raises(RecordError, match="^-:2: not valid JSON"):
+        run_filter(lines)
+    skipped = []
+    out, result = run_filter(lines, skip_bad=True, on_skip=skipped.append)
+    assert out[1:4] == lines[1:4] and json.loads(out[4])["text"] == ""
+    assert len(out) == len(lines) and result.passed_bad == 2 and len(skipped) == 2
+
+
+def cli(args, stdin: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dedup", *args], input=stdin, capture_output=True, cwd=ROOT)
+
+
+def test_filter_cli_stdout_is_data_only_and_report_on_stderr():
+    data = b"".join(line({"id": i, "text": SPEECH[i % 2]}) for i in range(6))
+    done = cli(["filter"], data)
+    assert done.returncode == 0, done.stderr.decode()
+    out = [json.loads(x) for x in done.stdout.decode("utf-8").splitlines()]
+    assert [r["text"] for r in out] == [SPEECH[0], SPEECH[1], "", "", "", ""]
+    assert done.stderr.decode().strip() == "6 records, 6 paragraphs: 4 duplicates removed in 4 records"
+
+
+@pytest.mark.parametrize(
+    "stdin, message",
+    [
+        (b'{"text": 1}\n', "Error: -:1: field 'text' is int, not a string"),
+        (b'{"id": 1}\n', "Error: -:1: no 'text' field; name the text field with --text-field"),
+        ('{"text": "中文"}\n'.encode("gbk"), "Error: -:1: not UTF-8"),
+    ],
+)
+def test_filter_cli_bad_input_is_one_line_and_exit_1(stdin, message):
+    done = cli(["filter", "-q"], stdin)
+    assert done.returncode == 1
+    assert done.stderr.decode().strip().startswith(message) and b"Traceback" not in done.stderr
+
+
+def test_filter_cli_empty_stream_and_option_misuse():
+    done = cli(["filter"], b"")
+    assert done.returncode == 0 and done.stdout == b""
+    done = cli(["filter", "--no-stream"], b"")
+    assert done.returncode == 2 and b"--no-stream needs --db" in done.stderr
+
+
+def test_filter_cli_broken_pipe_is_quiet():
+    data = b"".join(line({"id": i, "text": f"第{i}段，" + SPEECH[i % 4]}) for i in range(20000))
+    proc = subprocess.Popen(
+        f"{sys.executable} -m dedup filter | head -c 100 > /dev/null", shell=True, stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    _, err = proc.communicate(data)
+    assert b"Traceback" not in err and b"Exception ignored" not in err

@@ -71,3 +71,20 @@ def test_equal_length_pairs_are_judged_by_jaccard_alone():
     assert con[0] >= 0.9 > jac[0]
     edges, _ = verify_pairs(sets, np.array([[0, 1]]), MatchRule(jac[0] + 0.01, containment=0.9, min_contained=5))
     assert len(edges) == 0
+
+
+@given(
+    st.integers(1, 60), st.integers(1, 60), st.data(),
+    st.sampled_from([0.5, 0.6, 0.8]), st.sampled_from([0.0, 0.8, 0.9]), st.sampled_from([0, 10]),
+)
+def test_scalar_rule_agrees_with_the_vectorized_one(size_a, size_b, data, threshold, containment, min_contained):
+    """MatchRule.accepts (one pair, for index lookups) must decide exactly as MatchRule.apply."""
+    inter = data.draw(st.integers(0, min(size_a, size_b)))
+    universe = np.arange(size_a + size_b - inter, dtype=np.uint64)
+    a = universe[:size_a]
+    b = np.concatenate([universe[:inter], universe[size_a:]])
+    sets = ShingleSets(np.concatenate([a, np.sort(b)]), np.array([0, size_a, size_a + size_b]))
+    rule = MatchRule(threshold, containment, min_contained)
+    ok, jac, con = rule.apply(sets, np.array([0]), np.array([1]))
+    s_ok, s_jac, s_con = rule.accepts(size_a, size_b, inter)
+    assert (bool(ok[0]), float(jac[0]), float(con[0])) == (s_ok, s_jac, s_con)

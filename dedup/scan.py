@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+import hashlib
 import math
 import time
 from array import array
@@ -66,6 +67,7 @@ class _Keys:
     store: KeyStore
     key_len: array = field(default_factory=lambda: array("q"))
     index: dict[bytes, int] = field(default_factory=dict)
+    fps: list[bytes] = field(default_factory=list)  # fingerprint of each key
     count: array = field(default_factory=lambda: array("q"))
     para_key: array = field(default_factory=lambda: array("q"))
     para_doc: array = field(default_factory=lambda: array("q"))
@@ -81,6 +83,7 @@ class _Keys:
         kid = self.index.get(fp)
         if kid is None:
             kid = self.index[fp] = self.store.append_utf8(key)
+            self.fps.append(fp)
             self.key_len.append(key_len)
             self.count.append(0)
         self.count[kid] += 1
@@ -109,6 +112,21 @@ class _Stage:
 def _as_array(values: array) -> np.ndarray:
     """An int64 numpy view of an ``array('q')`` (which numpy cannot view when empty)."""
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
+
+
+def file_rows(files: list[Path], root: Path) -> Iterator[tuple[str, str, int]]:
+    """(relative path, SHA-1, size) of every input file: what an update compares to find the
+    files that changed (a JSONL or WARC file holds many documents, each with its own hash)."""
+    for path in files:
+        digest, size = hashlib.sha1(), 0
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError:
+            continue  # unreadable: it was skipped, and will be tried again by the next scan
+        yield relative_path(path, root), digest.hexdigest(), size
 
 
 def _epoch(date: str | None) -> float:
@@ -166,6 +184,8 @@ def scan(
         with timer.stage("read"):
             keys, paths = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
         counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
+        if str(root) != STDIN:
+            writer.insert("files", file_rows(files, root))
         counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
         run = {
             "id": 1,
@@ -328,7 +348,7 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                 keys.para_len.append(len(text))
                 keys.para_line.append(line_start)
                 pid += 1
-                yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None)
+                yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, kid + 1 if kid >= 0 else None)
             bar.update(doc.size)
             if doc_id % 64 == 0 and not bar.disable:  # MB/s and the ETA come from the bar itself
                 bar.set_postfix_str(f"{pid / max(bar.format_dict['elapsed'], 1e-9):,.0f} paragraphs/s", refresh=False)
@@ -397,8 +417,109 @@ def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanCon
     )
 
 
-def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
-    """Sign, find candidates, verify, cluster, choose canonicals, and write clusters and members."""
+KEY_ROWS_BATCH = 50_000  # keys written to the keys table at a time (their texts are read back)
+
+
+def _sign_reusing(keys: _Keys, signed: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool, reuse):
+    """``_sign`` for the keys an earlier scan has not signed; the others' signatures reused."""
+    if reuse is None:
+        return _sign(keys.store, signed, key_len, config, b, r, show_progress)
+    known = np.array([keys.fps[k] in reuse.signatures for k in signed.tolist()], dtype=bool)
+    fresh = signed[~known]
+    sizes_new, bands_new, (owner_new, values_new) = _sign(keys.store, fresh, key_len, config, b, r, show_progress)
+    set_sizes = np.zeros(len(signed), dtype=np.int64)
+    bands = np.zeros((len(signed), b), dtype=np.uint32)
+    position = np.nonzero(~known)[0]
+    set_sizes[position] = sizes_new
+    bands[position] = bands_new
+    owners, values = [position[owner_new].astype(np.int64)], [values_new]
+    for pos in np.nonzero(known)[0].tolist():
+        size, band_row, anchor_values = reuse.signatures[keys.fps[int(signed[pos])]]
+        set_sizes[pos] = size
+        bands[pos] = band_row
+        owners.append(np.full(len(anchor_values), pos, dtype=np.int64))
+        values.append(anchor_values)
+    owner = np.concatenate(owners)
+    value = np.concatenate(values).astype(np.uint32)
+    order = np.argsort(owner, kind="stable")
+    return set_sizes, bands, (owner[order].astype(np.int32), value[order])
+
+
+def _verify_reusing(sets, pairs: np.ndarray, rule: MatchRule, signed_ids: np.ndarray, reuse, writer) -> tuple[np.ndarray, np.ndarray]:
+    """Verify the candidate pairs; pairs an earlier scan verified keep their scores. Every newly
+    scored pair is stored (table ``checked``, by keys.id) for the next update."""
+    if len(pairs) == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    ida, idb = signed_ids[pairs[:, 0]], signed_ids[pairs[:, 1]]
+    lo, hi = np.minimum(ida, idb), np.maximum(ida, idb)
+    codes = (lo << 32) | hi
+    jac, con = np.empty(len(pairs)), np.empty(len(pairs))
+    known = np.zeros(len(pairs), dtype=bool)
+    if reuse is not None and len(reuse.checked_codes):
+        pos = np.minimum(np.searchsorted(reuse.checked_codes, codes), len(reuse.checked_codes) - 1)
+        known = reuse.checked_codes[pos] == codes
+        jac[known], con[known] = reuse.checked_jaccard[pos[known]], reuse.checked_containment[pos[known]]
+    todo = np.nonzero(~known)[0]
+    if len(todo):
+        jac[todo], con[todo] = sets.score(pairs[todo, 0], pairs[todo, 1])
+        writer.insert("checked", zip(lo[todo].tolist(), hi[todo].tolist(), jac[todo].tolist(), con[todo].tolist()))
+    ok = rule.judge(jac, con, sets.sizes[pairs[:, 0]], sets.sizes[pairs[:, 1]])
+    return pairs[ok], jac[ok]
+
+
+def _store_keys(keys: _Keys, layout: "Layout", signed, set_sizes, bands, anchor_owner, anchor_values, writer) -> None:
+    """Write the keys the keys table lacks, with their signatures, for the next update."""
+    n = len(keys.key_len)
+    position = np.full(n, -1, dtype=np.int64)
+    position[signed] = np.arange(len(signed))
+    starts = np.searchsorted(anchor_owner, np.arange(len(signed) + 1)) if len(signed) else np.zeros(1, np.int64)
+    todo = np.nonzero(~layout.stored)[0]
+    key_len = _as_array(keys.key_len)
+    for start in range(0, len(todo), KEY_ROWS_BATCH):
+        chunk = todo[start : start + KEY_ROWS_BATCH].tolist()
+        rows = []
+        for k, text in zip(chunk, keys.store.get(chunk)):
+            pos = int(position[k])
+            if pos >= 0:
+                sig = (int(set_sizes[pos]), bands[pos].astype("<u4").tobytes(), anchor_values[starts[pos] : starts[pos + 1]].astype("<u4").tobytes())
+            else:
+                sig = (None, None, None)
+            rows.append((int(layout.key_ids[k]), keys.fps[k], text, int(key_len[k]), *sig))
+        writer.insert("keys", rows)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the scan's in-memory positions live in the database. A full scan numbers rows in
+    corpus order (paragraph id = position + 1); an update keeps the ids rows already have."""
+
+    para_ids: np.ndarray  # paragraphs.id of each paragraph, in corpus order
+    key_ids: np.ndarray  # keys.id of each distinct key, in order of first appearance
+    stored: np.ndarray  # bool per key: already in the keys table
+
+    @classmethod
+    def fresh(cls, n_paragraphs: int, n_keys: int) -> "Layout":
+        return cls(np.arange(1, n_paragraphs + 1), np.arange(1, n_keys + 1), np.zeros(n_keys, dtype=bool))
+
+
+def _match_and_store(
+    config: ScanConfig,
+    keys: _Keys,
+    paths: list[str],
+    writer: Writer,
+    timer: _Timer,
+    show_progress: bool,
+    layout: Layout | None = None,
+    reuse: "Reuse | None" = None,
+    assign_ids: Callable | None = None,
+) -> dict:
+    """Sign, find candidates, verify, cluster, choose canonicals, and write clusters and members.
+
+    ``reuse`` (an update) supplies signatures and verified pairs of an earlier scan, so only
+    new keys are signed and only new pairs verified; ``assign_ids`` renumbers the clusters
+    (keeping an earlier scan's ids). Keys and checked pairs are stored for the next update.
+    """
+    layout = layout or Layout.fresh(len(keys.para_key), len(keys.key_len))
     para_key = _as_array(keys.para_key)
     n_keys = len(keys.key_len)
     key_len = _as_array(keys.key_len)
@@ -420,7 +541,7 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     keys.store.get([])  # map the key file now: every worker forked from here inherits the map
     signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
     with timer.stage("sign"):
-        set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
+        set_sizes, bands, (anchor_owner, anchor_values) = _sign_reusing(keys, signed, key_len, config, b, r, show_progress, reuse)
         dense_k, other_k = config.shingle_sizes()
         shingler = functools.partial(shingle_hashes, k=other_k, seed=config.seed, dense_k=dense_k)
         sets = KeySets(keys.store, signed, set_sizes, shingler)
@@ -436,7 +557,7 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         try:
             with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
                 sets.on_pairs = bar.update
-                edges, edge_jaccard = verify_pairs(sets, pairs, rule)
+                edges, edge_jaccard = _verify_reusing(sets, pairs, rule, layout.key_ids[signed], reuse, writer)
             sets.on_pairs = None
             with timer.stage("cluster"):
                 fragment = fragments(len(signed), edges, edge_jaccard, sets.sizes, config.threshold)
@@ -462,8 +583,10 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         key_canon[exact_only] = np.nonzero(exact_only)[0]
 
     with timer.stage("store"):
+        _store_keys(keys, layout, signed, set_sizes, bands, anchor_owner, anchor_values, writer)
         figures = _store_clusters(
-            config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
+            config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer,
+            show_progress, layout.para_ids, assign_ids,
         )
     figures.update(
         paragraphs=len(para_key),
@@ -480,7 +603,8 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
 
 
 def _store_clusters(
-    config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress
+    config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress,
+    para_ids, assign_ids,
 ) -> dict:
     """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
     para_doc, para_len, para_line = _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line)
@@ -515,7 +639,7 @@ def _store_clusters(
                 else:
                     sim, con = round(float(key_sim[pk]), 6), round(float(key_con[pk]), 6)
                     relation = "near" if sim >= config.threshold - 1e-12 else "contained"
-                member_rows.append((p + 1, cid, sim, relation, con))
+                member_rows.append((int(para_ids[p]), cid, sim, relation, con))
                 if p != canonical:
                     others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p]), doc_date[para_doc[p] - 1]))
                     passed_over += bool(key_fragment[pk]) and para_rank[p] < para_rank[canonical]
@@ -523,8 +647,12 @@ def _store_clusters(
                     dup_chars += int(para_len[p])
             facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]), doc_date[para_doc[canonical] - 1])
             why = reason(config.canonical, facts, others, fragments_passed_over=passed_over)
-            cluster_rows.append((cid, canonical + 1, len(group), len(cluster_docs[cid]), why, int(cid in furniture)))
+            cluster_rows.append((cid, int(para_ids[canonical]), len(group), len(cluster_docs[cid]), why, int(cid in furniture)))
             bar.update(1)
+    if assign_ids is not None:
+        cluster_rows, member_rows = assign_ids(cluster_rows, member_rows)
+    writer.db.execute("DELETE FROM members")
+    writer.db.execute("DELETE FROM clusters")
     writer.insert("clusters", cluster_rows)
     writer.insert("members", member_rows)
     writer.set_cluster_ids()

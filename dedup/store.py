@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -22,7 +23,8 @@ import sqlite_utils
 
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 2  # 2: documents.source, record, date, meta (JSONL and WARC inputs)
+SCHEMA_VERSION = 3  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
+# 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes)
 INSERT_BATCH = 5000
 
 _TABLES = {
@@ -55,6 +57,7 @@ _TABLES = {
             "key_len": int,
             "fingerprint": bytes,
             "cluster_id": int,
+            "key_id": int,  # keys.id; NULL for an empty key
         },
         {"foreign_keys": [("doc_id", "documents", "id")]},
     ),
@@ -81,14 +84,29 @@ _TABLES = {
         {},
     ),
     "meta": ({"key": str, "value": str}, {}),
+    # What the next scan of the same corpus reuses instead of computing again (see update.py):
+    # every distinct key with its MinHash band hashes and anchors (uint32 arrays as bytes; NULL
+    # for keys too short to sign), every candidate pair ever verified, and the input files.
+    "keys": (
+        {"id": int, "fp": bytes, "key": str, "key_len": int, "set_size": int, "bands": bytes, "anchors": bytes},
+        {},
+    ),
+    "checked": ({"a": int, "b": int, "jaccard": float, "containment": float}, {}),
+    "files": ({"source": str, "sha1": str, "size": int}, {}),
+    "changes": (
+        {"id": int, "run_id": int, "kind": str, "cluster_id": int, "other_cluster_id": int, "detail": str},
+        {},
+    ),
 }
-_PRIMARY_KEYS = {"members": "paragraph_id", "meta": "key"}
+_PRIMARY_KEYS = {"members": "paragraph_id", "meta": "key", "checked": ("a", "b"), "files": "source"}
 _INDEXES = [
     ("paragraphs", ["doc_id", "idx"]),
     ("paragraphs", ["cluster_id"]),
     ("paragraphs", ["fingerprint"]),
     ("members", ["cluster_id"]),
     ("documents", ["path"]),
+    ("documents", ["source"]),
+    ("keys", ["fp"]),
 ]
 
 
@@ -150,9 +168,13 @@ def check_target(path: str | os.PathLike, root: str, force: bool) -> None:
 
 
 class Writer:
-    """Builds a complete database in a temporary file, then moves it over the target atomically."""
+    """Builds a complete database in a temporary file, then moves it over the target atomically.
 
-    def __init__(self, target: str | os.PathLike):
+    With ``base``, the temporary file starts as a copy of that database (an update: see
+    update.py) instead of empty tables; either way the target changes in one ``os.replace``.
+    """
+
+    def __init__(self, target: str | os.PathLike, base: str | os.PathLike | None = None):
         self.target = Path(target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
         for stale in self.target.parent.glob(f".dedup-{self.target.name}-*.tmp"):
@@ -160,16 +182,19 @@ class Writer:
         fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".dedup-{self.target.name}-", suffix=".tmp")
         os.close(fd)
         self.tmp = Path(tmp)
+        if base is not None:
+            shutil.copyfile(base, self.tmp)
         self.db = sqlite_utils.Database(self.tmp)
         # The temporary file is thrown away on any failure, so it needs no journal of its own.
         self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
-        # Paragraph rows hold their text (~700 bytes of Chinese a row in scraped dumps): 16 KiB
-        # pages load them in half the time of the default 4 KiB (measured on 36k such rows).
-        self.db.execute("PRAGMA page_size = 16384")
-        for name, (columns, extra) in _TABLES.items():
-            self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
-        self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        if base is None:
+            # Paragraph rows hold their text (~700 bytes of Chinese a row in scraped dumps): 16 KiB
+            # pages load them in half the time of the default 4 KiB (measured on 36k such rows).
+            self.db.execute("PRAGMA page_size = 16384")
+            for name, (columns, extra) in _TABLES.items():
+                self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
+            self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
 
     def insert(self, table: str, rows: Iterable[tuple]) -> None:
         """Append rows given as tuples in the table's column order (see ``_TABLES``).
@@ -185,7 +210,8 @@ class Writer:
             self.db.conn.executemany(sql, batch)
 
     def set_cluster_ids(self) -> None:
-        """Copy each member's cluster id onto its paragraph row."""
+        """Copy each member's cluster id onto its paragraph row (NULL for the others)."""
+        self.db.execute("UPDATE paragraphs SET cluster_id = NULL WHERE cluster_id IS NOT NULL")
         self.db.execute(
             "UPDATE paragraphs SET cluster_id = m.cluster_id FROM members m WHERE m.paragraph_id = paragraphs.id"
         )
@@ -197,7 +223,7 @@ class Writer:
                 run[key] = json.dumps(run.get(key), ensure_ascii=False, sort_keys=True)
         self.insert("runs", [tuple(run.get(c) for c in _TABLES["runs"][0])])
         for table, cols in _INDEXES:
-            self.db[table].create_index(cols)
+            self.db[table].create_index(cols, if_not_exists=True)
         self.db.conn.commit()
         self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.conn.close()

@@ -162,16 +162,21 @@ class MatchRule:
     def apply(self, sets: "ShingleSets | KeySets", a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(is a copy, Jaccard, containment) of every pair (a[i], b[i])."""
         jac, con = sets.score(a, b)
+        size_a, size_b = sets.sizes[np.asarray(a, dtype=np.int64)], sets.sizes[np.asarray(b, dtype=np.int64)]
+        return self.judge(jac, con, size_a, size_b), jac, con
+
+    def judge(self, jac: np.ndarray, con: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+        """Which pairs are copies, given their scores and set sizes (scores may come from an
+        earlier scan, see update.py)."""
         ok = jac >= self.threshold - 1e-12
         if self.containment > 0:
-            size_a, size_b = sets.sizes[np.asarray(a, dtype=np.int64)], sets.sizes[np.asarray(b, dtype=np.int64)]
             smaller, larger = np.minimum(size_a, size_b), np.maximum(size_a, size_b)
             ok |= (
                 (con >= self.containment - 1e-12)
                 & (smaller >= self.min_contained)
                 & (smaller <= self.containment * larger)
             )
-        return ok, jac, con
+        return ok
 
 
     def accepts(self, size_a: int, size_b: int, inter: int) -> tuple[bool, float, float]:

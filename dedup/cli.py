@@ -140,23 +140,31 @@ def _warn(skipped) -> None:
 @click.argument("corpus", type=click.Path(path_type=Path))
 @click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
 @click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
+@click.option("--full", is_flag=True, help="Scan everything again, even when --db holds a scan of CORPUS that could be updated.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
 @_matching_options
-def scan(corpus, db_path, force, quiet, **options):
+def scan(corpus, db_path, force, full, quiet, **options):
     """Scan every input file below CORPUS and write the cluster tables to --db.
 
     CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
     (.jsonl, .jsonl.gz, one document a record) or web archives (.warc, .warc.gz, one
     document an HTML response); "-" reads JSON Lines from stdin. Scanning the same corpus
-    into the same database again replaces its previous result.
+    into the same database again, with the same options, updates it: only new and changed
+    files are read, and cluster ids stay.
     """
     from .scan import scan as run_scan
 
     config = _config(options)
     show_progress = not quiet and sys.stderr.isatty()
     try:
-        run_scan(corpus, config, db_path, force=force, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
+        result = run_scan(corpus, config, db_path, force=force, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn, full=full)
         if not quiet:
+            if "files_read" in result.counts:
+                c = result.counts
+                click.echo(
+                    f"Updated {db_path}: {_count(c['files_read'], 'file')} new or changed, {c['files_deleted']:,} deleted, "
+                    f"{_count(c['changes'], 'cluster change')} (dedup scan --full to scan everything again)"
+                )
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
         raise click.ClickException(str(e))
@@ -255,6 +263,57 @@ def export(db_path, table, fmt, out):
         raise click.ClickException(str(e))
     if out is not None and str(out) != "-":
         click.echo(f"{n:,} rows of {table} written to {out}", err=True)
+
+
+def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers: int) -> None:
+    """Apply ``dedup add`` or ``dedup remove`` to the scan stored in DB."""
+    import json
+
+    from .scan import _now, _Timer
+    from .store import open_existing
+    from .update import can_update, plan_add, plan_remove, update
+
+    try:
+        db = open_existing(db_path)
+        root, stored = db.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        db.conn.close()
+        fields = json.loads(stored)
+        fields["normalize"] = tuple(fields["normalize"]) if fields.get("normalize") else None
+        fields["workers"] = workers
+        config = ScanConfig(**{k: v for k, v in fields.items() if k in ScanConfig.__dataclass_fields__})
+        if root == "-" or not can_update(Path(db_path), root, config):
+            raise DedupError(f"{db_path} holds a scan that cannot be updated (of stdin, or by another dedup version); scan the corpus again")
+        root_path = Path(root)
+        plan_of = (lambda conn: plan_add(conn, targets, root_path)) if plan_name == "add" else (lambda conn: plan_remove(conn, list(targets)))
+        counts, _ = update(root_path, config, Path(db_path), plan_of, skip_bad=False, skip=_warn, show_progress=not quiet and sys.stderr.isatty(), timer=_Timer(), started=_now())
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    if not quiet:
+        what = f"{_count(counts['documents_added'], 'document')} added" if plan_name == "add" else f"{_count(counts['files_deleted'], 'file')} removed"
+        click.echo(f"{what}; {_count(counts['changes'], 'cluster change')}; {counts['clusters']:,} clusters, {counts['duplicate_paragraphs']:,} duplicate paragraphs")
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes (0: one per core).")
+@click.option("-q", "--quiet", is_flag=True, help="No report.")
+def add(db_path, files, workers, quiet):
+    """Add (or read again) FILES of the scanned corpus to the scan stored in DB.
+
+    Only these files are read; clusters are updated, their ids kept, and the changes recorded.
+    """
+    _update_command(db_path, "add", list(files), quiet, workers)
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes (0: one per core).")
+@click.option("-q", "--quiet", is_flag=True, help="No report.")
+def remove(db_path, paths, workers, quiet):
+    """Remove the documents of PATHS (as stored: relative to the corpus) from the scan in DB."""
+    _update_command(db_path, "remove", list(paths), quiet, workers)
 
 
 @cli.command(name="filter")

@@ -36,6 +36,7 @@ from .paragraphs import split_paragraphs
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
+from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets, verify_pairs
 from .workers import pool, publish, published, spans_by_cost
 
@@ -152,9 +153,14 @@ def scan(
     skip_bad: bool = False,
     show_progress: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
+    full: bool = False,
 ) -> ScanResult:
     """Scan every input file below ``root`` (or JSONL on stdin, for ``-``) and write the
     cluster tables to ``db_path``.
+
+    When ``db_path`` already holds a scan of ``root`` with the same matching options, only what
+    changed is read, signed and verified (see update.py), unless ``full``; the result is the
+    same either way, but cluster ids of the earlier scan are kept and changes recorded.
 
     Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
     replace; on any failure the previous database at ``db_path`` is left as it was.
@@ -172,6 +178,12 @@ def scan(
     files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None)
     resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
     check_target(db_path, resolved_root, force)
+    if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
+        counts, _ = update(
+            root, config, Path(db_path), lambda conn: plan_folder(conn, files, root),
+            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started,
+        )
+        return ScanResult(Path(db_path), counts, timer.timings, skipped)
 
     writer = Writer(db_path)
     # named like the writer's temporary database, so a scan killed outright leaves no file that
@@ -187,18 +199,7 @@ def scan(
         if str(root) != STDIN:
             writer.insert("files", file_rows(files, root))
         counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
-        run = {
-            "id": 1,
-            "root": resolved_root,
-            "config": config.to_json(),
-            "version": __version__,
-            "started": started,
-            "finished": _now(),
-            "counts": counts,
-            "timings": timer.timings,
-            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        }
-        writer.commit(run)
+        writer.commit(run_row(1, resolved_root, config, started, counts, timer.timings, skipped))
     except BaseException:
         writer.abort()
         raise
@@ -317,6 +318,35 @@ def _streams(files: list[Path]) -> bool:
     return any(str(f) == STDIN or is_jsonl_name(f.name) for f in files)
 
 
+def run_row(run_id: int, root: str, config: ScanConfig, started: str, counts: dict, timings: dict, skipped: list[Skipped]) -> dict:
+    """The runs row of a scan or an update that ends now."""
+    return {
+        "id": run_id,
+        "root": root,
+        "config": config.to_json(),
+        "version": __version__,
+        "started": started,
+        "finished": _now(),
+        "counts": counts,
+        "timings": timings,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+    }
+
+
+def skip_or_raise(error: CorpusFileError, skip_bad: bool, skip: Callable[[Skipped], None]) -> None:
+    """A binary file is always skipped; any other bad file or record stops the scan unless
+    ``skip_bad``. A skip is reported to ``skip``."""
+    if not skip_bad and not isinstance(error, BinaryFileError):
+        raise error
+    skip(Skipped(error.path, error.reason))
+
+
+def document_row(doc_id: int, doc: Document, rows: list[tuple]) -> tuple:
+    """The documents row of a prepared document whose paragraph ``rows`` are given."""
+    return (doc_id, doc.path, doc.encoding, doc.size, doc.sha1, len(rows), sum(len(r[6]) for r in rows),
+            doc.source or doc.path, doc.record, doc.date, doc.meta)
+
+
 def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
     """Stream prepared documents in corpus order; paragraph rows go straight to the db."""
     keys = _Keys(store)
@@ -327,20 +357,14 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
         pid = 0
         for item in _prepared(files, root, config):
             if isinstance(item, CorpusFileError):
-                if not skip_bad and not isinstance(item, BinaryFileError):
-                    raise item
-                skip(Skipped(item.path, item.reason))
+                skip_or_raise(item, skip_bad, skip)
                 continue
             doc = item.doc
             paths.append(doc.path)
             doc_id = len(paths)
             rows = list(item.rows())
             keys.doc_date.append(_epoch(doc.date))
-            writer.insert(
-                "documents",
-                [(doc_id, doc.path, doc.encoding, doc.size, doc.sha1, len(rows), sum(len(r[6]) for r in rows),
-                  doc.source or doc.path, doc.record, doc.date, doc.meta)],
-            )
+            writer.insert("documents", [document_row(doc_id, doc, rows)])
             for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
                 kid = keys.add(key, key_len, fp)
                 keys.para_key.append(kid)

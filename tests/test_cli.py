@@ -331,15 +331,19 @@ def test_db_of_another_corpus_needs_force(tmp_path, planted):
     assert result.exit_code == 0 and int(figures(result.stdout)["documents"]) == 1
 
 
-def test_rescan_same_corpus_is_allowed_and_replaces(tmp_path, planted):
+def test_rescan_same_corpus_updates_and_full_replaces(tmp_path, planted):
     root = write_corpus(tmp_path / "corpus", planted.files)
     db = tmp_path / "out.db"
     first = run("scan", root, "--db", db)
     second = run("scan", root, "--db", db)
     assert first.exit_code == second.exit_code == 0
+    assert second.stdout.startswith(f"Updated {db}: 0 files new or changed, 0 deleted, 0 cluster changes")
     assert {k: v for k, v in figures(first.stdout).items() if k != "time"} == {
         k: v for k, v in figures(second.stdout).items() if k != "time"
     }
+    assert query(db, "SELECT count(*) FROM runs")[0][0] == 2
+    third = run("scan", root, "--db", db, "--full")
+    assert third.exit_code == 0 and "Updated" not in third.stdout
     assert query(db, "SELECT count(*) FROM runs")[0][0] == 1
 
 

@@ -363,15 +363,17 @@ def _counts(db: Path) -> dict[str, int]:
     return {t: query(db, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
 
 
-def test_rescanning_the_same_corpus_replaces_the_result(tmp_path, planted):
+def test_rescanning_the_same_corpus_updates_or_replaces_the_result(tmp_path, planted):
     root = write_corpus(tmp_path / "corpus", planted.files)
     db = tmp_path / "out.db"
     scan(root, ScanConfig(), db)
     first, clusters = _counts(db), _located(db)
-    scan(root, ScanConfig(), db)
-    assert _counts(db) == first
+    scan(root, ScanConfig(), db)  # an update that finds nothing changed: a second run, same result
+    assert _counts(db) == {**first, "runs": 2}
     assert first["runs"] == 1 and first["clusters"] == len(planted.groups)
     assert _located(db) == clusters
+    scan(root, ScanConfig(), db, full=True)  # a full scan replaces the database
+    assert _counts(db) == first and _located(db) == clusters
     assert not list(tmp_path.glob(".dedup-*")), "temporary files left beside the database"
 
 

@@ -1,0 +1,215 @@
+"""Updates: a scan of a changed corpus reads only what changed and ends exactly where a full
+scan of the new corpus ends, with cluster ids kept and changes recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dedup.cli import cli
+from dedup.config import ScanConfig
+from dedup.scan import scan
+
+SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
+CONFIG = ScanConfig(workers=1)
+
+
+def result(db: Path) -> set[tuple]:
+    """Every member as (document, line, relation, similarity, canonical document, line)."""
+    conn = sqlite3.connect(db)
+    try:
+        return set(
+            conn.execute(
+                """SELECT d.path, p.line_start, m.relation, round(m.similarity, 6), cd.path, cp.line_start
+                   FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
+                   JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs cp ON cp.id = c.canonical_id
+                   JOIN documents cd ON cd.id = cp.doc_id"""
+            )
+        )
+    finally:
+        conn.close()
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def scanned(tmp_path: Path, seeds: list[Path]) -> tuple[Path, Path]:
+    """A corpus of these seed files, scanned: (corpus, db)."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for seed in seeds:
+        shutil.copy(seed, corpus)
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    return corpus, db
+
+
+def full_scan(corpus: Path, tmp: Path) -> Path:
+    db = tmp / f"full-{random.random()}.db"
+    scan(corpus, CONFIG, db, full=True)
+    return db
+
+
+def test_adding_files_gives_the_full_scan_and_reads_only_them(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for seed in SEEDS[:3]:
+        shutil.copy(seed, corpus)
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    for seed in SEEDS[3:]:
+        shutil.copy(seed, corpus)
+    counts = scan(corpus, CONFIG, db).counts
+    assert counts["files_read"] == 2 and counts["files_deleted"] == 0
+    assert result(db) == result(full_scan(corpus, tmp_path))
+    assert len(result(db)) > 100
+    assert query(db, "SELECT count(*) FROM runs") == [(2,)]
+
+
+def test_deleting_and_changing_files_gives_the_full_scan(tmp_path):
+    corpus, db = scanned(tmp_path, SEEDS)
+    (corpus / SEEDS[0].name).unlink()
+    lines = (corpus / SEEDS[3].name).read_text(encoding="utf-8").splitlines(keepends=True)
+    (corpus / SEEDS[3].name).write_text("".join(lines[:60] + lines[90:]), encoding="utf-8")
+    counts = scan(corpus, CONFIG, db).counts
+    assert (counts["files_read"], counts["files_deleted"]) == (1, 1)
+    assert result(db) == result(full_scan(corpus, tmp_path))
+    # nothing of the deleted file is left, and no key or pair that only it held
+    assert query(db, f"SELECT count(*) FROM documents WHERE source = '{SEEDS[0].name}'") == [(0,)]
+    assert query(db, "SELECT count(*) FROM keys WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL)") == [(0,)]
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_random_growth_of_a_generated_dump_gives_the_full_scan(tmp_path, seed):
+    from bench.generate import generate
+
+    generate(tmp_path / "dump", n_docs=80, seed=seed)
+    docs = sorted(p for p in (tmp_path / "dump" / "docs").rglob("*.txt"))
+    rng = random.Random(seed)
+    corpus = tmp_path / "c"
+    later = set(rng.sample(range(len(docs)), 16))
+    for i, path in enumerate(docs):
+        if i not in later:
+            target = corpus / path.relative_to(tmp_path / "dump" / "docs")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    for i in later:
+        target = corpus / docs[i].relative_to(tmp_path / "dump" / "docs")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(docs[i], target)
+    counts = scan(corpus, CONFIG, db).counts
+    assert counts["files_read"] == 16
+    assert result(db) == result(full_scan(corpus, tmp_path))
+
+
+def test_cluster_ids_are_kept_and_a_new_canonical_is_recorded(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    text = "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。\n"
+    other = "今年以来我市经济运行总体平稳，工业生产稳中有进，消费市场逐步回暖。\n"
+    (corpus / "b.txt").write_text(other + text, encoding="utf-8")
+    (corpus / "c.txt").write_text(text + other, encoding="utf-8")
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    before = dict(query(db, "SELECT p.text, c.id FROM clusters c JOIN paragraphs p ON p.id = c.canonical_id"))
+    (corpus / "a.txt").write_text(text, encoding="utf-8")  # sorts first: its copy becomes the canonical
+    scan(corpus, CONFIG, db)
+    after = dict(query(db, "SELECT p.text, c.id FROM clusters c JOIN paragraphs p ON p.id = c.canonical_id"))
+    assert after == before  # same ids, though one canonical moved to a.txt
+    canonical_doc = query(db, f"SELECT d.path FROM clusters c JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id WHERE c.id = {before[text.strip()]}")
+    assert canonical_doc == [("a.txt",)]
+    changes = query(db, "SELECT run_id, kind, cluster_id FROM changes")
+    assert changes == [(2, "canonical", before[text.strip()])]
+
+
+def test_a_changed_option_or_full_scans_everything(tmp_path):
+    corpus, db = scanned(tmp_path, SEEDS[1:2])
+    assert "files_read" not in scan(corpus, ScanConfig(workers=1, threshold=0.7), db).counts
+    assert "files_read" in scan(corpus, ScanConfig(workers=2, threshold=0.7), db).counts  # workers never matter
+    assert "files_read" not in scan(corpus, ScanConfig(threshold=0.7), db, full=True).counts
+
+
+def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch):
+    import dedup.scan
+
+    corpus, db = scanned(tmp_path, SEEDS[1:2])
+    digest = hashlib.sha1(db.read_bytes()).hexdigest()
+    shutil.copy(SEEDS[3], corpus)
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dedup.scan, "_match_and_store", boom)
+    with pytest.raises(KeyboardInterrupt):
+        scan(corpus, CONFIG, db)
+    assert hashlib.sha1(db.read_bytes()).hexdigest() == digest
+    assert not list(tmp_path.glob(".dedup-*"))
+
+
+def test_add_and_remove_commands(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for seed in SEEDS[:2]:
+        shutil.copy(seed, corpus)
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    shutil.copy(SEEDS[3], corpus)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["add", str(db), str(corpus / SEEDS[3].name), "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("1 document added;")
+    assert result(db) == result(full_scan(corpus, tmp_path))
+    out = runner.invoke(cli, ["remove", str(db), SEEDS[0].name, "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    assert query(db, "SELECT count(*) FROM documents") == [(2,)]
+    (corpus / SEEDS[0].name).unlink()
+    assert result(db) == result(full_scan(corpus, tmp_path))
+    out = runner.invoke(cli, ["remove", str(db), "missing.txt"])
+    assert out.exit_code == 1 and "missing.txt: no such document in the database" in out.output
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("外面的文件，不在语料里。\n", encoding="utf-8")
+    out = runner.invoke(cli, ["add", str(db), str(outside)])
+    assert out.exit_code == 1 and "is outside the scanned corpus" in out.output
+
+
+def test_jsonl_records_of_a_changed_file_are_replaced(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    text = "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。"
+    records = [{"id": i, "text": text if i % 2 else f"第{i}条不同的记录，内容各不相同，编号{i * 7919}。"} for i in range(6)]
+    path = corpus / "a.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records[:4]), encoding="utf-8")
+    scan(corpus, CONFIG, db)
+    assert query(db, "SELECT count(*) FROM documents") == [(4,)]
+    assert result(db) == result(full_scan(corpus, tmp_path))
+
+
+def test_a_file_read_again_keeps_the_ids_of_its_clusters(tmp_path):
+    """Its paragraphs get new row ids, but a cluster is named by its canonical's document and
+    key, so appending a line to a file changes no cluster id."""
+    corpus, db = scanned(tmp_path, SEEDS)
+    sql = "SELECT c.id, d.path, p.line_start FROM clusters c JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"
+    before = set(query(db, sql))
+    with open(corpus / SEEDS[1].name, "a", encoding="utf-8") as f:
+        f.write("\n新加的一行，与别处都不相同的内容，放在文件的最后。\n")
+    counts = scan(corpus, CONFIG, db).counts
+    assert counts["files_read"] == 1 and counts["changes"] == 0
+    assert set(query(db, sql)) == before
+    assert any(path == SEEDS[1].name for _, path, _ in before)

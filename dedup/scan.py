@@ -448,7 +448,8 @@ def _sign_reusing(keys: _Keys, signed: np.ndarray, key_len: np.ndarray, config: 
     """``_sign`` for the keys an earlier scan has not signed; the others' signatures reused."""
     if reuse is None:
         return _sign(keys.store, signed, key_len, config, b, r, show_progress)
-    known = np.array([keys.fps[k] in reuse.signatures for k in signed.tolist()], dtype=bool)
+    rows = np.fromiter((reuse.row_of.get(keys.fps[k], -1) for k in signed.tolist()), dtype=np.int64, count=len(signed))
+    known = rows >= 0
     fresh = signed[~known]
     sizes_new, bands_new, (owner_new, values_new) = _sign(keys.store, fresh, key_len, config, b, r, show_progress)
     set_sizes = np.zeros(len(signed), dtype=np.int64)
@@ -456,15 +457,15 @@ def _sign_reusing(keys: _Keys, signed: np.ndarray, key_len: np.ndarray, config: 
     position = np.nonzero(~known)[0]
     set_sizes[position] = sizes_new
     bands[position] = bands_new
-    owners, values = [position[owner_new].astype(np.int64)], [values_new]
-    for pos in np.nonzero(known)[0].tolist():
-        size, band_row, anchor_values = reuse.signatures[keys.fps[int(signed[pos])]]
-        set_sizes[pos] = size
-        bands[pos] = band_row
-        owners.append(np.full(len(anchor_values), pos, dtype=np.int64))
-        values.append(anchor_values)
-    owner = np.concatenate(owners)
-    value = np.concatenate(values).astype(np.uint32)
+    old_pos, old_rows = np.nonzero(known)[0], rows[known]
+    set_sizes[old_pos] = reuse.set_sizes[old_rows]
+    bands[old_pos] = reuse.bands[old_rows]
+    # the stored anchors of every reused key, gathered in one go
+    starts, ends = reuse.anchor_offsets[old_rows], reuse.anchor_offsets[old_rows + 1]
+    counts = ends - starts
+    gather = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts) + np.arange(int(counts.sum()))
+    owner = np.concatenate((position[owner_new].astype(np.int64), np.repeat(old_pos, counts)))
+    value = np.concatenate((values_new, reuse.anchor_values[gather])).astype(np.uint32)
     order = np.argsort(owner, kind="stable")
     return set_sizes, bands, (owner[order].astype(np.int32), value[order])
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -170,31 +169,41 @@ def check_target(path: str | os.PathLike, root: str, force: bool) -> None:
 class Writer:
     """Builds a complete database in a temporary file, then moves it over the target atomically.
 
-    With ``base``, the temporary file starts as a copy of that database (an update: see
-    update.py) instead of empty tables; either way the target changes in one ``os.replace``.
+    ``Writer.in_place(target)`` instead changes an existing database in one transaction (an
+    update: see update.py), committed by ``commit`` or rolled back by ``abort``: copying a
+    database of hundreds of megabytes to change a few rows would cost more than the change.
     """
 
-    def __init__(self, target: str | os.PathLike, base: str | os.PathLike | None = None):
+    def __init__(self, target: str | os.PathLike, *, in_place: bool = False):
         self.target = Path(target)
+        self.in_place = in_place
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.target.parent.glob(f".dedup-{self.target.name}-*.tmp"):
+        for stale in self.target.parent.glob(f".dedup-{self.target.name}-*.tmp"):  # left by a killed run
             stale.unlink(missing_ok=True)
+        if in_place:
+            self.tmp = self.target
+            conn = sqlite3.connect(self.target, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = DELETE")  # a rollback journal: all or nothing
+            conn.execute("BEGIN IMMEDIATE")
+            self.db = sqlite_utils.Database(conn)
+            return
         fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".dedup-{self.target.name}-", suffix=".tmp")
         os.close(fd)
         self.tmp = Path(tmp)
-        if base is not None:
-            shutil.copyfile(base, self.tmp)
         self.db = sqlite_utils.Database(self.tmp)
         # The temporary file is thrown away on any failure, so it needs no journal of its own.
         self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
-        if base is None:
-            # Paragraph rows hold their text (~700 bytes of Chinese a row in scraped dumps): 16 KiB
-            # pages load them in half the time of the default 4 KiB (measured on 36k such rows).
-            self.db.execute("PRAGMA page_size = 16384")
-            for name, (columns, extra) in _TABLES.items():
-                self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
-            self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        # Paragraph rows hold their text (~700 bytes of Chinese a row in scraped dumps): 16 KiB
+        # pages load them in half the time of the default 4 KiB (measured on 36k such rows).
+        self.db.execute("PRAGMA page_size = 16384")
+        for name, (columns, extra) in _TABLES.items():
+            self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
+        self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+
+    @classmethod
+    def updating(cls, target: str | os.PathLike) -> "Writer":
+        return cls(target, in_place=True)
 
     def insert(self, table: str, rows: Iterable[tuple]) -> None:
         """Append rows given as tuples in the table's column order (see ``_TABLES``).
@@ -210,10 +219,18 @@ class Writer:
             self.db.conn.executemany(sql, batch)
 
     def set_cluster_ids(self) -> None:
-        """Copy each member's cluster id onto its paragraph row (NULL for the others)."""
-        self.db.execute("UPDATE paragraphs SET cluster_id = NULL WHERE cluster_id IS NOT NULL")
+        """Copy each member's cluster id onto its paragraph row (NULL for the others).
+
+        Only rows whose cluster id changes are written: after an update that keeps cluster ids,
+        that is a few rows, not every paragraph (whose pages hold the text).
+        """
         self.db.execute(
-            "UPDATE paragraphs SET cluster_id = m.cluster_id FROM members m WHERE m.paragraph_id = paragraphs.id"
+            "UPDATE paragraphs SET cluster_id = NULL WHERE cluster_id IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.paragraph_id = paragraphs.id)"
+        )
+        self.db.execute(
+            "UPDATE paragraphs SET cluster_id = m.cluster_id FROM members m "
+            "WHERE m.paragraph_id = paragraphs.id AND paragraphs.cluster_id IS NOT m.cluster_id"
         )
 
     def commit(self, run: dict) -> None:
@@ -224,6 +241,10 @@ class Writer:
         self.insert("runs", [tuple(run.get(c) for c in _TABLES["runs"][0])])
         for table, cols in _INDEXES:
             self.db[table].create_index(cols, if_not_exists=True)
+        if self.in_place:
+            self.db.execute("COMMIT")
+            self.db.conn.close()
+            return
         self.db.conn.commit()
         self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.conn.close()
@@ -237,7 +258,13 @@ class Writer:
             os.close(dir_fd)
 
     def abort(self) -> None:
-        """Throw the temporary file away; the target is untouched."""
+        """Throw the temporary file away (or roll the transaction back); the target is untouched."""
+        if self.in_place:
+            try:
+                self.db.execute("ROLLBACK")
+            finally:
+                self.db.conn.close()
+            return
         try:
             self.db.conn.close()
         finally:

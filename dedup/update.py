@@ -17,8 +17,9 @@ SHA-1 of every input file. An update of the same corpus with the same matching o
    cluster's members joined another cluster), ``dissolved`` (its paragraphs are gone or no
    longer copies), ``new``.
 
-The update is written like a scan: into a copy of the database, moved over it in one step, so
-an interrupted update leaves the previous result. Paragraph and document ids of unchanged
+The update is one SQLite transaction on the database (with a rollback journal), so an
+interrupted update leaves the previous result: copying the database to change a few of its
+rows would cost more than the change. Paragraph and document ids of unchanged
 files stay as they were; new rows get new ids.
 """
 
@@ -44,7 +45,11 @@ UNCOMPARED = ("workers",)  # options that never change a result: an update may d
 class Reuse:
     """What an earlier scan computed: signatures by key fingerprint, scores by pair of keys.id."""
 
-    signatures: dict[bytes, tuple[int, np.ndarray, np.ndarray]]  # fp -> (set size, bands, anchors)
+    row_of: dict[bytes, int]  # key fingerprint -> its row in the arrays below
+    set_sizes: np.ndarray
+    bands: np.ndarray  # (rows, bands) uint32
+    anchor_offsets: np.ndarray  # row i's anchors are anchor_values[anchor_offsets[i]:anchor_offsets[i + 1]]
+    anchor_values: np.ndarray
     checked_codes: np.ndarray  # sorted (a << 32) | b, a < b
     checked_jaccard: np.ndarray
     checked_containment: np.ndarray
@@ -125,18 +130,31 @@ def plan_remove(conn, paths: list[str]) -> Plan:
     return Plan(sorted(sources - set(paths)), {}, sorted(paths))
 
 
-def load_reuse(conn) -> Reuse:
-    signatures = {}
-    for fp, size, bands, anchors in conn.execute("SELECT fp, set_size, bands, anchors FROM keys WHERE bands IS NOT NULL"):
-        signatures[fp] = (size, np.frombuffer(bands, dtype="<u4"), np.frombuffer(anchors or b"", dtype="<u4"))
+def load_reuse(conn, n_bands: int) -> Reuse:
+    """The stored signatures and checked pairs, as arrays (one query each, no per-key objects)."""
+    fps, sizes, bands, anchors = [], [], [], []
+    for fp, size, band_bytes, anchor_bytes in conn.execute("SELECT fp, set_size, bands, anchors FROM keys WHERE bands IS NOT NULL"):
+        fps.append(fp)
+        sizes.append(size)
+        bands.append(band_bytes)
+        anchors.append(anchor_bytes or b"")
+    lengths = np.fromiter((len(a) // 4 for a in anchors), dtype=np.int64, count=len(anchors))
+    offsets = np.zeros(len(anchors) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     rows = conn.execute("SELECT a, b, jaccard, containment FROM checked").fetchall()
-    if rows:
-        a, b, jac, con = (np.array(col) for col in zip(*rows))
-        codes = (a.astype(np.int64) << 32) | b.astype(np.int64)
-        order = np.argsort(codes)
-        return Reuse(signatures, codes[order], jac[order], con[order])
-    empty = np.zeros(0)
-    return Reuse(signatures, empty.astype(np.int64), empty, empty)
+    a, b, jac, con = (np.array(col) for col in zip(*rows)) if rows else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),) * 2
+    codes = (a.astype(np.int64) << 32) | b.astype(np.int64)
+    order = np.argsort(codes)
+    return Reuse(
+        {fp: i for i, fp in enumerate(fps)},
+        np.array(sizes, dtype=np.int64),
+        np.frombuffer(b"".join(bands), dtype="<u4").reshape(-1, n_bands),
+        offsets,
+        np.frombuffer(b"".join(anchors), dtype="<u4"),
+        codes[order],
+        jac[order],
+        con[order],
+    )
 
 
 def _identities(conn, where: str = "") -> dict[int, tuple[str, bytes]]:
@@ -231,7 +249,7 @@ def update(
         skipped.append(item)
         skip(item)
 
-    writer = Writer(db_path, base=db_path)
+    writer = Writer.updating(db_path)
     store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
     conn = writer.db.conn
     try:
@@ -246,7 +264,7 @@ def update(
         conn.execute("DELETE FROM files WHERE source IN (SELECT source FROM gone)")
         writer.insert("files", plan.file_rows)
 
-        stored_keys = {kid: (fp, key, key_len) for kid, fp, key, key_len in conn.execute("SELECT id, fp, key, key_len FROM keys")}
+        stored_keys = {kid: (fp, key, key_len) for kid, fp, key, key_len in conn.execute("SELECT id, fp, CAST(key AS BLOB), key_len FROM keys")}
         id_of_fp = {fp: kid for kid, (fp, _, _) in stored_keys.items()}
         next_key_id = max(list(stored_keys) + [0]) + 1
         next_doc = (conn.execute("SELECT max(id) FROM documents").fetchone()[0] or 0) + 1
@@ -284,7 +302,7 @@ def update(
                 kid = -1
                 if key_id is not None:
                     fp, key, key_len = stored_keys[key_id]
-                    kid, _ = add_key(key.encode("utf-8"), key_len, fp, key_id)
+                    kid, _ = add_key(key, key_len, fp, key_id)
                 keys.para_key.append(kid)
                 keys.para_doc.append(position)
                 keys.para_len.append(length)
@@ -305,13 +323,23 @@ def update(
         read_stage = timer.stage("read")
         read_stage.__enter__()
         bar = progress(show_progress, total=len(plan.sources), desc="update", unit="file")
+        kept = conn.execute(
+            """SELECT d.source, d.id, d.path, d.date, p.id, p.line_start, p.char_end - p.char_start, p.key_id
+               FROM documents d LEFT JOIN paragraphs p ON p.doc_id = d.id
+               ORDER BY d.source, d.id, p.idx"""
+        )
+        kept_row = [next(kept, None)]
         for source in plan.sources:
             if source not in plan.to_read:
-                docs = conn.execute("SELECT id, path, date FROM documents WHERE source = ? ORDER BY id", (source,)).fetchall()
-                for doc in docs:
-                    rows = conn.execute(
-                        "SELECT id, line_start, length(text), key_id FROM paragraphs WHERE doc_id = ? ORDER BY idx", (doc[0],)
-                    ).fetchall()
+                while kept_row[0] is not None and kept_row[0][0] < source:  # rows of sources read again
+                    kept_row[0] = next(kept, None)
+                while kept_row[0] is not None and kept_row[0][0] == source:
+                    doc_id = kept_row[0][1]
+                    doc, rows = kept_row[0][1:4], []
+                    while kept_row[0] is not None and kept_row[0][1] == doc_id:
+                        if kept_row[0][4] is not None:
+                            rows.append(kept_row[0][4:])
+                        kept_row[0] = next(kept, None)
                     keep_document(doc, rows)
                 bar.update(1)
                 continue
@@ -347,7 +375,7 @@ def update(
         writer.insert("paragraphs", para_insert)
         conn.execute("DELETE FROM keys WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL)")
         conn.execute("DELETE FROM checked WHERE a NOT IN (SELECT id FROM keys) OR b NOT IN (SELECT id FROM keys)")
-        reuse = load_reuse(conn)
+        reuse = load_reuse(conn, config.lsh_bands()[0])
         read_stage.__exit__(None, None, None)
         layout = Layout(np.array(para_ids, dtype=np.int64), np.array(key_ids, dtype=np.int64), np.array(stored_flags, dtype=bool))
         changes: list[tuple] = []

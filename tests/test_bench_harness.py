@@ -60,3 +60,13 @@ def test_keys_baselines_use_dedups_shingles_and_find_the_cross_script_copies():
         keyed = BASELINES[f"{tool}-keys"](paragraphs, 0.6).labels
         assert raw[0] is None or raw[0] != raw[1], tool
         assert keyed[0] is not None and keyed[0] == keyed[1] and keyed[2] is None, tool
+
+
+def test_update_harness_scans_updates_and_rescans(tmp_path):
+    from bench import update
+
+    rows = update.run(200_000, 0.1, seed=2, work=tmp_path / "work")
+    assert [r["step"].split(":")[0] for r in rows] == ["full scan of 90%", "update", "full scan of 100%"]
+    assert all(r["wall_s"] > 0 and r["paragraphs"] > 0 for r in rows)
+    assert rows[1]["paragraphs"] == rows[2]["paragraphs"] > rows[0]["paragraphs"]
+    assert "The update took" in update.markdown(rows)

@@ -316,6 +316,31 @@ def remove(db_path, paths, workers, quiet):
     _update_command(db_path, "remove", list(paths), quiet, workers)
 
 
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: every one; mind the token).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--token", envvar="DEDUP_TOKEN", default=None, help="Token that writes (POST /documents) must send; also DEDUP_TOKEN. Without it the server is read-only.")
+@click.option("--max-body", default=1 << 20, show_default=True, type=click.IntRange(min=1), help="Largest request body, in bytes.")
+def serve(db_path, host, port, token, max_body):
+    """Serve the scan in DB over HTTP: POST /query, POST /documents, GET /clusters/ID ...
+
+    The OpenAPI schema is at /openapi.json, interactive docs at /docs.
+    """
+    try:
+        import uvicorn
+
+        from .service import create_app
+    except ImportError:
+        raise click.ClickException("the service needs fastapi and uvicorn: pip install 'dedup[service]'")
+    try:
+        app = create_app(db_path, token=token, max_body=max_body)
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"serving {db_path} on http://{host}:{port} ({'writes need the token' if token else 'read-only: no token'})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 @cli.command(name="filter")
 @click.option("--db", "db_path", default=None, type=click.Path(path_type=Path), help="Also drop paragraphs found in this scan (a reference corpus); its config is used.")
 @click.option("--no-stream", is_flag=True, help="Only drop what the --db reference holds, not copies of earlier records of the stream.")

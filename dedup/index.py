@@ -39,6 +39,57 @@ MAX_CANDIDATES = 64  # band candidates a lookup considers, those sharing the mos
 VERIFY_CHUNK = 16  # candidates verified at once; a lookup stops at the first chunk with a copy
 
 
+def sign_for_lookup(keys: list[str], config: ScanConfig) -> dict[int, tuple[list[int], list[int], int]]:
+    """For each key long enough for fuzzy matching (by position): its band codes, anchor codes
+    and shingle-set size. A band code is (band << 32) | hash and an anchor code
+    (bands << 32) | value: the band hashes and anchors a scan stores, tagged so that one
+    integer column can hold both."""
+    n_bands, rows = config.lsh_bands()
+    fuzzy = [i for i, k in enumerate(keys) if len(k) >= max(config.min_chars, MIN_KEY_CHARS)]
+    dense_k, other_k = config.shingle_sizes()
+    h, off = shingle_hashes([keys[i] for i in fuzzy], other_k, config.seed, dense_k=dense_k)
+    sets = ShingleSets.from_shingles(h, off)
+    bands = band_hashes(oph_signatures(h, off, config.num_perm, config.seed), n_bands, rows)
+    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    by_key: dict[int, tuple] = {}
+    starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
+    for j, i in enumerate(fuzzy):
+        band_codes = [(b << 32) | int(v) for b, v in enumerate(bands[j].astype(np.uint32).tolist())]
+        anchor_codes = sorted({(n_bands << 32) | int(v) for v in values[starts[j] : starts[j + 1]].tolist()})
+        by_key[i] = (band_codes, anchor_codes, int(sets.sizes[j]))
+    return by_key
+
+
+def shingle_set(key: str, config: ScanConfig) -> set[str]:
+    """The key's shingles as strings, sized as ``signatures.shingle_hashes`` sizes them (a key
+    shorter than n is one shingle); their Jaccard is the scan's, bar hash collisions."""
+    dense_k, other_k = config.shingle_sizes()
+    n = dense_k if is_dense(key) else other_k
+    return {key[i : i + n] for i in range(len(key) - n + 1)} or {key}
+
+
+def best_copy(key: str, candidates: list[tuple], config: ScanConfig, rule: MatchRule):
+    """The candidate ``(name, key text)`` that ``key`` copies best, as ``(name, relation,
+    Jaccard, containment)``, or None: near copies first (highest Jaccard), then partial ones.
+
+    A partial copy counts only one way: the new key inside an earlier, longer one. An earlier
+    fragment of the new key is no reason to drop the whole, which says more (and a scan never
+    makes a fragment canonical over its whole).
+    """
+    mine = shingle_set(key, config)
+    best, best_rank = None, None
+    for name, text in candidates:
+        theirs = shingle_set(text, config)
+        ok, jac, con = rule.accepts(len(mine), len(theirs), len(mine & theirs))
+        near = jac >= config.threshold - 1e-12
+        if not ok or not (near or len(mine) <= len(theirs)):
+            continue
+        rank = (near, jac if near else con)
+        if best_rank is None or rank > best_rank:
+            best, best_rank = (name, "near" if near else "contained", jac, con), rank
+    return best
+
+
 @dataclass(frozen=True)
 class Match:
     """What a key copies: the reference of the key it matched, and how."""
@@ -87,20 +138,7 @@ class KeyIndex:
     # -- internals ---------------------------------------------------------------------------
 
     def _sign(self, keys: list[str]):
-        """Band hashes, anchors and set sizes of the keys long enough for fuzzy matching."""
-        fuzzy = [i for i, k in enumerate(keys) if len(k) >= max(self.config.min_chars, MIN_KEY_CHARS)]
-        dense_k, other_k = self.config.shingle_sizes()
-        h, off = shingle_hashes([keys[i] for i in fuzzy], other_k, self.config.seed, dense_k=dense_k)
-        sets = ShingleSets.from_shingles(h, off)
-        bands = band_hashes(oph_signatures(h, off, self.config.num_perm, self.config.seed), self.bands, self.rows)
-        owner, values = anchors(sets.hashes, sets.offsets) if self.config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
-        by_key: dict[int, tuple] = {}
-        starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
-        for j, i in enumerate(fuzzy):
-            band_codes = [(b << 32) | int(v) for b, v in enumerate(bands[j].astype(np.uint32).tolist())]
-            anchor_codes = sorted({(self.bands << 32) | int(v) for v in values[starts[j] : starts[j + 1]].tolist()})
-            by_key[i] = (band_codes, anchor_codes, int(sets.sizes[j]))
-        return by_key
+        return sign_for_lookup(keys, self.config)
 
     def _match_one(self, key: str, signed: dict, i: int) -> Match | None:
         if len(key) < MIN_KEY_CHARS:
@@ -143,28 +181,12 @@ class KeyIndex:
     def _verify(self, key: str, ids: list[int]) -> Match | None:
         """The best of the keys ``ids`` that ``key`` copies, verified on the shingle sets."""
         rows = {r[0]: r[1:] for r in self.conn.execute(f"SELECT id, key, ref FROM keys WHERE id IN ({','.join('?' * len(ids))})", ids)}
-        mine = self._shingles(key)
-        best, best_rank = None, None
-        for k in ids:
-            theirs = self._shingles(rows[k][0])
-            ok, jac, con = self.rule.accepts(len(mine), len(theirs), len(mine & theirs))
-            near = jac >= self.config.threshold - 1e-12
-            # a partial copy counts only one way: the new key inside an earlier, longer one. An
-            # earlier fragment of the new key is no reason to drop the whole, which says more.
-            if not ok or not (near or len(mine) <= len(theirs)):
-                continue
-            rank = (near, jac if near else con)
-            if best_rank is None or rank > best_rank:
-                best = Match(json.loads(rows[k][1]), "near" if near else "contained", round(jac, 6), round(con, 6))
-                best_rank = rank
-        return best
+        found = best_copy(key, [(k, rows[k][0]) for k in ids], self.config, self.rule)
+        if found is None:
+            return None
+        k, relation, jac, con = found
+        return Match(json.loads(rows[k][1]), relation, round(jac, 6), round(con, 6))
 
-    def _shingles(self, key: str) -> set[str]:
-        """The key's shingles as strings, sized as ``signatures.shingle_hashes`` sizes them (a
-        key shorter than n is one shingle); their Jaccard is the scan's, bar hash collisions."""
-        dense_k, other_k = self.config.shingle_sizes()
-        n = dense_k if is_dense(key) else other_k
-        return {key[i : i + n] for i in range(len(key) - n + 1)} or {key}
 
     def _add(self, key: str, signed: dict, i: int, ref: dict) -> None:
         band_codes, anchor_codes, size = signed.get(i, ([], [], 0))

@@ -182,8 +182,9 @@ class Writer:
             stale.unlink(missing_ok=True)
         if in_place:
             self.tmp = self.target
-            conn = sqlite3.connect(self.target, isolation_level=None)
-            conn.execute("PRAGMA journal_mode = DELETE")  # a rollback journal: all or nothing
+            # one transaction, in the database's own journal mode (a scan leaves a rollback
+            # journal; the service switches to WAL so that readers never wait for a writer)
+            conn = sqlite3.connect(self.target, isolation_level=None, timeout=60)
             conn.execute("BEGIN IMMEDIATE")
             self.db = sqlite_utils.Database(conn)
             return

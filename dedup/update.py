@@ -36,6 +36,7 @@ from .config import ScanConfig
 from .corpus import CorpusFileError, Skipped, relative_path
 from .errors import CorpusError
 from .keystore import KeyStore
+from .normalize import make_normalizer
 from .store import SCHEMA_VERSION, Writer, _is_dedup_db
 
 UNCOMPARED = ("workers",)  # options that never change a result: an update may differ in them
@@ -63,6 +64,7 @@ class Plan:
     to_read: dict[str, Path]  # sources read from disk (new or changed)
     deleted: list[str] = field(default_factory=list)  # sources dropped
     file_rows: list[tuple[str, str, int]] = field(default_factory=list)  # files table rows to (re)write
+    documents: dict[str, list] = field(default_factory=dict)  # sources given as Documents (the service)
 
 
 def _matching(config_json: str) -> dict:
@@ -99,7 +101,9 @@ def plan_folder(conn, files: list[Path], root: Path) -> Plan:
     # a file that could not be read (hence has no hash) is read again, and reported again
     to_read.update({rel: path for rel, path in by_rel.items() if rel not in now})
     deleted = sorted(set(stored) - set(by_rel))
-    return Plan(sorted(by_rel), to_read, deleted, [r for r in rows if r[0] in to_read])
+    # documents that came from no file of the folder (added through the service) stay
+    given = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(stored)
+    return Plan(sorted(set(by_rel) | given), to_read, deleted, [r for r in rows if r[0] in to_read])
 
 
 def plan_add(conn, files: list[Path], root: Path) -> Plan:
@@ -238,6 +242,7 @@ def update(
         _match_and_store,
         _prepared,
         document_row,
+        prepare_document,
         progress,
         run_row,
         skip_or_raise,
@@ -256,7 +261,7 @@ def update(
         plan = plan_of(conn)
         run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
         old_clusters = _snapshot(conn)
-        gone = sorted(set(plan.deleted) | set(plan.to_read))
+        gone = sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents))
         conn.execute("CREATE TEMP TABLE gone (source TEXT PRIMARY KEY)")
         conn.executemany("INSERT INTO gone VALUES (?)", [(s,) for s in gone])
         conn.execute("DELETE FROM paragraphs WHERE doc_id IN (SELECT id FROM documents WHERE source IN (SELECT source FROM gone))")
@@ -320,6 +325,28 @@ def update(
             return next(fresh, None)
 
         para_insert, doc_insert = [], []
+        normalizer = make_normalizer(config.steps)
+        next_ids = {"doc": next_doc, "para": next_para}
+
+        def take(item) -> None:
+            """Register a newly prepared document: its rows to insert, its keys for matching."""
+            doc = item.doc
+            rows = list(item.rows())
+            paths.append(doc.path)
+            keys.doc_date.append(_epoch(doc.date))
+            doc_id = next_ids["doc"]
+            next_ids["doc"] += 1
+            doc_insert.append(document_row(doc_id, doc, rows))
+            for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
+                kid, key_id = add_key(key, key_len, fp)
+                keys.para_key.append(kid)
+                keys.para_doc.append(len(paths))
+                keys.para_len.append(len(text))
+                keys.para_line.append(line_start)
+                para_ids.append(next_ids["para"])
+                para_insert.append((next_ids["para"], doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, key_id))
+                next_ids["para"] += 1
+
         read_stage = timer.stage("read")
         read_stage.__enter__()
         bar = progress(show_progress, total=len(plan.sources), desc="update", unit="file")
@@ -330,7 +357,7 @@ def update(
         )
         kept_row = [next(kept, None)]
         for source in plan.sources:
-            if source not in plan.to_read:
+            if source not in plan.to_read and source not in plan.documents:
                 while kept_row[0] is not None and kept_row[0][0] < source:  # rows of sources read again
                     kept_row[0] = next(kept, None)
                 while kept_row[0] is not None and kept_row[0][0] == source:
@@ -343,6 +370,11 @@ def update(
                     keep_document(doc, rows)
                 bar.update(1)
                 continue
+            if source in plan.documents:  # given in memory (the service): prepared here
+                for doc in plan.documents[source]:
+                    take(prepare_document(doc, config.split, normalizer))
+                bar.update(1)
+                continue
             while (item := next_fresh()) is not None:
                 where = item.path if isinstance(item, CorpusFileError) else item.doc.source
                 if not (where == source or where.startswith(source + ":") or where.startswith(source + "#")):
@@ -351,22 +383,7 @@ def update(
                 if isinstance(item, CorpusFileError):
                     skip_or_raise(item, skip_bad, skip_and_keep)
                     continue
-                doc = item.doc
-                rows = list(item.rows())
-                paths.append(doc.path)
-                keys.doc_date.append(_epoch(doc.date))
-                doc_id = next_doc
-                next_doc += 1
-                doc_insert.append(document_row(doc_id, doc, rows))
-                for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
-                    kid, key_id = add_key(key, key_len, fp)
-                    keys.para_key.append(kid)
-                    keys.para_doc.append(len(paths))
-                    keys.para_len.append(len(text))
-                    keys.para_line.append(line_start)
-                    para_ids.append(next_para)
-                    para_insert.append((next_para, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, key_id))
-                    next_para += 1
+                take(item)
             bar.update(1)
         bar.close()
         if not paths:

@@ -1,0 +1,194 @@
+"""Ask a scan's database whether a text has been seen: the read side of the service.
+
+``StoredIndex`` loads what a scan stored for updates (every key's fingerprint, band hashes and
+anchors, and which cluster each key is in) into sorted numpy arrays, and answers, paragraph by
+paragraph, what a scan would say of the text if it were added *after* the corpus (last in
+corpus order):
+
+* its key equals a stored key: a copy, in that key's cluster (``exact`` when that key is the
+  canonical's, else that key's own relation and scores to the canonical);
+* else its candidates (equal band hashes, shared anchors, as the scan proposes them) are
+  mapped to their clusters' canonicals, and the text is verified against each canonical on the
+  exact shingle sets with the scan's rule, as the scan verifies members (no drift through a
+  member). A partial copy counts only when the text is the part: a text that contains a
+  stored paragraph would be the whole, and a scan never makes the fragment its canonical.
+* otherwise it is new.
+
+Under the ``first`` policy this is exactly the scan's answer; under ``longest`` or
+``earliest`` a text that outranks a cluster's canonical would have become the canonical, which
+a lookup does not reflect (it still reports the copy).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import ScanConfig
+from .fingerprint import fingerprint
+from .index import MIN_CONTAINED_SHINGLES, MIN_KEY_CHARS, best_copy, sign_for_lookup
+from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
+from .normalize import make_normalizer
+from .paragraphs import split_paragraphs
+from .verify import MatchRule
+
+
+def stored_config(conn: sqlite3.Connection) -> ScanConfig:
+    """The ScanConfig of the latest run stored in a database."""
+    stored = json.loads(conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
+    fields = {k: v for k, v in stored.items() if k in ScanConfig.__dataclass_fields__}
+    fields["normalize"] = tuple(fields["normalize"]) if fields.get("normalize") else None
+    return ScanConfig(**fields)
+
+
+@dataclass(frozen=True)
+class ParagraphAnswer:
+    idx: int
+    line_start: int
+    line_end: int
+    text: str
+    status: str  # "copy" or "new"
+    relation: str | None = None  # exact, near or contained
+    similarity: float | None = None
+    containment: float | None = None
+    cluster_id: int | None = None  # None: it copies a paragraph that had no copy before
+    canonical: dict | None = None  # paragraph_id, document, line_start, line_end
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class StoredIndex:
+    """Lookups against one scan database (read-only; build a new one after the database changes)."""
+
+    def __init__(self, db_path: str | Path):
+        self.db_path = Path(db_path)
+        conn = self._connect()
+        try:
+            self.config = stored_config(conn)
+            self.n_bands = self.config.lsh_bands()[0]
+            self.rule = MatchRule(self.config.threshold, self.config.containment, MIN_CONTAINED_SHINGLES)
+            self.normalizer = make_normalizer(self.config.steps)
+            self._load(conn)
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+
+    def _load(self, conn: sqlite3.Connection) -> None:
+        ids, fps, band_codes, band_keys, anchor_codes, anchor_keys = [], [], [], [], [], []
+        n_anchors = {}
+        for kid, fp, bands, anchors in conn.execute("SELECT id, fp, bands, anchors FROM keys"):
+            ids.append(kid)
+            fps.append(fp)
+            if bands is not None:
+                values = np.frombuffer(bands, dtype="<u4").astype(np.int64)
+                band_codes.append((np.arange(len(values), dtype=np.int64) << 32) | values)
+                band_keys.append(np.full(len(values), kid, dtype=np.int64))
+                a = np.unique(np.frombuffer(anchors or b"", dtype="<u4").astype(np.int64))
+                anchor_codes.append((self.n_bands << 32) | a)
+                anchor_keys.append(np.full(len(a), kid, dtype=np.int64))
+                n_anchors[kid] = len(a)
+        self.key_of_fp = dict(zip(fps, ids))
+        self.n_anchors = n_anchors
+        self.bands, self.band_keys = _sorted(band_codes, band_keys)
+        self.anchors, self.anchor_keys = _sorted(anchor_codes, anchor_keys)
+        # every key's cluster, and the canonical of every cluster
+        self.cluster_of_key = dict(conn.execute("SELECT key_id, cluster_id FROM paragraphs WHERE cluster_id IS NOT NULL GROUP BY key_id"))
+        self.canonical = {
+            cid: (pid, key_id, path, start, end)
+            for cid, pid, key_id, path, start, end in conn.execute(
+                """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end FROM clusters c
+                   JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"""
+            )
+        }
+
+    def query(self, text: str) -> list[ParagraphAnswer]:
+        """What a scan would say of every paragraph of ``text`` added after the corpus."""
+        paragraphs = split_paragraphs(text, self.config.split)
+        keys = [self.normalizer(p.text) for p in paragraphs]
+        signed = sign_for_lookup(keys, self.config)
+        conn = self._connect()
+        try:
+            return [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
+        finally:
+            conn.close()
+
+    def _answer(self, conn, p, key: str, signed) -> ParagraphAnswer:
+        base = dict(idx=p.idx, line_start=p.line_start, line_end=p.line_end, text=p.text)
+        if len(key) < MIN_KEY_CHARS:
+            return ParagraphAnswer(**base, status="new")
+        kid = self.key_of_fp.get(fingerprint(key))
+        if kid is not None:
+            return self._copy_of_key(conn, base, kid)
+        if signed is None:
+            return ParagraphAnswer(**base, status="new")
+        band_codes, anchor_codes, _ = signed
+        candidates = set(_holders(self.bands, self.band_keys, band_codes).tolist())
+        shared: dict[int, int] = {}
+        for code in anchor_codes:
+            holders = _holders(self.anchors, self.anchor_keys, [code])
+            if len(holders) <= ANCHOR_MAX_BUCKET:
+                for k in holders.tolist():
+                    shared[k] = shared.get(k, 0) + 1
+        candidates.update(k for k, n in shared.items() if n >= ANCHOR_MIN_SHARE * max(1, min(len(anchor_codes), self.n_anchors.get(k, 0))))
+        if not candidates:
+            return ParagraphAnswer(**base, status="new")
+        # verify against each candidate's canonical, as a scan verifies a member
+        heads = {}
+        for k in candidates:
+            cid = self.cluster_of_key.get(k)
+            head = self.canonical[cid][1] if cid is not None else k
+            heads.setdefault(head, cid)
+        texts = dict(conn.execute(f"SELECT id, key FROM keys WHERE id IN ({','.join('?' * len(heads))})", list(heads)))
+        best = best_copy(key, [(head, texts[head]) for head in sorted(heads)], self.config, self.rule)
+        if best is None:
+            return ParagraphAnswer(**base, status="new")
+        head, relation, jac, con = best
+        cid = heads[head]
+        return ParagraphAnswer(**base, status="copy", relation=relation, similarity=round(jac, 6), containment=round(con, 6),
+                               cluster_id=cid, canonical=self._canonical(conn, cid, head))
+
+    def _copy_of_key(self, conn, base: dict, kid: int) -> ParagraphAnswer:
+        cid = self.cluster_of_key.get(kid)
+        if cid is None or self.canonical[cid][1] == kid:
+            return ParagraphAnswer(**base, status="copy", relation="exact", similarity=1.0, containment=1.0,
+                                   cluster_id=cid, canonical=self._canonical(conn, cid, kid))
+        relation, sim, con = conn.execute(
+            "SELECT m.relation, m.similarity, m.containment FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE p.key_id = ? LIMIT 1",
+            (kid,),
+        ).fetchone()
+        return ParagraphAnswer(**base, status="copy", relation=relation, similarity=sim, containment=con,
+                               cluster_id=cid, canonical=self._canonical(conn, cid, kid))
+
+    def _canonical(self, conn, cid: int | None, kid: int) -> dict:
+        if cid is not None:
+            pid, _, path, start, end = self.canonical[cid]
+        else:  # an unclustered paragraph: the first with this key is what the text copies
+            pid, path, start, end = conn.execute(
+                "SELECT p.id, d.path, p.line_start, p.line_end FROM paragraphs p JOIN documents d ON d.id = p.doc_id WHERE p.key_id = ? ORDER BY p.id LIMIT 1",
+                (kid,),
+            ).fetchone()
+        return {"paragraph_id": pid, "document": path, "line_start": start, "line_end": end}
+
+
+def _sorted(codes: list[np.ndarray], keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    c, k = np.concatenate(codes), np.concatenate(keys)
+    order = np.argsort(c, kind="stable")
+    return c[order], k[order]
+
+
+def _holders(codes: np.ndarray, keys: np.ndarray, wanted) -> np.ndarray:
+    """The keys holding any of the ``wanted`` codes."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    lo, hi = np.searchsorted(codes, wanted, "left"), np.searchsorted(codes, wanted, "right")
+    if not len(wanted) or (hi == lo).all():
+        return np.zeros(0, np.int64)
+    return np.unique(np.concatenate([keys[a:b] for a, b in zip(lo.tolist(), hi.tolist()) if b > a]))

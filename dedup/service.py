@@ -1,0 +1,300 @@
+"""The HTTP service (``dedup serve DB``): ask a scan whether a text was seen, and add documents.
+
+Built on FastAPI (OpenAPI schema at ``/openapi.json``, docs at ``/docs``), served by uvicorn.
+
+* ``POST /query`` checks a text without storing it: per paragraph, new or a copy, with the
+  canonical's document and lines, the similarity and the relation (``lookup.StoredIndex``: what
+  a scan would say of the text added after the corpus).
+* ``POST /documents`` adds a document (needs the token): the database is updated exactly as
+  ``dedup add`` would (``update.py``: one transaction, clusters as a full scan would make them,
+  cluster ids kept), and the answer is read back from it. A document is stored under the source
+  ``~api/ID``, which sorts after the corpus's ASCII file names: it counts as newer.
+* ``GET /clusters/{id}``, ``/documents/{id}``, ``/paragraphs/{id}``, ``/stats``, ``/healthz``.
+
+Readers never wait for a writer: the database is switched to WAL on start, every request opens
+its own connection, and writes are serialized by a lock (one update at a time). Writes need
+the token given to the server (``--token`` or ``DEDUP_TOKEN``), sent as ``Authorization:
+Bearer TOKEN``; without a configured token the server is read-only. Every error is a JSON
+object ``{"error": "..."}`` with a 4xx status; request bodies over ``max_body`` bytes get 413.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from .corpus import Document, normalize_newlines
+from .errors import DatabaseError, DedupError
+from .lookup import StoredIndex
+from .store import open_existing
+from .summary import cluster_detail, summarize
+
+MAX_BODY = 1 << 20  # bytes of a request body, by default
+API_SOURCE = "~api/"
+
+
+class QueryIn(BaseModel):
+    text: str = Field(description="The text to check; split into paragraphs as a scan splits a document.")
+
+
+class DocumentIn(BaseModel):
+    text: str = Field(description="The document's text.")
+    id: str | None = Field(default=None, max_length=500, description="Its id (default: a hash of the text); a document with the same id is replaced.")
+    date: str | None = Field(default=None, max_length=100, description="ISO 8601 date or Unix time, for the earliest policy.")
+    meta: dict[str, Any] | None = Field(default=None, description="Anything to keep with it.")
+
+
+class Canonical(BaseModel):
+    paragraph_id: int
+    document: str
+    line_start: int
+    line_end: int
+
+
+class ParagraphOut(BaseModel):
+    idx: int
+    line_start: int
+    line_end: int
+    status: str = Field(description="copy, or new")
+    relation: str | None = Field(default=None, description="exact, near or contained (for a copy)")
+    similarity: float | None = None
+    containment: float | None = None
+    cluster_id: int | None = None
+    canonical: Canonical | None = None
+
+
+class QueryOut(BaseModel):
+    paragraphs: list[ParagraphOut]
+
+
+class DocumentOut(BaseModel):
+    id: int
+    path: str
+    paragraphs: list[ParagraphOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+
+class BodyLimit:
+    """ASGI middleware: a body larger than ``limit`` bytes gets 413, read no further."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await _too_large(self.limit, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            return await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            return await _too_large(self.limit, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send) -> None:
+    body = json.dumps({"error": f"request body over {limit:,} bytes; send smaller documents"}).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(db_path: str | Path, token: str | None = None, max_body: int = MAX_BODY) -> FastAPI:
+    """The FastAPI application serving the scan in ``db_path``."""
+    db_path = Path(db_path)
+    open_existing(db_path).conn.close()  # a clear error now, not at the first request
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    state = {"index": StoredIndex(db_path)}
+    write_lock = threading.Lock()
+
+    app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
+    app.add_middleware(BodyLimit, limit=max_body)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
+
+    @app.exception_handler(DedupError)
+    async def dedup_error(request: Request, exc: DedupError):
+        return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, DatabaseError) else 400)
+
+    def require_token(authorization: str | None = Header(default=None)) -> None:
+        if not token:
+            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
+        if authorization != f"Bearer {token}":
+            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/stats", responses=ERRORS)
+    def stats() -> dict:
+        db = open_existing(db_path)
+        try:
+            s = summarize(db)
+        finally:
+            db.conn.close()
+        return {k: v for k, v in s.__dict__.items() if k != "top"} | {"duplicate_share": s.duplicate_share}
+
+    @app.post("/query", response_model=QueryOut, responses=ERRORS)
+    def query(body: QueryIn) -> dict:
+        return {"paragraphs": [_out(a.as_dict()) for a in state["index"].query(body.text)]}
+
+    @app.post("/documents", response_model=DocumentOut, responses=ERRORS, dependencies=[Depends(require_token)])
+    def add_document(body: DocumentIn) -> dict:
+        text = normalize_newlines(body.text)
+        data = body.text.encode("utf-8")
+        doc_id = body.id or hashlib.sha1(data).hexdigest()[:16]
+        source = API_SOURCE + doc_id
+        meta = json.dumps(body.meta, ensure_ascii=False, sort_keys=True) if body.meta else None
+        doc = Document(doc_id, text, "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=body.date, meta=meta)
+        with write_lock:
+            _add(db_path, doc)
+            state["index"] = StoredIndex(db_path)
+        return _document(db_path, source=source)
+
+    @app.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
+    def get_document(document_id: int) -> dict:
+        return _document(db_path, doc_id=document_id)
+
+    @app.get("/paragraphs/{paragraph_id}", responses=ERRORS)
+    def get_paragraph(paragraph_id: int) -> dict:
+        conn = _read(db_path)
+        try:
+            row = conn.execute(
+                """SELECT p.id, d.id, d.path, p.idx, p.line_start, p.line_end, p.text, p.cluster_id, m.relation, m.similarity, m.containment
+                   FROM paragraphs p JOIN documents d ON d.id = p.doc_id LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.id = ?""",
+                (paragraph_id,),
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise HTTPException(404, f"no paragraph {paragraph_id}")
+        names = ("id", "document_id", "document", "idx", "line_start", "line_end", "text", "cluster_id", "relation", "similarity", "containment")
+        return dict(zip(names, row))
+
+    @app.get("/clusters/{cluster_id}", responses=ERRORS)
+    def get_cluster(cluster_id: int) -> dict:
+        db = open_existing(db_path)
+        try:
+            view = cluster_detail(db, cluster_id)
+        finally:
+            db.conn.close()
+        return {
+            "id": view.cluster_id,
+            "reason": view.reason,
+            "n_documents": view.n_documents,
+            "boilerplate": view.boilerplate,
+            "members": [m.__dict__ for m in view.members],
+        }
+
+    return app
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _read(db_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+
+
+def _out(answer: dict) -> dict:
+    answer = dict(answer)
+    answer.pop("text", None)
+    return answer
+
+
+def _add(db_path: Path, doc: Document) -> None:
+    """Add (or replace) one document, as ``dedup add`` would."""
+    from .lookup import stored_config
+    from .scan import _now, _Timer
+    from .update import Plan, can_update, update
+
+    conn = _read(db_path)
+    try:
+        config = stored_config(conn)
+        root = conn.execute("SELECT root FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+    config = type(config)(**{**config.__dict__, "workers": 1})
+    if root == "-" or not can_update(db_path, root, config):
+        raise HTTPException(409, "this database cannot take documents (a scan of stdin, or of another dedup version); scan the corpus again")
+
+    def plan_of(conn) -> Plan:
+        sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")}
+        return Plan(sorted(sources | {doc.source}), {}, documents={doc.source: [doc]})
+
+    update(Path(root), config, db_path, plan_of, skip_bad=False, skip=lambda _: None, show_progress=False, timer=_Timer(), started=_now())
+
+
+def _document(db_path: Path, *, doc_id: int | None = None, source: str | None = None) -> dict:
+    conn = _read(db_path)
+    try:
+        where, arg = ("d.id = ?", doc_id) if doc_id is not None else ("d.source = ?", source)
+        doc = conn.execute(f"SELECT d.id, d.path FROM documents d WHERE {where}", (arg,)).fetchone()
+        if doc is None:
+            raise HTTPException(404, f"no document {doc_id if doc_id is not None else source}")
+        rows = conn.execute(
+            """SELECT p.idx, p.line_start, p.line_end, m.relation, m.similarity, m.containment, m.cluster_id,
+                      cp.id, cd.path, cp.line_start, cp.line_end
+               FROM paragraphs p LEFT JOIN members m ON m.paragraph_id = p.id
+               LEFT JOIN clusters c ON c.id = m.cluster_id LEFT JOIN paragraphs cp ON cp.id = c.canonical_id
+               LEFT JOIN documents cd ON cd.id = cp.doc_id
+               WHERE p.doc_id = ? ORDER BY p.idx""",
+            (doc[0],),
+        ).fetchall()
+    finally:
+        conn.close()
+    paragraphs = []
+    for idx, start, end, relation, sim, con, cid, cpid, cpath, cstart, cend in rows:
+        copy = relation is not None and relation != "canonical"
+        paragraphs.append({
+            "idx": idx, "line_start": start, "line_end": end, "status": "copy" if copy else "new",
+            "relation": relation if copy else None, "similarity": sim if copy else None, "containment": con if copy else None,
+            "cluster_id": cid,
+            "canonical": {"paragraph_id": cpid, "document": cpath, "line_start": cstart, "line_end": cend} if copy else None,
+        })
+    return {"id": doc[0], "path": doc[1], "paragraphs": paragraphs}
+
+
+__all__ = ["create_app", "DedupError"]

@@ -1,0 +1,195 @@
+"""The HTTP service, started for real on a free loopback port and spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dedup.config import ScanConfig
+from dedup.scan import scan
+
+ROOT = Path(__file__).parent.parent
+SEEDS = sorted((ROOT / "data" / "seeds").iterdir())
+TOKEN = "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, db: Path, token: str | None = TOKEN, max_body: int | None = None):
+        self.port = free_port()
+        args = [sys.executable, "-m", "dedup", "serve", str(db), "--port", str(self.port)]
+        args += ["--token", token] if token else []
+        args += ["--max-body", str(max_body)] if max_body else []
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(db.parent)}
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.proc.stderr.read().decode()}")
+
+    def request(self, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body, token=TOKEN):
+        return self.request("POST", path, body, token)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def served(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for seed in SEEDS[:4]:
+        shutil.copy(seed, corpus)
+    db = tmp_path / "s.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    server = Server(db)
+    yield server, corpus, db
+    server.stop()
+
+
+def test_query_answers_as_a_scan_would_and_stores_nothing(served, tmp_path):
+    server, corpus, db = served
+    text = SEEDS[4].read_text(encoding="utf-8")
+    status, answer = server.post("/query", {"text": text}, token=None)
+    assert status == 200
+    paragraphs = answer["paragraphs"]
+    assert any(p["status"] == "copy" for p in paragraphs) and any(p["status"] == "new" for p in paragraphs)
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM documents").fetchone()[0] == 4
+    # the scan's answer for the same text added after the corpus
+    shutil.copy(SEEDS[4], corpus / "zzz.txt")
+    truth_db = tmp_path / "truth.db"
+    scan(corpus, ScanConfig(workers=1), truth_db)
+    truth = dict(
+        sqlite3.connect(truth_db).execute(
+            """SELECT p.line_start, m.relation || ' ' || cd.path || ':' || cp.line_start FROM paragraphs p
+               JOIN documents d ON d.id = p.doc_id JOIN members m ON m.paragraph_id = p.id
+               JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs cp ON cp.id = c.canonical_id
+               JOIN documents cd ON cd.id = cp.doc_id WHERE d.path = 'zzz.txt' AND m.relation != 'canonical'"""
+        )
+    )
+    mine = {p["line_start"]: f"{p['relation']} {p['canonical']['document']}:{p['canonical']['line_start']}" for p in paragraphs if p["status"] == "copy"}
+    assert mine == truth
+
+
+def test_documents_need_the_token_and_match_a_scan(served, tmp_path):
+    server, corpus, db = served
+    text = SEEDS[4].read_text(encoding="utf-8")
+    assert server.post("/documents", {"text": text, "id": "d4"}, token=None)[0] == 401
+    assert server.post("/documents", {"text": text, "id": "d4"}, token="wrong")[0] == 401
+    status, added = server.post("/documents", {"text": text, "id": "d4", "meta": {"site": "x"}})
+    assert status == 200, added
+    assert added["path"] == "d4"
+    copies = {p["line_start"]: (p["relation"], p["canonical"]["document"]) for p in added["paragraphs"] if p["status"] == "copy"}
+    assert copies
+    # the same as a scan of the corpus with the document added last
+    status, again = server.get(f"/documents/{added['id']}")
+    assert status == 200 and again == added
+    status, query = server.post("/query", {"text": text}, token=None)
+    assert all(p["status"] == "copy" for p in query["paragraphs"] if len(p) and p["line_start"] in copies)
+    # a second add of the same id replaces it
+    status, replaced = server.post("/documents", {"text": "一段全新的文字，与语料中的任何内容都不相同，长度也足够了。", "id": "d4"})
+    assert status == 200 and [p["status"] for p in replaced["paragraphs"]] == ["new"]
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM documents WHERE path = 'd4'").fetchone()[0] == 1
+
+
+def test_reads_of_clusters_paragraphs_documents_and_stats(served):
+    server, _, db = served
+    assert server.get("/stats")[1]["documents"] == 4
+    status, cluster = server.get("/clusters/1")
+    assert status == 200 and cluster["members"][0]["relation"] == "canonical"
+    pid = cluster["members"][0]["paragraph_id"]
+    status, paragraph = server.get(f"/paragraphs/{pid}")
+    assert status == 200 and paragraph["cluster_id"] == 1
+    status, document = server.get(f"/documents/{paragraph['document_id']}")
+    assert status == 200 and document["paragraphs"][paragraph["idx"]]["cluster_id"] == 1
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, message",
+    [
+        ("GET", "/clusters/999999", None, 404, "no cluster 999999"),
+        ("GET", "/paragraphs/0", None, 404, "no paragraph 0"),
+        ("GET", "/documents/999999", None, 404, "no document 999999"),
+        ("GET", "/clusters/abc", None, 422, "invalid request: path.cluster_id"),
+        ("POST", "/query", {"txt": "x"}, 422, "invalid request: body.text: Field required"),
+        ("POST", "/query", [1, 2], 422, "invalid request"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_json_error(served, method, path, body, status, message):
+    server = served[0]
+    got, answer = server.request(method, path, body)
+    assert got == status and answer["error"].startswith(message)
+
+
+def test_body_limit_and_read_only_server(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    shutil.copy(SEEDS[1], corpus)
+    db = tmp_path / "s.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    server = Server(db, token=None, max_body=2000)
+    try:
+        status, answer = server.post("/query", {"text": "字" * 3000}, token=None)
+        assert status == 413 and "request body over 2,000 bytes" in answer["error"]
+        status, answer = server.post("/documents", {"text": "一段文字"}, token="anything")
+        assert status == 403 and "read-only" in answer["error"]
+        status, raw = server.request("POST", "/query", raw=b"{not json")
+        assert status == 422
+    finally:
+        server.stop()
+
+
+def test_many_readers_while_a_document_is_written(served):
+    server, _, _ = served
+    text = SEEDS[4].read_text(encoding="utf-8")
+    with ThreadPoolExecutor(6) as pool:
+        writes = pool.submit(server.post, "/documents", {"text": text, "id": "w"})
+        reads = [pool.submit(server.post, "/query", {"text": text}, None) for _ in range(20)]
+        assert all(r.result()[0] == 200 for r in reads)
+        assert writes.result()[0] == 200
+
+
+def test_openapi_schema_lists_the_endpoints(served):
+    status, schema = served[0].get("/openapi.json")
+    assert status == 200
+    assert {"/query", "/documents", "/clusters/{cluster_id}", "/documents/{document_id}", "/paragraphs/{paragraph_id}", "/stats", "/healthz"} <= set(schema["paths"])

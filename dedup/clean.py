@@ -145,8 +145,10 @@ def _chop(line, pattern):
 
 def _cut_text_file(data: bytes, encoding: str, ranges: list[tuple[int, int]]) -> bytes:
     """Remove lines from a text file's raw bytes, in its own encoding."""
-    if encoding != "utf-16":  # UTF-8 (with or without BOM), GB18030, Big5: "\r" and "\n" are
-        return remove_lines(data, ranges)  # single bytes that never occur inside a character
+    if encoding == "utf-8-sig":  # the byte-order mark belongs to the file, not to line 1
+        return data[:3] + remove_lines(data[3:], ranges)
+    if encoding != "utf-16":  # UTF-8, GB18030, Big5: "\r" and "\n" are single bytes that
+        return remove_lines(data, ranges)  # never occur inside a character
     codec = "utf-16-le" if data.startswith(b"\xff\xfe") else "utf-16-be"
     return data[:2] + remove_lines(data[2:].decode(codec), ranges).encode(codec)
 
@@ -158,16 +160,26 @@ def duplicates(conn, keep: str) -> Iterator[Duplicate]:
     """Every paragraph to remove (or mark) under ``keep``, in corpus order."""
     if keep not in KEEP_POLICIES:
         raise DedupError(f"unknown keep policy {keep!r}; choose one of {', '.join(KEEP_POLICIES)}")
-    # the member kept in each cluster: its canonical, or its first member in corpus order
-    kept = "c.canonical_id" if keep == "canonical" else "(SELECT min(paragraph_id) FROM members WHERE cluster_id = c.id)"
+    # the member kept in each cluster: its canonical, or its first whole member in corpus order
+    # (a fragment -- relation 'contained' -- is never kept over the whole it came from; ids
+    # are not corpus order after an update, so the order is spelled out)
+    order = "d.source, coalesce(d.record, 0), d.id, p.idx"
+    kept = "c.canonical_id" if keep == "canonical" else "f.paragraph_id"
     rows = conn.execute(
-        f"""SELECT p.id, p.doc_id, p.line_start, p.line_end, m.cluster_id, m.relation, m.similarity,
+        f"""WITH firsts AS (
+                SELECT cluster_id, paragraph_id FROM (
+                    SELECT m.cluster_id, m.paragraph_id,
+                           row_number() OVER (PARTITION BY m.cluster_id ORDER BY {order}) AS n
+                    FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
+                    WHERE m.relation != 'contained')
+                WHERE n = 1)
+            SELECT p.id, p.doc_id, p.line_start, p.line_end, m.cluster_id, m.relation, m.similarity,
                    k.id, kd.path, k.line_start, k.line_end
-            FROM members m JOIN clusters c ON c.id = m.cluster_id
+            FROM members m JOIN clusters c ON c.id = m.cluster_id JOIN firsts f ON f.cluster_id = c.id
             JOIN paragraphs k ON k.id = {kept} JOIN documents kd ON kd.id = k.doc_id
-            JOIN paragraphs p ON p.id = m.paragraph_id
+            JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
             WHERE m.paragraph_id != k.id
-            ORDER BY p.id"""
+            ORDER BY {order}"""
     )
     for row in rows:
         yield Duplicate(*row)
@@ -216,6 +228,12 @@ def clean_corpus(
         if root != str(corpus.resolve()):
             raise CleanError(f"{db} holds a scan of {root}, not of {corpus.resolve()}; scan {corpus} first, or pass its database")
         text_field = json.loads(config).get("text_field", "text")
+        # every input file must be as the scan saw it: a copy is removed because its kept twin
+        # is somewhere, and that twin's file may be the one that changed or went away
+        for source, sha1 in conn.execute("SELECT source, sha1 FROM files"):
+            path = corpus / source if corpus.is_dir() else corpus
+            if not path.is_file() or _sha1_of(path) != sha1:
+                raise CleanError(f"{source} changed or went away since the scan; scan the corpus again before cleaning")
         by_doc: dict[int, list[Duplicate]] = defaultdict(list)
         for dup in duplicates(conn, keep):
             by_doc[dup.doc_id].append(dup)
@@ -225,9 +243,15 @@ def clean_corpus(
     finally:
         conn.close()
 
+    manifest_path = Path(manifest) if manifest else out / MANIFEST_NAME
+    if manifest:
+        c, m = corpus.resolve(), manifest_path.resolve()
+        if m == c or c in m.parents:
+            raise CleanError(f"{manifest} is inside the corpus {corpus}; write the manifest elsewhere")
+        if manifest_path.exists() and not force:
+            raise CleanError(f"{manifest} exists; choose another --manifest path, or pass --force to replace it")
     out.mkdir(parents=True, exist_ok=True)
     result = CleanResult()
-    manifest_path = Path(manifest) if manifest else out / MANIFEST_NAME
     entries: list[dict] = []
     files = [corpus] if corpus.is_file() else sorted(_all_files(corpus))
     for path in files:
@@ -252,6 +276,14 @@ def clean_corpus(
     write_atomically(manifest_path, lambda tmp: _write_manifest(tmp, entries))
     result.manifest = manifest_path
     return result
+
+
+def _sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _all_files(root: Path) -> Iterator[Path]:

@@ -139,6 +139,10 @@ def parse_record(line: bytes, source: str, number: int, fields: RecordFields) ->
         raise RecordError(where, "not UTF-8 (JSON Lines must be UTF-8); convert it, or pass --skip-bad") from None
     except json.JSONDecodeError as error:
         raise RecordError(where, f"not valid JSON ({error.msg} at column {error.colno}); fix the line, or pass --skip-bad") from None
+    try:  # "\ud83d" (half an emoji) is valid JSON but no text: nothing downstream can encode it
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(where, "holds a lone surrogate escape (half of a \\uXXXX pair), which is not text; fix it, or pass --skip-bad") from None
     if not isinstance(record, dict):
         raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record")
     if fields.text not in record:

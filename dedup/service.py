@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -39,6 +39,9 @@ from .store import open_existing
 from .summary import cluster_detail, summarize
 
 MAX_BODY = 1 << 20  # bytes of a request body, by default
+def _row_id():
+    """A path parameter that is a row id (a new one per parameter: FastAPI keeps state in it)."""
+    return PathParam(ge=1, le=2**63 - 1, description="A row id of the database (SQLite integers are 64-bit).")
 API_SOURCE = "~api/"
 
 
@@ -150,6 +153,10 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
         return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):  # a bug: say so, without a traceback
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); please report it"}, status_code=500)
+
     @app.exception_handler(DedupError)
     async def dedup_error(request: Request, exc: DedupError):
         return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, DatabaseError) else 400)
@@ -191,11 +198,11 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
         return _document(db_path, source=source)
 
     @app.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
-    def get_document(document_id: int) -> dict:
+    def get_document(document_id: int = _row_id()) -> dict:
         return _document(db_path, doc_id=document_id)
 
     @app.get("/paragraphs/{paragraph_id}", responses=ERRORS)
-    def get_paragraph(paragraph_id: int) -> dict:
+    def get_paragraph(paragraph_id: int = _row_id()) -> dict:
         conn = _read(db_path)
         try:
             row = conn.execute(
@@ -211,7 +218,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
         return dict(zip(names, row))
 
     @app.get("/clusters/{cluster_id}", responses=ERRORS)
-    def get_cluster(cluster_id: int) -> dict:
+    def get_cluster(cluster_id: int = _row_id()) -> dict:
         db = open_existing(db_path)
         try:
             view = cluster_detail(db, cluster_id)

@@ -184,7 +184,7 @@ class Writer:
             self.tmp = self.target
             # one transaction, in the database's own journal mode (a scan leaves a rollback
             # journal; the service switches to WAL so that readers never wait for a writer)
-            conn = sqlite3.connect(self.target, isolation_level=None, timeout=60)
+            conn = sqlite3.connect(self.target, isolation_level=None, timeout=600)
             conn.execute("BEGIN IMMEDIATE")
             self.db = sqlite_utils.Database(conn)
             return

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ScanConfig
-from .corpus import CorpusFileError, Skipped, relative_path
+from .corpus import CorpusFileError, Skipped, _is_text_name, relative_path
 from .errors import CorpusError
 from .keystore import KeyStore
 from .normalize import make_normalizer
@@ -83,10 +83,13 @@ def can_update(db_path: Path, root: str, config: ScanConfig) -> bool:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is None or int(version[0]) != SCHEMA_VERSION:
             return False
-        run = conn.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        run = conn.execute("SELECT root, config, version FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         conn.close()
-    return run is not None and run[0] == root and _matching(run[1]) == _matching(config.to_json())
+    from . import __version__
+
+    # another version may normalize or sign differently: its keys and ours would not mix
+    return run is not None and run[0] == root and run[2] == __version__ and _matching(run[1]) == _matching(config.to_json())
 
 
 def plan_folder(conn, files: list[Path], root: Path) -> Plan:
@@ -112,13 +115,15 @@ def plan_add(conn, files: list[Path], root: Path) -> Plan:
 
     sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")}
     to_read = {}
-    root = root.resolve()
+    root = root.absolute()
     for path in files:
-        try:
-            rel = relative_path(path.resolve(), root)
+        try:  # absolute, not resolved: a symlink is named as the scan names it
+            rel = relative_path(path.absolute(), root)
         except ValueError:
             raise CorpusError(f"{path} is outside the scanned corpus {root}; copy it there first") from None
-        to_read[rel] = path.resolve()
+        if any(part.startswith(".") for part in Path(rel).parts) or not _is_text_name(path.name):
+            raise CorpusError(f"{path}: a scan of the corpus would not read it (hidden, or not an input suffix); rename it first")
+        to_read[rel] = path.absolute()
     stored = dict(conn.execute("SELECT source, sha1 FROM files"))
     rows = [r for r in file_rows(list(to_read.values()), root) if stored.get(r[0]) != r[1]]  # unchanged: nothing to do
     changed = {r[0] for r in rows}
@@ -206,7 +211,9 @@ def stable_ids(old: dict[int, tuple[str, bytes]], run_id: int, changes: list[tup
                 changes.append((None, run_id, "canonical", old_id, None, f"new canonical in {canonical[cid][0]}; the old one, in {name[0]}, is a member"))
             else:
                 changes.append((None, run_id, "merged", old_id, mapping[cid], f"its canonical, in {name[0]}, is now a member"))
-        next_id = max(list(old) + [0]) + 1
+        # never reuse an id, even of a cluster dissolved long ago: readers may still hold it
+        used = conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0
+        next_id = max(list(old) + [used, 0]) + 1
         for cid in sorted(canonical):
             if cid not in mapping:
                 mapping[cid] = next_id

@@ -70,3 +70,11 @@ def test_update_harness_scans_updates_and_rescans(tmp_path):
     assert all(r["wall_s"] > 0 and r["paragraphs"] > 0 for r in rows)
     assert rows[1]["paragraphs"] == rows[2]["paragraphs"] > rows[0]["paragraphs"]
     assert "The update took" in update.markdown(rows)
+
+
+def test_service_harness_measures_queries_and_writes(tmp_path):
+    from bench import service
+
+    rows = service.run(200_000, clients=2, seconds=1.0, writes=1, seed=2, work=tmp_path / "work")
+    assert [r["load"].split(",")[0] for r in rows] == ["/query", "/documents", "/query"]
+    assert rows[0]["requests"] > 0 and rows[1]["requests"] == 1 and rows[0]["p99_ms"] >= rows[0]["p50_ms"] > 0

@@ -103,19 +103,22 @@ def test_untouched_lines_are_byte_for_byte_and_encoding_is_kept(tmp_path):
     assert (tmp_path / "out" / "logo.png").read_bytes() == b"\x89PNG\r\n\x1a\n\0\0"
 
 
-def test_keep_first_keeps_the_first_copy_in_corpus_order(tmp_path):
+def test_keep_first_keeps_the_first_whole_copy_in_corpus_order(tmp_path):
+    """Under --canonical longest the canonical is the longer edited copy in 2.txt; --keep first
+    keeps 1.txt's instead. A fragment (0.txt) is never what is kept, whatever its place."""
     corpus = tmp_path / "c"
     corpus.mkdir()
-    short = SPEECH[0][:18]  # a fragment comes first: it is never canonical over its whole
-    (corpus / "1.txt").write_text(short + "\n", encoding="utf-8")
-    (corpus / "2.txt").write_text(SPEECH[0] + "\n", encoding="utf-8")
+    longer = SPEECH[0].replace("，", "，全面，")
+    (corpus / "0.txt").write_text(SPEECH[0][:18] + "\n", encoding="utf-8")
+    (corpus / "1.txt").write_text(SPEECH[0] + "\n", encoding="utf-8")
+    (corpus / "2.txt").write_text(longer + "\n", encoding="utf-8")
     db = tmp_path / "d.db"
-    scan(corpus, ScanConfig(workers=1), db)
+    scan(corpus, ScanConfig(workers=1, canonical="longest"), db)
     clean_corpus(corpus, tmp_path / "canon", db)
     clean_corpus(corpus, tmp_path / "first", db, keep="first")
-    assert (tmp_path / "canon" / "1.txt").read_text(encoding="utf-8") == ""
-    assert (tmp_path / "first" / "1.txt").read_text(encoding="utf-8") == short + "\n"
-    assert (tmp_path / "first" / "2.txt").read_text(encoding="utf-8") == ""
+    read = lambda folder, name: (tmp_path / folder / name).read_text(encoding="utf-8")  # noqa: E731
+    assert [read("canon", n) for n in ("0.txt", "1.txt", "2.txt")] == ["", "", longer + "\n"]
+    assert [read("first", n) for n in ("0.txt", "1.txt", "2.txt")] == ["", SPEECH[0] + "\n", ""]
 
 
 def test_jsonl_records_are_rewritten_or_copied_and_none_is_lost(tmp_path):
@@ -169,8 +172,35 @@ def test_clean_cli_refuses_non_empty_output_and_changed_corpus(tmp_path):
     scan(corpus, ScanConfig(workers=1), db)
     (corpus / "a.txt").write_text(SPEECH[0] + "\n", encoding="utf-8")
     result = runner.invoke(cli, ["clean", str(corpus), "--out", str(out), "--db", str(db), "--force", "-q"])
-    assert result.exit_code == 1 and "a.txt changed since the scan" in result.output
+    assert result.exit_code == 1 and "a.txt changed or went away since the scan" in result.output
     assert not (out / "a.txt").exists()
+
+
+def test_clean_refuses_when_the_file_holding_the_kept_copy_changed(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(SPEECH[0] + "\n", encoding="utf-8")
+    (corpus / "b.txt").write_text(SPEECH[1] + "\n" + SPEECH[0] + "\n", encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    (corpus / "a.txt").unlink()  # the canonical's file: cleaning b.txt now would lose the text
+    with pytest.raises(CleanError, match="a.txt changed or went away since the scan"):
+        clean_corpus(corpus, tmp_path / "out", db)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_manifest_may_not_land_in_the_corpus_and_bom_survives(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(SPEECH[0] + "\n", encoding="utf-8")
+    (corpus / "b.txt").write_bytes("\ufeff".encode("utf-8") + (SPEECH[0] + "\n" + SPEECH[1] + "\n").encode("utf-8"))
+    db = tmp_path / "d.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    with pytest.raises(CleanError, match="inside the corpus"):
+        clean_corpus(corpus, tmp_path / "out", db, manifest=corpus / "a.txt")
+    assert (corpus / "a.txt").read_text(encoding="utf-8") == SPEECH[0] + "\n"
+    clean_corpus(corpus, tmp_path / "out", db)
+    assert (tmp_path / "out" / "b.txt").read_bytes() == b"\xef\xbb\xbf" + (SPEECH[1] + "\n").encode("utf-8")
 
 
 def test_clean_cli_scans_first_without_db(tmp_path):

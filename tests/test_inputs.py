@@ -66,6 +66,7 @@ def test_record_without_id_is_named_by_file_and_line():
         (b'{"text": 5}', "d.jsonl:4: field 'text' is int, not a string"),
         ('{"text": "中文"}'.encode("gbk"), "d.jsonl:4: not UTF-8"),
         (b'{"text": "a", "date": "yesterday"}', "d.jsonl:4: field 'date' is 'yesterday', not an ISO 8601 date"),
+        (b'{"text": "half an emoji \\ud83d"}', "d.jsonl:4: holds a lone surrogate escape"),
     ],
 )
 def test_bad_record_is_one_error_naming_file_and_line(line, message):

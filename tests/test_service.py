@@ -148,7 +148,8 @@ def test_reads_of_clusters_paragraphs_documents_and_stats(served):
     "method, path, body, status, message",
     [
         ("GET", "/clusters/999999", None, 404, "no cluster 999999"),
-        ("GET", "/paragraphs/0", None, 404, "no paragraph 0"),
+        ("GET", "/paragraphs/0", None, 422, "invalid request: path.paragraph_id"),
+        ("GET", "/paragraphs/99999999", None, 404, "no paragraph 99999999"),
         ("GET", "/documents/999999", None, 404, "no document 999999"),
         ("GET", "/clusters/abc", None, 422, "invalid request: path.cluster_id"),
         ("POST", "/query", {"txt": "x"}, 422, "invalid request: body.text: Field required"),

@@ -134,6 +134,19 @@ def test_cluster_ids_are_kept_and_a_new_canonical_is_recorded(tmp_path):
     assert canonical_doc == [("a.txt",)]
     changes = query(db, "SELECT run_id, kind, cluster_id FROM changes")
     assert changes == [(2, "canonical", before[text.strip()])]
+    # a dissolved cluster's id is never given to a new one
+    (corpus / "a.txt").unlink()
+    (corpus / "b.txt").write_text(other, encoding="utf-8")
+    (corpus / "c.txt").write_text(other, encoding="utf-8")
+    scan(corpus, CONFIG, db)
+    dissolved = {cid for (cid,) in query(db, "SELECT cluster_id FROM changes WHERE run_id = 3 AND kind = 'dissolved'")}
+    assert dissolved == {before[text.strip()]}
+    third = "全面推进乡村振兴，巩固拓展脱贫攻坚成果，让农民群众的日子越过越红火。\n"
+    (corpus / "b.txt").write_text(other + third, encoding="utf-8")
+    (corpus / "c.txt").write_text(other + third, encoding="utf-8")
+    scan(corpus, CONFIG, db)
+    new = {cid for (cid,) in query(db, "SELECT cluster_id FROM changes WHERE run_id = 4 AND kind = 'new'")}
+    assert len(new) == 1 and not new & dissolved and min(new) > max(before.values())
 
 
 def test_a_changed_option_or_full_scans_everything(tmp_path):
@@ -180,6 +193,9 @@ def test_add_and_remove_commands(tmp_path):
     assert result(db) == result(full_scan(corpus, tmp_path))
     out = runner.invoke(cli, ["remove", str(db), "missing.txt"])
     assert out.exit_code == 1 and "missing.txt: no such document in the database" in out.output
+    (corpus / ".hidden.txt").write_text("隐藏的文件，扫描不会读它。\n", encoding="utf-8")
+    out = runner.invoke(cli, ["add", str(db), str(corpus / ".hidden.txt")])
+    assert out.exit_code == 1 and "a scan of the corpus would not read it" in out.output
     outside = tmp_path / "elsewhere.txt"
     outside.write_text("外面的文件，不在语料里。\n", encoding="utf-8")
     out = runner.invoke(cli, ["add", str(db), str(outside)])

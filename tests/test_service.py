@@ -194,3 +194,49 @@ def test_openapi_schema_lists_the_endpoints(served):
     status, schema = served[0].get("/openapi.json")
     assert status == 200
     assert {"/query", "/documents", "/clusters/{cluster_id}", "/documents/{document_id}", "/paragraphs/{paragraph_id}", "/stats", "/healthz"} <= set(schema["paths"])
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.6])
+def test_a_server_killed_during_a_write_leaves_a_consistent_database(tmp_path, delay):
+    """SIGKILL at some point of POST /documents: after a restart the database is intact and
+    holds the document either completely or not at all."""
+    import signal
+    import threading
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for seed in SEEDS[:4]:
+        shutil.copy(seed, corpus)
+    db = tmp_path / "s.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    server = Server(db)
+    text = SEEDS[4].read_text(encoding="utf-8")
+    writer = threading.Thread(target=lambda: _ignore(server.post, "/documents", {"text": text, "id": "k"}))
+    writer.start()
+    time.sleep(delay)
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(10)
+    writer.join(60)
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        docs = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        paragraphs = conn.execute("SELECT count(*) FROM paragraphs WHERE doc_id IN (SELECT id FROM documents WHERE path = 'k')").fetchone()[0]
+        runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+    finally:
+        conn.close()
+    assert (docs, runs) in {(4, 1), (5, 2)}
+    assert paragraphs == (0 if docs == 4 else len([line for line in text.splitlines() if line.strip()]))
+    restarted = Server(db)
+    try:
+        assert restarted.get("/stats")[1]["documents"] == docs
+        assert restarted.post("/documents", {"text": text, "id": "k"})[0] == 200
+    finally:
+        restarted.stop()
+
+
+def _ignore(call, *args):
+    try:
+        call(*args)
+    except OSError:  # the connection dies with the server
+        pass

@@ -115,19 +115,21 @@ def _as_array(values: array) -> np.ndarray:
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
 
 
-def file_rows(files: list[Path], root: Path) -> Iterator[tuple[str, str, int]]:
-    """(relative path, SHA-1, size) of every input file: what an update compares to find the
-    files that changed (a JSONL or WARC file holds many documents, each with its own hash)."""
+def file_rows(files: list[Path], root: Path) -> Iterator[tuple[str, str, int, int]]:
+    """(relative path, SHA-1, size, mtime in ns) of every input file: what an update compares to
+    find the files that changed (a JSONL or WARC file holds many documents, each with its own
+    hash)."""
     for path in files:
         digest, size = hashlib.sha1(), 0
         try:
+            mtime = path.stat().st_mtime_ns
             with open(path, "rb") as f:
                 while chunk := f.read(1 << 20):
                     digest.update(chunk)
                     size += len(chunk)
         except OSError:
             continue  # unreadable: it was skipped, and will be tried again by the next scan
-        yield relative_path(path, root), digest.hexdigest(), size
+        yield relative_path(path, root), digest.hexdigest(), size, mtime
 
 
 def _epoch(date: str | None) -> float:

@@ -91,7 +91,7 @@ _TABLES = {
         {},
     ),
     "checked": ({"a": int, "b": int, "jaccard": float, "containment": float}, {}),
-    "files": ({"source": str, "sha1": str, "size": int}, {}),
+    "files": ({"source": str, "sha1": str, "size": int, "mtime_ns": int}, {}),
     "changes": (
         {"id": int, "run_id": int, "kind": str, "cluster_id": int, "other_cluster_id": int, "detail": str},
         {},

@@ -63,7 +63,7 @@ class Plan:
     sources: list[str]  # every source of the updated corpus, in corpus order
     to_read: dict[str, Path]  # sources read from disk (new or changed)
     deleted: list[str] = field(default_factory=list)  # sources dropped
-    file_rows: list[tuple[str, str, int]] = field(default_factory=list)  # files table rows to (re)write
+    file_rows: list[tuple[str, str, int, int]] = field(default_factory=list)  # files table rows to (re)write
     documents: dict[str, list] = field(default_factory=dict)  # sources given as Documents (the service)
 
 
@@ -93,20 +93,32 @@ def can_update(db_path: Path, root: str, config: ScanConfig) -> bool:
 
 
 def plan_folder(conn, files: list[Path], root: Path) -> Plan:
-    """Compare the corpus folder with the files of the stored scan (by SHA-1)."""
+    """Compare the corpus folder with the files of the stored scan. A file whose size and
+    modification time are as stored is taken as unchanged, as git and rsync do (``--full``
+    reads everything); any other is hashed, and read again only if its SHA-1 differs."""
     from .scan import file_rows
 
-    stored = dict(conn.execute("SELECT source, sha1 FROM files"))
-    rows = list(file_rows(files, root))
-    now = {rel: sha1 for rel, sha1, _ in rows}
+    stored = {source: (sha1, size, mtime) for source, sha1, size, mtime in conn.execute("SELECT source, sha1, size, mtime_ns FROM files")}
     by_rel = {relative_path(f, root): f for f in files}
-    to_read = {rel: by_rel[rel] for rel, sha1 in now.items() if stored.get(rel) != sha1}
+    to_hash = []
+    for rel, path in by_rel.items():
+        try:
+            st = path.stat()
+        except OSError:
+            to_hash.append(path)
+            continue
+        old = stored.get(rel)
+        if old is None or (old[1], old[2]) != (st.st_size, st.st_mtime_ns):
+            to_hash.append(path)
+    rows = list(file_rows(to_hash, root))
+    hashed = {rel for rel, *_ in rows}
+    to_read = {rel: by_rel[rel] for rel, sha1, *_ in rows if stored.get(rel, (None,))[0] != sha1}
     # a file that could not be read (hence has no hash) is read again, and reported again
-    to_read.update({rel: path for rel, path in by_rel.items() if rel not in now})
+    to_read.update({relative_path(p, root): p for p in to_hash if relative_path(p, root) not in hashed})
     deleted = sorted(set(stored) - set(by_rel))
     # documents that came from no file of the folder (added through the service) stay
     given = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(stored)
-    return Plan(sorted(set(by_rel) | given), to_read, deleted, [r for r in rows if r[0] in to_read])
+    return Plan(sorted(set(by_rel) | given), to_read, deleted, rows)
 
 
 def plan_add(conn, files: list[Path], root: Path) -> Plan:
@@ -125,7 +137,8 @@ def plan_add(conn, files: list[Path], root: Path) -> Plan:
             raise CorpusError(f"{path}: a scan of the corpus would not read it (hidden, or not an input suffix); rename it first")
         to_read[rel] = path.absolute()
     stored = dict(conn.execute("SELECT source, sha1 FROM files"))
-    rows = [r for r in file_rows(list(to_read.values()), root) if stored.get(r[0]) != r[1]]  # unchanged: nothing to do
+    rows = list(file_rows(list(to_read.values()), root))
+    rows = [r for r in rows if stored.get(r[0]) != r[1]]  # unchanged: nothing to do
     changed = {r[0] for r in rows}
     return Plan(sorted(sources | set(to_read)), {rel: p for rel, p in to_read.items() if rel in changed}, [], rows)
 
@@ -274,6 +287,7 @@ def update(
         conn.execute("DELETE FROM paragraphs WHERE doc_id IN (SELECT id FROM documents WHERE source IN (SELECT source FROM gone))")
         conn.execute("DELETE FROM documents WHERE source IN (SELECT source FROM gone)")
         conn.execute("DELETE FROM files WHERE source IN (SELECT source FROM gone)")
+        conn.executemany("DELETE FROM files WHERE source = ?", [(row[0],) for row in plan.file_rows])
         writer.insert("files", plan.file_rows)
 
         stored_keys = {kid: (fp, key, key_len) for kid, fp, key, key_len in conn.execute("SELECT id, fp, CAST(key AS BLOB), key_len FROM keys")}

@@ -364,15 +364,18 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
     if no_stream and db_path is None:
         raise click.UsageError("--no-stream needs --db: without a reference there is nothing to filter against")
     try:
+        reference = None
         if db_path is not None:
-            index, config = reference_index(db_path)
+            reference, config = reference_index(db_path)
         else:
             config = ScanConfig(threshold=threshold)
-            index = KeyIndex(config)
+        index = KeyIndex(config)
         fields = RecordFields(text_field, id_field)
         warn = lambda error: click.echo(f"warning: {error}; passed through unchanged", err=True)  # noqa: E731
         out = sys.stdout.buffer
-        result = filter_stream(sys.stdin.buffer, out.write, index, config, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn)
+        result = filter_stream(
+            sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn
+        )
         out.flush()
     except DedupError as e:
         raise click.ClickException(str(e))

@@ -8,6 +8,9 @@ one (exact, near or contained) is cut from the text field (``remove_lines``), or
 listed in a field ``MARK_FIELD`` and left in place. Every other paragraph of the stream is added
 to the index (unless ``stream`` is off), so its later copies go: the first occurrence stays.
 
+With a reference (``reference_index``: a scan's database), a paragraph is first looked up
+there (``lookup.StoredIndex``, as ``POST /query`` does), then in the stream.
+
 A record without duplicates is written back byte for byte; one with duplicates is written as
 ``json.dumps`` of the record with its text changed (or the mark added), other fields unchanged.
 A line that is not a usable record stops the filter with its line number, or, with
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 
 from .clean import MARK_FIELD, remove_lines
 from .config import ScanConfig
-from .index import KeyIndex
+from .index import KeyIndex, Match
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .records import RecordError, RecordFields, parse_record
@@ -40,31 +43,13 @@ class FilterResult:
     passed_bad: int = 0  # bad lines passed through unchanged under skip_bad
 
 
-def reference_index(db, path=None) -> tuple[KeyIndex, ScanConfig]:
-    """An index of every paragraph of a scan's database, with the scan's config; each entry
-    refers to its document and lines in that corpus."""
-    from .store import open_existing
+def reference_index(db):
+    """The lookup index of a scan's database (a reference corpus) and that scan's config: built
+    from the band hashes and anchors the scan stored, in seconds, not by normalizing it again."""
+    from .lookup import StoredIndex
 
-    conn = open_existing(db).conn
-    try:
-        stored = json.loads(conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
-        fields = {f: stored[f] for f in ScanConfig.__dataclass_fields__ if f in stored}
-        fields["normalize"] = tuple(fields.get("normalize") or ()) or None
-        config = ScanConfig(**fields)
-        index = KeyIndex(config, path)
-        normalizer = make_normalizer(config.steps)
-        rows = conn.execute(
-            "SELECT p.text, d.path, p.line_start, p.line_end, p.id FROM paragraphs p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
-        )
-        while batch := rows.fetchmany(5000):
-            index.match(
-                [normalizer(r[0]) for r in batch],
-                [{"document": r[1], "line_start": r[2], "line_end": r[3], "paragraph_id": r[4], "in": "reference"} for r in batch],
-            )
-        index.conn.commit()
-    finally:
-        conn.close()
-    return index, config
+    reference = StoredIndex(db)
+    return reference, reference.config
 
 
 def filter_stream(
@@ -73,6 +58,7 @@ def filter_stream(
     index: KeyIndex,
     config: ScanConfig,
     *,
+    reference=None,
     source: str = "-",
     fields: RecordFields = RecordFields(),
     stream: bool = True,
@@ -102,7 +88,17 @@ def filter_stream(
             {"document": d.path, "line_start": p.line_start, "line_end": p.line_end, "in": "stream"}
             for d, ps in zip(docs, paragraphs) for p in ps
         ]
-        matches = iter(index.match(keys, refs if stream else None))
+        found_in_reference: list[Match | None] = [None] * len(keys)
+        if reference is not None:
+            flat = [p for ps in paragraphs for p in ps]
+            for i, answer in enumerate(reference.match_keys(flat, keys)):
+                if answer.status == "copy":
+                    found_in_reference[i] = Match({**answer.canonical, "in": "reference"}, answer.relation, answer.similarity, answer.containment)
+        rest = [i for i, m in enumerate(found_in_reference) if m is None]
+        in_stream = index.match([keys[i] for i in rest], [refs[i] for i in rest] if stream else None)
+        for i, m in zip(rest, in_stream):
+            found_in_reference[i] = m
+        matches = iter(found_in_reference)
         for (number, line), doc, ps in zip(batch, docs, paragraphs):
             if isinstance(doc, RecordError):
                 result.passed_bad += 1

@@ -111,7 +111,10 @@ class StoredIndex:
     def query(self, text: str) -> list[ParagraphAnswer]:
         """What a scan would say of every paragraph of ``text`` added after the corpus."""
         paragraphs = split_paragraphs(text, self.config.split)
-        keys = [self.normalizer(p.text) for p in paragraphs]
+        return self.match_keys(paragraphs, [self.normalizer(p.text) for p in paragraphs])
+
+    def match_keys(self, paragraphs: list, keys: list[str]) -> list[ParagraphAnswer]:
+        """``query`` for paragraphs already split and normalized (with this index's config)."""
         signed = sign_for_lookup(keys, self.config)
         conn = self._connect()
         try:

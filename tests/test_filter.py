@@ -72,13 +72,17 @@ def test_reference_database_and_no_stream(tmp_path):
     (corpus / "old.txt").write_text(f"{SPEECH[0]}\n{SPEECH[1]}\n", encoding="utf-8")
     db = tmp_path / "ref.db"
     scan(corpus, ScanConfig(workers=1), db)
-    index, config = reference_index(db)
+    reference, config = reference_index(db)
     lines = [line({"text": f"{SPEECH[1]}\n{SPEECH[2]}"}), line({"text": SPEECH[2]})]
-    out, result = run_filter(lines, index=index, config=config, stream=False, mark=True)
+    out, result = run_filter(lines, reference=reference, config=config, stream=False, mark=True)
     first = json.loads(out[0])["dedup_duplicates"]
     assert [(d["line_start"], d["copies"]["document"], d["copies"]["in"]) for d in first] == [(1, "old.txt", "reference")]
     assert out[1] == lines[1]  # not compared with the stream
     assert result.duplicates == 1
+    # with the stream too: the second record copies the first record's new paragraph
+    out, result = run_filter(lines, reference=reference, config=config)
+    assert json.loads(out[0])["text"] == SPEECH[2] and json.loads(out[1])["text"] == ""
+    assert result.duplicates == 2
 
 
 def test_bad_lines_stop_or_pass_through_and_nothing_is_lost():

@@ -81,25 +81,28 @@ class StoredIndex:
         return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
 
     def _load(self, conn: sqlite3.Connection) -> None:
-        ids, fps, band_codes, band_keys, anchor_codes, anchor_keys = [], [], [], [], [], []
-        n_anchors = {}
-        for kid, fp, bands, anchors in conn.execute("SELECT id, fp, bands, anchors FROM keys"):
+        ids, fps, signed, bands, anchors = [], [], [], [], []
+        for kid, fp, band_bytes, anchor_bytes in conn.execute("SELECT id, fp, bands, anchors FROM keys"):
             ids.append(kid)
             fps.append(fp)
-            if bands is not None:
-                values = np.frombuffer(bands, dtype="<u4").astype(np.int64)
-                band_codes.append((np.arange(len(values), dtype=np.int64) << 32) | values)
-                band_keys.append(np.full(len(values), kid, dtype=np.int64))
-                a = np.unique(np.frombuffer(anchors or b"", dtype="<u4").astype(np.int64))
-                anchor_codes.append((self.n_bands << 32) | a)
-                anchor_keys.append(np.full(len(a), kid, dtype=np.int64))
-                n_anchors[kid] = len(a)
+            if band_bytes is not None:
+                signed.append(kid)
+                bands.append(band_bytes)
+                anchors.append(anchor_bytes or b"")
+        signed_ids = np.array(signed, dtype=np.int64)
+        values = np.frombuffer(b"".join(bands), dtype="<u4").astype(np.int64).reshape(-1, self.n_bands)
+        band_codes = [((np.arange(self.n_bands, dtype=np.int64) << 32) | values).ravel()]
+        band_keys = [np.repeat(signed_ids, self.n_bands)]
+        counts = np.fromiter((len(a) // 4 for a in anchors), dtype=np.int64, count=len(anchors))
+        anchor_codes = [(self.n_bands << 32) | np.frombuffer(b"".join(anchors), dtype="<u4").astype(np.int64)]
+        anchor_keys = [np.repeat(signed_ids, counts)]
+        n_anchors = dict(zip(signed, counts.tolist()))
         self.key_of_fp = dict(zip(fps, ids))
         self.n_anchors = n_anchors
         self.bands, self.band_keys = _sorted(band_codes, band_keys)
         self.anchors, self.anchor_keys = _sorted(anchor_codes, anchor_keys)
         # every key's cluster, and the canonical of every cluster
-        self.cluster_of_key = dict(conn.execute("SELECT key_id, cluster_id FROM paragraphs WHERE cluster_id IS NOT NULL GROUP BY key_id"))
+        self.cluster_of_key = dict(conn.execute("SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id"))
         self.canonical = {
             cid: (pid, key_id, path, start, end)
             for cid, pid, key_id, path, start, end in conn.execute(

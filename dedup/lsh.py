@@ -41,6 +41,8 @@ huge bucket costs O(size x window) pairs, never O(size^2).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from .signatures import mix64
 
@@ -60,6 +62,7 @@ def candidate_probability(s: float, b: int, r: int) -> float:
     return 1.0 - (1.0 - s**r) ** b
 
 
+@functools.lru_cache(maxsize=64)  # ~15 ms of integrals; lookups ask for it once a query
 def optimal_bands(threshold: float, num_perm: int, recall: float = RECALL_AT_THRESHOLD) -> tuple[int, int]:
     """(b, r) with b * r <= num_perm that reach ``recall`` at the threshold with the least work.
 

@@ -137,6 +137,9 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     open_existing(db_path).conn.close()  # a clear error now, not at the first request
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode = WAL")
+    # lookups find a key's paragraphs by key_id (databases written before the index existed)
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_paragraphs_key_id ON paragraphs (key_id)")
+    conn.commit()
     conn.close()
     state = {"index": StoredIndex(db_path)}
     write_lock = threading.Lock()

@@ -102,6 +102,7 @@ _INDEXES = [
     ("paragraphs", ["doc_id", "idx"]),
     ("paragraphs", ["cluster_id"]),
     ("paragraphs", ["fingerprint"]),
+    ("paragraphs", ["key_id"]),
     ("members", ["cluster_id"]),
     ("documents", ["path"]),
     ("documents", ["source"]),

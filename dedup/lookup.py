@@ -34,6 +34,7 @@ from .index import MIN_CONTAINED_SHINGLES, MIN_KEY_CHARS, best_copy, sign_for_lo
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
+from .store import connect_read_only, open_existing
 from .verify import MatchRule
 
 
@@ -62,13 +63,25 @@ class ParagraphAnswer:
         return dict(self.__dict__)
 
 
+class StaleIndex(Exception):
+    """The database changed (a later run) since the index was built: build it again."""
+
+
 class StoredIndex:
-    """Lookups against one scan database (read-only; build a new one after the database changes)."""
+    """Lookups against one scan database, as it was at its latest run when built.
+
+    Every query reads the database in one read transaction and first checks that the latest
+    run is still the one the index was built from (``StaleIndex`` otherwise), so an answer never
+    mixes the index of one run with the rows of another.
+    """
 
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
+        open_existing(self.db_path).conn.close()  # a clear error for a missing or foreign file
         conn = self._connect()
         try:
+            conn.execute("BEGIN")
+            self.run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
             self.config = stored_config(conn)
             self.n_bands = self.config.lsh_bands()[0]
             self.rule = MatchRule(self.config.threshold, self.config.containment, MIN_CONTAINED_SHINGLES)
@@ -78,7 +91,7 @@ class StoredIndex:
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+        return connect_read_only(self.db_path)
 
     def _load(self, conn: sqlite3.Connection) -> None:
         ids, fps, signed, bands, anchors = [], [], [], [], []
@@ -121,6 +134,9 @@ class StoredIndex:
         signed = sign_for_lookup(keys, self.config)
         conn = self._connect()
         try:
+            conn.execute("BEGIN")  # one snapshot for every read of this query
+            if conn.execute("SELECT max(id) FROM runs").fetchone()[0] != self.run_id:
+                raise StaleIndex(self.db_path)
             return [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
         finally:
             conn.close()

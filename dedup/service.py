@@ -21,37 +21,51 @@ object ``{"error": "..."}`` with a 4xx status; request bodies over ``max_body`` 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import AfterValidator, BaseModel, Field
 
 from .corpus import Document, normalize_newlines
 from .errors import DatabaseError, DedupError
-from .lookup import StoredIndex
-from .store import open_existing
+from .lookup import StaleIndex, StoredIndex
+from .store import connect_read_only, open_existing
 from .summary import cluster_detail, summarize
 
 MAX_BODY = 1 << 20  # bytes of a request body, by default
 def _row_id():
     """A path parameter that is a row id (a new one per parameter: FastAPI keeps state in it)."""
     return PathParam(ge=1, le=2**63 - 1, description="A row id of the database (SQLite integers are 64-bit).")
-API_SOURCE = "~api/"
+API_SOURCE = "\U0010ffffapi/"  # sorts after every file name: a posted document is the newest
+
+
+def _encodable(value: str) -> str:
+    """A lone surrogate (half of a \\uXXXX pair) is valid JSON but not text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone surrogate escape (half of a \\uXXXX pair), which is not text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class QueryIn(BaseModel):
-    text: str = Field(description="The text to check; split into paragraphs as a scan splits a document.")
+    text: Text = Field(description="The text to check; split into paragraphs as a scan splits a document.")
 
 
 class DocumentIn(BaseModel):
-    text: str = Field(description="The document's text.")
-    id: str | None = Field(default=None, max_length=500, description="Its id (default: a hash of the text); a document with the same id is replaced.")
+    text: Text = Field(description="The document's text.")
+    id: Text | None = Field(default=None, min_length=1, max_length=500, description="Its id (default: a hash of the text); a document with the same id is replaced.")
     date: str | None = Field(default=None, max_length=100, description="ISO 8601 date or Unix time, for the earliest policy.")
     meta: dict[str, Any] | None = Field(default=None, description="Anything to keep with it.")
 
@@ -104,25 +118,29 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await _too_large(self.limit, send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+        # read the whole body first (bounded), then hand it on: an exception raised while the
+        # app reads would be caught by FastAPI's body parsing and turned into a 400
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                return await _too_large(self.limit, send)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body, sent = b"".join(chunks), False
 
-        try:
-            return await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            return await _too_large(self.limit, send)
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-
-class _BodyTooLarge(Exception):
-    pass
+        return await self.app(scope, replay, send)
 
 
 async def _too_large(limit: int, send) -> None:
@@ -134,6 +152,8 @@ async def _too_large(limit: int, send) -> None:
 def create_app(db_path: str | Path, token: str | None = None, max_body: int = MAX_BODY) -> FastAPI:
     """The FastAPI application serving the scan in ``db_path``."""
     db_path = Path(db_path)
+    if token is not None and not token.isascii():
+        raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
     open_existing(db_path).conn.close()  # a clear error now, not at the first request
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -147,8 +167,8 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
     app.add_middleware(BodyLimit, limit=max_body)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own (404, 405) and ours
+    async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
@@ -167,7 +187,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     def require_token(authorization: str | None = Header(default=None)) -> None:
         if not token:
             raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
-        if authorization != f"Bearer {token}":
+        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
             raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz")
@@ -183,21 +203,44 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
             db.conn.close()
         return {k: v for k, v in s.__dict__.items() if k != "top"} | {"duplicate_share": s.duplicate_share}
 
+    index_lock = threading.Lock()
+
+    def answer(text: str) -> list:
+        """The lookup, with an index rebuilt when the database moved on (a write by this
+        server, or an update by ``dedup add``/``scan`` from outside)."""
+        for _ in range(3):
+            index = state["index"]
+            try:
+                return index.query(text)
+            except StaleIndex:
+                with index_lock:
+                    if state["index"] is index:
+                        state["index"] = StoredIndex(db_path)
+        return state["index"].query(text)
+
     @app.post("/query", response_model=QueryOut, responses=ERRORS)
     def query(body: QueryIn) -> dict:
-        return {"paragraphs": [_out(a.as_dict()) for a in state["index"].query(body.text)]}
+        return {"paragraphs": [_out(a.as_dict()) for a in answer(body.text)]}
 
     @app.post("/documents", response_model=DocumentOut, responses=ERRORS, dependencies=[Depends(require_token)])
     def add_document(body: DocumentIn) -> dict:
         text = normalize_newlines(body.text)
         data = body.text.encode("utf-8")
         doc_id = body.id or hashlib.sha1(data).hexdigest()[:16]
-        source = API_SOURCE + doc_id
         meta = json.dumps(body.meta, ensure_ascii=False, sort_keys=True) if body.meta else None
-        doc = Document(doc_id, text, "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=body.date, meta=meta)
         with write_lock:
-            _add(db_path, doc)
-            state["index"] = StoredIndex(db_path)
+            # posted documents come after the corpus and after each other, in posting order;
+            # one posted again under the same id replaces the earlier one (and moves last)
+            conn = _read(db_path)
+            try:
+                earlier = [s for (s,) in conn.execute("SELECT DISTINCT source FROM documents WHERE source >= ? AND path = ?", (API_SOURCE, doc_id))]
+                last = conn.execute("SELECT max(source) FROM documents WHERE source >= ?", (API_SOURCE,)).fetchone()[0]
+            finally:
+                conn.close()
+            sequence = int(last[len(API_SOURCE):].split("/", 1)[0]) + 1 if last else 1
+            source = f"{API_SOURCE}{sequence:012d}/{doc_id}"
+            doc = Document(doc_id, text, "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=body.date, meta=meta)
+            _add(db_path, doc, replaces=earlier)
         return _document(db_path, source=source)
 
     @app.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
@@ -245,7 +288,7 @@ def _version() -> str:
 
 
 def _read(db_path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    return connect_read_only(db_path)
 
 
 def _out(answer: dict) -> dict:
@@ -254,8 +297,8 @@ def _out(answer: dict) -> dict:
     return answer
 
 
-def _add(db_path: Path, doc: Document) -> None:
-    """Add (or replace) one document, as ``dedup add`` would."""
+def _add(db_path: Path, doc: Document, replaces: list[str]) -> None:
+    """Add one document, dropping the sources it ``replaces``, as ``dedup add`` would."""
     from .lookup import stored_config
     from .scan import _now, _Timer
     from .update import Plan, can_update, update
@@ -271,8 +314,8 @@ def _add(db_path: Path, doc: Document) -> None:
         raise HTTPException(409, "this database cannot take documents (a scan of stdin, or of another dedup version); scan the corpus again")
 
     def plan_of(conn) -> Plan:
-        sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")}
-        return Plan(sorted(sources | {doc.source}), {}, documents={doc.source: [doc]})
+        sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(replaces)
+        return Plan(sorted(sources | {doc.source}), {}, deleted=list(replaces), documents={doc.source: [doc]})
 
     update(Path(root), config, db_path, plan_of, skip_bad=False, skip=lambda _: None, show_progress=False, timer=_Timer(), started=_now())
 

@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Iterable
 
@@ -110,9 +111,16 @@ _INDEXES = [
 ]
 
 
+def connect_read_only(path: str | os.PathLike, timeout: float = 30) -> sqlite3.Connection:
+    """A read-only connection; the path is escaped for SQLite's URI syntax ("#" and "?" in a
+    file name would otherwise end it, and a mistyped path would create an empty file)."""
+    uri = "file:" + urllib.parse.quote(str(Path(path).absolute())) + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=timeout)
+
+
 def _is_dedup_db(path: Path) -> bool:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = connect_read_only(path)
         try:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         finally:
@@ -129,7 +137,7 @@ def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
         raise DatabaseError(f"{p}: no such database; run 'dedup scan CORPUS --db {p}' first")
     if not _is_dedup_db(p):
         raise DatabaseError(f"{p}: not a dedup database (no runs/paragraphs tables); pass the file 'dedup scan' wrote")
-    db = sqlite_utils.Database(sqlite3.connect(f"file:{p}?mode=ro", uri=True))
+    db = sqlite_utils.Database(connect_read_only(p))
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if version is None or int(version[0]) != SCHEMA_VERSION:
         found = version[0] if version else "none"
@@ -141,7 +149,7 @@ def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
 
 def previous_root(path: Path) -> str | None:
     """The corpus root of the latest run stored in ``path`` (None if it holds no run)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = connect_read_only(path)
     try:
         row = conn.execute("SELECT root FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     finally:

@@ -37,7 +37,7 @@ from .corpus import CorpusFileError, Skipped, _is_text_name, relative_path
 from .errors import CorpusError
 from .keystore import KeyStore
 from .normalize import make_normalizer
-from .store import SCHEMA_VERSION, Writer, _is_dedup_db
+from .store import SCHEMA_VERSION, Writer, _is_dedup_db, connect_read_only
 
 UNCOMPARED = ("workers",)  # options that never change a result: an update may differ in them
 
@@ -74,11 +74,9 @@ def _matching(config_json: str) -> dict:
 
 def can_update(db_path: Path, root: str, config: ScanConfig) -> bool:
     """Does ``db_path`` hold a scan of ``root`` that this config can update?"""
-    import sqlite3
-
     if not db_path.exists() or not _is_dedup_db(db_path):
         return False
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect_read_only(db_path)
     try:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is None or int(version[0]) != SCHEMA_VERSION:

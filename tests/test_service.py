@@ -240,3 +240,57 @@ def _ignore(call, *args):
         call(*args)
     except OSError:  # the connection dies with the server
         pass
+
+
+def test_review_cases_chunked_limit_404_surrogates_and_posting_order(tmp_path):
+    import http.client
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    speech = "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。"
+    (corpus / "新闻.txt").write_text(speech + "\n", encoding="utf-8")
+    db = tmp_path / "s.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    server = Server(db, max_body=5000)
+    try:
+        # a chunked body over the limit: 413, as with a Content-Length
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.putrequest("POST", "/query")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        payload = json.dumps({"text": "字" * 4000}).encode()
+        for i in range(0, len(payload), 1000):
+            piece = payload[i : i + 1000]
+            conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+        response = conn.getresponse()
+        assert response.status == 413 and "request body over" in json.loads(response.read())["error"]
+        assert server.get("/nope") == (404, {"error": "Not Found"})
+        status, answer = server.request("POST", "/documents", raw=b'{"text": "abc\\ud800def"}', token=TOKEN)
+        assert status == 422 and "lone surrogate" in answer["error"]
+        # a posted document comes after the corpus (even a Chinese file name) and after earlier posts
+        status, posted = server.post("/documents", {"text": speech, "id": "doc1"})
+        assert status == 200 and posted["paragraphs"][0]["canonical"]["document"] == "新闻.txt"
+        status, second = server.post("/documents", {"text": speech, "id": "a"})
+        assert second["paragraphs"][0]["relation"] == "exact" and second["paragraphs"][0]["canonical"]["document"] == "新闻.txt"
+    finally:
+        server.stop()
+
+
+def test_queries_follow_the_database_through_writes_and_outside_updates(served):
+    server, corpus, db = served
+    text = SEEDS[4].read_text(encoding="utf-8")
+    with ThreadPoolExecutor(4) as pool:
+        writes = [pool.submit(server.post, "/documents", {"text": text, "id": "x"}) for _ in range(3)]
+        reads = [pool.submit(server.post, "/query", {"text": text}, None) for _ in range(30)]
+        assert {r.result()[0] for r in reads} == {200}
+        assert {w.result()[0] for w in writes} == {200}
+    from click.testing import CliRunner
+
+    from dedup.cli import cli
+
+    assert CliRunner().invoke(cli, ["remove", str(db), SEEDS[0].name, "--workers", "1"]).exit_code == 0
+    status, answer = server.post("/query", {"text": SEEDS[0].read_text(encoding="utf-8")}, token=None)
+    assert status == 200
+    assert all(p["canonical"]["document"] != SEEDS[0].name for p in answer["paragraphs"] if p["status"] == "copy")

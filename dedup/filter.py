@@ -91,7 +91,7 @@ def filter_stream(
         found_in_reference: list[Match | None] = [None] * len(keys)
         if reference is not None:
             flat = [p for ps in paragraphs for p in ps]
-            for i, answer in enumerate(reference.match_keys(flat, keys)):
+            for i, answer in enumerate(reference.match_keys(flat, keys, within=False)):
                 if answer.status == "copy":
                     found_in_reference[i] = Match({**answer.canonical, "in": "reference"}, answer.relation, answer.similarity, answer.containment)
         rest = [i for i, m in enumerate(found_in_reference) if m is None]

@@ -46,6 +46,9 @@ def stored_config(conn: sqlite3.Connection) -> ScanConfig:
     return ScanConfig(**fields)
 
 
+THIS_TEXT = "(this text)"  # the document of a canonical earlier in the text being checked
+
+
 @dataclass(frozen=True)
 class ParagraphAnswer:
     idx: int
@@ -129,17 +132,46 @@ class StoredIndex:
         paragraphs = split_paragraphs(text, self.config.split)
         return self.match_keys(paragraphs, [self.normalizer(p.text) for p in paragraphs])
 
-    def match_keys(self, paragraphs: list, keys: list[str]) -> list[ParagraphAnswer]:
-        """``query`` for paragraphs already split and normalized (with this index's config)."""
+    def match_keys(self, paragraphs: list, keys: list[str], within: bool = True) -> list[ParagraphAnswer]:
+        """``query`` for paragraphs already split and normalized (with this index's config);
+        ``within=False`` leaves out repeats inside the paragraphs themselves (``filter`` finds
+        those with its own index of the stream)."""
         signed = sign_for_lookup(keys, self.config)
         conn = self._connect()
         try:
             conn.execute("BEGIN")  # one snapshot for every read of this query
             if conn.execute("SELECT max(id) FROM runs").fetchone()[0] != self.run_id:
                 raise StaleIndex(self.db_path)
-            return [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
+            answers = [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
         finally:
             conn.close()
+        return self._within(paragraphs, keys, answers) if within else answers
+
+    def _within(self, paragraphs: list, keys: list[str], answers: list[ParagraphAnswer]) -> list[ParagraphAnswer]:
+        """Paragraphs new to the database may still repeat an earlier paragraph of the same
+        text, as a scan of the text would find: the first occurrence is its canonical."""
+        earlier: list[tuple[int, str]] = []  # (index, key) of this text's new paragraphs so far
+        by_key: dict[str, int] = {}
+        out = []
+        for i, (p, key, answer) in enumerate(zip(paragraphs, keys, answers)):
+            if answer.status == "new" and len(key) >= MIN_KEY_CHARS:
+                first = by_key.get(key)
+                found = (first, "exact", 1.0, 1.0) if first is not None else None
+                if found is None and len(key) >= self.config.min_chars:
+                    found = best_copy(key, [(j, k) for j, k in earlier if len(k) >= self.config.min_chars], self.config, self.rule)
+                if found is not None:
+                    j, relation, jac, con = found
+                    q = paragraphs[j]
+                    answer = ParagraphAnswer(
+                        idx=p.idx, line_start=p.line_start, line_end=p.line_end, text=p.text, status="copy", relation=relation,
+                        similarity=round(jac, 6), containment=round(con, 6), cluster_id=None,
+                        canonical={"paragraph_id": None, "document": THIS_TEXT, "line_start": q.line_start, "line_end": q.line_end},
+                    )
+                else:
+                    earlier.append((i, key))
+                    by_key.setdefault(key, i)
+            out.append(answer)
+        return out
 
     def _answer(self, conn, p, key: str, signed) -> ParagraphAnswer:
         base = dict(idx=p.idx, line_start=p.line_start, line_end=p.line_end, text=p.text)
@@ -168,7 +200,13 @@ class StoredIndex:
             head = self.canonical[cid][1] if cid is not None else k
             heads.setdefault(head, cid)
         texts = dict(conn.execute(f"SELECT id, key FROM keys WHERE id IN ({','.join('?' * len(heads))})", list(heads)))
-        best = best_copy(key, [(head, texts[head]) for head in sorted(heads)], self.config, self.rule)
+        # the scan's head is the canonical that comes first (its cluster's rank): try them in
+        # corpus order, and the first that accepts the text is what it copies
+        best = None
+        for head in sorted(heads, key=lambda h: self._corpus_order(conn, heads[h], h)):
+            best = best_copy(key, [(head, texts[head])], self.config, self.rule)
+            if best is not None:
+                break
         if best is None:
             return ParagraphAnswer(**base, status="new")
         head, relation, jac, con = best
@@ -187,6 +225,14 @@ class StoredIndex:
         ).fetchone()
         return ParagraphAnswer(**base, status="copy", relation=relation, similarity=sim, containment=con,
                                cluster_id=cid, canonical=self._canonical(conn, cid, kid))
+
+    def _corpus_order(self, conn, cid: int | None, kid: int) -> tuple:
+        """Where a cluster's canonical (or an unclustered key's paragraph) stands in corpus order."""
+        pid = self.canonical[cid][0] if cid is not None else self._canonical(conn, None, kid)["paragraph_id"]
+        return conn.execute(
+            "SELECT d.source, coalesce(d.record, 0), d.id, p.idx FROM paragraphs p JOIN documents d ON d.id = p.doc_id WHERE p.id = ?",
+            (pid,),
+        ).fetchone()
 
     def _canonical(self, conn, cid: int | None, kid: int) -> dict:
         if cid is not None:

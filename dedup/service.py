@@ -71,7 +71,7 @@ class DocumentIn(BaseModel):
 
 
 class Canonical(BaseModel):
-    paragraph_id: int
+    paragraph_id: int | None = Field(description="None when the canonical is an earlier paragraph of the text itself")
     document: str
     line_start: int
     line_end: int

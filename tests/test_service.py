@@ -294,3 +294,34 @@ def test_queries_follow_the_database_through_writes_and_outside_updates(served):
     status, answer = server.post("/query", {"text": SEEDS[0].read_text(encoding="utf-8")}, token=None)
     assert status == 200
     assert all(p["canonical"]["document"] != SEEDS[0].name for p in answer["paragraphs"] if p["status"] == "copy")
+
+
+def test_query_finds_repeats_inside_the_text_and_takes_the_earliest_canonical(tmp_path):
+    from dedup.lookup import StoredIndex
+
+    s = "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线，"
+    x1, x2 = "同时要做好经济社会发展各项工作。", "确保人民群众生命安全和身体健康。"
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(f"前言一\n{s + x1}\n", encoding="utf-8")
+    (corpus / "b.txt").write_text(f"前言二\n{s + x2}\n", encoding="utf-8")
+    db = tmp_path / "s.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    repeat = "一段全新的文字，与语料中的任何内容都不相同，长度也足够了。"
+    answers = StoredIndex(db).query(f"{s}\n{repeat}\n{repeat}")
+    # the scan of the text as a last file: the first line joins a.txt's cluster (first in
+    # corpus order), the third repeats the second
+    shutil.copy(db, tmp_path / "copy.db")
+    (corpus / "zzz.txt").write_text(f"{s}\n{repeat}\n{repeat}\n", encoding="utf-8")
+    scan(corpus, ScanConfig(workers=1), db)
+    truth = dict(
+        sqlite3.connect(db).execute(
+            """SELECT p.line_start, cd.path || ':' || cp.line_start FROM paragraphs p JOIN documents d ON d.id = p.doc_id
+               JOIN members m ON m.paragraph_id = p.id JOIN clusters c ON c.id = m.cluster_id
+               JOIN paragraphs cp ON cp.id = c.canonical_id JOIN documents cd ON cd.id = cp.doc_id
+               WHERE d.path = 'zzz.txt' AND m.relation != 'canonical'"""
+        )
+    )
+    mine = {a.line_start: f"{a.canonical['document']}:{a.canonical['line_start']}" for a in answers if a.status == "copy"}
+    assert mine == {line: where.replace("zzz.txt", "(this text)") for line, where in truth.items()}
+    assert mine == {1: "a.txt:2", 3: "(this text):2"}

@@ -32,6 +32,12 @@ class KeyStore:
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         self.path = Path(name)
         self._file = os.fdopen(fd, "w+b")
+        try:  # in use: a concurrent run's cleanup of stale temporary files leaves it alone
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except ImportError:
+            pass
         self._offsets = array("q", [0])
         self._pending: list[bytes] = []  # appended, not yet written: one write a megabyte
         self._pending_size = 0

@@ -111,6 +111,45 @@ _INDEXES = [
 ]
 
 
+def hold(path: Path) -> int | None:
+    """Take an exclusive advisory lock (flock) on a temporary file of a running scan and keep
+    it until ``release``: the file is in use. SQLite locks with fcntl, which flock does not
+    disturb. None where flock does not exist."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor drops its flock
+
+
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Delete the temporary files matching ``pattern`` that no running process holds (see
+    ``hold``): those a killed scan left. Without flock, none is deleted."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    for path in folder.glob(pattern):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: a scan or update is running and needs it
+        finally:
+            os.close(fd)
+        path.unlink(missing_ok=True)
+
+
 def connect_read_only(path: str | os.PathLike, timeout: float = 30) -> sqlite3.Connection:
     """A read-only connection; the path is escaped for SQLite's URI syntax ("#" and "?" in a
     file name would otherwise end it, and a mistyped path would create an empty file)."""
@@ -187,8 +226,8 @@ class Writer:
         self.target = Path(target)
         self.in_place = in_place
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.target.parent.glob(f".dedup-{self.target.name}-*.tmp"):  # left by a killed run
-            stale.unlink(missing_ok=True)
+        remove_stale(self.target.parent, f".dedup-{self.target.name}-*.tmp")  # left by a killed run
+        self._lock = None
         if in_place:
             self.tmp = self.target
             # one transaction, in the database's own journal mode (a scan leaves a rollback
@@ -200,6 +239,7 @@ class Writer:
         fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".dedup-{self.target.name}-", suffix=".tmp")
         os.close(fd)
         self.tmp = Path(tmp)
+        self._lock = hold(self.tmp)  # tells a concurrent run's cleanup that this file is in use
         self.db = sqlite_utils.Database(self.tmp)
         # The temporary file is thrown away on any failure, so it needs no journal of its own.
         self.db.execute("PRAGMA journal_mode = OFF")
@@ -261,6 +301,7 @@ class Writer:
         with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(self.tmp, self.target)
+        release(self._lock)
         dir_fd = os.open(self.target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -279,3 +320,4 @@ class Writer:
             self.db.conn.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+            release(self._lock)

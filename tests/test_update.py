@@ -229,3 +229,23 @@ def test_a_file_read_again_keeps_the_ids_of_its_clusters(tmp_path):
     assert counts["files_read"] == 1 and counts["changes"] == 0
     assert set(query(db, sql)) == before
     assert any(path == SEEDS[1].name for _, path, _ in before)
+
+
+def test_an_update_leaves_the_temporary_files_of_a_running_scan_alone(tmp_path):
+    """A killed scan's temporary files are removed by the next run on the same target, but
+    those of a scan still running (locked) are not."""
+    from dedup.keystore import KeyStore
+    from dedup.store import Writer
+
+    corpus, db = scanned(tmp_path, SEEDS[1:2])
+    running = Writer(db)  # a full scan of the same target, in progress
+    store = KeyStore(db.parent, prefix=f".dedup-{db.name}-keys-")
+    stale = db.parent / f".dedup-{db.name}-killed.tmp"
+    stale.write_bytes(b"left by a SIGKILL")
+    try:
+        shutil.copy(SEEDS[3], corpus)
+        assert scan(corpus, CONFIG, db).counts["files_read"] == 1
+        assert running.tmp.exists() and store.path.exists() and not stale.exists()
+    finally:
+        running.abort()
+        store.close()

@@ -59,6 +59,16 @@ def _encodable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_encodable)]
 
 
+def _date(value: str) -> str:
+    from .records import parse_date
+
+    try:
+        parse_date(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError("not an ISO 8601 date or a Unix time") from None
+    return value
+
+
 class QueryIn(BaseModel):
     text: Text = Field(description="The text to check; split into paragraphs as a scan splits a document.")
 
@@ -66,7 +76,7 @@ class QueryIn(BaseModel):
 class DocumentIn(BaseModel):
     text: Text = Field(description="The document's text.")
     id: Text | None = Field(default=None, min_length=1, max_length=500, description="Its id (default: a hash of the text); a document with the same id is replaced.")
-    date: str | None = Field(default=None, max_length=100, description="ISO 8601 date or Unix time, for the earliest policy.")
+    date: Annotated[str, AfterValidator(_date)] | None = Field(default=None, max_length=100, description="ISO 8601 date or Unix time, for the earliest policy.")
     meta: dict[str, Any] | None = Field(default=None, description="Anything to keep with it.")
 
 

@@ -144,9 +144,12 @@ def plan_add(conn, files: list[Path], root: Path) -> Plan:
 def plan_remove(conn, paths: list[str]) -> Plan:
     """``dedup remove``: drop these sources (as stored: relative paths), keep everything else."""
     sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")}
+    paths = sorted(set(paths))
     missing = [p for p in paths if p not in sources]
     if missing:
         raise CorpusError(f"{missing[0]}: no such document in the database; 'dedup export DB --table paragraphs' lists them")
+    if not sources - set(paths):
+        raise CorpusError("that would remove every document; delete the database instead")
     return Plan(sorted(sources - set(paths)), {}, sorted(paths))
 
 

@@ -115,6 +115,8 @@ def test_documents_need_the_token_and_match_a_scan(served, tmp_path):
     server, corpus, db = served
     text = SEEDS[4].read_text(encoding="utf-8")
     assert server.post("/documents", {"text": text, "id": "d4"}, token=None)[0] == 401
+    status, bad = server.post("/documents", {"text": text, "date": "yesterday"})
+    assert status == 422 and bad["error"].startswith("invalid request: body.date")
     assert server.post("/documents", {"text": text, "id": "d4"}, token="wrong")[0] == 401
     status, added = server.post("/documents", {"text": text, "id": "d4", "meta": {"site": "x"}})
     assert status == 200, added

@@ -249,3 +249,12 @@ def test_an_update_leaves_the_temporary_files_of_a_running_scan_alone(tmp_path):
     finally:
         running.abort()
         store.close()
+
+
+def test_remove_counts_each_path_once_and_never_empties_the_database(tmp_path):
+    corpus, db = scanned(tmp_path, SEEDS[:2])
+    runner = CliRunner()
+    out = runner.invoke(cli, ["remove", str(db), SEEDS[0].name, SEEDS[0].name, "--workers", "1"])
+    assert out.exit_code == 0 and out.output.startswith("1 file removed;")
+    out = runner.invoke(cli, ["remove", str(db), SEEDS[1].name])
+    assert out.exit_code == 1 and "would remove every document" in out.output

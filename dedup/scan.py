@@ -16,7 +16,7 @@ import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -37,8 +37,11 @@ from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch,
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
 from .update import can_update, plan_folder, update
-from .verify import KeySets, MatchRule, ShingleSets, verify_pairs
+from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, spans_by_cost
+
+if TYPE_CHECKING:
+    from .update import Reuse
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text

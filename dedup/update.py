@@ -256,7 +256,6 @@ def update(
 ) -> tuple[dict, dict]:
     """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run)."""
     from .scan import (
-        MIN_KEY_CHARS,
         Layout,
         _epoch,
         _Keys,

@@ -182,16 +182,6 @@ def test_body_limit_and_read_only_server(tmp_path):
         server.stop()
 
 
-def test_many_readers_while_a_document_is_written(served):
-    server, _, _ = served
-    text = SEEDS[4].read_text(encoding="utf-8")
-    with ThreadPoolExecutor(6) as pool:
-        writes = pool.submit(server.post, "/documents", {"text": text, "id": "w"})
-        reads = [pool.submit(server.post, "/query", {"text": text}, None) for _ in range(20)]
-        assert all(r.result()[0] == 200 for r in reads)
-        assert writes.result()[0] == 200
-
-
 def test_openapi_schema_lists_the_endpoints(served):
     status, schema = served[0].get("/openapi.json")
     assert status == 200

@@ -31,9 +31,9 @@ from scipy import sparse
 
 from dedup.config import ScanConfig
 from dedup.normalize import make_normalizer
-from dedup.scan import MIN_CONTAINED_SHINGLES, MIN_KEY_CHARS
+from dedup.config import MIN_KEY_CHARS
 from dedup.signatures import shingle_hashes
-from dedup.verify import MatchRule, ShingleSets
+from dedup.verify import ShingleSets
 
 RARE_SHARE = 0.01
 
@@ -80,7 +80,7 @@ def accuracy(db_path: str | Path, sample: int = 20_000, seed: int = 1) -> dict:
     ) - np.minimum(common[a], common[b])
     possible = shared_rare >= np.floor(needed - 1e-9)
     a, b = a[possible], b[possible]
-    rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
+    rule = config.match_rule()
     ok, jac, _ = rule.apply(sets, a, b)
     near = jac >= config.threshold - 1e-12
     same = clusters[a] == clusters[b]

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import write_atomically
-from .corpus import relative_path
+from .corpus import hash_file, relative_path
 from .errors import DedupError
 from .records import is_jsonl_name, open_lines
 from .webpage import is_html_name, is_warc_name
@@ -232,7 +232,7 @@ def clean_corpus(
         # is somewhere, and that twin's file may be the one that changed or went away
         for source, sha1 in conn.execute("SELECT source, sha1 FROM files"):
             path = corpus / source if corpus.is_dir() else corpus
-            if not path.is_file() or _sha1_of(path) != sha1:
+            if not path.is_file() or hash_file(path)[0] != sha1:
                 raise CleanError(f"{source} changed or went away since the scan; scan the corpus again before cleaning")
         by_doc: dict[int, list[Duplicate]] = defaultdict(list)
         for dup in duplicates(conn, keep):
@@ -276,14 +276,6 @@ def clean_corpus(
     write_atomically(manifest_path, lambda tmp: _write_manifest(tmp, entries))
     result.manifest = manifest_path
     return result
-
-
-def _sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _all_files(root: Path) -> Iterator[Path]:

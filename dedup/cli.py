@@ -267,8 +267,6 @@ def export(db_path, table, fmt, out):
 
 def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers: int) -> None:
     """Apply ``dedup add`` or ``dedup remove`` to the scan stored in DB."""
-    import json
-
     from .scan import _now, _Timer
     from .store import open_existing
     from .update import can_update, plan_add, plan_remove, update
@@ -277,10 +275,7 @@ def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers
         db = open_existing(db_path)
         root, stored = db.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         db.conn.close()
-        fields = json.loads(stored)
-        fields["normalize"] = tuple(fields["normalize"]) if fields.get("normalize") else None
-        fields["workers"] = workers
-        config = ScanConfig(**{k: v for k, v in fields.items() if k in ScanConfig.__dataclass_fields__})
+        config = ScanConfig.from_json(stored, workers=workers)
         if root == "-" or not can_update(Path(db_path), root, config):
             raise DedupError(f"{db_path} holds a scan that cannot be updated (of stdin, or by another dedup version); scan the corpus again")
         root_path = Path(root)

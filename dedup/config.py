@@ -16,6 +16,8 @@ SPLIT_MODES = ("auto", "lines", "blocks", "join")
 DENSE_SHINGLE = 3
 ALPHABETIC_SHINGLE = 5
 CANONICAL_POLICIES = ("first", "longest", "earliest")
+MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
+MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,22 @@ class ScanConfig:
         from .normalize import DEFAULT_STEPS
 
         return tuple(DEFAULT_STEPS if self.normalize is None else self.normalize)
+
+    @classmethod
+    def from_json(cls, text: str, **changes) -> "ScanConfig":
+        """The config a run stored (``to_json``), with ``changes``; fields a later version
+        dropped are ignored."""
+        stored = json.loads(text)
+        fields = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}
+        fields["normalize"] = tuple(fields["normalize"]) if fields.get("normalize") else None
+        return cls(**{**fields, **changes})
+
+    def match_rule(self):
+        """The rule that decides, on the exact shingle sets, which pairs are copies (verify.py):
+        the same for a scan, an update, a lookup and the filter."""
+        from .verify import MatchRule
+
+        return MatchRule(self.threshold, self.containment, MIN_CONTAINED_SHINGLES)
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

@@ -286,6 +286,16 @@ def read_bytes(path: Path, root: Path) -> tuple[str, bytes]:
     return rel, data
 
 
+def hash_file(path: Path) -> tuple[str, int]:
+    """(SHA-1 hex digest, size) of a file, read a megabyte at a time. Raises OSError."""
+    digest, size = hashlib.sha1(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def read_document(path: Path, root: Path) -> Document:
     """Read and decode one text file; its ``Document.path`` is relative to ``root``.
 

@@ -27,14 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ScanConfig
+from .config import MIN_KEY_CHARS, ScanConfig
 from .fingerprint import fingerprint
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
 from .signatures import is_dense, oph_signatures, shingle_hashes
 from .verify import MatchRule, ShingleSets
 
-MIN_KEY_CHARS = 2  # as the scan: a one-character key is a list marker, never a copy
-MIN_CONTAINED_SHINGLES = 10  # as the scan
 MAX_CANDIDATES = 64  # band candidates a lookup considers, those sharing the most bands first
 VERIFY_CHUNK = 16  # candidates verified at once; a lookup stops at the first chunk with a copy
 
@@ -106,7 +104,7 @@ class KeyIndex:
     def __init__(self, config: ScanConfig, path: str | Path | None = None):
         self.config = config
         self.bands, self.rows = config.lsh_bands()
-        self.rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
+        self.rule = config.match_rule()
         self.conn = sqlite3.connect(str(path) if path else "")  # "": a private temporary file
         self.conn.execute("PRAGMA journal_mode = OFF")
         self.conn.execute("PRAGMA synchronous = OFF")
@@ -126,7 +124,7 @@ class KeyIndex:
     def match(self, keys: list[str], refs: list[dict] | None = None) -> list[Match | None]:
         """For every key in order, the earlier key it copies (None: new). With ``refs``, each
         new key is added under its reference, so later keys (of this batch too) can match it."""
-        signed = self._sign(keys)
+        signed = sign_for_lookup(keys, self.config)
         out: list[Match | None] = []
         for i, key in enumerate(keys):
             found = self._match_one(key, signed, i)
@@ -136,9 +134,6 @@ class KeyIndex:
         return out
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _sign(self, keys: list[str]):
-        return sign_for_lookup(keys, self.config)
 
     def _match_one(self, key: str, signed: dict, i: int) -> Match | None:
         if len(key) < MIN_KEY_CHARS:

@@ -21,29 +21,24 @@ a lookup does not reflect (it still reports the copy).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import ScanConfig
+from .config import MIN_KEY_CHARS, ScanConfig
 from .fingerprint import fingerprint
-from .index import MIN_CONTAINED_SHINGLES, MIN_KEY_CHARS, best_copy, sign_for_lookup
+from .index import best_copy, sign_for_lookup
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .store import connect_read_only, open_existing
-from .verify import MatchRule
 
 
 def stored_config(conn: sqlite3.Connection) -> ScanConfig:
     """The ScanConfig of the latest run stored in a database."""
-    stored = json.loads(conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
-    fields = {k: v for k, v in stored.items() if k in ScanConfig.__dataclass_fields__}
-    fields["normalize"] = tuple(fields["normalize"]) if fields.get("normalize") else None
-    return ScanConfig(**fields)
+    return ScanConfig.from_json(conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
 
 
 THIS_TEXT = "(this text)"  # the document of a canonical earlier in the text being checked
@@ -87,7 +82,7 @@ class StoredIndex:
             self.run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
             self.config = stored_config(conn)
             self.n_bands = self.config.lsh_bands()[0]
-            self.rule = MatchRule(self.config.threshold, self.config.containment, MIN_CONTAINED_SHINGLES)
+            self.rule = self.config.match_rule()
             self.normalizer = make_normalizer(self.config.steps)
             self._load(conn)
         finally:

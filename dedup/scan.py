@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
-import hashlib
 import math
 import time
 from array import array
@@ -25,8 +24,8 @@ from . import __version__
 from .boilerplate import find_boilerplate
 from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys, fragments
-from .config import ScanConfig
-from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, list_files, read_file, relative_path
+from .config import MIN_KEY_CHARS, ScanConfig
+from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, list_files, read_file, relative_path
 from .errors import CorpusError
 from .fingerprint import fingerprint_utf8
 from .keystore import KeyStore
@@ -44,8 +43,6 @@ if TYPE_CHECKING:
     from .update import Reuse
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
-MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
-MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
 IN_FLIGHT = 4  # jobs queued a worker: keeps both busy without reading far ahead of them
 
 
@@ -118,21 +115,20 @@ def _as_array(values: array) -> np.ndarray:
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
 
 
-def file_rows(files: list[Path], root: Path) -> Iterator[tuple[str, str, int, int]]:
+def file_rows(files: list[Path], root: Path, known: dict[str, tuple[str, int]] | None = None) -> Iterator[tuple[str, str, int, int]]:
     """(relative path, SHA-1, size, mtime in ns) of every input file: what an update compares to
-    find the files that changed (a JSONL or WARC file holds many documents, each with its own
-    hash)."""
+    find the files that changed. ``known`` gives the hashes the reading already computed (a
+    text or HTML file is one document with the file's hash); only JSONL and WARC files, which
+    hold many documents with a hash each, are read again for theirs."""
+    known = known or {}
     for path in files:
-        digest, size = hashlib.sha1(), 0
+        rel = relative_path(path, root)
         try:
             mtime = path.stat().st_mtime_ns
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
+            sha1, size = known[rel] if rel in known else hash_file(path)
         except OSError:
             continue  # unreadable: it was skipped, and will be tried again by the next scan
-        yield relative_path(path, root), digest.hexdigest(), size, mtime
+        yield rel, sha1, size, mtime
 
 
 def _epoch(date: str | None) -> float:
@@ -199,10 +195,10 @@ def scan(
         # what the bar counts is decoded bytes: unknown ahead for gzip and stdin
         bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") for f in files) else total_bytes
         with timer.stage("read"):
-            keys, paths = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
+            keys, paths, file_hashes = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
         counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
         if str(root) != STDIN:
-            writer.insert("files", file_rows(files, root))
+            writer.insert("files", file_rows(files, root, file_hashes))
         counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
         writer.commit(run_row(1, resolved_root, config, started, counts, timer.timings, skipped))
     except BaseException:
@@ -352,10 +348,12 @@ def document_row(doc_id: int, doc: Document, rows: list[tuple]) -> tuple:
             doc.source or doc.path, doc.record, doc.date, doc.meta)
 
 
-def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str]]:
-    """Stream prepared documents in corpus order; paragraph rows go straight to the db."""
+def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
+    """Stream prepared documents in corpus order; paragraph rows go straight to the db. Also
+    returns the (SHA-1, size) of every file that is one document (text, HTML)."""
     keys = _Keys(store)
     paths: list[str] = []
+    file_hashes: dict[str, tuple[str, int]] = {}
     bar = progress(show_progress, total=total_bytes, desc="read", unit="B", unit_scale=True)
 
     def rows() -> Iterator[tuple]:
@@ -366,6 +364,8 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                 continue
             doc = item.doc
             paths.append(doc.path)
+            if doc.record is None:
+                file_hashes[doc.source or doc.path] = (doc.sha1, doc.size)
             doc_id = len(paths)
             rows = list(item.rows())
             keys.doc_date.append(_epoch(doc.date))
@@ -386,7 +386,7 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
         writer.insert("paragraphs", rows())
     if not paths:
         raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")
-    return keys, paths
+    return keys, paths, file_hashes
 
 
 @dataclass(frozen=True)
@@ -580,7 +580,7 @@ def _match_and_store(
         n_lsh = len(pairs)
         if config.containment > 0:
             pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
-    rule = MatchRule(config.threshold, config.containment, MIN_CONTAINED_SHINGLES)
+    rule = config.match_rule()
     publish(sets)  # verification and clustering score pairs on workers forked from here
     with pool(config.effective_workers, len(pairs), fork_only=True) as workers:
         sets.use_pool(workers)

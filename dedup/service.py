@@ -20,6 +20,7 @@ object ``{"error": "..."}`` with a 4xx status; request bodies over ``max_body`` 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -319,7 +320,7 @@ def _add(db_path: Path, doc: Document, replaces: list[str]) -> None:
         root = conn.execute("SELECT root FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
     finally:
         conn.close()
-    config = type(config)(**{**config.__dict__, "workers": 1})
+    config = dataclasses.replace(config, workers=1)
     if root == "-" or not can_update(db_path, root, config):
         raise HTTPException(409, "this database cannot take documents (a scan of stdin, or of another dedup version); scan the corpus again")
 

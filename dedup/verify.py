@@ -192,11 +192,3 @@ class MatchRule:
             and smaller <= self.containment * larger
         )
         return ok, jac, con
-
-
-def verify_pairs(sets: "ShingleSets | KeySets", pairs: np.ndarray, rule: MatchRule) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the candidate pairs that ``rule`` calls copies: (edges (m, 2), Jaccard of each)."""
-    if len(pairs) == 0:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    ok, jac, _ = rule.apply(sets, pairs[:, 0], pairs[:, 1])
-    return pairs[ok], jac[ok]

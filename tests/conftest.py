@@ -19,7 +19,7 @@ import pytest
 from dedup.config import ScanConfig
 from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE
 from dedup.normalize import normalize
-from dedup.scan import MIN_CONTAINED_SHINGLES
+from dedup.config import MIN_CONTAINED_SHINGLES
 from dedup.signatures import is_dense
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from dedup.config import ScanConfig
-from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE
+from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE, MIN_CONTAINED_SHINGLES, ScanConfig
 from dedup.normalize import normalize
-from dedup.config import MIN_CONTAINED_SHINGLES
 from dedup.signatures import is_dense
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
@@ -30,6 +28,49 @@ THRESHOLD = ScanConfig().threshold
 # times as many as the larger (see dedup.verify.MatchRule).
 CONTAINMENT = ScanConfig().containment
 MIN_CONTAINED = MIN_CONTAINED_SHINGLES
+
+
+# -- scanned seed corpora ------------------------------------------------------------------------
+
+
+def scanned_seeds(tmp_path: Path, seeds: list[Path], config: ScanConfig = ScanConfig(workers=1)) -> tuple[Path, Path]:
+    """A corpus folder of copies of these seed files, scanned: (corpus, db)."""
+    import shutil
+
+    from dedup.scan import scan
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for seed in seeds:
+        shutil.copy(seed, corpus)
+    db = tmp_path / "s.db"
+    scan(corpus, config, db)
+    return corpus, db
+
+
+def copies_by_scan(corpus: Path, text: str, tmp_path: Path, name: str = "zzz.txt") -> dict[int, str]:
+    """What a full scan says of ``text`` added to the corpus as the file ``name``: for every
+    copy paragraph, its line -> "relation document:line" of its canonical."""
+    from dedup.scan import scan
+
+    added = corpus / name
+    added.write_text(text, encoding="utf-8")
+    db = tmp_path / f"truth-{random.random()}.db"
+    try:
+        scan(corpus, ScanConfig(workers=1), db, full=True)
+    finally:
+        added.unlink()
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute(
+            """SELECT p.line_start, m.relation || ' ' || cd.path || ':' || cp.line_start FROM paragraphs p
+               JOIN documents d ON d.id = p.doc_id JOIN members m ON m.paragraph_id = p.id
+               JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs cp ON cp.id = c.canonical_id
+               JOIN documents cd ON cd.id = cp.doc_id WHERE d.path = ? AND m.relation != 'canonical'""",
+            (name,),
+        ))
+    finally:
+        conn.close()
 
 
 # -- keys and similarity, recomputed without the library's shingling ----------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copies_by_scan, scanned_seeds
 from dedup.config import ScanConfig
 from dedup.scan import scan
 
@@ -76,12 +77,7 @@ class Server:
 
 @pytest.fixture
 def served(tmp_path):
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    for seed in SEEDS[:4]:
-        shutil.copy(seed, corpus)
-    db = tmp_path / "s.db"
-    scan(corpus, ScanConfig(workers=1), db)
+    corpus, db = scanned_seeds(tmp_path, SEEDS[:4])
     server = Server(db)
     yield server, corpus, db
     server.stop()
@@ -96,19 +92,12 @@ def test_query_answers_as_a_scan_would_and_stores_nothing(served, tmp_path):
     assert any(p["status"] == "copy" for p in paragraphs) and any(p["status"] == "new" for p in paragraphs)
     assert sqlite3.connect(db).execute("SELECT count(*) FROM documents").fetchone()[0] == 4
     # the scan's answer for the same text added after the corpus
-    shutil.copy(SEEDS[4], corpus / "zzz.txt")
-    truth_db = tmp_path / "truth.db"
-    scan(corpus, ScanConfig(workers=1), truth_db)
-    truth = dict(
-        sqlite3.connect(truth_db).execute(
-            """SELECT p.line_start, m.relation || ' ' || cd.path || ':' || cp.line_start FROM paragraphs p
-               JOIN documents d ON d.id = p.doc_id JOIN members m ON m.paragraph_id = p.id
-               JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs cp ON cp.id = c.canonical_id
-               JOIN documents cd ON cd.id = cp.doc_id WHERE d.path = 'zzz.txt' AND m.relation != 'canonical'"""
-        )
-    )
-    mine = {p["line_start"]: f"{p['relation']} {p['canonical']['document']}:{p['canonical']['line_start']}" for p in paragraphs if p["status"] == "copy"}
-    assert mine == truth
+    assert _copies(paragraphs) == copies_by_scan(corpus, text, tmp_path)
+
+
+def _copies(paragraphs: list[dict]) -> dict[int, str]:
+    """The service's answer in the shape of ``copies_by_scan``."""
+    return {p["line_start"]: f"{p['relation']} {p['canonical']['document']}:{p['canonical']['line_start']}" for p in paragraphs if p["status"] == "copy"}
 
 
 def test_documents_need_the_token_and_match_a_scan(served, tmp_path):
@@ -121,13 +110,15 @@ def test_documents_need_the_token_and_match_a_scan(served, tmp_path):
     status, added = server.post("/documents", {"text": text, "id": "d4", "meta": {"site": "x"}})
     assert status == 200, added
     assert added["path"] == "d4"
-    copies = {p["line_start"]: (p["relation"], p["canonical"]["document"]) for p in added["paragraphs"] if p["status"] == "copy"}
-    assert copies
-    # the same as a scan of the corpus with the document added last
+    # the same as a scan of the corpus with the document added last (a posted document sorts
+    # after every file, as zzz.txt does here)
+    copies = _copies(added["paragraphs"])
+    assert copies and copies == copies_by_scan(corpus, text, tmp_path)
     status, again = server.get(f"/documents/{added['id']}")
     assert status == 200 and again == added
+    # now stored: every paragraph of the text is a copy of something
     status, query = server.post("/query", {"text": text}, token=None)
-    assert all(p["status"] == "copy" for p in query["paragraphs"] if len(p) and p["line_start"] in copies)
+    assert {p["status"] for p in query["paragraphs"]} == {"copy"}
     # a second add of the same id replaces it
     status, replaced = server.post("/documents", {"text": "一段全新的文字，与语料中的任何内容都不相同，长度也足够了。", "id": "d4"})
     assert status == 200 and [p["status"] for p in replaced["paragraphs"]] == ["new"]
@@ -195,12 +186,7 @@ def test_a_server_killed_during_a_write_leaves_a_consistent_database(tmp_path, d
     import signal
     import threading
 
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    for seed in SEEDS[:4]:
-        shutil.copy(seed, corpus)
-    db = tmp_path / "s.db"
-    scan(corpus, ScanConfig(workers=1), db)
+    corpus, db = scanned_seeds(tmp_path, SEEDS[:4])
     server = Server(db)
     text = SEEDS[4].read_text(encoding="utf-8")
     writer = threading.Thread(target=lambda: _ignore(server.post, "/documents", {"text": text, "id": "k"}))
@@ -303,17 +289,8 @@ def test_query_finds_repeats_inside_the_text_and_takes_the_earliest_canonical(tm
     answers = StoredIndex(db).query(f"{s}\n{repeat}\n{repeat}")
     # the scan of the text as a last file: the first line joins a.txt's cluster (first in
     # corpus order), the third repeats the second
-    shutil.copy(db, tmp_path / "copy.db")
-    (corpus / "zzz.txt").write_text(f"{s}\n{repeat}\n{repeat}\n", encoding="utf-8")
-    scan(corpus, ScanConfig(workers=1), db)
-    truth = dict(
-        sqlite3.connect(db).execute(
-            """SELECT p.line_start, cd.path || ':' || cp.line_start FROM paragraphs p JOIN documents d ON d.id = p.doc_id
-               JOIN members m ON m.paragraph_id = p.id JOIN clusters c ON c.id = m.cluster_id
-               JOIN paragraphs cp ON cp.id = c.canonical_id JOIN documents cd ON cd.id = cp.doc_id
-               WHERE d.path = 'zzz.txt' AND m.relation != 'canonical'"""
-        )
-    )
-    mine = {a.line_start: f"{a.canonical['document']}:{a.canonical['line_start']}" for a in answers if a.status == "copy"}
+    truth = copies_by_scan(corpus, f"{s}\n{repeat}\n{repeat}\n", tmp_path)
+    mine = {a.line_start: f"{a.relation} {a.canonical['document']}:{a.canonical['line_start']}" for a in answers if a.status == "copy"}
     assert mine == {line: where.replace("zzz.txt", "(this text)") for line, where in truth.items()}
+    mine = {line: where.split(" ", 1)[1] for line, where in mine.items()}
     assert mine == {1: "a.txt:2", 3: "(this text):2"}

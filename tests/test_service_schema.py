@@ -4,15 +4,13 @@ body) is one the schema declares."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from dedup.config import ScanConfig
-from dedup.scan import scan
+from conftest import scanned_seeds
 from dedup.service import create_app
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
@@ -20,13 +18,7 @@ SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("schema")
-    corpus = tmp / "c"
-    corpus.mkdir()
-    for seed in SEEDS[:2]:
-        shutil.copy(seed, corpus)
-    db = tmp / "s.db"
-    scan(corpus, ScanConfig(workers=1), db)
+    _, db = scanned_seeds(tmp_path_factory.mktemp("schema"), SEEDS[:2])
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(db, token=None))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import scanned_seeds
 from dedup.cli import cli
 from dedup.config import ScanConfig
 from dedup.scan import scan
@@ -45,17 +46,6 @@ def query(db: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-def scanned(tmp_path: Path, seeds: list[Path]) -> tuple[Path, Path]:
-    """A corpus of these seed files, scanned: (corpus, db)."""
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    for seed in seeds:
-        shutil.copy(seed, corpus)
-    db = tmp_path / "u.db"
-    scan(corpus, CONFIG, db)
-    return corpus, db
-
-
 def full_scan(corpus: Path, tmp: Path) -> Path:
     db = tmp / f"full-{random.random()}.db"
     scan(corpus, CONFIG, db, full=True)
@@ -79,7 +69,7 @@ def test_adding_files_gives_the_full_scan_and_reads_only_them(tmp_path):
 
 
 def test_deleting_and_changing_files_gives_the_full_scan(tmp_path):
-    corpus, db = scanned(tmp_path, SEEDS)
+    corpus, db = scanned_seeds(tmp_path, SEEDS)
     (corpus / SEEDS[0].name).unlink()
     lines = (corpus / SEEDS[3].name).read_text(encoding="utf-8").splitlines(keepends=True)
     (corpus / SEEDS[3].name).write_text("".join(lines[:60] + lines[90:]), encoding="utf-8")
@@ -150,7 +140,7 @@ def test_cluster_ids_are_kept_and_a_new_canonical_is_recorded(tmp_path):
 
 
 def test_a_changed_option_or_full_scans_everything(tmp_path):
-    corpus, db = scanned(tmp_path, SEEDS[1:2])
+    corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     assert "files_read" not in scan(corpus, ScanConfig(workers=1, threshold=0.7), db).counts
     assert "files_read" in scan(corpus, ScanConfig(workers=2, threshold=0.7), db).counts  # workers never matter
     assert "files_read" not in scan(corpus, ScanConfig(threshold=0.7), db, full=True).counts
@@ -159,7 +149,7 @@ def test_a_changed_option_or_full_scans_everything(tmp_path):
 def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch):
     import dedup.scan
 
-    corpus, db = scanned(tmp_path, SEEDS[1:2])
+    corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     digest = hashlib.sha1(db.read_bytes()).hexdigest()
     shutil.copy(SEEDS[3], corpus)
 
@@ -220,7 +210,7 @@ def test_jsonl_records_of_a_changed_file_are_replaced(tmp_path):
 def test_a_file_read_again_keeps_the_ids_of_its_clusters(tmp_path):
     """Its paragraphs get new row ids, but a cluster is named by its canonical's document and
     key, so appending a line to a file changes no cluster id."""
-    corpus, db = scanned(tmp_path, SEEDS)
+    corpus, db = scanned_seeds(tmp_path, SEEDS)
     sql = "SELECT c.id, d.path, p.line_start FROM clusters c JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"
     before = set(query(db, sql))
     with open(corpus / SEEDS[1].name, "a", encoding="utf-8") as f:
@@ -237,7 +227,7 @@ def test_an_update_leaves_the_temporary_files_of_a_running_scan_alone(tmp_path):
     from dedup.keystore import KeyStore
     from dedup.store import Writer
 
-    corpus, db = scanned(tmp_path, SEEDS[1:2])
+    corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     running = Writer(db)  # a full scan of the same target, in progress
     store = KeyStore(db.parent, prefix=f".dedup-{db.name}-keys-")
     stale = db.parent / f".dedup-{db.name}-killed.tmp"
@@ -252,7 +242,7 @@ def test_an_update_leaves_the_temporary_files_of_a_running_scan_alone(tmp_path):
 
 
 def test_remove_counts_each_path_once_and_never_empties_the_database(tmp_path):
-    corpus, db = scanned(tmp_path, SEEDS[:2])
+    corpus, db = scanned_seeds(tmp_path, SEEDS[:2])
     runner = CliRunner()
     out = runner.invoke(cli, ["remove", str(db), SEEDS[0].name, SEEDS[0].name, "--workers", "1"])
     assert out.exit_code == 0 and out.output.startswith("1 file removed;")

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.generate import parse_size
-from bench.report import machine, update_readme, write_rows
+from bench.report import machine, output_options, publish
 from bench.speed import ensure_dump
 
 
@@ -106,17 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--size", default="100MB", help="the generated dump the records come from")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, default=Path("bench/out"))
-    parser.add_argument("--results", type=Path, default=Path("bench/results"))
-    parser.add_argument("--no-readme", action="store_true")
+    output_options(parser)
     args = parser.parse_args(argv)
     rows = run(args.records, parse_size(args.size), args.seed, args.work)
-    write_rows(args.results / "filter.csv", rows)
-    table = markdown(rows)
-    if not args.no_readme:
-        update_readme(Path("bench/README.md"), "filter", table)
-    print(table)
-    return 0
+    return publish("filter", rows, markdown(rows), args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.baselines import BASELINES, read_paragraphs
 from bench.generate import generate
-from bench.report import machine, update_readme, write_rows
+from bench.report import machine, output_options, update_readme, write_rows
 from bench.score import predicted_from_db, score
 from dedup.config import ScanConfig
 from dedup.scan import scan
@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench quality", description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000, help="documents in the generated dump (default 1000)")
     parser.add_argument("--seed", type=int, default=2, help="generator seed (default 2)")
-    parser.add_argument("--work", type=Path, default=Path("bench/out"), help="where dumps are generated")
-    parser.add_argument("--results", type=Path, default=Path("bench/results"), help="where results are written")
-    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    output_options(parser)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     rows = run(args.docs, args.seed, args.work, args.results, None if args.no_readme else Path("bench/README.md"))

@@ -61,3 +61,20 @@ def update_readme(readme: Path, section: str, table: str) -> None:
     tmp = readme.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, readme)
+
+
+def output_options(parser) -> None:
+    """The options every benchmark command shares: where dumps go, where results go, README."""
+    parser.add_argument("--work", type=Path, default=Path("bench/out"), help="where dumps are generated")
+    parser.add_argument("--results", type=Path, default=Path("bench/results"), help="where results are written")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+
+
+def publish(name: str, rows: list[dict], table: str, args) -> int:
+    """Append ``rows`` to ``results/NAME.csv``, put ``table`` in bench/README.md (unless
+    ``--no-readme``) and print it: the end of every benchmark command."""
+    write_rows(args.results / f"{name}.csv", rows)
+    if not args.no_readme:
+        update_readme(Path("bench/README.md"), name, table)
+    print(table)
+    return 0

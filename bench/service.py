@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.generate import parse_size
-from bench.report import machine, update_readme, write_rows
+from bench.report import machine, output_options, publish
 from bench.speed import ensure_dump
 
 TOKEN = "bench-token"
@@ -160,17 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--writes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, default=Path("bench/out"))
-    parser.add_argument("--results", type=Path, default=Path("bench/results"))
-    parser.add_argument("--no-readme", action="store_true")
+    output_options(parser)
     args = parser.parse_args(argv)
     rows = run(parse_size(args.size), args.clients, args.seconds, args.writes, args.seed, args.work)
-    write_rows(args.results / "service.csv", rows)
-    table = markdown(rows)
-    if not args.no_readme:
-        update_readme(Path("bench/README.md"), "service", table)
-    print(table)
-    return 0
+    return publish("service", rows, markdown(rows), args)
 
 
 if __name__ == "__main__":

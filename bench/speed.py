@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench.generate import generate, parse_size
-from bench.report import machine, update_readme, write_rows
+from bench.report import machine, output_options, update_readme, write_rows
 from bench.runtool import TOOLS
 from dedup.config import ScanConfig
 
@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=0, help="dedup worker processes (0: one per core)")
     parser.add_argument("--threshold", type=float, default=ScanConfig().threshold)
-    parser.add_argument("--work", type=Path, default=Path("bench/out"))
-    parser.add_argument("--results", type=Path, default=Path("bench/results"))
-    parser.add_argument("--no-readme", action="store_true")
+    output_options(parser)
     parser.add_argument("--no-accuracy", action="store_true", help="skip the recall/precision check against exact Jaccard")
     args = parser.parse_args(argv)
     size = parse_size(args.size)

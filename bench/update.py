@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from bench.generate import parse_size
-from bench.report import machine, update_readme, write_rows
+from bench.report import machine, output_options, publish
 from bench.speed import ensure_dump, run_tool
 
 
@@ -84,17 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="100MB")
     parser.add_argument("--share", type=float, default=0.01, help="share of the documents added by the update")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--work", type=Path, default=Path("bench/out"))
-    parser.add_argument("--results", type=Path, default=Path("bench/results"))
-    parser.add_argument("--no-readme", action="store_true")
+    output_options(parser)
     args = parser.parse_args(argv)
     rows = run(parse_size(args.size), args.share, args.seed, args.work)
-    write_rows(args.results / "update.csv", rows)
-    table = markdown(rows)
-    if not args.no_readme:
-        update_readme(Path("bench/README.md"), "update", table)
-    print(table)
-    return 0
+    return publish("update", rows, markdown(rows), args)
 
 
 if __name__ == "__main__":

@@ -23,19 +23,35 @@ CONFIG = ScanConfig(workers=1)
 
 
 def result(db: Path) -> set[tuple]:
-    """Every member as (document, line, relation, similarity, canonical document, line)."""
+    """Every member as (document, line, relation, similarity, containment, canonical document,
+    line, cluster size, documents, boilerplate, reason), plus the counts a summary reports: what
+    an update must leave exactly as a full scan of the same corpus does."""
     conn = sqlite3.connect(db)
     try:
-        return set(
+        members = set(
             conn.execute(
-                """SELECT d.path, p.line_start, m.relation, round(m.similarity, 6), cd.path, cp.line_start
+                """SELECT d.path, p.line_start, m.relation, round(m.similarity, 6), round(m.containment, 6), cd.path,
+                          cp.line_start, c.size, c.n_documents, c.boilerplate, c.reason
                    FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
                    JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs cp ON cp.id = c.canonical_id
                    JOIN documents cd ON cd.id = cp.doc_id"""
             )
         )
+        # every paragraph row points at its cluster (or at none), as members say
+        assert conn.execute(
+            "SELECT count(*) FROM paragraphs p LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.cluster_id IS NOT m.cluster_id"
+        ).fetchone() == (0,)
+        counts = json.loads(conn.execute("SELECT counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
+        reported = {k: counts[k] for k in SUMMARY_COUNTS}
+        return members | {("counts", tuple(sorted(reported.items())))}
     finally:
         conn.close()
+
+
+SUMMARY_COUNTS = (
+    "documents", "paragraphs", "empty_paragraphs", "distinct_keys", "signed_keys", "clusters", "boilerplate_clusters",
+    "duplicate_paragraphs", "chars", "duplicate_chars", "candidate_pairs", "lsh_pairs", "verified_edges",
+)
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -248,3 +264,51 @@ def test_remove_counts_each_path_once_and_never_empties_the_database(tmp_path):
     assert out.exit_code == 0 and out.output.startswith("1 file removed;")
     out = runner.invoke(cli, ["remove", str(db), SEEDS[1].name])
     assert out.exit_code == 1 and "would remove every document" in out.output
+
+
+@pytest.mark.parametrize("policy,seed", [("first", 5), ("longest", 6), ("earliest", 7)])
+def test_a_run_of_random_updates_stays_a_full_scan(tmp_path, policy, seed):
+    """Several updates in a row, each adding, deleting and editing files (a paragraph moved,
+    one dropped, one pasted from another file), under each canonical policy: after each one
+    the database equals a full scan of the corpus as it then stands."""
+    from bench.generate import generate
+
+    generate(tmp_path / "dump", n_docs=60, seed=seed)
+    source = tmp_path / "dump" / "docs"
+    docs = sorted(p for p in source.rglob("*.txt"))
+    rng = random.Random(seed)
+    corpus = tmp_path / "c"
+    config = ScanConfig(workers=1, canonical=policy)
+
+    def put(path: Path, text: str) -> None:
+        target = corpus / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+    present = set(rng.sample(range(len(docs)), 30))
+    for i in present:
+        put(docs[i], docs[i].read_text(encoding="utf-8"))
+    db = tmp_path / "u.db"
+    scan(corpus, config, db)
+    for step in range(3):
+        absent = sorted(set(range(len(docs))) - present)
+        for i in rng.sample(absent, 6):  # new files
+            put(docs[i], docs[i].read_text(encoding="utf-8"))
+            present.add(i)
+        for i in rng.sample(sorted(present), 3):  # deleted files
+            (corpus / docs[i].relative_to(source)).unlink()
+            present.discard(i)
+        for i in rng.sample(sorted(present), 3):  # edited files
+            path = corpus / docs[i].relative_to(source)
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            donor = (corpus / docs[rng.choice(sorted(present))].relative_to(source)).read_text(encoding="utf-8").splitlines(keepends=True)
+            if len(lines) > 2:
+                lines.pop(rng.randrange(len(lines)))
+                lines.insert(rng.randrange(len(lines)), lines.pop(rng.randrange(len(lines))))
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(donor) if donor else "新的一行。\n")
+            path.write_text("".join(lines), encoding="utf-8")
+        counts = scan(corpus, config, db).counts
+        assert "files_read" in counts, f"step {step} was not an update"
+        full = tmp_path / f"full-{step}.db"
+        scan(corpus, config, full, full=True)
+        assert result(db) == result(full), f"step {step}"

@@ -194,7 +194,7 @@ class StoredIndex:
             cid = self.cluster_of_key.get(k)
             head = self.canonical[cid][1] if cid is not None else k
             heads.setdefault(head, cid)
-        texts = dict(conn.execute(f"SELECT id, key FROM keys WHERE id IN ({','.join('?' * len(heads))})", list(heads)))
+        texts = dict(conn.execute(f"SELECT id, key FROM key_texts WHERE id IN ({','.join('?' * len(heads))})", list(heads)))
         # the scan's head is the canonical that comes first (its cluster's rank): try them in
         # corpus order, and the first that accepts the text is what it copies
         best = None

@@ -10,12 +10,13 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+import itertools
 import math
 import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Union
+from typing import Callable, Iterator, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -38,9 +39,6 @@ from .store import Writer, check_target
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, spans_by_cost
-
-if TYPE_CHECKING:
-    from .update import Reuse
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 IN_FLIGHT = 4  # jobs queued a worker: keeps both busy without reading far ahead of them
@@ -446,140 +444,138 @@ def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanCon
     )
 
 
-KEY_ROWS_BATCH = 50_000  # keys written to the keys table at a time (their texts are read back)
+KEY_ROWS_BATCH = 50_000  # key texts written at a time (read back from the key store)
 
 
-def _sign_reusing(keys: _Keys, signed: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool, reuse):
-    """``_sign`` for the keys an earlier scan has not signed; the others' signatures reused."""
-    if reuse is None:
-        return _sign(keys.store, signed, key_len, config, b, r, show_progress)
-    rows = np.fromiter((reuse.row_of.get(keys.fps[k], -1) for k in signed.tolist()), dtype=np.int64, count=len(signed))
-    known = rows >= 0
-    fresh = signed[~known]
-    sizes_new, bands_new, (owner_new, values_new) = _sign(keys.store, fresh, key_len, config, b, r, show_progress)
-    set_sizes = np.zeros(len(signed), dtype=np.int64)
-    bands = np.zeros((len(signed), b), dtype=np.uint32)
-    position = np.nonzero(~known)[0]
-    set_sizes[position] = sizes_new
-    bands[position] = bands_new
-    old_pos, old_rows = np.nonzero(known)[0], rows[known]
-    set_sizes[old_pos] = reuse.set_sizes[old_rows]
-    bands[old_pos] = reuse.bands[old_rows]
-    # the stored anchors of every reused key, gathered in one go
-    starts, ends = reuse.anchor_offsets[old_rows], reuse.anchor_offsets[old_rows + 1]
-    counts = ends - starts
-    gather = np.repeat(starts - np.concatenate(([0], np.cumsum(counts)[:-1])), counts) + np.arange(int(counts.sum()))
-    owner = np.concatenate((position[owner_new].astype(np.int64), np.repeat(old_pos, counts)))
-    value = np.concatenate((values_new, reuse.anchor_values[gather])).astype(np.uint32)
-    order = np.argsort(owner, kind="stable")
-    return set_sizes, bands, (owner[order].astype(np.int32), value[order])
-
-
-def _verify_reusing(sets, pairs: np.ndarray, rule: MatchRule, signed_ids: np.ndarray, reuse, writer) -> tuple[np.ndarray, np.ndarray]:
-    """Verify the candidate pairs; pairs an earlier scan verified keep their scores. Every newly
-    scored pair is stored (table ``checked``, by keys.id) for the next update."""
+def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray]:
+    """Verify the candidate pairs; every scored pair is stored (table ``checked``, by keys.id,
+    as a candidate of this run) so that an update scores only pairs it has never seen."""
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    ida, idb = signed_ids[pairs[:, 0]], signed_ids[pairs[:, 1]]
+    jac, con = sets.score(pairs[:, 0], pairs[:, 1])
+    ida, idb = key_ids[pairs[:, 0]], key_ids[pairs[:, 1]]
     lo, hi = np.minimum(ida, idb), np.maximum(ida, idb)
-    codes = (lo << 32) | hi
-    jac, con = np.empty(len(pairs)), np.empty(len(pairs))
-    known = np.zeros(len(pairs), dtype=bool)
-    if reuse is not None and len(reuse.checked_codes):
-        pos = np.minimum(np.searchsorted(reuse.checked_codes, codes), len(reuse.checked_codes) - 1)
-        known = reuse.checked_codes[pos] == codes
-        jac[known], con[known] = reuse.checked_jaccard[pos[known]], reuse.checked_containment[pos[known]]
-    todo = np.nonzero(~known)[0]
-    if len(todo):
-        jac[todo], con[todo] = sets.score(pairs[todo, 0], pairs[todo, 1])
-        writer.insert("checked", zip(lo[todo].tolist(), hi[todo].tolist(), jac[todo].tolist(), con[todo].tolist()))
+    writer.insert("checked", zip(lo.tolist(), hi.tolist(), jac.tolist(), con.tolist(), itertools.repeat(1)))
     ok = rule.judge(jac, con, sets.sizes[pairs[:, 0]], sets.sizes[pairs[:, 1]])
     return pairs[ok], jac[ok]
 
 
-def _store_keys(keys: _Keys, layout: "Layout", signed, set_sizes, bands, anchor_owner, anchor_values, writer) -> None:
-    """Write the keys the keys table lacks, with their signatures, for the next update."""
+def key_rows(key_ids, fps, key_len, set_sizes, bands, anchor_owner, anchor_values, signed_pos) -> Iterator[tuple]:
+    """``keys`` rows: id, fingerprint, length and, for a signed key (``signed_pos[i] >= 0``), its
+    set size, band hashes and anchors as uint32 bytes."""
+    starts = np.searchsorted(anchor_owner, np.arange(len(set_sizes) + 1)) if len(set_sizes) else np.zeros(1, np.int64)
+    for kid, fp, n, pos in zip(key_ids, fps, key_len, signed_pos):
+        if pos >= 0:
+            sig = (int(set_sizes[pos]), bands[pos].astype("<u4").tobytes(), anchor_values[starts[pos] : starts[pos + 1]].astype("<u4").tobytes())
+        else:
+            sig = (None, None, None)
+        yield (int(kid), fp, int(n), *sig)
+
+
+def _store_keys(keys: _Keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer) -> None:
+    """Write every key with its signature, for the next update, and its text, for the lookups."""
     n = len(keys.key_len)
     position = np.full(n, -1, dtype=np.int64)
     position[signed] = np.arange(len(signed))
-    starts = np.searchsorted(anchor_owner, np.arange(len(signed) + 1)) if len(signed) else np.zeros(1, np.int64)
-    todo = np.nonzero(~layout.stored)[0]
-    key_len = _as_array(keys.key_len)
-    for start in range(0, len(todo), KEY_ROWS_BATCH):
-        chunk = todo[start : start + KEY_ROWS_BATCH].tolist()
-        rows = []
-        for k, text in zip(chunk, keys.store.get(chunk)):
-            pos = int(position[k])
-            if pos >= 0:
-                sig = (int(set_sizes[pos]), bands[pos].astype("<u4").tobytes(), anchor_values[starts[pos] : starts[pos + 1]].astype("<u4").tobytes())
-            else:
-                sig = (None, None, None)
-            rows.append((int(layout.key_ids[k]), keys.fps[k], text, int(key_len[k]), *sig))
-        writer.insert("keys", rows)
+    writer.insert("keys", key_rows(range(1, n + 1), keys.fps, _as_array(keys.key_len), set_sizes, bands, anchor_owner, anchor_values, position.tolist()))
+    for start in range(0, n, KEY_ROWS_BATCH):
+        chunk = list(range(start, min(n, start + KEY_ROWS_BATCH)))
+        writer.insert("key_texts", ((k + 1, text) for k, text in zip(chunk, keys.store.get(chunk))))
 
 
 @dataclass(frozen=True)
-class Layout:
-    """Where the scan's in-memory positions live in the database. A full scan numbers rows in
-    corpus order (paragraph id = position + 1); an update keeps the ids rows already have."""
+class Paragraphs:
+    """Every paragraph of the corpus in corpus order, as arrays, and the documents they are in."""
 
-    para_ids: np.ndarray  # paragraphs.id of each paragraph, in corpus order
-    key_ids: np.ndarray  # keys.id of each distinct key, in order of first appearance
-    stored: np.ndarray  # bool per key: already in the keys table
+    key: np.ndarray  # index of its key (-1: an empty key)
+    doc: np.ndarray  # 1-based position of its document in ``paths``
+    length: np.ndarray  # characters
+    line: np.ndarray  # first line
+    ids: np.ndarray  # paragraphs.id
+    paths: list[str]  # document paths in corpus order
+    doc_date: np.ndarray  # seconds since the epoch per document; NaN: undated
 
-    @classmethod
-    def fresh(cls, n_paragraphs: int, n_keys: int) -> "Layout":
-        return cls(np.arange(1, n_paragraphs + 1), np.arange(1, n_keys + 1), np.zeros(n_keys, dtype=bool))
+    def key_len(self, key_len: np.ndarray) -> np.ndarray:
+        """The normalized length of every paragraph (0 for an empty key)."""
+        return np.where(self.key >= 0, key_len[np.maximum(self.key, 0)] if len(key_len) else 0, 0)
 
 
-def _match_and_store(
-    config: ScanConfig,
-    keys: _Keys,
-    paths: list[str],
-    writer: Writer,
-    timer: _Timer,
-    show_progress: bool,
-    layout: Layout | None = None,
-    reuse: "Reuse | None" = None,
-    assign_ids: Callable | None = None,
-) -> dict:
-    """Sign, find candidates, verify, cluster, choose canonicals, and write clusters and members.
+def key_ranks(policy: str, paras: Paragraphs, key_len: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rank of every paragraph, rank of every key = that of its best paragraph, the position
+    of that best paragraph) under the canonical policy."""
+    n_keys = len(key_len)
+    para_rank = paragraph_rank(policy, paras.key_len(key_len), paras.doc_date[paras.doc - 1] if len(paras.doc) else np.zeros(0))
+    has_key = np.nonzero(paras.key >= 0)[0]
+    key_rank = np.full(n_keys, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(key_rank, paras.key[has_key], para_rank[has_key])
+    best = para_rank[has_key] == key_rank[paras.key[has_key]]
+    best_para = np.full(n_keys, -1, dtype=np.int64)
+    best_para[paras.key[has_key][best]] = has_key[best]
+    return para_rank, key_rank, best_para
 
-    ``reuse`` (an update) supplies signatures and verified pairs of an earlier scan, so only
-    new keys are signed and only new pairs verified; ``assign_ids`` renumbers the clusters
-    (keeping an earlier scan's ids). Keys and checked pairs are stored for the next update.
-    """
-    layout = layout or Layout.fresh(len(keys.para_key), len(keys.key_len))
-    para_key = _as_array(keys.para_key)
+
+def find_candidates(config: ScanConfig, bands: np.ndarray, anchor_owner: np.ndarray, anchor_values: np.ndarray, show_progress: bool) -> tuple[np.ndarray, int]:
+    """Candidate pairs of signed keys (band buckets, and shared anchors when containment is on),
+    and how many the bands alone gave."""
+    with progress(show_progress, total=bands.shape[1], desc="candidates", unit="band") as bar:
+        pairs = candidate_pairs(bands, on_band=lambda: bar.update(1))
+    n_lsh = len(pairs)
+    if config.containment > 0:
+        pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(bands))
+    return pairs, n_lsh
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Per key: the key index of its cluster's canonical (-1: in no cluster), its Jaccard and
+    containment to it, and whether it is a fragment."""
+
+    canonical: np.ndarray
+    similarity: np.ndarray
+    containment: np.ndarray
+    fragment: np.ndarray
+
+
+def assign_keys(config: ScanConfig, n_keys: int, signed: np.ndarray, edges: np.ndarray, edge_jaccard: np.ndarray, sizes: np.ndarray,
+                key_rank: np.ndarray, count: np.ndarray, match) -> Assignment:
+    """Clusters of keys: ``edges`` (positions in ``signed``) clustered without drift, each
+    member matched to its canonical by ``match(a, b)``; keys that only repeat exactly
+    (``count`` >= 2) are clusters of their own."""
+    fragment = fragments(len(signed), edges, edge_jaccard, sizes, config.threshold)
+    # a fragment ranks after every whole paragraph: it is never canonical over its whole
+    cluster_rank = key_rank[signed] + fragment * (int(key_rank.max(initial=0)) + 1)
+    kc = cluster_keys(len(signed), edges, cluster_rank, match)
+    key_fragment = np.zeros(n_keys, dtype=bool)
+    key_fragment[signed] = fragment
+    key_canon = np.full(n_keys, -1, dtype=np.int64)
+    key_sim, key_con = np.ones(n_keys), np.ones(n_keys)
+    in_cluster = kc.canonical >= 0
+    key_canon[signed[in_cluster]] = signed[kc.canonical[in_cluster]]
+    key_sim[signed[in_cluster]] = kc.similarity[in_cluster]
+    key_con[signed[in_cluster]] = kc.containment[in_cluster]
+    exact_only = (key_canon < 0) & (count >= 2)
+    key_canon[exact_only] = np.nonzero(exact_only)[0]
+    return Assignment(key_canon, key_sim, key_con, key_fragment)
+
+
+def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
+    """Sign, find candidates, verify, cluster, choose canonicals, and write keys, clusters and members."""
+    paras = Paragraphs(
+        _as_array(keys.para_key), _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line),
+        np.arange(1, len(keys.para_key) + 1), paths, np.frombuffer(keys.doc_date, dtype=np.float64) if len(keys.doc_date) else np.zeros(0),
+    )
     n_keys = len(keys.key_len)
     key_len = _as_array(keys.key_len)
-    para_key_len = np.where(para_key >= 0, key_len[np.maximum(para_key, 0)] if n_keys else 0, 0)
-
-    # canonical policy: rank every paragraph, then every key by its best paragraph
-    doc_date = np.frombuffer(keys.doc_date, dtype=np.float64) if len(keys.doc_date) else np.zeros(0)
-    para_date = doc_date[_as_array(keys.para_doc) - 1] if len(keys.para_doc) else np.zeros(0)
-    para_rank = paragraph_rank(config.canonical, para_key_len, para_date)
-    has_key = np.nonzero(para_key >= 0)[0]
-    key_rank = np.full(n_keys, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(key_rank, para_key[has_key], para_rank[has_key])
-    best_para = np.full(n_keys, -1, dtype=np.int64)
-    best_para[para_key[has_key][para_rank[has_key] == key_rank[para_key[has_key]]]] = has_key[
-        para_rank[has_key] == key_rank[para_key[has_key]]
-    ]
+    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, key_len)
 
     b, r = config.lsh_bands()
     keys.store.get([])  # map the key file now: every worker forked from here inherits the map
     signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
     with timer.stage("sign"):
-        set_sizes, bands, (anchor_owner, anchor_values) = _sign_reusing(keys, signed, key_len, config, b, r, show_progress, reuse)
-        dense_k, other_k = config.shingle_sizes()
-        shingler = functools.partial(shingle_hashes, k=other_k, seed=config.seed, dense_k=dense_k)
-        sets = KeySets(keys.store, signed, set_sizes, shingler)
-    with timer.stage("candidates"), progress(show_progress, total=bands.shape[1], desc="candidates", unit="band") as bar:
-        pairs = candidate_pairs(bands, on_band=lambda: bar.update(1))
-        n_lsh = len(pairs)
-        if config.containment > 0:
-            pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(signed))
+        set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
+        sets = KeySets(keys.store, signed, set_sizes, shingler(config))
+    with timer.stage("candidates"):
+        pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)
     rule = config.match_rule()
     publish(sets)  # verification and clustering score pairs on workers forked from here
     with pool(config.effective_workers, len(pairs), fork_only=True) as workers:
@@ -587,110 +583,105 @@ def _match_and_store(
         try:
             with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
                 sets.on_pairs = bar.update
-                edges, edge_jaccard = _verify_reusing(sets, pairs, rule, layout.key_ids[signed], reuse, writer)
+                edges, edge_jaccard = _verify(sets, pairs, rule, signed + 1, writer)
             sets.on_pairs = None
             with timer.stage("cluster"):
-                fragment = fragments(len(signed), edges, edge_jaccard, sets.sizes, config.threshold)
-                # a fragment ranks after every whole paragraph: it is never canonical over its whole
-                cluster_rank = key_rank[signed] + fragment * (int(key_rank.max(initial=0)) + 1)
-                kc = cluster_keys(len(signed), edges, cluster_rank, lambda a, c: rule.apply(sets, a, c))
+                assignment = assign_keys(
+                    config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, _as_array(keys.count),
+                    lambda a, c: rule.apply(sets, a, c),
+                )
         finally:
             sets.use_pool(None)
             publish(None)
-    with timer.stage("expand"):
-        key_fragment = np.zeros(n_keys, dtype=bool)
-        key_fragment[signed] = fragment
-        key_canon = np.full(n_keys, -1, dtype=np.int64)
-        key_sim = np.ones(n_keys)
-        key_con = np.ones(n_keys)
-        in_cluster = kc.canonical >= 0
-        key_canon[signed[in_cluster]] = signed[kc.canonical[in_cluster]]
-        key_sim[signed[in_cluster]] = kc.similarity[in_cluster]
-        key_con[signed[in_cluster]] = kc.containment[in_cluster]
-        # keys that only repeat exactly are clusters of their own
-        count = _as_array(keys.count)
-        exact_only = (key_canon < 0) & (count >= 2)
-        key_canon[exact_only] = np.nonzero(exact_only)[0]
-
     with timer.stage("store"):
-        _store_keys(keys, layout, signed, set_sizes, bands, anchor_owner, anchor_values, writer)
-        figures = _store_clusters(
-            config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer,
-            show_progress, layout.para_ids, assign_ids,
-        )
-    figures.update(
-        paragraphs=len(para_key),
-        empty_paragraphs=int((para_key < 0).sum()),
-        distinct_keys=n_keys,
-        signed_keys=len(signed),
-        candidate_pairs=len(pairs),
-        lsh_pairs=n_lsh,
-        verified_edges=len(edges),
-        bands=b,
-        rows=r,
-    )
-    return figures
+        _store_keys(keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer)
+        with progress(show_progress, total=None, desc="clusters", unit="cluster") as bar:
+            built = cluster_rows(config, paras, np.arange(len(paras.key)), para_rank, key_len, assignment, best_para, bar.update)
+        furniture = find_boilerplate(built.docs)
+        writer.insert("clusters", ((*row[:-1], int(row[0] in furniture)) for row in built.clusters))
+        writer.insert("members", built.members)
+        writer.set_cluster_ids()
+    return {
+        "documents": len(paths),
+        "clusters": len(built.clusters),
+        "boilerplate_clusters": len(furniture),
+        "duplicate_paragraphs": built.duplicate_paragraphs,
+        "chars": int(paras.length.sum()),
+        "duplicate_chars": built.duplicate_chars,
+        "paragraphs": len(paras.key),
+        "empty_paragraphs": int((paras.key < 0).sum()),
+        "distinct_keys": n_keys,
+        "signed_keys": len(signed),
+        "candidate_pairs": len(pairs),
+        "lsh_pairs": n_lsh,
+        "verified_edges": len(edges),
+        "bands": b,
+        "rows": r,
+    }
 
 
-def _store_clusters(
-    config, keys, paths, para_key, para_rank, key_len, key_canon, key_sim, key_con, key_fragment, best_para, writer, show_progress,
-    para_ids, assign_ids,
-) -> dict:
-    """Expand key clusters to paragraphs, write clusters and members, and return the figures."""
-    para_doc, para_len, para_line = _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line)
-    doc_date = keys.doc_date
+def shingler(config: ScanConfig) -> Callable:
+    """``texts -> (shingle hashes, offsets)`` as signing made them: verification makes them again."""
+    dense_k, other_k = config.shingle_sizes()
+    return functools.partial(shingle_hashes, k=other_k, seed=config.seed, dense_k=dense_k)
+
+
+@dataclass(frozen=True)
+class ClusterRows:
+    """Rows of the clusters and members tables (cluster ids numbered from 1 in the order of
+    the canonicals; the boilerplate column still 0), and each cluster's document positions."""
+
+    clusters: list[tuple]
+    members: list[tuple]
+    docs: dict[int, list[int]]
+    duplicate_paragraphs: int
+    duplicate_chars: int
+
+
+def cluster_rows(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, para_rank: np.ndarray, key_len: np.ndarray,
+                 assignment: Assignment, best_para: np.ndarray, on_cluster=None) -> ClusterRows:
+    """Expand key clusters to the paragraphs ``subset`` (positions, in corpus order; every
+    paragraph of a cluster must be in it), each with its relation to the canonical and the reason."""
+    para_key = paras.key[subset]
+    key_canon = assignment.canonical
     canon_key = np.where(para_key >= 0, key_canon[np.maximum(para_key, 0)] if len(key_canon) else -1, -1)
-    members = np.nonzero(canon_key >= 0)[0]
+    members = subset[canon_key >= 0]
     # order clusters by their canonical paragraph: stable, file-order-independent ids
-    canon_para = best_para[canon_key[members]]
+    canon_para = best_para[canon_key[canon_key >= 0]]
     order = np.lexsort((members, canon_para))
     members, canon_para = members[order], canon_para[order]
     starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0] if len(members) else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(members)]
+    para_doc, para_len, para_line, paths, doc_date = paras.doc, paras.length, paras.line, paras.paths, paras.doc_date
 
-    cluster_docs = {
-        cid: np.unique(para_doc[members[s:e]]).tolist() for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1)
-    }
-    furniture = find_boilerplate(cluster_docs)
-    cluster_rows, member_rows = [], []
+    def facts(p: int, key: int) -> MemberFacts:
+        return MemberFacts(int(key_len[key]), paths[para_doc[p] - 1], int(para_line[p]), float(doc_date[para_doc[p] - 1]))
+
+    clusters, member_rows, docs = [], [], {}
     dup_paragraphs = dup_chars = 0
-    with progress(show_progress, total=len(starts), desc="clusters", unit="cluster") as bar:
-        for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1):
-            group = members[s:e]
-            canonical = int(canon_para[s])
-            ckey = int(para_key[canonical])
-            others, passed_over = [], 0
-            for p in group.tolist():
-                pk = int(para_key[p])
-                if p == canonical:
-                    relation, sim, con = "canonical", 1.0, 1.0
-                elif pk == ckey:
-                    relation, sim, con = "exact", 1.0, 1.0
-                else:
-                    sim, con = round(float(key_sim[pk]), 6), round(float(key_con[pk]), 6)
-                    relation = "near" if sim >= config.threshold - 1e-12 else "contained"
-                member_rows.append((int(para_ids[p]), cid, sim, relation, con))
-                if p != canonical:
-                    others.append(MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(para_line[p]), doc_date[para_doc[p] - 1]))
-                    passed_over += bool(key_fragment[pk]) and para_rank[p] < para_rank[canonical]
-                    dup_paragraphs += 1
-                    dup_chars += int(para_len[p])
-            facts = MemberFacts(int(key_len[ckey]), paths[para_doc[canonical] - 1], int(para_line[canonical]), doc_date[para_doc[canonical] - 1])
-            why = reason(config.canonical, facts, others, fragments_passed_over=passed_over)
-            cluster_rows.append((cid, int(para_ids[canonical]), len(group), len(cluster_docs[cid]), why, int(cid in furniture)))
-            bar.update(1)
-    if assign_ids is not None:
-        cluster_rows, member_rows = assign_ids(cluster_rows, member_rows)
-    writer.db.execute("DELETE FROM members")
-    writer.db.execute("DELETE FROM clusters")
-    writer.insert("clusters", cluster_rows)
-    writer.insert("members", member_rows)
-    writer.set_cluster_ids()
-    return {
-        "documents": len(paths),
-        "clusters": len(cluster_rows),
-        "boilerplate_clusters": len(furniture),
-        "duplicate_paragraphs": dup_paragraphs,
-        "chars": int(para_len.sum()),
-        "duplicate_chars": dup_chars,
-    }
+    for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1):
+        group = members[s:e]
+        canonical = int(canon_para[s])
+        ckey = int(paras.key[canonical])
+        docs[cid] = np.unique(para_doc[group]).tolist()
+        others, passed_over = [], 0
+        for p in group.tolist():
+            pk = int(paras.key[p])
+            if p == canonical:
+                relation, sim, con = "canonical", 1.0, 1.0
+            elif pk == ckey:
+                relation, sim, con = "exact", 1.0, 1.0
+            else:
+                sim, con = round(float(assignment.similarity[pk]), 6), round(float(assignment.containment[pk]), 6)
+                relation = "near" if sim >= config.threshold - 1e-12 else "contained"
+            member_rows.append((int(paras.ids[p]), cid, sim, relation, con))
+            if p != canonical:
+                others.append(facts(p, pk))
+                passed_over += bool(assignment.fragment[pk]) and para_rank[p] < para_rank[canonical]
+                dup_paragraphs += 1
+                dup_chars += int(para_len[p])
+        why = reason(config.canonical, facts(canonical, ckey), others, fragments_passed_over=passed_over)
+        clusters.append((cid, int(paras.ids[canonical]), len(group), len(docs[cid]), why, 0))
+        if on_cluster:
+            on_cluster(1)
+    return ClusterRows(clusters, member_rows, docs, dup_paragraphs, dup_chars)

@@ -23,8 +23,9 @@ import sqlite_utils
 
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 3  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
-# 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes)
+SCHEMA_VERSION = 4  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
+# 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes);
+# 4: checked.live (the pairs that are candidates now), key texts apart from the signatures
 INSERT_BATCH = 5000
 
 _TABLES = {
@@ -86,12 +87,15 @@ _TABLES = {
     "meta": ({"key": str, "value": str}, {}),
     # What the next scan of the same corpus reuses instead of computing again (see update.py):
     # every distinct key with its MinHash band hashes and anchors (uint32 arrays as bytes; NULL
-    # for keys too short to sign), every candidate pair ever verified, and the input files.
+    # for keys too short to sign), every pair ever verified (``live``: a candidate of the latest
+    # run; the others are kept scores), and the input files. Key texts have a table of their
+    # own, so that reading every signature does not read every text.
     "keys": (
-        {"id": int, "fp": bytes, "key": str, "key_len": int, "set_size": int, "bands": bytes, "anchors": bytes},
+        {"id": int, "fp": bytes, "key_len": int, "set_size": int, "bands": bytes, "anchors": bytes},
         {},
     ),
-    "checked": ({"a": int, "b": int, "jaccard": float, "containment": float}, {}),
+    "key_texts": ({"id": int, "key": str}, {}),
+    "checked": ({"a": int, "b": int, "jaccard": float, "containment": float, "live": int}, {}),
     "files": ({"source": str, "sha1": str, "size": int, "mtime_ns": int}, {}),
     "changes": (
         {"id": int, "run_id": int, "kind": str, "cluster_id": int, "other_cluster_id": int, "detail": str},

@@ -1,59 +1,54 @@
-"""Update a scan when its corpus changes, without doing the whole scan again.
+"""Update a scan when its corpus changes: work in proportion to the change, end where a full
+scan would.
 
-A scan stores what a later one can reuse (store.py, schema 3): every distinct key with its
-MinHash band hashes and anchors, every candidate pair it verified with its scores, and the
-SHA-1 of every input file. An update of the same corpus with the same matching options then
+A scan stores what a later one needs (store.py, schema 4): every distinct key with its MinHash
+band hashes and anchors, every pair it verified with its scores (``live`` for the pairs that are
+candidates now), and the SHA-1 of every input file. An update of the same corpus with the same
+matching options then
 
-1. reads, normalizes and fingerprints only the files that are new or whose SHA-1 changed, and
-   drops the documents of deleted files (``dedup add`` and ``dedup remove`` name the files
-   instead of comparing the folder);
-2. signs only keys it has never seen, and verifies only candidate pairs never verified: the
-   candidates themselves are found again over all keys, as a scan finds them, so the pairs,
-   the edges, the clusters and their canonicals are exactly those of a full scan of the new
-   corpus (a test checks it);
-3. clusters again from all edges (cheap next to reading and verifying), keeps the id of every
-   cluster whose canonical, or whose old canonical, is still in it, and records each change in
-   the ``changes`` table: ``canonical`` (a new canonical replaced the old one), ``merged`` (a
-   cluster's members joined another cluster), ``dissolved`` (its paragraphs are gone or no
-   longer copies), ``new``.
+1. drops the documents of deleted and changed files, and reads, normalizes and fingerprints only
+   new and changed files (``dedup add`` and ``dedup remove`` name the files instead of comparing
+   the folder); it signs only keys the database has never seen;
+2. finds the candidate pairs again over all keys, from the stored band hashes and anchors (a
+   few numpy sorts: the candidate rules look at whole buckets, so this is what keeps them
+   exactly a full scan's), and verifies only pairs never verified;
+3. re-clusters only the *dirty* keys: the connected components (of the verified edges) that hold
+   a key whose paragraphs changed or an edge that appeared or went away. Clustering is done
+   component by component and depends only on a component's edges and the relative ranks of its
+   keys, which did not change elsewhere, so every other cluster is already what a full scan
+   would give, and its rows stay as they are;
+4. rewrites the clusters of the dirty keys only, keeping the id of every cluster whose
+   canonical, or whose old canonical, is still in it, and records each change in ``changes``:
+   ``canonical`` (a new canonical replaced the old one), ``merged`` (a cluster's members joined
+   another cluster), ``dissolved`` (its paragraphs are gone or no longer copies), ``new``.
+   Boilerplate flags are decided again over all clusters (they compare documents).
 
-The update is one SQLite transaction on the database (with a rollback journal), so an
-interrupted update leaves the previous result: copying the database to change a few of its
-rows would cost more than the change. Paragraph and document ids of unchanged
-files stay as they were; new rows get new ids.
+Tests check that the result equals a full scan in every row, over runs of random changes. The
+update is one SQLite transaction on the database, so an interrupted update leaves the previous
+result. Paragraph and document ids of unchanged files stay as they were; new rows get new ids.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import ScanConfig
+from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import CorpusFileError, Skipped, _is_text_name, relative_path
 from .errors import CorpusError
 from .keystore import KeyStore
 from .normalize import make_normalizer
 from .store import SCHEMA_VERSION, Writer, _is_dedup_db, connect_read_only
 
+if TYPE_CHECKING:
+    from .scan import Paragraphs
+
 UNCOMPARED = ("workers",)  # options that never change a result: an update may differ in them
-
-
-@dataclass(frozen=True)
-class Reuse:
-    """What an earlier scan computed: signatures by key fingerprint, scores by pair of keys.id."""
-
-    row_of: dict[bytes, int]  # key fingerprint -> its row in the arrays below
-    set_sizes: np.ndarray
-    bands: np.ndarray  # (rows, bands) uint32
-    anchor_offsets: np.ndarray  # row i's anchors are anchor_values[anchor_offsets[i]:anchor_offsets[i + 1]]
-    anchor_values: np.ndarray
-    checked_codes: np.ndarray  # sorted (a << 32) | b, a < b
-    checked_jaccard: np.ndarray
-    checked_containment: np.ndarray
 
 
 @dataclass
@@ -153,93 +148,281 @@ def plan_remove(conn, paths: list[str]) -> Plan:
     return Plan(sorted(sources - set(paths)), {}, sorted(paths))
 
 
-def load_reuse(conn, n_bands: int) -> Reuse:
-    """The stored signatures and checked pairs, as arrays (one query each, no per-key objects)."""
-    fps, sizes, bands, anchors = [], [], [], []
-    for fp, size, band_bytes, anchor_bytes in conn.execute("SELECT fp, set_size, bands, anchors FROM keys WHERE bands IS NOT NULL"):
-        fps.append(fp)
-        sizes.append(size)
-        bands.append(band_bytes)
-        anchors.append(anchor_bytes or b"")
-    lengths = np.fromiter((len(a) // 4 for a in anchors), dtype=np.int64, count=len(anchors))
-    offsets = np.zeros(len(anchors) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    rows = conn.execute("SELECT a, b, jaccard, containment FROM checked").fetchall()
-    a, b, jac, con = (np.array(col) for col in zip(*rows)) if rows else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),) * 2
-    codes = (a.astype(np.int64) << 32) | b.astype(np.int64)
-    order = np.argsort(codes)
-    return Reuse(
-        {fp: i for i, fp in enumerate(fps)},
-        np.array(sizes, dtype=np.int64),
-        np.frombuffer(b"".join(bands), dtype="<u4").reshape(-1, n_bands),
-        offsets,
-        np.frombuffer(b"".join(anchors), dtype="<u4"),
-        codes[order],
-        jac[order],
-        con[order],
-    )
+class KeyTexts:
+    """Texts of keys by keys.id, for shingling them again: keys read by this update go into the
+    key store as they come; any other is read from ``key_texts`` when first needed. Workers
+    forked after ``fetch`` see what was fetched; they never read the database themselves."""
+
+    FETCH_BATCH = 500  # ids per query (SQLite allows 32k parameters; smaller keeps queries quick)
+
+    def __init__(self, conn, store: KeyStore):
+        self.conn, self.store = conn, store
+        self.index: dict[int, int] = {}  # keys.id -> index in the store
+
+    def add(self, key_id: int, utf8: bytes) -> None:
+        self.index[key_id] = self.store.append_utf8(utf8)
+
+    def fetch(self, key_ids) -> None:
+        """Have the texts of ``key_ids`` in the store (and its file mapped, for forked workers)."""
+        missing = sorted({int(k) for k in key_ids} - self.index.keys())
+        for start in range(0, len(missing), self.FETCH_BATCH):
+            chunk = missing[start : start + self.FETCH_BATCH]
+            for kid, text in self.conn.execute(f"SELECT id, key FROM key_texts WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                self.add(kid, text.encode("utf-8"))
+        self.store.get([])
+
+    def get(self, key_ids) -> list[str]:
+        key_ids = [int(k) for k in key_ids]
+        if not self.index.keys() >= set(key_ids):
+            self.fetch(key_ids)
+        return self.store.get([self.index[k] for k in key_ids])
 
 
-def _identities(conn, where: str = "") -> dict[int, tuple[str, bytes]]:
-    """paragraph id -> (document path, key fingerprint): what names a paragraph across updates,
-    since a file read again gives its paragraphs new ids."""
+class Scores:
+    """Verified pairs of keys (by keys.id) and their scores, looked up by code (a << 32) | b, a < b."""
+
+    def __init__(self, codes: np.ndarray, jaccard: np.ndarray, containment: np.ndarray):
+        order = np.argsort(codes)
+        self.codes, self.jaccard, self.containment = codes[order], jaccard[order], containment[order]
+
+    @staticmethod
+    def code(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        return (np.minimum(a, b) << 32) | np.maximum(a, b)
+
+    def find(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(is known, its row) for every code."""
+        if not len(self.codes):
+            return np.zeros(len(codes), dtype=bool), np.zeros(len(codes), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
+        return self.codes[pos] == codes, pos
+
+    def add(self, codes: np.ndarray, jaccard: np.ndarray, containment: np.ndarray) -> None:
+        merged = Scores(np.concatenate((self.codes, codes)), np.concatenate((self.jaccard, jaccard)), np.concatenate((self.containment, containment)))
+        self.codes, self.jaccard, self.containment = merged.codes, merged.jaccard, merged.containment
+
+
+@dataclass
+class Removed:
+    """What dropping the documents of deleted and changed files touched."""
+
+    keys: set[int]  # keys.id of the paragraphs dropped
+    clusters: set[int]  # clusters that had a dropped paragraph
+    names: dict[int, tuple[str, bytes]]  # those clusters whose canonical was dropped: its identity
+
+
+def remove_documents(conn, sources: list[str]) -> Removed:
+    """Delete the documents (and their paragraphs and members) of ``sources``."""
+    conn.execute("CREATE TEMP TABLE gone (source TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO gone VALUES (?)", [(s,) for s in sources])
+    conn.execute("CREATE TEMP TABLE gone_docs AS SELECT id FROM documents WHERE source IN (SELECT source FROM gone)")
+    in_gone = "doc_id IN (SELECT id FROM gone_docs)"
+    keys = {k for (k,) in conn.execute(f"SELECT DISTINCT key_id FROM paragraphs WHERE {in_gone} AND key_id IS NOT NULL")}
+    clusters = {c for (c,) in conn.execute(f"SELECT DISTINCT cluster_id FROM paragraphs WHERE {in_gone} AND cluster_id IS NOT NULL")}
+    names = _canonical_names(conn, f"p.{in_gone}")
+    conn.execute(f"DELETE FROM members WHERE paragraph_id IN (SELECT id FROM paragraphs WHERE {in_gone})")
+    conn.execute(f"DELETE FROM paragraphs WHERE {in_gone}")
+    conn.execute("DELETE FROM documents WHERE id IN (SELECT id FROM gone_docs)")
+    conn.execute("DELETE FROM files WHERE source IN (SELECT source FROM gone)")
+    return Removed(keys, clusters, names)
+
+
+def _canonical_names(conn, where: str) -> dict[int, tuple[str, bytes]]:
+    """cluster id -> (document path, key fingerprint) of its canonical, for the clusters
+    ``where`` selects: what names a cluster across updates, since a file read again gives its
+    paragraphs new ids."""
     return {
-        pid: (path, fp)
-        for pid, path, fp in conn.execute(
-            f"SELECT p.id, d.path, p.fingerprint FROM paragraphs p JOIN documents d ON d.id = p.doc_id WHERE p.fingerprint IS NOT NULL {where}"
+        cid: (path, fp)
+        for cid, path, fp in conn.execute(
+            f"""SELECT c.id, d.path, p.fingerprint FROM clusters c JOIN paragraphs p ON p.id = c.canonical_id
+                JOIN documents d ON d.id = p.doc_id WHERE {where}"""
         )
     }
 
 
-def _snapshot(conn) -> dict[int, tuple[str, bytes]]:
-    """Old clusters: id -> identity of their canonical paragraph."""
-    names = _identities(conn, "AND p.id IN (SELECT canonical_id FROM clusters)")
-    return {cid: names[pid] for cid, pid in conn.execute("SELECT id, canonical_id FROM clusters") if pid in names}
+def keep_ids(old: dict[int, tuple], canonical: dict[int, tuple], owner: dict[tuple, int], next_id: int, run_id: int) -> tuple[dict[int, int], list[tuple]]:
+    """Final ids for new clusters (numbered by their canonical's position), and the changes.
 
-
-def stable_ids(old: dict[int, tuple[str, bytes]], run_id: int, changes: list[tuple], conn) -> Callable:
-    """``assign_ids`` for ``scan._store_clusters``: keep old cluster ids, record what changed.
-
-    A new cluster keeps the id of the old cluster whose canonical it still has; failing that,
-    of the old cluster whose canonical is now one of its members (a ``canonical`` change); an
-    old cluster whose canonical joined a cluster that already kept another id is ``merged``.
+    ``old``: replaced cluster id -> identity of its canonical; ``canonical``: new cluster ->
+    identity of its canonical; ``owner``: identity of a member -> new cluster. A new cluster
+    keeps the id of the old cluster whose canonical it still has; failing that, of the old
+    cluster whose canonical is now one of its members (a ``canonical`` change); an old cluster
+    whose canonical joined a cluster that already kept another id is ``merged``. Ids are never
+    reused: readers may still hold an old one.
     """
+    by_old_canonical = {name: cid for cid, name in old.items()}
+    mapping: dict[int, int] = {}
+    changes: list[tuple] = []
+    for cid in sorted(canonical):  # same canonical: same cluster
+        if canonical[cid] in by_old_canonical:
+            mapping[cid] = by_old_canonical[canonical[cid]]
+    claimed = set(mapping.values())
+    for old_id, name in sorted(old.items()):
+        cid = owner.get(name)
+        if cid is None or old_id in claimed:
+            continue
+        claimed.add(old_id)
+        if cid not in mapping:  # its old canonical is now a member: a new canonical replaced it
+            mapping[cid] = old_id
+            changes.append((None, run_id, "canonical", old_id, None, f"new canonical in {canonical[cid][0]}; the old one, in {name[0]}, is a member"))
+        else:
+            changes.append((None, run_id, "merged", old_id, mapping[cid], f"its canonical, in {name[0]}, is now a member"))
+    for cid in sorted(canonical):
+        if cid not in mapping:
+            mapping[cid] = next_id
+            changes.append((None, run_id, "new", next_id, None, f"canonical in {canonical[cid][0]}"))
+            next_id += 1
+    for old_id in sorted(set(old) - claimed):
+        changes.append((None, run_id, "dissolved", old_id, None, "its paragraphs are gone or no longer copies"))
+    return mapping, changes
 
-    def assign(cluster_rows: list[tuple], member_rows: list[tuple]) -> tuple[list[tuple], list[tuple]]:
-        names = _identities(conn)
-        owner = {names[pid]: cid for pid, cid, *_ in member_rows}
-        canonical = {row[0]: names[row[1]] for row in cluster_rows}
-        by_old_canonical = {name: cid for cid, name in old.items()}
-        mapping: dict[int, int] = {}
-        for cid in sorted(canonical):  # same canonical: same cluster
-            if canonical[cid] in by_old_canonical:
-                mapping[cid] = by_old_canonical[canonical[cid]]
-        claimed = set(mapping.values())
-        for old_id, name in sorted(old.items()):
-            cid = owner.get(name)
-            if cid is None or old_id in claimed:
-                continue
-            claimed.add(old_id)
-            if cid not in mapping:  # its old canonical is now a member: a new canonical replaced it
-                mapping[cid] = old_id
-                changes.append((None, run_id, "canonical", old_id, None, f"new canonical in {canonical[cid][0]}; the old one, in {name[0]}, is a member"))
+
+@dataclass
+class Added:
+    """What reading the new and changed files added."""
+
+    documents: int = 0
+    keys: set[int] = field(default_factory=set)  # keys.id of every paragraph added
+    new_keys: list[tuple[int, bytes, int]] = field(default_factory=list)  # (id, fingerprint, length) of keys new to the db
+
+
+def read_documents(conn, writer: Writer, plan: Plan, root: Path, config: ScanConfig, texts: KeyTexts, on_error: Callable, show_progress: bool) -> Added:
+    """Read, split, normalize and fingerprint the new and changed files (and the documents the
+    plan gives in memory), in corpus order, and insert their rows. Keys of the database keep their
+    id; a key never seen gets the next free id and goes into ``texts``."""
+    from .scan import _prepared, document_row, prepare_document, progress
+
+    added = Added()
+    next_key = (conn.execute("SELECT max(id) FROM keys").fetchone()[0] or 0) + 1
+    next_doc = (conn.execute("SELECT max(id) FROM documents").fetchone()[0] or 0) + 1
+    next_para = (conn.execute("SELECT max(id) FROM paragraphs").fetchone()[0] or 0) + 1
+    known: dict[bytes, int] = {}
+    doc_rows, para_rows = [], []
+
+    def key_id(fp: bytes, key: bytes, key_len: int) -> int:
+        nonlocal next_key
+        kid = known.get(fp)
+        if kid is None:
+            row = conn.execute("SELECT id FROM keys WHERE fp = ?", (fp,)).fetchone()
+            if row is None:
+                kid, next_key = next_key, next_key + 1
+                texts.add(kid, key)
+                added.new_keys.append((kid, fp, key_len))
             else:
-                changes.append((None, run_id, "merged", old_id, mapping[cid], f"its canonical, in {name[0]}, is now a member"))
-        # never reuse an id, even of a cluster dissolved long ago: readers may still hold it
-        used = conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0
-        next_id = max(list(old) + [used, 0]) + 1
-        for cid in sorted(canonical):
-            if cid not in mapping:
-                mapping[cid] = next_id
-                changes.append((None, run_id, "new", next_id, None, f"canonical in {canonical[cid][0]}"))
-                next_id += 1
-        for old_id in sorted(set(old) - claimed):
-            changes.append((None, run_id, "dissolved", old_id, None, "its paragraphs are gone or no longer copies"))
-        clusters = sorted(((mapping[r[0]], *r[1:]) for r in cluster_rows), key=lambda r: r[0])
-        member_rows = [(pid, mapping[cid], *rest) for pid, cid, *rest in member_rows]
-        return clusters, member_rows
+                kid = row[0]
+            known[fp] = kid
+        added.keys.add(kid)
+        return kid
 
-    return assign
+    def take(item) -> None:
+        nonlocal next_doc, next_para
+        rows = list(item.rows())
+        doc_rows.append(document_row(next_doc, item.doc, rows))
+        for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
+            kid = key_id(fp, key, key_len) if fp is not None else None
+            para_rows.append((next_para, next_doc, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, kid))
+            next_para += 1
+        next_doc += 1
+
+    to_read = [plan.to_read[s] for s in plan.sources if s in plan.to_read]
+    normalizer = make_normalizer(config.steps)
+    with progress(show_progress, total=len(to_read) + len(plan.documents), desc="update", unit="file") as bar:
+        last = None
+        for item in _prepared(to_read, root, config) if to_read else ():
+            source = item.path if isinstance(item, CorpusFileError) else item.doc.source or item.doc.path
+            bar.update(int(source != last))
+            last = source
+            if isinstance(item, CorpusFileError):
+                on_error(item)
+            else:
+                take(item)
+        for source in sorted(plan.documents):  # given in memory (the service)
+            for doc in plan.documents[source]:
+                take(prepare_document(doc, config.split, normalizer))
+            bar.update(1)
+    writer.insert("documents", doc_rows)
+    writer.insert("paragraphs", para_rows)
+    added.documents = len(doc_rows)
+    return added
+
+
+@dataclass(frozen=True)
+class KeyTable:
+    """Every key of the corpus, indexed in order of first appearance (as a full scan numbers
+    them: the candidate rules depend on that order), with what signing stored."""
+
+    ids: np.ndarray  # keys.id
+    fps: list[bytes]
+    key_len: np.ndarray
+    signed: np.ndarray  # indexes of the keys long enough to sign
+    set_sizes: np.ndarray  # per signed key
+    bands: np.ndarray  # (signed keys, bands) uint32
+    anchor_owner: np.ndarray  # position in ``signed`` of every anchor, ascending
+    anchor_values: np.ndarray
+
+
+def load_corpus(conn, config: ScanConfig) -> tuple["Paragraphs", KeyTable]:
+    """The paragraphs of the updated corpus in corpus order (sources sorted as a folder is
+    listed, documents of one source in reading order), and the keys with their signatures."""
+    from .config import MIN_KEY_CHARS
+    from .scan import Paragraphs, _epoch
+
+    docs = sorted(conn.execute("SELECT source, id, path, date FROM documents"))
+    doc_pos = {doc_id: i + 1 for i, (_, doc_id, _, _) in enumerate(docs)}
+    rows = conn.execute("SELECT id, doc_id, idx, coalesce(key_id, -1), char_end - char_start, line_start FROM paragraphs").fetchall()
+    table = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    pos = np.fromiter((doc_pos[d] for d in table[:, 1].tolist()), dtype=np.int64, count=len(table))
+    order = np.lexsort((table[:, 2], pos))
+    table, pos = table[order], pos[order]
+
+    key_rows = conn.execute("SELECT id, fp, key_len, set_size, bands, anchors FROM keys ORDER BY id").fetchall()
+    stored_ids = np.fromiter((r[0] for r in key_rows), dtype=np.int64, count=len(key_rows))
+    para_row = np.where(table[:, 3] >= 0, np.searchsorted(stored_ids, table[:, 3]), -1)
+    has_key = para_row >= 0
+    rows_seen, first = np.unique(para_row[has_key], return_index=True)
+    if len(rows_seen) != len(key_rows):
+        raise AssertionError("every stored key must belong to a paragraph")
+    by_first = rows_seen[np.argsort(first, kind="stable")]  # key index -> row of key_rows
+    index_of_row = np.empty(len(key_rows), dtype=np.int64)
+    index_of_row[by_first] = np.arange(len(by_first))
+    para_key = np.where(has_key, index_of_row[np.maximum(para_row, 0)], -1)
+
+    ordered = [key_rows[i] for i in by_first.tolist()]
+    key_len = np.fromiter((r[2] for r in ordered), dtype=np.int64, count=len(ordered))
+    signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
+    signed_rows = [ordered[i] for i in signed.tolist()]
+    b = config.lsh_bands()[0]
+    anchor_blobs = [r[5] or b"" for r in signed_rows]
+    lengths = np.fromiter((len(a) // 4 for a in anchor_blobs), dtype=np.int64, count=len(anchor_blobs))
+    keys = KeyTable(
+        stored_ids[by_first],
+        [r[1] for r in ordered],
+        key_len,
+        signed,
+        np.fromiter((r[3] for r in signed_rows), dtype=np.int64, count=len(signed_rows)),
+        np.frombuffer(b"".join(r[4] for r in signed_rows), dtype="<u4").reshape(-1, b),
+        np.repeat(np.arange(len(signed_rows), dtype=np.int32), lengths),
+        np.frombuffer(b"".join(anchor_blobs), dtype="<u4"),
+    )
+    paras = Paragraphs(
+        para_key, pos, table[:, 4], table[:, 5], table[:, 0], [d[2] for d in docs],
+        np.array([_epoch(d[3]) for d in docs], dtype=np.float64),
+    )
+    return paras, keys
+
+
+def dirty_keys(n: int, edges: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Mask of the nodes (of n) in a connected component that holds a seed.
+
+    >>> dirty_keys(5, np.array([[0, 1], [2, 3]]), np.array([3])).tolist()
+    [False, False, True, True, False]
+    """
+    from .cluster import components
+
+    labels = components(n, edges[:, 0], edges[:, 1])
+    hit = np.zeros(int(labels.max(initial=-1)) + 1, dtype=bool)
+    hit[labels[seeds]] = True
+    return hit[labels]
 
 
 def update(
@@ -255,24 +438,15 @@ def update(
     started: str,
 ) -> tuple[dict, dict]:
     """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run)."""
-    from .scan import (
-        Layout,
-        _epoch,
-        _Keys,
-        _match_and_store,
-        _prepared,
-        document_row,
-        prepare_document,
-        progress,
-        run_row,
-        skip_or_raise,
-    )
+    from .boilerplate import find_boilerplate
+    from .scan import _sign, assign_keys, cluster_rows, find_candidates, key_ranks, key_rows, run_row, shingler, skip_or_raise
+    from .verify import KeySets
+    from .workers import pool, publish
 
     skipped: list[Skipped] = []
 
-    def skip_and_keep(item: Skipped) -> None:
-        skipped.append(item)
-        skip(item)
+    def on_error(error: CorpusFileError) -> None:
+        skip_or_raise(error, skip_bad, lambda item: (skipped.append(item), skip(item)))
 
     writer = Writer.updating(db_path)
     store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
@@ -280,153 +454,177 @@ def update(
     try:
         plan = plan_of(conn)
         run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
-        old_clusters = _snapshot(conn)
-        gone = sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents))
-        conn.execute("CREATE TEMP TABLE gone (source TEXT PRIMARY KEY)")
-        conn.executemany("INSERT INTO gone VALUES (?)", [(s,) for s in gone])
-        conn.execute("DELETE FROM paragraphs WHERE doc_id IN (SELECT id FROM documents WHERE source IN (SELECT source FROM gone))")
-        conn.execute("DELETE FROM documents WHERE source IN (SELECT source FROM gone)")
-        conn.execute("DELETE FROM files WHERE source IN (SELECT source FROM gone)")
-        conn.executemany("DELETE FROM files WHERE source = ?", [(row[0],) for row in plan.file_rows])
-        writer.insert("files", plan.file_rows)
+        texts = KeyTexts(conn, store)
+        b, r = config.lsh_bands()
+        with timer.stage("read"):
+            removed = remove_documents(conn, sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents)))
+            writer.insert("files", plan.file_rows)
+            added = read_documents(conn, writer, plan, root, config, texts, on_error, show_progress)
+            if not conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
+                raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")
 
-        stored_keys = {kid: (fp, key, key_len) for kid, fp, key, key_len in conn.execute("SELECT id, fp, CAST(key AS BLOB), key_len FROM keys")}
-        id_of_fp = {fp: kid for kid, (fp, _, _) in stored_keys.items()}
-        next_key_id = max(list(stored_keys) + [0]) + 1
-        next_doc = (conn.execute("SELECT max(id) FROM documents").fetchone()[0] or 0) + 1
-        next_para = (conn.execute("SELECT max(id) FROM paragraphs").fetchone()[0] or 0) + 1
+        with timer.stage("sign"):
+            new_ids = [kid for kid, _, n in added.new_keys if n >= max(config.min_chars, MIN_KEY_CHARS)]
+            length_at = np.zeros(len(store), dtype=np.int64)
+            for kid, _, n in added.new_keys:
+                length_at[texts.index[kid]] = n
+            store.get([])  # map the key file now: the signing workers inherit the map
+            sizes, bands, (owner, values) = _sign(store, np.array([texts.index[k] for k in new_ids], dtype=np.int64), length_at, config, b, r, show_progress)
+            position = {kid: i for i, kid in enumerate(new_ids)}
+            writer.insert("keys", key_rows(
+                [k for k, _, _ in added.new_keys], [fp for _, fp, _ in added.new_keys], [n for _, _, n in added.new_keys],
+                sizes, bands, owner, values, [position.get(k, -1) for k, _, _ in added.new_keys],
+            ))
+            writer.insert("key_texts", ((kid, text) for (kid, _, _), text in zip(added.new_keys, store.get([texts.index[k] for k, _, _ in added.new_keys]))))
+            # keys whose every paragraph was dropped
+            conn.execute("CREATE TEMP TABLE touched (id INTEGER PRIMARY KEY)")
+            conn.executemany("INSERT INTO touched VALUES (?)", [(k,) for k in removed.keys | added.keys])
+            deleted = {k for (k,) in conn.execute("SELECT id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM paragraphs p WHERE p.key_id = t.id)")}
+            conn.executemany("DELETE FROM keys WHERE id = ?", [(k,) for k in deleted])
+            conn.executemany("DELETE FROM key_texts WHERE id = ?", [(k,) for k in deleted])
+            paras, keys = load_corpus(conn, config)
 
-        keys = _Keys(store)
-        paths: list[str] = []
-        para_ids: list[int] = []
-        key_ids: list[int] = []
-        stored_flags: list[bool] = []
-        fresh_keys = [0]  # keys new to the database so far
+        with timer.stage("candidates"):
+            pairs, n_lsh = find_candidates(config, keys.bands, keys.anchor_owner, keys.anchor_values, show_progress)
+        signed_ids = keys.ids[keys.signed]
+        rule = config.match_rule()
+        with timer.stage("verify"):
+            stored = conn.execute("SELECT a, b, jaccard, containment, live FROM checked").fetchall()
+            checked = np.array(stored, dtype=np.float64).reshape(-1, 5)
+            old_codes = (checked[:, 0].astype(np.int64) << 32) | checked[:, 1].astype(np.int64)
+            scores = Scores(old_codes, checked[:, 2], checked[:, 3])
+            was_live = old_codes[checked[:, 4] == 1]
+            codes = Scores.code(signed_ids[pairs[:, 0]], signed_ids[pairs[:, 1]])
+            known, _ = scores.find(codes)
+            todo = np.nonzero(~known)[0]
+            sets = KeySets(texts, signed_ids, keys.set_sizes, shingler(config))
+            if len(todo):
+                texts.fetch(signed_ids[pairs[todo].ravel()])
+                publish(sets)
+                try:
+                    with pool(config.effective_workers, len(todo), fork_only=True) as workers:
+                        sets.use_pool(workers)
+                        jac, con = sets.score(pairs[todo, 0], pairs[todo, 1])
+                finally:
+                    sets.use_pool(None)
+                    publish(None)
+                scores.add(codes[todo], jac, con)
+                a, c = signed_ids[pairs[todo, 0]], signed_ids[pairs[todo, 1]]
+                writer.insert("checked", zip(np.minimum(a, c).tolist(), np.maximum(a, c).tolist(), jac.tolist(), con.tolist(), [1] * len(todo)))
+            _, at = scores.find(codes)
+            jac, con = scores.jaccard[at], scores.containment[at]
+            ok = rule.judge(jac, con, keys.set_sizes[pairs[:, 0]], keys.set_sizes[pairs[:, 1]])
+            edges, edge_jaccard = pairs[ok], jac[ok]
+            # pairs that stopped or started being candidates: their keys' clusters may change
+            died = np.setdiff1d(was_live, codes, assume_unique=True)
+            born = np.setdiff1d(codes[known], was_live, assume_unique=True)
+            conn.executemany("UPDATE checked SET live = 0 WHERE a = ? AND b = ?", zip((died >> 32).tolist(), (died & 0xFFFFFFFF).tolist()))
+            conn.executemany("UPDATE checked SET live = 1 WHERE a = ? AND b = ?", zip((born >> 32).tolist(), (born & 0xFFFFFFFF).tolist()))
+            if deleted:
+                conn.execute("DELETE FROM checked WHERE a IN (SELECT id FROM touched WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL)) "
+                             "OR b IN (SELECT id FROM touched WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL))")
 
-        def add_key(key: bytes, key_len: int, fp: bytes | None, key_id: int | None = None) -> tuple[int, int | None]:
-            """(this run's key index, keys.id) of a paragraph's key; a key seen for the first
-            time this run keeps its stored id, or gets the next free one."""
-            kid = keys.add(key, key_len, fp)
-            if kid < 0:
-                return -1, None
-            if kid == len(key_ids):  # first time this run
-                known = key_id if key_id is not None else id_of_fp.get(fp)
-                if known is None:
-                    known, fresh_keys[0] = next_key_id + fresh_keys[0], fresh_keys[0] + 1
-                    stored_flags.append(False)
-                else:
-                    stored_flags.append(True)
-                key_ids.append(known)
-            return kid, key_ids[kid]
+        with timer.stage("cluster"):
+            index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
+            flipped = np.concatenate((died, born))
+            ends = np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()
+            seeds = {index_of_id[k] for k in (removed.keys | added.keys | set(ends)) - deleted if k in index_of_id}
+            signed_pos = np.full(len(keys.ids), -1, dtype=np.int64)
+            signed_pos[keys.signed] = np.arange(len(keys.signed))
+            seed_pos = signed_pos[sorted(seeds)] if seeds else np.zeros(0, np.int64)
+            in_dirty = dirty_keys(len(keys.signed), edges, seed_pos[seed_pos >= 0])
+            dirty = np.zeros(len(keys.ids), dtype=bool)
+            dirty[keys.signed[in_dirty]] = True
+            dirty[sorted(seeds)] = True
+            sub = keys.signed[in_dirty]  # dirty signed keys, in key order
+            local = np.full(len(keys.signed), -1, dtype=np.int64)
+            local[in_dirty] = np.arange(len(sub))
+            sub_edges = local[edges[in_dirty[edges[:, 0]]]]
+            sub_jaccard = edge_jaccard[in_dirty[edges[:, 0]]]
+            sub_sets = KeySets(texts, keys.ids[sub], keys.set_sizes[in_dirty], shingler(config))
 
-        def keep_document(doc_row: tuple, para_rows: list[tuple]) -> None:
-            doc_id, path, date = doc_row
-            paths.append(path)
-            keys.doc_date.append(_epoch(date))
-            position = len(paths)
-            for pid, line_start, length, key_id in para_rows:
-                kid = -1
-                if key_id is not None:
-                    fp, key, key_len = stored_keys[key_id]
-                    kid, _ = add_key(key, key_len, fp, key_id)
-                keys.para_key.append(kid)
-                keys.para_doc.append(position)
-                keys.para_len.append(length)
-                keys.para_line.append(line_start)
-                para_ids.append(pid)
+            def match(x: np.ndarray, y: np.ndarray):
+                """Copies among dirty keys, from stored scores where there are any."""
+                pair_codes = Scores.code(keys.ids[sub[x]], keys.ids[sub[y]])
+                found, _ = scores.find(pair_codes)
+                new = np.nonzero(~found)[0]
+                if len(new):
+                    j, c = sub_sets.score(np.asarray(x)[new], np.asarray(y)[new])
+                    scores.add(pair_codes[new], j, c)
+                    writer.insert("checked", zip((pair_codes[new] >> 32).tolist(), (pair_codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
+                _, rows = scores.find(pair_codes)
+                j, c = scores.jaccard[rows], scores.containment[rows]
+                return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
 
-        to_read = [plan.to_read[s] for s in plan.sources if s in plan.to_read]
-        fresh: Iterator = iter(_prepared(to_read, root, config)) if to_read else iter(())
-        pending = [None]
+            para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)
+            has_key = paras.key >= 0
+            count = np.bincount(paras.key[has_key], minlength=len(keys.ids))
+            assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match)
 
-        def next_fresh():
-            if pending[0] is not None:
-                item, pending[0] = pending[0], None
-                return item
-            return next(fresh, None)
+        with timer.stage("store"):
+            subset = np.nonzero(has_key & dirty[np.maximum(paras.key, 0)])[0]
+            built = cluster_rows(config, paras, subset, para_rank, keys.key_len, assignment, best_para)
+            conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
+            conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
+            replaced = removed.clusters | {c for (c,) in conn.execute(
+                "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+            conn.execute("CREATE TEMP TABLE replaced (id INTEGER PRIMARY KEY)")
+            conn.executemany("INSERT INTO replaced VALUES (?)", [(c,) for c in replaced])
+            old = {**_canonical_names(conn, "c.id IN (SELECT id FROM replaced)"), **{c: n for c, n in removed.names.items() if c in replaced}}
+            position_of = dict(zip(paras.ids[subset].tolist(), subset.tolist()))
 
-        para_insert, doc_insert = [], []
-        normalizer = make_normalizer(config.steps)
-        next_ids = {"doc": next_doc, "para": next_para}
+            def name(pid: int) -> tuple[str, bytes]:
+                p = position_of[pid]
+                return paras.paths[paras.doc[p] - 1], keys.fps[paras.key[p]]
 
-        def take(item) -> None:
-            """Register a newly prepared document: its rows to insert, its keys for matching."""
-            doc = item.doc
-            rows = list(item.rows())
-            paths.append(doc.path)
-            keys.doc_date.append(_epoch(doc.date))
-            doc_id = next_ids["doc"]
-            next_ids["doc"] += 1
-            doc_insert.append(document_row(doc_id, doc, rows))
-            for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
-                kid, key_id = add_key(key, key_len, fp)
-                keys.para_key.append(kid)
-                keys.para_doc.append(len(paths))
-                keys.para_len.append(len(text))
-                keys.para_line.append(line_start)
-                para_ids.append(next_ids["para"])
-                para_insert.append((next_ids["para"], doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, key_id))
-                next_ids["para"] += 1
+            canonical = {row[0]: name(row[1]) for row in built.clusters}
+            owner = {name(pid): cid for pid, cid, *_ in built.members}
+            used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
+            mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
+            was_in = dict(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM replaced)"))
+            now_in = {pid: mapping[cid] for pid, cid, *_ in built.members}
+            conn.execute("DELETE FROM members WHERE cluster_id IN (SELECT id FROM replaced)")
+            conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
+            writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))
+            writer.insert("members", ((pid, mapping[cid], *rest) for pid, cid, *rest in built.members))
+            # paragraph rows hold their text: write only those whose cluster id changes
+            conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
+            conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))
+            writer.insert("changes", changes)
+            # boilerplate compares the documents of every cluster: decided again for all
+            member_rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members").fetchall(), dtype=np.int64).reshape(-1, 2)
+            by_id = np.argsort(paras.ids)
+            member_doc = paras.doc[by_id[np.searchsorted(paras.ids, member_rows[:, 0], sorter=by_id)]]
+            cluster_docs: dict[int, set[int]] = {}
+            for cid, doc in zip(member_rows[:, 1].tolist(), member_doc.tolist()):
+                cluster_docs.setdefault(cid, set()).add(doc)
+            furniture = find_boilerplate({cid: sorted(d) for cid, d in cluster_docs.items()})
+            flags = dict(conn.execute("SELECT id, boilerplate FROM clusters"))
+            conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
 
-        read_stage = timer.stage("read")
-        read_stage.__enter__()
-        bar = progress(show_progress, total=len(plan.sources), desc="update", unit="file")
-        kept = conn.execute(
-            """SELECT d.source, d.id, d.path, d.date, p.id, p.line_start, p.char_end - p.char_start, p.key_id
-               FROM documents d LEFT JOIN paragraphs p ON p.doc_id = d.id
-               ORDER BY d.source, d.id, p.idx"""
-        )
-        kept_row = [next(kept, None)]
-        for source in plan.sources:
-            if source not in plan.to_read and source not in plan.documents:
-                while kept_row[0] is not None and kept_row[0][0] < source:  # rows of sources read again
-                    kept_row[0] = next(kept, None)
-                while kept_row[0] is not None and kept_row[0][0] == source:
-                    doc_id = kept_row[0][1]
-                    doc, rows = kept_row[0][1:4], []
-                    while kept_row[0] is not None and kept_row[0][1] == doc_id:
-                        if kept_row[0][4] is not None:
-                            rows.append(kept_row[0][4:])
-                        kept_row[0] = next(kept, None)
-                    keep_document(doc, rows)
-                bar.update(1)
-                continue
-            if source in plan.documents:  # given in memory (the service): prepared here
-                for doc in plan.documents[source]:
-                    take(prepare_document(doc, config.split, normalizer))
-                bar.update(1)
-                continue
-            while (item := next_fresh()) is not None:
-                where = item.path if isinstance(item, CorpusFileError) else item.doc.source
-                if not (where == source or where.startswith(source + ":") or where.startswith(source + "#")):
-                    pending[0] = item
-                    break
-                if isinstance(item, CorpusFileError):
-                    skip_or_raise(item, skip_bad, skip_and_keep)
-                    continue
-                take(item)
-            bar.update(1)
-        bar.close()
-        if not paths:
-            raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")
-        writer.insert("documents", doc_insert)
-        writer.insert("paragraphs", para_insert)
-        conn.execute("DELETE FROM keys WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL)")
-        conn.execute("DELETE FROM checked WHERE a NOT IN (SELECT id FROM keys) OR b NOT IN (SELECT id FROM keys)")
-        reuse = load_reuse(conn, config.lsh_bands()[0])
-        read_stage.__exit__(None, None, None)
-        layout = Layout(np.array(para_ids, dtype=np.int64), np.array(key_ids, dtype=np.int64), np.array(stored_flags, dtype=bool))
-        changes: list[tuple] = []
-        counts = _match_and_store(
-            config, keys, paths, writer, timer, show_progress, layout, reuse, stable_ids(old_clusters, run_id, changes, conn)
-        )
-        writer.insert("changes", changes)
-        counts.update(
-            files_read=len(plan.to_read),
-            files_deleted=len(plan.deleted),
-            documents_added=len(doc_insert),
-            changes=len(changes),
-        )
+        one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
+        counts = {
+            "documents": len(paras.paths),
+            "clusters": len(flags),
+            "boilerplate_clusters": len(furniture),
+            "duplicate_paragraphs": one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
+            "chars": int(paras.length.sum()),
+            "duplicate_chars": one("SELECT sum(p.char_end - p.char_start) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'"),
+            "paragraphs": len(paras.key),
+            "empty_paragraphs": int((paras.key < 0).sum()),
+            "distinct_keys": len(keys.ids),
+            "signed_keys": len(keys.signed),
+            "candidate_pairs": len(pairs),
+            "lsh_pairs": n_lsh,
+            "verified_edges": len(edges),
+            "bands": b,
+            "rows": r,
+            "files_read": len(plan.to_read),
+            "files_deleted": len(plan.deleted),
+            "documents_added": added.documents,
+            "changes": len(changes),
+            "reclustered_keys": int(dirty.sum()),
+        }
         run = run_row(run_id, str(root.resolve()), config, started, counts, timer.timings, skipped)
         writer.commit(run)
     except BaseException:
@@ -435,4 +633,3 @@ def update(
     finally:
         store.close()
     return counts, run
-

@@ -332,6 +332,9 @@ def relative_path(path: Path, root: Path) -> str:
     """`path` relative to `root`, '/'-separated; the file name when `path` is the root itself."""
     if path == root:
         return path.name
+    text, prefix = str(path), str(root).rstrip("/") + "/"
+    if os.sep == "/" and text.startswith(prefix) and ".." not in text[len(prefix) :].split("/"):
+        return text[len(prefix) :]  # what relative_to gives, without its cost (6k files: 0.25 s)
     return path.relative_to(root).as_posix()
 
 

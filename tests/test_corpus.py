@@ -479,3 +479,20 @@ def test_file_errors_survive_pickling(error_type):
     assert type(copy) is error_type and isinstance(copy, CorpusError)
     assert (copy.path, copy.reason, str(copy)) == ("sub/a.txt", "why, and what to do", str(error))
     assert str(copy) == "sub/a.txt: why, and what to do"
+
+
+@given(
+    st.lists(st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1, max_size=6), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["a", "b b", "语料", ".."]), max_size=3),
+)
+def test_relative_path_is_relative_to(parts, root_parts):
+    """The string fast path of relative_path gives what Path.relative_to gives."""
+    from dedup.corpus import relative_path
+
+    root = Path("/", *root_parts)
+    path = root.joinpath(*parts)
+    try:
+        expected = path.relative_to(root).as_posix() if path != root else path.name
+    except ValueError:
+        return
+    assert relative_path(path, root) == expected

@@ -9,6 +9,7 @@ has its own version of this in store.py.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -16,6 +17,27 @@ from typing import Callable, TypeVar
 from .errors import DedupError
 
 T = TypeVar("T")
+_TEMPORARY = re.compile(r"\..+-[A-Za-z0-9_]{8}\.tmp")  # the names mkstemp gives in write_atomically
+
+
+def is_temporary(name: str) -> bool:
+    """Is ``name`` that of a temporary file of ``write_atomically``? Only a run killed outright
+    (SIGKILL, power loss) leaves one behind, beside a target it never replaced.
+
+    >>> is_temporary(".a.txt-k3j_x9a1.tmp"), is_temporary("a.txt"), is_temporary(".notes.tmp")
+    (True, False, False)
+    """
+    return _TEMPORARY.fullmatch(name) is not None
+
+
+def remove_temporaries(folder: Path) -> int:
+    """Delete the temporary files that killed runs left below ``folder``; return how many."""
+    removed = 0
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file() and is_temporary(path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def write_atomically(target: Path, write: Callable[[Path], T]) -> T:

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_atomically
+from .atomic import remove_temporaries, write_atomically
 from .corpus import hash_file, relative_path
 from .errors import DedupError
 from .records import is_jsonl_name, open_lines
@@ -222,6 +222,8 @@ def clean_corpus(
     if str(corpus) == "-":
         raise CleanError("clean writes files and cannot clean stdin; use 'dedup filter' in a pipe")
     check_output(corpus, out, force)
+    if out.is_dir():
+        remove_temporaries(out)  # left by a clean into the same folder that was killed outright
     conn = open_existing(db).conn
     try:
         root, config = conn.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()

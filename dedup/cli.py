@@ -386,12 +386,18 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
 def main() -> None:
     """Console entry point: no traceback for an interrupt or a closed pipe."""
     try:
-        cli(standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("Interrupted; the database was left as it was before this run.", err=True)
+        # click's own handling of an interrupt prints "Aborted!" and exits 1, or, at some
+        # moments, lets the signal end the process; here it always ends the same way
+        code = cli.main(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("Interrupted; the database and the corpus are as they were before this run.", err=True)
         sys.exit(130)
+    except click.exceptions.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
     except BrokenPipeError:
         # the reader went away (``dedup filter | head``): say nothing, and keep Python's final
         # flush of stdout from raising again on the closed pipe
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

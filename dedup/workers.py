@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,20 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if workers <= 1 or (fork_only and not can_fork):
         return contextlib.nullcontext(None)
-    return multiprocessing.get_context("fork" if can_fork else "spawn").Pool(workers)
+    return multiprocessing.get_context("fork" if can_fork else "spawn").Pool(workers, initializer=_worker_start)
+
+
+def _worker_start() -> None:
+    """Workers leave interrupts to the main process (Ctrl-C reaches the whole process group;
+    the main process stops the pool and reports once), and on Linux end when it ends: a scan
+    killed outright leaves no orphan holding its files or printing broken-pipe tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def publish(value: Any) -> None:

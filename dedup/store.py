@@ -218,6 +218,27 @@ def check_target(path: str | os.PathLike, root: str, force: bool) -> None:
         raise DatabaseError(f"{p} holds a scan of {old}; pass --force to replace it, or --db to write elsewhere")
 
 
+def _leave_wal(target: Path) -> None:
+    """Take a database that the service switched to WAL back to a rollback journal before a
+    new file replaces it: a ``-wal`` file left beside the new database would be read as part
+    of it. That needs no other connection open; with one (a running ``dedup serve``), refuse."""
+    if not Path(f"{target}-wal").exists() or not target.exists():
+        return
+    try:
+        conn = sqlite3.connect(target, timeout=5)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        mode = "wal"
+    if mode.lower() != "delete":
+        raise DatabaseError(
+            f"{target} is open in WAL mode by another process (dedup serve?); stop it before a full scan replaces "
+            "the database, or pass another --db"
+        )
+
+
 class Writer:
     """Builds a complete database in a temporary file, then moves it over the target atomically.
 
@@ -237,6 +258,10 @@ class Writer:
             # one transaction, in the database's own journal mode (a scan leaves a rollback
             # journal; the service switches to WAL so that readers never wait for a writer)
             conn = sqlite3.connect(self.target, isolation_level=None, timeout=600)
+            # In rollback-journal mode a writer whose changes outgrow its page cache must lock
+            # readers out until it commits; with room for them (256 MB at most, used only as
+            # needed) readers wait only for the commit itself.
+            conn.execute("PRAGMA cache_size = -262144")
             conn.execute("BEGIN IMMEDIATE")
             self.db = sqlite_utils.Database(conn)
             return
@@ -302,6 +327,7 @@ class Writer:
         self.db.conn.commit()
         self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.conn.close()
+        _leave_wal(self.target)
         with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(self.tmp, self.target)

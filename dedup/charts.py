@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # no display: never try to open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 _STYLE = {
     "svg.fonttype": "none",
@@ -29,6 +29,7 @@ _STYLE = {
     "axes.spines.right": False,
 }
 REUSE, BOILERPLATE = "#d9822b", "#9aa0a6"
+_PLAIN = FuncFormatter(lambda value, _: f"{value:,.0f}")  # 1, 10, 100 on log axes, not 10^0
 
 
 def _svg(fig) -> str:
@@ -72,6 +73,7 @@ def cluster_sizes(sizes: list[tuple[int, int, int]]) -> str:
             if max(totals) > 50 * max(1, min(totals)):
                 ax.set_yscale("log")
                 ax.set_ylim(bottom=0.5)  # a size held by one cluster still shows a bar
+                ax.yaxis.set_major_formatter(_PLAIN)
             ax.legend(frameon=False)
         ax.set_xlabel("members in the cluster")
         ax.set_ylabel("clusters")
@@ -89,7 +91,9 @@ def copied_shares(shares: list[float]) -> str:
         if len(counts) and counts.max() > 50 * max(1, counts[counts > 0].min()):
             ax.set_yscale("log")
             ax.set_ylim(bottom=0.5)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_formatter(_PLAIN)
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of the document's characters in copies")
         ax.set_ylabel("documents")

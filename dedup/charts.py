@@ -44,32 +44,33 @@ def _svg(fig) -> str:
 def cluster_sizes(sizes: list[tuple[int, int, int]]) -> str:
     """Bars of how many clusters have each size (members), real reuse and boilerplate stacked.
 
-    ``sizes`` holds (size, reuse clusters, boilerplate clusters). Up to 30 distinct sizes get a
-    bar each; beyond, sizes are binned on a log scale, since a few clusters of page furniture
+    ``sizes`` holds (size, reuse clusters, boilerplate clusters). Up to 20 distinct sizes get a
+    bar each; beyond, sizes are binned on a log scale (about 15 bins), since a few clusters of page furniture
     can have thousands of members while most have two or three.
     """
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(5.2, 2.8))
         if not sizes:
             ax.text(0.5, 0.5, "no clusters", ha="center", va="center", transform=ax.transAxes)
-        elif len(sizes) <= 30:
+        elif len(sizes) <= 20:
             labels = [str(s) for s, _, _ in sizes]
             reuse = [r for _, r, _ in sizes]
             boiler = [b for _, _, b in sizes]
             ax.bar(labels, reuse, color=REUSE, label="real reuse")
             ax.bar(labels, boiler, bottom=reuse, color=BOILERPLATE, label="boilerplate")
+            totals = [r + b for r, b in zip(reuse, boiler)]
         else:
             top = max(s for s, _, _ in sizes)
-            edges = np.unique(np.geomspace(2, top + 1, num=min(25, top)).astype(int))
+            edges = np.unique(np.geomspace(2, top + 1, num=min(16, top)).astype(int))
             values = np.array([s for s, _, _ in sizes])
             reuse, _ = np.histogram(values, bins=edges, weights=[r for _, r, _ in sizes])
             boiler, _ = np.histogram(values, bins=edges, weights=[b for _, _, b in sizes])
             labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])]
             ax.bar(labels, reuse, color=REUSE, label="real reuse")
             ax.bar(labels, boiler, bottom=reuse, color=BOILERPLATE, label="boilerplate")
-            ax.tick_params(axis="x", labelrotation=60)
+            ax.tick_params(axis="x", labelrotation=45)
+            totals = [t for t in reuse + boiler if t > 0]
         if sizes:
-            totals = [r + b for _, r, b in sizes]
             if max(totals) > 50 * max(1, min(totals)):
                 ax.set_yscale("log")
                 ax.set_ylim(bottom=0.5)  # a size held by one cluster still shows a bar

@@ -114,7 +114,8 @@ def format_document(view: DocumentView, style: Style = no_style, width: int = 40
     for p in view.paragraphs:
         counts[p.status] += 1
     total = f"{len(view.paragraphs):,} paragraph" + ("" if len(view.paragraphs) == 1 else "s")
-    out = [f"Document {view.path}: {total}: " + ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)]
+    words = {"copy": "copies"}
+    out = [f"Document {view.path}: {total}: " + ", ".join(f"{n:,} {words.get(s, s) if n != 1 else s}" for s, n in counts.items() if n)]
     out.append(f"  {'lines':<9} {'status':<22} {'cluster':<8} text")
     for p in view.paragraphs:
         flat = " ".join(p.text.split())

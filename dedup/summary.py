@@ -184,7 +184,8 @@ def document_detail(db: sqlite_utils.Database, path: str) -> DocumentView:
         import difflib
 
         paths = [r[0] for r in db.execute("SELECT path FROM documents ORDER BY id")]
-        close = difflib.get_close_matches(path, paths, n=1, cutoff=0.6)
+        stem = path.rsplit(".", 1)[0]
+        close = [p for p in paths if p.startswith(stem)][:1] or difflib.get_close_matches(path, paths, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else (f"paths are as stored, relative to the corpus, e.g. {paths[0]!r}" if paths else "the scan holds no document")
         raise DatabaseError(f"no document {path!r} in this scan; {hint}")
     doc_id, stored = row

@@ -385,7 +385,10 @@ def _matrix(data: ReportData) -> str:
     )
 
 
-def _block_html(block: Block, data: ReportData, shown_paragraphs: set[int]) -> str:
+OPEN_BLOCKS = 10  # blocks shown unfolded; the others fold to their one-line summary
+
+
+def _block_html(block: Block, data: ReportData, shown_paragraphs: set[int], unfold: bool = True) -> str:
     v = block.view
     canon = v.members[0]
 
@@ -408,7 +411,7 @@ def _block_html(block: Block, data: ReportData, shown_paragraphs: set[int]) -> s
     snippet = flat if len(flat) <= 60 else flat[:59] + "…"
     flag = " &middot; boilerplate" if v.boilerplate else ""
     return (
-        f'<details class="block" id="c{v.cluster_id}" open><summary><b>#{v.cluster_id}</b> &middot; {len(v.members):,} members in '
+        f'<details class="block" id="c{v.cluster_id}"{" open" if unfold else ""}><summary><b>#{v.cluster_id}</b> &middot; {len(v.members):,} members in '
         f"{v.n_documents:,} documents{flag} &middot; {e(snippet)}</summary><div class=\"body\">"
         f'<p class="meta">Canonical: {where(canon)} &middot; chosen by {e(v.reason)}</p>'
         f'<div class="text canonical-text">{e(canon.text)}</div>{"".join(copies)}</div></details>'
@@ -432,7 +435,7 @@ def _blocks(data: ReportData) -> str:
         f"with its differences from it: <del>deleted</del> <ins>inserted</ins>; the same text written otherwise: "
         f'<span class="legend">{legend}</span> (hover for what the canonical has).{cap}</p>'
     ]
-    parts += [_block_html(b, data, shown_paragraphs) for b in data.blocks]
+    parts += [_block_html(b, data, shown_paragraphs, i < OPEN_BLOCKS) for i, b in enumerate(data.blocks)]
     if not data.blocks:
         parts.append("<p>No text is reused.</p>")
     parts.append("</section>")
@@ -446,7 +449,7 @@ def _blocks(data: ReportData) -> str:
             '<section id="boilerplate"><h2>Boilerplate</h2><p class="note">Clusters recurring in 3+ otherwise unrelated '
             f"documents: page furniture, not reuse.{more}</p>"
         )
-        parts += [_block_html(b, data, shown_paragraphs) for b in data.boilerplate_blocks]
+        parts += [_block_html(b, data, shown_paragraphs, False) for b in data.boilerplate_blocks]
         parts.append("</section>")
     return "".join(parts)
 
@@ -499,13 +502,15 @@ def render(data: ReportData) -> str:
     s = data.summary
     title = f"dedup report: {s.root}"
     return (
-        '<!DOCTYPE html>\n<html lang="zh"><head><meta charset="utf-8">'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>Text reuse in {e(s.root)}</h1><p>{e(data.db_name)} &middot; scan finished {e(data.finished or '')} "
         f"&middot; report by dedup {e(__version__)}</p></header>"
         '<nav><a href="#summary">Summary</a><a href="#charts">Charts</a><a href="#matrix">Who copies whom</a>'
-        '<a href="#blocks">Most reused blocks</a><a href="#boilerplate">Boilerplate</a><a href="#documents">Documents</a></nav>'
+        '<a href="#blocks">Most reused blocks</a>'
+        + ('<a href="#boilerplate">Boilerplate</a>' if data.boilerplate_blocks else "")
+        + '<a href="#documents">Documents</a></nav>'
         f"<main>{_headline(data)}{_charts(data)}{_matrix(data)}{_blocks(data)}{_views(data)}</main></body></html>\n"
     )
 

@@ -227,3 +227,14 @@ def test_seeds_report_in_headless_chromium(seeds_db, tmp_path):
     shot.unlink(missing_ok=True)
     chromium("--window-size=1280,2400", f"--screenshot={shot}", out.as_uri(), profile=tmp_path / "profile")
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_of_a_scan_without_copies(tmp_path):
+    root = write_corpus(tmp_path / "c", {"a.txt": "第一段完全不同的文字内容。\n另一段毫无关系的句子。\n", "b.txt": "再来一段全新的文本。\n"})
+    db = tmp_path / "s.db"
+    assert run("scan", root, "--db", db, "-q").exit_code == 0
+    data = gather(open_existing(db), Limits())
+    assert data.blocks == [] and data.pairs == [] and sum(map(sum, data.matrix)) == 0
+    page = render(data)
+    assert "No text is reused." in page and 'href="#boilerplate"' not in page
+    assert [p.status for v in data.views for p in v.paragraphs] == ["unique"] * 3

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .diffview import COSMETIC, Segment, diff, edited, tally
-from .summary import ClusterView, DocumentView, MemberView, ParagraphStatus
+from .summary import STATUSES, ClusterView, DocumentView, MemberView, ParagraphStatus
 
 Style = Callable[..., str]
 
@@ -102,25 +102,31 @@ def format_cluster(view: ClusterView, style: Style = no_style) -> list[str]:
     return out
 
 
-def _status_label(p: ParagraphStatus) -> str:
+def status_label(p: ParagraphStatus) -> str:
+    """``unique``, ``canonical``, ``copy near 0.96``, ``boilerplate exact 1.00``."""
     if p.status in ("copy", "boilerplate") and p.relation != "canonical":
-        return f"{p.status} {p.relation} {p.similarity:.2f}"
+        return f"{p.status} {p.relation} {p.score:.2f}"
     return p.status
+
+
+def status_counts(paragraphs: list[ParagraphStatus]) -> str:
+    """``47 unique, 30 canonical, 35 copies, 2 boilerplate`` (statuses that occur)."""
+    counts = {s: 0 for s in STATUSES}
+    for p in paragraphs:
+        counts[p.status] += 1
+    plural = {"copy": "copies"}
+    return ", ".join(f"{n:,} {plural.get(s, s) if n != 1 else s}" for s, n in counts.items() if n)
 
 
 def format_document(view: DocumentView, style: Style = no_style, width: int = 40) -> list[str]:
     """A header counting each status, then one line per paragraph: lines, status, cluster, text."""
-    counts = {s: 0 for s in ("unique", "canonical", "copy", "boilerplate")}
-    for p in view.paragraphs:
-        counts[p.status] += 1
     total = f"{len(view.paragraphs):,} paragraph" + ("" if len(view.paragraphs) == 1 else "s")
-    words = {"copy": "copies"}
-    out = [f"Document {view.path}: {total}: " + ", ".join(f"{n:,} {words.get(s, s) if n != 1 else s}" for s, n in counts.items() if n)]
+    out = [f"Document {view.path}: {total}: {status_counts(view.paragraphs)}"]
     out.append(f"  {'lines':<9} {'status':<22} {'cluster':<8} text")
     for p in view.paragraphs:
         flat = " ".join(p.text.split())
         snippet = flat if len(flat) <= width else flat[: width - 1] + "…"
-        label = _status_label(p)
+        label = status_label(p)
         where = f"  (of {p.canonical_path}:{p.canonical_line})" if p.status == "copy" else ""
         cluster = f"#{p.cluster_id}" if p.cluster_id is not None else ""
         out.append(

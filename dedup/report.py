@@ -31,7 +31,7 @@ import sqlite_utils
 
 from . import __version__, charts
 from .atomic import write_atomically
-from .console import line_range, score
+from .console import line_range, score, status_counts
 from .diffview import COSMETIC, Segment, diff, edited
 from .store import open_existing
 from .summary import (
@@ -278,7 +278,7 @@ ins { background: #b7ecc1; color: #055d20; text-decoration: none; font-weight: 6
 .k-format { border-bottom: 1px dotted #8a9199; }
 .legend span { margin-right: 12px; padding: 0 4px; }
 .para { display: grid; grid-template-columns: 70px 150px 1fr; gap: 8px; padding: 3px 6px; border-left: 4px solid transparent; }
-.para .where, .para .st { font-size: 12px; color: #57606a; }
+.para .where, .para .st { font-size: 12px; color: #57606a; overflow-wrap: anywhere; }
 .s-unique { border-left-color: #eaeef2; }
 .s-canonical { border-left-color: var(--canon); background: #eef8f0; }
 .s-copy { border-left-color: var(--reuse); background: #fdf1e3; }
@@ -467,10 +467,8 @@ def _views(data: ReportData) -> str:
         cap = f"All {n_docs:,} documents, those with most copied text first."
     legend = "".join(f'<span class="para s-{s}" style="display:inline;padding:0 6px">{s}</span> ' for s in STATUSES)
     parts = [f'<section id="documents"><h2>Documents</h2><p class="note">{cap} {legend}</p>']
+    shown_paragraphs = data.shown_paragraphs
     for v in data.views:
-        counts = {s: 0 for s in STATUSES}
-        for p in v.paragraphs:
-            counts[p.status] += 1
         rows = []
         for p in v.paragraphs:
             if p.cluster_id is None:
@@ -478,9 +476,12 @@ def _views(data: ReportData) -> str:
             elif p.cluster_id in shown_clusters:
                 cluster = f'<a href="#c{p.cluster_id}">#{p.cluster_id}</a>'
             else:
-                cluster = f"#{p.cluster_id}"
-            label = p.status if p.relation in (None, "canonical") else f"{p.status} ({p.relation} {p.similarity:.2f})"
-            source = f"<br>of {e(p.canonical_path)}:{p.canonical_line}" if p.status == "copy" else ""
+                cluster = f'<span title="not inlined: dedup show {e(data.db_name)} {p.cluster_id}">#{p.cluster_id}</span>'
+            label = p.status if p.relation in (None, "canonical") else f"{p.status} ({p.relation} {p.score:.2f})"
+            source = ""
+            if p.status == "copy":
+                loc = f"{e(p.canonical_path)}:{p.canonical_line}"
+                source = f'<br>of <a href="#p{p.canonical_id}">{loc}</a>' if p.canonical_id in shown_paragraphs else f"<br>of {loc}"
             rows.append(
                 f'<div class="para s-{p.status}" id="p{p.paragraph_id}"><div class="where">line {line_range(p.line_start, p.line_end)}</div>'
                 f'<div class="st">{label} {cluster}{source}</div><div class="text">{e(p.text)}</div></div>'
@@ -488,9 +489,8 @@ def _views(data: ReportData) -> str:
         cut = data.views_cut.get(v.doc_id)
         if cut:
             rows.append(f'<p class="note">{cut:,} more paragraphs: <code>dedup show {e(data.db_name)} --doc {e(v.path)}</code></p>')
-        summary = ", ".join(f"{n:,} {s}" for s, n in counts.items() if n)
         parts.append(
-            f'<details class="block" id="d{v.doc_id}"><summary><b>{e(v.path)}</b> &middot; {summary}</summary>'
+            f'<details class="block" id="d{v.doc_id}"><summary><b>{e(v.path)}</b> &middot; {status_counts(v.paragraphs)}</summary>'
             f'<div class="body">{"".join(rows)}</div></details>'
         )
     parts.append("</section>")

@@ -135,8 +135,15 @@ class ParagraphStatus:
     cluster_id: int | None
     relation: str | None  # canonical, exact, near, contained; None when unique
     similarity: float | None
-    canonical_path: str | None  # where the cluster's canonical is (None when unique)
+    containment: float | None
+    canonical_id: int | None  # the cluster's canonical paragraph, its document and line
+    canonical_path: str | None
     canonical_line: int | None
+
+    @property
+    def score(self) -> float | None:
+        """How much of the canonical it holds: containment for a partial copy, else similarity."""
+        return self.containment if self.relation == "contained" else self.similarity
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ class DocumentView:
 
 _PARAGRAPH_STATUS_SQL = """
     SELECT p.doc_id, p.id, p.idx, p.line_start, p.line_end, p.text, m.cluster_id, m.relation, m.similarity,
-           c.boilerplate, cd.path, cp.line_start
+           m.containment, c.boilerplate, c.canonical_id, cd.path, cp.line_start
     FROM paragraphs p
     LEFT JOIN members m ON m.paragraph_id = p.id
     LEFT JOIN clusters c ON c.id = m.cluster_id
@@ -164,7 +171,7 @@ def paragraph_statuses(db: sqlite_utils.Database, doc_ids: list[int], limit: int
     for start in range(0, len(doc_ids), 500):  # SQLite caps the number of parameters
         chunk = doc_ids[start : start + 500]
         sql = _PARAGRAPH_STATUS_SQL.format(",".join("?" * len(chunk)))
-        for doc_id, pid, idx, l1, l2, text, cid, relation, sim, boiler, cpath, cline in db.execute(
+        for doc_id, pid, idx, l1, l2, text, cid, relation, sim, contained, boiler, canonical_id, cpath, cline in db.execute(
             sql, [*chunk, limit if limit is not None else 1 << 62]
         ):
             if cid is None:
@@ -173,7 +180,7 @@ def paragraph_statuses(db: sqlite_utils.Database, doc_ids: list[int], limit: int
                 status = "boilerplate"
             else:
                 status = "canonical" if relation == "canonical" else "copy"
-            out[doc_id].append(ParagraphStatus(pid, idx, l1, l2, text, status, cid, relation, sim, cpath, cline))
+            out[doc_id].append(ParagraphStatus(pid, idx, l1, l2, text, status, cid, relation, sim, contained, canonical_id, cpath, cline))
     return out
 
 

@@ -40,6 +40,13 @@ def remove_temporaries(folder: Path) -> int:
     return removed
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask (read by setting it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomically(target: Path, write: Callable[[Path], T]) -> T:
     """Run ``write(temporary path)``, then move the file it wrote over ``target``.
 
@@ -59,6 +66,7 @@ def write_atomically(target: Path, write: Callable[[Path], T]) -> T:
         result = write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes it 0600; a new file is normally 0666 - umask
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

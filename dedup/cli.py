@@ -227,25 +227,53 @@ def stats(db_path):
 
 @cli.command()
 @click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
-@click.argument("cluster_id", type=int)
-def show(db_path, cluster_id):
-    """Show one cluster: its canonical and every copy with document, lines, similarity, relation."""
+@click.argument("cluster_id", type=int, required=False)
+@click.option("--doc", "doc_path", default=None, metavar="PATH", help="Show this document (its path as stored) paragraph by paragraph, with each one's status.")
+@click.option("--color/--no-color", default=None, help="Colour the output.  [default: only on a terminal]")
+def show(db_path, cluster_id, doc_path, color):
+    """Show one cluster: its canonical, then every copy as its differences from the canonical.
+
+    Edits are marked [-deleted-]{+inserted+}; differences of script, pinyin junk, placeholders
+    and punctuation are coloured. With --doc PATH instead of CLUSTER_ID: the status of each
+    paragraph of that document (unique, canonical, copy, boilerplate).
+    """
+    from .console import format_cluster, format_document
+    from .summary import document_detail
+
+    if (cluster_id is None) == (doc_path is None):
+        raise click.UsageError("give either CLUSTER_ID or --doc PATH")
     try:
-        view = cluster_detail(open_existing(db_path), cluster_id)
+        db = open_existing(db_path)
+        if doc_path is not None:
+            lines = format_document(document_detail(db, doc_path), click.style)
+        else:
+            lines = format_cluster(cluster_detail(db, cluster_id), click.style)
     except DedupError as e:
         raise click.ClickException(str(e))
-    kind = "  [boilerplate: recurs in unrelated documents]" if view.boilerplate else ""
-    click.echo(f"Cluster {view.cluster_id}: {len(view.members)} members in {view.n_documents} documents{kind}")
-    click.echo(f"Canonical chosen by {view.reason}")
-    for m in view.members:
-        lines = f"{m.line_start}" if m.line_start == m.line_end else f"{m.line_start}-{m.line_end}"
-        if m.relation == "contained":
-            score = f"contained {m.containment:.3f}, Jaccard {m.similarity:.3f}"
-        else:
-            score = f"{m.relation} {m.similarity:.3f}"
-        click.echo("")
-        click.echo(f"[{score}] {m.path}:{lines}  (paragraph {m.paragraph_id})")
-        click.echo(f"  {m.text}")
+    click.echo("\n".join(lines), color=color)
+
+
+@cli.command()
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="HTML file to write.")
+@click.option("--top", default=50, show_default=True, type=click.IntRange(min=0), help="Most reused blocks shown with their copies' differences.")
+@click.option("--docs", default=50, show_default=True, type=click.IntRange(min=0), help="Documents shown paragraph by paragraph (those with most copied text first).")
+def report(db_path, out, top, docs):
+    """Write a self-contained HTML report of the scan stored in DB.
+
+    Headline numbers, charts, the document reuse matrix, the most reused blocks with their
+    copies' differences, and documents paragraph by paragraph. Large scans are capped (--top,
+    --docs); the report says what it left out.
+    """
+    try:
+        from .report import Limits, build_report
+    except ImportError as e:
+        raise click.ClickException(f"the report needs matplotlib ({e.name} is missing): pip install 'dedup[report]'")
+    try:
+        built = build_report(db_path, out, Limits(clusters=top, documents=docs))
+    except DedupError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"Report written to {out} ({built.bytes / 1e6:.1f} MB; {built.note})", err=True)
 
 
 @cli.command()

@@ -117,3 +117,83 @@ def cluster_detail(db: sqlite_utils.Database, cluster_id: int) -> ClusterView:
         [cluster_id],
     ).fetchall()
     return ClusterView(cluster_id, row[0], row[1], bool(row[2]), [MemberView(*m) for m in members])
+
+
+STATUSES = ("unique", "canonical", "copy", "boilerplate")
+"""What a paragraph is in its scan: no copy anywhere; the source its copies were mapped to; a
+copy of another paragraph; or part of a boilerplate cluster (page furniture, any member)."""
+
+
+@dataclass(frozen=True)
+class ParagraphStatus:
+    paragraph_id: int
+    idx: int
+    line_start: int
+    line_end: int
+    text: str
+    status: str  # one of STATUSES
+    cluster_id: int | None
+    relation: str | None  # canonical, exact, near, contained; None when unique
+    similarity: float | None
+    containment: float | None
+    canonical_id: int | None  # the cluster's canonical paragraph, its document and line
+    canonical_path: str | None
+    canonical_line: int | None
+
+    @property
+    def score(self) -> float | None:
+        """How much of the canonical it holds: containment for a partial copy, else similarity."""
+        return self.containment if self.relation == "contained" else self.similarity
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    doc_id: int
+    path: str
+    paragraphs: list[ParagraphStatus]  # in document order
+
+
+_PARAGRAPH_STATUS_SQL = """
+    SELECT p.doc_id, p.id, p.idx, p.line_start, p.line_end, p.text, m.cluster_id, m.relation, m.similarity,
+           m.containment, c.boilerplate, c.canonical_id, cd.path, cp.line_start
+    FROM paragraphs p
+    LEFT JOIN members m ON m.paragraph_id = p.id
+    LEFT JOIN clusters c ON c.id = m.cluster_id
+    LEFT JOIN paragraphs cp ON cp.id = c.canonical_id
+    LEFT JOIN documents cd ON cd.id = cp.doc_id
+    WHERE p.doc_id IN ({}) AND p.idx < ?
+    ORDER BY p.doc_id, p.idx"""
+
+
+def paragraph_statuses(db: sqlite_utils.Database, doc_ids: list[int], limit: int | None = None) -> dict[int, list[ParagraphStatus]]:
+    """Every paragraph of these documents (the first ``limit`` of each) with its status."""
+    out: dict[int, list[ParagraphStatus]] = {d: [] for d in doc_ids}
+    for start in range(0, len(doc_ids), 500):  # SQLite caps the number of parameters
+        chunk = doc_ids[start : start + 500]
+        sql = _PARAGRAPH_STATUS_SQL.format(",".join("?" * len(chunk)))
+        for doc_id, pid, idx, l1, l2, text, cid, relation, sim, contained, boiler, canonical_id, cpath, cline in db.execute(
+            sql, [*chunk, limit if limit is not None else 1 << 62]
+        ):
+            if cid is None:
+                status = "unique"
+            elif boiler:
+                status = "boilerplate"
+            else:
+                status = "canonical" if relation == "canonical" else "copy"
+            out[doc_id].append(ParagraphStatus(pid, idx, l1, l2, text, status, cid, relation, sim, contained, canonical_id, cpath, cline))
+    return out
+
+
+def document_detail(db: sqlite_utils.Database, path: str) -> DocumentView:
+    """One document, every paragraph with its status; DatabaseError naming close paths if absent."""
+    row = db.execute("SELECT id, path FROM documents WHERE path = ?", [path]).fetchone()
+    if row is None:
+        import difflib
+
+        paths = [r[0] for r in db.execute("SELECT path FROM documents ORDER BY id")]
+        stem = path.rsplit(".", 1)[0]
+        close = [p for p in paths if p.startswith(stem)][:1] or difflib.get_close_matches(path, paths, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else (f"paths are as stored, relative to the corpus, e.g. {paths[0]!r}" if paths else "the scan holds no document")
+        raise DatabaseError(f"no document {path!r} in this scan; {hint}")
+    doc_id, stored = row
+    return DocumentView(doc_id, stored, paragraph_statuses(db, [doc_id])[doc_id])

@@ -26,3 +26,32 @@ def test_readme_starts_with_the_two_commands():
     text = README.read_text(encoding="utf-8")
     first_block = text.split("```")[1]
     assert "make demo" in first_block and "make test" in first_block
+
+
+def test_readme_show_examples_are_real_output(tmp_path):
+    """Every `$ dedup show dedup.db ...` example prints what the README says, on the seeds (lines
+    ending in "…" were cut for the README: their start must match)."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from conftest import SEEDS, scanned_seeds
+    from dedup.cli import cli
+
+    _, db = scanned_seeds(tmp_path, sorted(SEEDS.glob("*.txt")))
+    text = README.read_text(encoding="utf-8")
+    examples = re.findall(r"^\$ (dedup show dedup\.db [^\n]*)\n(.*?)(?=^\$ |^```)", text, flags=re.S | re.M)
+    assert len(examples) >= 3, "README.md lost its `dedup show` examples"
+    for command, expected in examples:
+        args = shlex.split(command)[1:]
+        args[1] = str(db)
+        result = CliRunner().invoke(cli, args)
+        real = (result.stdout + result.stderr).splitlines()
+        position = 0
+        for line in expected.rstrip("\n").splitlines():
+            if line.strip() == "...":
+                continue
+            want = line.removesuffix("…")
+            found = next((i for i in range(position, len(real)) if real[i].startswith(want)), None)
+            assert found is not None, f"{command}: README line not in the real output, in order:\n{line}"
+            position = found + 1

@@ -62,6 +62,24 @@ def paragraph_rank(policy: str, key_len: np.ndarray, date: np.ndarray | None = N
     return rank
 
 
+def rank_key(policy: str, position: int, key_len: int, date: float = math.nan) -> tuple:
+    """One paragraph's place under ``policy`` as a sortable tuple: sorting paragraphs by it gives
+    the order ``paragraph_rank`` numbers (for engines that never hold every paragraph at once).
+
+    >>> sorted(range(4), key=lambda i: rank_key("longest", i, [3, 9, 9, 1][i]))
+    [1, 2, 0, 3]
+    >>> rank_key("earliest", 5, 9, math.nan) > rank_key("earliest", 9, 9, 20.0)
+    True
+    """
+    if policy == "longest":
+        return (-key_len, position)
+    if policy == "first":
+        return (position,)
+    if policy == "earliest":
+        return (math.inf if math.isnan(date) else date, position)
+    raise ValueError(f"unknown canonical policy {policy!r}")
+
+
 @dataclass(frozen=True)
 class MemberFacts:
     """What a reason needs to know of one member."""

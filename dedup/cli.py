@@ -142,8 +142,11 @@ def _warn(skipped) -> None:
 @click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
 @click.option("--full", is_flag=True, help="Scan everything again, even when --db holds a scan of CORPUS that could be updated.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True, help="Run on this machine, or on Spark (pip install 'dedup[spark]').")
+@click.option("--master", default=None, help="Spark master: local[N], spark://HOST:PORT, yarn...  [default: local[*]; --engine spark only]")
+@click.option("--out", default=None, help="Write the Spark result as Parquet tables to this folder or URI (load them with import-parquet) instead of into --db.  [--engine spark only]")
 @_matching_options
-def scan(corpus, db_path, force, full, quiet, **options):
+def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     """Scan every input file below CORPUS and write the cluster tables to --db.
 
     CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
@@ -155,6 +158,11 @@ def scan(corpus, db_path, force, full, quiet, **options):
     from .scan import scan as run_scan
 
     config = _config(options)
+    if engine == "spark":
+        return _scan_spark(str(corpus), config, db_path, force, quiet, master, out, options["skip_bad"])
+    for name, value in (("--master", master), ("--out", out)):
+        if value is not None:
+            raise click.UsageError(f"{name} is an option of the Spark engine; add --engine spark")
     show_progress = not quiet and sys.stderr.isatty()
     try:
         result = run_scan(corpus, config, db_path, force=force, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn, full=full)
@@ -165,6 +173,50 @@ def scan(corpus, db_path, force, full, quiet, **options):
                     f"Updated {db_path}: {_count(c['files_read'], 'file')} new or changed, {c['files_deleted']:,} deleted, "
                     f"{_count(c['changes'], 'cluster change')} (dedup scan --full to scan everything again)"
                 )
+            click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
+    except DedupError as e:
+        raise click.ClickException(str(e))
+
+
+def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, quiet: bool, master, out, skip_bad: bool) -> None:
+    """``scan --engine spark``: Parquet tables to --out, or (without --out) loaded into --db."""
+    import tempfile
+
+    from .import_parquet import import_parquet
+    from .spark_engine import scan_spark
+
+    try:
+        if out is not None:
+            result = scan_spark(corpus, config, out, master=master, skip_bad=skip_bad, on_skip=_warn)
+            if not quiet:
+                c = result.counts
+                click.echo(
+                    f"Wrote {out}: {_count(c['documents'], 'document')}, {_count(c['paragraphs'], 'paragraph')}, "
+                    f"{_count(c['clusters'], 'cluster')}; load it with: dedup import-parquet {out} --db DB"
+                )
+            return
+        with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
+            scan_spark(corpus, config, Path(tmp) / "out", master=master, skip_bad=skip_bad, on_skip=_warn)
+            import_parquet(Path(tmp) / "out", db_path, force=force)
+        if not quiet:
+            click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
+    except DedupError as e:
+        raise click.ClickException(str(e))
+
+
+@cli.command("import-parquet")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
+@click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+def import_parquet_command(out, db_path, force, quiet):
+    """Load the Parquet tables of 'dedup scan --engine spark --out OUT' into --db, so that
+    show, stats, export, clean and the service read them."""
+    from .import_parquet import import_parquet
+
+    try:
+        import_parquet(out, db_path, force=force)
+        if not quiet:
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
         raise click.ClickException(str(e))

@@ -19,3 +19,7 @@ class ConfigError(DedupError):
 
 class DatabaseError(DedupError):
     """The database cannot be used: missing, not ours, or holding another corpus."""
+
+
+class EngineError(DedupError):
+    """An engine cannot run here: Spark or Java missing, a cluster that cannot be reached."""

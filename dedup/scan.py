@@ -16,7 +16,7 @@ import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, NamedTuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -596,7 +596,7 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     with timer.stage("store"):
         _store_keys(keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer)
         with progress(show_progress, total=None, desc="clusters", unit="cluster") as bar:
-            built = cluster_rows(config, paras, np.arange(len(paras.key)), para_rank, key_len, assignment, best_para, bar.update)
+            built = expand_clusters(config, paras, np.arange(len(paras.key)), para_rank, key_len, assignment, best_para, bar.update)
         furniture = find_boilerplate(built.docs)
         writer.insert("clusters", ((*row[:-1], int(row[0] in furniture)) for row in built.clusters))
         writer.insert("members", built.members)
@@ -638,8 +638,46 @@ class ClusterRows:
     duplicate_chars: int
 
 
-def cluster_rows(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, para_rank: np.ndarray, key_len: np.ndarray,
-                 assignment: Assignment, best_para: np.ndarray, on_cluster=None) -> ClusterRows:
+class ClusterMember(NamedTuple):
+    """One paragraph of a cluster, as its rows need it (both engines build these)."""
+
+    para_id: int  # paragraphs.id
+    key: int  # its key (any id that tells keys apart)
+    similarity: float  # of its key to the canonical's key (unused for exact copies)
+    containment: float
+    facts: MemberFacts
+    chars: int  # characters of the paragraph
+    fragment: bool  # its key is a fragment of a longer one (cluster.fragments)
+    rank: object  # its place under the canonical policy (lower is better; comparable)
+
+
+def cluster_rows(
+    config: ScanConfig, cid: int, group: list[ClusterMember], canonical_id: int, n_documents: int, boilerplate: bool
+) -> tuple[tuple, list[tuple], int, int]:
+    """The clusters row and members rows of cluster ``cid`` (``group`` in paragraph order, the
+    canonical among them), with its count of duplicate paragraphs and their characters."""
+    canonical = next(m for m in group if m.para_id == canonical_id)
+    member_rows, others = [], []
+    passed_over = dup_chars = 0
+    for m in group:
+        if m is canonical:
+            relation, sim, con = "canonical", 1.0, 1.0
+        elif m.key == canonical.key:
+            relation, sim, con = "exact", 1.0, 1.0
+        else:
+            sim, con = round(m.similarity, 6), round(m.containment, 6)
+            relation = "near" if sim >= config.threshold - 1e-12 else "contained"
+        member_rows.append((m.para_id, cid, sim, relation, con))
+        if m is not canonical:
+            others.append(m.facts)
+            passed_over += m.fragment and m.rank < canonical.rank
+            dup_chars += m.chars
+    why = reason(config.canonical, canonical.facts, others, fragments_passed_over=passed_over)
+    return (cid, canonical_id, len(group), n_documents, why, int(boilerplate)), member_rows, len(others), dup_chars
+
+
+def expand_clusters(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, para_rank: np.ndarray, key_len: np.ndarray,
+                    assignment: Assignment, best_para: np.ndarray, on_cluster=None) -> ClusterRows:
     """Expand key clusters to the paragraphs ``subset`` (positions, in corpus order; every
     paragraph of a cluster must be in it), each with its relation to the canonical and the reason."""
     para_key = paras.key[subset]
@@ -652,36 +690,24 @@ def cluster_rows(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, para
     members, canon_para = members[order], canon_para[order]
     starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0] if len(members) else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(members)]
-    para_doc, para_len, para_line, paths, doc_date = paras.doc, paras.length, paras.line, paras.paths, paras.doc_date
-
-    def facts(p: int, key: int) -> MemberFacts:
-        return MemberFacts(int(key_len[key]), paths[para_doc[p] - 1], int(para_line[p]), float(doc_date[para_doc[p] - 1]))
-
+    para_doc, paths, doc_date = paras.doc, paras.paths, paras.doc_date
     clusters, member_rows, docs = [], [], {}
     dup_paragraphs = dup_chars = 0
     for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1):
-        group = members[s:e]
-        canonical = int(canon_para[s])
-        ckey = int(paras.key[canonical])
-        docs[cid] = np.unique(para_doc[group]).tolist()
-        others, passed_over = [], 0
-        for p in group.tolist():
-            pk = int(paras.key[p])
-            if p == canonical:
-                relation, sim, con = "canonical", 1.0, 1.0
-            elif pk == ckey:
-                relation, sim, con = "exact", 1.0, 1.0
-            else:
-                sim, con = round(float(assignment.similarity[pk]), 6), round(float(assignment.containment[pk]), 6)
-                relation = "near" if sim >= config.threshold - 1e-12 else "contained"
-            member_rows.append((int(paras.ids[p]), cid, sim, relation, con))
-            if p != canonical:
-                others.append(facts(p, pk))
-                passed_over += bool(assignment.fragment[pk]) and para_rank[p] < para_rank[canonical]
-                dup_paragraphs += 1
-                dup_chars += int(para_len[p])
-        why = reason(config.canonical, facts(canonical, ckey), others, fragments_passed_over=passed_over)
-        clusters.append((cid, int(paras.ids[canonical]), len(group), len(docs[cid]), why, 0))
+        group = [
+            ClusterMember(
+                int(paras.ids[p]), pk, float(assignment.similarity[pk]), float(assignment.containment[pk]),
+                MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(paras.line[p]), float(doc_date[para_doc[p] - 1])),
+                int(paras.length[p]), bool(assignment.fragment[pk]), int(para_rank[p]),
+            )
+            for p, pk in zip(members[s:e].tolist(), paras.key[members[s:e]].tolist())
+        ]
+        docs[cid] = np.unique(para_doc[members[s:e]]).tolist()
+        row, rows, n_dup, chars = cluster_rows(config, cid, group, int(paras.ids[int(canon_para[s])]), len(docs[cid]), False)
+        clusters.append(row)
+        member_rows.extend(rows)
+        dup_paragraphs += n_dup
+        dup_chars += chars
         if on_cluster:
             on_cluster(1)
     return ClusterRows(clusters, member_rows, docs, dup_paragraphs, dup_chars)

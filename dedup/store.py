@@ -102,6 +102,14 @@ _TABLES = {
         {},
     ),
 }
+
+
+def table_columns(table: str) -> dict[str, type]:
+    """The columns of ``table`` in order, with their Python types (for other writers of the
+    same tables, such as the Spark engine's Parquet output)."""
+    return dict(_TABLES[table][0])
+
+
 _PRIMARY_KEYS = {"members": "paragraph_id", "meta": "key", "checked": ("a", "b"), "files": "source"}
 _INDEXES = [
     ("paragraphs", ["doc_id", "idx"]),

@@ -439,7 +439,7 @@ def update(
 ) -> tuple[dict, dict]:
     """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run)."""
     from .boilerplate import find_boilerplate
-    from .scan import _sign, assign_keys, cluster_rows, find_candidates, key_ranks, key_rows, run_row, shingler, skip_or_raise
+    from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, run_row, shingler, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 
@@ -563,7 +563,7 @@ def update(
 
         with timer.stage("store"):
             subset = np.nonzero(has_key & dirty[np.maximum(paras.key, 0)])[0]
-            built = cluster_rows(config, paras, subset, para_rank, keys.key_len, assignment, best_para)
+            built = expand_clusters(config, paras, subset, para_rank, keys.key_len, assignment, best_para)
             conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
             conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
             replaced = removed.clusters | {c for (c,) in conn.execute(

@@ -172,7 +172,7 @@ def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dedup.scan, "cluster_rows", boom)  # late in the update: most rows already written
+    monkeypatch.setattr(dedup.scan, "expand_clusters", boom)  # late in the update: most rows already written
     with pytest.raises(KeyboardInterrupt):
         scan(corpus, CONFIG, db)
     assert hashlib.sha1(db.read_bytes()).hexdigest() == digest

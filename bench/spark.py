@@ -1,0 +1,91 @@
+"""Spark benchmark: the local engine and the Spark engine on the same generated dump.
+
+    python -m bench spark [--size 20MB] [--master local[2]] [--workers 0] [--corpus DIR]
+                          [--work bench/out] [--results bench/results] [--no-readme]
+
+Both engines run in this process, one after the other, with the same config; wall time and
+each engine's stage timings are reported, and the Spark result (loaded with import-parquet)
+is compared with the local one, cluster for cluster. Rows are appended to ``spark.csv``; the
+table goes to bench/README.md (section ``spark``), where the 1 TB estimate is worked out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.generate import parse_size
+from bench.report import machine, output_options, publish
+from bench.speed import dump_bytes, ensure_dump
+from dedup.config import ScanConfig
+
+COMPARED = ("SELECT id, canonical_id, size, reason FROM clusters ORDER BY id", "SELECT * FROM members ORDER BY paragraph_id")
+
+
+def same_result(a: Path, b: Path) -> bool:
+    """Do two databases hold the same clusters and members, row for row?"""
+    ca, cb = sqlite3.connect(a), sqlite3.connect(b)
+    try:
+        return all(ca.execute(q).fetchall() == cb.execute(q).fetchall() for q in COMPARED)
+    finally:
+        ca.close()
+        cb.close()
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| engine | dump MB | wall s | MB/s | clusters | same as local | stages (s) |", "|" + " --- |" * 7]
+    for r in rows:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in json.loads(r["timings"]).items())
+        lines.append(
+            f"| {r['engine']} | {r['mb']:.0f} | {r['wall_s']:.1f} | {r['mb_per_s']:.2f} | {r['clusters']:,} | {r['same']} | {stages} |"
+        )
+    m = rows[0]
+    lines += ["", f"{m['machine']}, dedup {m['dedup_version']}, Spark master {m['master']}, measured {m['when']}."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dedup.import_parquet import import_parquet
+    from dedup.scan import scan
+    from dedup.spark_engine import scan_spark, session
+
+    parser = argparse.ArgumentParser(prog="python -m bench spark", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="20MB", help="generated dump size (default 20MB)")
+    parser.add_argument("--corpus", type=Path, default=None, help="a folder of yours instead of a generated dump")
+    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    parser.add_argument("--workers", type=int, default=0, help="local engine worker processes (0: one per core)")
+    parser.add_argument("--seed", type=int, default=1)
+    output_options(parser)
+    args = parser.parse_args(argv)
+    corpus = args.corpus or ensure_dump(args.work, parse_size(args.size), args.seed)
+    mb = dump_bytes(corpus) / 1e6
+    config = ScanConfig(workers=args.workers)
+    info = {**machine(), "master": args.master}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-spark-", dir=args.work) as tmp:
+        tmp = Path(tmp)
+        print(f"local engine on {corpus} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        local = scan(corpus, config, tmp / "local.db")
+        wall = time.perf_counter() - started
+        rows.append({"engine": "local", "mb": round(mb, 1), "wall_s": round(wall, 2), "mb_per_s": round(mb / wall, 3),
+                     "clusters": local.counts["clusters"], "same": "", "timings": json.dumps(local.timings), **info})
+        print(f"spark engine ({args.master}) ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        spark = session(args.master)
+        startup = time.perf_counter() - started
+        result = scan_spark(corpus, config, tmp / "out", spark=spark)
+        wall = time.perf_counter() - started
+        import_parquet(tmp / "out", tmp / "spark.db")
+        spark.stop()
+        timings = {"startup": round(startup, 2), **result.timings}
+        rows.append({"engine": "spark", "mb": round(mb, 1), "wall_s": round(wall, 2), "mb_per_s": round(mb / wall, 3),
+                     "clusters": result.counts["clusters"], "same": "yes" if same_result(tmp / "local.db", tmp / "spark.db") else "NO",
+                     "timings": json.dumps(timings), **info})
+    args.results.mkdir(parents=True, exist_ok=True)
+    return publish("spark", rows, markdown(rows), args)

@@ -1,0 +1,674 @@
+"""The Spark engine: the scan of scan.py on a Spark cluster, with the same clusters and canonicals.
+
+Every stage runs the library's own functions where the data is; only the joins between them
+are Spark's:
+
+read, split, normalize,   mapPartitions over the input files (corpus.read_file, then
+fingerprint               scan.prepare_document), or over the rows of a Parquet / JSON Lines
+                          dataset that Spark reads itself (HDFS and S3 paths go to it as given)
+number                    zipWithIndex in corpus order: documents and paragraphs as the local
+                          engine numbers them; keys by their first paragraph, as it does
+sign                      mapPartitions of scan.sign_batch
+candidates                band hashes exploded and grouped by (band, hash); inside a bucket the
+                          keys in key order are paired by lsh._group_pairs (the same window);
+                          anchors likewise, with the same bucket cap and shared-anchor share
+verify                    pairs joined to their keys' texts and scored by verify.score_pairs
+components                large-star / small-star (Kiveris et al., "Connected Components in
+                          MapReduce and Beyond", SoCC 2014), iterated until no edge changes
+cluster                   per component: cluster.fragments and cluster.cluster_keys, whose rounds
+                          never cross components, so per component is the same as all at once
+expand, store             paragraphs joined to their key's canonical; clusters numbered by their
+                          canonical paragraph; scan.cluster_rows; boilerplate.find_boilerplate on
+                          the sample of documents it reads; Parquet tables of the storage contract
+
+The output folder holds one Parquet table per SQLite table (documents, paragraphs, clusters,
+members, keys, key_texts, checked, files, runs), with the SQLite columns; ``import_parquet`` loads it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import operator
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .boilerplate import MIN_DOCS, SAMPLE, find_boilerplate
+from .canonical import MemberFacts, rank_key
+from .cluster import cluster_keys, fragments
+from .config import MIN_KEY_CHARS, ScanConfig
+from .corpus import CorpusFileError, Document, Skipped, list_files, normalize_newlines, read_file
+from .errors import CorpusError, DatabaseError, EngineError
+from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, _group_pairs
+from .normalize import make_normalizer
+from .records import RecordError, parse_date
+from .scan import (
+    SIGN_BATCH_CHARS, ClusterMember, _epoch, _now, cluster_rows, document_row, file_rows, prepare_document, run_row,
+    sign_batch, skip_or_raise,
+)
+from .signatures import shingle_hashes
+from .store import table_columns
+from .verify import ShingleSets, score_pairs
+
+TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files", "runs")
+VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
+INSTALL_HINT = "pip install 'dedup[spark]'"
+JAVA_HINT = "apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
+
+
+@dataclass
+class SparkResult:
+    """What a Spark scan reports: where its tables are, and the figures of the run."""
+
+    out: str
+    counts: dict
+    timings: dict
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def is_dataset(corpus: str) -> bool:
+    """Is ``corpus`` read by Spark itself (a URI, a glob, a Parquet path) rather than by the
+    library's reader (a local folder or file, as the local engine reads it)?"""
+    return "://" in corpus or any(c in corpus for c in "*?[") or ".parquet" in corpus.lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# The session
+
+
+def session(master: str | None = None, shuffle_partitions: int | None = None):
+    """A SparkSession (the active one if any), or EngineError saying what to install."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(f"the Spark engine needs pyspark: {INSTALL_HINT} (and Java 17: {JAVA_HINT})") from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        raise EngineError(f"the Spark engine needs Java 17, which is not on PATH: {JAVA_HINT}")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    master = master or "local[*]"
+    local = master.startswith("local")
+    builder = (
+        SparkSession.builder.appName("dedup").master(master)
+        .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+    )
+    if local or shuffle_partitions:  # a cluster's own defaults know its size better
+        partitions = str(shuffle_partitions or 2 * _local_cores(master))
+        builder = builder.config("spark.sql.shuffle.partitions", partitions).config("spark.default.parallelism", partitions)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as error:  # the JVM did not start, or the master cannot be reached
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise EngineError(f"Spark did not start on {master}: {first}; check --master and Java 17 ({JAVA_HINT})") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    if not local:
+        _ship_package(spark)
+    return spark
+
+
+def _local_cores(master: str) -> int:
+    """The cores of a local[N] master (local[*]: every core of the machine).
+
+    >>> _local_cores("local[2]"), _local_cores("local")
+    (2, 1)
+    """
+    inside = master[len("local") :].strip("[]").split(",")[0]
+    if inside == "*":
+        return os.cpu_count() or 1
+    return int(inside) if inside.isdigit() else 1
+
+
+def _ship_package(spark) -> None:
+    """Send this dedup package to the executors (a cluster's Python may not have it)."""
+    package = Path(__file__).resolve().parent
+    archive = Path(tempfile.mkdtemp(prefix="dedup-spark-")) / "dedup.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in package.rglob("*.py"):
+            z.write(path, Path("dedup") / path.relative_to(package))
+    spark.sparkContext.addPyFile(str(archive))
+
+
+class _Timer:
+    """Stage timings; each stage ends with an action, so its time is its own."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def stage(self, name: str, fn: Callable):
+        t0 = time.perf_counter()
+        result = fn()
+        self.timings[name] = round(time.perf_counter() - t0, 4)
+        return result
+
+
+def _keep(rdd):
+    from pyspark import StorageLevel
+
+    return rdd.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: functions that run on the executors
+
+
+def _prepare_files(items: Iterator[str], root: str, config: ScanConfig) -> Iterator:
+    """The prepared documents (or errors) of input files, in order."""
+    normalizer = make_normalizer(config.steps)
+    for path in items:
+        try:
+            for doc in read_file(Path(path), Path(root), config.record_fields):
+                yield doc if isinstance(doc, CorpusFileError) else prepare_document(doc, config.split, normalizer)
+        except CorpusFileError as error:
+            yield error
+
+
+def _record_document(row, config: ScanConfig) -> Document | RecordError:
+    """The document of one dataset row (as records.parse_record makes one of a JSONL line)."""
+    values = row.asDict(recursive=True)
+    source, number = values.pop("_source"), values.pop("_record")
+    where = f"{source}:{number}"
+    text = values.get(config.text_field)
+    if not isinstance(text, str):
+        return RecordError(where, f"field {config.text_field!r} is {type(text).__name__}, not a string; name the text field with --text-field")
+    identifier = values.get(config.id_field)
+    date = None
+    if config.date_field is not None:
+        value = values.get(config.date_field)
+        try:
+            parse_date(value)
+        except (ValueError, TypeError, OverflowError):
+            return RecordError(where, f"field {config.date_field!r} is {value!r}, not an ISO 8601 date or a Unix time; fix it, or drop --date-field")
+        date = None if value is None or value == "" else str(value)
+    meta = {k: v for k, v in values.items() if k != config.text_field and v is not None}
+    data = text.encode("utf-8")
+    return Document(
+        path=where if identifier is None or identifier == "" else str(identifier),
+        text=normalize_newlines(text),
+        encoding="utf-8",
+        size=len(data),
+        sha1=hashlib.sha1(data).hexdigest(),
+        source=source,
+        record=number,
+        date=date,
+        meta=json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str) if meta else None,
+    )
+
+
+def _prepare_rows(rows: Iterator, config: ScanConfig) -> Iterator:
+    normalizer = make_normalizer(config.steps)
+    for row in rows:
+        doc = _record_document(row, config)
+        yield doc if isinstance(doc, CorpusFileError) else prepare_document(doc, config.split, normalizer)
+
+
+def _read_dataset(spark, corpus: str, config: ScanConfig):
+    """The rows of a Parquet or JSON Lines dataset in corpus order: by file, then row."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    try:
+        reader = spark.read.parquet if ".parquet" in corpus.lower() else spark.read.json
+        df = reader(corpus)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CorpusError(f"{corpus}: Spark cannot read it ({first}); pass a Parquet or JSON Lines path or glob") from None
+    if config.text_field not in df.columns:
+        raise CorpusError(f"{corpus}: no {config.text_field!r} column (it has {', '.join(df.columns)}); name the text column with --text-field")
+    df = df.withColumn("_source", F.input_file_name()).withColumn("_pos", F.monotonically_increasing_id())
+    df = df.withColumn("_record", F.row_number().over(Window.partitionBy("_source").orderBy("_pos"))).drop("_pos")
+    return df.orderBy("_source", "_record").rdd
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching: functions that run on the executors
+
+
+def _sign_partition(keys: Iterator[tuple], config: ScanConfig, b: int, r: int) -> Iterator[tuple]:
+    """(key id, set size, band hashes, anchors) of every key, signed in batches of key characters."""
+    batch: list[tuple] = []
+    chars = 0
+    for item in keys:
+        batch.append(item)
+        chars += len(item[1])
+        if chars >= SIGN_BATCH_CHARS:
+            yield from _sign_keys(batch, config, b, r)
+            batch, chars = [], 0
+    if batch:
+        yield from _sign_keys(batch, config, b, r)
+
+
+def _sign_keys(batch: list[tuple], config: ScanConfig, b: int, r: int) -> Iterator[tuple]:
+    signed = sign_batch([text for _, text in batch], config, b, r)
+    starts = np.searchsorted(signed.anchor_keys, np.arange(len(batch) + 1))
+    for i, (kid, _) in enumerate(batch):
+        yield kid, int(signed.set_sizes[i]), signed.bands[i].copy(), signed.anchor_values[starts[i] : starts[i + 1]].copy()
+
+
+def _window_pairs(kids, max_bucket: int | None = None) -> list[tuple[int, int]]:
+    """The pairs the local engine takes from one bucket: its keys in key order, each paired with
+    the next ``BUCKET_WINDOW`` (lsh._group_pairs itself, on the one bucket)."""
+    rows = np.sort(np.fromiter(kids, dtype=np.int64))
+    if len(rows) < 2:
+        return []
+    pairs = _group_pairs(np.zeros(len(rows), dtype=np.uint8), rows, BUCKET_WINDOW, max_bucket)
+    return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist()))
+
+
+def _shingle_sets(texts: list[str], config: ScanConfig) -> ShingleSets:
+    dense_k, other_k = config.shingle_sizes()
+    return ShingleSets.from_shingles(*shingle_hashes(texts, other_k, config.seed, dense_k=dense_k))
+
+
+def _verify_partition(pairs: Iterator[tuple], config: ScanConfig) -> Iterator[tuple]:
+    """(a, b, Jaccard, containment, is a copy) of every pair ((a, b), (text a, text b))."""
+    rule = config.match_rule()
+    batch: list[tuple] = []
+
+    def score(batch):
+        index: dict[int, int] = {}
+        texts: list[str] = []
+        for (a, b), (ta, tb) in batch:
+            for k, t in ((a, ta), (b, tb)):
+                if k not in index:
+                    index[k] = len(texts)
+                    texts.append(t)
+        sets = _shingle_sets(texts, config)
+        ia = np.array([index[a] for (a, _), _ in batch], dtype=np.int64)
+        ib = np.array([index[b] for (_, b), _ in batch], dtype=np.int64)
+        jac, con = score_pairs(sets, ia, ib)
+        ok = rule.judge(jac, con, sets.sizes[ia], sets.sizes[ib])
+        for ((a, b), _), j, c, o in zip(batch, jac.tolist(), con.tolist(), ok.tolist()):
+            yield a, b, j, c, o
+
+    for item in pairs:
+        batch.append(item)
+        if len(batch) >= VERIFY_BATCH:
+            yield from score(batch)
+            batch = []
+    if batch:
+        yield from score(batch)
+
+
+def _large_star(edges):
+    """Each node's larger neighbours link to the smallest node of its neighbourhood."""
+
+    def star(item):
+        u, neighbours = item
+        m = min(min(neighbours), u)
+        return [(v, m) for v in neighbours if v > u]
+
+    return edges.flatMap(lambda e: (e, (e[1], e[0]))).groupByKey().flatMap(star).distinct()
+
+
+def _small_star(edges):
+    """Each node's smaller neighbours (and itself) link to the smallest of them."""
+
+    def star(item):
+        u, neighbours = item
+        m = min(min(neighbours), u)
+        return [(v, m) for v in set(neighbours) | {u} if v != m]
+
+    return edges.map(lambda e: e if e[1] < e[0] else (e[1], e[0])).groupByKey().flatMap(star).distinct()
+
+
+def connected_components(edges):
+    """(node, smallest node of its component) for every node of ``edges`` (pairs of ints), by
+    alternating large-star and small-star until the edge set stops changing; each round is a
+    few shuffles, and the rounds are O(log^2 n) (Kiveris et al. 2014)."""
+    current = _keep(edges.map(lambda e: (max(e), min(e))).distinct())
+    size = current.count()
+    while True:
+        nxt = _keep(_small_star(_large_star(current)))
+        # both are sets: the same size and nothing new means the same set
+        next_size = nxt.count()
+        changed = next_size != size or not nxt.subtract(current).isEmpty()
+        current.unpersist()
+        current, size = nxt, next_size
+        if not changed:
+            break
+    return current.union(current.map(lambda e: (e[1], e[1]))).distinct()
+
+
+def _cluster_component(item, config: ScanConfig) -> list[tuple]:
+    """(key, canonical key or -1, Jaccard, containment, is a fragment) of every key of one
+    connected component, by the library's fragments and cluster_keys."""
+    _, (nodes, edges) = item
+    nodes = sorted(nodes)  # (key id, text, rank)
+    index = {kid: i for i, (kid, _, _) in enumerate(nodes)}
+    edges = sorted(edges)
+    pairs = np.array([[index[a], index[b]] for a, b, _ in edges], dtype=np.int64).reshape(-1, 2)
+    jaccard = np.array([j for _, _, j in edges], dtype=np.float64)
+    sets = _shingle_sets([text for _, text, _ in nodes], config)
+    fragment = fragments(len(nodes), pairs, jaccard, sets.sizes, config.threshold)
+    # a fragment ranks after every whole key (scan._match_and_store), then by the policy
+    order = sorted(range(len(nodes)), key=lambda i: (bool(fragment[i]), nodes[i][2]))
+    rank = np.empty(len(nodes), dtype=np.int64)
+    rank[order] = np.arange(len(nodes))
+    rule = config.match_rule()
+    kc = cluster_keys(len(nodes), pairs, rank, lambda a, c: rule.apply(sets, a, c))
+    return [
+        (kid, nodes[int(c)][0] if c >= 0 else -1, float(s), float(k), bool(f))
+        for (kid, _, _), c, s, k, f in zip(nodes, kc.canonical.tolist(), kc.similarity, kc.containment, fragment)
+    ]
+
+
+def _describe(item, config: ScanConfig, furniture) -> tuple:
+    """The rows of one cluster: ((canonical position, members), cluster index)."""
+    (canon_pos, members), index = item
+    group = sorted(members, key=lambda m: m[0].para_id)
+    n_docs = len({doc for _, doc in group})
+    return cluster_rows(config, index + 1, [m for m, _ in group], canon_pos + 1, n_docs, index + 1 in furniture.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The scan
+
+
+def scan_spark(
+    corpus: str | Path,
+    config: ScanConfig,
+    out: str | Path,
+    *,
+    master: str | None = None,
+    skip_bad: bool = False,
+    on_skip: Callable[[Skipped], None] | None = None,
+    spark=None,
+) -> SparkResult:
+    """Scan ``corpus`` on Spark and write the result as Parquet tables in the folder ``out``.
+
+    ``corpus`` is a local folder or file (read as the local engine reads it), or a Parquet or
+    JSON Lines path, glob or URI that Spark reads (``config.text_field`` and ``id_field`` name
+    its columns). Raises CorpusError, DatabaseError or EngineError with a one-line message.
+    """
+    started = _now()
+    corpus, out = str(corpus), str(out)
+    _check_out(out)
+    spark = spark or session(master)
+    sc = spark.sparkContext
+    timer = _Timer()
+    skipped: list[Skipped] = []
+
+    def skip(item: Skipped) -> None:
+        skipped.append(item)
+        if on_skip:
+            on_skip(item)
+
+    # read, split, normalize, fingerprint
+    files: list[Path] = []
+    if is_dataset(corpus):
+        root = corpus
+        prepared = _read_dataset(spark, corpus, config).mapPartitions(functools.partial(_prepare_rows, config=config))
+    else:
+        files = list_files(corpus, on_error=skip if skip_bad else None)
+        root = str(Path(corpus).resolve())
+        slices = max(1, min(len(files), sc.defaultParallelism * 4))
+        prepared = sc.parallelize([str(f) for f in files], slices).mapPartitions(
+            functools.partial(_prepare_files, root=corpus, config=config)
+        )
+    prepared = _keep(prepared)
+
+    def read():
+        for error in prepared.filter(lambda x: isinstance(x, CorpusFileError)).collect():
+            skip_or_raise(error, skip_bad, skip)
+        docs = _keep(prepared.filter(lambda x: not isinstance(x, CorpusFileError)).zipWithIndex())
+        if docs.isEmpty():
+            raise CorpusError(f"no readable documents in {corpus}: every file or record was skipped (see the warnings above)")
+        # per paragraph: position, doc id, its row, the document's path and date (seconds)
+        paras = _keep(
+            docs.flatMap(lambda d: ((d[1] + 1, row, d[0].doc.path, _epoch(d[0].doc.date)) for row in d[0].rows()))
+            .zipWithIndex()
+            .map(lambda x: (x[1],) + x[0])
+        )
+        return docs, paras, paras.count()
+
+    docs, paras, n_paragraphs = timer.stage("read", read)
+    policy = config.canonical
+
+    def numbered_keys():
+        # per fingerprint: first position, best rank under the policy, key length, key, count
+        def facts(p):
+            pos, _, row, _, epoch = p
+            return row[7], (pos, rank_key(policy, pos, row[5], epoch), row[5], row[8], 1)
+
+        def merge(x, y):
+            first = x if x[0] < y[0] else y
+            return (first[0], min(x[1], y[1]), first[2], first[3], x[4] + y[4])
+
+        merged = paras.filter(lambda p: p[2][7] is not None).map(facts).reduceByKey(merge)
+        # key ids by first appearance, as the local engine gives them: (kid, fp, key, len, count, best rank)
+        keys = merged.sortBy(lambda kv: kv[1][0]).zipWithIndex().map(
+            lambda x: (x[1], x[0][0], x[0][1][3].decode("utf-8"), x[0][1][2], x[0][1][4], x[0][1][1])
+        )
+        return _keep(keys)
+
+    keys = numbered_keys()
+    b, r = config.lsh_bands()
+    min_len = max(config.min_chars, MIN_KEY_CHARS)
+
+    def sign():
+        signed = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
+        out = _keep(signed.mapPartitions(functools.partial(_sign_partition, config=config, b=b, r=r)))
+        return out, out.count()
+
+    signatures, n_signed = timer.stage("sign", sign)
+
+    def candidates():
+        lsh = (
+            signatures.flatMap(lambda s: (((j, int(h)), s[0]) for j, h in enumerate(s[2].tolist())))
+            .groupByKey()
+            .flatMap(lambda g: _window_pairs(g[1]))
+            .distinct()
+        )
+        lsh = _keep(lsh)
+        pairs = lsh
+        if config.containment > 0:
+            per_key = signatures.map(lambda s: (s[0], len(s[3])))
+            shared = (
+                signatures.flatMap(lambda s: ((int(v), s[0]) for v in s[3].tolist()))
+                .groupByKey()
+                .flatMap(lambda g: ((p, 1) for p in _window_pairs(g[1], ANCHOR_MAX_BUCKET)))
+                .reduceByKey(operator.add)
+            )
+            anchored = (
+                shared.map(lambda x: (x[0][0], (x[0][1], x[1])))
+                .join(per_key)
+                .map(lambda x: (x[1][0][0], (x[0], x[1][0][1], x[1][1])))
+                .join(per_key)
+                .filter(lambda x: x[1][0][1] >= ANCHOR_MIN_SHARE * min(x[1][0][2], x[1][1]))
+                .map(lambda x: (x[1][0][0], x[0]))
+            )
+            pairs = lsh.union(anchored).distinct()
+        pairs = _keep(pairs)
+        return pairs, pairs.count(), lsh.count()
+
+    pairs, n_pairs, n_lsh = timer.stage("candidates", candidates)
+    texts = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
+
+    def verify():
+        joined = (
+            pairs.join(texts)
+            .map(lambda x: (x[1][0], (x[0], x[1][1])))
+            .join(texts)
+            .map(lambda x: ((x[1][0][0], x[0]), (x[1][0][1], x[1][1])))
+        )
+        checked = _keep(joined.mapPartitions(functools.partial(_verify_partition, config=config)))
+        edges = _keep(checked.filter(lambda c: c[4]).map(lambda c: (c[0], c[1], c[2])))
+        return checked, edges, edges.count()
+
+    checked, edges, n_edges = timer.stage("verify", verify)
+
+    def components():
+        labels = _keep(connected_components(edges.map(lambda e: (e[0], e[1]))))
+        return labels, labels.count()
+
+    labels, _ = timer.stage("components", components)
+
+    def cluster():
+        node_info = keys.map(lambda k: (k[0], (k[2], k[5])))
+        nodes = labels.join(node_info).map(lambda x: (x[1][0], (x[0], x[1][1][0], x[1][1][1])))
+        by_root = edges.map(lambda e: (e[0], (e[1], e[2]))).join(labels).map(lambda x: (x[1][1], (x[0], x[1][0][0], x[1][0][1])))
+        out = _keep(nodes.cogroup(by_root).flatMap(functools.partial(_cluster_component, config=config)))
+        return out, out.count()
+
+    clustered, _ = timer.stage("cluster", cluster)
+
+    def expand():
+        # per key in a cluster: (canonical key, Jaccard, containment, is a fragment)
+        near = clustered.filter(lambda c: c[1] >= 0).map(lambda c: (c[0], (c[1], c[2], c[3], c[4])))
+        exact_only = keys.filter(lambda k: k[4] >= 2).map(lambda k: (k[0], (k[0], 1.0, 1.0, False))).subtractByKey(near)
+        fragment_of = clustered.map(lambda c: (c[0], c[4]))
+        exact_only = exact_only.leftOuterJoin(fragment_of).map(lambda x: (x[0], x[1][0][:3] + (bool(x[1][1]),)))
+        best = keys.map(lambda k: (k[0], k[5][-1]))  # the key's best paragraph (its position)
+        key_canon = (
+            near.union(exact_only)
+            .map(lambda x: (x[1][0], (x[0],) + x[1][1:]))
+            .join(best)
+            .map(lambda x: (x[1][0][0], (x[1][1],) + x[1][0][1:]))  # kid -> (canonical position, sim, con, fragment)
+        )
+        fp_kid = keys.map(lambda k: (k[1], k[0]))
+        para_kid = paras.filter(lambda p: p[2][7] is not None).map(lambda p: (p[2][7], p[0])).join(fp_kid).map(lambda x: (x[1][0], x[1][1]))
+        para_kid = _keep(para_kid)  # (position, key id)
+        members = (
+            paras.filter(lambda p: p[2][7] is not None)
+            .map(lambda p: (p[0], p))
+            .join(para_kid)
+            .map(lambda x: (x[1][1], x[1][0]))
+            .join(key_canon)
+            .map(lambda x: _member(x, policy))
+            .groupByKey()
+            .sortByKey()
+            .zipWithIndex()
+        )
+        members = _keep(members)
+        # boilerplate: find_boilerplate reads the first SAMPLE documents of clusters in MIN_DOCS
+        # documents or more, and the other clusters only in those documents
+        cluster_docs = _keep(members.map(lambda x: (x[1] + 1, sorted({doc for _, doc in x[0][1]}))))
+        wide = dict(cluster_docs.filter(lambda c: len(c[1]) >= MIN_DOCS).map(lambda c: (c[0], c[1][:SAMPLE])).collect())
+        sampled = sc.broadcast({d for docs in wide.values() for d in docs})
+        narrow = (
+            cluster_docs.filter(lambda c: len(c[1]) < MIN_DOCS)
+            .map(lambda c: (c[0], [d for d in c[1] if d in sampled.value]))
+            .filter(lambda c: c[1])
+            .collect()
+        )
+        furniture = sc.broadcast(find_boilerplate({**wide, **dict(narrow)}))
+        described = _keep(members.map(functools.partial(_describe, config=config, furniture=furniture)))
+        return para_kid, described, len(furniture.value), described.count()
+
+    para_kid, described, n_furniture, n_clusters = timer.stage("expand", expand)
+
+    def store():
+        member_rows = described.flatMap(lambda d: d[1])
+        cluster_of = member_rows.map(lambda m: (m[0] - 1, m[1]))
+        paragraph_rows = (
+            paras.map(lambda p: (p[0], p)).leftOuterJoin(para_kid).leftOuterJoin(cluster_of)
+            .map(lambda x: _paragraph_row(x[1][0][0], x[1][0][1], x[1][1]))
+        )
+        document_rows = docs.map(lambda d: document_row(d[1] + 1, d[0].doc, list(d[0].rows())))
+        signed_by_id = signatures.map(lambda s: (s[0], (s[1], s[2].astype("<u4").tobytes(), s[3].astype("<u4").tobytes())))
+        key_rows = keys.map(lambda k: (k[0], k)).leftOuterJoin(signed_by_id).map(
+            lambda x: (x[0] + 1, x[1][0][1], x[1][0][3], *(x[1][1] or (None, None, None)))
+        )
+        key_text_rows = keys.map(lambda k: (k[0] + 1, k[2]))
+        checked_rows = checked.map(lambda c: (min(c[0], c[1]) + 1, max(c[0], c[1]) + 1, c[2], c[3], 1))  # all live: candidates of this run
+        figures = described.map(lambda d: (d[2], d[3])).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
+        chars = paras.map(lambda p: len(p[2][6])).sum()
+        counts = {
+            "documents": docs.count(),
+            "clusters": n_clusters,
+            "boilerplate_clusters": n_furniture,
+            "duplicate_paragraphs": figures[0],
+            "chars": int(chars),
+            "duplicate_chars": figures[1],
+            "paragraphs": n_paragraphs,
+            "empty_paragraphs": n_paragraphs - para_kid.count(),
+            "distinct_keys": keys.count(),
+            "signed_keys": n_signed,
+            "candidate_pairs": n_pairs,
+            "lsh_pairs": n_lsh,
+            "verified_edges": n_edges,
+            "bands": b,
+            "rows": r,
+            "files": len(files),
+            "skipped": len(skipped),
+            "bytes": sum(f.stat().st_size for f in files if f.exists()),
+        }
+        known = dict(
+            docs.filter(lambda d: d[0].doc.record is None)
+            .map(lambda d: (d[0].doc.source or d[0].doc.path, (d[0].doc.sha1, d[0].doc.size)))
+            .collect()
+        )
+        tables = {
+            "documents": document_rows,
+            "paragraphs": paragraph_rows,
+            "clusters": described.map(lambda d: d[0]),
+            "members": member_rows,
+            "keys": key_rows,
+            "key_texts": key_text_rows,
+            "checked": checked_rows,
+            "files": sc.parallelize(list(file_rows(files, Path(corpus), known)), 1),
+        }
+        for name, rows in tables.items():
+            _write_table(spark, out, name, rows)
+        return counts
+
+    counts = timer.stage("store", store)
+    run = run_row(1, root, config, started, counts, timer.timings, skipped)
+    run.update({k: json.dumps(run[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
+    _write_table(spark, out, "runs", sc.parallelize([tuple(run.get(c) for c in table_columns("runs"))], 1))
+    for rdd in (prepared, docs, paras, keys, signatures, pairs, checked, edges, labels, clustered, para_kid, described):
+        rdd.unpersist()
+    return SparkResult(out, counts, timer.timings, skipped)
+
+
+def _member(x, policy: str) -> tuple:
+    """(canonical position, (ClusterMember, doc id)) of one paragraph of a cluster."""
+    kid, (p, (canon_pos, sim, con, fragment)) = x
+    pos, doc_id, row, path, epoch = p
+    facts = MemberFacts(row[5], path, row[1], epoch)
+    member = ClusterMember(pos + 1, kid, sim, con, facts, len(row[6]), fragment, rank_key(policy, pos, row[5], epoch))
+    return canon_pos, (member, doc_id)
+
+
+def _paragraph_row(p, kid, cluster_id) -> tuple:
+    """The paragraphs row (columns of store.py) of one paragraph."""
+    pos, doc_id, row, _, _ = p
+    idx, line_start, line_end, char_start, char_end, key_len, text, fp, _ = row
+    return (pos + 1, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, cluster_id,
+            None if kid is None else kid + 1)
+
+
+_SPARK_TYPES = {int: "LongType", str: "StringType", float: "DoubleType", bytes: "BinaryType"}
+
+
+def _schema(table: str):
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(name, getattr(T, _SPARK_TYPES[kind])(), True) for name, kind in table_columns(table).items()])
+
+
+def _write_table(spark, out: str, table: str, rows) -> None:
+    spark.createDataFrame(rows, _schema(table)).write.mode("overwrite").parquet(f"{out.rstrip('/')}/{table}")
+
+
+def _check_out(out: str) -> None:
+    """Refuse a local --out that holds anything but an earlier Spark result."""
+    if "://" in out:
+        return
+    path = Path(out)
+    if path.is_file():
+        raise DatabaseError(f"{out}: is a file; pass a folder path to --out")
+    if path.is_dir() and any(path.iterdir()) and not (path / "runs").is_dir():
+        raise DatabaseError(f"{out}: exists and is not the output of a Spark scan; choose another --out folder")

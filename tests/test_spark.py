@@ -1,0 +1,154 @@
+"""The Spark engine (local[2]) against the local engine: the same tables, row for row.
+
+Spark starts once for the module (a JVM: several seconds); each scan costs about a minute on a
+2-core machine, so the module runs four of them and compares every table each time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.generate import generate
+from dedup.cli import cli
+from dedup.config import ScanConfig
+from dedup.import_parquet import import_parquet
+from dedup.scan import scan
+
+pytestmark = pytest.mark.slow
+import pyspark  # noqa: F401, E402  make test installs the spark extra: a missing pyspark fails here, never skips
+
+# Every table a scan writes, as rows in a fixed order. runs differs by design (times).
+TABLES = {
+    "documents": "SELECT * FROM documents ORDER BY id",
+    "paragraphs": "SELECT * FROM paragraphs ORDER BY id",
+    "clusters": "SELECT * FROM clusters ORDER BY id",
+    "members": "SELECT * FROM members ORDER BY paragraph_id",
+    "keys": "SELECT * FROM keys ORDER BY id",
+    "checked": "SELECT * FROM checked ORDER BY a, b",
+    "files": "SELECT * FROM files ORDER BY source",
+}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from dedup.spark_engine import session
+
+    spark = session("local[2]", shuffle_partitions=4)
+    yield spark
+    spark.stop()
+
+
+def tables(db: Path, only=TABLES) -> dict[str, list]:
+    conn = sqlite3.connect(db)
+    try:
+        return {name: conn.execute(TABLES[name]).fetchall() for name in only}
+    finally:
+        conn.close()
+
+
+def assert_same(local_db: Path, spark_db: Path, only=TABLES) -> None:
+    local, other = tables(local_db, only), tables(spark_db, only)
+    for name in only:
+        assert len(local[name]) == len(other[name]), name
+        for a, b in zip(local[name], other[name]):
+            assert a == b, f"{name}: local {a[:6]} != spark {b[:6]}"
+
+
+def test_seeds_through_the_cli_same_tables_and_show_stats_export_work(spark, seeds, tmp_path):
+    runner = CliRunner()
+    local_db, spark_db = tmp_path / "local.db", tmp_path / "spark.db"
+    assert runner.invoke(cli, ["scan", str(seeds), "--db", str(local_db), "-q"]).exit_code == 0
+    result = runner.invoke(cli, ["scan", str(seeds), "--engine", "spark", "--master", "local[2]", "--db", str(spark_db)])
+    assert result.exit_code == 0, result.output
+    assert "Most reused blocks" in result.output
+    assert_same(local_db, spark_db)
+    # the storage contract is met, so every reader works on it
+    stats = runner.invoke(cli, ["stats", str(spark_db)])
+    assert stats.exit_code == 0 and "clusters" in stats.output
+    local_stats = runner.invoke(cli, ["stats", str(local_db)]).output
+    assert stats.output.splitlines()[1:5] == local_stats.splitlines()[1:5]
+    assert runner.invoke(cli, ["show", str(spark_db), "1"]).output == runner.invoke(cli, ["show", str(local_db), "1"]).output
+    run = sqlite3.connect(spark_db).execute("SELECT config, timings FROM runs").fetchone()
+    assert json.loads(run[0])["threshold"] == 0.6
+    assert {"read", "sign", "candidates", "verify", "components", "cluster", "expand", "store"} <= set(json.loads(run[1]))
+
+
+def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
+    from dedup.spark_engine import scan_spark
+
+    generate(tmp_path / "gen", n_docs=120, seed=7)
+    corpus = tmp_path / "gen" / "docs"
+    # a JSONL file beside the text files: records are documents of their own
+    texts = [p.read_bytes().decode("utf-8", "replace") for p in sorted(corpus.rglob("*.txt"))[:20]]
+    lines = [json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) for i, t in enumerate(texts)]
+    (corpus / "zz_records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = ScanConfig(canonical="longest")
+    scan(corpus, config, tmp_path / "local.db")
+    result = scan_spark(corpus, config, tmp_path / "out", spark=spark)
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    assert result.counts["clusters"] > 50 and result.counts["verified_edges"] > 50  # a test that could fail
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+
+
+def test_parquet_dataset_input_same_clusters_as_the_jsonl(spark, seeds, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dedup.spark_engine import scan_spark
+
+    docs = [{"id": p.name, "text": p.read_text(encoding="utf-8")} for p in sorted(seeds.glob("*.txt"))]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "seeds.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(docs), tmp_path / "seeds.parquet")
+    config = ScanConfig()
+    scan(tmp_path / "in", config, tmp_path / "local.db")
+    scan_spark(str(tmp_path / "seeds.parquet"), config, tmp_path / "out", spark=spark)
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db", only=("clusters", "members", "keys", "checked"))
+    paths = [r[0] for r in sqlite3.connect(tmp_path / "spark.db").execute("SELECT path FROM documents ORDER BY id")]
+    assert paths == [d["id"] for d in docs]
+
+
+def test_spark_options_need_the_spark_engine(seeds, tmp_path):
+    result = CliRunner().invoke(cli, ["scan", str(seeds), "--master", "local[2]", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    assert "--master is an option of the Spark engine; add --engine spark" in result.output
+
+
+def test_import_parquet_refuses_a_folder_that_is_not_a_spark_output(tmp_path):
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(cli, ["import-parquet", str(tmp_path / "out"), "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {tmp_path / 'out'}: no runs table; pass the --out folder of 'dedup scan --engine spark'"
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_scan_refuses_an_out_folder_holding_other_files(spark, seeds, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["scan", str(seeds), "--engine", "spark", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "exists and is not the output of a Spark scan; choose another --out folder" in result.output
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_missing_pyspark_says_how_to_install(monkeypatch, seeds, tmp_path):
+    import builtins
+
+    from dedup import spark_engine
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name, *args, **kwargs):
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    with pytest.raises(spark_engine.EngineError, match=r"pip install 'dedup\[spark\]'"):
+        spark_engine.session("local[2]")

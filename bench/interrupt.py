@@ -78,6 +78,18 @@ def dedup(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "dedup", *map(str, args)]
 
 
+def _survivors(session: int, wait: float = 3.0) -> list[str]:
+    """Processes of the killed run's session still alive (zombies aside) after ``wait``
+    seconds: workers of a killed process end on their own (PR_SET_PDEATHSIG)."""
+    deadline = time.monotonic() + wait
+    while True:
+        listed = subprocess.run(["ps", "-o", "pid=,stat=", "-s", str(session)], capture_output=True, text=True).stdout.split("\n")
+        alive = [line.split()[0] for line in listed if line.strip() and not line.split()[1].startswith("Z")]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
 class Bench:
     """A corpus in two states (before and after 10% of its files were added), the reference
     results, and one killed run at a time."""
@@ -151,8 +163,7 @@ class Bench:
             else:
                 proc.send_signal(sig)
         _, err = proc.communicate()
-        time.sleep(0.2)  # workers of a killed process end on their own (PR_SET_PDEATHSIG)
-        orphans = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        orphans = _survivors(proc.pid)
         outcome = {"trial": n, "mode": mode, "signal": signal.Signals(sig).name, "delay_s": round(delay, 3), "finished_first": finished_first,
                    "exit": proc.returncode}
         problems = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 from typing import Any
 
@@ -28,10 +29,10 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if workers <= 1 or (fork_only and not can_fork):
         return contextlib.nullcontext(None)
-    return multiprocessing.get_context("fork" if can_fork else "spawn").Pool(workers, initializer=_worker_start)
+    return multiprocessing.get_context("fork" if can_fork else "spawn").Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
 
 
-def _worker_start() -> None:
+def _worker_start(parent: int) -> None:
     """Workers leave interrupts to the main process (Ctrl-C reaches the whole process group;
     the main process stops the pool and reports once), and on Linux end when it ends: a scan
     killed outright leaves no orphan holding its files or printing broken-pipe tracebacks."""
@@ -42,6 +43,8 @@ def _worker_start() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 def publish(value: Any) -> None:

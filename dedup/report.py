@@ -20,9 +20,7 @@ command prints the rest.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -7,7 +7,9 @@ import os
 import pathlib
 import pickle
 import re
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -394,15 +396,46 @@ def test_unreadable_file_raises_or_is_skipped(tmp_path, monkeypatch):
     assert skipped == [Skipped("sub/locked.txt", reason)]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_chmod_000_file_is_unreadable(tmp_path):
-    path = write(tmp_path, "locked.txt")
+    """Root reads files whatever their mode, so as root (CI) the read runs in a forked child
+    that has dropped to the 'nobody' user, on a file in a folder that user may enter."""
+    folder = Path(tempfile.mkdtemp()) if os.geteuid() == 0 else tmp_path
+    folder.chmod(0o755)
+    path = write(folder, "locked.txt")
     path.chmod(0)
     try:
-        with pytest.raises(UnreadableFileError, match="^locked.txt: cannot read"):
-            read_document(path, tmp_path)
+        assert re.match("^locked.txt: cannot read", _read_error(path, folder))
     finally:
         path.chmod(0o644)
+        if folder != tmp_path:
+            shutil.rmtree(folder)
+
+
+def _read_error(path: Path, root: Path) -> str:
+    """The message of the UnreadableFileError that read_document raises (as an unprivileged user)."""
+    if os.geteuid() != 0:
+        with pytest.raises(UnreadableFileError) as error:
+            read_document(path, root)
+        return str(error.value)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and exits
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            read_document(path, root)
+            message = "read without an error"
+        except UnreadableFileError as error:
+            message = str(error)
+        except BaseException as error:
+            message = f"{type(error).__name__}: {error}"
+        os.write(writer, message.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(child, 0)
+    return message
 
 
 def test_vanished_file_is_unreadable(tmp_path):

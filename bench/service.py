@@ -135,6 +135,7 @@ def run(size: int, clients: int, seconds: float, writes: int, seed: int, work: P
         writer.start()
         queries_during_writes()
         writer.join()
+        print("write times (s), in order: " + " ".join(f"{t:.2f}" for t in write_times), file=sys.stderr)
         rows.append({"load": f"/documents, one at a time ({writes})", "requests": writes, "qps": round(writes / sum(write_times), 3),
                      "p50_ms": round(1000 * _percentile(write_times, 0.5), 1), "p99_ms": round(1000 * max(write_times), 1), **info})
         rows.append({"load": f"/query, {clients} clients, during the writes", **writer_result, **info})

@@ -21,15 +21,34 @@ import numpy as np
 _PUBLISHED: Any = None
 
 
+@contextlib.contextmanager
 def pool(workers: int, n_jobs: int, fork_only: bool = False):
-    """A process pool of up to ``workers`` processes for ``n_jobs`` jobs, or a null context when
-    one process will do (or when the jobs need ``published`` state and this platform cannot fork).
+    """A process pool of up to ``workers`` processes for ``n_jobs`` jobs, or None when one
+    process will do (or when the jobs need ``published`` state and this platform cannot fork).
+
+    Ctrl-C is blocked while the pool starts, so every worker begins with it blocked and can
+    ignore it before it is let through (``_worker_start``): a worker that died of a Ctrl-C
+    before ignoring it printed a traceback, and the pool's thread that replaces dead workers
+    could deadlock the main process's shutdown of the pool (a scan that never ended). A Ctrl-C
+    that arrived meanwhile reaches the main process once the pool is up, inside the block that
+    terminates it.
     """
     workers = min(workers, n_jobs)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if workers <= 1 or (fork_only and not can_fork):
-        return contextlib.nullcontext(None)
-    return multiprocessing.get_context("fork" if can_fork else "spawn").Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+        yield None
+        return
+    context = multiprocessing.get_context("fork" if can_fork else "spawn")
+    started = None
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        started = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        yield started
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if started is not None:
+            started.terminate()
 
 
 def _worker_start(parent: int) -> None:
@@ -37,6 +56,7 @@ def _worker_start(parent: int) -> None:
     the main process stops the pool and reports once), and on Linux end when it ends: a scan
     killed outright leaves no orphan holding its files or printing broken-pipe tracebacks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by pool() until now
     try:
         import ctypes
 

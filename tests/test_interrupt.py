@@ -5,6 +5,7 @@ does the same many more times and reports the figures."""
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -35,3 +36,13 @@ def test_a_clean_into_a_folder_with_stale_temporary_files_removes_them(tmp_path)
     kept.write_text("mine", encoding="utf-8")
     assert remove_temporaries(tmp_path) == 1
     assert not stale.exists() and kept.exists()
+
+
+def test_only_a_traceback_without_dedup_frames_counts_as_python_start_up():
+    from bench.interrupt import in_python_startup
+
+    startup = 'Fatal Python error: init_import_site\nTraceback (most recent call last):\n  File "<frozen site>", line 616, in <module>\nKeyboardInterrupt\n'
+    ours = f'Traceback (most recent call last):\n  File "{os.sep}x{os.sep}dedup{os.sep}scan.py", line 5, in scan\nKeyboardInterrupt\n'
+    assert in_python_startup(startup)
+    assert not in_python_startup(ours)
+    assert not in_python_startup("Interrupted: the database keeps its previous result.\n")

@@ -1,0 +1,43 @@
+"""dedup.workers: pool workers ignore Ctrl-C from their first instruction on, and the main
+process gets its signal mask back (a worker that died of a Ctrl-C before ignoring it printed
+a traceback, and replacing it could deadlock the pool's shutdown)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from dedup.workers import pool
+
+
+def _signal_state(_: int) -> tuple[bool, bool]:
+    """(SIGINT ignored, SIGINT blocked) in the calling worker."""
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_workers_ignore_ctrl_c_and_the_main_process_keeps_its_mask():
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with pool(2, 4) as workers:
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+        states = workers.map(_signal_state, range(4))
+    assert states == [(True, False)] * 4
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+
+
+def test_a_ctrl_c_while_the_pool_starts_reaches_the_main_process_once_it_is_up():
+    """The signal is held while workers fork, then raised inside the pool's block: the pool is
+    terminated and the interrupt goes on up."""
+    raised = False
+    try:
+        with pool(2, 4) as workers:
+            os.kill(os.getpid(), signal.SIGINT)
+            workers.map(_signal_state, range(2))
+    except KeyboardInterrupt:
+        raised = True
+    assert raised
+
+
+def test_one_process_needs_no_pool():
+    with pool(1, 10) as workers:
+        assert workers is None

@@ -57,6 +57,11 @@ def _worker_start(parent: int) -> None:
     killed outright leaves no orphan holding its files or printing broken-pipe tracebacks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by pool() until now
+    if hasattr(signal, "SIGPIPE"):
+        # A worker's pipes lead to its parent only: one that breaks means the parent is gone,
+        # and the worker ends quietly (Python's default, an exception, printed a broken-pipe
+        # traceback in the instant between a SIGKILL of the parent and PR_SET_PDEATHSIG).
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         import ctypes
 

@@ -10,9 +10,10 @@ import signal
 from dedup.workers import pool
 
 
-def _signal_state(_: int) -> tuple[bool, bool]:
-    """(SIGINT ignored, SIGINT blocked) in the calling worker."""
-    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+def _signal_state(_: int) -> tuple[bool, bool, bool]:
+    """(SIGINT ignored, SIGINT blocked, a broken pipe ends the process) in the calling worker."""
+    return (signal.getsignal(signal.SIGINT) == signal.SIG_IGN, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []),
+            signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL)
 
 
 def test_workers_ignore_ctrl_c_and_the_main_process_keeps_its_mask():
@@ -20,7 +21,8 @@ def test_workers_ignore_ctrl_c_and_the_main_process_keeps_its_mask():
     with pool(2, 4) as workers:
         assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
         states = workers.map(_signal_state, range(4))
-    assert states == [(True, False)] * 4
+    assert states == [(True, False, True)] * 4
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # Python's default, kept in the main process
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
     assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
 

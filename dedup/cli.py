@@ -17,7 +17,7 @@ from .canonical import POLICIES
 from .config import SPLIT_MODES, ScanConfig
 from .errors import ConfigError, DedupError
 from .normalize import DEFAULT_STEPS, STEPS
-from .store import open_existing
+from .store import InterruptedAfterSaving, open_existing
 from .summary import Summary, cluster_detail, summarize
 
 SNIPPET = 28  # characters of a canonical shown in the summary
@@ -469,6 +469,9 @@ def main() -> None:
         # click's own handling of an interrupt prints "Aborted!" and exits 1, or, at some
         # moments, lets the signal end the process; here it always ends the same way
         code = cli.main(standalone_mode=False)
+    except InterruptedAfterSaving:
+        click.echo("Interrupted as the result was being saved: the database holds the new result; the corpus is untouched.", err=True)
+        sys.exit(130)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("Interrupted; the database and the corpus are as they were before this run.", err=True)
         sys.exit(130)

@@ -10,11 +10,14 @@ Rows are loaded in large transactions with the indexes created after the load.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import signal
 import sqlite3
 import tempfile
+import threading
 import urllib.parse
 from pathlib import Path
 from typing import Iterable
@@ -27,6 +30,35 @@ SCHEMA_VERSION = 4  # 2: documents.source, record, date, meta (JSONL and WARC in
 # 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes);
 # 4: checked.live (the pairs that are candidates now), key texts apart from the signatures
 INSERT_BATCH = 5000
+
+
+class InterruptedAfterSaving(KeyboardInterrupt):
+    """A Ctrl-C that arrived while the result was being committed: the commit was finished
+    first, so the database holds the new result (the CLI says so instead of 'as before')."""
+
+
+@contextlib.contextmanager
+def _commit_window():
+    """Hold Ctrl-C while a result is committed, then raise it as ``InterruptedAfterSaving``.
+
+    An interrupt between SQLite's COMMIT (or the ``os.replace``) and the end of ``commit``
+    otherwise reached ``abort``, whose ROLLBACK of a finished transaction raised a traceback,
+    and the user was told the database was as before when it held the new result. Python runs
+    signal handlers in the main thread only, whichever thread the kernel picks (a signal mask
+    would not do: other threads, tqdm's monitor for one, would take the signal), so the
+    handler is swapped there; elsewhere (the service's threads) there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if arrived:
+        raise InterruptedAfterSaving
+
 
 _TABLES = {
     "documents": (
@@ -258,6 +290,7 @@ class Writer:
     def __init__(self, target: str | os.PathLike, *, in_place: bool = False):
         self.target = Path(target)
         self.in_place = in_place
+        self.committed = False
         self.target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(self.target.parent, f".dedup-{self.target.name}-*.tmp")  # left by a killed run
         self._lock = None
@@ -328,8 +361,13 @@ class Writer:
         self.insert("runs", [tuple(run.get(c) for c in _TABLES["runs"][0])])
         for table, cols in _INDEXES:
             self.db[table].create_index(cols, if_not_exists=True)
+        with _commit_window():
+            self._commit()
+
+    def _commit(self) -> None:
         if self.in_place:
             self.db.execute("COMMIT")
+            self.committed = True
             self.db.conn.close()
             return
         self.db.conn.commit()
@@ -339,6 +377,7 @@ class Writer:
         with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(self.tmp, self.target)
+        self.committed = True
         release(self._lock)
         dir_fd = os.open(self.target.parent, os.O_RDONLY)
         try:
@@ -347,7 +386,10 @@ class Writer:
             os.close(dir_fd)
 
     def abort(self) -> None:
-        """Throw the temporary file away (or roll the transaction back); the target is untouched."""
+        """Throw the temporary file away (or roll the transaction back); the target is untouched.
+        Nothing to do once the result is committed (an interrupt right after it)."""
+        if self.committed:
+            return
         if self.in_place:
             try:
                 self.db.execute("ROLLBACK")

@@ -179,6 +179,41 @@ def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch
     assert not list(tmp_path.glob(".dedup-*"))
 
 
+@pytest.mark.parametrize("full", [False, True], ids=["update", "full"])
+def test_a_ctrl_c_during_the_commit_is_held_until_the_result_is_saved(tmp_path, monkeypatch, full):
+    """The interrupt lands between the start of the commit and its end: the commit finishes,
+    then the interrupt is raised as InterruptedAfterSaving (not a rollback of a finished
+    transaction), and the database holds exactly what an uninterrupted run writes."""
+    import os
+    import signal
+
+    import dedup.store
+    from dedup.store import InterruptedAfterSaving
+
+    corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
+    shutil.copy(SEEDS[3], corpus)
+    reference = tmp_path / "reference.db"
+    shutil.copy(db, reference)
+    scan(corpus, CONFIG, reference, full=full)
+    original = dedup.store.Writer._commit
+
+    def interrupted(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        original(self)
+
+    monkeypatch.setattr(dedup.store.Writer, "_commit", interrupted)
+    with pytest.raises(InterruptedAfterSaving):
+        scan(corpus, CONFIG, db, full=full)
+    assert _tables(db) == _tables(reference)
+
+
+def _tables(db: Path) -> dict:
+    """Every table's rows but the runs' (times differ)."""
+    with sqlite3.connect(db) as conn:
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'runs' ORDER BY name")]
+        return {n: sorted(map(repr, conn.execute(f"SELECT * FROM {n}"))) for n in names}
+
+
 def test_add_and_remove_commands(tmp_path):
     corpus = tmp_path / "c"
     corpus.mkdir()

@@ -31,6 +31,7 @@ from .corpus import CorpusFileError, Document, UnreadableFileError, normalize_ne
 
 STDIN = "-"
 BATCH_BYTES = 4 << 20  # bytes of JSONL a worker job parses: big enough to amortize the trip
+_TOO_DEEP = "nested too deeply to read (arrays or objects about a thousand levels down); fix the line, or pass --skip-bad"
 
 
 class RecordError(CorpusFileError):
@@ -139,17 +140,23 @@ def parse_record(line: bytes, source: str, number: int, fields: RecordFields) ->
         raise RecordError(where, "not UTF-8 (JSON Lines must be UTF-8); convert it, or pass --skip-bad") from None
     except json.JSONDecodeError as error:
         raise RecordError(where, f"not valid JSON ({error.msg} at column {error.colno}); fix the line, or pass --skip-bad") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise RecordError(where, "holds an integer too long to read; fix the line, or pass --skip-bad") from None
+    except RecursionError:
+        raise RecordError(where, _TOO_DEEP) from None
     try:  # "\ud83d" (half an emoji) is valid JSON but no text: nothing downstream can encode it
         json.dumps(record, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise RecordError(where, "holds a lone surrogate escape (half of a \\uXXXX pair), which is not text; fix it, or pass --skip-bad") from None
+    except RecursionError:
+        raise RecordError(where, _TOO_DEEP) from None
     if not isinstance(record, dict):
-        raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record")
+        raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record: fix it, or pass --skip-bad")
     if fields.text not in record:
-        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field")
+        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field, or pass --skip-bad")
     text = record[fields.text]
     if not isinstance(text, str):
-        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field")
+        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field, or pass --skip-bad")
     identifier = record.get(fields.id)
     path = where if identifier is None or identifier == "" else str(identifier)
     date = None

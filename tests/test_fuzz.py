@@ -99,3 +99,27 @@ def test_a_record_with_a_huge_integer_or_deep_nesting_is_a_record_error(tmp_path
     assert result.exit_code == 1 and result.stderr.startswith("Error: " + message)
     result = scan_cli(root, tmp_path / "d.db", "--skip-bad")
     assert result.exit_code == 0 and "(1 skipped)" in result.stdout
+
+
+def test_a_name_that_is_not_utf8_stops_the_scan_or_is_skipped(tmp_path):
+    """Was a UnicodeEncodeError writing the document row (SQLite text is UTF-8)."""
+    root = tmp_path / "c"
+    write_files(root, {b"good.txt": ("text", SAMPLES[0].encode()), "文件".encode("gbk") + b".txt": ("text", b"text"),
+                       b"sub\xff/a.txt": ("text", b"text"), b"ok\nname.txt": ("text", b"\xff\xfe\xfd")})
+    result = scan_cli(root, tmp_path / "d.db")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: sub\\xff/: name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files\n"
+    result = scan_cli(root, tmp_path / "d.db", "--skip-bad")
+    assert result.exit_code == 0 and "(3 skipped)" in result.stdout
+    assert result.stderr.splitlines() == [
+        "warning: sub\\xff/: name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files",
+        "warning: \\xceļ\\xfe.txt: name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files",
+        # a valid name with a line break in it is kept (the database holds it), shown on one line
+        "warning: ok\\nname.txt: not valid UTF-8, GB18030, Big5 or UTF-16 (with BOM); convert it to UTF-8, or pass --skip-bad to skip such files",
+    ]
+    assert sqlite3.connect(tmp_path / "d.db").execute("SELECT path FROM documents").fetchall() == [("good.txt",)]
+    # the corpus folder itself
+    bad_root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/\xff"))
+    write_files(bad_root, {b"a.txt": ("text", b"text")})
+    result = scan_cli(bad_root, tmp_path / "e.db")
+    assert result.exit_code == 1 and result.stderr.endswith("/\\xff: the corpus path is not valid UTF-8; rename it\n")

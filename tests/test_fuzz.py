@@ -123,3 +123,33 @@ def test_a_name_that_is_not_utf8_stops_the_scan_or_is_skipped(tmp_path):
     write_files(bad_root, {b"a.txt": ("text", b"text")})
     result = scan_cli(bad_root, tmp_path / "e.db")
     assert result.exit_code == 1 and result.stderr.endswith("/\\xff: the corpus path is not valid UTF-8; rename it\n")
+
+
+def test_html_with_control_characters_is_read():
+    """Was a ValueError out of lxml's cleaner ('All strings must be XML compatible')."""
+    from dedup.webpage import html_to_text
+
+    assert html_to_text("-->;\x04<!--\x1b-->\r\x12>") == "-->; >"
+    assert html_to_text("<p>a\x01b</p><p>\x0cc\x00</p>") == "a b\n\nc"
+
+
+def test_a_damaged_warc_is_a_warc_error(tmp_path):
+    """Were an AttributeError (a record without WARC-Target-URI) and a zlib.error (a gzip member
+    that does not inflate) out of warcio and the header check: tracebacks."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=False)
+    http_headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
+    writer.write_record(writer.create_warc_record("http://a.cn/", "response", payload=io.BytesIO(SAMPLES[0].encode()), http_headers=http_headers))
+    root = tmp_path / "c"
+    write_files(root, {b"good.txt": ("text", SAMPLES[0].encode()),
+                       b"no-uri.warc": ("WARC", buf.getvalue().replace(b"WARC-Target-URI", b"WARC-Target-URX")),
+                       b"bad-gzip.warc.gz": ("WARC", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 20)})
+    result = scan_cli(root, tmp_path / "d.db")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: bad-gzip.warc.gz: not a WARC file (it does not start with a WARC/1.x record); rename or remove it, or pass --skip-bad\n"
+    result = scan_cli(root, tmp_path / "d.db", "--skip-bad")
+    assert result.exit_code == 0 and "(2 skipped)" in result.stdout
+    assert result.stderr.splitlines()[1].startswith("warning: no-uri.warc: not a readable WARC file after record 0 (AttributeError: ")

@@ -385,7 +385,8 @@ def load_corpus(conn, config: ScanConfig) -> tuple["Paragraphs", KeyTable]:
     by_first = rows_seen[np.argsort(first, kind="stable")]  # key index -> row of key_rows
     index_of_row = np.empty(len(key_rows), dtype=np.int64)
     index_of_row[by_first] = np.arange(len(by_first))
-    para_key = np.where(has_key, index_of_row[np.maximum(para_row, 0)], -1)
+    para_key = np.full(len(para_row), -1, dtype=np.int64)
+    para_key[has_key] = index_of_row[para_row[has_key]]  # (no key at all: nothing to index)
 
     ordered = [key_rows[i] for i in by_first.tolist()]
     key_len = np.fromiter((r[2] for r in ordered), dtype=np.int64, count=len(ordered))
@@ -562,7 +563,8 @@ def update(
             assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match)
 
         with timer.stage("store"):
-            subset = np.nonzero(has_key & dirty[np.maximum(paras.key, 0)])[0]
+            keyed = np.nonzero(has_key)[0]
+            subset = keyed[dirty[paras.key[keyed]]]
             built = expand_clusters(config, paras, subset, para_rank, keys.key_len, assignment, best_para)
             conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
             conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])

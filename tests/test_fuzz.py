@@ -153,3 +153,15 @@ def test_a_damaged_warc_is_a_warc_error(tmp_path):
     result = scan_cli(root, tmp_path / "d.db", "--skip-bad")
     assert result.exit_code == 0 and "(2 skipped)" in result.stdout
     assert result.stderr.splitlines()[1].startswith("warning: no-uri.warc: not a readable WARC file after record 0 (AttributeError: ")
+
+
+def test_an_update_to_a_corpus_without_a_matchable_paragraph(tmp_path):
+    """Was an IndexError in update.load_corpus (and at 'subset = ...'): no key left to index."""
+    root = tmp_path / "c"
+    write_files(root, {b"a.txt": ("text", SAMPLES[0].encode()), b"b.txt": ("text", SAMPLES[2].encode())})
+    assert scan_cli(root, tmp_path / "d.db").exit_code == 0
+    write_files(root, {b"a.txt": ("text", b"!!!\n...\n"), b"b.txt": ("text", b"   \n")})
+    updated = scan_cli(root, tmp_path / "d.db")
+    assert updated.exit_code == 0 and updated.stdout.startswith("Updated ")
+    full = scan_cli(root, tmp_path / "full.db", "--full")
+    assert updated.stdout.splitlines()[2:-2] == full.stdout.splitlines()[1:-2]  # the same figures, the time apart

@@ -459,6 +459,8 @@ def update(
         b, r = config.lsh_bands()
         with timer.stage("read"):
             removed = remove_documents(conn, sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents)))
+            # a file touched but unchanged is hashed again without being read: replace its row
+            conn.executemany("DELETE FROM files WHERE source = ?", [(row[0],) for row in plan.file_rows])
             writer.insert("files", plan.file_rows)
             added = read_documents(conn, writer, plan, root, config, texts, on_error, show_progress)
             if not conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone():

@@ -165,3 +165,15 @@ def test_an_update_to_a_corpus_without_a_matchable_paragraph(tmp_path):
     assert updated.exit_code == 0 and updated.stdout.startswith("Updated ")
     full = scan_cli(root, tmp_path / "full.db", "--full")
     assert updated.stdout.splitlines()[2:-2] == full.stdout.splitlines()[1:-2]  # the same figures, the time apart
+
+
+def test_an_update_after_a_file_was_touched(tmp_path):
+    """Was 'UNIQUE constraint failed: files.source': a file whose time changed but whose bytes
+    did not was hashed again and its row inserted beside the old one."""
+    root = tmp_path / "c"
+    write_files(root, {b"a.txt": ("text", SAMPLES[0].encode()), b"b.txt": ("text", SAMPLES[0].encode())})
+    assert scan_cli(root, tmp_path / "d.db").exit_code == 0
+    os.utime(root / "a.txt", ns=(1, 1))
+    updated = scan_cli(root, tmp_path / "d.db")
+    assert updated.exit_code == 0 and "0 files new or changed" in updated.stdout
+    assert sqlite3.connect(tmp_path / "d.db").execute("SELECT source, mtime_ns FROM files ORDER BY source").fetchall()[0] == ("a.txt", 1)

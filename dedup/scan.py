@@ -180,7 +180,7 @@ def scan(
     if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
         counts, _ = update(
             root, config, Path(db_path), lambda conn: plan_folder(conn, files, root),
-            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started,
+            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started, listed=tuple(skipped),
         )
         return ScanResult(Path(db_path), counts, timer.timings, skipped)
 

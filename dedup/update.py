@@ -437,14 +437,16 @@ def update(
     show_progress: bool,
     timer,
     started: str,
+    listed: tuple[Skipped, ...] = (),
 ) -> tuple[dict, dict]:
-    """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run)."""
+    """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run).
+    ``listed``: what listing the folder skipped already, counted in the run with the rest."""
     from .boilerplate import find_boilerplate
     from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, run_row, shingler, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 
-    skipped: list[Skipped] = []
+    skipped: list[Skipped] = list(listed)
 
     def on_error(error: CorpusFileError) -> None:
         skip_or_raise(error, skip_bad, lambda item: (skipped.append(item), skip(item)))
@@ -628,6 +630,7 @@ def update(
             "documents_added": added.documents,
             "changes": len(changes),
             "reclustered_keys": int(dirty.sum()),
+            "skipped": len(skipped),
         }
         run = run_row(run_id, str(root.resolve()), config, started, counts, timer.timings, skipped)
         writer.commit(run)

@@ -177,3 +177,14 @@ def test_an_update_after_a_file_was_touched(tmp_path):
     updated = scan_cli(root, tmp_path / "d.db")
     assert updated.exit_code == 0 and "0 files new or changed" in updated.stdout
     assert sqlite3.connect(tmp_path / "d.db").execute("SELECT source, mtime_ns FROM files ORDER BY source").fetchall()[0] == ("a.txt", 1)
+
+
+def test_an_update_counts_what_it_skipped(tmp_path):
+    """An update printed warnings but its summary counted no skipped file (its run row left
+    out what listing the folder skipped, and its counts had no 'skipped')."""
+    root = tmp_path / "c"
+    write_files(root, {b"a.txt": ("text", SAMPLES[0].encode())})
+    assert scan_cli(root, tmp_path / "d.db").exit_code == 0
+    write_files(root, {b"\xff.txt": ("text", b"x"), b"b.txt": ("text", b"\xff\xfe\xfd")})
+    updated = scan_cli(root, tmp_path / "d.db", "--skip-bad")
+    assert updated.exit_code == 0 and "(2 skipped)" in updated.stdout and updated.stderr.count("warning:") == 2

@@ -23,6 +23,7 @@ Finally ``"\\r\\n"`` and lone ``"\\r"`` become ``"\\n"``; no other character is 
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
@@ -31,6 +32,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dedup.errors import CorpusError
 
@@ -56,7 +58,8 @@ _SUSPECT = re.compile("[\u0370-\u04ff\u2500-\u257f\u3040-\u30ff\u3100-\u312f\ue0
 
 _BINARY = "binary file (NUL bytes), skipped"
 _BAD_NAME = "name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files"
-_NOT_REGULAR = "cannot read (not a regular file); remove it, or pass --skip-bad to skip such files"
+_NOT_A_FILE = "not a regular file"
+_NOT_REGULAR = f"cannot read ({_NOT_A_FILE}); remove it, or pass --skip-bad to skip such files"
 _CANNOT_DECODE = (
     "not valid UTF-8, GB18030, Big5 or UTF-16 (with BOM); "
     "convert it to UTF-8, or pass --skip-bad to skip such files"
@@ -153,7 +156,7 @@ def _walk(root: Path, on_error: Callable[[Skipped], None] | None) -> Iterator[tu
     def report(error: OSError) -> None:
         where = Path(error.filename or root)
         rel = where.relative_to(root).as_posix() if where != root else str(root)
-        skipped = Skipped(rel.rstrip("/") + "/", _cannot_read(error, "folder"))
+        skipped = Skipped(rel.rstrip("/") + "/", cannot_read(error, "folder"))
         if on_error is None:
             raise UnreadableFileError(skipped.path, skipped.reason)
         on_error(skipped)
@@ -318,6 +321,17 @@ def normalize_newlines(text: str) -> str:
 # Reading
 
 
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened to read bytes, without waiting: a FIFO named like an input file would
+    block a scan forever. Raises OSError, with the strerror "not a regular file" for a FIFO,
+    a device or a folder."""
+    file = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+    if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+        file.close()
+        raise OSError(errno.EINVAL, _NOT_A_FILE, str(path))
+    return file
+
+
 def read_bytes(path: Path, root: Path) -> tuple[str, bytes]:
     """(path relative to ``root``, the file's bytes); raises ``UnreadableFileError`` or, for a
     NUL byte in the first 8 KiB without a UTF-16 BOM, ``BinaryFileError`` (the rest unread)."""
@@ -333,14 +347,15 @@ def read_bytes(path: Path, root: Path) -> tuple[str, bytes]:
                 raise BinaryFileError(rel, _BINARY)
             data = head + file.read()
     except OSError as error:
-        raise UnreadableFileError(rel, _cannot_read(error, "file")) from None
+        raise UnreadableFileError(rel, cannot_read(error, "file")) from None
     return rel, data
 
 
 def hash_file(path: Path) -> tuple[str, int]:
-    """(SHA-1 hex digest, size) of a file, read a megabyte at a time. Raises OSError."""
+    """(SHA-1 hex digest, size) of a file, read a megabyte at a time. Raises OSError (also for
+    a FIFO, see ``open_regular``)."""
     digest, size = hashlib.sha1(), 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
@@ -389,7 +404,10 @@ def relative_path(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _cannot_read(error: OSError, what: str) -> str:
+def cannot_read(error: OSError, what: str) -> str:
+    """Why a file (``what``: "file" or "folder") could not be read, and what to do: a reason."""
+    if error.strerror == _NOT_A_FILE:
+        return _NOT_REGULAR
     because = error.strerror or type(error).__name__
     return f"cannot read ({because}); fix its permissions, or pass --skip-bad to skip such {what}s"
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, normalize_newlines
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, normalize_newlines, open_regular
 
 STDIN = "-"
 BATCH_BYTES = 4 << 20  # bytes of JSONL a worker job parses: big enough to amortize the trip
@@ -65,7 +65,7 @@ def open_lines(path: Path | str) -> BinaryIO:
     """A binary stream of a JSONL source: stdin for ``-``, gunzipped for ``.gz``."""
     if str(path) == STDIN:
         return sys.stdin.buffer
-    raw = open(path, "rb")
+    raw = open_regular(path)  # a FIFO would block
     if str(path).lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return raw
@@ -77,7 +77,7 @@ def line_batches(path: Path | str, source: str, batch_bytes: int = BATCH_BYTES) 
     try:
         stream = open_lines(path)
     except OSError as error:
-        raise UnreadableFileError(source, f"cannot read ({error.strerror}); fix its permissions, or pass --skip-bad") from None
+        raise UnreadableFileError(source, cannot_read(error, "file")) from None
     try:
         lines: list[bytes] = []
         size, first, number = 0, 1, 0

@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, decode_bytes, read_bytes, relative_path
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, decode_bytes, open_regular, read_bytes, relative_path
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 WARC_SUFFIXES = (".warc", ".warc.gz")
@@ -98,9 +98,9 @@ def read_warc(path: Path, root: Path) -> Iterator[Document | CorpusFileError]:
     """
     rel = relative_path(path, root)
     try:
-        stream = open(path, "rb")
+        stream = open_regular(path)  # a FIFO would block
     except OSError as error:
-        raise UnreadableFileError(rel, f"cannot read ({error.strerror}); fix its permissions, or pass --skip-bad") from None
+        raise UnreadableFileError(rel, cannot_read(error, "file")) from None
     number = 0
     # warcio reads anything, warning on stderr about what it could not parse: check the header
     # first, and keep its warnings (about damaged records, which are passed over) off stderr.

@@ -15,16 +15,26 @@ input tried is counted (``conftest.count_inputs`` -> test-artifacts/fuzz-counts.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sqlite3
+import stat
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import count_inputs
 from dedup.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- what files are made of ----------------------------------------------------------------------
 
 SAMPLES = [
     "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。",
@@ -46,6 +56,22 @@ def write_files(root: Path, files: dict[bytes, tuple[str, bytes]]) -> None:
             f.write(data)
 
 
+def snapshot(root: Path) -> dict[bytes, str]:
+    """Every entry below ``root``: SHA-1 of a file, the target of a symlink, 'dir' for a folder."""
+    seen = {}
+    for folder, dirnames, filenames in os.walk(os.fsencode(root)):
+        for name in dirnames + filenames:
+            path = os.path.join(folder, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                seen[path] = "-> " + os.fsdecode(os.readlink(path))
+            elif stat.S_ISREG(mode):
+                seen[path] = hashlib.sha1(open(path, "rb").read()).hexdigest()
+            else:
+                seen[path] = "dir" if stat.S_ISDIR(mode) else oct(mode)
+    return seen
+
+
 def invoke(args: list[str], stdin: bytes | None = None):
     return CliRunner().invoke(cli, args, input=stdin)
 
@@ -64,13 +90,56 @@ def check_no_crash(result) -> None:
         assert errors == [], result.stderr
 
 
-# -- regressions: what the fuzzing found, each pinned ---------------------------------------------
-
-
 def scan_cli(root: Path, db: Path, *options: str):
     result = invoke(["scan", str(root), "--db", str(db), "--workers", "1", *options])
     check_no_crash(result)
     return result
+
+
+def dedup_process(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real ``dedup`` command in a process of its own (workers, console entry point): where a
+    traceback or a hang would show. Fails after ``timeout`` seconds."""
+    return subprocess.run([sys.executable, "-m", "dedup", *args], input=stdin, capture_output=True, timeout=timeout, cwd=ROOT)
+
+
+def check_process(done: subprocess.CompletedProcess, code: int, error: str | None = None) -> None:
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert b"Traceback" not in done.stderr and done.returncode == code, (done.returncode, stderr)
+    if error is not None:
+        assert stderr.splitlines()[-1] == error, stderr
+
+
+def test_symlink_loops_broken_symlinks_and_fifos(tmp_path):
+    """A folder linked to its parent and to the root is not entered; a file symlink that loops
+    or points nowhere and a FIFO are bad files: one line, or skipped. Nothing hangs."""
+    for case in ("symlink loops", "broken symlinks", "FIFOs"):
+        count_inputs(f"hard cases: {case}")
+    root = tmp_path / "c"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.txt").write_text(SAMPLES[0] + "\n", encoding="utf-8")
+    (root / "sub" / "parent").symlink_to("..")
+    (root / "sub" / "root").symlink_to(root)
+    (root / "loop.txt").symlink_to("loop.txt")
+    (root / "broken.txt").symlink_to("nowhere.txt")
+    for name in ("pipe.txt", "pipe.jsonl", "pipe.warc"):  # each kind of file is opened its own way
+        os.mkfifo(root / name)
+    before = snapshot(root)
+    done = dedup_process("scan", str(root), "--db", str(tmp_path / "d.db"), timeout=60)
+    check_process(done, 1, "Error: broken.txt: cannot read (No such file or directory); fix its permissions, or pass --skip-bad to skip such files")
+    done = dedup_process("scan", str(root), "--db", str(tmp_path / "d.db"), "--skip-bad", timeout=60)
+    check_process(done, 0)
+    assert b"(5 skipped)" in done.stdout
+    assert done.stderr.decode().splitlines() == [
+        "warning: broken.txt: cannot read (No such file or directory); fix its permissions, or pass --skip-bad to skip such files",
+        "warning: loop.txt: cannot read (Too many levels of symbolic links); fix its permissions, or pass --skip-bad to skip such files",
+        "warning: pipe.jsonl: cannot read (not a regular file); remove it, or pass --skip-bad to skip such files",
+        "warning: pipe.txt: cannot read (not a regular file); remove it, or pass --skip-bad to skip such files",
+        "warning: pipe.warc: cannot read (not a regular file); remove it, or pass --skip-bad to skip such files",
+    ]
+    assert snapshot(root) == before
+
+
+# -- regressions: what the fuzzing found, each pinned ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -133,9 +202,7 @@ def test_html_with_control_characters_is_read():
     assert html_to_text("<p>a\x01b</p><p>\x0cc\x00</p>") == "a b\n\nc"
 
 
-def test_a_damaged_warc_is_a_warc_error(tmp_path):
-    """Were an AttributeError (a record without WARC-Target-URI) and a zlib.error (a gzip member
-    that does not inflate) out of warcio and the header check: tracebacks."""
+def one_response_warc() -> bytes:
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -143,9 +210,15 @@ def test_a_damaged_warc_is_a_warc_error(tmp_path):
     writer = WARCWriter(buf, gzip=False)
     http_headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
     writer.write_record(writer.create_warc_record("http://a.cn/", "response", payload=io.BytesIO(SAMPLES[0].encode()), http_headers=http_headers))
+    return buf.getvalue()
+
+
+def test_a_damaged_warc_is_a_warc_error(tmp_path):
+    """Were an AttributeError (a record without WARC-Target-URI) and a zlib.error (a gzip member
+    that does not inflate) out of warcio and the header check: tracebacks."""
     root = tmp_path / "c"
     write_files(root, {b"good.txt": ("text", SAMPLES[0].encode()),
-                       b"no-uri.warc": ("WARC", buf.getvalue().replace(b"WARC-Target-URI", b"WARC-Target-URX")),
+                       b"no-uri.warc": ("WARC", one_response_warc().replace(b"WARC-Target-URI", b"WARC-Target-URX")),
                        b"bad-gzip.warc.gz": ("WARC", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 20)})
     result = scan_cli(root, tmp_path / "d.db")
     assert result.exit_code == 1

@@ -18,17 +18,19 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import count_inputs
+from conftest import as_nobody, count_inputs
 from dedup.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,6 +139,99 @@ def test_symlink_loops_broken_symlinks_and_fifos(tmp_path):
         "warning: pipe.warc: cannot read (not a regular file); remove it, or pass --skip-bad to skip such files",
     ]
     assert snapshot(root) == before
+
+
+def _vanish_and_lock(monkeypatch, root: Path, vanish: list[str], lock: list[str]) -> None:
+    """After the scan lists the corpus, delete ``vanish`` and take every permission from ``lock``
+    (files or folders), as if another process did so while the scan ran."""
+    import dedup.scan
+
+    listed = dedup.scan.list_files
+
+    def list_then_change(*args, **kwargs):
+        files = listed(*args, **kwargs)
+        for rel in vanish:
+            path = root / rel
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for rel in lock:
+            (root / rel).chmod(0)
+        return files
+
+    monkeypatch.setattr(dedup.scan, "list_files", list_then_change)
+
+
+@pytest.mark.parametrize("update", [False, True], ids=["scan", "update"])
+def test_files_that_vanish_during_a_scan(tmp_path, monkeypatch, update):
+    """Files of every kind and a folder deleted between the listing and the reading (a
+    monkeypatched listing deletes them): one line naming the first, or each skipped and counted."""
+    count_inputs("hard cases: files that vanish during a scan" + (" (update)" if update else ""))
+    root = tmp_path / "c"
+    gone = {b"gone.txt": ("text", SAMPLES[0].encode()), b"gone.html": ("HTML", b"<p>x</p>"), b"gone.jsonl": ("JSONL", b'{"text": "x"}\n'),
+            b"gone.warc": ("WARC", b"WARC/1.0\r\n"), b"folder/x.txt": ("text", b"x")}
+    write_files(root, {b"a.txt": ("text", SAMPLES[0].encode())} | (gone if update else {}))
+    db = tmp_path / "d.db"
+    if update:
+        assert scan_cli(root, db, "--skip-bad").exit_code == 0
+        for rel in gone:
+            os.utime(root / os.fsdecode(rel), ns=(1, 1))  # changed, so the update reads them again
+    else:
+        write_files(root, gone)
+    _vanish_and_lock(monkeypatch, root, ["folder", "gone.html", "gone.jsonl", "gone.txt", "gone.warc"], [])
+    result = scan_cli(root, db)
+    assert result.exit_code == 1
+    assert result.stderr == "Error: folder/x.txt: cannot read (No such file or directory); fix its permissions, or pass --skip-bad to skip such files\n"
+    write_files(root, gone)
+    result = scan_cli(root, db, "--skip-bad")
+    assert result.exit_code == 0 and "(5 skipped)" in result.stdout, (result.stdout, result.stderr)
+    assert [line.split(":")[1].strip() for line in result.stderr.splitlines()] == ["folder/x.txt", "gone.html", "gone.jsonl", "gone.txt", "gone.warc"]
+
+
+def test_files_that_lose_their_permissions_during_a_scan(monkeypatch):
+    """A file and a folder whose permissions are taken away between the listing and the reading
+    (a monkeypatched listing runs chmod 000, as the user 'nobody' who owns them, so that the
+    kernel refuses for real even when the tests run as root), and a folder locked before the
+    scan: one line naming the file, or each skipped and counted."""
+    count_inputs("hard cases: files that lose their permissions during a scan")
+    count_inputs("hard cases: a folder without permissions")
+    tmp = Path(tempfile.mkdtemp())  # not below pytest's tmp_path, which only root may enter
+    try:
+        root = tmp / "c"
+        write_files(root, {b"a.txt": ("text", SAMPLES[0].encode()), b"locked.txt": ("text", SAMPLES[0].encode()),
+                           b"lockeddir/b.txt": ("text", b"b"), b"shut/c.txt": ("text", b"c")})
+        for path in [tmp, *tmp.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        tmp.chmod(0o755)
+        (root / "shut").chmod(0)
+
+        def scan(*options: str, db: str = "d.db") -> list:
+            result = invoke(["scan", str(root), "--db", str(tmp / db), "--workers", "1", *options])
+            (root / "locked.txt").chmod(0o644), (root / "lockeddir").chmod(0o755)
+            return [result.exit_code, result.stdout, result.stderr, repr(result.exception)]
+
+        def scan_three_times() -> dict:
+            _vanish_and_lock(monkeypatch, root, [], ["locked.txt", "lockeddir"])
+            shut = scan()
+            (root / "shut").chmod(0o755)
+            locked = scan()
+            (root / "shut").chmod(0)
+            return {"shut": shut, "locked": locked, "lenient": scan("--skip-bad")}
+
+        scan("--skip-bad", db="warm-up.db")  # once as root first: the child cannot import what root alone may read
+        report = as_nobody(scan_three_times)
+    finally:
+        (root / "shut").chmod(0o755)
+        shutil.rmtree(tmp)
+    folder_error = "Error: shut/: cannot read (Permission denied); fix its permissions, or pass --skip-bad to skip such folders\n"
+    assert report["shut"][0] == 1 and report["shut"][2] == folder_error, report
+    file_error = "Error: locked.txt: cannot read (Permission denied); fix its permissions, or pass --skip-bad to skip such files\n"
+    assert report["locked"][0] == 1 and report["locked"][2] == file_error, report
+    code, stdout, stderr, _ = report["lenient"]
+    assert code == 0 and "(3 skipped)" in stdout, report
+    assert stderr.splitlines() == [
+        "warning: shut/: cannot read (Permission denied); fix its permissions, or pass --skip-bad to skip such folders",
+        "warning: locked.txt: cannot read (Permission denied); fix its permissions, or pass --skip-bad to skip such files",
+        "warning: lockeddir/b.txt: cannot read (Permission denied); fix its permissions, or pass --skip-bad to skip such files",
+    ]
 
 
 # -- regressions: what the fuzzing found, each pinned ---------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -109,6 +110,26 @@ def check_process(done: subprocess.CompletedProcess, code: int, error: str | Non
     assert b"Traceback" not in done.stderr and done.returncode == code, (done.returncode, stderr)
     if error is not None:
         assert stderr.splitlines()[-1] == error, stderr
+
+
+# -- hard cases, written out ---------------------------------------------------------------------
+
+
+def test_a_50_mb_single_line(tmp_path):
+    """One file, one line of 50 MB (Chinese and Latin, no line break): one document of one
+    paragraph, read by worker processes, with a copy of a piece of it found in another file."""
+    count_inputs("hard cases: a 50 MB single line")
+    root = tmp_path / "c"
+    root.mkdir()
+    unit = ("".join(SAMPLES) + " ").encode()
+    line = (unit * ((50 << 20) // len(unit) + 1))[: 50 << 20]
+    line = line[: len(line.decode("utf-8", "ignore").encode())]  # whole characters
+    (root / "one-line.txt").write_bytes(line)
+    (root / "small.txt").write_text(SAMPLES[0] + "\n", encoding="utf-8")
+    done = dedup_process("scan", str(root), "--db", str(tmp_path / "d.db"), "--workers", "2")
+    check_process(done, 0)
+    assert re.search(rb"documents +2\n  paragraphs +2\n", done.stdout), done.stdout
+    assert sqlite3.connect(tmp_path / "d.db").execute("SELECT max(char_end) FROM paragraphs").fetchone()[0] == len(line.decode())
 
 
 def test_symlink_loops_broken_symlinks_and_fifos(tmp_path):
@@ -356,3 +377,22 @@ def test_an_update_counts_what_it_skipped(tmp_path):
     write_files(root, {b"\xff.txt": ("text", b"x"), b"b.txt": ("text", b"\xff\xfe\xfd")})
     updated = scan_cli(root, tmp_path / "d.db", "--skip-bad")
     assert updated.exit_code == 0 and "(2 skipped)" in updated.stdout and updated.stderr.count("warning:") == 2
+
+
+def test_pinyin_stripping_of_a_long_line_is_linear():
+    """Every "?" of a line looked ahead for a tone mark up to the next parenthesis: a long line
+    with many "?" and a ")" far on took hours (a 2 MB line 7 s, the 50 MB one above never ended)."""
+    import signal
+
+    from dedup.normalize import strip_pinyin
+
+    def too_slow(signum, frame):
+        raise TimeoutError("strip_pinyin is quadratic again")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        assert strip_pinyin("是?" * 200_000 + "這(zhè)") == "是?" * 200_000 + "這"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -19,7 +19,6 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import math
 import sys
 import zlib
 from collections.abc import Iterator
@@ -31,6 +30,8 @@ from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read,
 
 STDIN = "-"
 BATCH_BYTES = 4 << 20  # bytes of JSONL a worker job parses: big enough to amortize the trip
+_FIRST_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc).timestamp()  # what datetime can show
+_LAST_TIME = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc).timestamp()
 _TOO_DEEP = "nested too deeply to read (arrays or objects about a thousand levels down); fix the line, or pass --skip-bad"
 
 
@@ -100,8 +101,8 @@ def line_batches(path: Path | str, source: str, batch_bytes: int = BATCH_BYTES) 
 def parse_date(value: object) -> float | None:
     """Seconds since the epoch of an ISO 8601 date or a Unix time; None for a missing value.
 
-    Raises ValueError for anything else. A date without a zone is taken as UTC; a string of
-    digits is a Unix time.
+    Raises ValueError for anything else, a time outside the years 1 to 9999 included (no date
+    can show it). A date without a zone is taken as UTC; a string of digits is a Unix time.
 
         >>> parse_date("2021-03-04"), parse_date("2021-03-04T08:00:00Z"), parse_date(1614816000)
         (1614816000.0, 1614844800.0, 1614816000.0)
@@ -111,7 +112,7 @@ def parse_date(value: object) -> float | None:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        if not _FIRST_TIME <= value <= _LAST_TIME:  # NaN too
             raise ValueError(value)
         return float(value)
     if not isinstance(value, str):
@@ -126,7 +127,7 @@ def parse_date(value: object) -> float | None:
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
+    return parse_date(parsed.timestamp())  # "0001-01-01T00:00+14:00" is in the year 0
 
 
 def parse_record(line: bytes, source: str, number: int, fields: RecordFields) -> Document | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -396,3 +397,16 @@ def test_pinyin_stripping_of_a_long_line_is_linear():
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("date", ["1e300", "-1e300", "0001-01-01T00:00:00+14:00"])
+def test_a_date_no_calendar_can_show_is_a_record_error(tmp_path, date):
+    """Was an OverflowError (or ValueError) in canonical._day, writing the reason 'earliest:
+    dated ...' of a cluster whose canonical had a Unix time past the year 9999."""
+    root = tmp_path / "c"
+    records = [{"text": SAMPLES[0], "date": date}, {"text": SAMPLES[0], "date": "2021-03-04"}]
+    write_files(root, {b"d.jsonl": ("JSONL", "".join(json.dumps(r) + "\n" for r in records).encode())})
+    options = ("--date-field", "date", "--canonical", "earliest")
+    result = scan_cli(root, tmp_path / "d.db", *options)
+    assert result.exit_code == 1 and result.stderr.startswith(f"Error: d.jsonl:1: field 'date' is '{date}', not an ISO 8601 date")
+    assert scan_cli(root, tmp_path / "d.db", *options, "--skip-bad").exit_code == 0

@@ -72,9 +72,11 @@ def open_lines(path: Path | str) -> BinaryIO:
     return raw
 
 
-def line_batches(path: Path | str, source: str, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch]:
-    """Cut a JSONL source into batches of about ``batch_bytes``; raises ``UnreadableFileError``
-    naming ``source`` if the file cannot be read or its gzip stream is broken."""
+def line_batches(path: Path | str, source: str, batch_bytes: int | None = None) -> Iterator[LineBatch]:
+    """Cut a JSONL source into batches of about ``batch_bytes`` (default ``BATCH_BYTES``); raises
+    ``UnreadableFileError`` naming ``source`` if the file cannot be read or its gzip stream is
+    broken."""
+    batch_bytes = batch_bytes or BATCH_BYTES
     try:
         stream = open_lines(path)
     except OSError as error:

@@ -15,6 +15,7 @@ input tried is counted (``conftest.count_inputs`` -> test-artifacts/fuzz-counts.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -49,6 +50,23 @@ SAMPLES = [
     "同志们:",
     "xx同志在××会议上的讲话",
 ]
+
+
+# -- running a command and judging it ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_batches():
+    """JSONL cut into batches of a few lines, and the filter's batches of two records, so that
+    small inputs take the paths of large ones (a record error in a later batch, a gzip stream
+    that breaks after some batches were stored)."""
+    import dedup.filter
+    import dedup.records
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dedup.records, "BATCH_BYTES", 100)
+        patch.setattr(dedup.filter, "BATCH_RECORDS", 2)
+        yield
 
 
 def write_files(root: Path, files: dict[bytes, tuple[str, bytes]]) -> None:
@@ -410,3 +428,24 @@ def test_a_date_no_calendar_can_show_is_a_record_error(tmp_path, date):
     result = scan_cli(root, tmp_path / "d.db", *options)
     assert result.exit_code == 1 and result.stderr.startswith(f"Error: d.jsonl:1: field 'date' is '{date}', not an ISO 8601 date")
     assert scan_cli(root, tmp_path / "d.db", *options, "--skip-bad").exit_code == 0
+
+
+@pytest.mark.parametrize("damage", ["cut", "crc"])
+def test_clean_of_a_jsonl_gz_whose_stream_breaks(tmp_path, damage):
+    """A .jsonl.gz that breaks after some batches of lines were stored (small_batches: every
+    few lines a batch) is skipped by the scan; its clean was an EOFError, which click took for
+    an interrupt ('Aborted!', exit 1; 'Interrupted', exit 130, from the console), or a
+    BadGzipFile traceback. Now one line naming it."""
+    root = tmp_path / "c"
+    lines = "".join(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in SAMPLES * 3).encode()
+    data = gzip.compress(lines, mtime=0)
+    data = data[: len(data) * 2 // 3] if damage == "cut" else data[:-8] + bytes(8)  # CRC and size zeroed
+    write_files(root, {b"a.jsonl.gz": ("JSONL", data), b"b.txt": ("text", SAMPLES[0].encode())})
+    scanned = scan_cli(root, tmp_path / "d.db", "--skip-bad")
+    assert scanned.exit_code == 0 and "(1 skipped)" in scanned.stdout and "a.jsonl.gz: broken gzip stream after line" in scanned.stderr
+    cleaned = invoke(["clean", str(root), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "d.db")])
+    check_no_crash(cleaned)
+    assert cleaned.exit_code == 1 and cleaned.stderr == (
+        "Error: a.jsonl.gz: broken gzip stream, of which the scan read only the records before the break; "
+        "repair the file or remove it, then scan again\n"
+    )

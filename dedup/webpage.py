@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, decode_bytes, open_regular, read_bytes, relative_path
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, decode_bytes, open_regular, read_bytes, relative_path, shown
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 WARC_SUFFIXES = (".warc", ".warc.gz")
@@ -112,7 +112,8 @@ def read_warc(path: Path, root: Path) -> Iterator[Document | CorpusFileError]:
             try:
                 item = next(records, None)
             except Exception as error:  # noqa: BLE001 - warcio fails on damaged bytes in many ways (AttributeError, zlib.error...)
-                raise WarcError(rel, f"not a readable WARC file after record {number} ({type(error).__name__}: {error}); repair or remove it, or pass --skip-bad") from None
+                detail = shown(f"{type(error).__name__}: {error}")[:200]  # it may quote the damaged bytes
+                raise WarcError(rel, f"not a readable WARC file after record {number} ({detail}); repair or remove it, or pass --skip-bad") from None
             if item is None:
                 return
             number, data, headers = item

@@ -363,6 +363,18 @@ def test_a_damaged_warc_is_a_warc_error(tmp_path):
     assert result.stderr.splitlines()[1].startswith("warning: no-uri.warc: not a readable WARC file after record 0 (AttributeError: ")
 
 
+def test_a_warc_error_that_quotes_damaged_bytes_is_one_line(tmp_path):
+    """warcio's message quotes the line it could not parse, control characters and line breaks
+    included: the error spread over several lines."""
+    root = tmp_path / "c"
+    write_files(root, {b"j.warc": ("WARC", one_response_warc() + b"\x1c\x00junk\r\n\r\n")})
+    result = scan_cli(root, tmp_path / "d.db")
+    assert result.stderr == (
+        "Error: j.warc: not a readable WARC file after record 1 (ArchiveLoadFailed: Invalid WARC record, first line: "
+        "\\x1c\\x00junk\\r\\n); repair or remove it, or pass --skip-bad\n"
+    )
+
+
 def test_an_update_to_a_corpus_without_a_matchable_paragraph(tmp_path):
     """Was an IndexError in update.load_corpus (and at 'subset = ...'): no key left to index."""
     root = tmp_path / "c"

@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -366,5 +367,8 @@ def _clean_jsonl(path, target, rel, docs, by_doc, text_field, mark, result, entr
                 sink.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + ending)
                 result.records_rewritten += 1
 
-    write_atomically(target, write)
+    try:
+        write_atomically(target, write)
+    except (EOFError, zlib.error, gzip.BadGzipFile):  # EOFError would reach click as an interrupt
+        raise CleanError(f"{rel}: broken gzip stream, of which the scan read only the records before the break; repair the file or remove it, then scan again") from None
     result.files_written += 1

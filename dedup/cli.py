@@ -133,7 +133,9 @@ def _count(n: int, word: str) -> str:
 
 
 def _warn(skipped) -> None:
-    click.echo(f"warning: {skipped.path}: {skipped.reason}", err=True)
+    from .corpus import shown
+
+    click.echo(f"warning: {shown(skipped.path)}: {skipped.reason}", err=True)
 
 
 @cli.command()

@@ -23,6 +23,7 @@ Finally ``"\\r\\n"`` and lone ``"\\r"`` become ``"\\n"``; no other character is 
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
@@ -31,6 +32,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dedup.errors import CorpusError
 
@@ -50,10 +52,14 @@ _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U00
 # What a wrong GB18030/Big5 decoding produces besides rare ideographs, and real Chinese prose
 # hardly contains: private use (unmapped and user-defined code points), Greek and Cyrillic, box
 # drawing, kana and bopomofo - the symbol rows of the other encoding.
+# Characters a path keeps out of a one-line message: controls, line separators, escaped bytes.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _SUSPECT = re.compile("[\u0370-\u04ff\u2500-\u257f\u3040-\u30ff\u3100-\u312f\ue000-\uf8ff]")
 
 _BINARY = "binary file (NUL bytes), skipped"
-_NOT_REGULAR = "cannot read (not a regular file); remove it, or pass --skip-bad to skip such files"
+_BAD_NAME = "name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files"
+_NOT_A_FILE = "not a regular file"
+_NOT_REGULAR = f"cannot read ({_NOT_A_FILE}); remove it, or pass --skip-bad to skip such files"
 _CANNOT_DECODE = (
     "not valid UTF-8, GB18030, Big5 or UTF-16 (with BOM); "
     "convert it to UTF-8, or pass --skip-bad to skip such files"
@@ -70,7 +76,7 @@ class CorpusFileError(CorpusError):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{shown(self.path)}: {self.reason}"
 
 
 class UndecodableError(CorpusFileError):
@@ -83,6 +89,10 @@ class BinaryFileError(CorpusFileError):
 
 class UnreadableFileError(CorpusFileError):
     """The file (or a folder) cannot be read: permissions, vanished, not a regular file."""
+
+
+class BadNameError(CorpusFileError):
+    """The file's (or a folder's) name is not valid UTF-8: the database keeps names as text."""
 
 
 @dataclass(frozen=True)
@@ -118,22 +128,25 @@ def list_files(root: str | os.PathLike, on_error: Callable[[Skipped], None] | No
 
     Hidden folders and files (name starting with ".") are skipped, suffixes match case-blind,
     and symlinked folders are not entered (so a symlink loop cannot hang the walk); symlinked
-    files are listed. A folder that cannot be listed raises ``UnreadableFileError``, or is
-    reported to ``on_error`` and passed over when one is given.
+    files are listed. A folder that cannot be listed raises ``UnreadableFileError``, a file or
+    folder whose name is not UTF-8 ``BadNameError``; either is reported to ``on_error`` and
+    passed over when one is given.
     """
     return _list_files(Path(root), on_error=on_error)
 
 
 def _list_files(root: Path, on_error: Callable[[Skipped], None] | None) -> list[Path]:
     if not root.exists() and not root.is_symlink():
-        raise CorpusError(f"corpus folder not found: {root}")
+        raise CorpusError(f"corpus folder not found: {shown(str(root))}")
+    if not _is_utf8(str(root.absolute())):
+        raise CorpusError(f"{shown(str(root.absolute()))}: the corpus path is not valid UTF-8; rename it")
     if root.is_dir():
         found = sorted(_walk(root, on_error))
         paths = [path for _, path in found]
     else:
         paths = [root] if _is_text_name(root.name) else []
     if not paths:
-        raise CorpusError(f"no input files found in {root}; dedup reads {INPUT_KINDS}")
+        raise CorpusError(f"no input files found in {shown(str(root))}; dedup reads {INPUT_KINDS}")
     return paths
 
 
@@ -143,18 +156,59 @@ def _walk(root: Path, on_error: Callable[[Skipped], None] | None) -> Iterator[tu
     def report(error: OSError) -> None:
         where = Path(error.filename or root)
         rel = where.relative_to(root).as_posix() if where != root else str(root)
-        skipped = Skipped(rel.rstrip("/") + "/", _cannot_read(error, "folder"))
+        skipped = Skipped(rel.rstrip("/") + "/", cannot_read(error, "folder"))
         if on_error is None:
             raise UnreadableFileError(skipped.path, skipped.reason)
         on_error(skipped)
 
+    def bad_name(rel: str) -> None:
+        if on_error is None:
+            raise BadNameError(shown(rel), _BAD_NAME)
+        on_error(Skipped(shown(rel), _BAD_NAME))
+
     for folder, dirnames, filenames in os.walk(root, onerror=report, followlinks=False):
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         rel_folder = Path(folder).relative_to(root).as_posix()
         prefix = "" if rel_folder == "." else rel_folder + "/"
-        for name in filenames:
+        # sorted, so that of several bad names the same one is reported first on every run
+        entered = []
+        for name in sorted(dirnames):
+            if not name.startswith("."):
+                if _is_utf8(name):
+                    entered.append(name)
+                else:
+                    bad_name(prefix + name + "/")
+        dirnames[:] = entered
+        for name in sorted(filenames):
             if not name.startswith(".") and _is_text_name(name):
-                yield prefix + name, Path(folder, name)
+                if _is_utf8(name):
+                    yield prefix + name, Path(folder, name)
+                else:
+                    bad_name(prefix + name)
+
+
+def _is_utf8(name: str) -> bool:
+    """Was this name (as ``os.fsdecode`` gives it) valid UTF-8 on disk?"""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: bytes that are not UTF-8
+        return False
+    return True
+
+
+def shown(path: str) -> str:
+    r"""A path as a message shows it: on one line, a byte of a name that is not UTF-8 as \xNN.
+
+        >>> shown("a\nb.txt"), shown(os.fsdecode(b"caf\xe9.txt"))
+        ('a\\nb.txt', 'caf\\xe9.txt')
+    """
+    return _UNPRINTABLE.sub(_escape, path)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if "\udc80" <= char <= "\udcff":  # os.fsdecode's escape of an undecodable byte
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return repr(char)[1:-1]
 
 
 def _is_text_name(name: str) -> bool:
@@ -267,6 +321,17 @@ def normalize_newlines(text: str) -> str:
 # Reading
 
 
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened to read bytes, without waiting: a FIFO named like an input file would
+    block a scan forever. Raises OSError, with the strerror "not a regular file" for a FIFO,
+    a device or a folder."""
+    file = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+    if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+        file.close()
+        raise OSError(errno.EINVAL, _NOT_A_FILE, str(path))
+    return file
+
+
 def read_bytes(path: Path, root: Path) -> tuple[str, bytes]:
     """(path relative to ``root``, the file's bytes); raises ``UnreadableFileError`` or, for a
     NUL byte in the first 8 KiB without a UTF-16 BOM, ``BinaryFileError`` (the rest unread)."""
@@ -282,14 +347,15 @@ def read_bytes(path: Path, root: Path) -> tuple[str, bytes]:
                 raise BinaryFileError(rel, _BINARY)
             data = head + file.read()
     except OSError as error:
-        raise UnreadableFileError(rel, _cannot_read(error, "file")) from None
+        raise UnreadableFileError(rel, cannot_read(error, "file")) from None
     return rel, data
 
 
 def hash_file(path: Path) -> tuple[str, int]:
-    """(SHA-1 hex digest, size) of a file, read a megabyte at a time. Raises OSError."""
+    """(SHA-1 hex digest, size) of a file, read a megabyte at a time. Raises OSError (also for
+    a FIFO, see ``open_regular``)."""
     digest, size = hashlib.sha1(), 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
@@ -338,7 +404,10 @@ def relative_path(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _cannot_read(error: OSError, what: str) -> str:
+def cannot_read(error: OSError, what: str) -> str:
+    """Why a file (``what``: "file" or "folder") could not be read, and what to do: a reason."""
+    if error.strerror == _NOT_A_FILE:
+        return _NOT_REGULAR
     because = error.strerror or type(error).__name__
     return f"cannot read ({because}); fix its permissions, or pass --skip-bad to skip such {what}s"
 

@@ -259,9 +259,11 @@ _SYLLABLE = (
 )
 # "(" after a non-space character, or the "?" that mojibake left of a "(" (當?shù)攸h委 in seed
 # 003), then one syllable with a tone mark somewhere inside, then ")". The pattern opens with
-# "(" or "?", not with the look-behind, so that re can skip ahead to candidates.
+# "(" or "?", not with the look-behind, so that re can skip ahead to candidates. The tone mark
+# is looked for within a syllable's length (6 letters at most, as in "zhuang"): looked for up to
+# the next parenthesis, every "?" of a long line without one scanned the rest of the line.
 _PINYIN_RE = re.compile(
-    rf"(?:\((?<=[^\s(\[{{<]\()|\?)(?=[^()]*[{_TONED}])(?:{_SYLLABLE})\)"
+    rf"(?:\((?<=[^\s(\[{{<]\()|\?)(?=[^()]{{0,5}}[{_TONED}])(?:{_SYLLABLE})\)"
 )
 
 

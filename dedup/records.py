@@ -19,7 +19,6 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import math
 import sys
 import zlib
 from collections.abc import Iterator
@@ -27,10 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, normalize_newlines
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, normalize_newlines, open_regular
 
 STDIN = "-"
 BATCH_BYTES = 4 << 20  # bytes of JSONL a worker job parses: big enough to amortize the trip
+_FIRST_TIME = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc).timestamp()  # what datetime can show
+_LAST_TIME = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc).timestamp()
+_TOO_DEEP = "nested too deeply to read (arrays or objects about a thousand levels down); fix the line, or pass --skip-bad"
 
 
 class RecordError(CorpusFileError):
@@ -64,19 +66,21 @@ def open_lines(path: Path | str) -> BinaryIO:
     """A binary stream of a JSONL source: stdin for ``-``, gunzipped for ``.gz``."""
     if str(path) == STDIN:
         return sys.stdin.buffer
-    raw = open(path, "rb")
+    raw = open_regular(path)  # a FIFO would block
     if str(path).lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return raw
 
 
-def line_batches(path: Path | str, source: str, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch]:
-    """Cut a JSONL source into batches of about ``batch_bytes``; raises ``UnreadableFileError``
-    naming ``source`` if the file cannot be read or its gzip stream is broken."""
+def line_batches(path: Path | str, source: str, batch_bytes: int | None = None) -> Iterator[LineBatch]:
+    """Cut a JSONL source into batches of about ``batch_bytes`` (default ``BATCH_BYTES``); raises
+    ``UnreadableFileError`` naming ``source`` if the file cannot be read or its gzip stream is
+    broken."""
+    batch_bytes = batch_bytes or BATCH_BYTES
     try:
         stream = open_lines(path)
     except OSError as error:
-        raise UnreadableFileError(source, f"cannot read ({error.strerror}); fix its permissions, or pass --skip-bad") from None
+        raise UnreadableFileError(source, cannot_read(error, "file")) from None
     try:
         lines: list[bytes] = []
         size, first, number = 0, 1, 0
@@ -99,8 +103,8 @@ def line_batches(path: Path | str, source: str, batch_bytes: int = BATCH_BYTES) 
 def parse_date(value: object) -> float | None:
     """Seconds since the epoch of an ISO 8601 date or a Unix time; None for a missing value.
 
-    Raises ValueError for anything else. A date without a zone is taken as UTC; a string of
-    digits is a Unix time.
+    Raises ValueError for anything else, a time outside the years 1 to 9999 included (no date
+    can show it). A date without a zone is taken as UTC; a string of digits is a Unix time.
 
         >>> parse_date("2021-03-04"), parse_date("2021-03-04T08:00:00Z"), parse_date(1614816000)
         (1614816000.0, 1614844800.0, 1614816000.0)
@@ -110,7 +114,7 @@ def parse_date(value: object) -> float | None:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        if not _FIRST_TIME <= value <= _LAST_TIME:  # NaN too
             raise ValueError(value)
         return float(value)
     if not isinstance(value, str):
@@ -125,7 +129,7 @@ def parse_date(value: object) -> float | None:
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
+    return parse_date(parsed.timestamp())  # "0001-01-01T00:00+14:00" is in the year 0
 
 
 def parse_record(line: bytes, source: str, number: int, fields: RecordFields) -> Document | None:
@@ -139,17 +143,23 @@ def parse_record(line: bytes, source: str, number: int, fields: RecordFields) ->
         raise RecordError(where, "not UTF-8 (JSON Lines must be UTF-8); convert it, or pass --skip-bad") from None
     except json.JSONDecodeError as error:
         raise RecordError(where, f"not valid JSON ({error.msg} at column {error.colno}); fix the line, or pass --skip-bad") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise RecordError(where, "holds an integer too long to read; fix the line, or pass --skip-bad") from None
+    except RecursionError:
+        raise RecordError(where, _TOO_DEEP) from None
     try:  # "\ud83d" (half an emoji) is valid JSON but no text: nothing downstream can encode it
         json.dumps(record, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise RecordError(where, "holds a lone surrogate escape (half of a \\uXXXX pair), which is not text; fix it, or pass --skip-bad") from None
+    except RecursionError:
+        raise RecordError(where, _TOO_DEEP) from None
     if not isinstance(record, dict):
-        raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record")
+        raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record: fix it, or pass --skip-bad")
     if fields.text not in record:
-        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field")
+        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field, or pass --skip-bad")
     text = record[fields.text]
     if not isinstance(text, str):
-        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field")
+        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field, or pass --skip-bad")
     identifier = record.get(fields.id)
     path = where if identifier is None or identifier == "" else str(identifier)
     date = None

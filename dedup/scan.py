@@ -139,6 +139,15 @@ def _epoch(date: str | None) -> float:
     return math.nan if value is None else value
 
 
+def _size(path: Path) -> int:
+    """Bytes on disk; 0 for a file that vanished or cannot be looked at since it was listed (the
+    reading reports it)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -180,7 +189,7 @@ def scan(
     if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
         counts, _ = update(
             root, config, Path(db_path), lambda conn: plan_folder(conn, files, root),
-            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started,
+            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started, listed=tuple(skipped),
         )
         return ScanResult(Path(db_path), counts, timer.timings, skipped)
 
@@ -189,7 +198,7 @@ def scan(
     # the next scan of the same target does not remove
     store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
     try:
-        total_bytes = sum(f.stat().st_size for f in files if str(f) != STDIN and f.exists())
+        total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
         # what the bar counts is decoded bytes: unknown ahead for gzip and stdin
         bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") for f in files) else total_bytes
         with timer.stage("read"):

@@ -385,7 +385,8 @@ def load_corpus(conn, config: ScanConfig) -> tuple["Paragraphs", KeyTable]:
     by_first = rows_seen[np.argsort(first, kind="stable")]  # key index -> row of key_rows
     index_of_row = np.empty(len(key_rows), dtype=np.int64)
     index_of_row[by_first] = np.arange(len(by_first))
-    para_key = np.where(has_key, index_of_row[np.maximum(para_row, 0)], -1)
+    para_key = np.full(len(para_row), -1, dtype=np.int64)
+    para_key[has_key] = index_of_row[para_row[has_key]]  # (no key at all: nothing to index)
 
     ordered = [key_rows[i] for i in by_first.tolist()]
     key_len = np.fromiter((r[2] for r in ordered), dtype=np.int64, count=len(ordered))
@@ -436,14 +437,16 @@ def update(
     show_progress: bool,
     timer,
     started: str,
+    listed: tuple[Skipped, ...] = (),
 ) -> tuple[dict, dict]:
-    """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run)."""
+    """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run).
+    ``listed``: what listing the folder skipped already, counted in the run with the rest."""
     from .boilerplate import find_boilerplate
     from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, run_row, shingler, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 
-    skipped: list[Skipped] = []
+    skipped: list[Skipped] = list(listed)
 
     def on_error(error: CorpusFileError) -> None:
         skip_or_raise(error, skip_bad, lambda item: (skipped.append(item), skip(item)))
@@ -458,6 +461,8 @@ def update(
         b, r = config.lsh_bands()
         with timer.stage("read"):
             removed = remove_documents(conn, sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents)))
+            # a file touched but unchanged is hashed again without being read: replace its row
+            conn.executemany("DELETE FROM files WHERE source = ?", [(row[0],) for row in plan.file_rows])
             writer.insert("files", plan.file_rows)
             added = read_documents(conn, writer, plan, root, config, texts, on_error, show_progress)
             if not conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
@@ -562,7 +567,8 @@ def update(
             assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match)
 
         with timer.stage("store"):
-            subset = np.nonzero(has_key & dirty[np.maximum(paras.key, 0)])[0]
+            keyed = np.nonzero(has_key)[0]
+            subset = keyed[dirty[paras.key[keyed]]]
             built = expand_clusters(config, paras, subset, para_rank, keys.key_len, assignment, best_para)
             conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
             conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
@@ -624,6 +630,7 @@ def update(
             "documents_added": added.documents,
             "changes": len(changes),
             "reclustered_keys": int(dirty.sum()),
+            "skipped": len(skipped),
         }
         run = run_row(run_id, str(root.resolve()), config, started, counts, timer.timings, skipped)
         writer.commit(run)

@@ -19,13 +19,16 @@ import gzip
 import hashlib
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, decode_bytes, read_bytes, relative_path
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, decode_bytes, open_regular, read_bytes, relative_path, shown
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 WARC_SUFFIXES = (".warc", ".warc.gz")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML (so lxml) cannot hold
 
 
 class WarcError(CorpusFileError):
@@ -50,7 +53,9 @@ def html_to_text(html: str) -> str:
 
     if not html.strip():
         return ""
-    return html_text.extract_text(html, guess_layout=True)
+    # lxml refuses text with control characters (a ValueError deep in its cleaner); they are
+    # no visible text, and where one stood a space keeps the words apart
+    return html_text.extract_text(_NOT_XML.sub(" ", html), guess_layout=True)
 
 
 def read_html(path: Path, root: Path) -> Document:
@@ -76,7 +81,7 @@ def _starts_like_warc(stream) -> bool:
         try:
             with gzip.GzipFile(fileobj=stream) as unzipped:
                 head = unzipped.read(8)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             head = b""
         stream.seek(0)
     else:
@@ -91,44 +96,58 @@ def read_warc(path: Path, root: Path) -> Iterator[Document | CorpusFileError]:
     A record whose payload cannot be decoded is yielded as its error (``FILE#N``), so the scan
     decides whether it stops or skips it; a broken archive raises ``WarcError``.
     """
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
-
     rel = relative_path(path, root)
     try:
-        stream = open(path, "rb")
+        stream = open_regular(path)  # a FIFO would block
     except OSError as error:
-        raise UnreadableFileError(rel, f"cannot read ({error.strerror}); fix its permissions, or pass --skip-bad") from None
+        raise UnreadableFileError(rel, cannot_read(error, "file")) from None
     number = 0
     # warcio reads anything, warning on stderr about what it could not parse: check the header
     # first, and keep its warnings (about damaged records, which are passed over) off stderr.
     with stream, contextlib.redirect_stderr(io.StringIO()):
         if not _starts_like_warc(stream):
             raise WarcError(rel, "not a WARC file (it does not start with a WARC/1.x record); rename or remove it, or pass --skip-bad")
-        try:
-            for number, record in enumerate(ArchiveIterator(stream), start=1):
-                if not _is_html_response(record):
-                    continue
-                where = f"{rel}#{number}"
-                data = record.content_stream().read()
-                try:
-                    text, encoding = decode_bytes(data, name=where)
-                except CorpusFileError as error:
-                    yield error
-                    continue
-                uri = record.rec_headers.get_header("WARC-Target-URI") or where
-                date = record.rec_headers.get_header("WARC-Date")
-                meta = {"warc_record_id": record.rec_headers.get_header("WARC-Record-ID"), "uri": uri}
-                yield Document(
-                    uri,
-                    html_to_text(text),
-                    encoding,
-                    len(data),
-                    hashlib.sha1(data).hexdigest(),
-                    source=rel,
-                    record=number,
-                    date=date,
-                    meta=json.dumps(meta, ensure_ascii=False, sort_keys=True),
-                )
-        except (ArchiveLoadFailed, OSError, EOFError, ValueError) as error:
-            raise WarcError(rel, f"not a readable WARC file after record {number} ({error}); repair or remove it, or pass --skip-bad") from None
+        records = _records(stream)
+        while True:
+            try:
+                item = next(records, None)
+            except Exception as error:  # noqa: BLE001 - warcio fails on damaged bytes in many ways (AttributeError, zlib.error...)
+                detail = shown(f"{type(error).__name__}: {error}")[:200]  # it may quote the damaged bytes
+                raise WarcError(rel, f"not a readable WARC file after record {number} ({detail}); repair or remove it, or pass --skip-bad") from None
+            if item is None:
+                return
+            number, data, headers = item
+            if data is None:
+                continue
+            where = f"{rel}#{number}"
+            try:
+                text, encoding = decode_bytes(data, name=where)
+            except CorpusFileError as error:
+                yield error
+                continue
+            uri = headers["WARC-Target-URI"] or where
+            meta = {"warc_record_id": headers["WARC-Record-ID"], "uri": uri}
+            yield Document(
+                uri,
+                html_to_text(text),
+                encoding,
+                len(data),
+                hashlib.sha1(data).hexdigest(),
+                source=rel,
+                record=number,
+                date=headers["WARC-Date"],
+                meta=json.dumps(meta, ensure_ascii=False, sort_keys=True),
+            )
+
+
+def _records(stream) -> Iterator[tuple[int, bytes | None, dict]]:
+    """(position, payload or None when it is no HTML response, headers) of every record: the
+    part warcio does, where a damaged archive raises whatever its parsers raise."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    for number, record in enumerate(ArchiveIterator(stream), start=1):
+        if not _is_html_response(record):
+            yield number, None, {}
+            continue
+        data = record.content_stream().read()
+        yield number, data, {name: record.rec_headers.get_header(name) for name in ("WARC-Target-URI", "WARC-Date", "WARC-Record-ID")}

@@ -9,8 +9,11 @@ Thresholds are the library's defaults, imported, never copied: tests follow the 
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import sqlite3
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -392,3 +395,49 @@ def assert_no_drift(clusters: list[Cluster], threshold: float = THRESHOLD) -> No
                     f"{where}: {share:.3f} of {smaller} shingles (the other key has {larger}) "
                     f"shared with its canonical"
                 )
+
+
+# -- as an unprivileged user ---------------------------------------------------------------------
+
+
+def as_nobody(run) -> dict:
+    """``run()`` (returning a JSON-able dict) as the user 'nobody' in a forked child when this
+    process is root, whom no file mode stops (CI runs as root); in this process otherwise."""
+    if os.geteuid() != 0:
+        return run()
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and exits
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            report = run()
+        except BaseException as error:
+            report = {"crash": "".join(traceback.format_exception(error))}
+        os.write(writer, json.dumps(report).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        report = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    assert "crash" not in report, report["crash"]
+    return report
+
+
+# -- fuzzing: how many inputs were tried ---------------------------------------------------------
+
+FUZZ_COUNTS: dict[str, int] = {}
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def count_inputs(kind: str, n: int = 1) -> None:
+    """Count ``n`` fuzz inputs of ``kind`` (written to test-artifacts/fuzz-counts.json at the end)."""
+    FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + n
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Write the fuzz counts of this session, when it fuzzed anything."""
+    if FUZZ_COUNTS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        counts = json.dumps(dict(sorted(FUZZ_COUNTS.items())), indent=2)
+        (ARTIFACTS / "fuzz-counts.json").write_text(counts + "\n", encoding="utf-8")

@@ -241,6 +241,13 @@ def test_add_and_remove_commands(tmp_path):
     outside.write_text("外面的文件，不在语料里。\n", encoding="utf-8")
     out = runner.invoke(cli, ["add", str(db), str(outside)])
     assert out.exit_code == 1 and "is outside the scanned corpus" in out.output
+    import os
+
+    gbk = Path(os.fsdecode(bytes(corpus) + "/新文件.txt".encode("gbk")))  # not UTF-8: found by the fuzzing
+    gbk.write_text("名字不是UTF-8的文件。\n", encoding="utf-8")
+    out = runner.invoke(cli, ["add", str(db), str(gbk)])
+    assert out.exit_code == 1 and "name is not valid UTF-8" in out.output
+    assert "\\x" in out.output.splitlines()[-1]  # its bytes shown, on one line
 
 
 def test_jsonl_records_of_a_changed_file_are_replaced(tmp_path):

@@ -93,8 +93,15 @@ def line_batches(path: Path | str, source: str, batch_bytes: int | None = None) 
         if lines:
             yield LineBatch(source, first, lines)
     except (OSError, EOFError, zlib.error) as error:
+        # The lines read before the break are whole (a line comes out only with its end), and
+        # all of them are given, not only the full batches: what --skip-bad keeps of a damaged
+        # file must be what the message says, whatever the batch size.
+        if lines:
+            yield LineBatch(source, first, lines)
         reason = "broken gzip stream" if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)) else str(error)
-        raise UnreadableFileError(source, f"{reason} after line {number}; repair or remove it, or pass --skip-bad") from None
+        raise UnreadableFileError(
+            source, f"{reason} after line {number}; repair or remove it, or pass --skip-bad to keep lines 1-{number} and skip the rest"
+        ) from None
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

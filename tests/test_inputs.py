@@ -256,3 +256,27 @@ def test_a_file_that_is_not_a_warc_is_one_clear_error(tmp_path):
     with pytest.raises(CorpusError) as caught:
         scan(corpus, ScanConfig(workers=1), tmp_path / "d.db")
     assert str(caught.value).startswith("x.warc: not a WARC file (it does not start with a WARC/1.x record)")
+
+
+def test_a_broken_gzip_stream_gives_every_whole_line_before_the_break_whatever_the_batch(tmp_path):
+    """What --skip-bad keeps of a damaged .jsonl.gz is what its message says (lines 1-N), not
+    the full batches only: with small and large batches the same lines come out."""
+    from dedup.corpus import UnreadableFileError
+    from dedup.records import line_batches
+
+    lines = b"".join(json.dumps({"text": f"第{i}行的文本内容。" * 5}, ensure_ascii=False).encode() + b"\n" for i in range(400))
+    data = gzip.compress(lines, mtime=0)
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    kept = {}
+    for batch_bytes in (200, 10**6):
+        got = []
+        with pytest.raises(UnreadableFileError) as error:
+            for batch in line_batches(path, "a.jsonl.gz", batch_bytes):
+                assert batch.first_line == len(got) + 1
+                got.extend(batch.lines)
+        n = len(got)
+        assert f"after line {n};" in str(error.value) and f"keep lines 1-{n}" in str(error.value)
+        kept[batch_bytes] = got
+    assert kept[200] == kept[10**6] and 0 < len(kept[200]) < 400
+    assert all(line.endswith(b"\n") for line in kept[200])

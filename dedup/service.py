@@ -60,6 +60,14 @@ def _encodable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_encodable)]
 
 
+def _encodable_meta(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Metadata is stored as JSON text: a lone surrogate in any key or value (found by the
+    fuzzing: a 500) is refused like one in the text."""
+    if value is not None:
+        _encodable(json.dumps(value, ensure_ascii=False))
+    return value
+
+
 def _date(value: str) -> str:
     from .records import parse_date
 
@@ -78,7 +86,7 @@ class DocumentIn(BaseModel):
     text: Text = Field(description="The document's text.")
     id: Text | None = Field(default=None, min_length=1, max_length=500, description="Its id (default: a hash of the text); a document with the same id is replaced.")
     date: Annotated[str, AfterValidator(_date)] | None = Field(default=None, max_length=100, description="ISO 8601 date or Unix time, for the earliest policy.")
-    meta: dict[str, Any] | None = Field(default=None, description="Anything to keep with it.")
+    meta: Annotated[dict[str, Any] | None, AfterValidator(_encodable_meta)] = Field(default=None, description="Anything to keep with it.")
 
 
 class Canonical(BaseModel):

@@ -108,10 +108,27 @@ def plan_folder(conn, files: list[Path], root: Path) -> Plan:
     to_read = {rel: by_rel[rel] for rel, sha1, *_ in rows if stored.get(rel, (None,))[0] != sha1}
     # a file that could not be read (hence has no hash) is read again, and reported again
     to_read.update({relative_path(p, root): p for p in to_hash if relative_path(p, root) not in hashed})
+    # so is one an earlier run skipped (undecodable, binary, a bad record in it): as in a full
+    # scan, it is warned about and counted again, and it stops an update without --skip-bad
+    to_read.update({rel: by_rel[rel] for rel in skipped_before(conn) if rel in by_rel})
     deleted = sorted(set(stored) - set(by_rel))
     # documents that came from no file of the folder (added through the service) stay
     given = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(stored)
     return Plan(sorted(set(by_rel) | given), to_read, deleted, rows)
+
+
+def skipped_before(conn) -> set[str]:
+    """Files of the corpus an earlier scan or update skipped whole or in part (``runs.skipped``:
+    a file's path, or ``FILE:LINE`` for a record of it). Every run is looked at, not only the
+    last: an update that did not read a file (unchanged) has not reported it."""
+    paths = set()
+    for (skipped,) in conn.execute("SELECT skipped FROM runs WHERE skipped IS NOT NULL AND skipped != '[]'"):
+        try:
+            items = json.loads(skipped)
+        except ValueError:
+            continue
+        paths |= {str(item.get("path", "")) for item in items if isinstance(item, dict)}
+    return paths | {path.rsplit(":", 1)[0] for path in paths if path.rsplit(":", 1)[-1].isdigit()}
 
 
 def plan_add(conn, files: list[Path], root: Path) -> Plan:

@@ -480,7 +480,7 @@ def server(tmp_path_factory):
     served.token = TOKEN
     yield served
     served.stop()
-    stderr = served.proc.stderr.read().decode("utf-8", "replace")
+    stderr = served.output()
     assert "Traceback" not in stderr and "Exception" not in stderr, stderr
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 

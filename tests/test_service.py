@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +39,10 @@ class Server:
         args += ["--token", token] if token else []
         args += ["--max-body", str(max_body)] if max_body else []
         env = {"PATH": "/usr/bin:/bin", "HOME": str(db.parent)}
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        # its output goes to a file: a pipe nobody reads while the server runs fills at 64 KB
+        # (uvicorn logs every request) and blocks the server in the middle of a request
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -47,7 +51,7 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server did not start: {self.proc.stderr.read().decode()}")
+        raise RuntimeError(f"server did not start: {self.output()}")
 
     def request(self, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -66,6 +70,11 @@ class Server:
 
     def post(self, path, body, token=TOKEN):
         return self.request("POST", path, body, token)
+
+    def output(self) -> str:
+        """What the server printed so far (stdout and stderr)."""
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
 
     def stop(self):
         self.proc.terminate()
@@ -247,6 +256,8 @@ def test_review_cases_chunked_limit_404_surrogates_and_posting_order(tmp_path):
         assert server.get("/nope") == (404, {"error": "Not Found"})
         status, answer = server.request("POST", "/documents", raw=b'{"text": "abc\\ud800def"}', token=TOKEN)
         assert status == 422 and "lone surrogate" in answer["error"]
+        status, answer = server.request("POST", "/documents", raw=b'{"text": "abc", "meta": {"k": ["\\udc80"]}}', token=TOKEN)
+        assert status == 422 and "meta" in answer["error"] and "lone surrogate" in answer["error"]
         # a posted document comes after the corpus (even a Chinese file name) and after earlier posts
         status, posted = server.post("/documents", {"text": speech, "id": "doc1"})
         assert status == 200 and posted["paragraphs"][0]["canonical"]["document"] == "新闻.txt"

@@ -354,3 +354,23 @@ def test_a_run_of_random_updates_stays_a_full_scan(tmp_path, policy, seed):
         full = tmp_path / f"full-{step}.db"
         scan(corpus, config, full, full=True)
         assert result(db) == result(full), f"step {step}"
+
+
+def test_a_file_skipped_before_is_reported_again_by_every_update(tmp_path):
+    """As a full scan would: an update without --skip-bad stops on it, one with it warns and
+    counts it (it was hashed and kept in files, so it looked unchanged and went unmentioned)."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    shutil.copy(SEEDS[0], corpus)
+    (corpus / "bad.txt").write_bytes(b"caf\xe9 \xff\xfe \x81 not text")
+    db = tmp_path / "d.db"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--skip-bad", "--workers", "1"])
+    assert first.exit_code == 0 and "(1 skipped)" in first.output
+    for _ in range(2):  # the second update follows one that skipped it too
+        again = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--skip-bad", "--workers", "1"])
+        assert again.exit_code == 0 and "(1 skipped)" in again.output and "warning: bad.txt" in again.output
+    stopped = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--workers", "1"])
+    assert stopped.exit_code == 1 and "bad.txt" in stopped.output
+    full = runner.invoke(cli, ["scan", str(corpus), "--db", str(tmp_path / "full.db"), "--workers", "1"])
+    assert full.exit_code == 1 and "bad.txt" in full.output

@@ -515,6 +515,8 @@ def update(
             deleted = {k for (k,) in conn.execute("SELECT id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM paragraphs p WHERE p.key_id = t.id)")}
             conn.executemany("DELETE FROM keys WHERE id = ?", [(k,) for k in deleted])
             conn.executemany("DELETE FROM key_texts WHERE id = ?", [(k,) for k in deleted])
+
+        with timer.stage("load"):  # the one step that grows with the index, not the change
             paras, keys = load_corpus(conn, config)
 
         with timer.stage("candidates"):

@@ -471,11 +471,12 @@ def main() -> None:
         # click's own handling of an interrupt prints "Aborted!" and exits 1, or, at some
         # moments, lets the signal end the process; here it always ends the same way
         code = cli.main(standalone_mode=False)
-    except InterruptedAfterSaving:
-        click.echo("Interrupted as the result was being saved: the database holds the new result; the corpus is untouched.", err=True)
-        sys.exit(130)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("Interrupted; the database and the corpus are as they were before this run.", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort) as interrupt:
+        # click turns a KeyboardInterrupt into Abort, the interrupt kept as its cause
+        if isinstance(interrupt, InterruptedAfterSaving) or isinstance(interrupt.__cause__, InterruptedAfterSaving):
+            click.echo("Interrupted as the result was being saved: the database holds the new result; the corpus is untouched.", err=True)
+        else:
+            click.echo("Interrupted; the database and the corpus are as they were before this run.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as e:
         e.show()

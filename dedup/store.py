@@ -56,7 +56,7 @@ def _commit_window():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if arrived:
+    if arrived and previous != signal.SIG_IGN:
         raise InterruptedAfterSaving
 
 

@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,10 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
     Ctrl-C is blocked while the pool starts, so every worker begins with it blocked and can
     ignore it before it is let through (``_worker_start``): a worker that died of a Ctrl-C
     before ignoring it printed a traceback, and the pool's thread that replaces dead workers
-    could deadlock the main process's shutdown of the pool (a scan that never ended). A Ctrl-C
-    that arrived meanwhile reaches the main process once the pool is up, inside the block that
-    terminates it.
+    could deadlock the main process's shutdown of the pool (a scan that never ended). The
+    mask holds only for the calling thread, and the kernel may hand the signal to another
+    (tqdm's monitor), so the main thread's handler also just records it meanwhile; a Ctrl-C
+    that arrived is raised once the pool is up, inside the block that terminates it.
     """
     workers = min(workers, n_jobs)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
@@ -40,15 +42,31 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
         return
     context = multiprocessing.get_context("fork" if can_fork else "spawn")
     started = None
+    arrived: list[int] = []
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum)) if in_main else None
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        started = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:
+            started = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            if in_main:
+                signal.signal(signal.SIGINT, handler)
+        if arrived:
+            _deliver(handler)
         yield started
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if started is not None:
             started.terminate()
+
+
+def _deliver(handler) -> None:
+    """Act on a held Ctrl-C as ``handler`` (the main thread's SIGINT handler) would have."""
+    if callable(handler):
+        handler(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt
+    elif handler == signal.SIG_DFL:
+        raise KeyboardInterrupt
 
 
 def _worker_start(parent: int) -> None:

@@ -207,6 +207,38 @@ def test_a_ctrl_c_during_the_commit_is_held_until_the_result_is_saved(tmp_path, 
     assert _tables(db) == _tables(reference)
 
 
+def test_the_console_says_the_new_result_was_saved_when_interrupted_during_the_commit(tmp_path, monkeypatch, capsys):
+    """Through the console entry (click wraps the interrupt in Abort): exit 130, and the
+    message says the database holds the new result, not that it is as before."""
+    import os
+    import signal
+    import sys
+
+    import dedup.store
+    from dedup.cli import main
+
+    corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
+    shutil.copy(SEEDS[3], corpus)
+    original = dedup.store.Writer._commit
+
+    def interrupted(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        original(self)
+
+    monkeypatch.setattr(dedup.store.Writer, "_commit", interrupted)
+    monkeypatch.setattr(sys, "argv", ["dedup", "scan", str(corpus), "--db", str(db), "--workers", "1", "--quiet"])
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert exit_.value.code == 130
+    assert "the database holds the new result" in capsys.readouterr().err
+    with sqlite3.connect(db) as conn:
+        assert SEEDS[3].name in {p for (p,) in conn.execute("SELECT path FROM documents")}
+
+
 def _tables(db: Path) -> dict:
     """Every table's rows but the runs' (times differ)."""
     with sqlite3.connect(db) as conn:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+
+import pytest
 
 from dedup.workers import pool
 
@@ -47,3 +50,40 @@ def test_a_ctrl_c_in_the_pools_block_terminates_it_and_goes_on_up():
 def test_one_process_needs_no_pool():
     with pool(1, 10) as workers:
         assert workers is None
+
+
+def test_a_ctrl_c_while_the_pool_starts_is_raised_once_it_is_up_and_the_pool_is_terminated(monkeypatch):
+    """Whichever thread the kernel hands the signal to, the main thread only records it while
+    workers fork; it is raised after, inside the block that terminates the pool (it came out
+    of Pool() before, leaving the forked workers and the pool's threads behind)."""
+    import multiprocessing
+
+    real_get_context = multiprocessing.get_context
+    made = []
+
+    class InterruptedWhileForking:
+        def __init__(self, method):
+            self.context = real_get_context(method)
+
+        def Pool(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            made.append(self.context.Pool(*args, **kwargs))
+            return made[-1]
+
+    monkeypatch.setattr(multiprocessing, "get_context", InterruptedWhileForking)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a thread that does not block SIGINT, as tqdm's monitor: the kernel hands it the signal
+    # while the main thread blocks it, and Python runs the handler in the main thread anyway
+    done = threading.Event()
+    threading.Thread(target=done.wait, daemon=True).start()
+    body_ran = False
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with pool(2, 4):
+                body_ran = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        done.set()
+    assert not body_ran and len(made) == 1
+    made[0].join()  # terminated: join returns once every worker has ended
+    assert all(not worker.is_alive() for worker in made[0]._pool)

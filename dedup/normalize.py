@@ -185,7 +185,7 @@ _HTML_NAMES = (
 ).split()
 _NAME = r"[A-Za-z][A-Za-z0-9:._-]*"
 _ATTR = r"""\s+[^\s<>"'=/]+\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s<>"'=`]+)"""
-# Comments and script/style elements with their content go first, by _strip_elements: as
+# Comments and script/style elements with their content are found by _strip_tags: as
 # alternatives of one regex (``<!--.*?-->``), every unclosed opener scanned to the end of the
 # text, so a paragraph of many unclosed ``<!--`` took seconds per 100 KB (found by fuzzing).
 _ELEMENT_OPEN_RE = re.compile(r"<!--|<(script|style)\b[^<>]*>", re.IGNORECASE)
@@ -206,14 +206,17 @@ def _unescape(match: re.Match) -> str:
     return html.unescape(match.group())
 
 
-def _strip_elements(text: str) -> str:
-    """Remove comments and script/style elements (with their content) in one pass, leftmost
-    first as a regex would, in time linear in the text: once an opener has no closer after
-    it, no later opener of its kind has one either, so it is never looked for again (an
-    unclosed opener stays, and a bare ``<script>`` goes with the other tags).
+def _strip_tags(text: str) -> str:
+    """Remove comments and script/style elements (with their content), and the tags between
+    them, leftmost first as one regex of all of them would, in time linear in the text: once
+    an opener has no closer after it, no later opener of its kind has one either, so it is
+    never looked for again (an unclosed opener stays, and a bare ``<script>`` goes as a tag).
+    Tags are removed from each piece kept between elements, never from the pieces joined: a
+    tag holds no ``<``, so it never spans a removed element, and joining first would make tags
+    of what surrounds one (``<p<!---->>`` is not a ``<p>``).
 
-        >>> _strip_elements("a<!-- b -->c<script x=1>d</SCRIPT >e<!-- f")
-        'ace<!-- f'
+        >>> _strip_tags("a<!-- b -->c<script x=1>d</SCRIPT >e<b>f<!-- g"), _strip_tags("<p<!---->>")
+        ('acef<!-- g', '<p>')
     """
     out, pos, start, unclosed = [], 0, 0, set()
     while (opener := _ELEMENT_OPEN_RE.search(text, pos)) is not None:
@@ -223,9 +226,9 @@ def _strip_elements(text: str) -> str:
             unclosed.add(kind)
             pos = opener.start() + 1
             continue
-        out.append(text[start:opener.start()])
+        out.append(_TAG_RE.sub("", text[start:opener.start()]))
         start = pos = closer.end()
-    out.append(text[start:])
+    out.append(_TAG_RE.sub("", text[start:]))
     return "".join(out)
 
 
@@ -251,7 +254,7 @@ def strip_html(text: str) -> str:
             text = _ENTITY_RE.sub(_unescape, text)
             if text != before:
                 text = unicodedata.normalize("NFKC", text)
-        text = _TAG_RE.sub("", _strip_elements(text) if "<" in text else text)
+        text = _strip_tags(text) if "<" in text else text
         if text == before:
             return text
 

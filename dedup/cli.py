@@ -23,6 +23,16 @@ from .summary import Summary, cluster_detail, summarize
 SNIPPET = 28  # characters of a canonical shown in the summary
 
 
+class UserError(click.ClickException):
+    """A library error as the user sees it: ``Error: <message>``, exit 1, on one line whatever
+    it quotes (a file name may hold a line break: the fuzzing found one split in two)."""
+
+    def __init__(self, message: str):
+        from .corpus import shown
+
+        super().__init__(shown(message))
+
+
 def _snippet(text: str, width: int = SNIPPET) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
@@ -177,7 +187,7 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
                 )
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
 
 
 def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, quiet: bool, master, out, skip_bad: bool) -> None:
@@ -203,7 +213,7 @@ def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, qui
         if not quiet:
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
 
 
 @cli.command("import-parquet")
@@ -221,7 +231,7 @@ def import_parquet_command(out, db_path, force, quiet):
         if not quiet:
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
 
 
 @cli.command()
@@ -256,7 +266,7 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
                 run_scan(corpus, config, db_path, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
             result = clean_corpus(corpus, out, db_path, keep=keep, mark=mark, force=force, manifest=manifest)
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     if not quiet:
         verb = "listed (--mark)" if mark else "removed"
         click.echo(
@@ -276,7 +286,7 @@ def stats(db_path):
     try:
         click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
 
 
 @cli.command()
@@ -303,7 +313,7 @@ def show(db_path, cluster_id, doc_path, color):
         else:
             lines = format_cluster(cluster_detail(db, cluster_id), click.style)
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     click.echo("\n".join(lines), color=color)
 
 
@@ -326,7 +336,7 @@ def report(db_path, out, top, docs):
     try:
         built = build_report(db_path, out, Limits(clusters=top, documents=docs))
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     click.echo(f"Report written to {out} ({built.bytes / 1e6:.1f} MB; {built.note})", err=True)
 
 
@@ -342,7 +352,7 @@ def export(db_path, table, fmt, out):
     try:
         n = run_export(db_path, table, fmt, out)
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     if out is not None and str(out) != "-":
         click.echo(f"{n:,} rows of {table} written to {out}", err=True)
 
@@ -364,7 +374,7 @@ def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers
         plan_of = (lambda conn: plan_add(conn, targets, root_path)) if plan_name == "add" else (lambda conn: plan_remove(conn, list(targets)))
         counts, _ = update(root_path, config, Path(db_path), plan_of, skip_bad=False, skip=_warn, show_progress=not quiet and sys.stderr.isatty(), timer=_Timer(), started=_now())
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     if not quiet:
         what = f"{_count(counts['documents_added'], 'document')} added" if plan_name == "add" else f"{_count(counts['files_deleted'], 'file')} removed"
         click.echo(f"{what}; {_count(counts['changes'], 'cluster change')}; {counts['clusters']:,} clusters, {counts['duplicate_paragraphs']:,} duplicate paragraphs")
@@ -413,7 +423,7 @@ def serve(db_path, host, port, token, max_body):
     try:
         app = create_app(db_path, token=token, max_body=max_body)
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     click.echo(f"serving {db_path} on http://{host}:{port} ({'writes need the token' if token else 'read-only: no token'})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -455,7 +465,7 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
         )
         out.flush()
     except DedupError as e:
-        raise click.ClickException(str(e))
+        raise UserError(str(e))
     if not quiet:
         verb = "marked" if mark else "removed"
         click.echo(

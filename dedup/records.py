@@ -99,9 +99,8 @@ def line_batches(path: Path | str, source: str, batch_bytes: int | None = None) 
         if lines:
             yield LineBatch(source, first, lines)
         reason = "broken gzip stream" if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)) else str(error)
-        raise UnreadableFileError(
-            source, f"{reason} after line {number}; repair or remove it, or pass --skip-bad to keep lines 1-{number} and skip the rest"
-        ) from None
+        keep = f"to keep lines 1-{number} and skip the rest" if number else "to skip it"
+        raise UnreadableFileError(source, f"{reason} after line {number}; repair or remove it, or pass --skip-bad {keep}") from None
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

@@ -64,7 +64,11 @@ def _encodable_meta(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """Metadata is stored as JSON text: a lone surrogate in any key or value (found by the
     fuzzing: a 500) is refused like one in the text."""
     if value is not None:
-        _encodable(json.dumps(value, ensure_ascii=False))
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except RecursionError:  # the parser takes deeper nesting than this thread's stack
+            raise ValueError("is nested too deeply; keep metadata under a few hundred levels") from None
+        _encodable(text)
     return value
 
 

@@ -108,27 +108,39 @@ def plan_folder(conn, files: list[Path], root: Path) -> Plan:
     to_read = {rel: by_rel[rel] for rel, sha1, *_ in rows if stored.get(rel, (None,))[0] != sha1}
     # a file that could not be read (hence has no hash) is read again, and reported again
     to_read.update({relative_path(p, root): p for p in to_hash if relative_path(p, root) not in hashed})
-    # so is one an earlier run skipped (undecodable, binary, a bad record in it): as in a full
+    # so is one the last run skipped (undecodable, binary, a bad record in it): as in a full
     # scan, it is warned about and counted again, and it stops an update without --skip-bad
-    to_read.update({rel: by_rel[rel] for rel in skipped_before(conn) if rel in by_rel})
+    to_read.update({file_of(s.path): by_rel[file_of(s.path)] for s in skipped_last_run(conn) if file_of(s.path) in by_rel})
     deleted = sorted(set(stored) - set(by_rel))
     # documents that came from no file of the folder (added through the service) stay
     given = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(stored)
     return Plan(sorted(set(by_rel) | given), to_read, deleted, rows)
 
 
-def skipped_before(conn) -> set[str]:
-    """Files of the corpus an earlier scan or update skipped whole or in part (``runs.skipped``:
-    a file's path, or ``FILE:LINE`` for a record of it). Every run is looked at, not only the
-    last: an update that did not read a file (unchanged) has not reported it."""
-    paths = set()
-    for (skipped,) in conn.execute("SELECT skipped FROM runs WHERE skipped IS NOT NULL AND skipped != '[]'"):
-        try:
-            items = json.loads(skipped)
-        except ValueError:
-            continue
-        paths |= {str(item.get("path", "")) for item in items if isinstance(item, dict)}
-    return paths | {path.rsplit(":", 1)[0] for path in paths if path.rsplit(":", 1)[-1].isdigit()}
+def skipped_last_run(conn) -> list[Skipped]:
+    """What the last scan or update skipped (``runs.skipped``), the whole corpus's list: a
+    folder update reads every such file again and reports what is still bad, and an update
+    that does not (add, remove, the service) carries the rest over (``carried_skips``)."""
+    row = conn.execute("SELECT skipped FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    try:
+        items = json.loads(row[0]) if row and row[0] else []
+    except ValueError:
+        return []
+    return [Skipped(str(i.get("path", "")), str(i.get("reason", ""))) for i in items if isinstance(i, dict)]
+
+
+def file_of(path: str) -> str:
+    """The file a skipped path names: ``FILE:LINE`` (a record) gives FILE."""
+    head, _, tail = path.rpartition(":")
+    return head if head and tail.isdigit() else path
+
+
+def carried_skips(conn, plan: Plan) -> list[Skipped]:
+    """Skips of the last run in files this update neither reads again nor deletes, and which
+    are still in the corpus: they stay in the run's list, so the list stays the corpus's."""
+    kept = {s for (s,) in conn.execute("SELECT source FROM files UNION SELECT DISTINCT source FROM documents")}
+    gone = set(plan.to_read) | set(plan.deleted)
+    return [s for s in skipped_last_run(conn) if file_of(s.path) in kept and file_of(s.path) not in gone]
 
 
 def plan_add(conn, files: list[Path], root: Path) -> Plan:
@@ -484,6 +496,7 @@ def update(
     conn = writer.db.conn
     try:
         plan = plan_of(conn)
+        skipped.extend(carried_skips(conn, plan))  # not warned about again: not read again
         run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
         texts = KeyTexts(conn, store)
         b, r = config.lsh_bands()

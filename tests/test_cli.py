@@ -392,3 +392,11 @@ def test_version():
 def test_python_dash_m_dedup():
     result = subprocess.run([sys.executable, "-m", "dedup", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_a_library_error_is_shown_on_one_line_whatever_it_quotes():
+    """Found by the fuzzing: clean's message about 'new\\nline-0.jsonl.gz' came out on two lines."""
+    from dedup.cli import UserError
+
+    assert UserError("new\nline-0.jsonl.gz: broken gzip stream").format_message() == "new\\nline-0.jsonl.gz: broken gzip stream"
+    assert UserError("语料/文件.txt: 坏了").format_message() == "语料/文件.txt: 坏了"

@@ -258,6 +258,9 @@ def test_review_cases_chunked_limit_404_surrogates_and_posting_order(tmp_path):
         assert status == 422 and "lone surrogate" in answer["error"]
         status, answer = server.request("POST", "/documents", raw=b'{"text": "abc", "meta": {"k": ["\\udc80"]}}', token=TOKEN)
         assert status == 422 and "meta" in answer["error"] and "lone surrogate" in answer["error"]
+        for depth in range(940, 990, 4):  # found by review: a RecursionError (500) checking deep metadata
+            status, answer = server.request("POST", "/documents", raw=b'{"text": "abc", "meta": {"k": ' + b"[" * depth + b"]" * depth + b"}}", token=TOKEN)
+            assert status in (200, 400, 422) and isinstance(answer, dict), (depth, status, answer)
         # a posted document comes after the corpus (even a Chinese file name) and after earlier posts
         status, posted = server.post("/documents", {"text": speech, "id": "doc1"})
         assert status == 200 and posted["paragraphs"][0]["canonical"]["document"] == "新闻.txt"

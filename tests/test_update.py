@@ -406,3 +406,17 @@ def test_a_file_skipped_before_is_reported_again_by_every_update(tmp_path):
     assert stopped.exit_code == 1 and "bad.txt" in stopped.output
     full = runner.invoke(cli, ["scan", str(corpus), "--db", str(tmp_path / "full.db"), "--workers", "1"])
     assert full.exit_code == 1 and "bad.txt" in full.output
+    # an add does not read it, but keeps it in its run's list: the next update still reports it
+    shutil.copy(SEEDS[1], corpus)
+    added = runner.invoke(cli, ["add", str(db), str(corpus / SEEDS[1].name), "--workers", "1"])
+    assert added.exit_code == 0 and "warning: bad.txt" not in added.output
+    again = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--skip-bad", "--workers", "1"])
+    assert again.exit_code == 0 and "(1 skipped)" in again.output and "warning: bad.txt" in again.output
+    # mended, it is read once more, then never again (found by review: it was read forever)
+    (corpus / "bad.txt").write_text("修好了的文件，现在可以读了。\n", encoding="utf-8")
+    mended = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--workers", "1"])
+    assert mended.exit_code == 0 and "skipped)" not in mended.output and "warning" not in mended.output, mended.output
+    with sqlite3.connect(db) as conn:
+        assert json.loads(conn.execute("SELECT counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])["files_read"] == 1
+    quiet = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--workers", "1"])
+    assert quiet.exit_code == 0 and "0 files new or changed" in quiet.output

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,33 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
         yield started
     finally:
         if started is not None:
-            started.terminate()
+            _terminate(started)
+
+
+def _terminate(started) -> None:
+    """``Pool.terminate``, without its hang on an interrupt: terminate kills the workers, then
+    waits for the pool's task thread, which may be blocked writing a task into the pipe that
+    only the dead workers read (the test of 12 kills hung so in CI: two dead workers, the main
+    process in ``task_handler.join()``). A watchdog closes the main process's end of that pipe
+    once every worker is gone and the thread has had a second to end on its own: the
+    blocked write then fails (EPIPE), which the thread handles, and terminate returns.
+    The pool's private attributes are read with defaults: without them, plain terminate."""
+    handler = getattr(started, "_task_handler", None)
+    reader = getattr(getattr(started, "_inqueue", None), "_reader", None)
+    workers = list(getattr(started, "_pool", None) or [])
+    if handler is not None and reader is not None and workers:
+
+        def unblock() -> None:
+            while handler.is_alive():
+                if all(not worker.is_alive() for worker in workers):
+                    handler.join(1.0)
+                    if handler.is_alive():
+                        reader.close()
+                    return
+                time.sleep(0.05)
+
+        threading.Thread(target=unblock, name="dedup-pool-unblock", daemon=True).start()
+    started.terminate()
 
 
 def _deliver(handler) -> None:

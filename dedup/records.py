@@ -161,13 +161,21 @@ def parse_record(line: bytes, source: str, number: int, fields: RecordFields) ->
         raise RecordError(where, _TOO_DEEP) from None
     if not isinstance(record, dict):
         raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record: fix it, or pass --skip-bad")
+    return record_document(record, source, number, fields, raw=line)
+
+
+def record_document(record: dict, source: str, number: int, fields: RecordFields, raw: bytes | None = None) -> Document:
+    """The document of one parsed record (a JSONL line's object, a dataset row for the Spark
+    engine); raises ``RecordError``. ``raw``: the record's bytes as read, whose size and SHA-1
+    identify it; without them, its text's UTF-8. Metadata is every other field, as JSON (a
+    value JSON has no form for, as a dataset's timestamp, as its string)."""
+    where = f"{source}:{number}"
     if fields.text not in record:
         raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field, or pass --skip-bad")
     text = record[fields.text]
     if not isinstance(text, str):
         raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field, or pass --skip-bad")
     identifier = record.get(fields.id)
-    path = where if identifier is None or identifier == "" else str(identifier)
     date = None
     if fields.date is not None:
         value = record.get(fields.date)
@@ -179,16 +187,17 @@ def parse_record(line: bytes, source: str, number: int, fields: RecordFields) ->
             ) from None
         date = None if value is None or value == "" else str(value)
     meta = {k: v for k, v in record.items() if k != fields.text}
+    data = raw if raw is not None else text.encode("utf-8")
     return Document(
-        path=path,
+        path=where if identifier is None or identifier == "" else str(identifier),
         text=normalize_newlines(text),
         encoding="utf-8",
-        size=len(line),
-        sha1=hashlib.sha1(line).hexdigest(),
+        size=len(data),
+        sha1=hashlib.sha1(data).hexdigest(),
         source=source,
         record=number,
         date=date,
-        meta=json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None,
+        meta=json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str) if meta else None,
     )
 
 

@@ -28,7 +28,6 @@ members, keys, key_texts, checked, files, runs), with the SQLite columns; ``impo
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import operator
 import os
@@ -47,11 +46,11 @@ from .boilerplate import MIN_DOCS, SAMPLE, find_boilerplate
 from .canonical import MemberFacts, rank_key
 from .cluster import cluster_keys, fragments
 from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import CorpusFileError, Document, Skipped, list_files, normalize_newlines, read_file
+from .corpus import CorpusFileError, Document, Skipped, list_files, read_file
 from .errors import CorpusError, DatabaseError, EngineError
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, _group_pairs
 from .normalize import make_normalizer
-from .records import RecordError, parse_date
+from .records import RecordError, record_document
 from .scan import (
     SIGN_BATCH_CHARS, ClusterMember, _epoch, _now, cluster_rows, document_row, file_rows, prepare_document, run_row,
     sign_batch, skip_or_raise,
@@ -175,35 +174,14 @@ def _prepare_files(items: Iterator[str], root: str, config: ScanConfig) -> Itera
 
 
 def _record_document(row, config: ScanConfig) -> Document | RecordError:
-    """The document of one dataset row (as records.parse_record makes one of a JSONL line)."""
-    values = row.asDict(recursive=True)
+    """The document of one dataset row, as ``records.record_document`` makes one of a JSONL
+    line's object (a row holds every column of the dataset: a null is a missing field)."""
+    values = {k: v for k, v in row.asDict(recursive=True).items() if v is not None}
     source, number = values.pop("_source"), values.pop("_record")
-    where = f"{source}:{number}"
-    text = values.get(config.text_field)
-    if not isinstance(text, str):
-        return RecordError(where, f"field {config.text_field!r} is {type(text).__name__}, not a string; name the text field with --text-field")
-    identifier = values.get(config.id_field)
-    date = None
-    if config.date_field is not None:
-        value = values.get(config.date_field)
-        try:
-            parse_date(value)
-        except (ValueError, TypeError, OverflowError):
-            return RecordError(where, f"field {config.date_field!r} is {value!r}, not an ISO 8601 date or a Unix time; fix it, or drop --date-field")
-        date = None if value is None or value == "" else str(value)
-    meta = {k: v for k, v in values.items() if k != config.text_field and v is not None}
-    data = text.encode("utf-8")
-    return Document(
-        path=where if identifier is None or identifier == "" else str(identifier),
-        text=normalize_newlines(text),
-        encoding="utf-8",
-        size=len(data),
-        sha1=hashlib.sha1(data).hexdigest(),
-        source=source,
-        record=number,
-        date=date,
-        meta=json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str) if meta else None,
-    )
+    try:
+        return record_document(values, source, number, config.record_fields)
+    except RecordError as error:
+        return error
 
 
 def _prepare_rows(rows: Iterator, config: ScanConfig) -> Iterator:

@@ -8,9 +8,12 @@ has its own version of this in store.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -72,3 +75,41 @@ def write_atomically(target: Path, write: Callable[[Path], T]) -> T:
         tmp.unlink(missing_ok=True)
         raise
     return result
+
+
+class HeldInterrupt:
+    """What ``interrupts_held`` saw: whether a Ctrl-C came, and the handler it would have met."""
+
+    def __init__(self, previous=None):
+        self.arrived = False
+        self.previous = previous
+
+    def deliver(self) -> None:
+        """Act on a held Ctrl-C as the previous handler would have (Python's raises
+        KeyboardInterrupt; an ignored one stays ignored)."""
+        if not self.arrived:
+            return
+        if callable(self.previous):
+            self.previous(signal.SIGINT, None)
+        elif self.previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold Ctrl-C through the block, for the caller to deliver after (``HeldInterrupt``): for
+    steps that must not stop half-way, a commit or the forking of worker processes. Python
+    runs signal handlers in the main thread only, whichever thread the kernel hands the
+    signal to (so a signal mask, which holds for one thread, would not do: tqdm's monitor
+    would take it), so the main thread's handler records it meanwhile; in other threads (the
+    service's) no Ctrl-C is raised, and there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield HeldInterrupt(signal.SIG_IGN)
+        return
+    held = HeldInterrupt()
+    held.previous = signal.signal(signal.SIGINT, lambda signum, frame: setattr(held, "arrived", True))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, held.previous)
+

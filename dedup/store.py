@@ -10,20 +10,19 @@ Rows are loaded in large transactions with the indexes created after the load.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
 import signal
 import sqlite3
 import tempfile
-import threading
 import urllib.parse
 from pathlib import Path
 from typing import Iterable
 
 import sqlite_utils
 
+from .atomic import interrupts_held
 from .errors import DatabaseError
 
 SCHEMA_VERSION = 4  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
@@ -35,29 +34,6 @@ INSERT_BATCH = 5000
 class InterruptedAfterSaving(KeyboardInterrupt):
     """A Ctrl-C that arrived while the result was being committed: the commit was finished
     first, so the database holds the new result (the CLI says so instead of 'as before')."""
-
-
-@contextlib.contextmanager
-def _commit_window():
-    """Hold Ctrl-C while a result is committed, then raise it as ``InterruptedAfterSaving``.
-
-    An interrupt between SQLite's COMMIT (or the ``os.replace``) and the end of ``commit``
-    otherwise reached ``abort``, whose ROLLBACK of a finished transaction raised a traceback,
-    and the user was told the database was as before when it held the new result. Python runs
-    signal handlers in the main thread only, whichever thread the kernel picks (a signal mask
-    would not do: other threads, tqdm's monitor for one, would take the signal), so the
-    handler is swapped there; elsewhere (the service's threads) there is nothing to hold."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if arrived and previous != signal.SIG_IGN:
-        raise InterruptedAfterSaving
 
 
 _TABLES = {
@@ -361,8 +337,13 @@ class Writer:
         self.insert("runs", [tuple(run.get(c) for c in _TABLES["runs"][0])])
         for table, cols in _INDEXES:
             self.db[table].create_index(cols, if_not_exists=True)
-        with _commit_window():
+        # Ctrl-C is held through the commit, then said to have come after it: one between the
+        # COMMIT (or the os.replace) and the end reached abort, whose ROLLBACK of a finished
+        # transaction printed a traceback, and the user was told the database was as before
+        with interrupts_held() as held:
             self._commit()
+        if held.arrived and held.previous != signal.SIG_IGN:
+            raise InterruptedAfterSaving
 
     def _commit(self) -> None:
         if self.in_place:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import interrupts_held
+
 _PUBLISHED: Any = None
 
 
@@ -43,19 +45,14 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
         return
     context = multiprocessing.get_context("fork" if can_fork else "spawn")
     started = None
-    arrived: list[int] = []
-    in_main = threading.current_thread() is threading.main_thread()
-    handler = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum)) if in_main else None
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # inherited by the workers
     try:
         try:
-            started = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+            with interrupts_held() as held:  # the mask holds for this thread only
+                started = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            if in_main:
-                signal.signal(signal.SIGINT, handler)
-        if arrived:
-            _deliver(handler)
+        held.deliver()
         yield started
     finally:
         if started is not None:
@@ -86,14 +83,6 @@ def _terminate(started) -> None:
 
         threading.Thread(target=unblock, name="dedup-pool-unblock", daemon=True).start()
     started.terminate()
-
-
-def _deliver(handler) -> None:
-    """Act on a held Ctrl-C as ``handler`` (the main thread's SIGINT handler) would have."""
-    if callable(handler):
-        handler(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt
-    elif handler == signal.SIG_DFL:
-        raise KeyboardInterrupt
 
 
 def _worker_start(parent: int) -> None:

@@ -138,7 +138,7 @@ def list_files(root: str | os.PathLike, on_error: Callable[[Skipped], None] | No
 def _list_files(root: Path, on_error: Callable[[Skipped], None] | None) -> list[Path]:
     if not root.exists() and not root.is_symlink():
         raise CorpusError(f"corpus folder not found: {shown(str(root))}")
-    if not _is_utf8(str(root.absolute())):
+    if not is_utf8(str(root.absolute())):
         raise CorpusError(f"{shown(str(root.absolute()))}: the corpus path is not valid UTF-8; rename it")
     if root.is_dir():
         found = sorted(_walk(root, on_error))
@@ -173,20 +173,20 @@ def _walk(root: Path, on_error: Callable[[Skipped], None] | None) -> Iterator[tu
         entered = []
         for name in sorted(dirnames):
             if not name.startswith("."):
-                if _is_utf8(name):
+                if is_utf8(name):
                     entered.append(name)
                 else:
                     bad_name(prefix + name + "/")
         dirnames[:] = entered
         for name in sorted(filenames):
             if not name.startswith(".") and _is_text_name(name):
-                if _is_utf8(name):
+                if is_utf8(name):
                     yield prefix + name, Path(folder, name)
                 else:
                     bad_name(prefix + name)
 
 
-def _is_utf8(name: str) -> bool:
+def is_utf8(name: str) -> bool:
     """Was this name (as ``os.fsdecode`` gives it) valid UTF-8 on disk?"""
     try:
         name.encode("utf-8")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import CorpusFileError, Skipped, _is_text_name, relative_path, shown
+from .corpus import CorpusFileError, Skipped, _is_text_name, is_utf8, relative_path, shown
 from .errors import CorpusError
 from .keystore import KeyStore
 from .normalize import make_normalizer
@@ -138,9 +138,14 @@ def file_of(path: str) -> str:
 def carried_skips(conn, plan: Plan) -> list[Skipped]:
     """Skips of the last run in files this update neither reads again nor deletes, and which
     are still in the corpus: they stay in the run's list, so the list stays the corpus's."""
-    kept = {s for (s,) in conn.execute("SELECT source FROM files UNION SELECT DISTINCT source FROM documents")}
     gone = set(plan.to_read) | set(plan.deleted)
-    return [s for s in skipped_last_run(conn) if file_of(s.path) in kept and file_of(s.path) not in gone]
+    candidates = [s for s in skipped_last_run(conn) if file_of(s.path) not in gone]  # mostly none
+
+    def in_corpus(source: str) -> bool:  # looked up one by one: documents has a row per record
+        return conn.execute("SELECT 1 FROM files WHERE source = ? UNION ALL SELECT 1 FROM documents WHERE source = ? LIMIT 1",
+                            (source, source)).fetchone() is not None
+
+    return [s for s in candidates if in_corpus(file_of(s.path))]
 
 
 def plan_add(conn, files: list[Path], root: Path) -> Plan:
@@ -155,7 +160,7 @@ def plan_add(conn, files: list[Path], root: Path) -> Plan:
             rel = relative_path(path.absolute(), root)
         except ValueError:
             raise CorpusError(f"{path} is outside the scanned corpus {root}; copy it there first") from None
-        if not rel.isascii() and not _is_utf8(rel):  # the database keeps names as text
+        if not is_utf8(rel):  # the database keeps names as text
             raise CorpusError(f"{shown(rel)}: name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does) and add it again")
         if any(part.startswith(".") for part in Path(rel).parts) or not _is_text_name(path.name):
             raise CorpusError(f"{path}: a scan of the corpus would not read it (hidden, or not an input suffix); rename it first")
@@ -165,15 +170,6 @@ def plan_add(conn, files: list[Path], root: Path) -> Plan:
     rows = [r for r in rows if stored.get(r[0]) != r[1]]  # unchanged: nothing to do
     changed = {r[0] for r in rows}
     return Plan(sorted(sources | set(to_read)), {rel: p for rel, p in to_read.items() if rel in changed}, [], rows)
-
-
-def _is_utf8(name: str) -> bool:
-    """Whether a file name decoded by the OS (undecodable bytes as surrogates) is valid UTF-8."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def plan_remove(conn, paths: list[str]) -> Plan:

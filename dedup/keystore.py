@@ -68,14 +68,31 @@ class KeyStore:
             self._pending.clear()
             self._pending_size = 0
 
-    def get(self, indexes: Iterable[int]) -> list[str]:
-        """The keys at ``indexes``, in that order."""
+    def _mapped(self) -> mmap.mmap | None:
         if self._map is None:
             self._flush()
             self._file.flush()
             size = self._offsets[-1]
             self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
-        data, offsets = self._map, self._offsets
+        return self._map
+
+    def buffers(self) -> tuple[object, array]:
+        """(the UTF-8 bytes of every key, their int64 offsets): key i is
+        ``data[offsets[i]:offsets[i+1]]``. What the compiled core reads, without a string a key."""
+        data = self._mapped()
+        return (data if data is not None else b""), self._offsets
+
+    def utf8_view(self, indexes) -> tuple[object, array, "np.ndarray"]:
+        """(key bytes, offsets, the store positions of ``indexes`` as int64): the keys at
+        ``indexes`` as the compiled core reads them."""
+        import numpy as np
+
+        data, offsets = self.buffers()
+        return data, offsets, np.ascontiguousarray(indexes, dtype=np.int64)
+
+    def get(self, indexes: Iterable[int]) -> list[str]:
+        """The keys at ``indexes``, in that order."""
+        data, offsets = self._mapped(), self._offsets
         if data is None:
             return ["" for _ in indexes]
         return [data[offsets[i] : offsets[i + 1]].decode("utf-8") for i in indexes]

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, NamedTuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, compiled
 from .boilerplate import find_boilerplate
 from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys, fragments
@@ -30,7 +30,7 @@ from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_fi
 from .errors import CorpusError
 from .fingerprint import fingerprint_utf8
 from .keystore import KeyStore
-from .lsh import anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
+from .lsh import ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
 from .paragraphs import split_paragraphs
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
@@ -177,6 +177,7 @@ def scan(
     root = Path(root)
     timer = _Timer()
     skipped: list[Skipped] = []
+    compiled.prepare()  # the core's tables, built once here and inherited by every worker
 
     def skip(item: Skipped) -> None:
         skipped.append(item)
@@ -419,8 +420,20 @@ def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBa
     return SignedBatch(sets.sizes, band_hashes(sig, b, r).astype(np.uint32), owner, values)
 
 
+def sign_utf8(data, offsets, ids: np.ndarray | None, config: ScanConfig, b: int, r: int) -> SignedBatch:
+    """``sign_batch`` on the compiled core, of the keys ``ids`` of a UTF-8 buffer (see KeyStore.utf8_view)."""
+    dense_k, other_k = config.shingle_sizes()
+    sizes, bands, owner, values = compiled.sign(
+        data, offsets, ids, other_k, dense_k, config.seed, config.num_perm, b, r, ANCHOR_MOD if config.containment > 0 else 0
+    )
+    return SignedBatch(sizes, bands, owner, values)
+
+
 def _sign_job(ids: np.ndarray, config: ScanConfig, b: int, r: int) -> SignedBatch:
-    return sign_batch(published().get(ids.tolist()), config, b, r)
+    store = published()
+    if compiled.available():
+        return sign_utf8(*store.utf8_view(ids), config, b, r)
+    return sign_batch(store.get(ids.tolist()), config, b, r)
 
 
 def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
 from .signatures import SHINGLE_ID_BITS, unique_per_key
 from .workers import published, spans_by_cost
 
@@ -51,7 +52,8 @@ class KeySets:
     pairs instead of held for the whole corpus: memory follows the batch, not the corpus.
 
     ``ids[i]`` is the store index of key i; ``sizes[i]`` its set size (known from signing);
-    ``shingler(texts)`` gives ``(hashes, offsets)`` as ``signatures.shingle_hashes`` does.
+    ``shingler(texts)`` gives ``(hashes, offsets)`` as ``signatures.shingle_hashes`` does (a
+    ``functools.partial`` of it, whose k, dense_k and seed the compiled core reads as well).
     """
 
     def __init__(self, store, ids: np.ndarray, sizes: np.ndarray, shingler, batch_shingles: int = 2_000_000):
@@ -86,7 +88,13 @@ class KeySets:
     def _score_batch(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         a, b = pair
         keys = np.unique(np.concatenate((a, b)))
-        local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
+        if compiled.available() and hasattr(self.store, "utf8_view"):
+            options = self.shingler.keywords
+            local = ShingleSets(*compiled.shingle_sets(
+                *self.store.utf8_view(self.ids[keys]), options["k"], options.get("dense_k"), options.get("seed", 1)
+            ))
+        else:
+            local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
         return score_pairs(local, np.searchsorted(keys, a), np.searchsorted(keys, b))
 
 
@@ -110,6 +118,15 @@ def intersection_sizes(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.nd
     the second finds every common element, no sort needed. The pair number takes the 24 bits
     above the 40-bit shingle id, so the sort key is exact.
     """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if compiled.available():
+        return compiled.intersections(sets.hashes, sets.offsets, a, b)
+    return intersection_sizes_numpy(sets, a, b)
+
+
+def intersection_sizes_numpy(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``intersection_sizes`` in numpy: the reference of the compiled core's merge."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     out = np.zeros(len(a), dtype=np.int64)

@@ -1,0 +1,695 @@
+/* dedup._core: the compiled hot path (normalization, shingles, signatures, set intersections).
+ *
+ * Every function here has a Python reference (dedup/normalize.py, dedup/signatures.py,
+ * dedup/lsh.py, dedup/verify.py) and tests/test_core.py checks that both give the same result
+ * bit for bit. The tables that say what a code point is (NFKC mapping, punctuation, word
+ * character, t2s trigger, ...) are not written here: dedup/compiled.py computes them from the
+ * running Python's unicodedata and the reference module's own classes, and hands them over with
+ * set_tables(). A paragraph holding a character the tables call "complex" (combining marks,
+ * astral characters, context-dependent case, HTML) is not normalized here at all: the caller
+ * sends it through the Python reference, so the compiled path never has to be right about it.
+ *
+ * Arrays travel as buffers (bytes, array('q'), numpy arrays, mmap): no numpy headers needed.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- character tables (BMP only; astral code points are complex) ------------------------- */
+
+enum {
+    F_COMPLEX = 1,   /* as input: the paragraph needs the Python path */
+    F_MAPPED = 2,    /* NFKC maps it to the string at MAP_POOL[MAP_INDEX[cp]] */
+    F_PUNCT = 4,     /* strip_punctuation removes it */
+    F_WORD = 8,      /* fold_placeholders: a letter/digit/mark of a non-CJK script */
+    F_NUMERAL = 16,  /* fold_placeholders: a numeral next to which ○ stays */
+    F_SPACE = 32,    /* re's \s: the character before a pinyin "(" must not be one */
+    F_TONED = 64,    /* a tone-marked pinyin letter */
+    F_T2S = 128,     /* OpenCC t2s may change a text holding it */
+    F_SIMPLE = 256,  /* may appear in text after NFKC (OpenCC's output is checked against it) */
+};
+
+static uint16_t FLAGS[65536];
+static uint32_t LOWER[65536];
+static uint32_t MAP_INDEX[65536];
+static uint32_t *MAP_POOL = NULL; /* length, then that many code points */
+static Py_ssize_t MAP_POOL_LEN = 0;
+static uint8_t PINYIN_LETTER[65536]; /* 1-based index of a letter in the syllable alphabet */
+static uint64_t *SYLLABLES = NULL;    /* sorted packed syllables (6 bits a letter) */
+static Py_ssize_t N_SYLLABLES = 0;
+static int TABLES_SET = 0;
+
+#define PLACEHOLDER 0xE000u
+
+/* ---- growable code point buffers --------------------------------------------------------- */
+
+typedef struct {
+    uint32_t *data;
+    Py_ssize_t len, cap;
+} cpbuf;
+
+static int cp_reserve(cpbuf *b, Py_ssize_t need) {
+    if (need <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    uint32_t *data = realloc(b->data, (size_t)cap * sizeof(uint32_t));
+    if (!data) { PyErr_NoMemory(); return -1; }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static cpbuf BUF_A = {0}, BUF_B = {0};
+
+static int buffer_of(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (view->len % itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes is not a whole number of %zd-byte items",
+                     what, view->len, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- set_tables --------------------------------------------------------------------------- */
+
+static PyObject *set_tables(PyObject *self, PyObject *args) {
+    PyObject *flags, *lower, *map_index, *map_pool, *letters, *syllables;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &flags, &lower, &map_index, &map_pool, &letters, &syllables)) return NULL;
+    Py_buffer v[6];
+    PyObject *objs[6] = {flags, lower, map_index, map_pool, letters, syllables};
+    Py_ssize_t sizes[6] = {2, 4, 4, 4, 1, 8};
+    Py_ssize_t want[6] = {65536 * 2, 65536 * 4, 65536 * 4, -1, 65536, -1};
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 6; got++) {
+        if (buffer_of(objs[got], &v[got], sizes[got], "set_tables") < 0) goto done;
+        if (want[got] >= 0 && v[got].len != want[got]) {
+            PyErr_Format(PyExc_ValueError, "set_tables: table %d has %zd bytes, expected %zd", got, v[got].len, want[got]);
+            got++;
+            goto done;
+        }
+    }
+    memcpy(FLAGS, v[0].buf, sizeof FLAGS);
+    memcpy(LOWER, v[1].buf, sizeof LOWER);
+    memcpy(MAP_INDEX, v[2].buf, sizeof MAP_INDEX);
+    free(MAP_POOL);
+    MAP_POOL_LEN = v[3].len / 4;
+    MAP_POOL = malloc((size_t)(MAP_POOL_LEN ? MAP_POOL_LEN : 1) * 4);
+    if (!MAP_POOL) { PyErr_NoMemory(); goto done; }
+    memcpy(MAP_POOL, v[3].buf, (size_t)v[3].len);
+    memcpy(PINYIN_LETTER, v[4].buf, sizeof PINYIN_LETTER);
+    free(SYLLABLES);
+    N_SYLLABLES = v[5].len / 8;
+    SYLLABLES = malloc((size_t)(N_SYLLABLES ? N_SYLLABLES : 1) * 8);
+    if (!SYLLABLES) { PyErr_NoMemory(); goto done; }
+    memcpy(SYLLABLES, v[5].buf, (size_t)v[5].len);
+    for (Py_ssize_t i = 0; i < 65536; i++) {
+        if ((FLAGS[i] & F_MAPPED) && MAP_INDEX[i] >= (uint32_t)MAP_POOL_LEN) {
+            PyErr_SetString(PyExc_ValueError, "set_tables: a mapping points outside the pool");
+            goto done;
+        }
+    }
+    TABLES_SET = 1;
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    return result;
+}
+
+/* ---- normalization steps on code point buffers --------------------------------------------- */
+
+/* 1. NFKC by table; 2. the HTML step is the Python path's: returns 1 when the text needs it,
+ * -1 on error, 0 when done. */
+static int step_nfkc(PyObject *text, cpbuf *out) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (cp_reserve(out, n + 16) < 0) return -1;
+    out->len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0x10000) return 1;
+        uint16_t f = FLAGS[c];
+        if (f & F_COMPLEX) return 1;
+        if (f & F_MAPPED) {
+            const uint32_t *m = MAP_POOL + MAP_INDEX[c];
+            uint32_t len = m[0];
+            if (cp_reserve(out, out->len + len + (n - i)) < 0) return -1;
+            for (uint32_t j = 1; j <= len; j++) {
+                if (m[j] == '<' || m[j] == '&') return 1;
+                out->data[out->len++] = m[j];
+            }
+        } else {
+            if (c == '<' || c == '&') return 1;
+            out->data[out->len++] = c;
+        }
+    }
+    return 0;
+}
+
+static int pinyin_syllable(const uint32_t *s, Py_ssize_t len) {
+    if (len < 1 || len > 6) return 0;
+    uint64_t packed = 0;
+    int toned = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint32_t c = s[i];
+        if (c >= 0x10000 || !PINYIN_LETTER[c]) return 0;
+        toned |= (FLAGS[c] & F_TONED) != 0;
+        packed = (packed << 6) | PINYIN_LETTER[c];
+    }
+    if (!toned) return 0;
+    Py_ssize_t lo = 0, hi = N_SYLLABLES;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (SYLLABLES[mid] < packed) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < N_SYLLABLES && SYLLABLES[lo] == packed;
+}
+
+/* 3. strip_pinyin: one pass of the reference regex's subn, left to right over ``in``, whose
+ * look-behind sees the input of the pass; repeated until a pass removes nothing. */
+static int pinyin_pass(const cpbuf *in, cpbuf *out) {
+    const uint32_t *s = in->data;
+    Py_ssize_t n = in->len, i = 0, removed = 0;
+    if (cp_reserve(out, n + 1) < 0) return -1;
+    out->len = 0;
+    while (i < n) {
+        uint32_t c = s[i];
+        int opener = c == '?' || (c == '(' && i > 0 && s[i - 1] < 0x10000 && !(FLAGS[s[i - 1]] & F_SPACE) &&
+                                  s[i - 1] != '(' && s[i - 1] != '[' && s[i - 1] != '{' && s[i - 1] != '<');
+        if (opener) {
+            Py_ssize_t j = i + 1;
+            while (j < n && j - i <= 7 && s[j] != ')' && s[j] != '(') j++;
+            if (j < n && s[j] == ')' && pinyin_syllable(s + i + 1, j - i - 1)) {
+                i = j + 1;
+                removed++;
+                continue;
+            }
+        }
+        out->data[out->len++] = c;
+        i++;
+    }
+    return removed > 0;
+}
+
+static int step_pinyin(cpbuf **cur, cpbuf **other) {
+    int has_close = 0;
+    for (Py_ssize_t i = 0; i < (*cur)->len; i++)
+        if ((*cur)->data[i] == ')') { has_close = 1; break; }
+    if (!has_close) return 0;
+    for (;;) {
+        int r = pinyin_pass(*cur, *other);
+        if (r < 0) return -1;
+        cpbuf *t = *cur; *cur = *other; *other = t;
+        if (r == 0) return 0;
+    }
+}
+
+static int is_xstar(uint32_t c) { return c == 'x' || c == 'X' || c == 0xD7 || c == '*'; }
+static int is_circle(uint32_t c) { return c == 0x25CB || c == 0x3007; }
+static int has_flag(uint32_t c, uint16_t f) { return c < 0x10000 && (FLAGS[c] & f); }
+
+/* the ordinary words after 某 that keep it (normalize._MOU_WORDS) */
+static const uint32_t MOU_ONE[] = {0x4E9B, 0x79CD, 0x4E2A, 0x4E00, 0x5904, 0x6837, 0x7C7B, 0x65F6};
+
+static Py_ssize_t placeholder_atom(const uint32_t *s, Py_ssize_t n, Py_ssize_t i) {
+    uint32_t c = s[i];
+    if (is_xstar(c)) {
+        if (i > 0 && (has_flag(s[i - 1], F_WORD) || s[i - 1] == 0xD7 || s[i - 1] == '*')) return -1;
+        Py_ssize_t j = i + 1;
+        while (j < n && is_xstar(s[j])) j++;
+        if (j < n && has_flag(s[j], F_WORD)) return -1;
+        return j;
+    }
+    if (is_circle(c)) {
+        if (i > 0 && has_flag(s[i - 1], F_NUMERAL)) return -1;
+        Py_ssize_t j = i + 1;
+        while (j < n && is_circle(s[j])) j++;
+        if (j < n && has_flag(s[j], F_NUMERAL)) return -1;
+        return j;
+    }
+    if (c == 0x67D0) { /* 某 */
+        if (i + 1 < n) {
+            for (size_t w = 0; w < sizeof MOU_ONE / sizeof MOU_ONE[0]; w++)
+                if (s[i + 1] == MOU_ONE[w]) return -1;
+            if (i + 2 < n && s[i + 1] == 0x65B9 && s[i + 2] == 0x9762) return -1; /* 方面 */
+        }
+        return i + 1;
+    }
+    return -1;
+}
+
+/* 5. fold_placeholders, 6. lowercase, 7. strip_punctuation, in one pass over ``in``. Returns 1
+ * when a character is not simple (OpenCC's output can hold one): the Python path then. */
+static int steps_after_script(const cpbuf *in, cpbuf *out) {
+    const uint32_t *s = in->data;
+    Py_ssize_t n = in->len, i = 0;
+    if (cp_reserve(out, n + 1) < 0) return -1;
+    out->len = 0;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (s[k] >= 0x10000 || !(FLAGS[s[k]] & F_SIMPLE)) return 1;
+    while (i < n) {
+        Py_ssize_t end = placeholder_atom(s, n, i);
+        if (end >= 0) {
+            Py_ssize_t next;
+            while (end < n && (next = placeholder_atom(s, n, end)) >= 0) end = next;
+            out->data[out->len++] = PLACEHOLDER;
+            i = end;
+            continue;
+        }
+        uint32_t lowered = LOWER[s[i]];
+        if (!(FLAGS[lowered] & F_PUNCT)) out->data[out->len++] = lowered;
+        i++;
+    }
+    return 0;
+}
+
+static int needs_t2s(const cpbuf *b) {
+    for (Py_ssize_t i = 0; i < b->len; i++)
+        if (FLAGS[b->data[i]] & F_T2S) return 1;
+    return 0;
+}
+
+static PyObject *as_str(const cpbuf *b) {
+    return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, b->data, b->len);
+}
+
+static int check_tables(void) {
+    if (!TABLES_SET) {
+        PyErr_SetString(PyExc_RuntimeError, "dedup._core: set_tables() was not called");
+        return -1;
+    }
+    return 0;
+}
+
+/* normalize_key(text) -> key, None (take the Python path), or ("t2s", text after steps 1-3):
+ * convert that with OpenCC and pass the result to finish_key. */
+static PyObject *normalize_key(PyObject *self, PyObject *text) {
+    if (check_tables() < 0) return NULL;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "normalize_key: a str is needed");
+        return NULL;
+    }
+    cpbuf *cur = &BUF_A, *other = &BUF_B;
+    int r = step_nfkc(text, cur);
+    if (r < 0) return NULL;
+    if (r > 0) Py_RETURN_NONE;
+    if (step_pinyin(&cur, &other) < 0) return NULL;
+    if (needs_t2s(cur)) {
+        PyObject *mid = as_str(cur);
+        if (!mid) return NULL;
+        return Py_BuildValue("(sN)", "t2s", mid);
+    }
+    r = steps_after_script(cur, other);
+    if (r < 0) return NULL;
+    if (r > 0) Py_RETURN_NONE;
+    return as_str(other);
+}
+
+/* finish_key(text) -> key or None: steps 5-7 on OpenCC's output. */
+static PyObject *finish_key(PyObject *self, PyObject *text) {
+    if (check_tables() < 0) return NULL;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "finish_key: a str is needed");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (cp_reserve(&BUF_A, n + 1) < 0) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) BUF_A.data[i] = PyUnicode_READ(kind, data, i);
+    BUF_A.len = n;
+    int r = steps_after_script(&BUF_A, &BUF_B);
+    if (r < 0) return NULL;
+    if (r > 0) Py_RETURN_NONE;
+    return as_str(&BUF_B);
+}
+
+/* ---- shingles and signatures (signatures.py, lsh.py) ---------------------------------------- */
+
+#define GOLDEN 0x9E3779B97F4A7C15ull
+#define MIX1 0xBF58476D1CE4E5B9ull
+#define MIX2 0x94D049BB133111EBull
+#define DENSE_SCRIPT_START 0x2E80u
+#define SHINGLE_ID_SHIFT 24 /* ids are the top 40 bits */
+
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= MIX1;
+    x ^= x >> 27;
+    x *= MIX2;
+    x ^= x >> 31;
+    return x;
+}
+
+/* decode one key's UTF-8 (valid: Python encoded it) into code points */
+static Py_ssize_t decode_utf8(const unsigned char *p, Py_ssize_t len, cpbuf *out) {
+    if (cp_reserve(out, len + 8) < 0) return -1;
+    Py_ssize_t n = 0, i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        uint32_t cp;
+        if (c < 0x80) { cp = c; i += 1; }
+        else if (c < 0xE0) { cp = ((c & 0x1Fu) << 6) | (p[i + 1] & 0x3Fu); i += 2; }
+        else if (c < 0xF0) { cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu); i += 3; }
+        else { cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu); i += 4; }
+        out->data[n++] = cp;
+    }
+    out->len = n;
+    return n;
+}
+
+typedef struct {
+    uint64_t *data;
+    Py_ssize_t len, cap;
+} u64buf;
+
+static int u64_reserve(u64buf *b, Py_ssize_t need) {
+    if (need <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 1024;
+    while (cap < need) cap *= 2;
+    uint64_t *data = realloc(b->data, (size_t)cap * sizeof(uint64_t));
+    if (!data) { PyErr_NoMemory(); return -1; }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+/* The shingle hashes of one key (code points ``cp``, ``n`` of them) into ``out`` (appended),
+ * as signatures.shingle_hashes makes them; returns how many. */
+static Py_ssize_t key_shingles(const uint32_t *cp, Py_ssize_t n, int k, int dense_k, uint64_t seed, u64buf *out) {
+    if (n == 0) return 0;
+    int size = k;
+    if (dense_k > 0 && dense_k != k) {
+        Py_ssize_t dense = 0;
+        for (Py_ssize_t i = 0; i < n; i++) dense += cp[i] >= DENSE_SCRIPT_START;
+        if (2 * dense >= n) size = dense_k;
+    }
+    Py_ssize_t count = n >= size ? n - size + 1 : 1;
+    if (u64_reserve(out, out->len + count) < 0) return -1;
+    uint64_t start = seed * GOLDEN + (uint64_t)size;
+    for (Py_ssize_t p = 0; p < count; p++) {
+        uint64_t h = start;
+        for (int j = 0; j < size; j++) {
+            h ^= p + j < n ? (uint64_t)cp[p + j] : 0;
+            if (j < size - 1) h *= GOLDEN;
+        }
+        out->data[out->len++] = mix64(h);
+    }
+    return count;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void sort_u64(uint64_t *v, Py_ssize_t n) {
+    if (n < 2) return;
+    if (n <= 24) { /* insertion sort: most keys are short */
+        for (Py_ssize_t i = 1; i < n; i++) {
+            uint64_t x = v[i];
+            Py_ssize_t j = i;
+            while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
+            v[j] = x;
+        }
+        return;
+    }
+    qsort(v, (size_t)n, sizeof(uint64_t), cmp_u64);
+}
+
+/* sorted distinct shingle ids (top 40 bits) of ``hashes[0:n]`` into ``ids``; returns the count */
+static Py_ssize_t distinct_ids(const uint64_t *hashes, Py_ssize_t n, uint64_t *ids) {
+    for (Py_ssize_t i = 0; i < n; i++) ids[i] = hashes[i] >> SHINGLE_ID_SHIFT;
+    sort_u64(ids, n);
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (m == 0 || ids[i] != ids[m - 1]) ids[m++] = ids[i];
+    return m;
+}
+
+static inline Py_ssize_t probe(Py_ssize_t j, uint64_t a, int num_perm, uint64_t seed) {
+    uint64_t h = mix64(((uint64_t)j * 0x100000001B3ull + a) ^ (seed * MIX1));
+    Py_ssize_t t = (Py_ssize_t)(((h >> 32) * (uint64_t)(num_perm - 1)) >> 32);
+    return t >= j ? t + 1 : t;
+}
+
+typedef struct {
+    Py_buffer data, offsets, ids;
+    const unsigned char *bytes;
+    const int64_t *off;
+    const int64_t *id;
+    Py_ssize_t n_keys, n_store;
+} keyview;
+
+static void keyview_release(keyview *kv, int got) {
+    if (got > 0) PyBuffer_Release(&kv->data);
+    if (got > 1) PyBuffer_Release(&kv->offsets);
+    if (got > 2) PyBuffer_Release(&kv->ids);
+}
+
+/* data: UTF-8 bytes of the keys; offsets: int64, key i is data[offsets[i]:offsets[i+1]];
+ * ids: int64 indexes of the keys wanted (None: all). Returns how many buffers it holds. */
+static int keyview_open(keyview *kv, PyObject *data, PyObject *offsets, PyObject *ids) {
+    int got = 0;
+    if (buffer_of(data, &kv->data, 1, "keys") < 0) return -1;
+    got++;
+    if (buffer_of(offsets, &kv->offsets, 8, "offsets") < 0) { keyview_release(kv, got); return -1; }
+    got++;
+    kv->bytes = kv->data.buf;
+    kv->off = kv->offsets.buf;
+    kv->n_store = kv->offsets.len / 8 - 1;
+    if (kv->n_store < 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets: at least one offset is needed");
+        keyview_release(kv, got);
+        return -1;
+    }
+    if (ids == Py_None) {
+        kv->id = NULL;
+        kv->n_keys = kv->n_store;
+    } else {
+        if (buffer_of(ids, &kv->ids, 8, "ids") < 0) { keyview_release(kv, got); return -1; }
+        got++;
+        kv->id = kv->ids.buf;
+        kv->n_keys = kv->ids.len / 8;
+        for (Py_ssize_t i = 0; i < kv->n_keys; i++) {
+            if (kv->id[i] < 0 || kv->id[i] >= kv->n_store) {
+                PyErr_Format(PyExc_IndexError, "key index %lld out of range", (long long)kv->id[i]);
+                keyview_release(kv, got);
+                return -1;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < kv->n_keys; i++) {
+        int64_t s = kv->id ? kv->id[i] : i;
+        if (kv->off[s] < 0 || kv->off[s + 1] < kv->off[s] || kv->off[s + 1] > kv->data.len) {
+            PyErr_SetString(PyExc_ValueError, "offsets do not fit the key bytes");
+            keyview_release(kv, got);
+            return -1;
+        }
+    }
+    return got;
+}
+
+static PyObject *bytes_of(const void *p, Py_ssize_t n) {
+    return PyBytes_FromStringAndSize(n ? (const char *)p : "", n);
+}
+
+/* sign(data, offsets, ids, k, dense_k, seed, num_perm, bands, rows, anchor_mod)
+ *   -> (set sizes int64, band hashes uint32 [n, bands], anchor owners int32, anchor values uint32)
+ * anchor_mod 0: no anchors. */
+static PyObject *sign(PyObject *self, PyObject *args) {
+    PyObject *data, *offsets, *ids;
+    int k, dense_k, num_perm, n_bands, rows, anchor_mod;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOiiKiiii", &data, &offsets, &ids, &k, &dense_k, &seed, &num_perm, &n_bands, &rows, &anchor_mod))
+        return NULL;
+    if (k < 1 || num_perm < 2 || n_bands < 0 || rows < 1 || n_bands * rows > num_perm || anchor_mod < 0) {
+        PyErr_SetString(PyExc_ValueError, "sign: bad parameters");
+        return NULL;
+    }
+    keyview kv;
+    int got = keyview_open(&kv, data, offsets, ids);
+    if (got < 0) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = kv.n_keys;
+    int64_t *sizes = malloc((size_t)(n ? n : 1) * 8);
+    uint32_t *bands = malloc((size_t)(n * n_bands ? n * n_bands : 1) * 4);
+    uint32_t *sig = malloc((size_t)num_perm * 4);
+    uint32_t *dense = malloc((size_t)num_perm * 4);
+    u64buf hashes = {0}, ids_buf = {0};
+    cpbuf cps = {0};
+    Py_ssize_t n_anchor = 0, cap_anchor = 1024;
+    int32_t *a_owner = malloc((size_t)cap_anchor * 4);
+    uint32_t *a_value = malloc((size_t)cap_anchor * 4);
+    if (!sizes || !bands || !sig || !dense || !a_owner || !a_value) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t s = kv.id ? kv.id[i] : i;
+        if (decode_utf8(kv.bytes + kv.off[s], kv.off[s + 1] - kv.off[s], &cps) < 0) goto done;
+        hashes.len = 0;
+        Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
+        if (m < 0 || u64_reserve(&ids_buf, m + 1) < 0) goto done;
+        Py_ssize_t distinct = distinct_ids(hashes.data, m, ids_buf.data);
+        sizes[i] = distinct;
+        if (anchor_mod) {
+            for (Py_ssize_t a = 0; a < distinct; a++) {
+                if (ids_buf.data[a] % (uint64_t)anchor_mod) continue;
+                if (n_anchor == cap_anchor) {
+                    cap_anchor *= 2;
+                    int32_t *o = realloc(a_owner, (size_t)cap_anchor * 4);
+                    if (!o) { PyErr_NoMemory(); goto done; }
+                    a_owner = o;
+                    uint32_t *v = realloc(a_value, (size_t)cap_anchor * 4);
+                    if (!v) { PyErr_NoMemory(); goto done; }
+                    a_value = v;
+                }
+                a_owner[n_anchor] = (int32_t)i;
+                a_value[n_anchor++] = (uint32_t)(ids_buf.data[a] >> 8);
+            }
+        }
+        /* one-permutation hashing over every shingle, repeats included */
+        for (int j = 0; j < num_perm; j++) sig[j] = 0xFFFFFFFFu;
+        for (Py_ssize_t h = 0; h < m; h++) {
+            uint64_t g = mix64(hashes.data[h] ^ (seed * MIX2));
+            uint32_t bin = (uint32_t)(((g >> 32) * (uint64_t)num_perm) >> 32);
+            uint32_t value = (uint32_t)(g & 0xFFFFFFFEull);
+            if (value < sig[bin]) sig[bin] = value;
+        }
+        /* optimal densification: an empty bin copies the first filled bin of its probe sequence */
+        if (m > 0) {
+            memcpy(dense, sig, (size_t)num_perm * 4);
+            for (int j = 0; j < num_perm; j++) {
+                if (sig[j] != 0xFFFFFFFFu) continue;
+                for (uint64_t a = 1;; a++) {
+                    Py_ssize_t src = probe(j, a, num_perm, seed);
+                    if (sig[src] != 0xFFFFFFFFu) { dense[j] = sig[src]; break; }
+                }
+            }
+        } else {
+            memcpy(dense, sig, (size_t)num_perm * 4);
+        }
+        for (int band = 0; band < n_bands; band++) {
+            uint64_t h = (uint64_t)(band + 1) * GOLDEN;
+            for (int r = 0; r < rows; r++) h = mix64(h ^ (uint64_t)dense[band * rows + r]);
+            bands[i * n_bands + band] = (uint32_t)h;
+        }
+    }
+    {
+        PyObject *o1 = bytes_of(sizes, n * 8), *o2 = bytes_of(bands, n * n_bands * 4);
+        PyObject *o3 = bytes_of(a_owner, n_anchor * 4), *o4 = bytes_of(a_value, n_anchor * 4);
+        if (o1 && o2 && o3 && o4) result = PyTuple_Pack(4, o1, o2, o3, o4);
+        Py_XDECREF(o1); Py_XDECREF(o2); Py_XDECREF(o3); Py_XDECREF(o4);
+    }
+done:
+    free(sizes); free(bands); free(sig); free(dense); free(a_owner); free(a_value);
+    free(hashes.data); free(ids_buf.data); free(cps.data);
+    keyview_release(&kv, got);
+    return result;
+}
+
+/* shingle_sets(data, offsets, ids, k, dense_k, seed) -> (sorted distinct ids uint64, offsets int64) */
+static PyObject *shingle_sets(PyObject *self, PyObject *args) {
+    PyObject *data, *offsets, *ids;
+    int k, dense_k;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOiiK", &data, &offsets, &ids, &k, &dense_k, &seed)) return NULL;
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "shingle_sets: k must be at least 1");
+        return NULL;
+    }
+    keyview kv;
+    int got = keyview_open(&kv, data, offsets, ids);
+    if (got < 0) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = kv.n_keys;
+    int64_t *out_off = malloc((size_t)(n + 1) * 8);
+    u64buf hashes = {0}, out = {0};
+    cpbuf cps = {0};
+    if (!out_off) { PyErr_NoMemory(); goto done; }
+    out_off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t s = kv.id ? kv.id[i] : i;
+        if (decode_utf8(kv.bytes + kv.off[s], kv.off[s + 1] - kv.off[s], &cps) < 0) goto done;
+        hashes.len = 0;
+        Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
+        if (m < 0 || u64_reserve(&out, out.len + m + 1) < 0) goto done;
+        out.len += distinct_ids(hashes.data, m, out.data + out.len);
+        out_off[i + 1] = out.len;
+    }
+    {
+        PyObject *o1 = bytes_of(out.data, out.len * 8), *o2 = bytes_of(out_off, (n + 1) * 8);
+        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
+        Py_XDECREF(o1); Py_XDECREF(o2);
+    }
+done:
+    free(out_off); free(hashes.data); free(out.data); free(cps.data);
+    keyview_release(&kv, got);
+    return result;
+}
+
+/* intersections(ids uint64, offsets int64, a int64, b int64) -> int64 |A_i & B_i| per pair */
+static PyObject *intersections(PyObject *self, PyObject *args) {
+    PyObject *ids, *offsets, *a, *b;
+    if (!PyArg_ParseTuple(args, "OOOO", &ids, &offsets, &a, &b)) return NULL;
+    Py_buffer vi, vo, va, vb;
+    if (buffer_of(ids, &vi, 8, "ids") < 0) return NULL;
+    if (buffer_of(offsets, &vo, 8, "offsets") < 0) { PyBuffer_Release(&vi); return NULL; }
+    if (buffer_of(a, &va, 8, "a") < 0) { PyBuffer_Release(&vi); PyBuffer_Release(&vo); return NULL; }
+    if (buffer_of(b, &vb, 8, "b") < 0) { PyBuffer_Release(&vi); PyBuffer_Release(&vo); PyBuffer_Release(&va); return NULL; }
+    PyObject *result = NULL;
+    const uint64_t *h = vi.buf;
+    const int64_t *off = vo.buf, *pa = va.buf, *pb = vb.buf;
+    Py_ssize_t n_sets = vo.len / 8 - 1, n = va.len / 8;
+    int64_t *out = NULL;
+    if (vb.len != va.len) { PyErr_SetString(PyExc_ValueError, "intersections: a and b differ in length"); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (pa[i] < 0 || pa[i] >= n_sets || pb[i] < 0 || pb[i] >= n_sets) {
+            PyErr_SetString(PyExc_IndexError, "intersections: set index out of range");
+            goto done;
+        }
+    }
+    for (Py_ssize_t s = 0; s < n_sets; s++) {
+        if (off[s] < 0 || off[s + 1] < off[s] || off[s + 1] > vi.len / 8) {
+            PyErr_SetString(PyExc_ValueError, "intersections: offsets do not fit the ids");
+            goto done;
+        }
+    }
+    out = malloc((size_t)(n ? n : 1) * 8);
+    if (!out) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint64_t *x = h + off[pa[i]], *xe = h + off[pa[i] + 1];
+        const uint64_t *y = h + off[pb[i]], *ye = h + off[pb[i] + 1];
+        int64_t common = 0;
+        while (x < xe && y < ye) {
+            if (*x < *y) x++;
+            else if (*y < *x) y++;
+            else { common++; x++; y++; }
+        }
+        out[i] = common;
+    }
+    result = bytes_of(out, n * 8);
+done:
+    free(out);
+    PyBuffer_Release(&vi); PyBuffer_Release(&vo); PyBuffer_Release(&va); PyBuffer_Release(&vb);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
+    {"normalize_key", normalize_key, METH_O, "The key of a paragraph, None (Python path), or ('t2s', text)."},
+    {"finish_key", finish_key, METH_O, "Steps after the script fold on OpenCC's output; None: Python path."},
+    {"sign", sign, METH_VARARGS, "Set sizes, band hashes and anchors of a batch of UTF-8 keys."},
+    {"shingle_sets", shingle_sets, METH_VARARGS, "Sorted distinct shingle ids of a batch of UTF-8 keys."},
+    {"intersections", intersections, METH_VARARGS, "Intersection sizes of pairs of sorted id sets."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_core", "dedup's compiled hot path", -1, methods};
+
+PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }

@@ -1,0 +1,289 @@
+"""The compiled core (``dedup/_core.c``), its character tables, and the choice of core.
+
+The C extension is built by ``pip install -e .``; a machine without a compiler installs without
+it and runs the Python reference path, more slowly (``dedup --version`` says which core is in
+use, and a scan says once that it is the slower one). ``DEDUP_CORE=python`` chooses the Python
+path on purpose (the tests compare both; the benchmark has a row for each).
+
+The core normalizes in one pass over code points, table-driven. The tables are computed here,
+once a process, from the running Python's ``unicodedata`` and from the reference module's own
+character classes, so the two paths can only disagree where the C code is wrong, which the
+tests look for (tests/test_core.py). What the tables cannot say, the core does not do: a
+paragraph holding a character whose NFKC or case mapping depends on its neighbours (combining
+marks, Hangul jamo, the final sigma), a character above the BMP, or HTML (``<``, ``&``) is
+normalized by the Python reference instead. The script fold is OpenCC's own converter, called
+only on paragraphs holding a character it can change, exactly as the reference calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import unicodedata
+from array import array
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+
+try:
+    from . import _core
+except ImportError as error:  # no compiler at install time, or an old build
+    _core = None
+    _IMPORT_ERROR = str(error)
+else:
+    _IMPORT_ERROR = ""
+
+__all__ = ["available", "core_name", "compiled_normalizer", "sign", "shingle_sets", "intersections"]
+
+# flags of dedup/_core.c
+F_COMPLEX, F_MAPPED, F_PUNCT, F_WORD, F_NUMERAL, F_SPACE, F_TONED, F_T2S, F_SIMPLE = (1 << i for i in range(9))
+_FINAL_SIGMA = "\u03a3"  # str.lower maps it by context (σ or ς)
+
+
+def available() -> bool:
+    """Is the compiled core built and chosen (``DEDUP_CORE`` is not ``python``)?"""
+    return _core is not None and os.environ.get("DEDUP_CORE", "").lower() != "python"
+
+
+def core_name() -> str:
+    """'compiled' or 'python (...why...)': what ``dedup --version`` shows."""
+    if available():
+        return "compiled"
+    if _core is not None:
+        return "python (DEDUP_CORE=python)"
+    return "python (the compiled core is not built: no C compiler when dedup was installed?)"
+
+
+def _composition_seconds() -> set[int]:
+    """Code points that can be the second of a canonical composition (NFC_Quick_Check=Maybe):
+    the second of every two-character canonical decomposition, and Hangul vowel and final jamo.
+    Next to one, NFKC depends on the neighbour, which a per-character table cannot know."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for cp in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                seconds.add(int(parts[1], 16))
+    return seconds
+
+
+def _syllables(pattern: str) -> set[str]:
+    """Every string the regex ``pattern`` matches, for a pattern of literals, classes,
+    alternations and optional parts only (normalize._SYLLABLE): a finite language."""
+    try:
+        from re import _parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore[no-redef]
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    def strings(sub) -> set[str]:
+        out = {""}
+        for op, arg in sub:
+            if op is c.LITERAL:
+                options = {chr(arg)}
+            elif op is c.IN:
+                options = set()
+                for item_op, item in arg:
+                    if item_op is c.LITERAL:
+                        options.add(chr(item))
+                    elif item_op is c.RANGE:
+                        options.update(chr(x) for x in range(item[0], item[1] + 1))
+                    else:
+                        raise ValueError(f"unsupported class item {item_op}")
+            elif op is c.BRANCH:
+                options = set().union(*(strings(branch) for branch in arg[1]))
+            elif op is c.SUBPATTERN:
+                options = strings(arg[-1])
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                low, high, inner = arg
+                if high > 1:
+                    raise ValueError("unbounded or repeated part")
+                options = ({""} if low == 0 else set()) | strings(inner)
+            else:
+                raise ValueError(f"unsupported regex part {op}")
+            out = {a + b for a in out for b in options}
+        return out
+
+    return strings(sre_parse.parse(pattern))
+
+
+@lru_cache(maxsize=1)
+def tables() -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+    """The character tables of the core (see ``_core.c`` for the flags), from the reference."""
+    from . import normalize as ref
+
+    punctuation = re.compile(f"[{ref._PUNCTUATION}]")
+    word = re.compile(f"[{ref._WORD}]")
+    numeral = re.compile(f"[{ref._NUMERAL}]")
+    space = re.compile(r"\s")
+    seconds = _composition_seconds()
+    triggers = set(ref.t2s_triggers())
+    toned = set(ref._TONED)
+
+    def simple(ch: str) -> bool:
+        cp = ord(ch)
+        return (
+            cp < 0x10000
+            and not 0xD800 <= cp <= 0xDFFF
+            and unicodedata.combining(ch) == 0
+            and cp not in seconds
+            and unicodedata.normalize("NFKC", ch) == ch
+        )
+
+    flags = np.zeros(65536, dtype=np.uint16)
+    lower = np.arange(65536, dtype=np.uint32)
+    map_index = np.zeros(65536, dtype=np.uint32)
+    pool: list[int] = []
+    for cp in range(65536):
+        ch = chr(cp)
+        if 0xD800 <= cp <= 0xDFFF:
+            flags[cp] = F_COMPLEX
+            continue
+        f = 0
+        lowered = ch.lower()
+        if simple(ch) and ch != _FINAL_SIGMA and len(lowered) == 1 and simple(lowered):
+            f |= F_SIMPLE
+            lower[cp] = ord(lowered)
+        mapped = unicodedata.normalize("NFKC", ch)
+        if mapped != ch:
+            if all(simple(m) and ord(m) < 0x10000 for m in mapped) and all(_simple_flag(m, seconds) for m in mapped):
+                f |= F_MAPPED
+                map_index[cp] = len(pool)
+                pool.append(len(mapped))
+                pool.extend(ord(m) for m in mapped)
+            else:
+                f |= F_COMPLEX
+        elif not f & F_SIMPLE:
+            f |= F_COMPLEX
+        if punctuation.match(ch):
+            f |= F_PUNCT
+        if word.match(ch):
+            f |= F_WORD
+        if numeral.match(ch):
+            f |= F_NUMERAL
+        if space.match(ch):
+            f |= F_SPACE
+        if ch in toned:
+            f |= F_TONED
+        if ch in triggers:
+            f |= F_T2S
+        flags[cp] = f
+    syllables = _syllables(ref._SYLLABLE)
+    alphabet = sorted({ch for s in syllables for ch in s})
+    if len(alphabet) > 63 or max(map(len, syllables)) > 6 or any(ord(ch) >= 0x10000 for ch in alphabet):
+        raise ValueError("the pinyin syllables no longer fit the core's packing (6 letters of 6 bits)")
+    letters = np.zeros(65536, dtype=np.uint8)
+    for i, ch in enumerate(alphabet, start=1):
+        letters[ord(ch)] = i
+
+    def pack(s: str) -> int:
+        value = 0
+        for ch in s:
+            value = (value << 6) | int(letters[ord(ch)])
+        return value
+
+    packed = np.array(sorted(pack(s) for s in syllables if s), dtype=np.uint64)
+    return (flags.tobytes(), lower.tobytes(), map_index.tobytes(), array("I", pool).tobytes(), letters.tobytes(), packed.tobytes())
+
+
+def _simple_flag(ch: str, seconds: set[int]) -> bool:
+    """A character of an NFKC mapping must itself be simple, with a simple lowercase."""
+    lowered = ch.lower()
+    return ch != _FINAL_SIGMA and len(lowered) == 1 and ord(lowered) < 0x10000 and unicodedata.combining(lowered) == 0 \
+        and ord(lowered) not in seconds and unicodedata.normalize("NFKC", lowered) == lowered
+
+
+_LOADED = False
+
+
+def _core_module():
+    """The extension with its tables loaded, or None when the Python path is in use."""
+    global _LOADED
+    if not available():
+        return None
+    if not _LOADED:
+        _core.set_tables(*tables())
+        _LOADED = True
+    return _core
+
+
+def prepare() -> None:
+    """Build the tables now (~0.5 s), in the main process, so that forked workers inherit them."""
+    _core_module()
+
+
+def compiled_normalizer(reference: Callable[[str], str]) -> Callable[[str], str] | None:
+    """A text -> key function equal to ``reference`` (the full default pipeline), computed by the
+    core where it can; None when the core is not in use."""
+    core = _core_module()
+    if core is None:
+        return None
+    from .normalize import _opencc
+
+    normalize_key, finish_key = core.normalize_key, core.finish_key
+    convert = None
+
+    def normalizer(text: str) -> str:
+        nonlocal convert
+        key = normalize_key(text)
+        if type(key) is str:
+            return key
+        if key is not None:
+            if convert is None:
+                convert = _opencc().convert
+            converted = convert(key[1])
+            if "苧" in converted:  # as normalize.fold_script
+                converted = converted.replace("苧", "苎")
+            key = finish_key(converted)
+            if key is not None:
+                return key
+        return reference(text)
+
+    normalizer.steps = getattr(reference, "steps", None)  # type: ignore[attr-defined]
+    return normalizer
+
+
+def encode_keys(keys: list[str]) -> tuple[bytes, np.ndarray]:
+    """Keys as one UTF-8 buffer and int64 offsets (key i is data[offsets[i]:offsets[i+1]])."""
+    encoded = [k.encode("utf-8") for k in keys]
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    if encoded:
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    return b"".join(encoded), offsets
+
+
+def sign(data, offsets, ids, k: int, dense_k: int | None, seed: int, num_perm: int, b: int, r: int, anchor_mod: int):
+    """(set sizes, band hashes (n, b) uint32, anchor owners int32, anchor values uint32) of the
+    keys ``ids`` (None: all) of a UTF-8 buffer, as scan.sign_batch computes them in numpy."""
+    sizes, bands, owner, values = _core_module().sign(data, offsets, ids, k, dense_k or 0, seed, num_perm, b, r, anchor_mod)
+    n = len(sizes) // 8
+    return (np.frombuffer(sizes, dtype=np.int64), np.frombuffer(bands, dtype=np.uint32).reshape(n, b),
+            np.frombuffer(owner, dtype=np.int32), np.frombuffer(values, dtype=np.uint32))
+
+
+def shingle_sets(data, offsets, ids, k: int, dense_k: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct 40-bit shingle ids, offsets) of the keys ``ids`` of a UTF-8 buffer."""
+    hashes, out_offsets = _core_module().shingle_sets(data, offsets, ids, k, dense_k or 0, seed)
+    return np.frombuffer(hashes, dtype=np.uint64), np.frombuffer(out_offsets, dtype=np.int64)
+
+
+def intersections(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|A_i & B_i| of every pair of sets (a[i], b[i])."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(b, dtype=np.int64)
+    out = _core_module().intersections(np.ascontiguousarray(hashes, dtype=np.uint64), np.ascontiguousarray(offsets, dtype=np.int64), a, b)
+    return np.frombuffer(out, dtype=np.int64)
+
+
+def warn_if_slow(stream=sys.stderr) -> None:
+    """Say once, on one line, that the scan runs on the slower Python path because the core is missing."""
+    global _WARNED
+    if _core is None and not _WARNED and os.environ.get("DEDUP_CORE", "").lower() != "python":
+        _WARNED = True
+        stream.write("dedup: the compiled core is not built (no C compiler at install?); using the slower Python path\n")
+
+
+_WARNED = False

@@ -15,6 +15,9 @@ corpus order, which is what such scripts keep).
                  a user would call it) and cut into the n-grams dedup uses (3 for Han, kana and
                  Hangul keys, 5 otherwise). Like for like with dedup's matching, minus its
                  verification, containment and clustering.
+
+``rensa-min`` (bench/rensa_min.py) is not here: it is the whole minimal script, reading the
+files itself (one paragraph a line), so it does not start from these paragraphs.
 """
 
 from __future__ import annotations

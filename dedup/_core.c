@@ -125,13 +125,11 @@ done:
 
 /* 1. NFKC by table; 2. the HTML step is the Python path's: returns 1 when the text needs it,
  * -1 on error, 0 when done. */
-static int step_nfkc(PyObject *text, cpbuf *out) {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    if (cp_reserve(out, n + 16) < 0) return -1;
+static int step_nfkc_range(int kind, const void *data, Py_ssize_t from, Py_ssize_t to, cpbuf *out) {
+    Py_ssize_t n = to;
+    if (cp_reserve(out, to - from + 16) < 0) return -1;
     out->len = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = from; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
         if (c >= 0x10000) return 1;
         uint16_t f = FLAGS[c];
@@ -150,6 +148,10 @@ static int step_nfkc(PyObject *text, cpbuf *out) {
         }
     }
     return 0;
+}
+
+static int step_nfkc(PyObject *text, cpbuf *out) {
+    return step_nfkc_range(PyUnicode_KIND(text), PyUnicode_DATA(text), 0, PyUnicode_GET_LENGTH(text), out);
 }
 
 static int pinyin_syllable(const uint32_t *s, Py_ssize_t len) {
@@ -680,10 +682,355 @@ done:
     return result;
 }
 
+
+/* ---- whole documents ------------------------------------------------------------------------ */
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} bytebuf;
+
+static int bb_reserve(bytebuf *b, Py_ssize_t need) {
+    if (need <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < need) cap *= 2;
+    char *data = realloc(b->data, (size_t)cap);
+    if (!data) { PyErr_NoMemory(); return -1; }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static int bb_put_utf8(bytebuf *b, const cpbuf *cps) {
+    if (bb_reserve(b, b->len + 4 * cps->len + 1) < 0) return -1;
+    unsigned char *o = (unsigned char *)b->data + b->len;
+    for (Py_ssize_t i = 0; i < cps->len; i++) {
+        uint32_t c = cps->data[i];
+        if (c < 0x80) *o++ = (unsigned char)c;
+        else if (c < 0x800) { *o++ = 0xC0 | (c >> 6); *o++ = 0x80 | (c & 0x3F); }
+        else if (c < 0x10000) { *o++ = 0xE0 | (c >> 12); *o++ = 0x80 | ((c >> 6) & 0x3F); *o++ = 0x80 | (c & 0x3F); }
+        else { *o++ = 0xF0 | (c >> 18); *o++ = 0x80 | ((c >> 12) & 0x3F); *o++ = 0x80 | ((c >> 6) & 0x3F); *o++ = 0x80 | (c & 0x3F); }
+    }
+    b->len = (Py_ssize_t)((char *)o - b->data);
+    return 0;
+}
+
+/* append a str's UTF-8 (a key the Python path made) and return its length in characters */
+static Py_ssize_t bb_put_str(bytebuf *b, PyObject *key) {
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "a normalizer returned something that is not a str");
+        return -1;
+    }
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(key, &size);
+    if (!utf8 || bb_reserve(b, b->len + size) < 0) return -1;
+    memcpy(b->data + b->len, utf8, (size_t)size);
+    b->len += size;
+    return PyUnicode_GET_LENGTH(key);
+}
+
+/* the key of text[from:to] into ``out``; returns its length in characters, -1 on error */
+static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, PyObject *fallback, bytebuf *out) {
+    cpbuf *cur = &BUF_A, *other = &BUF_B;
+    int r = step_nfkc_range(PyUnicode_KIND(text), PyUnicode_DATA(text), from, to, cur);
+    if (r < 0) return -1;
+    if (r == 0) {
+        if (step_pinyin(&cur, &other) < 0) return -1;
+        if (needs_t2s(cur)) {
+            PyObject *mid = as_str(cur);
+            if (!mid) return -1;
+            PyObject *converted = PyObject_CallOneArg(convert, mid);
+            Py_DECREF(mid);
+            if (!converted) return -1;
+            if (!PyUnicode_Check(converted)) {
+                Py_DECREF(converted);
+                PyErr_SetString(PyExc_TypeError, "the script converter returned something that is not a str");
+                return -1;
+            }
+            Py_ssize_t n = PyUnicode_GET_LENGTH(converted);
+            int kind = PyUnicode_KIND(converted);
+            const void *data = PyUnicode_DATA(converted);
+            if (cp_reserve(&BUF_A, n + 1) < 0) { Py_DECREF(converted); return -1; }
+            for (Py_ssize_t i = 0; i < n; i++) BUF_A.data[i] = PyUnicode_READ(kind, data, i);
+            BUF_A.len = n;
+            Py_DECREF(converted);
+            cur = &BUF_A;
+            other = &BUF_B;
+        }
+        r = steps_after_script(cur, other);
+        if (r < 0) return -1;
+        if (r == 0) {
+            if (bb_put_utf8(out, other) < 0) return -1;
+            return other->len;
+        }
+    }
+    PyObject *piece = PyUnicode_Substring(text, from, to);
+    if (!piece) return -1;
+    PyObject *key = PyObject_CallOneArg(fallback, piece);
+    Py_DECREF(piece);
+    if (!key) return -1;
+    Py_ssize_t chars = bb_put_str(out, key);
+    Py_DECREF(key);
+    return chars;
+}
+
+/* normalize_spans(text, starts, ends, convert, fallback) -> (keys UTF-8, key byte ends int64,
+ * key lengths in characters int64): the key of every paragraph text[starts[i]:ends[i]].
+ * ``convert`` is the script fold (OpenCC's t2s, called as the reference calls it) and
+ * ``fallback`` the reference normalizer, for paragraphs the tables cannot do. */
+static PyObject *normalize_spans(PyObject *self, PyObject *args) {
+    PyObject *text, *starts, *ends, *convert, *fallback;
+    if (!PyArg_ParseTuple(args, "UOOOO", &text, &starts, &ends, &convert, &fallback)) return NULL;
+    if (check_tables() < 0) return NULL;
+    Py_buffer vs, ve;
+    if (buffer_of(starts, &vs, 8, "starts") < 0) return NULL;
+    if (buffer_of(ends, &ve, 8, "ends") < 0) { PyBuffer_Release(&vs); return NULL; }
+    PyObject *result = NULL;
+    Py_ssize_t n = vs.len / 8, length = PyUnicode_GET_LENGTH(text);
+    const int64_t *s = vs.buf, *e = ve.buf;
+    int64_t *key_ends = NULL, *key_chars = NULL;
+    bytebuf out = {0};
+    if (ve.len != vs.len) { PyErr_SetString(PyExc_ValueError, "normalize_spans: starts and ends differ in length"); goto done; }
+    key_ends = malloc((size_t)(n ? n : 1) * 8);
+    key_chars = malloc((size_t)(n ? n : 1) * 8);
+    if (!key_ends || !key_chars) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < 0 || e[i] < s[i] || e[i] > length) { PyErr_SetString(PyExc_IndexError, "normalize_spans: span out of range"); goto done; }
+        Py_ssize_t chars = document_key(text, s[i], e[i], convert, fallback, &out);
+        if (chars < 0) goto done;
+        key_ends[i] = out.len;
+        key_chars[i] = chars;
+    }
+    {
+        PyObject *o1 = bytes_of(out.data, out.len), *o2 = bytes_of(key_ends, n * 8), *o3 = bytes_of(key_chars, n * 8);
+        if (o1 && o2 && o3) result = PyTuple_Pack(3, o1, o2, o3);
+        Py_XDECREF(o1); Py_XDECREF(o2); Py_XDECREF(o3);
+    }
+done:
+    free(key_ends); free(key_chars); free(out.data);
+    PyBuffer_Release(&vs); PyBuffer_Release(&ve);
+    return result;
+}
+
+/* line_spans(text) -> int64 pairs (start, end) per line of text.split("\n"): the span of the
+ * line without the white space (str.isspace) at either end; start == end for a blank line. */
+static PyObject *line_spans(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "line_spans: a str is needed"); return NULL; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t lines = 1;
+    for (Py_ssize_t i = 0; i < n; i++) lines += PyUnicode_READ(kind, data, i) == '\n';
+    int64_t *out = malloc((size_t)lines * 16);
+    if (!out) return PyErr_NoMemory();
+    Py_ssize_t line = 0, begin = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i < n && PyUnicode_READ(kind, data, i) != '\n') continue;
+        Py_ssize_t a = begin, b = i;
+        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+        out[2 * line] = a;
+        out[2 * line + 1] = b;
+        line++;
+        begin = i + 1;
+    }
+    PyObject *result = bytes_of(out, lines * 16);
+    free(out);
+    return result;
+}
+
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* paragraph_spans(text, mode) -> int64 rows (line_start, line_end, char_start, char_end), as
+ * paragraphs.paragraph_spans: mode 0 auto, 1 lines, 2 blocks. */
+static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
+    PyObject *text;
+    int mode;
+    if (!PyArg_ParseTuple(args, "Ui", &text, &mode)) return NULL;
+    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "paragraph_spans: mode is 0, 1 or 2"); return NULL; }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t lines = 1;
+    for (Py_ssize_t i = 0; i < n; i++) lines += PyUnicode_READ(kind, data, i) == '\n';
+    int64_t *span = malloc((size_t)lines * 16);   /* start, end of every line */
+    int64_t *sizes = malloc((size_t)lines * 8);   /* lines of every block */
+    int64_t *out = malloc((size_t)lines * 32);
+    PyObject *result = NULL;
+    if (!span || !sizes || !out) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t line = 0, begin = 0, n_blocks = 0, run = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i < n && PyUnicode_READ(kind, data, i) != '\n') continue;
+        Py_ssize_t a = begin, b = i;
+        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+        span[2 * line] = a;
+        span[2 * line + 1] = b;
+        if (a < b) run++;
+        else if (run) { sizes[n_blocks++] = run; run = 0; }
+        line++;
+        begin = i + 1;
+    }
+    if (run) sizes[n_blocks++] = run;
+    if (mode == 0) {
+        mode = 1;
+        if (n_blocks >= 2) {
+            qsort(sizes, (size_t)n_blocks, 8, cmp_i64);
+            int64_t twice_median = n_blocks % 2 ? 2 * sizes[n_blocks / 2] : sizes[n_blocks / 2 - 1] + sizes[n_blocks / 2];
+            if (twice_median >= 4) mode = 2;
+        }
+    }
+    Py_ssize_t rows = 0;
+    for (Py_ssize_t l = 0; l < line; l++) {
+        if (span[2 * l] == span[2 * l + 1]) continue;
+        Py_ssize_t last = l;
+        if (mode == 2)
+            while (last + 1 < line && span[2 * (last + 1)] < span[2 * (last + 1) + 1]) last++;
+        out[4 * rows] = l + 1;
+        out[4 * rows + 1] = last + 1;
+        out[4 * rows + 2] = span[2 * l];
+        out[4 * rows + 3] = span[2 * last + 1];
+        rows++;
+        l = last;
+    }
+    result = bytes_of(out, rows * 32);
+done:
+    free(span); free(sizes); free(out);
+    return result;
+}
+/* ---- FingerprintIndex: distinct 16-byte fingerprints -> ids in order of first appearance ---- */
+
+typedef struct {
+    PyObject_HEAD
+    int64_t *slots; /* id + 1 per slot, 0: empty */
+    Py_ssize_t n_slots;
+    unsigned char *fps; /* 16 bytes an id */
+    int64_t *counts;
+    Py_ssize_t n, cap;
+} FingerprintIndex;
+
+static void fpi_dealloc(FingerprintIndex *self) {
+    free(self->slots); free(self->fps); free(self->counts);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *fpi_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    FingerprintIndex *self = (FingerprintIndex *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->n_slots = 1024;
+    self->slots = calloc((size_t)self->n_slots, 8);
+    self->cap = 512;
+    self->fps = malloc((size_t)self->cap * 16);
+    self->counts = malloc((size_t)self->cap * 8);
+    if (!self->slots || !self->fps || !self->counts) { Py_DECREF(self); return PyErr_NoMemory(); }
+    return (PyObject *)self;
+}
+
+static inline uint64_t fp_hash(const unsigned char *fp) {
+    uint64_t h;
+    memcpy(&h, fp, 8);
+    return mix64(h);
+}
+
+static int fpi_grow(FingerprintIndex *self) {
+    Py_ssize_t n_slots = self->n_slots * 2;
+    int64_t *slots = calloc((size_t)n_slots, 8);
+    if (!slots) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t id = 0; id < self->n; id++) {
+        uint64_t pos = fp_hash(self->fps + 16 * id) & (uint64_t)(n_slots - 1);
+        while (slots[pos]) pos = (pos + 1) & (uint64_t)(n_slots - 1);
+        slots[pos] = id + 1;
+    }
+    free(self->slots);
+    self->slots = slots;
+    self->n_slots = n_slots;
+    return 0;
+}
+
+static const unsigned char NO_FINGERPRINT[16] = {0};
+
+/* add(fingerprints) -> int64 ids: one 16-byte fingerprint a paragraph (all zero: none, id -1);
+ * a new fingerprint gets the next id; every id's count goes up by one a paragraph. */
+static PyObject *fpi_add(FingerprintIndex *self, PyObject *arg) {
+    Py_buffer v;
+    if (buffer_of(arg, &v, 16, "fingerprints") < 0) return NULL;
+    Py_ssize_t n = v.len / 16;
+    int64_t *ids = malloc((size_t)(n ? n : 1) * 8);
+    PyObject *result = NULL;
+    if (!ids) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *fp = (const unsigned char *)v.buf + 16 * i;
+        if (!memcmp(fp, NO_FINGERPRINT, 16)) { ids[i] = -1; continue; }
+        if (2 * (self->n + 1) > self->n_slots && fpi_grow(self) < 0) goto done;
+        uint64_t mask = (uint64_t)(self->n_slots - 1), pos = fp_hash(fp) & mask;
+        int64_t id = -1;
+        while (self->slots[pos]) {
+            int64_t other = self->slots[pos] - 1;
+            if (!memcmp(self->fps + 16 * other, fp, 16)) { id = other; break; }
+            pos = (pos + 1) & mask;
+        }
+        if (id < 0) {
+            if (self->n == self->cap) {
+                Py_ssize_t cap = self->cap * 2;
+                unsigned char *fps = realloc(self->fps, (size_t)cap * 16);
+                if (!fps) { PyErr_NoMemory(); goto done; }
+                self->fps = fps;
+                int64_t *counts = realloc(self->counts, (size_t)cap * 8);
+                if (!counts) { PyErr_NoMemory(); goto done; }
+                self->counts = counts;
+                self->cap = cap;
+            }
+            id = self->n++;
+            memcpy(self->fps + 16 * id, fp, 16);
+            self->counts[id] = 0;
+            self->slots[pos] = id + 1;
+        }
+        self->counts[id]++;
+        ids[i] = id;
+    }
+    result = bytes_of(ids, n * 8);
+done:
+    free(ids);
+    PyBuffer_Release(&v);
+    return result;
+}
+
+static PyObject *fpi_fingerprints(FingerprintIndex *self, PyObject *unused) { return bytes_of(self->fps, self->n * 16); }
+static PyObject *fpi_counts(FingerprintIndex *self, PyObject *unused) { return bytes_of(self->counts, self->n * 8); }
+static Py_ssize_t fpi_len(FingerprintIndex *self) { return self->n; }
+
+static PyMethodDef fpi_methods[] = {
+    {"add", (PyCFunction)fpi_add, METH_O, "ids of a buffer of 16-byte fingerprints (new ones numbered in order)"},
+    {"fingerprints", (PyCFunction)fpi_fingerprints, METH_NOARGS, "every fingerprint, 16 bytes each, in id order"},
+    {"counts", (PyCFunction)fpi_counts, METH_NOARGS, "int64 number of paragraphs of every id"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods fpi_sequence = {.sq_length = (lenfunc)fpi_len};
+
+static PyTypeObject FingerprintIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dedup._core.FingerprintIndex",
+    .tp_basicsize = sizeof(FingerprintIndex),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Distinct 16-byte fingerprints numbered in order of first appearance, with counts.",
+    .tp_new = fpi_new,
+    .tp_dealloc = (destructor)fpi_dealloc,
+    .tp_methods = fpi_methods,
+    .tp_as_sequence = &fpi_sequence,
+};
+
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
     {"normalize_key", normalize_key, METH_O, "The key of a paragraph, None (Python path), or ('t2s', text)."},
     {"finish_key", finish_key, METH_O, "Steps after the script fold on OpenCC's output; None: Python path."},
+    {"normalize_spans", normalize_spans, METH_VARARGS, "Keys of the paragraphs text[starts[i]:ends[i]] of one document."},
+    {"paragraph_spans", paragraph_spans, METH_VARARGS, "Rows (line_start, line_end, char_start, char_end) of a document's paragraphs."},
+    {"line_spans", line_spans, METH_O, "Start and end of the stripped content of every line."},
     {"sign", sign, METH_VARARGS, "Set sizes, band hashes and anchors of a batch of UTF-8 keys."},
     {"shingle_sets", shingle_sets, METH_VARARGS, "Sorted distinct shingle ids of a batch of UTF-8 keys."},
     {"intersections", intersections, METH_VARARGS, "Intersection sizes of pairs of sorted id sets."},
@@ -692,4 +1039,15 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_core", "dedup's compiled hot path", -1, methods};
 
-PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__core(void) {
+    if (PyType_Ready(&FingerprintIndexType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&FingerprintIndexType);
+    if (PyModule_AddObject(m, "FingerprintIndex", (PyObject *)&FingerprintIndexType) < 0) {
+        Py_DECREF(&FingerprintIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

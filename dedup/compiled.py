@@ -242,8 +242,43 @@ def compiled_normalizer(reference: Callable[[str], str]) -> Callable[[str], str]
                 return key
         return reference(text)
 
+    def script_fold(text: str) -> str:
+        nonlocal convert
+        if convert is None:
+            convert = _opencc().convert
+        converted = convert(text)
+        return converted.replace("苧", "苎") if "苧" in converted else converted  # as normalize.fold_script
+
+    def document_keys(text: str, starts, ends) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """(the keys' UTF-8 one after another, where each ends, each one's length in characters)
+        of the paragraphs text[starts[i]:ends[i]], in one call to the core."""
+        data, key_ends, key_chars = core.normalize_spans(
+            text, np.ascontiguousarray(starts, dtype=np.int64), np.ascontiguousarray(ends, dtype=np.int64), script_fold, reference
+        )
+        return data, np.frombuffer(key_ends, dtype=np.int64), np.frombuffer(key_chars, dtype=np.int64)
+
     normalizer.steps = getattr(reference, "steps", None)  # type: ignore[attr-defined]
+    normalizer.document_keys = document_keys  # type: ignore[attr-defined]
     return normalizer
+
+
+def line_spans(text: str) -> bytes:
+    """int64 (start, end) pairs of the stripped content of every line (paragraphs.line_spans)."""
+    return _core_module().line_spans(text)
+
+
+def paragraph_spans(text: str, mode: int) -> bytes:
+    """int64 rows (line_start, line_end, char_start, char_end) (paragraphs.paragraph_spans)."""
+    return _core_module().paragraph_spans(text, mode)
+
+
+def fingerprint_index():
+    """An empty index of distinct fingerprints: the core's, or the Python reference."""
+    if available():
+        return _core.FingerprintIndex()
+    from .fingerprint import FingerprintIndex
+
+    return FingerprintIndex()
 
 
 def encode_keys(keys: list[str]) -> tuple[bytes, np.ndarray]:

@@ -31,6 +31,6 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("dedup._core", ["dedup/_core.c"], extra_compile_args=["-O3", "-std=c99"])],
+    ext_modules=[Extension("dedup._core", ["dedup/_core.c"], extra_compile_args=["-O3", "-std=c99", "-Wall"])],
     cmdclass={"build_ext": OptionalBuildExt},
 )

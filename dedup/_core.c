@@ -29,6 +29,7 @@ enum {
     F_TONED = 64,    /* a tone-marked pinyin letter */
     F_T2S = 128,     /* OpenCC t2s may change a text holding it */
     F_SIMPLE = 256,  /* may appear in text after NFKC (OpenCC's output is checked against it) */
+    F_T2S_CALL = 512, /* a text holding it goes through OpenCC itself (a normalization key) */
 };
 
 static uint16_t FLAGS[65536];
@@ -40,6 +41,16 @@ static uint8_t PINYIN_LETTER[65536]; /* 1-based index of a letter in the syllabl
 static uint64_t *SYLLABLES = NULL;    /* sorted packed syllables (6 bits a letter) */
 static Py_ssize_t N_SYLLABLES = 0;
 static int TABLES_SET = 0;
+/* OpenCC t2s by character, where no multi-character dictionary key occurs in the text: the
+ * conversion of each character alone (T2S_POOL[T2S_INDEX[cp]]: length, code points), and the
+ * multi-character keys grouped by first character (PHRASE_POOL[PHRASE_START[cp]]: count, then
+ * length and code points of each). T2S_READY 0: every such text goes through OpenCC. */
+static uint32_t T2S_INDEX[65536];
+static uint32_t PHRASE_START[65536];
+static uint32_t *T2S_POOL = NULL, *PHRASE_POOL = NULL;
+static Py_ssize_t T2S_POOL_LEN = 0, PHRASE_POOL_LEN = 0;
+static int T2S_READY = 0;
+#define NONE 0xFFFFFFFFu
 
 #define PLACEHOLDER 0xE000u
 
@@ -121,12 +132,145 @@ done:
     return result;
 }
 
+
+static uint32_t *copy_pool(Py_buffer *v, Py_ssize_t *len) {
+    *len = v->len / 4;
+    uint32_t *pool = malloc((size_t)(*len ? *len : 1) * 4);
+    if (!pool) { PyErr_NoMemory(); return NULL; }
+    memcpy(pool, v->buf, (size_t)v->len);
+    return pool;
+}
+
+/* set_t2s(index, pool, phrase_start, phrase_pool): the character conversion of t2s (see above) */
+static PyObject *set_t2s(PyObject *self, PyObject *args) {
+    PyObject *objs[4];
+    if (!PyArg_ParseTuple(args, "OOOO", &objs[0], &objs[1], &objs[2], &objs[3])) return NULL;
+    Py_buffer v[4];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 4; got++)
+        if (buffer_of(objs[got], &v[got], 4, "set_t2s") < 0) goto done;
+    if (v[0].len != 65536 * 4 || v[2].len != 65536 * 4) { PyErr_SetString(PyExc_ValueError, "set_t2s: index tables of 65536 entries"); goto done; }
+    T2S_READY = 0;
+    free(T2S_POOL); free(PHRASE_POOL);
+    T2S_POOL = PHRASE_POOL = NULL;
+    if (!(T2S_POOL = copy_pool(&v[1], &T2S_POOL_LEN)) || !(PHRASE_POOL = copy_pool(&v[3], &PHRASE_POOL_LEN))) goto done;
+    memcpy(T2S_INDEX, v[0].buf, sizeof T2S_INDEX);
+    memcpy(PHRASE_START, v[2].buf, sizeof PHRASE_START);
+    for (Py_ssize_t i = 0; i < 65536; i++) {
+        if ((T2S_INDEX[i] != NONE && (T2S_INDEX[i] >= (uint32_t)T2S_POOL_LEN || T2S_INDEX[i] + T2S_POOL[T2S_INDEX[i]] >= (uint32_t)T2S_POOL_LEN)) ||
+            (PHRASE_START[i] != NONE && PHRASE_START[i] >= (uint32_t)PHRASE_POOL_LEN)) {
+            PyErr_SetString(PyExc_ValueError, "set_t2s: an entry points outside its pool");
+            goto done;
+        }
+    }
+    T2S_READY = 1;
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    return result;
+}
+
+/* Convert ``in`` by character into ``out`` when no multi-character key occurs in it; returns 1
+ * (and leaves ``out`` alone) when OpenCC itself must convert it. */
+static int t2s_by_character(const cpbuf *in, cpbuf *out) {
+    if (!T2S_READY) return 1;
+    const uint32_t *s = in->data;
+    Py_ssize_t n = in->len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t c = s[i];
+        if (FLAGS[c] & F_T2S_CALL) return 1;
+        uint32_t at = PHRASE_START[c];
+        if (at == NONE) continue;
+        uint32_t count = PHRASE_POOL[at++];
+        for (uint32_t k = 0; k < count; k++) {
+            uint32_t len = PHRASE_POOL[at];
+            const uint32_t *phrase = PHRASE_POOL + at + 1;
+            if ((Py_ssize_t)len <= n - i && !memcmp(phrase, s + i, (size_t)len * 4)) return 1;
+            at += 1 + len;
+        }
+    }
+    if (cp_reserve(out, 2 * n + 1) < 0) return -1;
+    out->len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t at = T2S_INDEX[s[i]];
+        if (at == NONE) {
+            out->data[out->len++] = s[i];
+            continue;
+        }
+        uint32_t len = T2S_POOL[at];
+        if (cp_reserve(out, out->len + len + (n - i)) < 0) return -1;
+        memcpy(out->data + out->len, T2S_POOL + at + 1, (size_t)len * 4);
+        out->len += len;
+    }
+    return 0;
+}
 /* ---- normalization steps on code point buffers --------------------------------------------- */
+
+static int is_ascii_alpha(uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int is_ascii_digit(uint32_t c) { return c >= '0' && c <= '9'; }
+static int is_hex(uint32_t c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* Could the text at s[i] == '&' be an entity normalize._ENTITY_RE decodes? */
+static int may_be_entity(const uint32_t *s, Py_ssize_t n, Py_ssize_t i) {
+    Py_ssize_t j = i + 1;
+    if (j < n && s[j] == '#') {
+        j++;
+        if (j < n && (s[j] == 'x' || s[j] == 'X')) {
+            Py_ssize_t k = j + 1;
+            while (k < n && k - j - 1 < 6 && is_hex(s[k])) k++;
+            if (k > j + 1 && k < n && s[k] == ';') return 1;
+        }
+        Py_ssize_t k = j;
+        while (k < n && k - j < 7 && is_ascii_digit(s[k])) k++;
+        return k > j && k < n && s[k] == ';';
+    }
+    if (j < n && is_ascii_alpha(s[j])) {
+        Py_ssize_t k = j + 1;
+        while (k < n && k - j < 32 && (is_ascii_alpha(s[k]) || is_ascii_digit(s[k]))) k++;
+        return k >= j + 2 && k < n && s[k] == ';';
+    }
+    return 0;
+}
+
+static int name_char(uint32_t c) { return is_ascii_alpha(c) || is_ascii_digit(c) || c == ':' || c == '.' || c == '_' || c == '-'; }
+
+/* Could the text at s[i] == '<' open a comment, a script or style element, or a tag of
+ * normalize._TAG_RE? Every tag there is "<", an optional "/", a name, then white space, "/" or
+ * ">"; "<jdoe@example.org>", "a < b" and "<<书名>>" are none of these. */
+static int may_be_tag(const uint32_t *s, Py_ssize_t n, Py_ssize_t i) {
+    Py_ssize_t j = i + 1;
+    if (j < n && s[j] == '!') return 1;
+    if (j < n && s[j] == '/') j++;
+    if (j >= n || !is_ascii_alpha(s[j])) return 0;
+    Py_ssize_t k = j;
+    while (k < n && name_char(s[k])) k++;
+    static const char *const raw[] = {"script", "style"};
+    for (int r = 0; r < 2; r++) {
+        Py_ssize_t len = (Py_ssize_t)strlen(raw[r]), m = 0;
+        while (m < len && j + m < n && (s[j + m] | 0x20) == (uint32_t)raw[r][m]) m++;
+        if (m == len) return 1;
+    }
+    if (k >= n) return 0;
+    uint32_t next = s[k];
+    return next == '>' || next == '/' || (next < 0x10000 && (FLAGS[next] & F_SPACE));
+}
+
+/* after NFKC: does the text need normalize.strip_html (the Python path)? */
+static int may_be_html(const cpbuf *b) {
+    for (Py_ssize_t i = 0; i < b->len; i++) {
+        if (b->data[i] == '<' && may_be_tag(b->data, b->len, i)) return 1;
+        if (b->data[i] == '&' && may_be_entity(b->data, b->len, i)) return 1;
+    }
+    return 0;
+}
 
 /* 1. NFKC by table; 2. the HTML step is the Python path's: returns 1 when the text needs it,
  * -1 on error, 0 when done. */
 static int step_nfkc_range(int kind, const void *data, Py_ssize_t from, Py_ssize_t to, cpbuf *out) {
     Py_ssize_t n = to;
+    int has_markup = 0;
     if (cp_reserve(out, to - from + 16) < 0) return -1;
     out->len = 0;
     for (Py_ssize_t i = from; i < n; i++) {
@@ -139,15 +283,15 @@ static int step_nfkc_range(int kind, const void *data, Py_ssize_t from, Py_ssize
             uint32_t len = m[0];
             if (cp_reserve(out, out->len + len + (n - i)) < 0) return -1;
             for (uint32_t j = 1; j <= len; j++) {
-                if (m[j] == '<' || m[j] == '&') return 1;
+                if (m[j] == '<' || m[j] == '&') has_markup = 1;
                 out->data[out->len++] = m[j];
             }
         } else {
-            if (c == '<' || c == '&') return 1;
+            if (c == '<' || c == '&') has_markup = 1;
             out->data[out->len++] = c;
         }
     }
-    return 0;
+    return has_markup && may_be_html(out);
 }
 
 static int step_nfkc(PyObject *text, cpbuf *out) {
@@ -304,9 +448,14 @@ static PyObject *normalize_key(PyObject *self, PyObject *text) {
     if (r > 0) Py_RETURN_NONE;
     if (step_pinyin(&cur, &other) < 0) return NULL;
     if (needs_t2s(cur)) {
-        PyObject *mid = as_str(cur);
-        if (!mid) return NULL;
-        return Py_BuildValue("(sN)", "t2s", mid);
+        r = t2s_by_character(cur, other);
+        if (r < 0) return NULL;
+        if (r > 0) {
+            PyObject *mid = as_str(cur);
+            if (!mid) return NULL;
+            return Py_BuildValue("(sN)", "t2s", mid);
+        }
+        cpbuf *t = cur; cur = other; other = t;
     }
     r = steps_after_script(cur, other);
     if (r < 0) return NULL;
@@ -522,7 +671,8 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_ssize_t n = kv.n_keys;
     int64_t *sizes = malloc((size_t)(n ? n : 1) * 8);
-    uint32_t *bands = malloc((size_t)(n * n_bands ? n * n_bands : 1) * 4);
+    Py_ssize_t n_values = n * n_bands;
+    uint32_t *bands = malloc((size_t)(n_values > 0 ? n_values : 1) * 4);
     uint32_t *sig = malloc((size_t)num_perm * 4);
     uint32_t *dense = malloc((size_t)num_perm * 4);
     u64buf hashes = {0}, ids_buf = {0};
@@ -736,7 +886,11 @@ static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, P
     if (r < 0) return -1;
     if (r == 0) {
         if (step_pinyin(&cur, &other) < 0) return -1;
-        if (needs_t2s(cur)) {
+        int by_character = needs_t2s(cur) ? t2s_by_character(cur, other) : -2;
+        if (by_character == -1) return -1;
+        if (by_character == 0) {
+            cpbuf *t = cur; cur = other; other = t;
+        } else if (by_character == 1) {
             PyObject *mid = as_str(cur);
             if (!mid) return -1;
             PyObject *converted = PyObject_CallOneArg(convert, mid);
@@ -1026,6 +1180,7 @@ static PyTypeObject FingerprintIndexType = {
 
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
+    {"set_t2s", set_t2s, METH_VARARGS, "Load OpenCC's t2s conversion by character and its multi-character keys."},
     {"normalize_key", normalize_key, METH_O, "The key of a paragraph, None (Python path), or ('t2s', text)."},
     {"finish_key", finish_key, METH_O, "Steps after the script fold on OpenCC's output; None: Python path."},
     {"normalize_spans", normalize_spans, METH_VARARGS, "Keys of the paragraphs text[starts[i]:ends[i]] of one document."},

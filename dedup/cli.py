@@ -61,8 +61,18 @@ def format_summary(s: Summary, db_path: str) -> str:
     return "\n".join(lines)
 
 
+def _show_version(ctx, param, value) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from .compiled import core_name
+
+    click.echo(f"dedup, version {__version__}\ncore: {core_name()}")
+    ctx.exit()
+
+
 @click.group()
-@click.version_option(__version__, prog_name="dedup")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version and which core (compiled or Python) is in use, and exit.")
 def cli() -> None:
     """Find near-duplicate paragraphs across a corpus and where every copy came from."""
 
@@ -176,6 +186,9 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
         if value is not None:
             raise click.UsageError(f"{name} is an option of the Spark engine; add --engine spark")
     show_progress = not quiet and sys.stderr.isatty()
+    from .compiled import warn_if_slow
+
+    warn_if_slow()
     try:
         result = run_scan(corpus, config, db_path, force=force, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn, full=full)
         if not quiet:

@@ -17,13 +17,16 @@ only on paragraphs holding a character it can change, exactly as the reference c
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
+import tempfile
 import unicodedata
 from array import array
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -38,7 +41,8 @@ else:
 __all__ = ["available", "core_name", "compiled_normalizer", "sign", "shingle_sets", "intersections"]
 
 # flags of dedup/_core.c
-F_COMPLEX, F_MAPPED, F_PUNCT, F_WORD, F_NUMERAL, F_SPACE, F_TONED, F_T2S, F_SIMPLE = (1 << i for i in range(9))
+F_COMPLEX, F_MAPPED, F_PUNCT, F_WORD, F_NUMERAL, F_SPACE, F_TONED, F_T2S, F_SIMPLE, F_T2S_CALL = (1 << i for i in range(10))
+NONE = 0xFFFFFFFF
 _FINAL_SIGMA = "\u03a3"  # str.lower maps it by context (σ or ς)
 
 
@@ -68,6 +72,89 @@ def _composition_seconds() -> set[int]:
             if len(parts) == 2:
                 seconds.add(int(parts[1], 16))
     return seconds
+
+
+def opencc_dictionaries(config: str = "t2s") -> tuple[set[str], list[str]] | None:
+    """(keys of the config's normalization dictionaries, multi-character keys of all its
+    dictionaries), dumped with the ``opencc_dict`` tool that the opencc wheel ships; None when
+    the tool, the config or a dictionary cannot be read (every text t2s may change then goes
+    through OpenCC itself)."""
+    import json
+    import subprocess
+
+    try:
+        import opencc
+
+        share = Path(opencc.__file__).parent / "clib" / "share" / "opencc"
+        tool = Path(opencc.__file__).parent / "clib" / "bin" / "opencc_dict"
+        spec = json.loads((share / f"{config}.json").read_text(encoding="utf-8"))
+    except (ImportError, OSError, ValueError):
+        return None
+
+    def files(node) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["file"]] if node.get("type") in ("ocd2", "ocd", "text") and "file" in node else []
+            return found + [f for value in node.values() for f in files(value)]
+        if isinstance(node, list):
+            return [f for value in node for f in files(value)]
+        return []
+
+    def keys(name: str) -> list[str]:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "dict.txt"
+            kind = Path(name).suffix.lstrip(".")
+            subprocess.run([str(tool), "-i", str(share / name), "-o", str(out), "-f", kind, "-t", "text"],
+                           check=True, capture_output=True, timeout=60)
+            return [line.split("\t", 1)[0] for line in out.read_text(encoding="utf-8").splitlines() if line]
+
+    try:
+        normalization = {k for name in files(spec.get("normalization", [])) for k in keys(name)}
+        phrases = sorted({k for name in files(spec) for k in keys(name) if len(k) > 1})
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+        return None
+    return normalization, phrases
+
+
+def t2s_tables() -> tuple[bytes, bytes, bytes, bytes, set[str]] | None:
+    """The core's t2s by character: (index, pool, phrase starts, phrase pool, characters that
+    send a text to OpenCC itself), or None when OpenCC's dictionaries cannot be read.
+
+    Where no multi-character key of any t2s dictionary occurs in a text, OpenCC converts each
+    character as it converts that character alone; the conversion of each BMP character alone
+    is taken from OpenCC itself (all of them in one call, a line each)."""
+    from . import normalize as ref
+
+    found = opencc_dictionaries()
+    if found is None:
+        return None
+    normalization, phrases = found
+    if any(ord(c) >= 0x10000 for p in phrases for c in p):
+        phrases = [p for p in phrases if all(ord(c) < 0x10000 for c in p)]  # astral text is complex anyway
+    chars = [chr(cp) for cp in range(0x80, 0x10000) if not 0xD800 <= cp <= 0xDFFF and cp != 0x0A]
+    converted = ref._opencc().convert("\n".join(chars)).split("\n")
+    if len(converted) != len(chars):
+        return None
+    index = np.full(65536, NONE, dtype=np.uint32)
+    pool: list[int] = []
+    for ch, out in zip(chars, converted):
+        out = out.replace("苧", "苎")  # as normalize.fold_script
+        if out != ch:
+            index[ord(ch)] = len(pool)
+            pool.append(len(out))
+            pool.extend(map(ord, out))
+    starts = np.full(65536, NONE, dtype=np.uint32)
+    phrase_pool: list[int] = []
+    by_first: dict[str, list[str]] = {}
+    for p in phrases:
+        by_first.setdefault(p[0], []).append(p)
+    for first, group in sorted(by_first.items()):
+        starts[ord(first)] = len(phrase_pool)
+        phrase_pool.append(len(group))
+        for p in group:
+            phrase_pool.append(len(p))
+            phrase_pool.extend(map(ord, p))
+    return (index.tobytes(), array("I", pool).tobytes(), starts.tobytes(), array("I", phrase_pool).tobytes(),
+            {c for c in normalization if len(c) == 1})
 
 
 def _syllables(pattern: str) -> set[str]:
@@ -110,10 +197,76 @@ def _syllables(pattern: str) -> set[str]:
     return strings(sre_parse.parse(pattern))
 
 
+def _cache_path() -> Path | None:
+    """Where the tables are kept between runs: named by a digest of everything they are computed
+    from (Python and its Unicode version, OpenCC's version, the reference module and this one),
+    so a change to any of them computes them again."""
+    from importlib import metadata
+
+    from . import normalize as ref
+
+    try:
+        opencc_version = metadata.version("opencc")
+    except metadata.PackageNotFoundError:
+        opencc_version = "?"
+    digest = hashlib.sha1()
+    for part in (sys.version, unicodedata.unidata_version, opencc_version):
+        digest.update(part.encode() + b"\0")
+    for module in (ref.__file__, __file__):
+        digest.update(Path(module).read_bytes())
+    folder = os.environ.get("DEDUP_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dedup")
+    return Path(folder) / f"core-tables-{digest.hexdigest()[:20]}.bin"
+
+
+def _read_cached(path: Path) -> tuple[bytes, ...] | None:
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    body = blob[20:]
+    if hashlib.sha1(body).digest() != blob[:20]:
+        return None  # damaged: computed again and rewritten
+    parts, pos = [], 0
+    for _ in range(N_TABLES):
+        size = int.from_bytes(body[pos : pos + 8], "little")
+        parts.append(body[pos + 8 : pos + 8 + size])
+        pos += 8 + size
+    return tuple(parts) if pos == len(body) else None
+
+
+def _write_cached(path: Path, parts: tuple[bytes, ...]) -> None:
+    """Write the tables atomically; a cache that cannot be written is simply not kept."""
+    body = b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".core-tables-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            out.write(hashlib.sha1(body).digest() + body)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+N_TABLES = 10  # compute_tables' six, then t2s_tables' four (empty when OpenCC's cannot be read)
+
+
 @lru_cache(maxsize=1)
-def tables() -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+def tables() -> tuple[bytes, ...]:
+    """The core's character tables: read from the cache (~1 ms), or computed (~1 s) and kept."""
+    path = _cache_path()
+    cached = _read_cached(path)
+    if cached is not None:
+        return cached
+    computed = compute_tables()
+    _write_cached(path, computed)
+    return computed
+
+
+def compute_tables() -> tuple[bytes, ...]:
     """The character tables of the core (see ``_core.c`` for the flags), from the reference."""
     from . import normalize as ref
+
+    t2s = t2s_tables()
 
     punctuation = re.compile(f"[{ref._PUNCTUATION}]")
     word = re.compile(f"[{ref._WORD}]")
@@ -170,6 +323,8 @@ def tables() -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
             f |= F_TONED
         if ch in triggers:
             f |= F_T2S
+        if t2s is None or ch in t2s[4]:
+            f |= F_T2S_CALL
         flags[cp] = f
     syllables = _syllables(ref._SYLLABLE)
     alphabet = sorted({ch for s in syllables for ch in s})
@@ -186,7 +341,8 @@ def tables() -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
         return value
 
     packed = np.array(sorted(pack(s) for s in syllables if s), dtype=np.uint64)
-    return (flags.tobytes(), lower.tobytes(), map_index.tobytes(), array("I", pool).tobytes(), letters.tobytes(), packed.tobytes())
+    t2s_parts = t2s[:4] if t2s is not None else (b"", b"", b"", b"")
+    return (flags.tobytes(), lower.tobytes(), map_index.tobytes(), array("I", pool).tobytes(), letters.tobytes(), packed.tobytes(), *t2s_parts)
 
 
 def _simple_flag(ch: str, seconds: set[int]) -> bool:
@@ -205,7 +361,10 @@ def _core_module():
     if not available():
         return None
     if not _LOADED:
-        _core.set_tables(*tables())
+        parts = tables()
+        _core.set_tables(*parts[:6])
+        if parts[6]:
+            _core.set_t2s(*parts[6:])
         _LOADED = True
     return _core
 

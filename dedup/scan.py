@@ -287,8 +287,19 @@ def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]
     return PreparedDocument(doc, array("q", spans.astype(np.int64).tobytes()), keys, array("q", key_ends.astype(np.int64).tobytes()), fps)
 
 
-Job = Union[Path, LineBatch]
-"""What a worker is given: a file to read (text, HTML, WARC), or a batch of JSONL lines."""
+@dataclass(frozen=True)
+class FileGroup:
+    """Consecutive small files read by one worker as one job: a job costs the main process
+    ~0.4 ms whatever its size (the pool's pickling and hand-offs), more than reading a 16 KB page."""
+
+    paths: tuple[Path, ...]
+
+
+Job = Union[Path, LineBatch, FileGroup]
+"""What a worker is given: a file to read (text, HTML, WARC), a group of them, or a batch of JSONL lines."""
+
+GROUP_BYTES = 512 * 1024  # files grouped into one job up to about this size
+GROUP_FILES = 64
 
 
 def prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocument | CorpusFileError]:
@@ -298,8 +309,20 @@ def prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocume
     decides in corpus order whether it stops the scan or is skipped.
     """
     normalizer = make_normalizer(config.steps)
+    if isinstance(job, FileGroup):
+        return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer)]
+    if isinstance(job, LineBatch):
+        try:
+            docs = parse_batch(job, config.record_fields)
+        except CorpusFileError as error:
+            return [error]
+        return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
+    return _prepare_file(job, root, config, normalizer)
+
+
+def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer) -> list[PreparedDocument | CorpusFileError]:
     try:
-        docs = parse_batch(job, config.record_fields) if isinstance(job, LineBatch) else list(read_file(job, root))
+        docs = list(read_file(path, root))
     except CorpusFileError as error:
         return [error]
     return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
@@ -307,16 +330,27 @@ def prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocume
 
 def _jobs(files: list[Path], root: Path) -> Iterator[Job | CorpusFileError]:
     """The jobs of the corpus in order: a JSONL file (or stdin) is cut into line batches here,
-    in the main process, so it streams; any other file is one job."""
+    in the main process, so it streams; other files go in groups of consecutive small ones."""
+    group: list[Path] = []
+    size = 0
     for path in files:
         if str(path) == STDIN or is_jsonl_name(path.name):
+            if group:
+                yield FileGroup(tuple(group))
+                group, size = [], 0
             source = STDIN if str(path) == STDIN else relative_path(path, root)
             try:
                 yield from line_batches(path, source)
             except CorpusFileError as error:
                 yield error
-        else:
-            yield path
+            continue
+        group.append(path)
+        size += _size(path)
+        if size >= GROUP_BYTES or len(group) >= GROUP_FILES:
+            yield FileGroup(tuple(group))
+            group, size = [], 0
+    if group:
+        yield FileGroup(tuple(group))
 
 
 def _prepared(files: list[Path], root: Path, config: ScanConfig) -> Iterator[PreparedDocument | CorpusFileError]:
@@ -398,20 +432,29 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
             if doc.record is None:
                 file_hashes[doc.source or doc.path] = (doc.sha1, doc.size)
             doc_id = len(paths)
-            rows = list(item.rows())
+            spans = np.frombuffer(item.spans, dtype=np.int64).reshape(-1, 6) if len(item.spans) else np.zeros((0, 6), np.int64)
+            n = len(spans)
+            idx, line_start, line_end, char_start, char_end, key_len = (spans[:, c].tolist() for c in range(6))
+            text = doc.text
+            texts = [text[a:b] for a, b in zip(char_start, char_end)]
+            fps = item.fingerprints
+            no_fp = PreparedDocument.NO_FINGERPRINT
+            fp_list = [None if (fp := fps[i : i + 16]) == no_fp else fp for i in range(0, 16 * n, 16)]
             keys.doc_date.append(_epoch(doc.date))
-            doc_rows.append(document_row(doc_id, doc, rows))
+            n_chars = int((spans[:, 4] - spans[:, 3]).sum())
+            doc_rows.append((doc_id, doc.path, doc.encoding, doc.size, doc.sha1, n, n_chars, doc.source or doc.path, doc.record, doc.date, doc.meta))
             if len(doc_rows) >= DOCUMENT_ROWS_BATCH:
                 writer.insert("documents", doc_rows)
                 doc_rows.clear()
             ids = keys.add_document(item)
             keys.para_key.frombytes(ids.tobytes())
-            keys.para_doc.extend(itertools.repeat(doc_id, len(rows)))
-            for (idx, line_start, line_end, char_start, char_end, key_len, text, fp, _), kid in zip(rows, ids.tolist()):
-                keys.para_len.append(len(text))
-                keys.para_line.append(line_start)
-                pid += 1
-                yield (pid, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, kid + 1 if kid >= 0 else None)
+            keys.para_doc.extend(itertools.repeat(doc_id, n))
+            keys.para_len.frombytes((spans[:, 4] - spans[:, 3]).tobytes())
+            keys.para_line.frombytes(spans[:, 1].tobytes())
+            key_ids = [k + 1 if k >= 0 else None for k in ids.tolist()]
+            yield from zip(range(pid + 1, pid + n + 1), itertools.repeat(doc_id), idx, line_start, line_end, char_start, char_end,
+                           texts, key_len, fp_list, itertools.repeat(None), key_ids)
+            pid += n
             bar.update(doc.size)
             if doc_id % 64 == 0 and not bar.disable:  # MB/s and the ETA come from the bar itself
                 bar.set_postfix_str(f"{pid / max(bar.format_dict['elapsed'], 1e-9):,.0f} paragraphs/s", refresh=False)

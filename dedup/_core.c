@@ -556,23 +556,31 @@ static Py_ssize_t key_shingles(const uint32_t *cp, Py_ssize_t n, int k, int dens
     return count;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
+/* in-place ascending sort of uint64: quicksort (median of three) with insertion sort for short
+ * runs, inlined (qsort's comparison through a function pointer was most of the signing time) */
 static void sort_u64(uint64_t *v, Py_ssize_t n) {
-    if (n < 2) return;
-    if (n <= 24) { /* insertion sort: most keys are short */
-        for (Py_ssize_t i = 1; i < n; i++) {
-            uint64_t x = v[i];
-            Py_ssize_t j = i;
-            while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
-            v[j] = x;
+    while (n > 16) {
+        uint64_t a = v[0], b = v[n / 2], c = v[n - 1];
+        uint64_t pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        Py_ssize_t i = 0, j = n - 1;
+        for (;;) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i >= j) break;
+            uint64_t t = v[i]; v[i] = v[j]; v[j] = t;
+            i++; j--;
         }
-        return;
+        /* [0, j] <= pivot <= [j + 1, n): recurse into the smaller side, loop on the larger */
+        Py_ssize_t left = j + 1, right = n - left;
+        if (left < right) { sort_u64(v, left); v += left; n = right; }
+        else { sort_u64(v + left, right); n = left; }
     }
-    qsort(v, (size_t)n, sizeof(uint64_t), cmp_u64);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        uint64_t x = v[i];
+        Py_ssize_t j = i;
+        while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
+        v[j] = x;
+    }
 }
 
 /* sorted distinct shingle ids (top 40 bits) of ``hashes[0:n]`` into ``ids``; returns the count */
@@ -675,7 +683,7 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     uint32_t *bands = malloc((size_t)(n_values > 0 ? n_values : 1) * 4);
     uint32_t *sig = malloc((size_t)num_perm * 4);
     uint32_t *dense = malloc((size_t)num_perm * 4);
-    u64buf hashes = {0}, ids_buf = {0};
+    u64buf hashes = {0}, ids_buf = {0}, table = {0};
     cpbuf cps = {0};
     Py_ssize_t n_anchor = 0, cap_anchor = 1024;
     int32_t *a_owner = malloc((size_t)cap_anchor * 4);
@@ -687,11 +695,26 @@ static PyObject *sign(PyObject *self, PyObject *args) {
         hashes.len = 0;
         Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
         if (m < 0 || u64_reserve(&ids_buf, m + 1) < 0) goto done;
-        Py_ssize_t distinct = distinct_ids(hashes.data, m, ids_buf.data);
+        /* the set size by a hash set of the ids; only the anchors need sorting */
+        Py_ssize_t table_size = 16;
+        while (table_size < 2 * m) table_size *= 2;
+        if (u64_reserve(&table, table_size) < 0) goto done;
+        memset(table.data, 0, (size_t)table_size * 8);
+        Py_ssize_t distinct = 0, n_picked = 0;
+        for (Py_ssize_t h = 0; h < m; h++) {
+            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT, slot_value = id + 1; /* ids < 2^40: never 0 */
+            uint64_t pos = mix64(id) & (uint64_t)(table_size - 1);
+            while (table.data[pos] && table.data[pos] != slot_value) pos = (pos + 1) & (uint64_t)(table_size - 1);
+            if (!table.data[pos]) {
+                table.data[pos] = slot_value;
+                distinct++;
+                if (anchor_mod && id % (uint64_t)anchor_mod == 0) ids_buf.data[n_picked++] = id;
+            }
+        }
         sizes[i] = distinct;
         if (anchor_mod) {
-            for (Py_ssize_t a = 0; a < distinct; a++) {
-                if (ids_buf.data[a] % (uint64_t)anchor_mod) continue;
+            sort_u64(ids_buf.data, n_picked);
+            for (Py_ssize_t a = 0; a < n_picked; a++) {
                 if (n_anchor == cap_anchor) {
                     cap_anchor *= 2;
                     int32_t *o = realloc(a_owner, (size_t)cap_anchor * 4);
@@ -740,7 +763,7 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     }
 done:
     free(sizes); free(bands); free(sig); free(dense); free(a_owner); free(a_value);
-    free(hashes.data); free(ids_buf.data); free(cps.data);
+    free(hashes.data); free(ids_buf.data); free(table.data); free(cps.data);
     keyview_release(&kv, got);
     return result;
 }

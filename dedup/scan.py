@@ -75,19 +75,48 @@ class _Keys:
     para_len: array = field(default_factory=lambda: array("q"))
     para_line: array = field(default_factory=lambda: array("q"))
     doc_date: array = field(default_factory=lambda: array("d"))  # seconds since the epoch; NaN: undated
+    # what the workers signed, of the keys long enough to sign, in id order (``signatures``)
+    set_sizes: array = field(default_factory=lambda: array("q"))
+    bands: bytearray = field(default_factory=bytearray)
+    anchor_owner: array = field(default_factory=lambda: array("i"))
+    anchor_values: array = field(default_factory=lambda: array("I"))
+    presigned: bool | None = None  # every document came signed (None: no document yet)
 
-    def add_document(self, prepared: "PreparedDocument") -> np.ndarray:
+    def add_document(self, prepared: "PreparedDocument", shortest: int) -> np.ndarray:
         """The key id of every paragraph of a prepared document (-1: too short to have a
-        fingerprint); keys seen for the first time are stored, numbered in order."""
+        fingerprint); keys seen for the first time are stored, numbered in order, with their
+        signatures when the document was signed (keys of ``shortest`` characters or more)."""
         ids = np.frombuffer(self.index.add(prepared.fingerprints), dtype=np.int64)
+        self.presigned = prepared.signed is not None and self.presigned is not False
         first_new = len(self.key_len)
-        if len(ids) and ids.max() >= first_new:
-            keys, ends, spans = prepared.keys, prepared.key_ends, prepared.spans
-            for i in np.nonzero(ids >= first_new)[0].tolist():
-                if ids[i] == len(self.key_len):  # its first paragraph
-                    self.store.append_utf8(keys[ends[i - 1] if i else 0 : ends[i]])
-                    self.key_len.append(spans[6 * i + 5])
+        if not len(ids) or ids.max() < first_new:
+            return ids
+        keys, ends = prepared.keys, prepared.key_ends
+        key_chars = np.frombuffer(prepared.spans, dtype=np.int64)[5::6]
+        candidates = np.nonzero(ids >= first_new)[0]
+        _, first = np.unique(ids[candidates], return_index=True)  # new ids appear in order
+        firsts = candidates[first]
+        for i in firsts.tolist():
+            self.store.append_utf8(keys[ends[i - 1] if i else 0 : ends[i]])
+        self.key_len.frombytes(key_chars[firsts].tobytes())
+        if self.presigned:
+            signed = prepared.signed
+            at = np.searchsorted(np.nonzero(key_chars >= shortest)[0], firsts[key_chars[firsts] >= shortest])
+            base = len(self.set_sizes)
+            self.set_sizes.frombytes(np.ascontiguousarray(signed.set_sizes[at], dtype=np.int64).tobytes())
+            self.bands.extend(np.ascontiguousarray(signed.bands[at], dtype=np.uint32).tobytes())
+            mine = np.isin(signed.anchor_keys, at)
+            self.anchor_owner.frombytes((base + np.searchsorted(at, signed.anchor_keys[mine])).astype(np.int32).tobytes())
+            self.anchor_values.frombytes(np.ascontiguousarray(signed.anchor_values[mine], dtype=np.uint32).tobytes())
         return ids
+
+    def signatures(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """(set sizes, band hashes (n, n_bands), (anchor owners, anchor values)) that the workers made."""
+        sizes = np.frombuffer(self.set_sizes, dtype=np.int64) if len(self.set_sizes) else np.zeros(0, np.int64)
+        bands = np.frombuffer(bytes(self.bands), dtype=np.uint32).reshape(-1, n_bands) if self.bands else np.zeros((0, n_bands), np.uint32)
+        owner = np.frombuffer(self.anchor_owner, dtype=np.int32) if len(self.anchor_owner) else np.zeros(0, np.int32)
+        values = np.frombuffer(self.anchor_values, dtype=np.uint32) if len(self.anchor_values) else np.zeros(0, np.uint32)
+        return sizes, bands, (owner, values)
 
     @property
     def fps(self) -> list[bytes]:
@@ -244,6 +273,7 @@ class PreparedDocument:
     keys: bytes  # the keys' UTF-8 bytes, one after another
     key_ends: array  # where each key's bytes end in ``keys``
     fingerprints: bytes  # 16 bytes a paragraph, all zero for a key under MIN_KEY_CHARS
+    signed: "SignedBatch | None" = None  # of the paragraphs long enough to sign, in order (compiled core)
 
     NO_FINGERPRINT = bytes(16)
 
@@ -263,9 +293,10 @@ class PreparedDocument:
             start = ends[i]
 
 
-def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]) -> PreparedDocument:
+def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str], signer: Callable | None = None) -> PreparedDocument:
     """Split, normalize and fingerprint one document: on the compiled core, one call for all its
-    paragraphs (``normalizer.document_keys``); else one normalizer call a paragraph."""
+    paragraphs (``normalizer.document_keys``); else one normalizer call a paragraph. With a
+    ``signer`` (``document_signer``), the keys long enough to sign are signed here too."""
     text = doc.text
     para = paragraph_spans(text, split)
     n = len(para)
@@ -284,7 +315,26 @@ def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]
         fp(keys[a:b]) if chars >= MIN_KEY_CHARS else no_fp for a, b, chars in zip(starts, key_ends.tolist(), key_chars.tolist())
     )
     spans = np.column_stack([np.arange(n, dtype=np.int64), para, key_chars]) if n else np.zeros((0, 6), np.int64)
-    return PreparedDocument(doc, array("q", spans.astype(np.int64).tobytes()), keys, array("q", key_ends.astype(np.int64).tobytes()), fps)
+    signed = signer(keys, key_ends, key_chars) if signer is not None else None
+    return PreparedDocument(doc, array("q", spans.astype(np.int64).tobytes()), keys, array("q", key_ends.astype(np.int64).tobytes()), fps, signed)
+
+
+def document_signer(config: ScanConfig) -> Callable | None:
+    """``(keys, key_ends, key_chars) -> SignedBatch`` of the keys of one document that a scan
+    signs (at least ``min_chars`` characters), on the compiled core; None without it. Signing
+    where the keys are made saves the scan a pass over the key store and a pool of its own
+    (duplicates are signed again: they cost less than the trip)."""
+    if not compiled.available():
+        return None
+    b, r = config.lsh_bands()
+    shortest = max(config.min_chars, MIN_KEY_CHARS)
+
+    def sign(keys: bytes, key_ends: np.ndarray, key_chars: np.ndarray) -> SignedBatch:
+        offsets = np.zeros(len(key_ends) + 1, dtype=np.int64)
+        offsets[1:] = key_ends
+        return sign_utf8(keys, offsets, np.nonzero(key_chars >= shortest)[0].astype(np.int64), config, b, r)
+
+    return sign
 
 
 @dataclass(frozen=True)
@@ -308,24 +358,24 @@ def prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocume
     A file or record that cannot be read is returned as its error, not raised, so the caller
     decides in corpus order whether it stops the scan or is skipped.
     """
-    normalizer = make_normalizer(config.steps)
+    normalizer, signer = make_normalizer(config.steps), document_signer(config)
     if isinstance(job, FileGroup):
-        return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer)]
+        return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer, signer)]
     if isinstance(job, LineBatch):
         try:
             docs = parse_batch(job, config.record_fields)
         except CorpusFileError as error:
             return [error]
-        return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
-    return _prepare_file(job, root, config, normalizer)
+        return [prepare_document(d, config.split, normalizer, signer) if isinstance(d, Document) else d for d in docs]
+    return _prepare_file(job, root, config, normalizer, signer)
 
 
-def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer) -> list[PreparedDocument | CorpusFileError]:
+def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer, signer) -> list[PreparedDocument | CorpusFileError]:
     try:
         docs = list(read_file(path, root))
     except CorpusFileError as error:
         return [error]
-    return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
+    return [prepare_document(d, config.split, normalizer, signer) if isinstance(d, Document) else d for d in docs]
 
 
 def _jobs(files: list[Path], root: Path) -> Iterator[Job | CorpusFileError]:
@@ -446,7 +496,7 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
             if len(doc_rows) >= DOCUMENT_ROWS_BATCH:
                 writer.insert("documents", doc_rows)
                 doc_rows.clear()
-            ids = keys.add_document(item)
+            ids = keys.add_document(item, max(config.min_chars, MIN_KEY_CHARS))
             keys.para_key.frombytes(ids.tobytes())
             keys.para_doc.extend(itertools.repeat(doc_id, n))
             keys.para_len.frombytes((spans[:, 4] - spans[:, 3]).tobytes())
@@ -664,7 +714,10 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
     keys.store.get([])  # map the key file now: every worker forked from here inherits the map
     signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
     with timer.stage("sign"):
-        set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
+        if keys.presigned:  # by the reading workers
+            set_sizes, bands, (anchor_owner, anchor_values) = keys.signatures(b)
+        else:
+            set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
         sets = KeySets(keys.store, signed, set_sizes, shingler(config))
     with timer.stage("candidates"):
         pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)

@@ -1176,12 +1176,38 @@ done:
     return result;
 }
 
+/* lookup(fingerprints) -> int64 ids, -1 for one not in the index (nothing is added) */
+static PyObject *fpi_lookup(FingerprintIndex *self, PyObject *arg) {
+    Py_buffer v;
+    if (buffer_of(arg, &v, 16, "fingerprints") < 0) return NULL;
+    Py_ssize_t n = v.len / 16;
+    int64_t *ids = malloc((size_t)(n ? n : 1) * 8);
+    PyObject *result = NULL;
+    if (!ids) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *fp = (const unsigned char *)v.buf + 16 * i;
+        uint64_t mask = (uint64_t)(self->n_slots - 1), pos = fp_hash(fp) & mask;
+        ids[i] = -1;
+        while (self->slots[pos]) {
+            int64_t other = self->slots[pos] - 1;
+            if (!memcmp(self->fps + 16 * other, fp, 16)) { ids[i] = other; break; }
+            pos = (pos + 1) & mask;
+        }
+    }
+    result = bytes_of(ids, n * 8);
+done:
+    free(ids);
+    PyBuffer_Release(&v);
+    return result;
+}
+
 static PyObject *fpi_fingerprints(FingerprintIndex *self, PyObject *unused) { return bytes_of(self->fps, self->n * 16); }
 static PyObject *fpi_counts(FingerprintIndex *self, PyObject *unused) { return bytes_of(self->counts, self->n * 8); }
 static Py_ssize_t fpi_len(FingerprintIndex *self) { return self->n; }
 
 static PyMethodDef fpi_methods[] = {
     {"add", (PyCFunction)fpi_add, METH_O, "ids of a buffer of 16-byte fingerprints (new ones numbered in order)"},
+    {"lookup", (PyCFunction)fpi_lookup, METH_O, "ids of fingerprints already in the index (-1: not), adding nothing"},
     {"fingerprints", (PyCFunction)fpi_fingerprints, METH_NOARGS, "every fingerprint, 16 bytes each, in id order"},
     {"counts", (PyCFunction)fpi_counts, METH_NOARGS, "int64 number of paragraphs of every id"},
     {NULL, NULL, 0, NULL},
@@ -1201,6 +1227,186 @@ static PyTypeObject FingerprintIndexType = {
     .tp_as_sequence = &fpi_sequence,
 };
 
+
+/* ---- CodeIndex: band and anchor codes -> the keys holding them (the stream filter's index) -- */
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t *codes;  /* slot: the code (stored + 1; 0: empty) */
+    int64_t *heads;   /* slot: last posting of the code */
+    int64_t *sizes;   /* slot: keys holding the code */
+    Py_ssize_t n_slots, n_codes;
+    int64_t *post_key, *post_next; /* postings, linked newest first */
+    Py_ssize_t n_post, cap_post;
+} CodeIndex;
+
+static void cx_dealloc(CodeIndex *self) {
+    free(self->codes); free(self->heads); free(self->sizes); free(self->post_key); free(self->post_next);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *cx_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    CodeIndex *self = (CodeIndex *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->n_slots = 4096;
+    self->codes = calloc((size_t)self->n_slots, 8);
+    self->heads = malloc((size_t)self->n_slots * 8);
+    self->sizes = malloc((size_t)self->n_slots * 8);
+    self->cap_post = 4096;
+    self->post_key = malloc((size_t)self->cap_post * 8);
+    self->post_next = malloc((size_t)self->cap_post * 8);
+    if (!self->codes || !self->heads || !self->sizes || !self->post_key || !self->post_next) { Py_DECREF(self); return PyErr_NoMemory(); }
+    return (PyObject *)self;
+}
+
+static Py_ssize_t cx_slot(const CodeIndex *self, uint64_t code) {
+    uint64_t mask = (uint64_t)(self->n_slots - 1), pos = mix64(code) & mask;
+    while (self->codes[pos] && self->codes[pos] != code + 1) pos = (pos + 1) & mask;
+    return (Py_ssize_t)pos;
+}
+
+static int cx_grow(CodeIndex *self) {
+    Py_ssize_t n_slots = self->n_slots * 2;
+    uint64_t *codes = calloc((size_t)n_slots, 8);
+    int64_t *heads = malloc((size_t)n_slots * 8), *sizes = malloc((size_t)n_slots * 8);
+    if (!codes || !heads || !sizes) { free(codes); free(heads); free(sizes); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < self->n_slots; i++) {
+        if (!self->codes[i]) continue;
+        uint64_t mask = (uint64_t)(n_slots - 1), pos = mix64(self->codes[i] - 1) & mask;
+        while (codes[pos]) pos = (pos + 1) & mask;
+        codes[pos] = self->codes[i];
+        heads[pos] = self->heads[i];
+        sizes[pos] = self->sizes[i];
+    }
+    free(self->codes); free(self->heads); free(self->sizes);
+    self->codes = codes; self->heads = heads; self->sizes = sizes;
+    self->n_slots = n_slots;
+    return 0;
+}
+
+/* add(codes uint64, key): the key holds these codes (distinct) */
+static PyObject *cx_add(CodeIndex *self, PyObject *args) {
+    PyObject *obj;
+    long long key;
+    if (!PyArg_ParseTuple(args, "OL", &obj, &key)) return NULL;
+    Py_buffer v;
+    if (buffer_of(obj, &v, 8, "codes") < 0) return NULL;
+    const uint64_t *codes = v.buf;
+    Py_ssize_t n = v.len / 8;
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (2 * (self->n_codes + 1) > self->n_slots && cx_grow(self) < 0) goto done;
+        if (self->n_post == self->cap_post) {
+            Py_ssize_t cap = self->cap_post * 2;
+            int64_t *k = realloc(self->post_key, (size_t)cap * 8);
+            if (!k) { PyErr_NoMemory(); goto done; }
+            self->post_key = k;
+            int64_t *nx = realloc(self->post_next, (size_t)cap * 8);
+            if (!nx) { PyErr_NoMemory(); goto done; }
+            self->post_next = nx;
+            self->cap_post = cap;
+        }
+        Py_ssize_t slot = cx_slot(self, codes[i]);
+        if (!self->codes[slot]) {
+            self->codes[slot] = codes[i] + 1;
+            self->heads[slot] = -1;
+            self->sizes[slot] = 0;
+            self->n_codes++;
+        }
+        self->post_key[self->n_post] = key;
+        self->post_next[self->n_post] = self->heads[slot];
+        self->heads[slot] = self->n_post++;
+        self->sizes[slot]++;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&v);
+    return result;
+}
+
+/* sizes(codes) -> int64: how many keys hold each code */
+static PyObject *cx_sizes(CodeIndex *self, PyObject *obj) {
+    Py_buffer v;
+    if (buffer_of(obj, &v, 8, "codes") < 0) return NULL;
+    Py_ssize_t n = v.len / 8;
+    int64_t *out = malloc((size_t)(n ? n : 1) * 8);
+    PyObject *result = NULL;
+    if (!out) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t slot = cx_slot(self, ((const uint64_t *)v.buf)[i]);
+        out[i] = self->codes[slot] ? self->sizes[slot] : 0;
+    }
+    result = bytes_of(out, n * 8);
+done:
+    free(out);
+    PyBuffer_Release(&v);
+    return result;
+}
+
+/* holders(codes) -> (keys int64, counts int64): every key holding one of the codes, with how
+ * many of them it holds, keys ascending */
+static PyObject *cx_holders(CodeIndex *self, PyObject *obj) {
+    Py_buffer v;
+    if (buffer_of(obj, &v, 8, "codes") < 0) return NULL;
+    Py_ssize_t n = v.len / 8, total = 0;
+    PyObject *result = NULL;
+    int64_t *keys = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t slot = cx_slot(self, ((const uint64_t *)v.buf)[i]);
+        if (self->codes[slot]) total += self->sizes[slot];
+    }
+    keys = malloc((size_t)(total ? total : 1) * 8);
+    if (!keys) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t slot = cx_slot(self, ((const uint64_t *)v.buf)[i]);
+        if (!self->codes[slot]) continue;
+        for (int64_t p = self->heads[slot]; p >= 0; p = self->post_next[p]) keys[m++] = self->post_key[p];
+    }
+    sort_u64((uint64_t *)keys, m); /* key ids are >= 0 */
+    Py_ssize_t d = 0;
+    int64_t *counts = malloc((size_t)(m ? m : 1) * 8);
+    if (!counts) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (d && keys[d - 1] == keys[i]) counts[d - 1]++;
+        else { keys[d] = keys[i]; counts[d++] = 1; }
+    }
+    {
+        PyObject *o1 = bytes_of(keys, d * 8), *o2 = bytes_of(counts, d * 8);
+        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
+        Py_XDECREF(o1); Py_XDECREF(o2);
+    }
+    free(counts);
+done:
+    free(keys);
+    PyBuffer_Release(&v);
+    return result;
+}
+
+static PyObject *cx_nbytes(CodeIndex *self, PyObject *unused) {
+    return PyLong_FromSsize_t(self->n_slots * 24 + self->cap_post * 16);
+}
+
+static PyMethodDef cx_methods[] = {
+    {"add", (PyCFunction)cx_add, METH_VARARGS, "add(codes, key): the key holds these distinct codes"},
+    {"sizes", (PyCFunction)cx_sizes, METH_O, "how many keys hold each code (int64)"},
+    {"holders", (PyCFunction)cx_holders, METH_O, "(keys, counts) of the keys holding any of the codes"},
+    {"nbytes", (PyCFunction)cx_nbytes, METH_NOARGS, "memory held, in bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CodeIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dedup._core.CodeIndex",
+    .tp_basicsize = sizeof(CodeIndex),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Band and anchor codes -> the keys holding them, in memory.",
+    .tp_new = cx_new,
+    .tp_dealloc = (destructor)cx_dealloc,
+    .tp_methods = cx_methods,
+};
+
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
     {"set_t2s", set_t2s, METH_VARARGS, "Load OpenCC's t2s conversion by character and its multi-character keys."},
@@ -1218,12 +1424,18 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_core", "dedup's compiled hot path", -1, methods};
 
 PyMODINIT_FUNC PyInit__core(void) {
-    if (PyType_Ready(&FingerprintIndexType) < 0) return NULL;
+    if (PyType_Ready(&FingerprintIndexType) < 0 || PyType_Ready(&CodeIndexType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&FingerprintIndexType);
     if (PyModule_AddObject(m, "FingerprintIndex", (PyObject *)&FingerprintIndexType) < 0) {
         Py_DECREF(&FingerprintIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&CodeIndexType);
+    if (PyModule_AddObject(m, "CodeIndex", (PyObject *)&CodeIndexType) < 0) {
+        Py_DECREF(&CodeIndexType);
         Py_DECREF(m);
         return NULL;
     }

@@ -457,8 +457,9 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
     one of an earlier record of the stream (the first occurrence stays). Data goes to stdout
     only; the report and warnings go to stderr.
     """
+    from .compiled import prepare
     from .filter import filter_stream, reference_index
-    from .index import KeyIndex
+    from .index import key_index
     from .records import RecordFields
 
     if no_stream and db_path is None:
@@ -469,13 +470,17 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
             reference, config = reference_index(db_path)
         else:
             config = ScanConfig(threshold=threshold)
-        index = KeyIndex(config)
+        prepare()
+        index = key_index(config)
         fields = RecordFields(text_field, id_field)
         warn = lambda error: click.echo(f"warning: {error}; passed through unchanged", err=True)  # noqa: E731
         out = sys.stdout.buffer
-        result = filter_stream(
-            sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn
-        )
+        try:
+            result = filter_stream(
+                sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn
+            )
+        finally:
+            index.close()
         out.flush()
     except DedupError as e:
         raise UserError(str(e))

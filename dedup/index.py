@@ -195,3 +195,163 @@ class KeyIndex:
             self.conn.executemany(
                 "INSERT INTO anchor_counts (h, n) VALUES (?, 1) ON CONFLICT (h) DO UPDATE SET n = n + 1", [(code,) for code in anchor_codes]
             )
+
+
+class CompiledKeyIndex:
+    """``KeyIndex`` on the compiled core, with the same answers: fingerprints in a
+    ``FingerprintIndex``, band and anchor codes in a ``CodeIndex`` (both in memory: about
+    40 bytes a posting, some 40 postings a key), key texts and references appended to files
+    (``KeyStore``), so memory grows with the keys, never with their text. Candidates are ranked
+    and verified exactly as ``KeyIndex._match_one`` ranks and verifies them; the shingle sets are
+    the scan's (hashed ids), where ``KeyIndex`` compares shingle strings: the two can differ
+    only where two shingles of a pair share a 40-bit id (about one pair in five million)."""
+
+    def __init__(self, config: ScanConfig, folder: str | Path | None = None):
+        from array import array
+
+        from . import _core, compiled
+        from .keystore import KeyStore
+
+        self.config = config
+        self.bands, self.rows = config.lsh_bands()
+        self.rule = config.match_rule()
+        self.dense_k, self.other_k = config.shingle_sizes()
+        self._compiled = compiled
+        self.fps = _core.FingerprintIndex()
+        self.codes = _core.CodeIndex()
+        self.texts = KeyStore(folder, prefix=".dedup-filter-keys-")
+        self.refs = KeyStore(folder, prefix=".dedup-filter-refs-")
+        self.n_anchors = array("q")
+        self.sizes = array("q")
+        # keys added by the batch being matched: written to the stores once it is done, so that
+        # their maps stay valid through the batch (a store remaps after every append)
+        self._new_texts: dict[int, bytes] = {}
+        self._new_refs: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.fps)
+
+    def close(self) -> None:
+        self.texts.close()
+        self.refs.close()
+
+    def _ref(self, kid: int) -> dict:
+        return json.loads(self._new_refs[kid] if kid in self._new_refs else self.refs.get([kid])[0])
+
+    def _texts_utf8(self, ids: list[int]) -> tuple[bytes, np.ndarray]:
+        data, offsets = self.texts.buffers()
+        parts = [self._new_texts[k] if k in self._new_texts else data[offsets[k] : offsets[k + 1]] for k in ids]
+        ends = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=ends[1:])
+        return b"".join(parts), ends
+
+    def _flush(self) -> None:
+        for kid in sorted(self._new_texts):
+            self.texts.append_utf8(self._new_texts[kid])
+            self.refs.append(self._new_refs[kid])
+        self._new_texts.clear()
+        self._new_refs.clear()
+
+    def _signed(self, keys: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """(positions of the keys long enough to sign, set sizes, band codes per signed key,
+        sorted distinct anchor codes per signed key), as ``sign_for_lookup`` computes them."""
+        fuzzy = np.array([i for i, k in enumerate(keys) if len(k) >= max(self.config.min_chars, MIN_KEY_CHARS)], dtype=np.int64)
+        data, offsets = self._compiled.encode_keys(keys)
+        from .lsh import ANCHOR_MOD
+
+        sizes, bands, owner, values = self._compiled.sign(
+            data, offsets, fuzzy, self.other_k, self.dense_k, self.config.seed, self.config.num_perm, self.bands, self.rows,
+            ANCHOR_MOD if self.config.containment > 0 else 0,
+        )
+        band_codes = (np.arange(self.bands, dtype=np.uint64) << np.uint64(32)) | bands.astype(np.uint64)
+        starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
+        tag = np.uint64(self.bands) << np.uint64(32)
+        anchor_codes = [np.unique(values[starts[j] : starts[j + 1]]).astype(np.uint64) | tag for j in range(len(fuzzy))]
+        return fuzzy, sizes, band_codes, anchor_codes
+
+    def match(self, keys: list[str], refs: list[dict] | None = None) -> list[Match | None]:
+        """For every key in order, the earlier key it copies (None: new). With ``refs``, each
+        new key is added under its reference, so later keys (of this batch too) can match it."""
+        fuzzy, sizes, band_codes, anchor_codes = self._signed(keys)
+        slot = {int(i): j for j, i in enumerate(fuzzy.tolist())}
+        out: list[Match | None] = []
+        for i, key in enumerate(keys):
+            if len(key) < MIN_KEY_CHARS:
+                out.append(None)
+                continue
+            fp = fingerprint(key)
+            known = int(np.frombuffer(self.fps.lookup(fp), dtype=np.int64)[0])
+            j = slot.get(i)
+            if known >= 0:
+                found = Match(self._ref(known), "exact", 1.0, 1.0)
+            elif j is None:
+                found = None
+            else:
+                found = self._fuzzy(key, int(sizes[j]), band_codes[j], anchor_codes[j])
+            out.append(found)
+            if found is None and refs is not None:
+                kid = int(np.frombuffer(self.fps.add(fp), dtype=np.int64)[0])
+                self._new_texts[kid] = key.encode("utf-8") if j is not None else b""
+                self._new_refs[kid] = json.dumps(refs[i], ensure_ascii=False)
+                self.sizes.append(int(sizes[j]) if j is not None else 0)
+                self.n_anchors.append(len(anchor_codes[j]) if j is not None else 0)
+                if j is not None:
+                    self.codes.add(np.concatenate([band_codes[j], anchor_codes[j]]), kid)
+        self._flush()
+        return out
+
+    def _ranked(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The keys holding any of ``codes``, most codes first, then by id, with their counts."""
+        keys, counts = self.codes.holders(np.ascontiguousarray(codes, dtype=np.uint64))
+        keys, counts = np.frombuffer(keys, dtype=np.int64), np.frombuffer(counts, dtype=np.int64)
+        order = np.lexsort((keys, -counts))
+        return keys[order], counts[order]
+
+    def _fuzzy(self, key: str, size: int, band_codes: np.ndarray, anchor_codes: np.ndarray) -> Match | None:
+        keys, _ = self._ranked(band_codes)
+        ordered = keys[:MAX_CANDIDATES].tolist()
+        if len(anchor_codes):
+            holders = np.frombuffer(self.codes.sizes(anchor_codes), dtype=np.int64)
+            good = anchor_codes[holders <= ANCHOR_MAX_BUCKET]
+            if len(good):
+                keys, counts = self._ranked(good)
+                n_anchors = np.frombuffer(self.n_anchors, dtype=np.int64)[keys] if len(keys) else np.zeros(0, np.int64)
+                keep = counts >= ANCHOR_MIN_SHARE * np.minimum(len(anchor_codes), np.maximum(n_anchors, 1))
+                seen = set(ordered)
+                ordered += [k for k in keys[keep][:MAX_CANDIDATES].tolist() if k not in seen]
+        for start in range(0, len(ordered), VERIFY_CHUNK):
+            found = self._verify(key, ordered[start : start + VERIFY_CHUNK])
+            if found is not None:
+                return found
+        return None
+
+    def _verify(self, key: str, ids: list[int]) -> Match | None:
+        """As ``KeyIndex._verify`` and ``best_copy``, on the scan's shingle sets."""
+        c = self._compiled
+        mine_h, mine_off = c.shingle_sets(key.encode("utf-8"), np.array([0, len(key.encode("utf-8"))], dtype=np.int64), None,
+                                          self.other_k, self.dense_k, self.config.seed)
+        theirs_h, theirs_off = c.shingle_sets(*self._texts_utf8(ids), None, self.other_k, self.dense_k, self.config.seed)
+        hashes = np.concatenate([mine_h, theirs_h])
+        offsets = np.concatenate([mine_off, theirs_off[1:] + mine_off[-1]])
+        inter = c.intersections(hashes, offsets, np.zeros(len(ids), dtype=np.int64), np.arange(1, len(ids) + 1, dtype=np.int64))
+        mine, theirs = int(mine_off[-1]), np.diff(theirs_off)
+        best, best_rank = None, None
+        for k, their_size, common in zip(ids, theirs.tolist(), inter.tolist()):
+            ok, jac, con = self.rule.accepts(mine, their_size, common)
+            near = jac >= self.config.threshold - 1e-12
+            if not ok or not (near or mine <= their_size):
+                continue
+            rank = (near, jac if near else con)
+            if best_rank is None or rank > best_rank:
+                best, best_rank = (k, "near" if near else "contained", jac, con), rank
+        if best is None:
+            return None
+        k, relation, jac, con = best
+        return Match(self._ref(k), relation, round(jac, 6), round(con, 6))
+
+
+def key_index(config: ScanConfig):
+    """The stream index ``dedup filter`` uses: the compiled one when the core is built."""
+    from . import compiled
+
+    return CompiledKeyIndex(config) if compiled.available() else KeyIndex(config)

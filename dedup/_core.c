@@ -1407,6 +1407,49 @@ static PyTypeObject CodeIndexType = {
     .tp_methods = cx_methods,
 };
 
+
+/* components(n, a, b) -> int64 labels: connected components of n nodes and the undirected
+ * edges (a[i], b[i]), numbered in the order of their smallest node (as scipy's
+ * connected_components numbers them). Union-find with path halving, union by smaller root. */
+static PyObject *components(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
+    PyObject *oa, *ob;
+    if (!PyArg_ParseTuple(args, "nOO", &n, &oa, &ob)) return NULL;
+    if (n < 0) { PyErr_SetString(PyExc_ValueError, "components: n must be >= 0"); return NULL; }
+    Py_buffer va, vb;
+    if (buffer_of(oa, &va, 8, "a") < 0) return NULL;
+    if (buffer_of(ob, &vb, 8, "b") < 0) { PyBuffer_Release(&va); return NULL; }
+    PyObject *result = NULL;
+    const int64_t *a = va.buf, *b = vb.buf;
+    Py_ssize_t m = va.len / 8;
+    int64_t *parent = malloc((size_t)(n ? n : 1) * 8), *label = NULL;
+    if (!parent) { PyErr_NoMemory(); goto done; }
+    if (vb.len != va.len) { PyErr_SetString(PyExc_ValueError, "components: a and b differ in length"); goto done; }
+    for (Py_ssize_t i = 0; i < m; i++)
+        if (a[i] < 0 || a[i] >= n || b[i] < 0 || b[i] >= n) { PyErr_SetString(PyExc_IndexError, "components: node out of range"); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) parent[i] = i;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        int64_t x = a[i], y = b[i];
+        while (parent[x] != x) { parent[x] = parent[parent[x]]; x = parent[x]; }
+        while (parent[y] != y) { parent[y] = parent[parent[y]]; y = parent[y]; }
+        if (x == y) continue;
+        if (x < y) parent[y] = x; else parent[x] = y; /* the root is the smallest node */
+    }
+    label = malloc((size_t)(n ? n : 1) * 8);
+    if (!label) { PyErr_NoMemory(); goto done; }
+    int64_t next = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = i;
+        while (parent[r] != r) r = parent[r];
+        parent[i] = r;
+        label[i] = r == i ? next++ : label[r]; /* a root is its component's smallest node */
+    }
+    result = bytes_of(label, n * 8);
+done:
+    free(parent); free(label);
+    PyBuffer_Release(&va); PyBuffer_Release(&vb);
+    return result;
+}
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
     {"set_t2s", set_t2s, METH_VARARGS, "Load OpenCC's t2s conversion by character and its multi-character keys."},
@@ -1415,6 +1458,7 @@ static PyMethodDef methods[] = {
     {"normalize_spans", normalize_spans, METH_VARARGS, "Keys of the paragraphs text[starts[i]:ends[i]] of one document."},
     {"paragraph_spans", paragraph_spans, METH_VARARGS, "Rows (line_start, line_end, char_start, char_end) of a document's paragraphs."},
     {"line_spans", line_spans, METH_O, "Start and end of the stripped content of every line."},
+    {"components", components, METH_VARARGS, "Connected component labels of n nodes and undirected edges."},
     {"sign", sign, METH_VARARGS, "Set sizes, band hashes and anchors of a batch of UTF-8 keys."},
     {"shingle_sets", shingle_sets, METH_VARARGS, "Sorted distinct shingle ids of a batch of UTF-8 keys."},
     {"intersections", intersections, METH_VARARGS, "Intersection sizes of pairs of sorted id sets."},

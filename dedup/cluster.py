@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+
+from . import compiled
 
 MatchFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -36,7 +36,15 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     >>> components(5, np.array([0, 3]), np.array([1, 4])).tolist()
     [0, 0, 1, 2, 2]
+
+    Components are numbered in the order of their smallest node, on the compiled core (a
+    union-find) or by scipy's ``connected_components``, which numbers them the same way.
     """
+    if compiled.available():
+        return compiled.components(n, a, b)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels

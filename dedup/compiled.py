@@ -431,6 +431,12 @@ def paragraph_spans(text: str, mode: int) -> bytes:
     return _core_module().paragraph_spans(text, mode)
 
 
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected component labels (cluster.components) by union-find."""
+    out = _core_module().components(n, np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64))
+    return np.frombuffer(out, dtype=np.int64)
+
+
 def fingerprint_index():
     """An empty index of distinct fingerprints: the core's, or the Python reference."""
     if available():

@@ -1131,14 +1131,16 @@ static int fpi_grow(FingerprintIndex *self) {
 static const unsigned char NO_FINGERPRINT[16] = {0};
 
 /* add(fingerprints) -> int64 ids: one 16-byte fingerprint a paragraph (all zero: none, id -1);
- * a new fingerprint gets the next id; every id's count goes up by one a paragraph. */
-static PyObject *fpi_add(FingerprintIndex *self, PyObject *arg) {
+ * a new fingerprint gets the next id; every id's count goes up by one a paragraph.
+ * add_new(fingerprints) -> (ids, the positions where new ids first appear). */
+static PyObject *fpi_insert(FingerprintIndex *self, PyObject *arg, int want_firsts) {
     Py_buffer v;
     if (buffer_of(arg, &v, 16, "fingerprints") < 0) return NULL;
-    Py_ssize_t n = v.len / 16;
+    Py_ssize_t n = v.len / 16, n_firsts = 0;
     int64_t *ids = malloc((size_t)(n ? n : 1) * 8);
+    int64_t *firsts = malloc((size_t)(n ? n : 1) * 8);
     PyObject *result = NULL;
-    if (!ids) { PyErr_NoMemory(); goto done; }
+    if (!ids || !firsts) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         const unsigned char *fp = (const unsigned char *)v.buf + 16 * i;
         if (!memcmp(fp, NO_FINGERPRINT, 16)) { ids[i] = -1; continue; }
@@ -1165,16 +1167,26 @@ static PyObject *fpi_add(FingerprintIndex *self, PyObject *arg) {
             memcpy(self->fps + 16 * id, fp, 16);
             self->counts[id] = 0;
             self->slots[pos] = id + 1;
+            firsts[n_firsts++] = i;
         }
         self->counts[id]++;
         ids[i] = id;
     }
-    result = bytes_of(ids, n * 8);
+    if (want_firsts) {
+        PyObject *o1 = bytes_of(ids, n * 8), *o2 = bytes_of(firsts, n_firsts * 8);
+        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
+        Py_XDECREF(o1); Py_XDECREF(o2);
+    } else {
+        result = bytes_of(ids, n * 8);
+    }
 done:
-    free(ids);
+    free(ids); free(firsts);
     PyBuffer_Release(&v);
     return result;
 }
+
+static PyObject *fpi_add(FingerprintIndex *self, PyObject *arg) { return fpi_insert(self, arg, 0); }
+static PyObject *fpi_add_new(FingerprintIndex *self, PyObject *arg) { return fpi_insert(self, arg, 1); }
 
 /* lookup(fingerprints) -> int64 ids, -1 for one not in the index (nothing is added) */
 static PyObject *fpi_lookup(FingerprintIndex *self, PyObject *arg) {
@@ -1207,6 +1219,7 @@ static Py_ssize_t fpi_len(FingerprintIndex *self) { return self->n; }
 
 static PyMethodDef fpi_methods[] = {
     {"add", (PyCFunction)fpi_add, METH_O, "ids of a buffer of 16-byte fingerprints (new ones numbered in order)"},
+    {"add_new", (PyCFunction)fpi_add_new, METH_O, "(ids, positions where new ids first appear) of a buffer of fingerprints"},
     {"lookup", (PyCFunction)fpi_lookup, METH_O, "ids of fingerprints already in the index (-1: not), adding nothing"},
     {"fingerprints", (PyCFunction)fpi_fingerprints, METH_NOARGS, "every fingerprint, 16 bytes each, in id order"},
     {"counts", (PyCFunction)fpi_counts, METH_NOARGS, "int64 number of paragraphs of every id"},

@@ -59,6 +59,19 @@ class FingerprintIndex:
             out.append(kid)
         return out.tobytes()
 
+    def add_new(self, fingerprints: bytes) -> tuple[bytes, bytes]:
+        """(``add``'s ids, the int64 positions where new ids first appear)."""
+        from array import array
+
+        before = len(self._ids)
+        ids = self.add(fingerprints)
+        firsts, seen = array("q"), before
+        for position, kid in enumerate(memoryview(ids).cast("q")):
+            if kid == seen:
+                firsts.append(position)
+                seen += 1
+        return ids, firsts.tobytes()
+
     def fingerprints(self) -> bytes:
         """Every fingerprint in id order, 16 bytes each."""
         return b"".join(self._ids)

@@ -62,6 +62,23 @@ class KeyStore:
             self._map = None
         return len(self._offsets) - 2
 
+    def extend_utf8(self, parts: list[bytes]) -> None:
+        """Store several keys given as UTF-8 bytes, in order (``append_utf8`` of each)."""
+        if not parts:
+            return
+        data = b"".join(parts)
+        self._pending.append(data)
+        self._pending_size += len(data)
+        end = self._offsets[-1]
+        for part in parts:
+            end += len(part)
+            self._offsets.append(end)
+        if self._pending_size >= 1 << 20:
+            self._flush()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
     def _flush(self) -> None:
         if self._pending:
             self._file.write(b"".join(self._pending))

@@ -86,28 +86,29 @@ class _Keys:
         """The key id of every paragraph of a prepared document (-1: too short to have a
         fingerprint); keys seen for the first time are stored, numbered in order, with their
         signatures when the document was signed (keys of ``shortest`` characters or more)."""
-        ids = np.frombuffer(self.index.add(prepared.fingerprints), dtype=np.int64)
+        ids, firsts = self.index.add_new(prepared.fingerprints)
+        ids, firsts = np.frombuffer(ids, dtype=np.int64), np.frombuffer(firsts, dtype=np.int64)
         self.presigned = prepared.signed is not None and self.presigned is not False
-        first_new = len(self.key_len)
-        if not len(ids) or ids.max() < first_new:
+        if not len(firsts):
             return ids
         keys, ends = prepared.keys, prepared.key_ends
         key_chars = np.frombuffer(prepared.spans, dtype=np.int64)[5::6]
-        candidates = np.nonzero(ids >= first_new)[0]
-        _, first = np.unique(ids[candidates], return_index=True)  # new ids appear in order
-        firsts = candidates[first]
-        for i in firsts.tolist():
-            self.store.append_utf8(keys[ends[i - 1] if i else 0 : ends[i]])
+        self.store.extend_utf8([keys[ends[i - 1] if i else 0 : ends[i]] for i in firsts.tolist()])
         self.key_len.frombytes(key_chars[firsts].tobytes())
         if self.presigned:
             signed = prepared.signed
-            at = np.searchsorted(np.nonzero(key_chars >= shortest)[0], firsts[key_chars[firsts] >= shortest])
+            long = key_chars >= shortest
+            at = (np.cumsum(long) - 1)[firsts[long[firsts]]]  # the new keys' places among the signed
             base = len(self.set_sizes)
             self.set_sizes.frombytes(np.ascontiguousarray(signed.set_sizes[at], dtype=np.int64).tobytes())
             self.bands.extend(np.ascontiguousarray(signed.bands[at], dtype=np.uint32).tobytes())
-            mine = np.isin(signed.anchor_keys, at)
-            self.anchor_owner.frombytes((base + np.searchsorted(at, signed.anchor_keys[mine])).astype(np.int32).tobytes())
-            self.anchor_values.frombytes(np.ascontiguousarray(signed.anchor_values[mine], dtype=np.uint32).tobytes())
+            if len(signed.anchor_keys):
+                new = np.zeros(len(signed.set_sizes), dtype=bool)
+                new[at] = True
+                mine = new[signed.anchor_keys]
+                owner = base + (np.cumsum(new) - 1)[signed.anchor_keys[mine]]
+                self.anchor_owner.frombytes(owner.astype(np.int32).tobytes())
+                self.anchor_values.frombytes(np.ascontiguousarray(signed.anchor_values[mine], dtype=np.uint32).tobytes())
         return ids
 
     def signatures(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:

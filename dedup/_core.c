@@ -1463,6 +1463,98 @@ done:
     PyBuffer_Release(&va); PyBuffer_Release(&vb);
     return result;
 }
+
+/* distinct shingle ids of one key into an open-addressing set ``table`` (size a power of two,
+ * 2x the shingles at least; slot = id + 1, 0 empty); returns the number of distinct ids */
+static Py_ssize_t id_set(const uint64_t *hashes, Py_ssize_t m, u64buf *table, Py_ssize_t *table_size) {
+    Py_ssize_t size = 16;
+    while (size < 2 * m) size *= 2;
+    if (u64_reserve(table, size) < 0) return -1;
+    memset(table->data, 0, (size_t)size * 8);
+    *table_size = size;
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t h = 0; h < m; h++) {
+        uint64_t id = hashes[h] >> SHINGLE_ID_SHIFT, value = id + 1;
+        uint64_t pos = mix64(id) & (uint64_t)(size - 1);
+        while (table->data[pos] && table->data[pos] != value) pos = (pos + 1) & (uint64_t)(size - 1);
+        if (!table->data[pos]) { table->data[pos] = value; distinct++; }
+    }
+    return distinct;
+}
+
+static int id_in(const u64buf *table, Py_ssize_t size, uint64_t id) {
+    uint64_t value = id + 1, pos = mix64(id) & (uint64_t)(size - 1);
+    while (table->data[pos]) {
+        if (table->data[pos] == value) return 1;
+        pos = (pos + 1) & (uint64_t)(size - 1);
+    }
+    return 0;
+}
+
+/* pair_intersections(data, offsets, a, b, k, dense_k, seed) -> int64 |A_i & B_i|: the shingle
+ * sets of the keys a[i] and b[i] of a UTF-8 buffer, as shingle_sets makes them, intersected
+ * through hash sets (no sort); the set of a[i] is reused while a stays the same. */
+static PyObject *pair_intersections(PyObject *self, PyObject *args) {
+    PyObject *data, *offsets, *oa, *ob;
+    int k, dense_k;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOOiiK", &data, &offsets, &oa, &ob, &k, &dense_k, &seed)) return NULL;
+    if (k < 1) { PyErr_SetString(PyExc_ValueError, "pair_intersections: k must be at least 1"); return NULL; }
+    keyview kv;
+    int got = keyview_open(&kv, data, offsets, Py_None);
+    if (got < 0) return NULL;
+    Py_buffer va, vb;
+    if (buffer_of(oa, &va, 8, "a") < 0) { keyview_release(&kv, got); return NULL; }
+    if (buffer_of(ob, &vb, 8, "b") < 0) { PyBuffer_Release(&va); keyview_release(&kv, got); return NULL; }
+    PyObject *result = NULL;
+    const int64_t *a = va.buf, *b = vb.buf;
+    Py_ssize_t n = va.len / 8;
+    int64_t *out = malloc((size_t)(n ? n : 1) * 8);
+    u64buf hashes = {0}, table_a = {0}, table_b = {0};
+    cpbuf cps = {0};
+    Py_ssize_t size_a = 0, size_b = 0;
+    int64_t current = -1;
+    if (!out) { PyErr_NoMemory(); goto done; }
+    if (vb.len != va.len) { PyErr_SetString(PyExc_ValueError, "pair_intersections: a and b differ in length"); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (a[i] < 0 || a[i] >= kv.n_store || b[i] < 0 || b[i] >= kv.n_store) { PyErr_SetString(PyExc_IndexError, "pair_intersections: key index out of range"); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (a[i] != current) {
+            current = a[i];
+            if (decode_utf8(kv.bytes + kv.off[current], kv.off[current + 1] - kv.off[current], &cps) < 0) goto done;
+            hashes.len = 0;
+            Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
+            if (m < 0 || id_set(hashes.data, m, &table_a, &size_a) < 0) goto done;
+        }
+        int64_t other = b[i];
+        if (decode_utf8(kv.bytes + kv.off[other], kv.off[other + 1] - kv.off[other], &cps) < 0) goto done;
+        hashes.len = 0;
+        Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
+        if (m < 0) goto done;
+        /* distinct ids of b, each counted once if a holds it */
+        Py_ssize_t size = 16;
+        while (size < 2 * m) size *= 2;
+        if (u64_reserve(&table_b, size) < 0) goto done;
+        memset(table_b.data, 0, (size_t)size * 8);
+        size_b = size;
+        int64_t common = 0;
+        for (Py_ssize_t h = 0; h < m; h++) {
+            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT, value = id + 1;
+            uint64_t pos = mix64(id) & (uint64_t)(size_b - 1);
+            while (table_b.data[pos] && table_b.data[pos] != value) pos = (pos + 1) & (uint64_t)(size_b - 1);
+            if (table_b.data[pos]) continue;
+            table_b.data[pos] = value;
+            common += id_in(&table_a, size_a, id);
+        }
+        out[i] = common;
+    }
+    result = bytes_of(out, n * 8);
+done:
+    free(out); free(hashes.data); free(table_a.data); free(table_b.data); free(cps.data);
+    PyBuffer_Release(&va); PyBuffer_Release(&vb);
+    keyview_release(&kv, got);
+    return result;
+}
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
     {"set_t2s", set_t2s, METH_VARARGS, "Load OpenCC's t2s conversion by character and its multi-character keys."},
@@ -1471,6 +1563,7 @@ static PyMethodDef methods[] = {
     {"normalize_spans", normalize_spans, METH_VARARGS, "Keys of the paragraphs text[starts[i]:ends[i]] of one document."},
     {"paragraph_spans", paragraph_spans, METH_VARARGS, "Rows (line_start, line_end, char_start, char_end) of a document's paragraphs."},
     {"line_spans", line_spans, METH_O, "Start and end of the stripped content of every line."},
+    {"pair_intersections", pair_intersections, METH_VARARGS, "Intersection sizes of the shingle sets of pairs of keys of a UTF-8 buffer."},
     {"components", components, METH_VARARGS, "Connected component labels of n nodes and undirected edges."},
     {"sign", sign, METH_VARARGS, "Set sizes, band hashes and anchors of a batch of UTF-8 keys."},
     {"shingle_sets", shingle_sets, METH_VARARGS, "Sorted distinct shingle ids of a batch of UTF-8 keys."},

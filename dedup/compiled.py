@@ -470,6 +470,15 @@ def shingle_sets(data, offsets, ids, k: int, dense_k: int | None, seed: int) -> 
     return np.frombuffer(hashes, dtype=np.uint64), np.frombuffer(out_offsets, dtype=np.int64)
 
 
+def pair_intersections(data, offsets, a: np.ndarray, b: np.ndarray, k: int, dense_k: int | None, seed: int) -> np.ndarray:
+    """|A_i & B_i| of the shingle sets of keys a[i] and b[i] of a UTF-8 buffer (store positions)."""
+    out = _core_module().pair_intersections(
+        data, np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(a, dtype=np.int64),
+        np.ascontiguousarray(b, dtype=np.int64), k, dense_k or 0, seed,
+    )
+    return np.frombuffer(out, dtype=np.int64)
+
+
 def intersections(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|A_i & B_i| of every pair of sets (a[i], b[i])."""
     a = np.ascontiguousarray(a, dtype=np.int64)

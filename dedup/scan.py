@@ -587,7 +587,8 @@ def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanCon
     )
 
 
-KEY_ROWS_BATCH = 50_000  # key texts written at a time (read back from the key store)
+KEY_ROWS_BATCH = 50_000
+CHECKED_ROWS_BATCH = 100_000  # key texts written at a time (read back from the key store)
 
 
 def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray]:
@@ -598,7 +599,9 @@ def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, write
     jac, con = sets.score(pairs[:, 0], pairs[:, 1])
     ida, idb = key_ids[pairs[:, 0]], key_ids[pairs[:, 1]]
     lo, hi = np.minimum(ida, idb), np.maximum(ida, idb)
-    writer.insert("checked", zip(lo.tolist(), hi.tolist(), jac.tolist(), con.tolist(), itertools.repeat(1)))
+    for s in range(0, len(lo), CHECKED_ROWS_BATCH):  # Python numbers for a batch at a time, not for every pair
+        e = s + CHECKED_ROWS_BATCH
+        writer.insert("checked", zip(lo[s:e].tolist(), hi[s:e].tolist(), jac[s:e].tolist(), con[s:e].tolist(), itertools.repeat(1)))
     ok = rule.judge(jac, con, sets.sizes[pairs[:, 0]], sets.sizes[pairs[:, 1]])
     return pairs[ok], jac[ok]
 

@@ -87,14 +87,17 @@ class KeySets:
 
     def _score_batch(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         a, b = pair
-        keys = np.unique(np.concatenate((a, b)))
         if compiled.available() and hasattr(self.store, "utf8_view"):
+            # the core shingles each key of a pair into a hash set and counts the common ids;
+            # pairs come sorted by their first key, whose set it keeps while that key repeats
             options = self.shingler.keywords
-            local = ShingleSets(*compiled.shingle_sets(
-                *self.store.utf8_view(self.ids[keys]), options["k"], options.get("dense_k"), options.get("seed", 1)
-            ))
-        else:
-            local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
+            data, offsets, positions = self.store.utf8_view(np.concatenate((self.ids[a], self.ids[b])))
+            inter = compiled.pair_intersections(
+                data, offsets, positions[: len(a)], positions[len(a) :], options["k"], options.get("dense_k"), options.get("seed", 1)
+            )
+            return similarities(inter, self.sizes[a], self.sizes[b])
+        keys = np.unique(np.concatenate((a, b)))
+        local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
         return score_pairs(local, np.searchsorted(keys, a), np.searchsorted(keys, b))
 
 
@@ -150,8 +153,11 @@ def score_pairs(sets: ShingleSets, a: np.ndarray, b: np.ndarray) -> tuple[np.nda
     """(Jaccard, containment) of every pair: |A & B| / |A | B| and |A & B| / min(|A|, |B|)."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    inter = intersection_sizes(sets, a, b)
-    size_a, size_b = sets.sizes[a], sets.sizes[b]
+    return similarities(intersection_sizes(sets, a, b), sets.sizes[a], sets.sizes[b])
+
+
+def similarities(inter: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Jaccard, containment) from intersection and set sizes; 1.0 for two empty sets."""
     union = size_a + size_b - inter
     smaller = np.minimum(size_a, size_b)
     jac = np.where(union > 0, inter / np.maximum(union, 1), 1.0)

@@ -243,9 +243,13 @@ static int may_be_tag(const uint32_t *s, Py_ssize_t n, Py_ssize_t i) {
     Py_ssize_t j = i + 1;
     if (j < n && s[j] == '!') return 1;
     if (j < n && s[j] == '/') j++;
+    /* the patterns ignore case, and re then takes some letters beyond ASCII for ASCII ones
+     * (dotless ı for i, long ſ for s): past ASCII, leave the decision to the Python path */
+    if (j < n && s[j] >= 0x80) return 1;
     if (j >= n || !is_ascii_alpha(s[j])) return 0;
     Py_ssize_t k = j;
     while (k < n && name_char(s[k])) k++;
+    if (k < n && s[k] >= 0x80) return 1;
     static const char *const raw[] = {"script", "style"};
     for (int r = 0; r < 2; r++) {
         Py_ssize_t len = (Py_ssize_t)strlen(raw[r]), m = 0;
@@ -500,20 +504,35 @@ static inline uint64_t mix64(uint64_t x) {
 }
 
 /* decode one key's UTF-8 (valid: Python encoded it) into code points */
+/* decode one key's UTF-8 into code points; -1 on error (a ValueError for bytes that are not
+ * UTF-8: the keys of a scan always are, but the functions take any buffer) */
 static Py_ssize_t decode_utf8(const unsigned char *p, Py_ssize_t len, cpbuf *out) {
     if (cp_reserve(out, len + 8) < 0) return -1;
     Py_ssize_t n = 0, i = 0;
     while (i < len) {
         unsigned char c = p[i];
         uint32_t cp;
-        if (c < 0x80) { cp = c; i += 1; }
-        else if (c < 0xE0) { cp = ((c & 0x1Fu) << 6) | (p[i + 1] & 0x3Fu); i += 2; }
-        else if (c < 0xF0) { cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu); i += 3; }
-        else { cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu); i += 4; }
+        int extra;
+        if (c < 0x80) { cp = c; extra = 0; }
+        else if (c >= 0xC2 && c < 0xE0) { cp = c & 0x1Fu; extra = 1; }
+        else if (c >= 0xE0 && c < 0xF0) { cp = c & 0x0Fu; extra = 2; }
+        else if (c >= 0xF0 && c < 0xF5) { cp = c & 0x07u; extra = 3; }
+        else goto invalid;
+        if (i + extra >= len + (extra == 0)) goto invalid;
+        for (int e = 1; e <= extra; e++) {
+            if ((p[i + e] & 0xC0u) != 0x80u) goto invalid;
+            cp = (cp << 6) | (p[i + e] & 0x3Fu);
+        }
+        if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            goto invalid;
+        i += 1 + extra;
         out->data[n++] = cp;
     }
     out->len = n;
     return n;
+invalid:
+    PyErr_SetString(PyExc_ValueError, "a key is not valid UTF-8 (or its offsets cut a character)");
+    return -1;
 }
 
 typedef struct {
@@ -669,7 +688,7 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     unsigned long long seed;
     if (!PyArg_ParseTuple(args, "OOOiiKiiii", &data, &offsets, &ids, &k, &dense_k, &seed, &num_perm, &n_bands, &rows, &anchor_mod))
         return NULL;
-    if (k < 1 || num_perm < 2 || n_bands < 0 || rows < 1 || n_bands * rows > num_perm || anchor_mod < 0) {
+    if (k < 1 || num_perm < 2 || num_perm > 65536 || n_bands < 0 || rows < 1 || (long long)n_bands * rows > num_perm || anchor_mod < 0) {
         PyErr_SetString(PyExc_ValueError, "sign: bad parameters");
         return NULL;
     }

@@ -153,8 +153,11 @@ def t2s_tables() -> tuple[bytes, bytes, bytes, bytes, set[str]] | None:
         for p in group:
             phrase_pool.append(len(p))
             phrase_pool.extend(map(ord, p))
+    # OpenCC leaves an ideographic description sequence (⿰來來) unconverted, whatever its
+    # operands: a text with a description character goes through OpenCC itself
+    describers = {chr(cp) for cp in range(0x2FF0, 0x3000)} | {"\u31ef"}
     return (index.tobytes(), array("I", pool).tobytes(), starts.tobytes(), array("I", phrase_pool).tobytes(),
-            {c for c in normalization if len(c) == 1})
+            {c for c in normalization if len(c) == 1} | describers)
 
 
 def _syllables(pattern: str) -> set[str]:
@@ -458,6 +461,8 @@ def encode_keys(keys: list[str]) -> tuple[bytes, np.ndarray]:
 def sign(data, offsets, ids, k: int, dense_k: int | None, seed: int, num_perm: int, b: int, r: int, anchor_mod: int):
     """(set sizes, band hashes (n, b) uint32, anchor owners int32, anchor values uint32) of the
     keys ``ids`` (None: all) of a UTF-8 buffer, as scan.sign_batch computes them in numpy."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    ids = None if ids is None else np.ascontiguousarray(ids, dtype=np.int64)
     sizes, bands, owner, values = _core_module().sign(data, offsets, ids, k, dense_k or 0, seed, num_perm, b, r, anchor_mod)
     n = len(sizes) // 8
     return (np.frombuffer(sizes, dtype=np.int64), np.frombuffer(bands, dtype=np.uint32).reshape(n, b),
@@ -466,6 +471,8 @@ def sign(data, offsets, ids, k: int, dense_k: int | None, seed: int, num_perm: i
 
 def shingle_sets(data, offsets, ids, k: int, dense_k: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct 40-bit shingle ids, offsets) of the keys ``ids`` of a UTF-8 buffer."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    ids = None if ids is None else np.ascontiguousarray(ids, dtype=np.int64)
     hashes, out_offsets = _core_module().shingle_sets(data, offsets, ids, k, dense_k or 0, seed)
     return np.frombuffer(hashes, dtype=np.uint64), np.frombuffer(out_offsets, dtype=np.int64)
 

@@ -220,7 +220,10 @@ def _strip_tags(text: str) -> str:
     """
     out, pos, start, unclosed = [], 0, 0, set()
     while (opener := _ELEMENT_OPEN_RE.search(text, pos)) is not None:
-        kind = (opener.group(1) or "--").lower()
+        # by length, not by lowercasing: the opener matches case-insensitively, so "scrıpt"
+        # (dotless ı) and "SCRİPT" open a script element too, and lower() gives no key for them
+        name = opener.group(1)
+        kind = "--" if name is None else ("script" if len(name) == 6 else "style")
         closer = None if kind in unclosed else _ELEMENT_CLOSE_RES[kind].search(text, opener.end())
         if closer is None:
             unclosed.add(kind)

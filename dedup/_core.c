@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 
 /* ---- character tables (BMP only; astral code points are complex) ------------------------- */
 
@@ -1574,6 +1576,67 @@ done:
     keyview_release(&kv, got);
     return result;
 }
+
+/* read_keys(fd, offsets, indexes) -> (bytes, int64 offsets): the keys ``indexes`` (ascending,
+ * distinct) of a key file, read with pread into one buffer, neighbours within a page in one read:
+ * a map of the file counted every page the kernel faulted in around each key as the reader's. */
+static PyObject *read_keys(PyObject *self, PyObject *args) {
+    int fd;
+    PyObject *oo, *oi;
+    if (!PyArg_ParseTuple(args, "iOO", &fd, &oo, &oi)) return NULL;
+    Py_buffer vo, vi;
+    if (buffer_of(oo, &vo, 8, "offsets") < 0) return NULL;
+    if (buffer_of(oi, &vi, 8, "indexes") < 0) { PyBuffer_Release(&vo); return NULL; }
+    const int64_t *off = vo.buf, *idx = vi.buf;
+    Py_ssize_t n_store = vo.len / 8 - 1, n = vi.len / 8, total = 0;
+    PyObject *result = NULL;
+    int64_t *out_off = malloc((size_t)(n + 1) * 8);
+    char *buf = NULL;
+    if (!out_off) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= n_store || (i && idx[i] <= idx[i - 1])) { PyErr_SetString(PyExc_ValueError, "read_keys: indexes must be ascending, distinct, in range"); goto done; }
+        total += off[idx[i] + 1] - off[idx[i]];
+    }
+    buf = malloc((size_t)(total ? total : 1));
+    if (!buf) { PyErr_NoMemory(); goto done; }
+    out_off[0] = 0;
+    Py_ssize_t i = 0, at = 0;
+    while (i < n) {
+        /* a run of keys whose gaps are under a page: one read, the gaps dropped after */
+        Py_ssize_t j = i;
+        while (j + 1 < n && off[idx[j + 1]] - off[idx[j] + 1] < 4096 && off[idx[j + 1] + 1] - off[idx[i]] < (1 << 20)) j++;
+        int64_t from = off[idx[i]], to = off[idx[j] + 1];
+        char *run = malloc((size_t)(to - from ? to - from : 1));
+        if (!run) { PyErr_NoMemory(); goto done; }
+        int64_t got = 0;
+        while (got < to - from) {
+            ssize_t r;
+            Py_BEGIN_ALLOW_THREADS
+            r = pread(fd, run + got, (size_t)(to - from - got), (off_t)(from + got));
+            Py_END_ALLOW_THREADS
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) { free(run); if (r < 0) PyErr_SetFromErrno(PyExc_OSError); else PyErr_SetString(PyExc_OSError, "read_keys: the key file is shorter than its offsets"); goto done; }
+            got += r;
+        }
+        for (Py_ssize_t k = i; k <= j; k++) {
+            int64_t len = off[idx[k] + 1] - off[idx[k]];
+            memcpy(buf + at, run + (off[idx[k]] - from), (size_t)len);
+            at += len;
+            out_off[k + 1] = at;
+        }
+        free(run);
+        i = j + 1;
+    }
+    {
+        PyObject *o1 = bytes_of(buf, total), *o2 = bytes_of(out_off, (n + 1) * 8);
+        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
+        Py_XDECREF(o1); Py_XDECREF(o2);
+    }
+done:
+    free(out_off); free(buf);
+    PyBuffer_Release(&vo); PyBuffer_Release(&vi);
+    return result;
+}
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
     {"set_t2s", set_t2s, METH_VARARGS, "Load OpenCC's t2s conversion by character and its multi-character keys."},
@@ -1583,6 +1646,7 @@ static PyMethodDef methods[] = {
     {"paragraph_spans", paragraph_spans, METH_VARARGS, "Rows (line_start, line_end, char_start, char_end) of a document's paragraphs."},
     {"line_spans", line_spans, METH_O, "Start and end of the stripped content of every line."},
     {"pair_intersections", pair_intersections, METH_VARARGS, "Intersection sizes of the shingle sets of pairs of keys of a UTF-8 buffer."},
+    {"read_keys", read_keys, METH_VARARGS, "Keys of a key file read with pread into one buffer."},
     {"components", components, METH_VARARGS, "Connected component labels of n nodes and undirected edges."},
     {"sign", sign, METH_VARARGS, "Set sizes, band hashes and anchors of a batch of UTF-8 keys."},
     {"shingle_sets", shingle_sets, METH_VARARGS, "Sorted distinct shingle ids of a batch of UTF-8 keys."},

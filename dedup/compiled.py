@@ -486,6 +486,12 @@ def pair_intersections(data, offsets, a: np.ndarray, b: np.ndarray, k: int, dens
     return np.frombuffer(out, dtype=np.int64)
 
 
+def read_keys(fd: int, offsets, indexes: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """(bytes, int64 offsets) of the keys ``indexes`` (ascending, distinct) of a key file."""
+    data, out = _core_module().read_keys(fd, np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(indexes, dtype=np.int64))
+    return data, np.frombuffer(out, dtype=np.int64)
+
+
 def intersections(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|A_i & B_i| of every pair of sets (a[i], b[i])."""
     a = np.ascontiguousarray(a, dtype=np.int64)

@@ -91,6 +91,9 @@ class KeyStore:
             self._file.flush()
             size = self._offsets[-1]
             self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
+            if self._map is not None and hasattr(mmap, "MADV_RANDOM"):
+                # keys are read in random order: no read-ahead, so a read maps only its own pages
+                self._map.madvise(mmap.MADV_RANDOM)
         return self._map
 
     def buffers(self) -> tuple[object, array]:
@@ -106,6 +109,28 @@ class KeyStore:
 
         data, offsets = self.buffers()
         return data, offsets, np.ascontiguousarray(indexes, dtype=np.int64)
+
+    def read_view(self, indexes) -> tuple[bytes, "np.ndarray", "np.ndarray"]:
+        """(key bytes, offsets, positions): the keys at ``indexes`` read into a buffer of their
+        own (the compiled core's pread), so a reader never maps the file; positions index the
+        buffer's keys in the order of ``indexes``."""
+        import numpy as np
+
+        from . import compiled
+
+        self._flush()
+        self._file.flush()
+        wanted = np.ascontiguousarray(indexes, dtype=np.int64)
+        distinct, positions = np.unique(wanted, return_inverse=True)
+        data, offsets = compiled.read_keys(self._file.fileno(), self._offsets, distinct)
+        return data, offsets, positions.astype(np.int64)
+
+    def release_pages(self) -> None:
+        """Unmap the pages of the key file read so far (they stay in the page cache): a process
+        that has read every key through the map otherwise holds the whole file resident, counted
+        in its memory (the verify workers of a 400 MB scan held 295 MB of it)."""
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def get(self, indexes: Iterable[int]) -> list[str]:
         """The keys at ``indexes``, in that order."""

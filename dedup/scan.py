@@ -38,7 +38,7 @@ from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
-from .workers import pool, publish, published, spans_by_cost
+from .workers import pool, publish, published, return_freed_memory, spans_by_cost
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 DOCUMENT_ROWS_BATCH = 1000
@@ -220,6 +220,7 @@ def scan(
     timer = _Timer()
     skipped: list[Skipped] = []
     compiled.prepare()  # the core's tables, built once here and inherited by every worker
+    return_freed_memory()
 
     def skip(item: Skipped) -> None:
         skipped.append(item)
@@ -714,6 +715,7 @@ def _store_keys(keys: _Keys, signed, set_sizes, bands, anchor_owner, anchor_valu
     for start in range(0, n, KEY_ROWS_BATCH):
         chunk = list(range(start, min(n, start + KEY_ROWS_BATCH)))
         writer.insert("key_texts", ((k + 1, text) for k, text in zip(chunk, keys.store.get(chunk))))
+        keys.store.release_pages()
 
 
 @dataclass(frozen=True)
@@ -810,13 +812,16 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         else:
             set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
         sets = KeySets(keys.store, signed, set_sizes, shingler(config))
-    with timer.stage("candidates"):
-        pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)
     rule = config.match_rule()
     publish(sets)  # verification and clustering score pairs on workers forked from here
-    with pool(config.effective_workers, len(pairs), fork_only=True) as workers:
+    # forked before the candidates are found: the arrays that finding them allocates and frees
+    # would otherwise stay alive in the workers, which inherit every page of the parent (at 400 MB
+    # the workers held 550 MB that the main process had freed)
+    with pool(config.effective_workers, len(signed), fork_only=True) as workers:
         sets.use_pool(workers)
         try:
+            with timer.stage("candidates"):
+                pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)
             with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
                 sets.on_pairs = bar.update
                 edges, edge_jaccard = _verify(sets, pairs, rule, signed + 1, writer)

@@ -213,6 +213,13 @@ class KeyTexts:
             self.fetch(key_ids)
         return self.store.get([self.index[k] for k in key_ids])
 
+    def read_view(self, key_ids):
+        """``KeyStore.read_view`` of the keys ``key_ids``."""
+        key_ids = [int(k) for k in key_ids]
+        if not self.index.keys() >= set(key_ids):
+            self.fetch(key_ids)
+        return self.store.read_view([self.index[k] for k in key_ids])
+
     def utf8_view(self, key_ids):
         """``KeyStore.utf8_view`` of the keys ``key_ids``."""
         key_ids = [int(k) for k in key_ids]

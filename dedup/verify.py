@@ -91,7 +91,8 @@ class KeySets:
             # the core shingles each key of a pair into a hash set and counts the common ids;
             # pairs come sorted by their first key, whose set it keeps while that key repeats
             options = self.shingler.keywords
-            data, offsets, positions = self.store.utf8_view(np.concatenate((self.ids[a], self.ids[b])))
+            view = self.store.read_view if hasattr(self.store, "read_view") else self.store.utf8_view
+            data, offsets, positions = view(np.concatenate((self.ids[a], self.ids[b])))
             inter = compiled.pair_intersections(
                 data, offsets, positions[: len(a)], positions[len(a) :], options["k"], options.get("dense_k"), options.get("seed", 1)
             )

@@ -106,6 +106,22 @@ def _worker_start(parent: int) -> None:
         os._exit(1)
 
 
+def return_freed_memory() -> None:
+    """Have glibc give large freed blocks back to the system at once. By default it raises its
+    mmap threshold each time a large block is freed, up to 32 MB, so the arrays of one stage were
+    later carved from the heap and stayed resident after they were freed (and stayed alive in the
+    workers forked next): a fixed 1 MiB threshold keeps every array of 1 MiB or more in a mapping
+    of its own, unmapped when freed. Elsewhere than glibc, nothing happens."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (fixed, so no longer adjusted)
+        libc.mallopt(-1, 1 << 20)  # M_TRIM_THRESHOLD: return heap tops of 1 MiB and more
+    except (OSError, AttributeError):
+        pass
+
+
 def publish(value: Any) -> None:
     """Make ``value`` what workers forked from now on see as ``published()``; None clears it."""
     global _PUBLISHED

@@ -55,3 +55,20 @@ def test_readme_show_examples_are_real_output(tmp_path):
             found = next((i for i in range(position, len(real)) if real[i].startswith(want)), None)
             assert found is not None, f"{command}: README line not in the real output, in order:\n{line}"
             position = found + 1
+
+
+def test_readme_version_block_is_real_output():
+    """The README shows a machine with the compiled core (test_core checks it is built wherever
+    a C compiler is)."""
+    from dedup import compiled
+
+    if compiled._core is None:
+        import pytest
+
+        pytest.skip("the compiled core is not built here: the README shows a machine where it is")
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"\$ dedup --version\n(.*?)\n```", text, flags=re.S)
+    assert block, "README.md lost its `dedup --version` example"
+    env = {k: v for k, v in os.environ.items() if k != "DEDUP_CORE"}
+    output = subprocess.run([sys.executable, "-m", "dedup", "--version"], capture_output=True, text=True, env=env, check=True).stdout
+    assert block.group(1) == output.rstrip()

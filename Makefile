@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quality clean-venv
+.PHONY: demo test bench bench-quality clean-venv system-packages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py dedup/_core.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,parquet,service,report,spark]'
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dedup scan data/seeds --db dedup.db --force
 
-test: $(STAMP)
+# Debian's chromium and fonts-wqy-zenhei, installed when missing (see system-packages.sh)
+system-packages:
+	@bash system-packages.sh
+
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

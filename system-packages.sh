@@ -5,7 +5,7 @@
 set -uo pipefail
 missing=""
 [ -x /usr/bin/chromium ] || missing="chromium"
-dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing="$missing fonts-wqy-zenhei"
+dpkg-query -W -f='${Status}' fonts-wqy-zenhei 2>/dev/null | grep -q "install ok installed" || missing="$missing fonts-wqy-zenhei"
 missing="${missing# }"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -58,21 +58,26 @@ static int T2S_READY = 0;
 
 /* ---- growable code point buffers --------------------------------------------------------- */
 
-typedef struct {
-    uint32_t *data;
-    Py_ssize_t len, cap;
-} cpbuf;
+/* a growable array of ``type`` named ``name`` with ``name##_reserve(b, need)``: room for
+ * ``need`` items, doubling from ``first``; -1 (MemoryError set) when out of memory */
+#define GROWABLE(name, type, first)                                               \
+    typedef struct {                                                              \
+        type *data;                                                               \
+        Py_ssize_t len, cap;                                                      \
+    } name;                                                                       \
+    static int name##_reserve(name *b, Py_ssize_t need) {                         \
+        if (need <= b->cap) return 0;                                             \
+        Py_ssize_t cap = b->cap ? b->cap : (first);                               \
+        while (cap < need) cap *= 2;                                              \
+        type *data = realloc(b->data, (size_t)cap * sizeof(type));                \
+        if (!data) { PyErr_NoMemory(); return -1; }                               \
+        b->data = data;                                                           \
+        b->cap = cap;                                                             \
+        return 0;                                                                 \
+    }
 
-static int cp_reserve(cpbuf *b, Py_ssize_t need) {
-    if (need <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 256;
-    while (cap < need) cap *= 2;
-    uint32_t *data = realloc(b->data, (size_t)cap * sizeof(uint32_t));
-    if (!data) { PyErr_NoMemory(); return -1; }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
+GROWABLE(cpbuf, uint32_t, 256)
+#define cp_reserve cpbuf_reserve
 
 static cpbuf BUF_A = {0}, BUF_B = {0};
 
@@ -537,21 +542,8 @@ invalid:
     return -1;
 }
 
-typedef struct {
-    uint64_t *data;
-    Py_ssize_t len, cap;
-} u64buf;
-
-static int u64_reserve(u64buf *b, Py_ssize_t need) {
-    if (need <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 1024;
-    while (cap < need) cap *= 2;
-    uint64_t *data = realloc(b->data, (size_t)cap * sizeof(uint64_t));
-    if (!data) { PyErr_NoMemory(); return -1; }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
+GROWABLE(u64buf, uint64_t, 1024)
+#define u64_reserve u64buf_reserve
 
 /* The shingle hashes of one key (code points ``cp``, ``n`` of them) into ``out`` (appended),
  * as signatures.shingle_hashes makes them; returns how many. */
@@ -879,21 +871,8 @@ done:
 
 /* ---- whole documents ------------------------------------------------------------------------ */
 
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-} bytebuf;
-
-static int bb_reserve(bytebuf *b, Py_ssize_t need) {
-    if (need <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 4096;
-    while (cap < need) cap *= 2;
-    char *data = realloc(b->data, (size_t)cap);
-    if (!data) { PyErr_NoMemory(); return -1; }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
+GROWABLE(bytebuf, char, 4096)
+#define bb_reserve bytebuf_reserve
 
 static int bb_put_utf8(bytebuf *b, const cpbuf *cps) {
     if (bb_reserve(b, b->len + 4 * cps->len + 1) < 0) return -1;

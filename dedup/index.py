@@ -20,6 +20,7 @@ its whole either). A key under ``min_chars`` is matched by fingerprint only.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -75,17 +76,33 @@ def best_copy(key: str, candidates: list[tuple], config: ScanConfig, rule: Match
     makes a fragment canonical over its whole).
     """
     mine = shingle_set(key, config)
+    scored = ((name, len(mine), len(theirs), len(mine & theirs)) for name, text in candidates for theirs in [shingle_set(text, config)])
+    return best_scored(scored, config, rule)
+
+
+def best_scored(scored, config: ScanConfig, rule: MatchRule):
+    """``best_copy`` on candidates given as ``(name, size of the key's set, size of theirs,
+    size of the intersection)``, in order: the first of the best wins."""
     best, best_rank = None, None
-    for name, text in candidates:
-        theirs = shingle_set(text, config)
-        ok, jac, con = rule.accepts(len(mine), len(theirs), len(mine & theirs))
+    for name, mine, theirs, common in scored:
+        ok, jac, con = rule.accepts(mine, theirs, common)
         near = jac >= config.threshold - 1e-12
-        if not ok or not (near or len(mine) <= len(theirs)):
+        if not ok or not (near or mine <= theirs):
             continue
         rank = (near, jac if near else con)
         if best_rank is None or rank > best_rank:
             best, best_rank = (name, "near" if near else "contained", jac, con), rank
     return best
+
+
+def first_verified(verify, ordered: list[int]):
+    """``verify`` over ``ordered`` a chunk of ``VERIFY_CHUNK`` at a time: the first chunk's
+    answer that is not None (a lookup stops at the first chunk holding a copy)."""
+    for start in range(0, len(ordered), VERIFY_CHUNK):
+        found = verify(ordered[start : start + VERIFY_CHUNK])
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -167,11 +184,7 @@ class KeyIndex:
                     (*good, ANCHOR_MIN_SHARE, len(anchor_codes), MAX_CANDIDATES),
                 )
                 ordered += [k for k, _ in shared if k not in seen]
-        for start in range(0, len(ordered), VERIFY_CHUNK):
-            found = self._verify(key, ordered[start : start + VERIFY_CHUNK])
-            if found is not None:
-                return found
-        return None
+        return first_verified(lambda ids: self._verify(key, ids), ordered)
 
     def _verify(self, key: str, ids: list[int]) -> Match | None:
         """The best of the keys ``ids`` that ``key`` copies, verified on the shingle sets."""
@@ -319,11 +332,7 @@ class CompiledKeyIndex:
                 keep = counts >= ANCHOR_MIN_SHARE * np.minimum(len(anchor_codes), np.maximum(n_anchors, 1))
                 seen = set(ordered)
                 ordered += [k for k in keys[keep][:MAX_CANDIDATES].tolist() if k not in seen]
-        for start in range(0, len(ordered), VERIFY_CHUNK):
-            found = self._verify(key, ordered[start : start + VERIFY_CHUNK])
-            if found is not None:
-                return found
-        return None
+        return first_verified(lambda ids: self._verify(key, ids), ordered)
 
     def _verify(self, key: str, ids: list[int]) -> Match | None:
         """As ``KeyIndex._verify`` and ``best_copy``, on the scan's shingle sets."""
@@ -334,16 +343,8 @@ class CompiledKeyIndex:
         hashes = np.concatenate([mine_h, theirs_h])
         offsets = np.concatenate([mine_off, theirs_off[1:] + mine_off[-1]])
         inter = c.intersections(hashes, offsets, np.zeros(len(ids), dtype=np.int64), np.arange(1, len(ids) + 1, dtype=np.int64))
-        mine, theirs = int(mine_off[-1]), np.diff(theirs_off)
-        best, best_rank = None, None
-        for k, their_size, common in zip(ids, theirs.tolist(), inter.tolist()):
-            ok, jac, con = self.rule.accepts(mine, their_size, common)
-            near = jac >= self.config.threshold - 1e-12
-            if not ok or not (near or mine <= their_size):
-                continue
-            rank = (near, jac if near else con)
-            if best_rank is None or rank > best_rank:
-                best, best_rank = (k, "near" if near else "contained", jac, con), rank
+        mine = int(mine_off[-1])
+        best = best_scored(zip(ids, itertools.repeat(mine), np.diff(theirs_off).tolist(), inter.tolist()), self.config, self.rule)
         if best is None:
             return None
         k, relation, jac, con = best

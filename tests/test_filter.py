@@ -136,3 +136,32 @@ def test_filter_cli_broken_pipe_is_quiet():
     )
     _, err = proc.communicate(data)
     assert b"Traceback" not in err and b"Exception ignored" not in err
+
+
+@pytest.mark.parametrize("mark", [False, True])
+def test_the_compiled_stream_index_answers_as_the_sqlite_one(mark):
+    """CompiledKeyIndex (what dedup filter uses with the compiled core) gives the same output as
+    KeyIndex, marks and similarities included, on records built from the seeds' paragraphs with
+    the copies, partial copies and edits a dump holds."""
+    from dedup import compiled
+    from dedup.index import CompiledKeyIndex
+    from dedup.paragraphs import split_paragraphs
+
+    if not compiled.available():
+        pytest.skip("the compiled core is not built")
+    paragraphs = [p.text for f in sorted((ROOT / "data" / "seeds").glob("*.txt")) for p in split_paragraphs(f.read_text(encoding="utf-8"))]
+    records, rng = [], __import__("random").Random(3)
+    for i in range(300):
+        picked = [rng.choice(paragraphs) for _ in range(rng.randint(1, 4))]
+        picked = [p[: max(12, len(p) * rng.randint(6, 10) // 10)] if rng.random() < 0.3 else p for p in picked]  # truncated copies
+        picked = [p.replace("的", "之", 1) if rng.random() < 0.2 else p for p in picked]  # small edits
+        records.append(line({"id": i, "text": "\n".join(picked)}))
+    config = ScanConfig()
+    out_sqlite, result_sqlite = run_filter(records, config=config, index=KeyIndex(config), mark=mark)
+    compiled_index = CompiledKeyIndex(config)
+    try:
+        out_compiled, result_compiled = run_filter(records, config=config, index=compiled_index, mark=mark)
+    finally:
+        compiled_index.close()
+    assert result_sqlite.duplicates > 100  # the stream holds many copies: the test means something
+    assert out_compiled == out_sqlite and result_compiled == result_sqlite

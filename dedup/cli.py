@@ -457,7 +457,7 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
     one of an earlier record of the stream (the first occurrence stays). Data goes to stdout
     only; the report and warnings go to stderr.
     """
-    from .compiled import prepare
+    from .compiled import prepare, warn_if_slow
     from .filter import filter_stream, reference_index
     from .index import key_index
     from .records import RecordFields
@@ -471,6 +471,7 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
         else:
             config = ScanConfig(threshold=threshold)
         prepare()
+        warn_if_slow()
         index = key_index(config)
         fields = RecordFields(text_field, id_field)
         warn = lambda error: click.echo(f"warning: {error}; passed through unchanged", err=True)  # noqa: E731

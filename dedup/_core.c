@@ -279,29 +279,34 @@ static int may_be_html(const cpbuf *b) {
 
 /* 1. NFKC by table; 2. the HTML step is the Python path's: returns 1 when the text needs it,
  * -1 on error, 0 when done. */
+/* one loop a string kind (1, 2 or 4 bytes a character), so the kind is not tested a character */
+#define NFKC_LOOP(type)                                                                   \
+    for (Py_ssize_t i = from; i < to; i++) {                                              \
+        Py_UCS4 c = ((const type *)data)[i];                                              \
+        if (c >= 0x10000) return 1;                                                       \
+        uint16_t f = FLAGS[c];                                                            \
+        if (f & F_COMPLEX) return 1;                                                      \
+        if (f & F_MAPPED) {                                                               \
+            const uint32_t *m = MAP_POOL + MAP_INDEX[c];                                  \
+            uint32_t len = m[0];                                                          \
+            if (cp_reserve(out, out->len + len + (to - i)) < 0) return -1;                \
+            for (uint32_t j = 1; j <= len; j++) {                                         \
+                has_markup |= m[j] == '<' || m[j] == '&';                                 \
+                out->data[out->len++] = m[j];                                             \
+            }                                                                             \
+        } else {                                                                          \
+            has_markup |= c == '<' || c == '&';                                           \
+            out->data[out->len++] = c;                                                    \
+        }                                                                                 \
+    }
+
 static int step_nfkc_range(int kind, const void *data, Py_ssize_t from, Py_ssize_t to, cpbuf *out) {
-    Py_ssize_t n = to;
     int has_markup = 0;
     if (cp_reserve(out, to - from + 16) < 0) return -1;
     out->len = 0;
-    for (Py_ssize_t i = from; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c >= 0x10000) return 1;
-        uint16_t f = FLAGS[c];
-        if (f & F_COMPLEX) return 1;
-        if (f & F_MAPPED) {
-            const uint32_t *m = MAP_POOL + MAP_INDEX[c];
-            uint32_t len = m[0];
-            if (cp_reserve(out, out->len + len + (n - i)) < 0) return -1;
-            for (uint32_t j = 1; j <= len; j++) {
-                if (m[j] == '<' || m[j] == '&') has_markup = 1;
-                out->data[out->len++] = m[j];
-            }
-        } else {
-            if (c == '<' || c == '&') has_markup = 1;
-            out->data[out->len++] = c;
-        }
-    }
+    if (kind == PyUnicode_1BYTE_KIND) { NFKC_LOOP(Py_UCS1) }
+    else if (kind == PyUnicode_2BYTE_KIND) { NFKC_LOOP(Py_UCS2) }
+    else { NFKC_LOOP(Py_UCS4) }
     return has_markup && may_be_html(out);
 }
 
@@ -404,26 +409,44 @@ static Py_ssize_t placeholder_atom(const uint32_t *s, Py_ssize_t n, Py_ssize_t i
 
 /* 5. fold_placeholders, 6. lowercase, 7. strip_punctuation, in one pass over ``in``. Returns 1
  * when a character is not simple (OpenCC's output can hold one): the Python path then. */
-static int steps_after_script(const cpbuf *in, cpbuf *out) {
+static int opens_placeholder(uint32_t c) { return is_xstar(c) || is_circle(c) || c == 0x67D0; }
+
+/* ``check``: the text may hold characters that are not simple (it came from a script fold);
+ * the text NFKC's table made holds none */
+static int steps_after_script(const cpbuf *in, cpbuf *out, int check) {
     const uint32_t *s = in->data;
     Py_ssize_t n = in->len, i = 0;
     if (cp_reserve(out, n + 1) < 0) return -1;
     out->len = 0;
-    for (Py_ssize_t k = 0; k < n; k++)
-        if (s[k] >= 0x10000 || !(FLAGS[s[k]] & F_SIMPLE)) return 1;
+    if (check)
+        for (Py_ssize_t k = 0; k < n; k++)
+            if (s[k] >= 0x10000 || !(FLAGS[s[k]] & F_SIMPLE)) return 1;
+    uint32_t *o = out->data;
     while (i < n) {
+        uint32_t c = s[i];
+        if (!opens_placeholder(c)) { /* the common case: lowercase, drop punctuation */
+            uint32_t lowered = LOWER[c];
+            *o = lowered;
+            o += !(FLAGS[lowered] & F_PUNCT);
+            i++;
+            continue;
+        }
+        out->len = o - out->data;
         Py_ssize_t end = placeholder_atom(s, n, i);
         if (end >= 0) {
             Py_ssize_t next;
             while (end < n && (next = placeholder_atom(s, n, end)) >= 0) end = next;
             out->data[out->len++] = PLACEHOLDER;
+            o = out->data + out->len;
             i = end;
             continue;
         }
-        uint32_t lowered = LOWER[s[i]];
-        if (!(FLAGS[lowered] & F_PUNCT)) out->data[out->len++] = lowered;
+        uint32_t lowered = LOWER[c];
+        *o = lowered;
+        o += !(FLAGS[lowered] & F_PUNCT);
         i++;
     }
+    out->len = o - out->data;
     return 0;
 }
 
@@ -458,7 +481,8 @@ static PyObject *normalize_key(PyObject *self, PyObject *text) {
     if (r < 0) return NULL;
     if (r > 0) Py_RETURN_NONE;
     if (step_pinyin(&cur, &other) < 0) return NULL;
-    if (needs_t2s(cur)) {
+    int folded = needs_t2s(cur);
+    if (folded) {
         r = t2s_by_character(cur, other);
         if (r < 0) return NULL;
         if (r > 0) {
@@ -468,7 +492,7 @@ static PyObject *normalize_key(PyObject *self, PyObject *text) {
         }
         cpbuf *t = cur; cur = other; other = t;
     }
-    r = steps_after_script(cur, other);
+    r = steps_after_script(cur, other, folded);
     if (r < 0) return NULL;
     if (r > 0) Py_RETURN_NONE;
     return as_str(other);
@@ -487,7 +511,7 @@ static PyObject *finish_key(PyObject *self, PyObject *text) {
     if (cp_reserve(&BUF_A, n + 1) < 0) return NULL;
     for (Py_ssize_t i = 0; i < n; i++) BUF_A.data[i] = PyUnicode_READ(kind, data, i);
     BUF_A.len = n;
-    int r = steps_after_script(&BUF_A, &BUF_B);
+    int r = steps_after_script(&BUF_A, &BUF_B, 1);
     if (r < 0) return NULL;
     if (r > 0) Py_RETURN_NONE;
     return as_str(&BUF_B);
@@ -909,7 +933,8 @@ static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, P
     if (r < 0) return -1;
     if (r == 0) {
         if (step_pinyin(&cur, &other) < 0) return -1;
-        int by_character = needs_t2s(cur) ? t2s_by_character(cur, other) : -2;
+        int folded = needs_t2s(cur);
+        int by_character = folded ? t2s_by_character(cur, other) : -2;
         if (by_character == -1) return -1;
         if (by_character == 0) {
             cpbuf *t = cur; cur = other; other = t;
@@ -934,7 +959,7 @@ static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, P
             cur = &BUF_A;
             other = &BUF_B;
         }
-        r = steps_after_script(cur, other);
+        r = steps_after_script(cur, other, folded);
         if (r < 0) return -1;
         if (r == 0) {
             if (bb_put_utf8(out, other) < 0) return -1;

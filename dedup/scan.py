@@ -28,7 +28,7 @@ from .cluster import cluster_keys, fragments
 from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, list_files, read_file, relative_path
 from .errors import CorpusError
-from .fingerprint import fingerprint_utf8
+from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from .keystore import KeyStore
 from .lsh import ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
@@ -41,7 +41,7 @@ from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, return_freed_memory, spans_by_cost
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
-DOCUMENT_ROWS_BATCH = 1000
+DOCUMENT_ROWS_BATCH = 1000  # documents rows written at a time
 IN_FLIGHT = 4  # jobs queued a worker: keeps both busy without reading far ahead of them
 
 
@@ -80,15 +80,15 @@ class _Keys:
     bands: bytearray = field(default_factory=bytearray)
     anchor_owner: array = field(default_factory=lambda: array("i"))
     anchor_values: array = field(default_factory=lambda: array("I"))
-    presigned: bool | None = None  # every document came signed (None: no document yet)
+    presigned: bool = True  # every batch came signed (else the scan signs the keys itself)
 
-    def add_document(self, prepared: "PreparedDocument", shortest: int) -> np.ndarray:
-        """The key id of every paragraph of a prepared document (-1: too short to have a
+    def add_batch(self, prepared: "PreparedBatch", shortest: int) -> np.ndarray:
+        """The key id of every paragraph of a prepared batch (-1: too short to have a
         fingerprint); keys seen for the first time are stored, numbered in order, with their
-        signatures when the document was signed (keys of ``shortest`` characters or more)."""
+        signatures when the batch was signed (keys of ``shortest`` characters or more)."""
         ids, firsts = self.index.add_new(prepared.fingerprints)
         ids, firsts = np.frombuffer(ids, dtype=np.int64), np.frombuffer(firsts, dtype=np.int64)
-        self.presigned = prepared.signed is not None and self.presigned is not False
+        self.presigned &= prepared.signed is not None
         if not len(firsts):
             return ids
         keys, ends = prepared.keys, prepared.key_ends
@@ -274,10 +274,9 @@ class PreparedDocument:
     spans: array  # per paragraph: idx, line_start, line_end, char_start, char_end, key_len (chars)
     keys: bytes  # the keys' UTF-8 bytes, one after another
     key_ends: array  # where each key's bytes end in ``keys``
-    fingerprints: bytes  # 16 bytes a paragraph, all zero for a key under MIN_KEY_CHARS
-    signed: "SignedBatch | None" = None  # of the paragraphs long enough to sign, in order (compiled core)
+    fingerprints: bytes  # 16 bytes a paragraph, NO_FINGERPRINT for a key under MIN_KEY_CHARS
 
-    NO_FINGERPRINT = bytes(16)
+    NO_FINGERPRINT = NO_FINGERPRINT
 
     def __len__(self) -> int:
         return len(self.key_ends)
@@ -317,11 +316,12 @@ class PreparedBatch:
     signed: "SignedBatch | None"
 
 
-def merge_prepared(items: list[PreparedDocument]) -> PreparedBatch:
-    """One ``PreparedBatch`` of consecutive prepared documents."""
+def merge_prepared(items: list[PreparedDocument], signer: Callable | None) -> PreparedBatch:
+    """One ``PreparedBatch`` of consecutive prepared documents, its keys signed by ``signer``
+    (``document_signer``; None: left to the scan's own signing pass)."""
     import dataclasses
 
-    text_starts, key_ends, counts = array("q"), array("q"), array("q")
+    text_starts, key_ends, counts, spans = array("q"), array("q"), array("q"), array("q")
     start = key_base = 0
     for item in items:
         text_starts.append(start)
@@ -329,27 +329,19 @@ def merge_prepared(items: list[PreparedDocument]) -> PreparedBatch:
         counts.append(len(item))
         key_ends.frombytes((np.frombuffer(item.key_ends, dtype=np.int64) + key_base).tobytes() if len(item.key_ends) else b"")
         key_base += len(item.keys)
-    signed = None
-    if items and all(item.signed is not None for item in items):
-        parts = [item.signed for item in items]
-        offsets = np.cumsum([0] + [len(p.set_sizes) for p in parts[:-1]])
-        signed = SignedBatch(
-            np.concatenate([p.set_sizes for p in parts]),
-            np.concatenate([p.bands for p in parts]),
-            np.concatenate([p.anchor_keys.astype(np.int64) + o for p, o in zip(parts, offsets)]).astype(np.int32),
-            np.concatenate([p.anchor_values for p in parts]),
-        )
-    spans = array("q")
-    for item in items:
         spans.extend(item.spans)
+    keys = b"".join(item.keys for item in items)
+    signed = None
+    if signer is not None:
+        key_chars = np.frombuffer(spans, dtype=np.int64)[5::6] if len(spans) else np.zeros(0, np.int64)
+        signed = signer(keys, np.frombuffer(key_ends, dtype=np.int64) if len(key_ends) else np.zeros(0, np.int64), key_chars)
     return PreparedBatch(
         tuple(dataclasses.replace(item.doc, text="") for item in items), "".join(item.doc.text for item in items),
-        text_starts, counts, spans, b"".join(item.keys for item in items), key_ends,
-        b"".join(item.fingerprints for item in items), signed,
+        text_starts, counts, spans, keys, key_ends, b"".join(item.fingerprints for item in items), signed,
     )
 
 
-def _batched(items: list) -> list:
+def _batched(items: list, signer: Callable | None) -> list:
     """Consecutive prepared documents merged into batches; errors stay where they are."""
     out, run = [], []
     for item in items:
@@ -357,18 +349,17 @@ def _batched(items: list) -> list:
             run.append(item)
             continue
         if run:
-            out.append(merge_prepared(run))
+            out.append(merge_prepared(run, signer))
             run = []
         out.append(item)
     if run:
-        out.append(merge_prepared(run))
+        out.append(merge_prepared(run, signer))
     return out
 
 
-def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str], signer: Callable | None = None) -> PreparedDocument:
+def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]) -> PreparedDocument:
     """Split, normalize and fingerprint one document: on the compiled core, one call for all its
-    paragraphs (``normalizer.document_keys``); else one normalizer call a paragraph. With a
-    ``signer`` (``document_signer``), the keys long enough to sign are signed here too."""
+    paragraphs (``normalizer.document_keys``); else one normalizer call a paragraph."""
     text = doc.text
     para = paragraph_spans(text, split)
     n = len(para)
@@ -387,12 +378,11 @@ def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]
         fp(keys[a:b]) if chars >= MIN_KEY_CHARS else no_fp for a, b, chars in zip(starts, key_ends.tolist(), key_chars.tolist())
     )
     spans = np.column_stack([np.arange(n, dtype=np.int64), para, key_chars]) if n else np.zeros((0, 6), np.int64)
-    signed = signer(keys, key_ends, key_chars) if signer is not None else None
-    return PreparedDocument(doc, array("q", spans.astype(np.int64).tobytes()), keys, array("q", key_ends.astype(np.int64).tobytes()), fps, signed)
+    return PreparedDocument(doc, array("q", spans.astype(np.int64).tobytes()), keys, array("q", key_ends.astype(np.int64).tobytes()), fps)
 
 
 def document_signer(config: ScanConfig) -> Callable | None:
-    """``(keys, key_ends, key_chars) -> SignedBatch`` of the keys of one document that a scan
+    """``(keys, key_ends, key_chars) -> SignedBatch`` of the keys of a batch that a scan
     signs (at least ``min_chars`` characters), on the compiled core; None without it. Signing
     where the keys are made saves the scan a pass over the key store and a pool of its own
     (duplicates are signed again: they cost less than the trip)."""
@@ -432,28 +422,28 @@ def prepare_job(job: Job, root: Path, config: ScanConfig, batches: bool = False)
     decides in corpus order whether it stops the scan or is skipped.
     """
     items = _prepare_job(job, root, config)
-    return _batched(items) if batches else items
+    return _batched(items, document_signer(config)) if batches else items
 
 
 def _prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocument | CorpusFileError]:
-    normalizer, signer = make_normalizer(config.steps), document_signer(config)
+    normalizer = make_normalizer(config.steps)
     if isinstance(job, FileGroup):
-        return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer, signer)]
+        return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer)]
     if isinstance(job, LineBatch):
         try:
             docs = parse_batch(job, config.record_fields)
         except CorpusFileError as error:
             return [error]
-        return [prepare_document(d, config.split, normalizer, signer) if isinstance(d, Document) else d for d in docs]
-    return _prepare_file(job, root, config, normalizer, signer)
+        return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
+    return _prepare_file(job, root, config, normalizer)
 
 
-def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer, signer) -> list[PreparedDocument | CorpusFileError]:
+def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer) -> list[PreparedDocument | CorpusFileError]:
     try:
         docs = list(read_file(path, root))
     except CorpusFileError as error:
         return [error]
-    return [prepare_document(d, config.split, normalizer, signer) if isinstance(d, Document) else d for d in docs]
+    return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
 
 
 def _jobs(files: list[Path], root: Path) -> Iterator[Job | CorpusFileError]:
@@ -536,8 +526,12 @@ def skip_or_raise(error: CorpusFileError, skip_bad: bool, skip: Callable[[Skippe
 
 def document_row(doc_id: int, doc: Document, rows: list[tuple]) -> tuple:
     """The documents row of a prepared document whose paragraph ``rows`` are given."""
-    return (doc_id, doc.path, doc.encoding, doc.size, doc.sha1, len(rows), sum(len(r[6]) for r in rows),
-            doc.source or doc.path, doc.record, doc.date, doc.meta)
+    return document_row_of(doc_id, doc, len(rows), sum(len(r[6]) for r in rows))
+
+
+def document_row_of(doc_id: int, doc: Document, n_paragraphs: int, n_chars: int) -> tuple:
+    """The documents row of a document of ``n_paragraphs`` paragraphs, ``n_chars`` characters in all."""
+    return (doc_id, doc.path, doc.encoding, doc.size, doc.sha1, n_paragraphs, n_chars, doc.source or doc.path, doc.record, doc.date, doc.meta)
 
 
 def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
@@ -570,13 +564,11 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
             owner = np.repeat(np.arange(len(counts)), counts)
             lengths = spans[:, 4] - spans[:, 3]
             n_chars = np.bincount(owner, weights=lengths, minlength=len(counts)).astype(np.int64).tolist()
-            for i, (doc, count) in enumerate(zip(item.docs, counts.tolist())):
-                doc_rows.append((first_doc + i, doc.path, doc.encoding, doc.size, doc.sha1, count, n_chars[i],
-                                 doc.source or doc.path, doc.record, doc.date, doc.meta))
+            doc_rows.extend(document_row_of(first_doc + i, doc, count, n_chars[i]) for i, (doc, count) in enumerate(zip(item.docs, counts.tolist())))
             if len(doc_rows) >= DOCUMENT_ROWS_BATCH:
                 writer.insert("documents", doc_rows)
                 doc_rows.clear()
-            ids = keys.add_document(item, shortest)
+            ids = keys.add_batch(item, shortest)
             para_doc = owner + first_doc
             keys.para_key.frombytes(ids.tobytes())
             keys.para_doc.frombytes(para_doc.astype(np.int64).tobytes())
@@ -627,7 +619,7 @@ def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBa
 
 
 def sign_utf8(data, offsets, ids: np.ndarray | None, config: ScanConfig, b: int, r: int) -> SignedBatch:
-    """``sign_batch`` on the compiled core, of the keys ``ids`` of a UTF-8 buffer (see KeyStore.utf8_view)."""
+    """``sign_batch`` on the compiled core, of the keys ``ids`` of a UTF-8 buffer (see KeyStore.read_view)."""
     dense_k, other_k = config.shingle_sizes()
     sizes, bands, owner, values = compiled.sign(
         data, offsets, ids, other_k, dense_k, config.seed, config.num_perm, b, r, ANCHOR_MOD if config.containment > 0 else 0
@@ -638,7 +630,7 @@ def sign_utf8(data, offsets, ids: np.ndarray | None, config: ScanConfig, b: int,
 def _sign_job(ids: np.ndarray, config: ScanConfig, b: int, r: int) -> SignedBatch:
     store = published()
     if compiled.available():
-        return sign_utf8(*store.utf8_view(ids), config, b, r)
+        return sign_utf8(*store.read_view(ids), config, b, r)
     return sign_batch(store.get(ids.tolist()), config, b, r)
 
 
@@ -672,8 +664,8 @@ def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanCon
     )
 
 
-KEY_ROWS_BATCH = 50_000
-CHECKED_ROWS_BATCH = 100_000  # key texts written at a time (read back from the key store)
+KEY_ROWS_BATCH = 50_000  # key texts written at a time (read back from the key store)
+CHECKED_ROWS_BATCH = 100_000  # checked rows turned into Python numbers at a time
 
 
 def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray]:
@@ -811,17 +803,14 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
             set_sizes, bands, (anchor_owner, anchor_values) = keys.signatures(b)
         else:
             set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
-        sets = KeySets(keys.store, signed, set_sizes, shingler(config))
+        sets = KeySets(keys.store, signed, set_sizes, config)
+    with timer.stage("candidates"):
+        pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)
     rule = config.match_rule()
     publish(sets)  # verification and clustering score pairs on workers forked from here
-    # forked before the candidates are found: the arrays that finding them allocates and frees
-    # would otherwise stay alive in the workers, which inherit every page of the parent (at 400 MB
-    # the workers held 550 MB that the main process had freed)
-    with pool(config.effective_workers, len(signed), fork_only=True) as workers:
+    with pool(config.effective_workers, len(pairs), fork_only=True) as workers:
         sets.use_pool(workers)
         try:
-            with timer.stage("candidates"):
-                pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)
             with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
                 sets.on_pairs = bar.update
                 edges, edge_jaccard = _verify(sets, pairs, rule, signed + 1, writer)
@@ -859,12 +848,6 @@ def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: 
         "bands": b,
         "rows": r,
     }
-
-
-def shingler(config: ScanConfig) -> Callable:
-    """``texts -> (shingle hashes, offsets)`` as signing made them: verification makes them again."""
-    dense_k, other_k = config.shingle_sizes()
-    return functools.partial(shingle_hashes, k=other_k, seed=config.seed, dense_k=dense_k)
 
 
 @dataclass(frozen=True)

@@ -220,13 +220,6 @@ class KeyTexts:
             self.fetch(key_ids)
         return self.store.read_view([self.index[k] for k in key_ids])
 
-    def utf8_view(self, key_ids):
-        """``KeyStore.utf8_view`` of the keys ``key_ids``."""
-        key_ids = [int(k) for k in key_ids]
-        if not self.index.keys() >= set(key_ids):
-            self.fetch(key_ids)
-        return self.store.utf8_view([self.index[k] for k in key_ids])
-
 
 class Scores:
     """Verified pairs of keys (by keys.id) and their scores, looked up by code (a << 32) | b, a < b."""
@@ -492,7 +485,7 @@ def update(
     """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run).
     ``listed``: what listing the folder skipped already, counted in the run with the rest."""
     from .boilerplate import find_boilerplate
-    from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, run_row, shingler, skip_or_raise
+    from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, run_row, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 
@@ -555,7 +548,7 @@ def update(
             codes = Scores.code(signed_ids[pairs[:, 0]], signed_ids[pairs[:, 1]])
             known, _ = scores.find(codes)
             todo = np.nonzero(~known)[0]
-            sets = KeySets(texts, signed_ids, keys.set_sizes, shingler(config))
+            sets = KeySets(texts, signed_ids, keys.set_sizes, config)
             if len(todo):
                 texts.fetch(signed_ids[pairs[todo].ravel()])
                 publish(sets)
@@ -599,7 +592,7 @@ def update(
             local[in_dirty] = np.arange(len(sub))
             sub_edges = local[edges[in_dirty[edges[:, 0]]]]
             sub_jaccard = edge_jaccard[in_dirty[edges[:, 0]]]
-            sub_sets = KeySets(texts, keys.ids[sub], keys.set_sizes[in_dirty], shingler(config))
+            sub_sets = KeySets(texts, keys.ids[sub], keys.set_sizes[in_dirty], config)
 
             def match(x: np.ndarray, y: np.ndarray):
                 """Copies among dirty keys, from stored scores where there are any."""

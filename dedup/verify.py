@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import compiled
-from .signatures import SHINGLE_ID_BITS, unique_per_key
+from .signatures import SHINGLE_ID_BITS, shingle_hashes, unique_per_key
 from .workers import published, spans_by_cost
 
 PAIR_BATCH_ELEMENTS = 4_000_000  # shingles gathered per batch: bounds the memory of verification
@@ -51,13 +51,15 @@ class KeySets:
     """The shingle sets of keys kept on disk (``KeyStore``), computed again for each batch of
     pairs instead of held for the whole corpus: memory follows the batch, not the corpus.
 
-    ``ids[i]`` is the store index of key i; ``sizes[i]`` its set size (known from signing);
-    ``shingler(texts)`` gives ``(hashes, offsets)`` as ``signatures.shingle_hashes`` does (a
-    ``functools.partial`` of it, whose k, dense_k and seed the compiled core reads as well).
+    ``ids[i]`` is the store index of key i; ``sizes[i]`` its set size (known from signing); the
+    shingles are those ``config`` signs with (``signatures.shingle_hashes``). ``store`` is a
+    ``KeyStore`` or ``update.KeyTexts``: both give ``get`` and ``read_view``.
     """
 
-    def __init__(self, store, ids: np.ndarray, sizes: np.ndarray, shingler, batch_shingles: int = 2_000_000):
-        self.store, self.ids, self.sizes, self.shingler = store, ids, sizes, shingler
+    def __init__(self, store, ids: np.ndarray, sizes: np.ndarray, config, batch_shingles: int = 2_000_000):
+        self.store, self.ids, self.sizes = store, ids, sizes
+        self.dense_k, self.k = config.shingle_sizes()
+        self.seed = config.seed
         self.batch_shingles = batch_shingles
         self.pool = None  # a process pool forked after this object was published (see use_pool)
         self.on_pairs = None  # called with the number of pairs of each scored batch (progress)
@@ -87,18 +89,15 @@ class KeySets:
 
     def _score_batch(self, pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         a, b = pair
-        if compiled.available() and hasattr(self.store, "utf8_view"):
+        if compiled.available():
             # the core shingles each key of a pair into a hash set and counts the common ids;
             # pairs come sorted by their first key, whose set it keeps while that key repeats
-            options = self.shingler.keywords
-            view = self.store.read_view if hasattr(self.store, "read_view") else self.store.utf8_view
-            data, offsets, positions = view(np.concatenate((self.ids[a], self.ids[b])))
-            inter = compiled.pair_intersections(
-                data, offsets, positions[: len(a)], positions[len(a) :], options["k"], options.get("dense_k"), options.get("seed", 1)
-            )
+            data, offsets, positions = self.store.read_view(np.concatenate((self.ids[a], self.ids[b])))
+            inter = compiled.pair_intersections(data, offsets, positions[: len(a)], positions[len(a) :], self.k, self.dense_k, self.seed)
             return similarities(inter, self.sizes[a], self.sizes[b])
         keys = np.unique(np.concatenate((a, b)))
-        local = ShingleSets.from_shingles(*self.shingler(self.store.get(self.ids[keys].tolist())))
+        texts = self.store.get(self.ids[keys].tolist())
+        local = ShingleSets.from_shingles(*shingle_hashes(texts, self.k, self.seed, dense_k=self.dense_k))
         return score_pairs(local, np.searchsorted(keys, a), np.searchsorted(keys, b))
 
 

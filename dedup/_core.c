@@ -92,6 +92,15 @@ static int buffer_of(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const 
     return 0;
 }
 
+/* a copy of a buffer of ``itemsize``-byte items (set_tables and set_t2s keep their own) */
+static void *copy_pool(Py_buffer *v, Py_ssize_t itemsize, Py_ssize_t *len) {
+    *len = v->len / itemsize;
+    void *pool = malloc((size_t)(v->len ? v->len : 1));
+    if (!pool) { PyErr_NoMemory(); return NULL; }
+    memcpy(pool, v->buf, (size_t)v->len);
+    return pool;
+}
+
 /* ---- set_tables --------------------------------------------------------------------------- */
 
 static PyObject *set_tables(PyObject *self, PyObject *args) {
@@ -111,22 +120,18 @@ static PyObject *set_tables(PyObject *self, PyObject *args) {
             goto done;
         }
     }
+    TABLES_SET = 0;  /* until every table is in and checked */
     memcpy(FLAGS, v[0].buf, sizeof FLAGS);
     memcpy(LOWER, v[1].buf, sizeof LOWER);
     memcpy(MAP_INDEX, v[2].buf, sizeof MAP_INDEX);
     free(MAP_POOL);
-    MAP_POOL_LEN = v[3].len / 4;
-    MAP_POOL = malloc((size_t)(MAP_POOL_LEN ? MAP_POOL_LEN : 1) * 4);
-    if (!MAP_POOL) { PyErr_NoMemory(); goto done; }
-    memcpy(MAP_POOL, v[3].buf, (size_t)v[3].len);
-    memcpy(PINYIN_LETTER, v[4].buf, sizeof PINYIN_LETTER);
     free(SYLLABLES);
-    N_SYLLABLES = v[5].len / 8;
-    SYLLABLES = malloc((size_t)(N_SYLLABLES ? N_SYLLABLES : 1) * 8);
-    if (!SYLLABLES) { PyErr_NoMemory(); goto done; }
-    memcpy(SYLLABLES, v[5].buf, (size_t)v[5].len);
+    MAP_POOL = NULL;
+    SYLLABLES = NULL;
+    if (!(MAP_POOL = copy_pool(&v[3], 4, &MAP_POOL_LEN)) || !(SYLLABLES = copy_pool(&v[5], 8, &N_SYLLABLES))) goto done;
+    memcpy(PINYIN_LETTER, v[4].buf, sizeof PINYIN_LETTER);
     for (Py_ssize_t i = 0; i < 65536; i++) {
-        if ((FLAGS[i] & F_MAPPED) && MAP_INDEX[i] >= (uint32_t)MAP_POOL_LEN) {
+        if ((FLAGS[i] & F_MAPPED) && (MAP_INDEX[i] >= (uint32_t)MAP_POOL_LEN || MAP_INDEX[i] + MAP_POOL[MAP_INDEX[i]] >= (uint32_t)MAP_POOL_LEN)) {
             PyErr_SetString(PyExc_ValueError, "set_tables: a mapping points outside the pool");
             goto done;
         }
@@ -139,14 +144,6 @@ done:
     return result;
 }
 
-
-static uint32_t *copy_pool(Py_buffer *v, Py_ssize_t *len) {
-    *len = v->len / 4;
-    uint32_t *pool = malloc((size_t)(*len ? *len : 1) * 4);
-    if (!pool) { PyErr_NoMemory(); return NULL; }
-    memcpy(pool, v->buf, (size_t)v->len);
-    return pool;
-}
 
 /* set_t2s(index, pool, phrase_start, phrase_pool): the character conversion of t2s (see above) */
 static PyObject *set_t2s(PyObject *self, PyObject *args) {
@@ -161,7 +158,7 @@ static PyObject *set_t2s(PyObject *self, PyObject *args) {
     T2S_READY = 0;
     free(T2S_POOL); free(PHRASE_POOL);
     T2S_POOL = PHRASE_POOL = NULL;
-    if (!(T2S_POOL = copy_pool(&v[1], &T2S_POOL_LEN)) || !(PHRASE_POOL = copy_pool(&v[3], &PHRASE_POOL_LEN))) goto done;
+    if (!(T2S_POOL = copy_pool(&v[1], 4, &T2S_POOL_LEN)) || !(PHRASE_POOL = copy_pool(&v[3], 4, &PHRASE_POOL_LEN))) goto done;
     memcpy(T2S_INDEX, v[0].buf, sizeof T2S_INDEX);
     memcpy(PHRASE_START, v[2].buf, sizeof PHRASE_START);
     for (Py_ssize_t i = 0; i < 65536; i++) {
@@ -310,9 +307,6 @@ static int step_nfkc_range(int kind, const void *data, Py_ssize_t from, Py_ssize
     return has_markup && may_be_html(out);
 }
 
-static int step_nfkc(PyObject *text, cpbuf *out) {
-    return step_nfkc_range(PyUnicode_KIND(text), PyUnicode_DATA(text), 0, PyUnicode_GET_LENGTH(text), out);
-}
 
 static int pinyin_syllable(const uint32_t *s, Py_ssize_t len) {
     if (len < 1 || len > 6) return 0;
@@ -466,55 +460,6 @@ static int check_tables(void) {
         return -1;
     }
     return 0;
-}
-
-/* normalize_key(text) -> key, None (take the Python path), or ("t2s", text after steps 1-3):
- * convert that with OpenCC and pass the result to finish_key. */
-static PyObject *normalize_key(PyObject *self, PyObject *text) {
-    if (check_tables() < 0) return NULL;
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "normalize_key: a str is needed");
-        return NULL;
-    }
-    cpbuf *cur = &BUF_A, *other = &BUF_B;
-    int r = step_nfkc(text, cur);
-    if (r < 0) return NULL;
-    if (r > 0) Py_RETURN_NONE;
-    if (step_pinyin(&cur, &other) < 0) return NULL;
-    int folded = needs_t2s(cur);
-    if (folded) {
-        r = t2s_by_character(cur, other);
-        if (r < 0) return NULL;
-        if (r > 0) {
-            PyObject *mid = as_str(cur);
-            if (!mid) return NULL;
-            return Py_BuildValue("(sN)", "t2s", mid);
-        }
-        cpbuf *t = cur; cur = other; other = t;
-    }
-    r = steps_after_script(cur, other, folded);
-    if (r < 0) return NULL;
-    if (r > 0) Py_RETURN_NONE;
-    return as_str(other);
-}
-
-/* finish_key(text) -> key or None: steps 5-7 on OpenCC's output. */
-static PyObject *finish_key(PyObject *self, PyObject *text) {
-    if (check_tables() < 0) return NULL;
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "finish_key: a str is needed");
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    if (cp_reserve(&BUF_A, n + 1) < 0) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) BUF_A.data[i] = PyUnicode_READ(kind, data, i);
-    BUF_A.len = n;
-    int r = steps_after_script(&BUF_A, &BUF_B, 1);
-    if (r < 0) return NULL;
-    if (r > 0) Py_RETURN_NONE;
-    return as_str(&BUF_B);
 }
 
 /* ---- shingles and signatures (signatures.py, lsh.py) ---------------------------------------- */
@@ -697,6 +642,41 @@ static PyObject *bytes_of(const void *p, Py_ssize_t n) {
     return PyBytes_FromStringAndSize(n ? (const char *)p : "", n);
 }
 
+/* A set of shingle ids (< 2^40) by open addressing: slot = id + 1, 0 empty. ``idset_clear``
+ * makes it empty with room for ``m`` ids; ``idset_add`` says whether the id was new. */
+typedef struct {
+    u64buf table;
+    uint64_t mask;
+} idset;
+
+static int idset_clear(idset *set, Py_ssize_t m) {
+    Py_ssize_t size = 16;
+    while (size < 2 * m) size *= 2;
+    if (u64_reserve(&set->table, size) < 0) return -1;
+    memset(set->table.data, 0, (size_t)size * 8);
+    set->mask = (uint64_t)(size - 1);
+    return 0;
+}
+
+static inline int idset_add(idset *set, uint64_t id) {
+    uint64_t value = id + 1, pos = mix64(id) & set->mask;
+    while (set->table.data[pos]) {
+        if (set->table.data[pos] == value) return 0;
+        pos = (pos + 1) & set->mask;
+    }
+    set->table.data[pos] = value;
+    return 1;
+}
+
+static inline int idset_has(const idset *set, uint64_t id) {
+    uint64_t value = id + 1, pos = mix64(id) & set->mask;
+    while (set->table.data[pos]) {
+        if (set->table.data[pos] == value) return 1;
+        pos = (pos + 1) & set->mask;
+    }
+    return 0;
+}
+
 /* sign(data, offsets, ids, k, dense_k, seed, num_perm, bands, rows, anchor_mod)
  *   -> (set sizes int64, band hashes uint32 [n, bands], anchor owners int32, anchor values uint32)
  * anchor_mod 0: no anchors. */
@@ -720,7 +700,8 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     uint32_t *bands = malloc((size_t)(n_values > 0 ? n_values : 1) * 4);
     uint32_t *sig = malloc((size_t)num_perm * 4);
     uint32_t *dense = malloc((size_t)num_perm * 4);
-    u64buf hashes = {0}, ids_buf = {0}, table = {0};
+    u64buf hashes = {0}, ids_buf = {0};
+    idset seen = {{0}, 0};
     cpbuf cps = {0};
     Py_ssize_t n_anchor = 0, cap_anchor = 1024;
     int32_t *a_owner = malloc((size_t)cap_anchor * 4);
@@ -733,20 +714,13 @@ static PyObject *sign(PyObject *self, PyObject *args) {
         Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
         if (m < 0 || u64_reserve(&ids_buf, m + 1) < 0) goto done;
         /* the set size by a hash set of the ids; only the anchors need sorting */
-        Py_ssize_t table_size = 16;
-        while (table_size < 2 * m) table_size *= 2;
-        if (u64_reserve(&table, table_size) < 0) goto done;
-        memset(table.data, 0, (size_t)table_size * 8);
+        if (idset_clear(&seen, m) < 0) goto done;
         Py_ssize_t distinct = 0, n_picked = 0;
         for (Py_ssize_t h = 0; h < m; h++) {
-            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT, slot_value = id + 1; /* ids < 2^40: never 0 */
-            uint64_t pos = mix64(id) & (uint64_t)(table_size - 1);
-            while (table.data[pos] && table.data[pos] != slot_value) pos = (pos + 1) & (uint64_t)(table_size - 1);
-            if (!table.data[pos]) {
-                table.data[pos] = slot_value;
-                distinct++;
-                if (anchor_mod && id % (uint64_t)anchor_mod == 0) ids_buf.data[n_picked++] = id;
-            }
+            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT;
+            if (!idset_add(&seen, id)) continue;
+            distinct++;
+            if (anchor_mod && id % (uint64_t)anchor_mod == 0) ids_buf.data[n_picked++] = id;
         }
         sizes[i] = distinct;
         if (anchor_mod) {
@@ -800,7 +774,7 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     }
 done:
     free(sizes); free(bands); free(sig); free(dense); free(a_owner); free(a_value);
-    free(hashes.data); free(ids_buf.data); free(table.data); free(cps.data);
+    free(hashes.data); free(ids_buf.data); free(seen.table.data); free(cps.data);
     keyview_release(&kv, got);
     return result;
 }
@@ -926,19 +900,22 @@ static Py_ssize_t bb_put_str(bytebuf *b, PyObject *key) {
     return PyUnicode_GET_LENGTH(key);
 }
 
-/* the key of text[from:to] into ``out``; returns its length in characters, -1 on error */
-static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, PyObject *fallback, bytebuf *out) {
+/* The key of text[from:to], the one pipeline of both entry points: 0 with the key in *key
+ * (BUF_A or BUF_B), 1 when the text needs the Python path, -1 on error. ``convert`` is the
+ * script fold (OpenCC's t2s as the reference calls it), for a text the character table cannot
+ * convert. */
+static int compute_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, const cpbuf **key) {
     cpbuf *cur = &BUF_A, *other = &BUF_B;
     int r = step_nfkc_range(PyUnicode_KIND(text), PyUnicode_DATA(text), from, to, cur);
-    if (r < 0) return -1;
-    if (r == 0) {
-        if (step_pinyin(&cur, &other) < 0) return -1;
-        int folded = needs_t2s(cur);
-        int by_character = folded ? t2s_by_character(cur, other) : -2;
-        if (by_character == -1) return -1;
-        if (by_character == 0) {
+    if (r != 0) return r;
+    if (step_pinyin(&cur, &other) < 0) return -1;
+    int folded = needs_t2s(cur);
+    if (folded) {
+        r = t2s_by_character(cur, other);
+        if (r < 0) return -1;
+        if (r == 0) {
             cpbuf *t = cur; cur = other; other = t;
-        } else if (by_character == 1) {
+        } else {
             PyObject *mid = as_str(cur);
             if (!mid) return -1;
             PyObject *converted = PyObject_CallOneArg(convert, mid);
@@ -959,21 +936,42 @@ static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, P
             cur = &BUF_A;
             other = &BUF_B;
         }
-        r = steps_after_script(cur, other, folded);
-        if (r < 0) return -1;
-        if (r == 0) {
-            if (bb_put_utf8(out, other) < 0) return -1;
-            return other->len;
-        }
+    }
+    r = steps_after_script(cur, other, folded);
+    if (r == 0) *key = other;
+    return r;
+}
+
+/* the key of text[from:to] into ``out``, by the reference ``fallback`` where the tables cannot
+ * make it; returns its length in characters, -1 on error */
+static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, PyObject *fallback, bytebuf *out) {
+    const cpbuf *key;
+    int r = compute_key(text, from, to, convert, &key);
+    if (r < 0) return -1;
+    if (r == 0) {
+        if (bb_put_utf8(out, key) < 0) return -1;
+        return key->len;
     }
     PyObject *piece = PyUnicode_Substring(text, from, to);
     if (!piece) return -1;
-    PyObject *key = PyObject_CallOneArg(fallback, piece);
+    PyObject *made = PyObject_CallOneArg(fallback, piece);
     Py_DECREF(piece);
-    if (!key) return -1;
-    Py_ssize_t chars = bb_put_str(out, key);
-    Py_DECREF(key);
+    if (!made) return -1;
+    Py_ssize_t chars = bb_put_str(out, made);
+    Py_DECREF(made);
     return chars;
+}
+
+/* normalize_key(text, convert) -> the key of one text, or None when it needs the Python path */
+static PyObject *normalize_key(PyObject *self, PyObject *args) {
+    PyObject *text, *convert;
+    if (!PyArg_ParseTuple(args, "UO", &text, &convert)) return NULL;
+    if (check_tables() < 0) return NULL;
+    const cpbuf *key;
+    int r = compute_key(text, 0, PyUnicode_GET_LENGTH(text), convert, &key);
+    if (r < 0) return NULL;
+    if (r > 0) Py_RETURN_NONE;
+    return as_str(key);
 }
 
 /* normalize_spans(text, starts, ends, convert, fallback) -> (keys UTF-8, key byte ends int64,
@@ -1013,34 +1011,6 @@ done:
     PyBuffer_Release(&vs); PyBuffer_Release(&ve);
     return result;
 }
-
-/* line_spans(text) -> int64 pairs (start, end) per line of text.split("\n"): the span of the
- * line without the white space (str.isspace) at either end; start == end for a blank line. */
-static PyObject *line_spans(PyObject *self, PyObject *text) {
-    if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "line_spans: a str is needed"); return NULL; }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t lines = 1;
-    for (Py_ssize_t i = 0; i < n; i++) lines += PyUnicode_READ(kind, data, i) == '\n';
-    int64_t *out = malloc((size_t)lines * 16);
-    if (!out) return PyErr_NoMemory();
-    Py_ssize_t line = 0, begin = 0;
-    for (Py_ssize_t i = 0; i <= n; i++) {
-        if (i < n && PyUnicode_READ(kind, data, i) != '\n') continue;
-        Py_ssize_t a = begin, b = i;
-        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
-        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
-        out[2 * line] = a;
-        out[2 * line + 1] = b;
-        line++;
-        begin = i + 1;
-    }
-    PyObject *result = bytes_of(out, lines * 16);
-    free(out);
-    return result;
-}
-
 
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -1489,33 +1459,6 @@ done:
     return result;
 }
 
-/* distinct shingle ids of one key into an open-addressing set ``table`` (size a power of two,
- * 2x the shingles at least; slot = id + 1, 0 empty); returns the number of distinct ids */
-static Py_ssize_t id_set(const uint64_t *hashes, Py_ssize_t m, u64buf *table, Py_ssize_t *table_size) {
-    Py_ssize_t size = 16;
-    while (size < 2 * m) size *= 2;
-    if (u64_reserve(table, size) < 0) return -1;
-    memset(table->data, 0, (size_t)size * 8);
-    *table_size = size;
-    Py_ssize_t distinct = 0;
-    for (Py_ssize_t h = 0; h < m; h++) {
-        uint64_t id = hashes[h] >> SHINGLE_ID_SHIFT, value = id + 1;
-        uint64_t pos = mix64(id) & (uint64_t)(size - 1);
-        while (table->data[pos] && table->data[pos] != value) pos = (pos + 1) & (uint64_t)(size - 1);
-        if (!table->data[pos]) { table->data[pos] = value; distinct++; }
-    }
-    return distinct;
-}
-
-static int id_in(const u64buf *table, Py_ssize_t size, uint64_t id) {
-    uint64_t value = id + 1, pos = mix64(id) & (uint64_t)(size - 1);
-    while (table->data[pos]) {
-        if (table->data[pos] == value) return 1;
-        pos = (pos + 1) & (uint64_t)(size - 1);
-    }
-    return 0;
-}
-
 /* pair_intersections(data, offsets, a, b, k, dense_k, seed) -> int64 |A_i & B_i|: the shingle
  * sets of the keys a[i] and b[i] of a UTF-8 buffer, as shingle_sets makes them, intersected
  * through hash sets (no sort); the set of a[i] is reused while a stays the same. */
@@ -1535,9 +1478,9 @@ static PyObject *pair_intersections(PyObject *self, PyObject *args) {
     const int64_t *a = va.buf, *b = vb.buf;
     Py_ssize_t n = va.len / 8;
     int64_t *out = malloc((size_t)(n ? n : 1) * 8);
-    u64buf hashes = {0}, table_a = {0}, table_b = {0};
+    u64buf hashes = {0};
+    idset set_a = {{0}, 0}, set_b = {{0}, 0};
     cpbuf cps = {0};
-    Py_ssize_t size_a = 0, size_b = 0;
     int64_t current = -1;
     if (!out) { PyErr_NoMemory(); goto done; }
     if (vb.len != va.len) { PyErr_SetString(PyExc_ValueError, "pair_intersections: a and b differ in length"); goto done; }
@@ -1549,7 +1492,8 @@ static PyObject *pair_intersections(PyObject *self, PyObject *args) {
             if (decode_utf8(kv.bytes + kv.off[current], kv.off[current + 1] - kv.off[current], &cps) < 0) goto done;
             hashes.len = 0;
             Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
-            if (m < 0 || id_set(hashes.data, m, &table_a, &size_a) < 0) goto done;
+            if (m < 0 || idset_clear(&set_a, m) < 0) goto done;
+            for (Py_ssize_t h = 0; h < m; h++) idset_add(&set_a, hashes.data[h] >> SHINGLE_ID_SHIFT);
         }
         int64_t other = b[i];
         if (decode_utf8(kv.bytes + kv.off[other], kv.off[other + 1] - kv.off[other], &cps) < 0) goto done;
@@ -1557,25 +1501,17 @@ static PyObject *pair_intersections(PyObject *self, PyObject *args) {
         Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
         if (m < 0) goto done;
         /* distinct ids of b, each counted once if a holds it */
-        Py_ssize_t size = 16;
-        while (size < 2 * m) size *= 2;
-        if (u64_reserve(&table_b, size) < 0) goto done;
-        memset(table_b.data, 0, (size_t)size * 8);
-        size_b = size;
+        if (idset_clear(&set_b, m) < 0) goto done;
         int64_t common = 0;
         for (Py_ssize_t h = 0; h < m; h++) {
-            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT, value = id + 1;
-            uint64_t pos = mix64(id) & (uint64_t)(size_b - 1);
-            while (table_b.data[pos] && table_b.data[pos] != value) pos = (pos + 1) & (uint64_t)(size_b - 1);
-            if (table_b.data[pos]) continue;
-            table_b.data[pos] = value;
-            common += id_in(&table_a, size_a, id);
+            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT;
+            if (idset_add(&set_b, id)) common += idset_has(&set_a, id);
         }
         out[i] = common;
     }
     result = bytes_of(out, n * 8);
 done:
-    free(out); free(hashes.data); free(table_a.data); free(table_b.data); free(cps.data);
+    free(out); free(hashes.data); free(set_a.table.data); free(set_b.table.data); free(cps.data);
     PyBuffer_Release(&va); PyBuffer_Release(&vb);
     keyview_release(&kv, got);
     return result;
@@ -1644,11 +1580,9 @@ done:
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Load the character tables that dedup.compiled builds."},
     {"set_t2s", set_t2s, METH_VARARGS, "Load OpenCC's t2s conversion by character and its multi-character keys."},
-    {"normalize_key", normalize_key, METH_O, "The key of a paragraph, None (Python path), or ('t2s', text)."},
-    {"finish_key", finish_key, METH_O, "Steps after the script fold on OpenCC's output; None: Python path."},
+    {"normalize_key", normalize_key, METH_VARARGS, "normalize_key(text, convert): the key of a paragraph, or None (the Python path)."},
     {"normalize_spans", normalize_spans, METH_VARARGS, "Keys of the paragraphs text[starts[i]:ends[i]] of one document."},
     {"paragraph_spans", paragraph_spans, METH_VARARGS, "Rows (line_start, line_end, char_start, char_end) of a document's paragraphs."},
-    {"line_spans", line_spans, METH_O, "Start and end of the stripped content of every line."},
     {"pair_intersections", pair_intersections, METH_VARARGS, "Intersection sizes of the shingle sets of pairs of keys of a UTF-8 buffer."},
     {"read_keys", read_keys, METH_VARARGS, "Keys of a key file read with pread into one buffer."},
     {"components", components, METH_VARARGS, "Connected component labels of n nodes and undirected edges."},

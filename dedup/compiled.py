@@ -38,7 +38,11 @@ except ImportError as error:  # no compiler at install time, or an old build
 else:
     _IMPORT_ERROR = ""
 
-__all__ = ["available", "core_name", "compiled_normalizer", "sign", "shingle_sets", "intersections"]
+__all__ = [
+    "available", "core_name", "prepare", "compiled_normalizer", "script_fold", "paragraph_spans", "components",
+    "fingerprint_index", "encode_keys", "sign", "shingle_sets", "pair_intersections", "read_keys", "intersections",
+    "warn_if_slow",
+]
 
 # flags of dedup/_core.c
 F_COMPLEX, F_MAPPED, F_PUNCT, F_WORD, F_NUMERAL, F_SPACE, F_TONED, F_T2S, F_SIMPLE, F_T2S_CALL = (1 << i for i in range(10))
@@ -279,7 +283,7 @@ def compute_tables() -> tuple[bytes, ...]:
     triggers = set(ref.t2s_triggers())
     toned = set(ref._TONED)
 
-    def simple(ch: str) -> bool:
+    def stable(ch: str) -> bool:
         cp = ord(ch)
         return (
             cp < 0x10000
@@ -288,6 +292,11 @@ def compute_tables() -> tuple[bytes, ...]:
             and cp not in seconds
             and unicodedata.normalize("NFKC", ch) == ch
         )
+
+    def simple(ch: str) -> bool:
+        """What F_SIMPLE says: NFKC-stable whatever its neighbours, with such a lowercase."""
+        lowered = ch.lower()
+        return stable(ch) and ch != _FINAL_SIGMA and len(lowered) == 1 and stable(lowered)
 
     flags = np.zeros(65536, dtype=np.uint16)
     lower = np.arange(65536, dtype=np.uint32)
@@ -299,13 +308,12 @@ def compute_tables() -> tuple[bytes, ...]:
             flags[cp] = F_COMPLEX
             continue
         f = 0
-        lowered = ch.lower()
-        if simple(ch) and ch != _FINAL_SIGMA and len(lowered) == 1 and simple(lowered):
+        if simple(ch):
             f |= F_SIMPLE
-            lower[cp] = ord(lowered)
+            lower[cp] = ord(ch.lower())
         mapped = unicodedata.normalize("NFKC", ch)
         if mapped != ch:
-            if all(simple(m) and ord(m) < 0x10000 for m in mapped) and all(_simple_flag(m, seconds) for m in mapped):
+            if all(simple(m) for m in mapped):
                 f |= F_MAPPED
                 map_index[cp] = len(pool)
                 pool.append(len(mapped))
@@ -348,13 +356,6 @@ def compute_tables() -> tuple[bytes, ...]:
     return (flags.tobytes(), lower.tobytes(), map_index.tobytes(), array("I", pool).tobytes(), letters.tobytes(), packed.tobytes(), *t2s_parts)
 
 
-def _simple_flag(ch: str, seconds: set[int]) -> bool:
-    """A character of an NFKC mapping must itself be simple, with a simple lowercase."""
-    lowered = ch.lower()
-    return ch != _FINAL_SIGMA and len(lowered) == 1 and ord(lowered) < 0x10000 and unicodedata.combining(lowered) == 0 \
-        and ord(lowered) not in seconds and unicodedata.normalize("NFKC", lowered) == lowered
-
-
 _LOADED = False
 
 
@@ -377,39 +378,32 @@ def prepare() -> None:
     _core_module()
 
 
+_CONVERT = None
+
+
+def script_fold(text: str) -> str:
+    """OpenCC's t2s as ``normalize.fold_script`` applies it (the core calls it back for the texts
+    its character table cannot convert)."""
+    global _CONVERT
+    if _CONVERT is None:
+        from .normalize import _opencc
+
+        _CONVERT = _opencc().convert
+    converted = _CONVERT(text)
+    return converted.replace("苧", "苎") if "苧" in converted else converted
+
+
 def compiled_normalizer(reference: Callable[[str], str]) -> Callable[[str], str] | None:
     """A text -> key function equal to ``reference`` (the full default pipeline), computed by the
     core where it can; None when the core is not in use."""
     core = _core_module()
     if core is None:
         return None
-    from .normalize import _opencc
-
-    normalize_key, finish_key = core.normalize_key, core.finish_key
-    convert = None
+    normalize_key = core.normalize_key
 
     def normalizer(text: str) -> str:
-        nonlocal convert
-        key = normalize_key(text)
-        if type(key) is str:
-            return key
-        if key is not None:
-            if convert is None:
-                convert = _opencc().convert
-            converted = convert(key[1])
-            if "苧" in converted:  # as normalize.fold_script
-                converted = converted.replace("苧", "苎")
-            key = finish_key(converted)
-            if key is not None:
-                return key
-        return reference(text)
-
-    def script_fold(text: str) -> str:
-        nonlocal convert
-        if convert is None:
-            convert = _opencc().convert
-        converted = convert(text)
-        return converted.replace("苧", "苎") if "苧" in converted else converted  # as normalize.fold_script
+        key = normalize_key(text, script_fold)
+        return key if key is not None else reference(text)
 
     def document_keys(text: str, starts, ends) -> tuple[bytes, np.ndarray, np.ndarray]:
         """(the keys' UTF-8 one after another, where each ends, each one's length in characters)
@@ -422,11 +416,6 @@ def compiled_normalizer(reference: Callable[[str], str]) -> Callable[[str], str]
     normalizer.steps = getattr(reference, "steps", None)  # type: ignore[attr-defined]
     normalizer.document_keys = document_keys  # type: ignore[attr-defined]
     return normalizer
-
-
-def line_spans(text: str) -> bytes:
-    """int64 (start, end) pairs of the stripped content of every line (paragraphs.line_spans)."""
-    return _core_module().line_spans(text)
 
 
 def paragraph_spans(text: str, mode: int) -> bytes:
@@ -500,12 +489,13 @@ def intersections(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.
     return np.frombuffer(out, dtype=np.int64)
 
 
-def warn_if_slow(stream=sys.stderr) -> None:
-    """Say once, on one line, that the scan runs on the slower Python path because the core is missing."""
+def warn_if_slow(stream=None) -> None:
+    """Say once, on one line (stderr by default), that the run takes the slower Python path
+    because the core is missing."""
     global _WARNED
     if _core is None and not _WARNED and os.environ.get("DEDUP_CORE", "").lower() != "python":
         _WARNED = True
-        stream.write("dedup: the compiled core is not built (no C compiler at install?); using the slower Python path\n")
+        (stream or sys.stderr).write("dedup: the compiled core is not built (no C compiler at install?); using the slower Python path\n")
 
 
 _WARNED = False

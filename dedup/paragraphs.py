@@ -126,54 +126,23 @@ def choose_split(blocks: list[list[_Line]]) -> str:
     return "lines"
 
 
-def line_spans(text: str) -> np.ndarray:
-    """(start, end) of the content of every line (``text.split("\\n")``), white space at either
-    end left out, as ``_lines`` finds them; shape (lines, 2), int64. On the compiled core when
-    it is built.
-
-    >>> line_spans(" ab \\n\\n  c").tolist()
-    [[1, 3], [5, 5], [8, 9]]
-    """
-    from . import compiled
-
-    if compiled.available():
-        return np.frombuffer(compiled.line_spans(text), dtype=np.int64).reshape(-1, 2)
-    return np.array([(line.start, line.end) for line in _lines(text)], dtype=np.int64).reshape(-1, 2)
-
-
 _MODES = {"auto": 0, "lines": 1, "blocks": 2}  # as the compiled core numbers them
 
 
 def paragraph_spans(text: str, mode: str = "auto") -> np.ndarray:
     """The paragraphs of ``split_paragraphs`` as an int64 array of rows (line_start, line_end,
-    char_start, char_end): what a scan needs, without an object a paragraph.
+    char_start, char_end): what a scan needs, without an object a paragraph on the compiled core
+    (``split_paragraphs`` itself is the reference, and the path of ``join`` mode).
 
     >>> paragraph_spans("one\\n\\n  two  \\nthree\\n").tolist()
     [[1, 1, 0, 3], [3, 3, 7, 10], [4, 4, 13, 18]]
     """
-    if mode == "join":
-        return np.array([(p.line_start, p.line_end, p.char_start, p.char_end) for p in split_paragraphs(text, mode)],
-                        dtype=np.int64).reshape(-1, 4)
-    if mode not in _MODES:
-        raise ValueError(f"unknown split mode {mode!r}")
     from . import compiled
 
-    if compiled.available():
+    if mode in _MODES and compiled.available():
         return np.frombuffer(compiled.paragraph_spans(text, _MODES[mode]), dtype=np.int64).reshape(-1, 4)
-    spans = line_spans(text)
-    content = np.nonzero(spans[:, 0] < spans[:, 1])[0]  # 0-based numbers of the non-blank lines
-    if len(content) == 0:
-        return np.zeros((0, 4), dtype=np.int64)
-    block_start = np.r_[True, content[1:] != content[:-1] + 1]
-    if mode == "auto":
-        sizes = np.diff(np.r_[np.nonzero(block_start)[0], len(content)])
-        mode = "blocks" if len(sizes) >= 2 and np.median(sizes) >= 2 else "lines"
-    if mode == "lines":
-        first = last = content
-    else:
-        starts = np.nonzero(block_start)[0]
-        first, last = content[starts], content[np.r_[starts[1:], len(content)] - 1]
-    return np.stack([first + 1, last + 1, spans[first, 0], spans[last, 1]], axis=1)
+    return np.array([(p.line_start, p.line_end, p.char_start, p.char_end) for p in split_paragraphs(text, mode)],
+                    dtype=np.int64).reshape(-1, 4)
 
 
 def split_paragraphs(text: str, mode: str = "auto") -> list[Paragraph]:

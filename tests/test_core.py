@@ -40,6 +40,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import derandomized
 from dedup import compiled
 from dedup import normalize as ref
 from dedup.config import ScanConfig
@@ -55,17 +56,8 @@ needs_core = pytest.mark.skipif(compiled._core is None, reason=f"the compiled co
 
 
 def examples(n: int) -> settings:
-    """Derandomized (the same examples every run), no deadline, no example database."""
-    return settings(
-        max_examples=n,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
-            HealthCheck.function_scoped_fixture,  # only the autouse delenv: the same for every example
-        ],
-    )
+    """``conftest.derandomized``, also past the autouse fixture's check (it only unsets DEDUP_CORE)."""
+    return derandomized(n, HealthCheck.function_scoped_fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -187,7 +179,7 @@ placeholder_text = st.lists(st.one_of(placeholder_unit, st.sampled_from(CONTEXT)
 def _t2s_phrases() -> list[str]:
     """OpenCC's multi-character t2s keys, where converting by character would be wrong (for
     generating text only; T2S_SPECIAL when the dictionaries cannot be read)."""
-    found = compiled.opencc_dictionaries() if hasattr(compiled, "opencc_dictionaries") else None
+    found = compiled.opencc_dictionaries()
     return sorted(found[1]) if found else T2S_SPECIAL
 
 
@@ -220,8 +212,9 @@ def _core_prepared():
 _CORE = _core_prepared()
 # What the core normalizes without the reference (a text made of these mostly stays on the
 # compiled path, so the comparison tests the C code and not the fallback)
-HANDLED_PIECES = [p for p in PIECES if _CORE is not None and _CORE.normalize_key(p) is not None] or PIECES
-HANDLED_BMP = [chr(cp) for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF and _CORE is not None and _CORE.normalize_key(chr(cp)) is not None] or ["a"]
+HANDLED_PIECES = [p for p in PIECES if _CORE is not None and _CORE.normalize_key(p, compiled.script_fold) is not None] or PIECES
+HANDLED_BMP = [chr(cp) for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF and _CORE is not None
+               and _CORE.normalize_key(chr(cp), compiled.script_fold) is not None] or ["a"]
 core_text = st.lists(
     st.one_of(st.sampled_from(HANDLED_PIECES), st.sampled_from(HANDLED_PIECES), st.sampled_from(HANDLED_BMP), pinyin_unit, placeholder_unit),
     max_size=30,
@@ -253,29 +246,12 @@ def test_long_mixed_paragraphs_normalize_the_same(fast, text):
 
 @needs_core
 @examples(600)
-@given(st.one_of(core_text, rich_text, placeholder_text, script_text))
-def test_finish_key_is_steps_five_to_seven(fast, text):
-    """``finish_key`` (steps 5-7 on OpenCC's output) agrees with the reference steps whenever
-    it does not hand the text back (None)."""
-    steps = make_normalizer(["fold_placeholders", "lowercase", "strip_punctuation"], compiled=False)
-    got = compiled._core.finish_key(text)
-    if got is not None:
-        assert got == steps(text), text
-
-
-@needs_core
-@examples(600)
 @given(st.one_of(core_text, rich_text, pinyin_text, placeholder_text, script_text))
 def test_normalize_key_result_is_the_reference_key(fast, text):
-    """What normalize_key returns is final (a str) or the text after steps 1-3 (a t2s tuple)."""
-    got = compiled._core.normalize_key(text)
-    if type(got) is str:
+    """What the core's normalize_key returns is the reference key, or None (the Python path)."""
+    got = compiled._core.normalize_key(text, compiled.script_fold)
+    if got is not None:
         assert got == REFERENCE(text), text
-    elif got is not None:
-        tag, middle = got
-        assert tag == "t2s"
-        before_script = make_normalizer(["nfkc", "strip_html", "strip_pinyin"], compiled=False)(text)
-        assert middle == before_script, text
 
 
 GOLDEN_EXAMPLES = [
@@ -400,26 +376,14 @@ def test_an_opener_with_a_folded_letter_does_not_crash_the_reference(text):
 
 @needs_core
 def test_the_core_normalizes_most_seed_lines_itself(fast):
-    """normalize_key answers (a key, or the text for OpenCC) for >90% of the seed lines, the
-    traditional seed 003 included, and finish_key finishes >90% of what went through OpenCC:
-    falling back to the Python path for everything would still give the right keys, only
-    slowly, and must fail here."""
-    core, convert = compiled._core, ref._opencc().convert
+    """normalize_key answers (rather than handing the text to the Python path) for >90% of the
+    seed lines, and of the traditional seed 003 alone: falling back for everything would still
+    give the right keys, only slowly, and must fail here."""
+    core, fold = compiled._core, compiled.script_fold
     lines = [line for path in sorted(SEEDS.iterdir()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    answered = finished = via_t2s = 0
-    for line in lines:
-        key = core.normalize_key(line)
-        if type(key) is str:
-            answered += 1
-        elif key is not None:
-            answered += 1
-            via_t2s += 1
-            converted = convert(key[1]).replace("苧", "苎")
-            finished += core.finish_key(converted) is not None
-    assert answered > 0.9 * len(lines), (answered, len(lines))
-    assert finished >= 0.9 * via_t2s, (finished, via_t2s)
+    assert sum(core.normalize_key(line, fold) is not None for line in lines) > 0.9 * len(lines)
     traditional = [line for line in (SEEDS / "003_1ede3f202e9dcf26.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert sum(core.normalize_key(line) is not None for line in traditional) > 0.9 * len(traditional)
+    assert sum(core.normalize_key(line, fold) is not None for line in traditional) > 0.9 * len(traditional)
 
 
 @needs_core
@@ -660,9 +624,7 @@ document_text = st.lists(st.one_of(core_text, rich_text, pinyin_text, placeholde
 def test_document_keys_are_the_reference_keys(fast, text, data):
     """``normalizer.document_keys`` (one core call a document) gives the reference key of every
     span, with its length in characters: for the paragraphs of the document and for any spans."""
-    document_keys = getattr(fast, "document_keys", None)
-    if document_keys is None:
-        pytest.skip("this core normalizes a paragraph at a time only")
+    document_keys = fast.document_keys
     from dedup.paragraphs import paragraph_spans
 
     spans = [tuple(row) for row in paragraph_spans(text, "lines")[:, 2:4].tolist()]
@@ -680,9 +642,7 @@ def test_document_keys_are_the_reference_keys(fast, text, data):
 
 @needs_core
 def test_document_keys_of_the_seed_files_are_the_reference_keys(fast):
-    document_keys = getattr(fast, "document_keys", None)
-    if document_keys is None:
-        pytest.skip("this core normalizes a paragraph at a time only")
+    document_keys = fast.document_keys
     for path in sorted(SEEDS.iterdir()):
         text = path.read_text(encoding="utf-8")
         bounds = np.r_[0, np.cumsum([len(line) + 1 for line in text.split("\n")])]
@@ -695,8 +655,6 @@ def test_document_keys_of_the_seed_files_are_the_reference_keys(fast):
 
 @needs_core
 def test_bad_document_spans_raise(core):
-    if not hasattr(core, "normalize_spans"):
-        pytest.skip("this core normalizes a paragraph at a time only")
     text = "中文\nabc"
     for starts, ends in (([0], [99]), ([-1], [2]), ([3], [2]), ([0, 1], [2])):
         with pytest.raises((IndexError, ValueError)):
@@ -714,8 +672,6 @@ split_text = st.lists(st.one_of(st.sampled_from(WHITESPACE + ["", "", "\n", "\n\
 def test_paragraph_spans_are_the_same_on_both_cores(text):
     from dedup import paragraphs
 
-    if not hasattr(compiled._core, "paragraph_spans"):
-        pytest.skip("this core does not split documents")
     results = []
     for core_env in (None, "python"):
         with pytest.MonkeyPatch.context() as mp:
@@ -723,12 +679,10 @@ def test_paragraph_spans_are_the_same_on_both_cores(text):
                 mp.setenv("DEDUP_CORE", core_env)
             else:
                 mp.delenv("DEDUP_CORE", raising=False)
-            results.append((paragraphs.line_spans(text).tolist(),
-                            [paragraphs.paragraph_spans(text, mode).tolist() for mode in ("auto", "lines", "blocks")]))
+            results.append([paragraphs.paragraph_spans(text, mode).tolist() for mode in ("auto", "lines", "blocks")])
     assert results[0] == results[1], text
-    lines, (auto, by_line, _) = results[1]
-    assert [text[a:b] for a, b in lines] == [line.strip() for line in text.split("\n")]
-    assert [(r[2], r[3]) for r in by_line] == [(a, b) for a, b in lines if a < b]
+    by_line = results[0][1]
+    assert [text[r[2] : r[3]] for r in by_line] == [line.strip() for line in text.split("\n") if line.strip()]
 
 
 @needs_core
@@ -738,8 +692,6 @@ def test_fingerprint_index_is_the_reference(picks, calls):
     """The core's FingerprintIndex against fingerprint.FingerprintIndex: the same ids, counts and
     fingerprints, past its first table sizes, with fingerprints that share their first 8 bytes
     (its hash) and the all-zero 'none'."""
-    if not hasattr(compiled._core, "FingerprintIndex"):
-        pytest.skip("this core has no fingerprint index")
     from dedup.fingerprint import FingerprintIndex, fingerprint
 
     pool = [bytes(16)] + [fingerprint(str(i)) for i in range(20)] + [b"\1" * 8 + bytes([i]) * 8 for i in range(20)]
@@ -774,35 +726,27 @@ def _keys():
 
 
 @needs_core
-@pytest.mark.parametrize("offsets, error", [
-    (np.array([], dtype=np.int64), ValueError),  # no offset at all
-    (np.array([0, 8, 4, 29], dtype=np.int64), ValueError),  # decreasing
-    (np.array([-1, 8, 26, 26], dtype=np.int64), ValueError),  # negative
-    (np.array([0, 8, 26, 27], dtype=np.int64), ValueError),  # past the data
-    (np.array([0, 8, 26, 10**12], dtype=np.int64), ValueError),
-    (np.array([0, 8, 26], dtype=np.int32), ValueError),  # 12 bytes: not int64 items
-    (b"\x00" * 7, ValueError),
-    ([0, 8, 26, 26], TypeError),  # not a buffer
+@pytest.mark.parametrize("what, bad, error", [
+    ("offsets", np.array([], dtype=np.int64), ValueError),  # no offset at all
+    ("offsets", np.array([0, 8, 4, 29], dtype=np.int64), ValueError),  # decreasing
+    ("offsets", np.array([-1, 8, 26, 26], dtype=np.int64), ValueError),  # negative
+    ("offsets", np.array([0, 8, 26, 27], dtype=np.int64), ValueError),  # past the data
+    ("offsets", np.array([0, 8, 26, 10**12], dtype=np.int64), ValueError),
+    ("offsets", np.array([0, 8, 26], dtype=np.int32), ValueError),  # 12 bytes: not int64 items
+    ("offsets", b"\x00" * 7, ValueError),
+    ("offsets", [0, 8, 26, 26], TypeError),  # not a buffer
+    ("ids", np.array([3], dtype=np.int64), IndexError),
+    ("ids", np.array([0, -1], dtype=np.int64), IndexError),
+    ("ids", np.array([2**62], dtype=np.int64), IndexError),
+    ("ids", np.array([0, 1, 2], dtype=np.int32), ValueError),  # 12 bytes: not int64 items
+    ("ids", [0, 1], TypeError),
+    ("ids", "ab", TypeError),
 ])
-def test_bad_offsets_raise(core, offsets, error):
-    data, _ = _keys()
-    with pytest.raises(error):
-        core.sign(data, offsets, None, 5, 3, 1, 128, 22, 3, 16)
-    with pytest.raises(error):
-        core.shingle_sets(data, offsets, None, 5, 3, 1)
-
-
-@needs_core
-@pytest.mark.parametrize("ids, error", [
-    (np.array([3], dtype=np.int64), IndexError),
-    (np.array([0, -1], dtype=np.int64), IndexError),
-    (np.array([2**62], dtype=np.int64), IndexError),
-    (np.array([0, 1, 2], dtype=np.int32), ValueError),  # 12 bytes: not int64 items
-    ([0, 1], TypeError),
-    ("ab", TypeError),
-])
-def test_bad_ids_raise(core, ids, error):
+def test_bad_offsets_and_ids_raise(core, what, bad, error):
+    """Offsets that do not fit the key bytes and ids out of range or of the wrong type are refused
+    by both readers of a key buffer."""
     data, offsets = _keys()
+    offsets, ids = (bad, None) if what == "offsets" else (offsets, bad)
     with pytest.raises(error):
         core.sign(data, offsets, ids, 5, 3, 1, 128, 22, 3, 16)
     with pytest.raises(error):
@@ -877,15 +821,14 @@ def test_bad_intersection_arguments_raise(core):
 
 @needs_core
 def test_bad_normalize_arguments_raise(core):
-    for function in (core.normalize_key, core.finish_key):
-        for bad in (None, b"abc", 3, ["a"]):
-            with pytest.raises(TypeError):
-                function(bad)
+    for bad in (None, b"abc", 3, ["a"]):
+        with pytest.raises(TypeError):
+            core.normalize_key(bad, compiled.script_fold)
     with pytest.raises(TypeError):
         core.set_tables(b"", b"")
     with pytest.raises(ValueError):  # tables of the wrong size are refused, the loaded ones kept
         core.set_tables(b"\0" * 10, *compiled.tables()[1:6])
-    assert core.normalize_key("關(guān)于") in ("关于", ("t2s", "關于"))
+    assert core.normalize_key("關(guān)于", compiled.script_fold) == "关于"
 
 
 def _run_isolated(code: str) -> subprocess.CompletedProcess:
@@ -1030,11 +973,9 @@ def _scan_both(monkeypatch, corpus: Path, tmp_path: Path, **config):
     monkeypatch.setattr(compiled, "_core", counting)
     scan(corpus, ScanConfig(workers=1, **config), tmp_path / "compiled.db")
     monkeypatch.setattr(compiled, "_core", counting._module)
-    # the core did the work: paragraphs normalized one at a time (normalize_key) or a document at
-    # a time (normalize_spans), keys signed, pairs verified (by whichever functions this core has)
-    assert counting.calls.get("normalize_key", 0) + counting.calls.get("normalize_spans", 0) > 0, counting.calls
-    assert counting.calls.get("sign", 0) > 0, counting.calls
-    assert len(set(counting.calls) - {"set_tables", "set_t2s", "normalize_key", "normalize_spans", "sign"}) >= 1, counting.calls
+    # the core did the work: documents split and normalized, keys signed, pairs verified
+    for function in ("paragraph_spans", "normalize_spans", "sign", "pair_intersections"):
+        assert counting.calls.get(function, 0) > 0, (function, counting.calls)
     # compiled again, with forked workers
     scan(corpus, ScanConfig(workers=3, **config), tmp_path / "compiled3.db")
     # the Python path: the core refuses every call

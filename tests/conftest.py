@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE, MIN_CONTAINED_SHINGLES, ScanConfig
 from dedup.normalize import normalize
@@ -34,6 +35,19 @@ MIN_CONTAINED = MIN_CONTAINED_SHINGLES
 
 
 # -- scanned seed corpora ------------------------------------------------------------------------
+
+
+def derandomized(examples: int, *also_suppress: HealthCheck) -> settings:
+    """Hypothesis settings of the fuzz and property tests: derandomized (the same examples on
+    every run of a tree), no deadline, no example database, no complaint about slow or large
+    examples (or about ``also_suppress``)."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example, *also_suppress],
+    )
 
 
 def scanned_seeds(tmp_path: Path, seeds: list[Path], config: ScanConfig = ScanConfig(workers=1)) -> tuple[Path, Path]:

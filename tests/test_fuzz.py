@@ -33,24 +33,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
-from conftest import SEEDS, as_nobody, count_inputs, scanned_seeds
+from conftest import SEEDS, as_nobody, count_inputs, derandomized, scanned_seeds
 from dedup.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fuzz(examples: int) -> settings:
-    """Derandomized (the same examples on every run), no deadline, no example database."""
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-    )
+fuzz = derandomized
 
 
 # -- what files are made of ----------------------------------------------------------------------

@@ -61,6 +61,7 @@ from itertools import chain
 from operator import itemgetter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import opencc
 
@@ -514,11 +515,65 @@ def break_line(text: str, rng) -> list[str]:
     return [text]
 
 
+_SENTENCE_RE = re.compile(r"[^。！？!?]+[。！？!?]*")
+_CLAUSE_RE = re.compile(r"[^，,；;。！？!?]+[，,；;。！？!?]*")
+
+
+def _pieces(text: str) -> list[str]:
+    """Sentences of the text with their end marks, or its clauses when it is one sentence;
+    joined, they give the text back."""
+    pieces = _SENTENCE_RE.findall(text)
+    if len(pieces) < 2:
+        pieces = _CLAUSE_RE.findall(text)
+    return pieces if "".join(pieces) == text else [text]
+
+
+def reorder_clauses(text: str, rng) -> str:
+    """Swap two neighbouring sentences (or clauses, in a one-sentence paragraph), as an editor
+    who rewrites a pasted section does; each keeps its own end mark.
+
+    >>> reorder_clauses("一是甲。二是乙。", None)
+    '二是乙。一是甲。'
+    """
+    pieces = _pieces(text)
+    if len(pieces) < 2:
+        return text
+    i = rng.randrange(len(pieces) - 1) if rng is not None else 0
+    pieces[i], pieces[i + 1] = pieces[i + 1], pieces[i]
+    return "".join(pieces)
+
+
+def insert_sentence(text: str, rng, foreign: str) -> str:
+    """Insert a foreign sentence (a reporter's credit, an aside, a line of another text) at a
+    sentence or clause boundary of the copy, or at its start or end.
+
+    >>> insert_sentence("一是甲。二是乙。", None, "丙丁。")
+    '一是甲。丙丁。二是乙。'
+    """
+    pieces = _pieces(text)
+    at = rng.randint(0, len(pieces)) if rng is not None else 1
+    return "".join(pieces[:at]) + foreign + "".join(pieces[at:])
+
+
+def foreign_sentence(pool: "SourcePool", rng) -> str:
+    """A sentence of 8-40 characters from new text the dump never emits as a paragraph of its
+    own (indexes far past any dump's count), so no source of the truth holds it."""
+    text = pool.new_paragraph(FOREIGN_BASE + rng.randrange(1 << 20))
+    sentences = [s for s in _SENTENCE_RE.findall(text) if len(s) >= 8] or [text]
+    sentence = rng.choice(sentences)
+    return sentence if len(sentence) <= 40 else sentence[:39].rstrip("，,") + "。"
+
+
+FOREIGN_BASE = 1 << 40
+
 # Applied in this order (a split is always last: it changes the number of lines).
-MUTATIONS = ("placeholder", "renumber", "truncate", "script", "punct", "edit", "split")
+MUTATIONS = (
+    "placeholder", "renumber", "reorder", "truncate", "insert", "script", "punct", "edit", "split",
+)  # fmt: skip
 _TEXT_MUTATIONS = {
     "placeholder": swap_placeholders,
     "renumber": renumber,
+    "reorder": reorder_clauses,
     "truncate": truncate,
     "script": to_traditional,
     "punct": flip_punctuation_width,
@@ -528,7 +583,9 @@ PARTIAL_MUTATIONS = frozenset({"truncate", "split"})
 _APPLIES = {
     "placeholder": lambda t: _PLACEHOLDER_OR_NAME_RE.search(t) is not None,
     "renumber": lambda t: RENUMBER_RE.search(t) is not None,
+    "reorder": lambda t: len(_pieces(t)) >= 2,
     "truncate": lambda t: len(t) >= MIN_SEED_CHARS,
+    "insert": lambda t: True,
     "script": lambda t: _simplified_re().search(t) is not None,
     "punct": lambda t: any(c in t for c in FULL_PUNCT + HALF_PUNCT),
     "edit": lambda t: True,
@@ -538,11 +595,14 @@ _APPLIES = {
 MUTATION_COUNT_WEIGHTS = (0.25, 0.4, 0.35)
 
 
-def mutate(text: str, rng, n_mutations: int | None = None) -> tuple[list[str], list[str]]:
+def mutate(
+    text: str, rng, n_mutations: int | None = None, foreign: Callable[[], str] | None = None
+) -> tuple[list[str], list[str]]:
     """A copy of ``text``: its lines (two if split) and the mutations that changed it.
 
     Draws 0-2 mutations among those that apply to the text, applies them in ``MUTATIONS``
-    order, and records the ones that changed something.
+    order, and records the ones that changed something. ``foreign()`` gives the sentence an
+    ``insert`` puts in; without it, ``insert`` is never drawn.
     """
     if n_mutations is None:
         r = rng.random()
@@ -550,14 +610,17 @@ def mutate(text: str, rng, n_mutations: int | None = None) -> tuple[list[str], l
     chosen: set[str] = set()
     if n_mutations:
         for name in rng.sample(MUTATIONS, len(MUTATIONS)):
-            if _APPLIES[name](text):
+            if _APPLIES[name](text) and (name != "insert" or foreign is not None):
                 chosen.add(name)
                 if len(chosen) == n_mutations:
                     break
     applied: list[str] = []
     for name in MUTATIONS[:-1]:
         if name in chosen:
-            new = _TEXT_MUTATIONS[name](text, rng)
+            if name == "insert":
+                new = insert_sentence(text, rng, foreign())
+            else:
+                new = _TEXT_MUTATIONS[name](text, rng)
             if new != text:
                 text = new
                 applied.append(name)
@@ -754,7 +817,7 @@ def _make_document(
         if lineage.codes and rng.random() < params.reuse:
             i = lineage.pick(params.popular_rate)
             source, text = lineage.text(i)
-            copy_lines, muts = mutate(text, rng)
+            copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng))
             partial = any(m in PARTIAL_MUTATIONS for m in muts)
             for line in copy_lines:
                 emit(line, source, True, partial, muts)

@@ -677,16 +677,17 @@ static inline int idset_has(const idset *set, uint64_t id) {
     return 0;
 }
 
-/* sign(data, offsets, ids, k, dense_k, seed, num_perm, bands, rows, anchor_mod)
+/* sign(data, offsets, ids, k, dense_k, seed, num_perm, bands, rows, anchor_mod, anchor_gap)
  *   -> (set sizes int64, band hashes uint32 [n, bands], anchor owners int32, anchor values uint32)
- * anchor_mod 0: no anchors. */
+ * anchor_mod 0: no anchors. An anchor joins the shingle ids at positions h and h + anchor_gap
+ * (lsh.anchors is the reference); each key's distinct anchors come out sorted. */
 static PyObject *sign(PyObject *self, PyObject *args) {
     PyObject *data, *offsets, *ids;
-    int k, dense_k, num_perm, n_bands, rows, anchor_mod;
+    int k, dense_k, num_perm, n_bands, rows, anchor_mod, anchor_gap;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OOOiiKiiii", &data, &offsets, &ids, &k, &dense_k, &seed, &num_perm, &n_bands, &rows, &anchor_mod))
+    if (!PyArg_ParseTuple(args, "OOOiiKiiiii", &data, &offsets, &ids, &k, &dense_k, &seed, &num_perm, &n_bands, &rows, &anchor_mod, &anchor_gap))
         return NULL;
-    if (k < 1 || num_perm < 2 || num_perm > 65536 || n_bands < 0 || rows < 1 || (long long)n_bands * rows > num_perm || anchor_mod < 0) {
+    if (k < 1 || num_perm < 2 || num_perm > 65536 || n_bands < 0 || rows < 1 || (long long)n_bands * rows > num_perm || anchor_mod < 0 || anchor_gap < 1) {
         PyErr_SetString(PyExc_ValueError, "sign: bad parameters");
         return NULL;
     }
@@ -717,15 +718,18 @@ static PyObject *sign(PyObject *self, PyObject *args) {
         if (idset_clear(&seen, m) < 0) goto done;
         Py_ssize_t distinct = 0, n_picked = 0;
         for (Py_ssize_t h = 0; h < m; h++) {
-            uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT;
-            if (!idset_add(&seen, id)) continue;
-            distinct++;
-            if (anchor_mod && id % (uint64_t)anchor_mod == 0) ids_buf.data[n_picked++] = id;
+            if (idset_add(&seen, hashes.data[h] >> SHINGLE_ID_SHIFT)) distinct++;
         }
         sizes[i] = distinct;
         if (anchor_mod) {
+            for (Py_ssize_t h = 0; h + anchor_gap < m; h++) {
+                uint64_t a = (hashes.data[h] >> SHINGLE_ID_SHIFT) * GOLDEN ^ (hashes.data[h + anchor_gap] >> SHINGLE_ID_SHIFT);
+                a = mix64(a) >> SHINGLE_ID_SHIFT;
+                if (a % (uint64_t)anchor_mod == 0) ids_buf.data[n_picked++] = a;
+            }
             sort_u64(ids_buf.data, n_picked);
             for (Py_ssize_t a = 0; a < n_picked; a++) {
+                if (a && ids_buf.data[a] == ids_buf.data[a - 1]) continue;
                 if (n_anchor == cap_anchor) {
                     cap_anchor *= 2;
                     int32_t *o = realloc(a_owner, (size_t)cap_anchor * 4);

@@ -19,6 +19,9 @@ import numpy as np
 
 from . import compiled
 
+# A key under this share of a longer key it is contained in is a fragment of it (see fragments).
+FRAGMENT_SHARE = 0.5
+
 MatchFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
@@ -51,19 +54,25 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fragments(n: int, edges: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray, threshold: float) -> np.ndarray:
-    """Which keys are fragments: the smaller side of an edge that only containment made.
+    """Which keys are fragments: the smaller side of an edge that only containment made, when
+    it holds less than ``FRAGMENT_SHARE`` of the larger side's shingles.
 
-    A line broken mid-sentence, or a truncated copy, may come first in corpus order; as the
+    A line broken mid-sentence, or a short excerpt, may come first in corpus order; as the
     canonical it would make the whole paragraph a "partial copy" of its own piece and leave the
     whole's near copies out. So fragments are never canonical while their group has a whole one.
+    A paragraph that is most of a longer one is no fragment: it is as often the source that a
+    later copy added a sentence to as a truncated copy, and there the policy's order decides.
 
     >>> fragments(3, np.array([[0, 1], [1, 2]]), np.array([0.2, 0.9]), np.array([10, 50, 48]), 0.6).tolist()
     [True, False, False]
+    >>> fragments(2, np.array([[0, 1]]), np.array([0.5]), np.array([40, 50]), 0.6).tolist()
+    [False, False]
     """
     out = np.zeros(n, dtype=bool)
     partial = jaccard < threshold - 1e-12
     a, b = edges[partial, 0], edges[partial, 1]
-    out[np.where(sizes[a] <= sizes[b], a, b)] = True
+    piece = np.minimum(sizes[a], sizes[b]) < FRAGMENT_SHARE * np.maximum(sizes[a], sizes[b])
+    out[np.where(sizes[a] <= sizes[b], a, b)[piece]] = True
     return out
 
 

@@ -447,12 +447,13 @@ def encode_keys(keys: list[str]) -> tuple[bytes, np.ndarray]:
     return b"".join(encoded), offsets
 
 
-def sign(data, offsets, ids, k: int, dense_k: int | None, seed: int, num_perm: int, b: int, r: int, anchor_mod: int):
+def sign(data, offsets, ids, k: int, dense_k: int | None, seed: int, num_perm: int, b: int, r: int, anchor_mod: int, anchor_gap: int):
     """(set sizes, band hashes (n, b) uint32, anchor owners int32, anchor values uint32) of the
-    keys ``ids`` (None: all) of a UTF-8 buffer, as scan.sign_batch computes them in numpy."""
+    keys ``ids`` (None: all) of a UTF-8 buffer, as scan.sign_batch computes them in numpy
+    (anchors as lsh.anchors: ``anchor_mod`` 0 for none)."""
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     ids = None if ids is None else np.ascontiguousarray(ids, dtype=np.int64)
-    sizes, bands, owner, values = _core_module().sign(data, offsets, ids, k, dense_k or 0, seed, num_perm, b, r, anchor_mod)
+    sizes, bands, owner, values = _core_module().sign(data, offsets, ids, k, dense_k or 0, seed, num_perm, b, r, anchor_mod, anchor_gap)
     n = len(sizes) // 8
     return (np.frombuffer(sizes, dtype=np.int64), np.frombuffer(bands, dtype=np.uint32).reshape(n, b),
             np.frombuffer(owner, dtype=np.int32), np.frombuffer(values, dtype=np.uint32))

@@ -49,7 +49,7 @@ def sign_for_lookup(keys: list[str], config: ScanConfig) -> dict[int, tuple[list
     h, off = shingle_hashes([keys[i] for i in fuzzy], other_k, config.seed, dense_k=dense_k)
     sets = ShingleSets.from_shingles(h, off)
     bands = band_hashes(oph_signatures(h, off, config.num_perm, config.seed), n_bands, rows)
-    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    owner, values = anchors(h, off) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
     by_key: dict[int, tuple] = {}
     starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
     for j, i in enumerate(fuzzy):
@@ -270,11 +270,11 @@ class CompiledKeyIndex:
         sorted distinct anchor codes per signed key), as ``sign_for_lookup`` computes them."""
         fuzzy = np.array([i for i, k in enumerate(keys) if len(k) >= max(self.config.min_chars, MIN_KEY_CHARS)], dtype=np.int64)
         data, offsets = self._compiled.encode_keys(keys)
-        from .lsh import ANCHOR_MOD
+        from .lsh import ANCHOR_GAP, ANCHOR_MOD
 
         sizes, bands, owner, values = self._compiled.sign(
             data, offsets, fuzzy, self.other_k, self.dense_k, self.config.seed, self.config.num_perm, self.bands, self.rows,
-            ANCHOR_MOD if self.config.containment > 0 else 0,
+            ANCHOR_MOD if self.config.containment > 0 else 0, ANCHOR_GAP,
         )
         band_codes = (np.arange(self.bands, dtype=np.uint64) << np.uint64(32)) | bands.astype(np.uint64)
         starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))

@@ -30,7 +30,7 @@ from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_fi
 from .errors import CorpusError
 from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from .keystore import KeyStore
-from .lsh import ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
+from .lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
@@ -612,7 +612,7 @@ def sign_batch(texts: list[str], config: ScanConfig, b: int, r: int) -> SignedBa
     h, off = shingle_hashes(texts, other_k, config.seed, dense_k=dense_k)
     sets = ShingleSets.from_shingles(h, off)
     sig = oph_signatures(h, off, config.num_perm, config.seed)
-    owner, values = anchors(sets.hashes, sets.offsets) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    owner, values = anchors(h, off) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
     # 32-bit band hashes are plenty for bucketing: a chance collision only proposes a pair that
     # verification drops
     return SignedBatch(sets.sizes, band_hashes(sig, b, r).astype(np.uint32), owner, values)
@@ -622,7 +622,8 @@ def sign_utf8(data, offsets, ids: np.ndarray | None, config: ScanConfig, b: int,
     """``sign_batch`` on the compiled core, of the keys ``ids`` of a UTF-8 buffer (see KeyStore.read_view)."""
     dense_k, other_k = config.shingle_sizes()
     sizes, bands, owner, values = compiled.sign(
-        data, offsets, ids, other_k, dense_k, config.seed, config.num_perm, b, r, ANCHOR_MOD if config.containment > 0 else 0
+        data, offsets, ids, other_k, dense_k, config.seed, config.num_perm, b, r,
+        ANCHOR_MOD if config.containment > 0 else 0, ANCHOR_GAP,
     )
     return SignedBatch(sizes, bands, owner, values)
 

@@ -25,9 +25,10 @@ import sqlite_utils
 from .atomic import interrupts_held
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 4  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
+SCHEMA_VERSION = 5  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
 # 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes);
-# 4: checked.live (the pairs that are candidates now), key texts apart from the signatures
+# 4: checked.live (the pairs that are candidates now), key texts apart from the signatures;
+# 5: keys.anchors join two shingles lsh.ANCHOR_GAP apart (no longer one shingle each)
 INSERT_BATCH = 5000
 
 

@@ -219,6 +219,30 @@ def test_punct_placeholder_renumber_and_edit_copies(dump):
         assert difflib.SequenceMatcher(None, original, copy).ratio() > 0.9
 
 
+def test_reordered_copies_hold_the_same_sentences_in_another_order(dump):
+    for original, copy in _only(dump, "reorder"):
+        assert copy != original and sorted(copy) == sorted(original)
+        assert any(copy == "".join(p[:i] + p[i + 1 : i + 2] + p[i : i + 1] + p[i + 2 :]) for p in [gen._pieces(original)] for i in range(len(p) - 1))
+
+
+def test_inserted_copies_hold_the_original_around_a_foreign_sentence(dump, pool):
+    sources = [gen.similarity_key(t) for t in [p.text for p in pool.seeds] + [pool.new_paragraph(n) for n in range(1500)]]
+    for original, copy in _only(dump, "insert"):
+        matcher = difflib.SequenceMatcher(None, original, copy, autojunk=False)
+        inserted = [copy[j1:j2] for op, _, _, j1, j2 in matcher.get_opcodes() if op != "equal"]
+        assert len(copy) - len(original) == sum(map(len, inserted)) and 8 <= len(copy) - len(original) <= 40
+        # the foreign text is in no source: a detector linking it to one would be right to
+        foreign = gen.shingles(gen.similarity_key("".join(inserted)))
+        assert all(len(foreign & gen.shingles(s)) < len(foreign) for s in sources if s)
+
+
+def test_foreign_sentences_vary_and_end_a_sentence(pool):
+    rng = random.Random(3)
+    sentences = [gen.foreign_sentence(pool, rng) for _ in range(200)]
+    assert len(set(sentences)) > 190
+    assert all(8 <= len(s) <= 40 and s[-1] in "。！？!?" for s in sentences)
+
+
 def test_sources_are_far_from_each_other(pool):
     """No two sources are near-duplicates, nor one mostly inside another, or a correct detector
     would be scored wrong."""

@@ -16,6 +16,7 @@ from dedup.cli import cli
 from dedup.config import ScanConfig
 from dedup.errors import DatabaseError
 from dedup.scan import scan
+from dedup.store import SCHEMA_VERSION
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
 
@@ -65,11 +66,11 @@ def test_a_database_of_an_older_schema_is_refused_then_replaced_by_a_scan(tmp_pa
     conn.close()
     out = CliRunner().invoke(cli, ["stats", str(db)])
     assert out.exit_code == 1
-    assert "schema version 3, this dedup reads version 4; scan the corpus again" in out.output
+    assert f"schema version 3, this dedup reads version {SCHEMA_VERSION}; scan the corpus again" in out.output
     assert "Traceback" not in out.output
     counts = scan(corpus, ScanConfig(workers=1), db).counts
     assert "files_read" not in counts  # another schema is never updated in place: scanned in full
-    assert sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    assert sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     assert CliRunner().invoke(cli, ["stats", str(db)]).exit_code == 0
 
 

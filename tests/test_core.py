@@ -44,7 +44,7 @@ from conftest import derandomized
 from dedup import compiled
 from dedup import normalize as ref
 from dedup.config import ScanConfig
-from dedup.lsh import ANCHOR_MOD, anchors, band_hashes
+from dedup.lsh import ANCHOR_GAP, ANCHOR_MOD, anchors, band_hashes
 from dedup.normalize import make_normalizer
 from dedup.signatures import oph_signatures, shingle_hashes, unique_per_key
 from dedup.verify import ShingleSets, intersection_sizes_numpy
@@ -486,14 +486,14 @@ def test_sign_utf8_of_some_ids_is_sign_batch_of_those_keys(keys, config, data):
     assert_same_batch(got, _quiet(sign_batch, [keys[i] for i in ids], config, b, r))
 
 
-def reference_sign(keys, k, dense_k, seed, num_perm, b, r, anchor_mod):
+def reference_sign(keys, k, dense_k, seed, num_perm, b, r, anchor_mod, anchor_gap):
     """compiled.sign from the library's numpy pieces (what scan.sign_batch is made of)."""
     with np.errstate(over="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         h, off = shingle_hashes(keys, k, seed, dense_k=dense_k)
         ids, id_off = unique_per_key(h, off)
         sig = oph_signatures(h, off, num_perm, seed)
-        owner, values = anchors(ids, id_off, anchor_mod) if anchor_mod else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+        owner, values = anchors(h, off, anchor_mod, anchor_gap) if anchor_mod else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
         return np.diff(id_off), band_hashes(sig, b, r).astype(np.uint32), owner, values
 
 
@@ -506,7 +506,8 @@ def sign_parameters(draw):
     bands = draw(st.integers(0, num_perm // rows))  # b * r <= num_perm, not necessarily all of it
     seed = draw(st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1)))
     anchor_mod = draw(st.sampled_from([0, 1, 2, ANCHOR_MOD, 255]))
-    return k, dense_k, seed, num_perm, bands, rows, anchor_mod
+    anchor_gap = draw(st.sampled_from([1, 2, ANCHOR_GAP, 12]))
+    return k, dense_k, seed, num_perm, bands, rows, anchor_mod, anchor_gap
 
 
 @needs_core
@@ -748,7 +749,7 @@ def test_bad_offsets_and_ids_raise(core, what, bad, error):
     data, offsets = _keys()
     offsets, ids = (bad, None) if what == "offsets" else (offsets, bad)
     with pytest.raises(error):
-        core.sign(data, offsets, ids, 5, 3, 1, 128, 22, 3, 16)
+        core.sign(data, offsets, ids, 5, 3, 1, 128, 22, 3, 16, 5)
     with pytest.raises(error):
         core.shingle_sets(data, offsets, ids, 5, 3, 1)
 
@@ -759,21 +760,22 @@ def test_bad_offsets_of_keys_not_asked_for_are_not_read(core):
     data, offsets = _keys()
     offsets = offsets.copy()
     offsets[3] = 10**9  # the last key's end is broken
-    sizes, _, _, _ = core.sign(data, offsets, np.array([1, 0], dtype=np.int64), 5, 3, 1, 128, 22, 3, 16)
+    sizes, _, _, _ = core.sign(data, offsets, np.array([1, 0], dtype=np.int64), 5, 3, 1, 128, 22, 3, 16, 5)
     assert np.frombuffer(sizes, dtype=np.int64).tolist() == [4, 4]
     with pytest.raises(ValueError):
-        core.sign(data, offsets, np.array([2], dtype=np.int64), 5, 3, 1, 128, 22, 3, 16)
+        core.sign(data, offsets, np.array([2], dtype=np.int64), 5, 3, 1, 128, 22, 3, 16, 5)
 
 
 @needs_core
 @pytest.mark.parametrize("params", [
-    (0, 3, 1, 128, 22, 3, 16),  # k 0
-    (-1, 3, 1, 128, 22, 3, 16),
-    (5, 3, 1, 1, 1, 1, 16),  # num_perm 1
-    (5, 3, 1, 128, 22, 6, 16),  # 132 rows > 128
-    (5, 3, 1, 128, 1, 0, 16),  # rows 0
-    (5, 3, 1, 128, -1, 3, 16),  # negative bands
-    (5, 3, 1, 128, 22, 3, -16),  # negative anchor modulus
+    (0, 3, 1, 128, 22, 3, 16, 5),  # k 0
+    (-1, 3, 1, 128, 22, 3, 16, 5),
+    (5, 3, 1, 1, 1, 1, 16, 5),  # num_perm 1
+    (5, 3, 1, 128, 22, 6, 16, 5),  # 132 rows > 128
+    (5, 3, 1, 128, 1, 0, 16, 5),  # rows 0
+    (5, 3, 1, 128, -1, 3, 16, 5),  # negative bands
+    (5, 3, 1, 128, 22, 3, -16, 5),  # negative anchor modulus
+    (5, 3, 1, 128, 22, 3, 16, 0),  # anchor gap 0
 ])
 def test_bad_sign_parameters_raise(core, params):
     data, offsets = _keys()
@@ -852,7 +854,7 @@ def test_bands_times_rows_overflowing_an_int_raise(bands, rows):
     result = _run_isolated(f"""
         data, offsets = compiled.encode_keys(["abcdefgh", "中文字符测试"])
         try:
-            core.sign(data, offsets, None, 5, 0, 1, 128, {bands}, {rows}, 0)
+            core.sign(data, offsets, None, 5, 0, 1, 128, {bands}, {rows}, 0, 5)
         except ValueError:
             print("ValueError")
         else:
@@ -881,7 +883,7 @@ def test_a_key_cut_inside_a_utf8_character_is_never_read_past_the_buffer(last_by
         buf[page - 1] = bytes([{last_byte}])
         offsets = np.array([0, page - 1, page], dtype=np.int64)
         for call in (lambda: core.shingle_sets(buf, offsets, None, 1, 0, 1),
-                     lambda: core.sign(buf, offsets, None, 1, 0, 1, 16, 4, 4, 1)):
+                     lambda: core.sign(buf, offsets, None, 1, 0, 1, 16, 4, 4, 1, 5)):
             try:
                 call()
             except ValueError:
@@ -898,11 +900,11 @@ def test_ids_of_another_integer_type_are_not_misread():
     keys = ["abcdefgh", "中文字符测试", "另一个中文段落的内容", "xyz"]
     data, offsets = compiled.encode_keys(keys)
     wanted = np.array([1, 0], dtype=np.int64)  # as int32: 8 bytes, the one int64 id 1
-    expected = compiled.sign(data, offsets, wanted, 5, 3, 1, 128, 22, 3, 16)
+    expected = compiled.sign(data, offsets, wanted, 5, 3, 1, 128, 22, 3, 16, ANCHOR_GAP)
     expected_sets = compiled.shingle_sets(data, offsets, wanted, 5, 3, 1)
     for ids in (wanted.astype(np.int32), wanted.astype(np.uint64), wanted[::-1][::-1]):
         try:
-            got = compiled.sign(data, offsets, ids, 5, 3, 1, 128, 22, 3, 16)
+            got = compiled.sign(data, offsets, ids, 5, 3, 1, 128, 22, 3, 16, ANCHOR_GAP)
         except (TypeError, ValueError, IndexError):
             pass
         else:

@@ -169,9 +169,9 @@ def _use_tmp_dir(ctx, param, value: Path | None) -> Path | None:
 def _tmp_dir_option(command):
     """``--tmp-dir DIR``: where scratch files go (applied as it is parsed, before anything runs)."""
     return click.option(
-        "--tmp-dir", type=click.Path(path_type=Path), default=None, expose_value=False, is_eager=True, callback=_use_tmp_dir,
-        help="Folder for temporary files that are deleted at the end (key stores, indexes, SQLite's sorts). "
-             "[default: beside --db for a scan's keys, else TMPDIR or /tmp]",
+        "--tmp-dir", type=click.Path(path_type=Path), metavar="DIR", default=None, expose_value=False, is_eager=True, callback=_use_tmp_dir,
+        help="Folder for scratch files, deleted at the end (a scan's keys, the filter's index, SQLite's sorts); "
+             "an output's temporary copy stays beside it.  [default: a scan's keys beside --db, the rest in TMPDIR or /tmp]",
     )(command)
 
 
@@ -573,6 +573,7 @@ def main() -> None:
 
         reason, remedy, _ = problem
         _drop_stdout()
-        UserError(str(WriteError(getattr(error, "filename", None) or stdout_name(), "the output", reason, remedy))).show()
+        named = getattr(error, "filename2", None) or getattr(error, "filename", None) or stdout_name()
+        UserError(str(WriteError(named, "the output", reason, remedy))).show()
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

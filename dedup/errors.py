@@ -150,9 +150,11 @@ def _existing(path: str) -> str:
 
 @contextlib.contextmanager
 def writing(path: str | os.PathLike, what: str, elsewhere: str):
-    """Turn running out of room inside the block into a ``WriteError`` naming ``path`` (or the
-    file the error names), ``what`` it is, and the fix: free space, or ``elsewhere`` (such as
-    "point --db elsewhere"). Any other error passes unchanged.
+    """Turn running out of room inside the block into a ``WriteError`` naming ``path``, ``what``
+    it is, and the fix: free space, or ``elsewhere`` (such as "point --db elsewhere"). Any other
+    error passes unchanged. ``path`` is the file the user knows (a target, not the temporary file
+    written first and removed since); the error's own file name may even be that of the file
+    being read (``shutil.copyfile`` names the source).
 
     SQLite says neither which file filled up nor whether it was one of its own temporary files
     (sorts, temporary tables), which live in ``sqlite_temp_dir()``: when that folder is on
@@ -165,8 +167,8 @@ def writing(path: str | os.PathLike, what: str, elsewhere: str):
         if problem is None:
             raise
         reason, remedy, moving_helps = problem
-        named = getattr(error, "filename", None) or path
-        if isinstance(error, sqlite3.Error) and moving_helps and _temp_files_likelier(str(named), sqlite_temp_dir()):
+        named = str(path)
+        if isinstance(error, sqlite3.Error) and moving_helps and _temp_files_likelier(named, sqlite_temp_dir()):
             reason += f" (there, or in SQLite's temporary files in {sqlite_temp_dir()})"
             elsewhere += ", or --tmp-dir"
         fix = f"{remedy}, or {elsewhere}" if moving_helps else remedy

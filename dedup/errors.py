@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import resource
 import sqlite3
 
 
@@ -59,6 +58,10 @@ def file_size_limit() -> int | None:
     >>> file_size_limit() is None or file_size_limit() >= 0
     True
     """
+    try:
+        import resource
+    except ImportError:  # not a Unix: no such limit
+        return None
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
     return None if soft == resource.RLIM_INFINITY else soft
 

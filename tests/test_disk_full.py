@@ -270,6 +270,98 @@ def test_a_filter_index_over_the_limit_names_it_and_goes_away(tmp_path, core):
     assert tree(scratch) == {}
 
 
+# -- the rule and its parts, in this process --------------------------------------------------
+
+
+def test_every_way_of_saying_no_room_is_one_write_error(tmp_path):
+    from dedup.errors import WriteError, writing
+
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorname = "SQLITE_FULL"
+    cases = [
+        (OSError(errno.ENOSPC, "No space left on device"), "no space left on the device", "free space on that filesystem, or point --out elsewhere"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "disk quota exceeded", "free space within your quota, or point --out elsewhere"),
+        (full, "no space left on the device (SQLite: database or disk is full)", "free space on that filesystem, or point --out elsewhere"),
+    ]
+    for error, reason, fix in cases:
+        with pytest.raises(WriteError) as caught:
+            with writing(tmp_path / "x.jsonl", "the export", "point --out elsewhere"):
+                raise error
+        assert str(caught.value) == f"{tmp_path / 'x.jsonl'}: cannot write the export: {reason}; {fix}"
+        assert caught.value.__cause__ is error
+    for other in (OSError(errno.ENOENT, "No such file or directory"), sqlite3.OperationalError("no such table: t"), ValueError("x")):
+        with pytest.raises(type(other)):
+            with writing(tmp_path / "x.jsonl", "the export", "point --out elsewhere"):
+                raise other
+
+
+def test_a_sqlite_write_failure_under_a_file_size_limit_is_the_limit(tmp_path):
+    """SQLite reports EFBIG as a failed write (SQLITE_IOERR_WRITE, 'disk I/O error')."""
+    code = (
+        "import resource, signal, sqlite3, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "from dedup.errors import writing\n"
+        "conn = sqlite3.connect(sys.argv[1])\n"
+        "with writing(sys.argv[1], 'the test database', 'point it elsewhere'):\n"
+        "    conn.execute('CREATE TABLE t (x)')\n"
+        "    conn.executemany('INSERT INTO t VALUES (?)', [('x' * 1000,) for _ in range(1000)])\n"
+        "    conn.commit()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.db")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        f"dedup.errors.WriteError: {tmp_path / 't.db'}: cannot write the test database: "
+        "over the file size limit of 100,000 bytes (ulimit -f); raise the limit"
+    )
+
+
+def test_files_written_as_one_are_all_new_or_all_old(tmp_path):
+    from dedup.atomic import AtomicFiles
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old a", encoding="utf-8")
+    before = tree(tmp_path)
+    with pytest.raises(RuntimeError):
+        with AtomicFiles() as files:
+            files.write(out / "a.txt", lambda tmp: tmp.write_text("new a", encoding="utf-8"))
+            files.write(files.folder(out / "deep" / "er") / "b.txt", lambda tmp: tmp.write_text("new b", encoding="utf-8"))
+            raise RuntimeError("the third file failed")
+    assert tree(tmp_path) == before  # no temporary file, no folder made for b.txt
+    with AtomicFiles() as files:
+        files.write(out / "a.txt", lambda tmp: tmp.write_text("new a", encoding="utf-8"))
+        files.write(files.folder(out / "deep") / "b.txt", lambda tmp: tmp.write_text("new b", encoding="utf-8"))
+        assert (out / "a.txt").read_text(encoding="utf-8") == "old a"  # nothing moves before the end
+    assert tree(out) == {"a.txt": hashlib.sha1(b"new a").hexdigest(), "deep": "folder", "deep/b.txt": hashlib.sha1(b"new b").hexdigest()}
+
+
+def test_tmp_dir_reaches_sqlite_which_reads_it_once_at_import(tmp_path):
+    """``python -m dedup ... --tmp-dir DIR`` puts DIR in SQLITE_TMPDIR before sqlite3 loads:
+    SQLite's temporary files (a sort spilling out of its cache here) are made there."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = (
+        "import os, sys\n"
+        "from dedup.__main__ import _early_tmp_dir\n"
+        "_early_tmp_dir(['scan', 'corpus', '--tmp-dir', sys.argv[1]])\n"
+        "import sqlite3\n"
+        "conn = sqlite3.connect('')\n"
+        "conn.execute('PRAGMA cache_size = 10')\n"
+        "conn.execute('CREATE TABLE t (x)')\n"
+        "conn.executemany('INSERT INTO t VALUES (?)', [('x' * 500,) for _ in range(5000)])\n"
+        "def link(fd):\n"
+        "    try:\n"
+        "        return os.readlink(f'/proc/self/fd/{fd}')\n"
+        "    except OSError:  # the listing's own descriptor, closed by now\n"
+        "        return ''\n"
+        "print(any(link(fd).startswith(sys.argv[1] + '/') for fd in os.listdir('/proc/self/fd')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("SQLITE_TMPDIR", "TMPDIR")}
+    result = subprocess.run([sys.executable, "-c", code, str(scratch)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.stdout.strip() == "True", result.stderr
+
+
 # -- the service -------------------------------------------------------------------------------
 
 

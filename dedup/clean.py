@@ -24,8 +24,10 @@ the output does not read it) has one line per duplicate paragraph: where it is, 
 document and lines of the paragraph it duplicates.
 
 Safety: the output folder must not be the corpus, inside it, or around it; it must be empty
-unless ``force``; every file is written atomically (see atomic.py); a file that changed since
-the scan (its SHA-1 differs) stops the clean before anything of it is written.
+unless ``force``; the output is written as one (``atomic.AtomicFiles``): every file goes to a
+temporary name beside its target and all of them are moved into place once the last one and
+the manifest are complete, so a clean that stops (a file that changed since the scan, a full
+disk, Ctrl-C) leaves the output folder as it was, the folders it made removed again.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import remove_temporaries, write_atomically
+from .atomic import AtomicFiles, remove_temporaries
 from .corpus import hash_file, relative_path
 from .errors import DedupError
 from .records import is_jsonl_name, open_lines
@@ -253,30 +255,32 @@ def clean_corpus(
             raise CleanError(f"{manifest} is inside the corpus {corpus}; write the manifest elsewhere")
         if manifest_path.exists() and not force:
             raise CleanError(f"{manifest} exists; choose another --manifest path, or pass --force to replace it")
-    out.mkdir(parents=True, exist_ok=True)
     result = CleanResult()
     entries: list[dict] = []
     files = [corpus] if corpus.is_file() else sorted(_all_files(corpus))
-    for path in files:
-        rel = relative_path(path, corpus)
-        target = out / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        docs = docs_by_source.get(rel, [])
-        name = path.name
-        if docs and is_jsonl_name(name):
-            _clean_jsonl(path, target, rel, docs, by_doc, text_field, mark, result, entries)
-        elif docs and not (is_html_name(name) or is_warc_name(name)):
-            _clean_text(path, target, rel, docs[0], by_doc.get(docs[0][0], []), mark, result, entries)
-        else:
-            for doc in docs:  # HTML, WARC: listed, not cut
-                for dup in by_doc.get(doc[0], []):
-                    entries.append(_entry(rel, doc, dup, removed=False))
-                    result.listed += 1
-            write_atomically(target, lambda tmp, src=path: shutil.copyfile(src, tmp))
-            result.files_copied += 1
-    if any(is_html_name(p.name) or is_warc_name(p.name) for p in files):
-        result.notes.append("HTML and WARC files were copied unchanged; their duplicates are listed in the manifest")
-    write_atomically(manifest_path, lambda tmp: _write_manifest(tmp, entries))
+    with AtomicFiles("the cleaned file", "point --out elsewhere") as output:
+        output.folder(out)
+        for path in files:
+            rel = relative_path(path, corpus)
+            target = out / rel
+            output.folder(target.parent)
+            docs = docs_by_source.get(rel, [])
+            name = path.name
+            if docs and is_jsonl_name(name):
+                _clean_jsonl(output, path, target, rel, docs, by_doc, text_field, mark, result, entries)
+            elif docs and not (is_html_name(name) or is_warc_name(name)):
+                _clean_text(output, path, target, rel, docs[0], by_doc.get(docs[0][0], []), mark, result, entries)
+            else:
+                for doc in docs:  # HTML, WARC: listed, not cut
+                    for dup in by_doc.get(doc[0], []):
+                        entries.append(_entry(rel, doc, dup, removed=False))
+                        result.listed += 1
+                output.write(target, lambda tmp, src=path: shutil.copyfile(src, tmp))
+                result.files_copied += 1
+        if any(is_html_name(p.name) or is_warc_name(p.name) for p in files):
+            result.notes.append("HTML and WARC files were copied unchanged; their duplicates are listed in the manifest")
+        output.write(manifest_path, lambda tmp: _write_manifest(tmp, entries), what="the manifest",
+                     elsewhere="point --manifest elsewhere" if manifest else "point --out elsewhere")
     result.manifest = manifest_path
     return result
 
@@ -320,23 +324,23 @@ def _changed(rel: str) -> CleanError:
     return CleanError(f"{rel} changed since the scan (its SHA-1 differs); scan the corpus again before cleaning")
 
 
-def _clean_text(path: Path, target: Path, rel: str, doc: tuple, dups: list[Duplicate], mark: bool, result: CleanResult, entries: list[dict]) -> None:
+def _clean_text(output: AtomicFiles, path: Path, target: Path, rel: str, doc: tuple, dups: list[Duplicate], mark: bool, result: CleanResult, entries: list[dict]) -> None:
     data = path.read_bytes()
     if hashlib.sha1(data).hexdigest() != doc[5]:
         raise _changed(rel)
     entries.extend(_entry(rel, doc, d, removed=not mark) for d in dups)
     if mark or not dups:
-        write_atomically(target, lambda tmp: tmp.write_bytes(data))
+        output.write(target, lambda tmp: tmp.write_bytes(data))
         result.files_copied += 1
         result.listed += len(dups) if mark else 0
         return
     cleaned = _cut_text_file(data, doc[4], [(d.line_start, d.line_end) for d in dups])
-    write_atomically(target, lambda tmp: tmp.write_bytes(cleaned))
+    output.write(target, lambda tmp: tmp.write_bytes(cleaned))
     result.files_written += 1
     result.removed += len(dups)
 
 
-def _clean_jsonl(path, target, rel, docs, by_doc, text_field, mark, result, entries) -> None:
+def _clean_jsonl(output: AtomicFiles, path, target, rel, docs, by_doc, text_field, mark, result, entries) -> None:
     """Rewrite the records with duplicates; copy every other line byte for byte."""
     by_line = {doc[3]: doc for doc in docs}
     gz = path.name.lower().endswith(".gz")
@@ -368,7 +372,7 @@ def _clean_jsonl(path, target, rel, docs, by_doc, text_field, mark, result, entr
                 result.records_rewritten += 1
 
     try:
-        write_atomically(target, write)
+        output.write(target, write)
     except (EOFError, zlib.error, gzip.BadGzipFile):  # EOFError would reach click as an interrupt
         raise CleanError(f"{rel}: broken gzip stream, of which the scan read only the records before the break; repair the file or remove it, then scan again") from None
     result.files_written += 1

@@ -2,11 +2,14 @@
 
 Errors from the library (``DedupError``) become ``Error: <message>`` with exit code 1; option
 misuse exits 2 with click's usage line. Progress bars go to stderr only when it is a terminal.
+A full disk is a ``WriteError`` like any other (see errors.writing); ``main`` also turns one
+that no write path named (stdout flushed at the end) into one line.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import click
 from . import __version__
 from .canonical import POLICIES
 from .config import SPLIT_MODES, ScanConfig
-from .errors import ConfigError, DedupError
+from .errors import ConfigError, DedupError, WriteError, space_problem, writing
 from .normalize import DEFAULT_STEPS, STEPS
 from .store import InterruptedAfterSaving, open_existing
 from .summary import Summary, cluster_detail, summarize
@@ -152,6 +155,26 @@ def _count(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+def _use_tmp_dir(ctx, param, value: Path | None) -> Path | None:
+    if value is None or ctx.resilient_parsing:
+        return value
+    from .atomic import use_tmp_dir
+
+    try:
+        return use_tmp_dir(value)
+    except DedupError as e:
+        raise click.BadParameter(str(e))
+
+
+def _tmp_dir_option(command):
+    """``--tmp-dir DIR``: where scratch files go (applied as it is parsed, before anything runs)."""
+    return click.option(
+        "--tmp-dir", type=click.Path(path_type=Path), metavar="DIR", default=None, expose_value=False, is_eager=True, callback=_use_tmp_dir,
+        help="Folder for scratch files, deleted at the end (a scan's keys, the filter's index, SQLite's sorts); "
+             "an output's temporary copy stays beside it.  [default: a scan's keys beside --db, the rest in TMPDIR or /tmp]",
+    )(command)
+
+
 def _warn(skipped) -> None:
     from .corpus import shown
 
@@ -167,6 +190,7 @@ def _warn(skipped) -> None:
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True, help="Run on this machine, or on Spark (pip install 'dedup[spark]').")
 @click.option("--master", default=None, help="Spark master: local[N], spark://HOST:PORT, yarn...  [default: local[*]; --engine spark only]")
 @click.option("--out", default=None, help="Write the Spark result as Parquet tables to this folder or URI (load them with import-parquet) instead of into --db.  [--engine spark only]")
+@_tmp_dir_option
 @_matching_options
 def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     """Scan every input file below CORPUS and write the cluster tables to --db.
@@ -234,6 +258,7 @@ def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, qui
 @click.option("--db", "db_path", default="dedup.db", show_default=True, type=click.Path(path_type=Path), help="SQLite file to write.")
 @click.option("--force", is_flag=True, help="Replace a database that holds a scan of another corpus.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
+@_tmp_dir_option
 def import_parquet_command(out, db_path, force, quiet):
     """Load the Parquet tables of 'dedup scan --engine spark --out OUT' into --db, so that
     show, stats, export, clean and the service read them."""
@@ -256,6 +281,7 @@ def import_parquet_command(out, db_path, force, quiet):
 @click.option("--manifest", type=click.Path(path_type=Path), default=None, help="Where to write the manifest of duplicates.  [default: OUT/.dedup-manifest.jsonl]")
 @click.option("--force", is_flag=True, help="Write into a non-empty --out folder, replacing files of the same name.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no report.")
+@_tmp_dir_option
 @_matching_options
 def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     """Write CORPUS to --out without its duplicate paragraphs, and list what went.
@@ -272,11 +298,14 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     config = _config(options)
     try:
         check_output(corpus, out, force)
-        with tempfile.TemporaryDirectory(prefix="dedup-clean-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="dedup-clean-") as tmp:  # --tmp-dir, else TMPDIR or /tmp
             if db_path is None:
                 db_path = Path(tmp) / "scan.db"
                 show_progress = not quiet and sys.stderr.isatty()
-                run_scan(corpus, config, db_path, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
+                try:
+                    run_scan(corpus, config, db_path, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
+                except WriteError as e:  # the scan's database is scratch here
+                    raise WriteError(e.path, e.what, e.reason, e.fix.replace("point --db elsewhere", "point --tmp-dir elsewhere (or pass --db, a scan of CORPUS)"))
             result = clean_corpus(corpus, out, db_path, keep=keep, mark=mark, force=force, manifest=manifest)
     except DedupError as e:
         raise UserError(str(e))
@@ -335,6 +364,7 @@ def show(db_path, cluster_id, doc_path, color):
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="HTML file to write.")
 @click.option("--top", default=50, show_default=True, type=click.IntRange(min=0), help="Most reused blocks shown with their copies' differences.")
 @click.option("--docs", default=50, show_default=True, type=click.IntRange(min=0), help="Documents shown paragraph by paragraph (those with most copied text first).")
+@_tmp_dir_option
 def report(db_path, out, top, docs):
     """Write a self-contained HTML report of the scan stored in DB.
 
@@ -358,6 +388,7 @@ def report(db_path, out, top, docs):
 @click.option("--table", type=click.Choice(["clusters", "members", "paragraphs", "pairs"]), default="pairs", show_default=True, help="What to export: clusters, members, every paragraph, or copy -> canonical pairs.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True, help="Output format (parquet needs pip install 'dedup[parquet]').")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout; parquet needs a file).")
+@_tmp_dir_option
 def export(db_path, table, fmt, out):
     """Export a table of the scan stored in DB, with stable column names."""
     from .export import export as run_export
@@ -398,6 +429,7 @@ def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes (0: one per core).")
 @click.option("-q", "--quiet", is_flag=True, help="No report.")
+@_tmp_dir_option
 def add(db_path, files, workers, quiet):
     """Add (or read again) FILES of the scanned corpus to the scan stored in DB.
 
@@ -411,6 +443,7 @@ def add(db_path, files, workers, quiet):
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes (0: one per core).")
 @click.option("-q", "--quiet", is_flag=True, help="No report.")
+@_tmp_dir_option
 def remove(db_path, paths, workers, quiet):
     """Remove the documents of PATHS (as stored: relative to the corpus) from the scan in DB."""
     _update_command(db_path, "remove", list(paths), quiet, workers)
@@ -422,6 +455,7 @@ def remove(db_path, paths, workers, quiet):
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--token", envvar="DEDUP_TOKEN", default=None, help="Token that writes (POST /documents) must send; also DEDUP_TOKEN. Without it the server is read-only.")
 @click.option("--max-body", default=1 << 20, show_default=True, type=click.IntRange(min=1), help="Largest request body, in bytes.")
+@_tmp_dir_option
 def serve(db_path, host, port, token, max_body):
     """Serve the scan in DB over HTTP: POST /query, POST /documents, GET /clusters/ID ...
 
@@ -450,6 +484,7 @@ def serve(db_path, host, port, token, max_body):
 @click.option("--id-field", default="id", show_default=True, help="The field holding a record's id.")
 @click.option("--threshold", default=0.6, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity at or above which a paragraph is a copy (without --db).")
 @click.option("-q", "--quiet", is_flag=True, help="No report on stderr.")
+@_tmp_dir_option
 def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, threshold, quiet):
     """Read JSONL on stdin, write it to stdout without duplicate paragraphs.
 
@@ -457,6 +492,7 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
     one of an earlier record of the stream (the first occurrence stays). Data goes to stdout
     only; the report and warnings go to stderr.
     """
+    from .atomic import StdoutData, stdout_name
     from .compiled import prepare, warn_if_slow
     from .filter import filter_stream, reference_index
     from .index import key_index
@@ -475,14 +511,16 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
         index = key_index(config)
         fields = RecordFields(text_field, id_field)
         warn = lambda error: click.echo(f"warning: {error}; passed through unchanged", err=True)  # noqa: E731
-        out = sys.stdout.buffer
+        out = StdoutData()
         try:
-            result = filter_stream(
-                sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn
-            )
+            # the index reports its own full disk: what is left to run out of room is stdout
+            with writing(stdout_name(), "the filtered records", "send stdout elsewhere"):
+                result = filter_stream(
+                    sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn
+                )
+                out.flush()
         finally:
             index.close()
-        out.flush()
     except DedupError as e:
         raise UserError(str(e))
     if not quiet:
@@ -494,12 +532,22 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
         )
 
 
+def _drop_stdout() -> None:
+    """After an error, what stdout still holds is written now, or thrown away if it cannot be
+    (a full disk): Python's own flush at exit would report the failure again, with no fix."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main() -> None:
     """Console entry point: no traceback for an interrupt or a closed pipe."""
     try:
         # click's own handling of an interrupt prints "Aborted!" and exits 1, or, at some
         # moments, lets the signal end the process; here it always ends the same way
         code = cli.main(standalone_mode=False)
+        sys.stdout.flush()  # now, not at exit, where a full disk would print a traceback-like report
     except (KeyboardInterrupt, click.exceptions.Abort) as interrupt:
         # click turns a KeyboardInterrupt into Abort, the interrupt kept as its cause
         if isinstance(interrupt, InterruptedAfterSaving) or isinstance(interrupt.__cause__, InterruptedAfterSaving):
@@ -508,11 +556,24 @@ def main() -> None:
             click.echo("Interrupted; the database and the corpus are as they were before this run.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as e:
+        _drop_stdout()
         e.show()
         sys.exit(e.exit_code)
     except BrokenPipeError:
         # the reader went away (``dedup filter | head``): say nothing, and keep Python's final
         # flush of stdout from raising again on the closed pipe
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except (OSError, sqlite3.Error) as error:
+        problem = space_problem(error)
+        if problem is None:
+            raise
+        # a write no path named: almost always stdout, redirected to a full disk
+        from .atomic import stdout_name
+
+        reason, remedy, _ = problem
+        _drop_stdout()
+        named = getattr(error, "filename2", None) or getattr(error, "filename", None) or stdout_name()
+        UserError(str(WriteError(named, "the output", reason, remedy))).show()
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -244,14 +244,16 @@ def _read_cached(path: Path) -> tuple[bytes, ...] | None:
 def _write_cached(path: Path, parts: tuple[bytes, ...]) -> None:
     """Write the tables atomically; a cache that cannot be written is simply not kept."""
     body = b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".core-tables-", suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
             out.write(hashlib.sha1(body).digest() + body)
         os.replace(tmp, path)
-    except OSError:
-        pass
+    except OSError:  # a full disk, a file size limit: nothing of it is left behind
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 N_TABLES = 10  # compute_tables' six, then t2s_tables' four (empty when OpenCC's cannot be read)

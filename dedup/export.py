@@ -21,13 +21,12 @@ import csv
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .atomic import write_atomically
-from .errors import DedupError
+from .atomic import StdoutData, stdout_name, write_atomically
+from .errors import DedupError, writing
 
 FORMATS = ("jsonl", "csv", "parquet")
 BATCH_ROWS = 50_000
@@ -163,8 +162,12 @@ def export(db: str | os.PathLike, table: str, fmt: str, out: str | os.PathLike |
         names = COLUMNS[table]
         if to_stdout:
             writer = write_jsonl if fmt == "jsonl" else write_csv
-            return writer(sys.stdout, names, batches(conn, table))
-        return write_atomically(Path(out), lambda tmp: _write_file(tmp, conn, table, fmt, names))
+            with writing(stdout_name(), "the export", "send stdout elsewhere, or pass --out FILE"):
+                out = StdoutData()
+                n = writer(out, names, batches(conn, table))
+                out.flush()
+            return n
+        return write_atomically(Path(out), lambda tmp: _write_file(tmp, conn, table, fmt, names), "the export", "point --out elsewhere")
     finally:
         conn.close()
 

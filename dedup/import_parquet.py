@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import DatabaseError, EngineError
+from .errors import DatabaseError, EngineError, writing
 from .store import Writer, check_target, table_columns
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files")
@@ -48,12 +48,13 @@ def import_parquet(out: str | Path, db_path: str | Path, *, force: bool = False)
     run = dict(zip(table_columns("runs"), runs[0]))
     datasets = {table: _dataset(out, table) for table in TABLES}
     check_target(db_path, run["root"], force)
-    writer = Writer(db_path)
-    try:
-        for table, dataset in datasets.items():
-            writer.insert(table, _rows(dataset, list(table_columns(table))))
-        writer.commit(run)
-    except BaseException:
-        writer.abort()
-        raise
+    with writing(db_path, "the new database", "point --db elsewhere"):
+        writer = Writer(db_path)
+        try:
+            for table, dataset in datasets.items():
+                writer.insert(table, _rows(dataset, list(table_columns(table))))
+            writer.commit(run)
+        except BaseException:
+            writer.abort()
+            raise
     return json.loads(run["counts"])

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import tmp_dir
 from .config import MIN_KEY_CHARS, ScanConfig
+from .errors import sqlite_temp_dir, writing
 from .fingerprint import fingerprint
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
 from .signatures import is_dense, oph_signatures, shingle_hashes
@@ -122,15 +124,22 @@ class KeyIndex:
         self.config = config
         self.bands, self.rows = config.lsh_bands()
         self.rule = config.match_rule()
-        self.conn = sqlite3.connect(str(path) if path else "")  # "": a private temporary file
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS keys (id INTEGER PRIMARY KEY, fp BLOB UNIQUE, key TEXT, size INTEGER, n_anchors INTEGER, ref TEXT)"
-        )
-        # clustered on (h, key): a lookup reads the keys of a hash from the b-tree itself
-        self.conn.execute("CREATE TABLE IF NOT EXISTS postings (h INTEGER, key INTEGER, PRIMARY KEY (h, key)) WITHOUT ROWID")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS anchor_counts (h INTEGER PRIMARY KEY, n INTEGER)")
+        # "": a private temporary file, in SQLite's folder of temporary files (--tmp-dir), which
+        # SQLite deletes as it opens it: a full disk names the folder
+        self.path = str(path) if path else sqlite_temp_dir()
+        self.conn = sqlite3.connect(str(path) if path else "")
+        with self._writing():
+            self.conn.execute("PRAGMA journal_mode = OFF")
+            self.conn.execute("PRAGMA synchronous = OFF")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS keys (id INTEGER PRIMARY KEY, fp BLOB UNIQUE, key TEXT, size INTEGER, n_anchors INTEGER, ref TEXT)"
+            )
+            # clustered on (h, key): a lookup reads the keys of a hash from the b-tree itself
+            self.conn.execute("CREATE TABLE IF NOT EXISTS postings (h INTEGER, key INTEGER, PRIMARY KEY (h, key)) WITHOUT ROWID")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS anchor_counts (h INTEGER PRIMARY KEY, n INTEGER)")
+
+    def _writing(self):
+        return writing(self.path, "the filter's index", "point --tmp-dir elsewhere")
 
     def __len__(self) -> int:
         return self.conn.execute("SELECT count(*) FROM keys").fetchone()[0]
@@ -143,11 +152,12 @@ class KeyIndex:
         new key is added under its reference, so later keys (of this batch too) can match it."""
         signed = sign_for_lookup(keys, self.config)
         out: list[Match | None] = []
-        for i, key in enumerate(keys):
-            found = self._match_one(key, signed, i)
-            out.append(found)
-            if found is None and refs is not None and len(key) >= MIN_KEY_CHARS:
-                self._add(key, signed, i, refs[i])
+        with self._writing():
+            for i, key in enumerate(keys):
+                found = self._match_one(key, signed, i)
+                out.append(found)
+                if found is None and refs is not None and len(key) >= MIN_KEY_CHARS:
+                    self._add(key, signed, i, refs[i])
         return out
 
     # -- internals ---------------------------------------------------------------------------
@@ -232,8 +242,13 @@ class CompiledKeyIndex:
         self._compiled = compiled
         self.fps = _core.FingerprintIndex()
         self.codes = _core.CodeIndex()
-        self.texts = KeyStore(folder, prefix=".dedup-filter-keys-")
-        self.refs = KeyStore(folder, prefix=".dedup-filter-refs-")
+        folder = folder if folder is not None else tmp_dir()  # --tmp-dir, else TMPDIR or /tmp
+        self.texts = KeyStore(folder, prefix=".dedup-filter-keys-", what="the filter's index")
+        try:
+            self.refs = KeyStore(folder, prefix=".dedup-filter-refs-", what="the filter's index")
+        except BaseException:
+            self.texts.close()
+            raise
         self.n_anchors = array("q")
         self.sizes = array("q")
         # keys added by the batch being matched: written to the stores once it is done, so that

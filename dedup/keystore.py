@@ -4,6 +4,10 @@ A scan needs every distinct key twice more after reading: to sign it, and to ver
 candidate pairs it is part of. Holding them as Python strings costs about as much memory as
 the corpus itself (2 bytes a Han character plus 50 per string); here they are appended as UTF-8
 to a temporary file and read back through ``mmap``, and memory holds one 8-byte offset per key.
+
+The file is scratch (see atomic.py): it goes where ``--tmp-dir`` says, and a write that finds no
+room raises ``WriteError`` naming it. It is written with ``os.write`` from a buffer of our own,
+never through Python's buffered file, so closing it never has data left to write.
 """
 
 from __future__ import annotations
@@ -14,6 +18,17 @@ import tempfile
 from array import array
 from pathlib import Path
 from typing import Iterable
+
+from .errors import writing
+
+ELSEWHERE = "point --tmp-dir elsewhere"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` at the file's end (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class KeyStore:
@@ -28,10 +43,12 @@ class KeyStore:
     ['工作', '疫情防控']
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None, prefix: str = ".dedup-keys-"):
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+    def __init__(self, folder: str | os.PathLike | None = None, prefix: str = ".dedup-keys-", what: str = "temporary keys"):
+        self.what = what
+        with writing(folder or tempfile.gettempdir(), what, ELSEWHERE):
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         self.path = Path(name)
-        self._file = os.fdopen(fd, "w+b")
+        self._file = os.fdopen(fd, "w+b", buffering=0)
         try:  # in use: a concurrent run's cleanup of stale temporary files leaves it alone
             import fcntl
 
@@ -74,14 +91,14 @@ class KeyStore:
 
     def _flush(self) -> None:
         if self._pending:
-            self._file.write(b"".join(self._pending))
+            with writing(self.path, self.what, ELSEWHERE):
+                _write_all(self._file.fileno(), b"".join(self._pending))
             self._pending.clear()
             self._pending_size = 0
 
     def _mapped(self) -> mmap.mmap | None:
         if self._map is None:
             self._flush()
-            self._file.flush()
             size = self._offsets[-1]
             self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
         return self._map
@@ -101,7 +118,6 @@ class KeyStore:
         from . import compiled
 
         self._flush()
-        self._file.flush()
         wanted = np.ascontiguousarray(indexes, dtype=np.int64)
         distinct, positions = np.unique(wanted, return_inverse=True)
         data, offsets = compiled.read_keys(self._file.fileno(), self._offsets, distinct)
@@ -122,11 +138,13 @@ class KeyStore:
         return [data[offsets[i] : offsets[i + 1]].decode("utf-8") for i in indexes]
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        try:
+            if self._map is not None:
+                self._map.close()
+                self._map = None
+            self._file.close()
+        finally:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "KeyStore":
         return self

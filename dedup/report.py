@@ -529,7 +529,7 @@ def build_report(db_path: str | os.PathLike, out: str | os.PathLike, limits: Lim
         db.conn.close()
     page = render(data).encode("utf-8")
     out = Path(out)
-    write_atomically(out, lambda tmp: tmp.write_bytes(page))
+    write_atomically(out, lambda tmp: tmp.write_bytes(page), "the report", "point --out elsewhere")
     s = data.summary
     note = (
         f"{len(data.blocks):,} of {s.clusters - s.boilerplate_clusters:,} reuse clusters and "

@@ -27,7 +27,8 @@ from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys, fragments
 from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, list_files, read_file, relative_path
-from .errors import CorpusError
+from .atomic import tmp_dir
+from .errors import CorpusError, writing
 from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from .keystore import KeyStore
 from .lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
@@ -35,7 +36,7 @@ from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
 from .signatures import oph_signatures, shingle_hashes
-from .store import Writer, check_target
+from .store import Writer, check_target, remove_stale
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, return_freed_memory, spans_by_cost
@@ -237,27 +238,45 @@ def scan(
         )
         return ScanResult(Path(db_path), counts, timer.timings, skipped)
 
-    writer = Writer(db_path)
-    # named like the writer's temporary database, so a scan killed outright leaves no file that
-    # the next scan of the same target does not remove
-    store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
-    try:
-        total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
-        # what the bar counts is decoded bytes: unknown ahead for gzip and stdin
-        bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") for f in files) else total_bytes
-        with timer.stage("read"):
-            keys, paths, file_hashes = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
-        counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
-        if str(root) != STDIN:
-            writer.insert("files", file_rows(files, root, file_hashes))
-        counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
-        writer.commit(run_row(1, resolved_root, config, started, counts, timer.timings, skipped))
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        store.close()
+    with writing(db_path, "the new database", ELSEWHERE):
+        writer = Writer(db_path)
+        try:
+            store = key_store(writer)
+        except BaseException:
+            writer.abort()
+            raise
+        try:
+            total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
+            # what the bar counts is decoded bytes: unknown ahead for gzip and stdin
+            bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") for f in files) else total_bytes
+            with timer.stage("read"):
+                keys, paths, file_hashes = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
+            counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
+            if str(root) != STDIN:
+                writer.insert("files", file_rows(files, root, file_hashes))
+            counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
+            writer.commit(run_row(1, resolved_root, config, started, counts, timer.timings, skipped))
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            store.close()
     return ScanResult(Path(db_path), counts, timer.timings, skipped)
+
+
+ELSEWHERE = "point --db elsewhere"  # the fix a full disk under the database is given, besides freeing space
+
+
+def key_store(writer: Writer) -> KeyStore:
+    """The key store of a scan or an update writing through ``writer``: a scratch file in
+    ``--tmp-dir``, by default beside the database. It is named like the writer's temporary
+    database, so a run killed outright leaves no file that the next run on the same target
+    does not remove (from either folder)."""
+    prefix = f".dedup-{writer.target.name}-keys-"
+    folder = tmp_dir(writer.target.parent)
+    if folder != writer.target.parent:
+        remove_stale(folder, f"{prefix}*.tmp")
+    return KeyStore(folder, prefix=prefix)
 
 
 @dataclass(frozen=True)

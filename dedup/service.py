@@ -16,6 +16,8 @@ its own connection, and writes are serialized by a lock (one update at a time). 
 the token given to the server (``--token`` or ``DEDUP_TOKEN``), sent as ``Authorization:
 Bearer TOKEN``; without a configured token the server is read-only. Every error is a JSON
 object ``{"error": "..."}`` with a 4xx status; request bodies over ``max_body`` bytes get 413.
+A write that finds no room on the disk gets 507 (Insufficient Storage) naming the file: the
+update is rolled back, and queries go on being answered from the database as it was.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import AfterValidator, BaseModel, Field
 
 from .corpus import Document, normalize_newlines
-from .errors import DatabaseError, DedupError
+from .errors import DatabaseError, DedupError, WriteError, writing
 from .lookup import StaleIndex, StoredIndex
 from .store import connect_read_only, open_existing
 from .summary import cluster_detail, summarize
@@ -127,6 +129,7 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+WRITE_ERRORS = ERRORS | {507: {"model": ErrorOut, "description": "No room on the server's disk: nothing was stored"}}
 
 
 class BodyLimit:
@@ -179,11 +182,14 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
         raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
     open_existing(db_path).conn.close()  # a clear error now, not at the first request
     conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA journal_mode = WAL")
-    # lookups find a key's paragraphs by key_id (databases written before the index existed)
-    conn.execute("CREATE INDEX IF NOT EXISTS idx_paragraphs_key_id ON paragraphs (key_id)")
-    conn.commit()
-    conn.close()
+    try:
+        with writing(db_path, "the database (switched to WAL for serving)", "point --db elsewhere"):
+            conn.execute("PRAGMA journal_mode = WAL")
+            # lookups find a key's paragraphs by key_id (databases written before the index existed)
+            conn.execute("CREATE INDEX IF NOT EXISTS idx_paragraphs_key_id ON paragraphs (key_id)")
+            conn.commit()
+    finally:
+        conn.close()
     state = {"index": StoredIndex(db_path)}
     write_lock = threading.Lock()
 
@@ -205,6 +211,9 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
 
     @app.exception_handler(DedupError)
     async def dedup_error(request: Request, exc: DedupError):
+        if isinstance(exc, WriteError):  # the update was rolled back; the index is the one before it
+            message = f"{exc.path}: cannot write {exc.what}: {exc.reason}; nothing was stored: free space on the server's disk, then send it again"
+            return JSONResponse({"error": message}, status_code=507)
         return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, DatabaseError) else 400)
 
     def require_token(authorization: str | None = Header(default=None)) -> None:
@@ -245,7 +254,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     def query(body: QueryIn) -> dict:
         return {"paragraphs": [_out(a.as_dict()) for a in answer(body.text)]}
 
-    @app.post("/documents", response_model=DocumentOut, responses=ERRORS, dependencies=[Depends(require_token)])
+    @app.post("/documents", response_model=DocumentOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
     def add_document(body: DocumentIn) -> dict:
         text = normalize_newlines(body.text)
         data = body.text.encode("utf-8")

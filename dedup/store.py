@@ -283,20 +283,27 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             self.db = sqlite_utils.Database(conn)
             return
+        # beside the target, whatever --tmp-dir says: the os.replace that publishes it must not
+        # cross filesystems
         fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".dedup-{self.target.name}-", suffix=".tmp")
         os.close(fd)
         self.tmp = Path(tmp)
         self._lock = hold(self.tmp)  # tells a concurrent run's cleanup that this file is in use
-        self.db = sqlite_utils.Database(self.tmp)
-        # The temporary file is thrown away on any failure, so it needs no journal of its own.
-        self.db.execute("PRAGMA journal_mode = OFF")
-        self.db.execute("PRAGMA synchronous = OFF")
-        # Paragraph rows hold their text (~700 bytes of Chinese a row in scraped dumps): 16 KiB
-        # pages load them in half the time of the default 4 KiB (measured on 36k such rows).
-        self.db.execute("PRAGMA page_size = 16384")
-        for name, (columns, extra) in _TABLES.items():
-            self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
-        self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        self.db = None
+        try:
+            self.db = sqlite_utils.Database(self.tmp)
+            # The temporary file is thrown away on any failure, so it needs no journal of its own.
+            self.db.execute("PRAGMA journal_mode = OFF")
+            self.db.execute("PRAGMA synchronous = OFF")
+            # Paragraph rows hold their text (~700 bytes of Chinese a row in scraped dumps): 16 KiB
+            # pages load them in half the time of the default 4 KiB (measured on 36k such rows).
+            self.db.execute("PRAGMA page_size = 16384")
+            for name, (columns, extra) in _TABLES.items():
+                self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
+            self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        except BaseException:  # a full disk can stop it this early
+            self.abort()
+            raise
 
     @classmethod
     def updating(cls, target: str | os.PathLike) -> "Writer":
@@ -373,13 +380,20 @@ class Writer:
         if self.committed:
             return
         if self.in_place:
+            conn = self.db.conn
             try:
-                self.db.execute("ROLLBACK")
+                # SQLite rolls a transaction back itself after some errors (a full disk, for one):
+                # a ROLLBACK then fails, and would hide the error that ended the update
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the journal left beside the database is rolled back by its next reader
             finally:
-                self.db.conn.close()
+                conn.close()
             return
         try:
-            self.db.conn.close()
+            if self.db is not None:
+                self.db.conn.close()
         finally:
             self.tmp.unlink(missing_ok=True)
             release(self._lock)

@@ -40,7 +40,7 @@ import numpy as np
 
 from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import CorpusFileError, Skipped, _is_text_name, is_utf8, relative_path, shown
-from .errors import CorpusError
+from .errors import CorpusError, writing
 from .keystore import KeyStore
 from .normalize import make_normalizer
 from .store import SCHEMA_VERSION, Writer, _is_dedup_db, connect_read_only
@@ -483,9 +483,17 @@ def update(
     listed: tuple[Skipped, ...] = (),
 ) -> tuple[dict, dict]:
     """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run).
-    ``listed``: what listing the folder skipped already, counted in the run with the rest."""
+    ``listed``: what listing the folder skipped already, counted in the run with the rest.
+    No room to write it is a ``WriteError``, the database left as it was."""
+    from .scan import ELSEWHERE
+
+    with writing(db_path, "the updated database", ELSEWHERE):
+        return _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed)
+
+
+def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
     from .boilerplate import find_boilerplate
-    from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, run_row, skip_or_raise
+    from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 
@@ -495,7 +503,11 @@ def update(
         skip_or_raise(error, skip_bad, lambda item: (skipped.append(item), skip(item)))
 
     writer = Writer.updating(db_path)
-    store = KeyStore(writer.tmp.parent, prefix=f".dedup-{writer.target.name}-keys-")
+    try:
+        store = key_store(writer)
+    except BaseException:
+        writer.abort()
+        raise
     conn = writer.db.conn
     try:
         plan = plan_of(conn)

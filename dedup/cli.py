@@ -284,7 +284,9 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
         verb = "listed (--mark)" if mark else "removed"
         click.echo(
             f"{_count(result.removed + result.listed, 'duplicate paragraph')} {verb}; {_count(result.files_written, 'file')} rewritten "
-            f"({_count(result.records_rewritten, 'JSONL record')}), {result.files_copied:,} copied unchanged\n"
+            f"({_count(result.records_rewritten, 'JSONL record')}"
+            + (f", {_count(result.rows_rewritten, 'table row')}" if result.rows_rewritten else "")
+            + f"), {result.files_copied:,} copied unchanged\n"
             f"Manifest: {result.manifest}",
             err=True,
         )

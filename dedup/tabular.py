@@ -29,7 +29,7 @@ field, as the Spark engine reads a dataset; a null text is the error of a record
 text field); timestamps, dates and times -> ISO 8601 strings (a zone kept when the column has
 one; a top-level nanosecond timestamp keeps its nine digits, nested ones are cut to
 microseconds); durations -> seconds (float); decimals -> strings (exact); binary -> base64;
-NaN and infinities -> null; lists, structs and maps -> arrays and objects. CSV cells stay the
+NaN and infinities -> null (so left out, in a top-level column); lists, structs and maps -> arrays and objects. CSV cells stay the
 strings they are (an empty cell is "", not null). A binary text column is read as UTF-8.
 
 Bad input names the file and the fix: a file pyarrow cannot open, a missing or non-text text
@@ -219,10 +219,10 @@ def parquet_batches(path: Path | str, source: str, fields: RecordFields, batch_b
     row group's figures; default ``BATCH_BYTES``). Raises ``UnreadableFileError`` naming
     ``source`` for a file that is not Parquet, that has no text column, or that breaks part
     way (after yielding the rows before the break)."""
+    batch_bytes = batch_bytes or BATCH_BYTES
+    parquet = open_parquet(path, source)  # first: it names the extra to install
     import pyarrow as pa
 
-    batch_bytes = batch_bytes or BATCH_BYTES
-    parquet = open_parquet(path, source)
     number = 0
     try:
         schema = parquet.schema_arrow
@@ -423,13 +423,15 @@ def csv_rows(stream: Iterator[bytes], source: str, delimiter: str) -> Iterator[C
 
     def lines() -> Iterator[str]:
         nonlocal size
-        for number, line in enumerate(stream, start=1):
+        first = True
+        for line in _universal(stream):
             raw.append(line)
             size += len(line)
             if size > MAX_ROW_BYTES:
                 raise _RowTooLong
             text = line.decode("utf-8", "surrogateescape")  # the workers decode strictly
-            yield text[1:] if number == 1 and text.startswith("\ufeff") else text
+            yield text[1:] if first and text.startswith("\ufeff") else text
+            first = False
 
     reader = csv.reader(lines(), delimiter=delimiter, strict=True)
     line = 1
@@ -449,6 +451,19 @@ def csv_rows(stream: Iterator[bytes], source: str, delimiter: str) -> Iterator[C
         line += len(raw)
         raw.clear()
         size = 0
+
+
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _universal(stream: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a stream of bytes, each with its ending, a lone "\\r" ending one too (as
+    ``csv`` expects of a file opened with ``newline=""``, and as corpus.decode_bytes counts)."""
+    for line in stream:
+        if b"\r" in line[:-2] or line.endswith(b"\r"):
+            yield from filter(None, _LONE_CR.split(line))
+        else:
+            yield line
 
 
 def open_csv(path: Path | str, source: str) -> tuple[BinaryIO, Iterator[bytes], str]:
@@ -544,12 +559,13 @@ def cell_spans(row: str, delimiter: str) -> list[tuple[int, int]]:
 
 
 def quote_cell(value: str, delimiter: str, quoted: bool) -> str:
-    """A cell as the standard dialect writes it: quoted when it was (``quoted``) or must be.
+    """A cell as the standard dialect writes it: quoted when it was (``quoted``) or must be;
+    an empty one is quoted too, or a row of that one cell would read as a blank line.
 
         >>> print(quote_cell('say "hi" now', ",", False), quote_cell("plain", ",", False), quote_cell("plain", ",", True))
         "say ""hi"" now" plain "plain"
     """
-    if quoted or any(c in value for c in (delimiter, '"', "\r", "\n")):
+    if quoted or not value or any(c in value for c in (delimiter, '"', "\r", "\n")):
         return '"' + value.replace('"', '""') + '"'
     return value
 
@@ -608,9 +624,9 @@ def rewrite_parquet(path: Path, target: Path, source: str, text_field: str, edit
     other column and row as they were, each column compressed with its codec. A row group of
     up to ``CLEAN_BATCH_BYTES`` stays one row group; a larger one is written in slices of that
     size, so memory stays bounded. Returns the rows rewritten."""
+    pq = _pyarrow_parquet(source)
     import pyarrow as pa
 
-    pq = _pyarrow_parquet(source)
     parquet = open_parquet(path, source)
     try:
         metadata, schema = parquet.metadata, parquet.schema_arrow

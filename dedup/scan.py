@@ -35,7 +35,7 @@ from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
 from .signatures import oph_signatures, shingle_hashes
-from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, table_batches
+from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from .store import Writer, check_target
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
@@ -485,6 +485,8 @@ def _prepared(files: list[Path], root: Path, config: ScanConfig, batches: bool =
     never runs ahead of the workers (``Pool.imap`` would queue every batch of it in memory).
     """
     job = functools.partial(prepare_job, root=root, config=config, batches=batches)
+    if any(is_parquet_name(f.name) for f in files):
+        preload_pyarrow()  # before the workers fork: they share its pages instead of a copy each
     n_workers = config.effective_workers if len(files) > 1 or _streams(files) else 1
     with pool(n_workers, max(len(files), n_workers if _streams(files) else 1)) as workers:
         if workers is None:

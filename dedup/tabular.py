@@ -104,7 +104,7 @@ class ParquetBatch:
         batch = pa.ipc.open_stream(self.data).read_next_batch()
         names = batch.schema.names
         text_at = names.index(fields.text)
-        columns = [batch.column(i).to_pylist() if i == text_at else plain_column(batch.column(i)) for i in range(len(names))]
+        columns = [batch.column(i).to_pylist() if i == text_at else _values(batch.column(i)) for i in range(len(names))]
         out: list[Document | RecordError] = []
         for number, values in enumerate(zip(*columns), start=self.first_row):
             record = {name: value for name, value in zip(names, values) if value is not None}
@@ -174,6 +174,14 @@ def _pyarrow_parquet(source: str):
     except ImportError:
         raise UnreadableFileError(source, f"reading Parquet needs pyarrow: {PIP_PARQUET}, {_SKIP_FILE}") from None
     return pq
+
+
+def preload_pyarrow() -> None:
+    """Import pyarrow now, if it is there (a missing one is reported per file, by ``open_parquet``)."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _first_line(error: Exception) -> str:
@@ -246,9 +254,9 @@ def parquet_batches(path: Path | str, source: str, fields: RecordFields, batch_b
         raise
     except Exception as error:  # a corrupt page, a truncated file: pyarrow's own errors
         keep = f"to keep rows 1-{number} and skip the rest" if number else "to skip it"
-        raise UnreadableFileError(source, f"corrupt after row {number} ({_first_line(error)}); repair or replace it, or pass --skip-bad {keep}") from None
+        raise UnreadableFileError(source, f"cannot be read after row {number} ({_first_line(error)}); repair or replace it, or pass --skip-bad {keep}") from None
     finally:
-        parquet.close()
+        parquet.close(force=True)  # it closes the file it was given only so
 
 
 def _row_document(record: dict, source: str, number: int, fields: RecordFields) -> Document:
@@ -338,6 +346,15 @@ def _nanosecond_iso(pa, column) -> list:
         head, tail = (text[:-zone], text[-zone:]) if zone else (text, "")
         out.append(f"{head}{ns % 1000:03d}{tail}")
     return out
+
+
+def _values(column) -> list:
+    """``plain_column``, or each value's text for a type it cannot convert (an extension type
+    Python has no value for): a row is never lost to a column that is only metadata."""
+    try:
+        return plain_column(column)
+    except Exception:
+        return [str(value) if value.is_valid else None for value in column]
 
 
 def plain_column(column) -> list:
@@ -659,5 +676,5 @@ def rewrite_parquet(path: Path, target: Path, source: str, text_field: str, edit
                     writer.write_batch(batch)
                     number += batch.num_rows
     finally:
-        parquet.close()
+        parquet.close(force=True)  # it closes the file it was given only so
     return changed

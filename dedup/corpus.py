@@ -108,7 +108,7 @@ class Document:
     size: int  # bytes on disk (of the record, for a JSONL record or WARC response)
     sha1: str  # hex digest of the raw bytes
     source: str | None = None  # the file it came from, relative to the root (None: ``path``)
-    record: int | None = None  # 1-based line of a JSONL record, position of a WARC record
+    record: int | None = None  # 1-based line of a JSONL record or CSV row, row of a Parquet file, position of a WARC record
     date: str | None = None  # as the record gives it (ISO 8601 or Unix time), for ``earliest``
     meta: str | None = None  # the record's other fields, as a JSON object
 

@@ -10,6 +10,11 @@ text, its id column (``--id-field``, default ``id``) the document's path in the 
 * for CSV and TSV, the 1-based line of the file the row starts on (the header is line 1), as a
   JSONL record's is its line: with no line break inside a cell it is also a spreadsheet's row.
 
+A CSV row's ``documents.size`` and ``sha1`` are those of its bytes, as a JSONL line's; a Parquet
+row has no bytes of its own, so they are those of its JSON form (every non-null column as
+``meta`` holds it, the text included, keys sorted). ``dedup clean`` checks a CSV row's SHA-1
+before rewriting it; a Parquet file is checked whole (``files.sha1``), as every input file is.
+
 Reading streams, as for JSONL (records.line_batches): the main process cuts a file into
 batches of about ``BATCH_BYTES`` and the worker processes turn batches into documents, so one
 big shard keeps every core busy and memory holds a few batches, never a file.

@@ -35,8 +35,8 @@ from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
 from .signatures import oph_signatures, shingle_hashes
-from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from .store import Writer, check_target
+from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, return_freed_memory, spans_by_cost

@@ -10,6 +10,9 @@ same layout, same names, same encoding:
 * JSON Lines: a record with a removed paragraph gets its text field rewritten (its other fields
   and their order kept); every other record is written back byte for byte. A record whose
   every paragraph goes stays, with its text emptied of them, so no record is ever lost.
+* Parquet, CSV and TSV files: the text cell of a row with a removed paragraph is rewritten;
+  nothing else changes (tabular.rewrite_parquet: the same schema, columns and codecs;
+  tabular.rewrite_csv: every other row and cell byte for byte, the header and delimiter kept).
 * HTML and WARC files cannot have text cut out of their markup safely; they are copied
   unchanged, and their duplicates are listed in the manifest with ``"removed": false``.
 * every other file (images, skipped binaries) is copied unchanged.
@@ -17,7 +20,8 @@ same layout, same names, same encoding:
 Which paragraphs go (``keep``): ``canonical`` removes every member of a cluster but its
 canonical; ``first`` keeps the first member in corpus order instead. ``mark`` removes nothing:
 JSONL records get a field (``MARK_FIELD``) listing the duplicate spans, text files are copied
-unchanged, and the manifest lists the same spans.
+unchanged (tables too: a column added would change their schema), and the manifest lists
+the same spans.
 
 The manifest (JSON Lines, ``.dedup-manifest.jsonl`` in the output folder: hidden, so a scan of
 the output does not read it) has one line per duplicate paragraph: where it is, and the
@@ -32,6 +36,7 @@ disk, Ctrl-C) leaves the output folder as it was, the folders it made removed ag
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -48,6 +53,7 @@ from .atomic import AtomicFiles, remove_temporaries
 from .corpus import hash_file, relative_path
 from .errors import DedupError
 from .records import is_jsonl_name, open_lines
+from .tabular import is_parquet_name, is_table_name, rewrite_csv, rewrite_parquet
 from .webpage import is_html_name, is_warc_name
 
 KEEP_POLICIES = ("canonical", "first")
@@ -84,7 +90,8 @@ class Duplicate:
 class CleanResult:
     files_written: int = 0
     files_copied: int = 0
-    records_rewritten: int = 0
+    records_rewritten: int = 0  # JSONL records
+    rows_rewritten: int = 0  # rows of Parquet, CSV and TSV files
     removed: int = 0  # paragraphs removed
     listed: int = 0  # duplicates listed but left in place (mark, HTML, WARC)
     manifest: Path | None = None
@@ -268,6 +275,8 @@ def clean_corpus(
             name = path.name
             if docs and is_jsonl_name(name):
                 _clean_jsonl(output, path, target, rel, docs, by_doc, text_field, mark, result, entries)
+            elif docs and is_table_name(name):
+                _clean_table(output, path, target, rel, docs, by_doc, text_field, mark, result, entries)
             elif docs and not (is_html_name(name) or is_warc_name(name)):
                 _clean_text(output, path, target, rel, docs[0], by_doc.get(docs[0][0], []), mark, result, entries)
             else:
@@ -338,6 +347,38 @@ def _clean_text(output: AtomicFiles, path: Path, target: Path, rel: str, doc: tu
     output.write(target, lambda tmp: tmp.write_bytes(cleaned))
     result.files_written += 1
     result.removed += len(dups)
+
+
+def _clean_table(output: AtomicFiles, path, target, rel, docs, by_doc, text_field, mark, result, entries) -> None:
+    """Rewrite the text of the rows with duplicates (by ``documents.record``: a Parquet row's
+    position, a CSV row's first line); copy the file when none has any, or under ``mark``."""
+    edits = {}
+    for doc in docs:
+        dups = by_doc.get(doc[0], [])
+        if not dups:
+            continue
+        entries.extend(_entry(rel, doc, d, removed=not mark) for d in dups)
+        if mark:
+            result.listed += len(dups)
+            continue
+        result.removed += len(dups)
+        ranges = [(d.line_start, d.line_end) for d in dups]
+        edits[doc[3]] = functools.partial(_cut_row, ranges=ranges, sha1=doc[5], where=f"{rel}:{doc[3]}")
+    if not edits:
+        output.write(target, lambda tmp: shutil.copyfile(path, tmp))
+        result.files_copied += 1
+        return
+    rewrite = rewrite_parquet if is_parquet_name(path.name) else rewrite_csv
+    result.rows_rewritten += output.write(target, lambda tmp: rewrite(path, tmp, rel, text_field, edits))
+    result.files_written += 1
+
+
+def _cut_row(text: str, raw: bytes | None = None, *, ranges, sha1: str, where: str) -> str:
+    """A row's text without the lines in ``ranges``; a CSV row (``raw``: its bytes) must be as
+    the scan read it (a Parquet file was checked whole)."""
+    if raw is not None and hashlib.sha1(raw).hexdigest() != sha1:
+        raise _changed(where)
+    return remove_lines(text, ranges)
 
 
 def _clean_jsonl(output: AtomicFiles, path, target, rel, docs, by_doc, text_field, mark, result, entries) -> None:

@@ -125,9 +125,9 @@ _MATCHING_OPTIONS = [
     click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off)."),
     click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core)."),
     click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping."),
-    click.option("--text-field", default="text", show_default=True, help="JSONL: the field holding a record's text."),
-    click.option("--id-field", default="id", show_default=True, help="JSONL: the field holding a record's id (default when absent: FILE:LINE)."),
-    click.option("--date-field", default=None, help="JSONL: the field holding a record's date (ISO 8601 or Unix time), for --canonical earliest."),
+    click.option("--text-field", default="text", show_default=True, help="JSONL, Parquet, CSV: the field (column) holding a record's text."),
+    click.option("--id-field", default="id", show_default=True, help="JSONL, Parquet, CSV: the field holding a record's id (default when absent: FILE:LINE, FILE:ROW for Parquet)."),
+    click.option("--date-field", default=None, help="JSONL, Parquet, CSV: the field holding a record's date (ISO 8601 or Unix time), for --canonical earliest."),
 ]
 
 
@@ -196,8 +196,9 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     """Scan every input file below CORPUS and write the cluster tables to --db.
 
     CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
-    (.jsonl, .jsonl.gz, one document a record) or web archives (.warc, .warc.gz, one
-    document an HTML response); "-" reads JSON Lines from stdin. Scanning the same corpus
+    (.jsonl, .jsonl.gz, one document a record), tables (.parquet, .csv, .tsv, one document
+    a row) or web archives (.warc, .warc.gz, one document an HTML response); "-" reads JSON
+    Lines from stdin. Scanning the same corpus
     into the same database again, with the same options, updates it: only new and changed
     files are read, and cluster ids stay.
     """
@@ -287,8 +288,8 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     """Write CORPUS to --out without its duplicate paragraphs, and list what went.
 
     Text files lose the lines of every duplicate paragraph and keep every other byte; JSONL
-    records get their text field rewritten and are otherwise unchanged; HTML and WARC files
-    are copied as they are. Without --db, CORPUS is scanned first with the options below.
+    records and Parquet, CSV and TSV rows get their text field rewritten and are otherwise
+    unchanged; HTML and WARC files are copied as they are. Without --db, CORPUS is scanned first with the options below.
     """
     import tempfile
 
@@ -313,7 +314,9 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
         verb = "listed (--mark)" if mark else "removed"
         click.echo(
             f"{_count(result.removed + result.listed, 'duplicate paragraph')} {verb}; {_count(result.files_written, 'file')} rewritten "
-            f"({_count(result.records_rewritten, 'JSONL record')}), {result.files_copied:,} copied unchanged\n"
+            f"({_count(result.records_rewritten, 'JSONL record')}"
+            + (f", {_count(result.rows_rewritten, 'table row')}" if result.rows_rewritten else "")
+            + f"), {result.files_copied:,} copied unchanged\n"
             f"Manifest: {result.manifest}",
             err=True,
         )

@@ -48,7 +48,7 @@ class ScanConfig:
                   depends on it.
     seed          seed of the shingle hashes, permutations and probe sequences: another seed
                   gives other signatures (and may change which borderline pairs LSH proposes).
-    text_field    JSONL inputs: the field holding a record's text,
+    text_field    JSONL and table (Parquet, CSV) inputs: the field holding a record's text,
     id_field      the field holding its id (the document's path; FILE:LINE when absent),
     date_field    and the field holding its date (ISO 8601 or Unix time), for ``earliest``.
                   WARC responses are dated by their WARC-Date; text and HTML files are undated.

@@ -3,8 +3,9 @@
 Inputs, by suffix (case-blind): ``.txt`` and ``.md`` (one file, one document); ``.html``,
 ``.htm``, ``.xhtml`` (text extracted, see webpage.py); ``.jsonl``, ``.ndjson`` and their ``.gz``
 (one record, one document, see records.py); ``.warc`` and ``.warc.gz`` (one HTML response, one
-document). ``read_file`` gives the documents of any of them but JSONL, which the scan cuts into
-line batches for its workers.
+document); ``.parquet``, ``.csv`` and ``.tsv`` (one row, one document, see tabular.py).
+``read_file`` gives the documents of any of them; the scan cuts JSONL into line batches and
+tables into batches of rows for its workers instead.
 
 Decoding, in order (``decode_bytes``):
 
@@ -37,8 +38,9 @@ from typing import BinaryIO
 from dedup.errors import CorpusError
 
 TEXT_SUFFIXES = (".txt", ".md")
-INPUT_KINDS = "text (.txt .md), HTML (.html .htm .xhtml), JSON Lines (.jsonl .ndjson, or gzipped) and WARC (.warc .warc.gz) files"
+INPUT_KINDS = "text (.txt .md), HTML (.html .htm .xhtml), JSON Lines (.jsonl .ndjson, or gzipped), WARC (.warc .warc.gz), Parquet (.parquet) and CSV (.csv .tsv) files"
 INPUT_SUFFIXES = TEXT_SUFFIXES + (".html", ".htm", ".xhtml", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".warc", ".warc.gz")
+INPUT_SUFFIXES += (".parquet", ".csv", ".tsv")  # tabular.TABLE_SUFFIXES
 
 BINARY_SNIFF_BYTES = 8192  # a NUL byte this early, without a UTF-16 BOM, means a binary file
 MIN_SCORE = 0.5  # a legacy decoding must score at least this with common_share to be accepted
@@ -106,7 +108,7 @@ class Document:
     size: int  # bytes on disk (of the record, for a JSONL record or WARC response)
     sha1: str  # hex digest of the raw bytes
     source: str | None = None  # the file it came from, relative to the root (None: ``path``)
-    record: int | None = None  # 1-based line of a JSONL record, position of a WARC record
+    record: int | None = None  # 1-based line of a JSONL record or CSV row, row of a Parquet file, position of a WARC record
     date: str | None = None  # as the record gives it (ISO 8601 or Unix time), for ``earliest``
     meta: str | None = None  # the record's other fields, as a JSON object
 
@@ -376,16 +378,19 @@ def read_document(path: Path, root: Path) -> Document:
 def read_file(path: Path, root: Path, fields=None) -> Iterator[Document | CorpusFileError]:
     """The documents of one input file of any kind, in order.
 
-    A file that cannot be read at all raises; a JSONL record or WARC response that cannot be
-    used is yielded as its error, so the caller decides whether it stops or is skipped.
-    ``fields`` (``records.RecordFields``) says where a JSONL record keeps its text, id and date.
+    A file that cannot be read at all raises; a JSONL record, table row or WARC response that
+    cannot be used is yielded as its error, so the caller decides whether it stops or is skipped.
+    ``fields`` (``records.RecordFields``) says where a record or row keeps its text, id and date.
     """
     from .records import RecordFields, is_jsonl_name, read_records
+    from .tabular import is_table_name, read_table
     from .webpage import is_html_name, is_warc_name, read_html, read_warc
 
     name = Path(path).name
     if is_jsonl_name(name):
         yield from read_records(path, relative_path(Path(path), Path(root)), fields or RecordFields())
+    elif is_table_name(name):
+        yield from read_table(path, relative_path(Path(path), Path(root)), fields or RecordFields())
     elif is_warc_name(name):
         yield from read_warc(Path(path), Path(root))
     elif is_html_name(name):

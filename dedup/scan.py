@@ -37,6 +37,7 @@ from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target, remove_stale
+from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, return_freed_memory, spans_by_cost
@@ -247,8 +248,8 @@ def scan(
             raise
         try:
             total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
-            # what the bar counts is decoded bytes: unknown ahead for gzip and stdin
-            bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") for f in files) else total_bytes
+            # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
+            bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
             with timer.stage("read"):
                 keys, paths, file_hashes = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
             counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
@@ -426,8 +427,9 @@ class FileGroup:
     paths: tuple[Path, ...]
 
 
-Job = Union[Path, LineBatch, FileGroup]
-"""What a worker is given: a file to read (text, HTML, WARC), a group of them, or a batch of JSONL lines."""
+Job = Union[Path, LineBatch, FileGroup, ParquetBatch, CsvBatch]
+"""What a worker is given: a file to read (text, HTML, WARC), a group of them, a batch of JSONL
+lines, or a batch of rows of a Parquet or CSV file."""
 
 GROUP_BYTES = 512 * 1024  # files grouped into one job up to about this size
 GROUP_FILES = 64
@@ -448,9 +450,9 @@ def _prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocum
     normalizer = make_normalizer(config.steps)
     if isinstance(job, FileGroup):
         return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer)]
-    if isinstance(job, LineBatch):
+    if isinstance(job, (LineBatch, ParquetBatch, CsvBatch)):
         try:
-            docs = parse_batch(job, config.record_fields)
+            docs = parse_batch(job, config.record_fields) if isinstance(job, LineBatch) else job.documents(config.record_fields)
         except CorpusFileError as error:
             return [error]
         return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
@@ -465,19 +467,23 @@ def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer) -> lis
     return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
 
 
-def _jobs(files: list[Path], root: Path) -> Iterator[Job | CorpusFileError]:
+def _jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Job | CorpusFileError]:
     """The jobs of the corpus in order: a JSONL file (or stdin) is cut into line batches here,
-    in the main process, so it streams; other files go in groups of consecutive small ones."""
+    in the main process, so it streams, and a Parquet or CSV file into batches of rows; other
+    files go in groups of consecutive small ones."""
     group: list[Path] = []
     size = 0
     for path in files:
-        if str(path) == STDIN or is_jsonl_name(path.name):
+        if _is_stream(path):
             if group:
                 yield FileGroup(tuple(group))
                 group, size = [], 0
             source = STDIN if str(path) == STDIN else relative_path(path, root)
             try:
-                yield from line_batches(path, source)
+                if is_table_name(path.name):
+                    yield from table_batches(path, source, config.record_fields)
+                else:
+                    yield from line_batches(path, source)
             except CorpusFileError as error:
                 yield error
             continue
@@ -498,14 +504,16 @@ def _prepared(files: list[Path], root: Path, config: ScanConfig, batches: bool =
     never runs ahead of the workers (``Pool.imap`` would queue every batch of it in memory).
     """
     job = functools.partial(prepare_job, root=root, config=config, batches=batches)
+    if any(is_parquet_name(f.name) for f in files):
+        preload_pyarrow()  # before the workers fork: they share its pages instead of a copy each
     n_workers = config.effective_workers if len(files) > 1 or _streams(files) else 1
     with pool(n_workers, max(len(files), n_workers if _streams(files) else 1)) as workers:
         if workers is None:
-            for item in _jobs(files, root):
+            for item in _jobs(files, root, config):
                 yield from [item] if isinstance(item, CorpusFileError) else job(item)
             return
         pending: collections.deque = collections.deque()
-        for item in _jobs(files, root):
+        for item in _jobs(files, root, config):
             pending.append([item] if isinstance(item, CorpusFileError) else workers.apply_async(job, (item,)))
             if len(pending) >= IN_FLIGHT * n_workers:
                 first = pending.popleft()
@@ -515,9 +523,14 @@ def _prepared(files: list[Path], root: Path, config: ScanConfig, batches: bool =
             yield from first if isinstance(first, list) else first.get()
 
 
+def _is_stream(path: Path) -> bool:
+    """Is this a JSONL source or a table, which the main process cuts into batches for the workers?"""
+    return str(path) == STDIN or is_jsonl_name(path.name) or is_table_name(path.name)
+
+
 def _streams(files: list[Path]) -> bool:
-    """Does the corpus hold a JSONL source, which becomes many jobs however few files there are?"""
-    return any(str(f) == STDIN or is_jsonl_name(f.name) for f in files)
+    """Does the corpus hold a JSONL source or a table, which becomes many jobs however few files there are?"""
+    return any(map(_is_stream, files))
 
 
 def run_row(run_id: int, root: str, config: ScanConfig, started: str, counts: dict, timings: dict, skipped: list[Skipped]) -> dict:

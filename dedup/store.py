@@ -48,7 +48,7 @@ _TABLES = {
             "n_paragraphs": int,
             "n_chars": int,
             "source": str,  # the input file (relative path; "-" for stdin)
-            "record": int,  # 1-based line of a JSONL record, position of a WARC record; NULL for files
+            "record": int,  # 1-based line of a JSONL record or CSV row, Parquet row, position of a WARC record; NULL for files
             "date": str,  # the record's date as given (--date-field, WARC-Date); NULL when undated
             "meta": str,  # the record's other fields as a JSON object; NULL for files
         },

@@ -119,7 +119,7 @@ def test_root_without_text_files(tmp_path, contents):
         list_files(tmp_path)
     assert str(error.value) == (
         f"no input files found in {tmp_path}; dedup reads text (.txt .md), HTML (.html .htm .xhtml), "
-        "JSON Lines (.jsonl .ndjson, or gzipped) and WARC (.warc .warc.gz) files"
+        "JSON Lines (.jsonl .ndjson, or gzipped), WARC (.warc .warc.gz), Parquet (.parquet) and CSV (.csv .tsv) files"
     )
 
 

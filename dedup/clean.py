@@ -10,9 +10,11 @@ same layout, same names, same encoding:
 * JSON Lines: a record with a removed paragraph gets its text field rewritten (its other fields
   and their order kept); every other record is written back byte for byte. A record whose
   every paragraph goes stays, with its text emptied of them, so no record is ever lost.
-* HTML and WARC files cannot have text cut out of their markup safely; they are copied
-  unchanged, and their duplicates are listed in the manifest with ``"removed": false``.
-* every other file (images, skipped binaries) is copied unchanged.
+* HTML and WARC files (and files without a suffix that the scan read as HTML) cannot have
+  text cut out of their markup safely; they are copied unchanged, and their duplicates are
+  listed in the manifest with ``"removed": false``.
+* every other file (images, skipped binaries) is copied unchanged. With ``--include`` or
+  ``--exclude`` (``selection``), only the files they select are written.
 
 Which paragraphs go (``keep``): ``canonical`` removes every member of a cluster but its
 canonical; ``first`` keeps the first member in corpus order instead. ``mark`` removes nothing:
@@ -43,10 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import remove_temporaries, write_atomically
-from .corpus import hash_file, relative_path
+from .corpus import SNIFF, CorpusFileError, decode_bytes, hash_file, reader_of, relative_path
 from .errors import DedupError
-from .records import is_jsonl_name, open_lines
-from .webpage import is_html_name, is_warc_name
+from .records import open_lines
+from .selection import INCLUDED, Selection
+from .webpage import is_html_name, is_warc_name, looks_like_html
 
 KEEP_POLICIES = ("canonical", "first")
 MANIFEST_NAME = ".dedup-manifest.jsonl"
@@ -211,10 +214,12 @@ def clean_corpus(
     mark: bool = False,
     force: bool = False,
     manifest: str | os.PathLike | None = None,
+    selection: Selection = Selection(),
 ) -> CleanResult:
     """Write ``corpus`` to ``out`` without the duplicates the scan in ``db`` found (see the module
-    docstring). Raises ``CleanError`` (or ``DatabaseError``) before writing anything when the
-    output folder or the database does not fit the corpus."""
+    docstring); with ``selection``, only the files its patterns select (``SelectionError`` for
+    one that matches nothing). Raises ``CleanError`` (or ``DatabaseError``) before writing
+    anything when the output folder or the database does not fit the corpus."""
     from .store import open_existing
 
     corpus, out = Path(corpus), Path(out)
@@ -256,29 +261,51 @@ def clean_corpus(
     out.mkdir(parents=True, exist_ok=True)
     result = CleanResult()
     entries: list[dict] = []
-    files = [corpus] if corpus.is_file() else sorted(_all_files(corpus))
+    files = _selected([corpus] if corpus.is_file() else sorted(_all_files(corpus)), corpus, selection)
+    markup = False
     for path in files:
         rel = relative_path(path, corpus)
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         docs = docs_by_source.get(rel, [])
-        name = path.name
-        if docs and is_jsonl_name(name):
+        reader = reader_of(path.name)
+        if docs and reader == "jsonl":
             _clean_jsonl(path, target, rel, docs, by_doc, text_field, mark, result, entries)
-        elif docs and not (is_html_name(name) or is_warc_name(name)):
+        elif docs and reader not in ("html", "warc") and not (reader in (None, SNIFF) and _read_as_html(path)):
             _clean_text(path, target, rel, docs[0], by_doc.get(docs[0][0], []), mark, result, entries)
         else:
+            markup = markup or bool(docs)
             for doc in docs:  # HTML, WARC: listed, not cut
                 for dup in by_doc.get(doc[0], []):
                     entries.append(_entry(rel, doc, dup, removed=False))
                     result.listed += 1
             write_atomically(target, lambda tmp, src=path: shutil.copyfile(src, tmp))
             result.files_copied += 1
-    if any(is_html_name(p.name) or is_warc_name(p.name) for p in files):
+    if markup or any(is_html_name(p.name) or is_warc_name(p.name) for p in files):
         result.notes.append("HTML and WARC files were copied unchanged; their duplicates are listed in the manifest")
     write_atomically(manifest_path, lambda tmp: _write_manifest(tmp, entries))
     result.manifest = manifest_path
     return result
+
+
+def _selected(files: list[Path], corpus: Path, selection: Selection) -> list[Path]:
+    """The files ``selection``'s patterns keep (every one, without patterns); raises
+    ``SelectionError`` for a pattern that matches nothing, as a scan's listing does."""
+    if not selection:
+        return files
+    matcher = selection.matcher()
+    kept = [path for path in files if matcher.verdict(relative_path(path, corpus)) in (None, INCLUDED)]
+    matcher.check(str(corpus))
+    return kept
+
+
+def _read_as_html(path: Path) -> bool:
+    """Was this file, which no suffix names, read as HTML by the scan (``corpus.read_sniffed``)?"""
+    try:
+        text, _ = decode_bytes(path.read_bytes())
+    except (OSError, CorpusFileError):
+        return False
+    return looks_like_html(text)
 
 
 def _all_files(root: Path) -> Iterator[Path]:

@@ -28,7 +28,8 @@ from dedup.corpus import (
     list_files,
     read_document,
 )
-from dedup.errors import CorpusError
+from dedup.errors import ConfigError, CorpusError
+from dedup.selection import Selection, SelectionError
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 SIMPLIFIED = SEEDS / "001_d3b6136d7093a85b.txt"
@@ -54,6 +55,10 @@ def write(root: Path, rel: str, data: bytes | str = "正文\n") -> Path:
 
 def rel_paths(root: Path) -> list[str]:
     return [path.relative_to(root).as_posix() for path in list_files(root)]
+
+
+def rel_paths_of(root: Path, include=(), exclude=()) -> list[str]:
+    return [path.relative_to(root).as_posix() for path in list_files(root, selection=Selection(include, exclude))]
 
 
 def collect(root: Path, **kwargs) -> tuple[list[Document], list[Skipped]]:
@@ -96,10 +101,12 @@ def test_hidden_files_and_folders_are_ignored(tmp_path):
     assert rel_paths(tmp_path) == ["seen.txt", "sub/seen.md"]
 
 
-def test_suffix_matches_case_blind_and_nothing_else(tmp_path):
-    for name in ["upper.TXT", "mixed.Md", "page.HTML", "notes.txt.bak", "txt", "data.jsonl", "data.json", "c.warc.gz", "c.gz"]:
+def test_suffix_matches_case_blind_and_unknown_ones_are_sniffed(tmp_path):
+    """Known suffixes case-blind; a known non-text suffix (.json, .gz but .warc.gz) is not
+    listed; no suffix or an unknown one is listed, to be sniffed when read."""
+    for name in ["upper.TXT", "mixed.Md", "page.HTML", "notes.txt.bak", "txt", "data.jsonl", "data.json", "c.warc.gz", "c.gz", "x.PNG"]:
         write(tmp_path, name)
-    assert rel_paths(tmp_path) == ["c.warc.gz", "data.jsonl", "mixed.Md", "page.HTML", "upper.TXT"]
+    assert rel_paths(tmp_path) == ["c.warc.gz", "data.jsonl", "mixed.Md", "notes.txt.bak", "page.HTML", "txt", "upper.TXT"]
 
 
 def test_missing_root(tmp_path):
@@ -111,16 +118,31 @@ def test_missing_root(tmp_path):
         list(iter_documents(missing))
 
 
-@pytest.mark.parametrize("contents", [[], ["page.json", "notes.xml"], [".hidden.txt"]])
+READS = (
+    "dedup reads text (.txt .md), HTML (.html .htm .xhtml), JSON Lines (.jsonl .ndjson, or gzipped) "
+    "and WARC (.warc .warc.gz) files, and any other file whose start is text"
+)
+
+
+@pytest.mark.parametrize("contents", [[], [".hidden.txt", ".git/HEAD"]])
 def test_root_without_text_files(tmp_path, contents):
     for name in contents:
         write(tmp_path, name)
     with pytest.raises(CorpusError) as error:
         list_files(tmp_path)
+    assert str(error.value) == f"no input files found in {tmp_path}; {READS}"
+
+
+def test_root_with_only_files_named_as_binary_or_data_says_how_to_read_them(tmp_path):
+    for name in ["page.json", "notes.xml", "b.json"]:
+        write(tmp_path, name)
+    with pytest.raises(CorpusError) as error:
+        list_files(tmp_path)
     assert str(error.value) == (
-        f"no input files found in {tmp_path}; dedup reads text (.txt .md), HTML (.html .htm .xhtml), "
-        "JSON Lines (.jsonl .ndjson, or gzipped) and WARC (.warc .warc.gz) files"
+        f"no input files found in {tmp_path}; {READS}, but not the 3 files here, named as binary or data (.json .xml): "
+        "an --include that matches them (--include '*.json') reads those that are text"
     )
+    assert rel_paths_of(tmp_path, include=("*.json",)) == ["b.json", "page.json"]
 
 
 def test_single_file_root(tmp_path):

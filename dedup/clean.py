@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import remove_temporaries, write_atomically
-from .corpus import SNIFF, CorpusFileError, decode_bytes, hash_file, reader_of, relative_path
+from .corpus import BINARY_SNIFF_BYTES, SNIFF, hash_file, open_regular, reader_of, relative_path, sniffs_as_html
 from .errors import DedupError
 from .records import open_lines
 from .selection import INCLUDED, Selection
-from .webpage import is_html_name, is_warc_name, looks_like_html
+from .webpage import is_html_name, is_warc_name
 
 KEEP_POLICIES = ("canonical", "first")
 MANIFEST_NAME = ".dedup-manifest.jsonl"
@@ -302,10 +302,10 @@ def _selected(files: list[Path], corpus: Path, selection: Selection) -> list[Pat
 def _read_as_html(path: Path) -> bool:
     """Was this file, which no suffix names, read as HTML by the scan (``corpus.read_sniffed``)?"""
     try:
-        text, _ = decode_bytes(path.read_bytes())
-    except (OSError, CorpusFileError):
+        with open_regular(path) as file:
+            return sniffs_as_html(file.read(BINARY_SNIFF_BYTES))
+    except OSError:
         return False
-    return looks_like_html(text)
 
 
 def _all_files(root: Path) -> Iterator[Path]:

@@ -481,7 +481,7 @@ def read_bytes(path: Path, root: Path, *, sniff: bool = False) -> tuple[str, byt
             head = file.read(BINARY_SNIFF_BYTES)
             if b"\0" in head and not head.startswith(_UTF16_BOMS):
                 raise BinaryFileError(rel, _BINARY_SNIFFED if sniff else _BINARY)
-            if sniff and len(head) == BINARY_SNIFF_BYTES and not starts_as_text(head):
+            if sniff and len(head) == BINARY_SNIFF_BYTES and decode_start(head) is None:
                 raise NotTextError(rel, _NOT_TEXT)
             data = head + file.read()
     except OSError as error:
@@ -489,21 +489,29 @@ def read_bytes(path: Path, root: Path, *, sniff: bool = False) -> tuple[str, byt
     return rel, data
 
 
-def starts_as_text(head: bytes) -> bool:
-    """Do the first bytes of a longer file decode (``decode_bytes``), once a character the cut
-    split is dropped from their end?
+def decode_start(head: bytes) -> str | None:
+    """The first bytes of a file decoded as ``decode_bytes`` does, once a character the cut
+    split is dropped from their end; None when they do not decode.
 
         >>> head = ("版权所有" * 700).encode("utf-8")[:8192]  # 8192 = 3 x 2730 + 2: a split character
-        >>> starts_as_text(head), starts_as_text(b"%PDF-1.7\\n" + bytes(range(128, 256)) * 60)
-        (True, False)
+        >>> len(decode_start(head)), decode_start(b"%PDF-1.7\\n" + bytes(range(128, 256)) * 60)
+        (2730, None)
     """
     for cut in range(4):  # a UTF-8, GB18030 or UTF-16 character is at most 4 bytes
         try:
-            decode_bytes(head[: len(head) - cut])
-            return True
+            return decode_bytes(head[: len(head) - cut])[0]
         except UndecodableError:
             continue
-    return False
+    return None
+
+
+def sniffs_as_html(head: bytes) -> bool:
+    """Do the first 8 KiB of a file no suffix names open like an HTML document? The one test of
+    the scan (``read_sniffed``) and of ``clean``, which must not cut lines out of markup."""
+    from .webpage import looks_like_html
+
+    text = decode_start(head[:BINARY_SNIFF_BYTES])
+    return text is not None and looks_like_html(text)
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -538,7 +546,7 @@ def read_sniffed(path: Path, root: Path) -> Document:
     Raises ``BinaryFileError`` or ``NotTextError`` (always skipped), ``UnreadableFileError``,
     ``UndecodableError``; a file the sniff rejects is not read past its first 8 KiB.
     """
-    from .webpage import html_to_text, looks_like_html
+    from .webpage import html_to_text
 
     rel, data = read_bytes(path, root, sniff=True)
     try:
@@ -547,7 +555,7 @@ def read_sniffed(path: Path, root: Path) -> Document:
         if len(data) < BINARY_SNIFF_BYTES:  # the whole file was its start
             raise NotTextError(rel, _NOT_TEXT) from None
         raise
-    if looks_like_html(text):
+    if sniffs_as_html(data):
         text = html_to_text(text)
     return Document(rel, text, encoding, len(data), hashlib.sha1(data).hexdigest(), source=rel)
 

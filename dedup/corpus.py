@@ -104,7 +104,7 @@ _SUSPECT = re.compile("[\u0370-\u04ff\u2500-\u257f\u3040-\u30ff\u3100-\u312f\ue0
 _BINARY = "binary file (NUL bytes), skipped"
 _SILENCE = "--exclude leaves such files out without this warning"
 _BINARY_SNIFFED = f"binary file (NUL bytes), skipped; {_SILENCE}"
-_NOT_TEXT = f"not text (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {_SILENCE}"
+_NOT_TEXT = f"not text dedup reads (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {_SILENCE}"
 _BAD_NAME = "name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files"
 _NOT_A_FILE = "not a regular file"
 _NOT_REGULAR = f"cannot read ({_NOT_A_FILE}); remove it, or pass --skip-bad to skip such files"
@@ -214,9 +214,8 @@ def _list_files(root: Path, on_error: Callable[[Skipped], None] | None, selectio
 def _nothing_found(root: Path, selection: Selection, matcher: Matcher, passed_over: collections.Counter) -> str:
     """The one-line error of a corpus with no input file: what left its files out, and the fix."""
     where = f"no input files found in {shown(str(root))}"
-    if matcher.left_out:
-        files = f"{matcher.left_out:,} file" + ("" if matcher.left_out == 1 else "s")
-        return f"{where}: {selection.describe()} left out all {files} there; change the patterns"
+    if matcher.left_out or matcher.pruned:
+        return f"{where}: {selection.describe()} left out every file there ({matcher.left_out_count()}); change the patterns"
     if passed_over:
         suffixes = sorted(passed_over, key=lambda suffix: (-passed_over[suffix], suffix))
         n = sum(passed_over.values())

@@ -163,11 +163,13 @@ class Matcher:
         self.globs = self.exclude + self.include
         self.hits: set[Glob] = set()
         self.left_out = 0  # files the patterns left out
+        self.pruned = 0  # folders an --exclude left out, unwalked
 
     def prunes(self, folder: str) -> bool:
         """Does an --exclude leave out the folder at this relative path (and all below it)?"""
         hit = [g for g in self.exclude if g.folder.fullmatch(folder)]
         self.hits.update(hit)
+        self.pruned += bool(hit)
         return bool(hit)
 
     def verdict(self, path: str) -> str | None:
@@ -194,6 +196,11 @@ class Matcher:
                 found = True
                 self.hits.add(g)
         return found
+
+    def left_out_count(self) -> str:
+        """What the patterns left out, for a message: '3 files', '2 files and 1 folder'."""
+        counts = [(self.left_out, "file"), (self.pruned, "folder")]
+        return " and ".join(f"{n:,} {word}{'' if n == 1 else 's'}" for n, word in counts if n)
 
     def check(self, where: str) -> None:
         """Raise ``SelectionError`` naming the first pattern (excludes first) that matched

@@ -472,7 +472,9 @@ def test_a_glob_that_matches_nothing_is_option_misuse(tmp_path, options, fragmen
 def test_patterns_that_leave_out_every_file_are_no_input_files(tmp_path):
     debian_copyrights(tmp_path / "doc", ("bash", "tar"))
     result = run("scan", tmp_path / "doc", "--db", tmp_path / "d.db", "--exclude", "copyright")
-    assert_error(result, 1, f"no input files found in {tmp_path / 'doc'}: --exclude 'copyright' left out all 2 files there; change the patterns")
+    assert_error(result, 1, f"no input files found in {tmp_path / 'doc'}: --exclude 'copyright' left out every file there (2 files); change the patterns")
+    result = run("scan", tmp_path / "doc", "--db", tmp_path / "d.db", "--exclude", "*")  # every folder
+    assert_error(result, 1, "--exclude '*' left out every file there (2 folders); change the patterns")
 
 
 @pytest.mark.parametrize("pattern", ["", "a//b"])

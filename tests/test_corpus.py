@@ -568,7 +568,7 @@ def test_binary_files_without_a_suffix_are_skipped_with_a_warning(tmp_path):
     write(tmp_path, "blob", b"%PDF-1.7\n" + bytes(range(128, 256)) * 8)
     write(tmp_path, "stream", b"%PDF-1.7\n" + bytes(range(128, 256)) * 400)
     silence = "--exclude leaves such files out without this warning"
-    not_text = f"not text (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {silence}"
+    not_text = f"not text dedup reads (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {silence}"
     for skip_bad in (False, True):
         documents, skipped = collect(tmp_path, skip_bad=skip_bad)
         assert [doc.path for doc in documents] == ["a/copyright"]
@@ -727,7 +727,12 @@ def test_patterns_that_leave_out_every_file_say_so(tmp_path):
     with pytest.raises(CorpusError) as error:
         list_files(tmp_path, selection=Selection(exclude=("copyright",)))
     assert not isinstance(error.value, SelectionError)
-    assert str(error.value) == f"no input files found in {tmp_path}: --exclude 'copyright' left out all 2 files there; change the patterns"
+    assert str(error.value) == f"no input files found in {tmp_path}: --exclude 'copyright' left out every file there (2 files); change the patterns"
+    with pytest.raises(CorpusError) as error:
+        list_files(tmp_path, selection=Selection(exclude=("a/copyright", "b")))
+    assert str(error.value) == (
+        f"no input files found in {tmp_path}: --exclude 'a/copyright' --exclude 'b' left out every file there (1 file and 1 folder); change the patterns"
+    )
 
 
 @pytest.mark.parametrize("pattern", ["", "/", "./", "a//b"])

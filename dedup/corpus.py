@@ -218,7 +218,7 @@ def _nothing_found(root: Path, selection: Selection, matcher: Matcher, passed_ov
     """The one-line error of a corpus with no input file: what left its files out, and the fix."""
     where = f"no input files found in {shown(str(root))}"
     if matcher.left_out or matcher.pruned:
-        return f"{where}: {selection.describe()} left out every file there ({matcher.left_out_count()}); change the patterns"
+        return f"{where}: {selection.describe()} left out every file there ({matcher.left_out_summary()}); change the patterns"
     if passed_over:
         suffixes = sorted(passed_over, key=lambda suffix: (-passed_over[suffix], suffix))
         n = sum(passed_over.values())

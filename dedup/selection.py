@@ -197,7 +197,7 @@ class Matcher:
                 self.hits.add(g)
         return found
 
-    def left_out_count(self) -> str:
+    def left_out_summary(self) -> str:
         """What the patterns left out, for a message: '3 files', '2 files and 1 folder'."""
         counts = [(self.left_out, "file"), (self.pruned, "folder")]
         return " and ".join(f"{n:,} {word}{'' if n == 1 else 's'}" for n, word in counts if n)

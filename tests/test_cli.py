@@ -529,5 +529,5 @@ def test_clean_writes_the_selected_files_and_copies_a_page_without_a_suffix_unch
 
 def test_scan_and_clean_help_describe_include_and_exclude():
     for command in ("scan", "clean"):
-        text = run(command, "--help").output
-        assert "--include GLOB" in text and "--exclude GLOB" in text and "** spans folders" in text
+        text = " ".join(run(command, "--help").output.split())
+        assert "--include GLOB" in text and "--exclude GLOB" in text and "** spans folders" in text and "case-sensitive" in text

@@ -13,9 +13,11 @@ same layout, same names, same encoding:
 * Parquet, CSV and TSV files: the text cell of a row with a removed paragraph is rewritten;
   nothing else changes (tabular.rewrite_parquet: the same schema, columns and codecs;
   tabular.rewrite_csv: every other row and cell byte for byte, the header and delimiter kept).
-* HTML and WARC files cannot have text cut out of their markup safely; they are copied
-  unchanged, and their duplicates are listed in the manifest with ``"removed": false``.
-* every other file (images, skipped binaries) is copied unchanged.
+* HTML and WARC files (and files without a suffix that the scan read as HTML) cannot have
+  text cut out of their markup safely; they are copied unchanged, and their duplicates are
+  listed in the manifest with ``"removed": false``.
+* every other file (images, skipped binaries) is copied unchanged. With ``--include`` or
+  ``--exclude`` (``selection``), only the files they select are written.
 
 Which paragraphs go (``keep``): ``canonical`` removes every member of a cluster but its
 canonical; ``first`` keeps the first member in corpus order instead. ``mark`` removes nothing:
@@ -50,10 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import AtomicFiles, remove_temporaries
-from .corpus import hash_file, relative_path
+from .corpus import BINARY_SNIFF_BYTES, SNIFF, hash_file, open_regular, reader_of, relative_path, sniffs_as_html
 from .errors import DedupError
-from .records import is_jsonl_name, open_lines
-from .tabular import is_parquet_name, is_table_name, rewrite_csv, rewrite_parquet
+from .records import open_lines
+from .selection import INCLUDED, Selection
+from .tabular import is_parquet_name, rewrite_csv, rewrite_parquet
 from .webpage import is_html_name, is_warc_name
 
 KEEP_POLICIES = ("canonical", "first")
@@ -220,10 +223,12 @@ def clean_corpus(
     mark: bool = False,
     force: bool = False,
     manifest: str | os.PathLike | None = None,
+    selection: Selection = Selection(),
 ) -> CleanResult:
     """Write ``corpus`` to ``out`` without the duplicates the scan in ``db`` found (see the module
-    docstring). Raises ``CleanError`` (or ``DatabaseError``) before writing anything when the
-    output folder or the database does not fit the corpus."""
+    docstring); with ``selection``, only the files its patterns select (``SelectionError`` for
+    one that matches nothing). Raises ``CleanError`` (or ``DatabaseError``) before writing
+    anything when the output folder or the database does not fit the corpus."""
     from .store import open_existing
 
     corpus, out = Path(corpus), Path(out)
@@ -264,7 +269,8 @@ def clean_corpus(
             raise CleanError(f"{manifest} exists; choose another --manifest path, or pass --force to replace it")
     result = CleanResult()
     entries: list[dict] = []
-    files = [corpus] if corpus.is_file() else sorted(_all_files(corpus))
+    files = _selected([corpus] if corpus.is_file() else sorted(_all_files(corpus)), corpus, selection)
+    markup = False
     with AtomicFiles("the cleaned file", "point --out elsewhere") as output:
         output.folder(out)
         for path in files:
@@ -272,26 +278,47 @@ def clean_corpus(
             target = out / rel
             output.folder(target.parent)
             docs = docs_by_source.get(rel, [])
-            name = path.name
-            if docs and is_jsonl_name(name):
+            reader = reader_of(path.name)
+            if docs and reader == "jsonl":
                 _clean_jsonl(output, path, target, rel, docs, by_doc, text_field, mark, result, entries)
-            elif docs and is_table_name(name):
+            elif docs and reader == "table":
                 _clean_table(output, path, target, rel, docs, by_doc, text_field, mark, result, entries)
-            elif docs and not (is_html_name(name) or is_warc_name(name)):
+            elif docs and reader not in ("html", "warc") and not (reader in (None, SNIFF) and _read_as_html(path)):
                 _clean_text(output, path, target, rel, docs[0], by_doc.get(docs[0][0], []), mark, result, entries)
             else:
+                markup = markup or bool(docs)
                 for doc in docs:  # HTML, WARC: listed, not cut
                     for dup in by_doc.get(doc[0], []):
                         entries.append(_entry(rel, doc, dup, removed=False))
                         result.listed += 1
                 output.write(target, lambda tmp, src=path: shutil.copyfile(src, tmp))
                 result.files_copied += 1
-        if any(is_html_name(p.name) or is_warc_name(p.name) for p in files):
+        if markup or any(is_html_name(p.name) or is_warc_name(p.name) for p in files):
             result.notes.append("HTML and WARC files were copied unchanged; their duplicates are listed in the manifest")
         output.write(manifest_path, lambda tmp: _write_manifest(tmp, entries), what="the manifest",
                      elsewhere="point --manifest elsewhere" if manifest else "point --out elsewhere")
     result.manifest = manifest_path
     return result
+
+
+def _selected(files: list[Path], corpus: Path, selection: Selection) -> list[Path]:
+    """The files ``selection``'s patterns keep (every one, without patterns); raises
+    ``SelectionError`` for a pattern that matches nothing, as a scan's listing does."""
+    if not selection:
+        return files
+    matcher = selection.matcher()
+    kept = [path for path in files if matcher.verdict(relative_path(path, corpus)) in (None, INCLUDED)]
+    matcher.check(str(corpus))
+    return kept
+
+
+def _read_as_html(path: Path) -> bool:
+    """Was this file, which no suffix names, read as HTML by the scan (``corpus.read_sniffed``)?"""
+    try:
+        with open_regular(path) as file:
+            return sniffs_as_html(file.read(BINARY_SNIFF_BYTES))
+    except OSError:
+        return False
 
 
 def _all_files(root: Path) -> Iterator[Path]:

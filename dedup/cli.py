@@ -124,6 +124,8 @@ _MATCHING_OPTIONS = [
     click.option("--canonical", type=click.Choice(POLICIES), default="first", show_default=True, help="Which member of a cluster is its canonical source."),
     click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off)."),
     click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core)."),
+    click.option("--include", multiple=True, metavar="GLOB", help="Read only the files matching GLOB (repeatable), whatever their suffix (one without a reader is read if its start is text). GLOB matches the path below CORPUS, case-sensitive: * and ? stop at /, ** spans folders, a GLOB without / matches a file or folder name at any depth, one with / matches from the top; a folder matched covers all below it."),
+    click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out the files matching GLOB (repeatable; as --include, and wins over it). A GLOB that matches nothing is an error."),
     click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping."),
     click.option("--text-field", default="text", show_default=True, help="JSONL, Parquet, CSV: the field (column) holding a record's text."),
     click.option("--id-field", default="id", show_default=True, help="JSONL, Parquet, CSV: the field holding a record's id (default when absent: FILE:LINE, FILE:ROW for Parquet)."),
@@ -142,7 +144,7 @@ def _matching_options(command):
 def _config(options: dict) -> ScanConfig:
     """The ScanConfig of the matching options (removed from ``options``); misuse exits 2."""
     skips = {k: options.pop(k) for k in list(options) if k.startswith("skip_") and k != "skip_bad"}
-    names = ("threshold", "shingle_size", "num_perm", "bands", "split", "min_chars", "canonical", "containment", "workers", "text_field", "id_field", "date_field")
+    names = ("threshold", "shingle_size", "num_perm", "bands", "split", "min_chars", "canonical", "containment", "workers", "text_field", "id_field", "date_field", "include", "exclude")
     fields = {name: options.pop(name) for name in names}
     try:
         return ScanConfig(**fields, normalize=_steps(options.pop("normalize_list"), skips))
@@ -175,6 +177,15 @@ def _tmp_dir_option(command):
     )(command)
 
 
+def _user_error(e: DedupError) -> click.ClickException:
+    """A library error at the CLI boundary: a pattern that matches nothing is option misuse
+    (exit 2, with the usage line); any other is ``UserError`` (exit 1)."""
+    from .corpus import shown
+    from .selection import SelectionError
+
+    return click.UsageError(shown(str(e))) if isinstance(e, SelectionError) else UserError(str(e))
+
+
 def _warn(skipped) -> None:
     from .corpus import shown
 
@@ -196,15 +207,19 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     """Scan every input file below CORPUS and write the cluster tables to --db.
 
     CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
+    CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
     (.jsonl, .jsonl.gz, one document a record), tables (.parquet, .csv, .tsv, one document
-    a row) or web archives (.warc, .warc.gz, one document an HTML response); "-" reads JSON
-    Lines from stdin. Scanning the same corpus
-    into the same database again, with the same options, updates it: only new and changed
-    files are read, and cluster ids stay.
+    a row) or web archives (.warc, .warc.gz, one document an HTML response); a file of any
+    other name is read as text (or HTML) when its start is, unless its suffix says it is not
+    (.png, .gz, .pdf, .json...; README.md lists them); "-" reads JSON Lines from stdin.
+    Scanning the same corpus into the same database again, with the same options, updates
+    it: only new and changed files are read, and cluster ids stay.
     """
     from .scan import scan as run_scan
 
     config = _config(options)
+    if str(corpus) == "-" and config.selection:
+        raise click.UsageError("--include and --exclude choose files of a corpus folder; stdin has none")
     if engine == "spark":
         return _scan_spark(str(corpus), config, db_path, force, quiet, master, out, options["skip_bad"])
     for name, value in (("--master", master), ("--out", out)):
@@ -225,7 +240,7 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
                 )
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
-        raise UserError(str(e))
+        raise _user_error(e)
 
 
 def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, quiet: bool, master, out, skip_bad: bool) -> None:
@@ -251,7 +266,7 @@ def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, qui
         if not quiet:
             click.echo(format_summary(summarize(open_existing(db_path)), str(db_path)))
     except DedupError as e:
-        raise UserError(str(e))
+        raise _user_error(e)
 
 
 @cli.command("import-parquet")
@@ -290,6 +305,7 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     Text files lose the lines of every duplicate paragraph and keep every other byte; JSONL
     records and Parquet, CSV and TSV rows get their text field rewritten and are otherwise
     unchanged; HTML and WARC files are copied as they are. Without --db, CORPUS is scanned first with the options below.
+    With --include or --exclude, only the files they select are written to --out.
     """
     import tempfile
 
@@ -307,9 +323,9 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
                     run_scan(corpus, config, db_path, skip_bad=options["skip_bad"], show_progress=show_progress, on_skip=_warn)
                 except WriteError as e:  # the scan's database is scratch here
                     raise WriteError(e.path, e.what, e.reason, e.fix.replace("point --db elsewhere", "point --tmp-dir elsewhere (or pass --db, a scan of CORPUS)"))
-            result = clean_corpus(corpus, out, db_path, keep=keep, mark=mark, force=force, manifest=manifest)
+            result = clean_corpus(corpus, out, db_path, keep=keep, mark=mark, force=force, manifest=manifest, selection=config.selection)
     except DedupError as e:
-        raise UserError(str(e))
+        raise _user_error(e)
     if not quiet:
         verb = "listed (--mark)" if mark else "removed"
         click.echo(
@@ -418,7 +434,7 @@ def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers
         if root == "-" or not can_update(Path(db_path), root, config):
             raise DedupError(f"{db_path} holds a scan that cannot be updated (of stdin, or by another dedup version); scan the corpus again")
         root_path = Path(root)
-        plan_of = (lambda conn: plan_add(conn, targets, root_path)) if plan_name == "add" else (lambda conn: plan_remove(conn, list(targets)))
+        plan_of = (lambda conn: plan_add(conn, targets, root_path, config.selection)) if plan_name == "add" else (lambda conn: plan_remove(conn, list(targets)))
         counts, _ = update(root_path, config, Path(db_path), plan_of, skip_bad=False, skip=_warn, show_progress=not quiet and sys.stderr.isatty(), timer=_Timer(), started=_now())
     except DedupError as e:
         raise UserError(str(e))

@@ -52,6 +52,9 @@ class ScanConfig:
     id_field      the field holding its id (the document's path; FILE:LINE when absent),
     date_field    and the field holding its date (ISO 8601 or Unix time), for ``earliest``.
                   WARC responses are dated by their WARC-Date; text and HTML files are undated.
+    include       globs of the files of a corpus folder to read (none: every input file), and
+    exclude       globs of those to leave out, which win over ``include`` (selection.py). An
+                  update may change them: it lists the folder again, as a full scan would.
     """
 
     threshold: float = 0.6
@@ -68,8 +71,11 @@ class ScanConfig:
     text_field: str = "text"
     id_field: str = "id"
     date_field: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.selection  # the patterns are checked here: ConfigError for one that can match no path
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
         if not 0.0 <= self.containment <= 1.0:
@@ -119,6 +125,13 @@ class ScanConfig:
         return self.shingle_size, self.shingle_size
 
     @property
+    def selection(self):
+        """Which files of a corpus folder a scan reads (``selection.Selection``)."""
+        from .selection import Selection
+
+        return Selection(tuple(self.include), tuple(self.exclude))
+
+    @property
     def record_fields(self):
         """Where JSONL records keep their text, id and date (``records.RecordFields``)."""
         from .records import RecordFields
@@ -147,6 +160,7 @@ class ScanConfig:
         stored = json.loads(text)
         fields = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}
         fields["normalize"] = tuple(fields["normalize"]) if fields.get("normalize") else None
+        fields.update({k: tuple(fields[k]) for k in ("include", "exclude") if k in fields})
         return cls(**{**fields, **changes})
 
     def match_rule(self):

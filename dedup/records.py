@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, normalize_newlines, open_regular
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, normalize_newlines, open_regular, reader_of
 
 STDIN = "-"
 BATCH_BYTES = 4 << 20  # bytes of JSONL a worker job parses: big enough to amortize the trip
@@ -58,8 +58,7 @@ class LineBatch:
 
 
 def is_jsonl_name(name: str) -> bool:
-    lower = name.lower()
-    return lower.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"))
+    return reader_of(name) == "jsonl"
 
 
 def open_lines(path: Path | str) -> BinaryIO:

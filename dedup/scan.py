@@ -229,7 +229,7 @@ def scan(
         if on_skip:
             on_skip(item)
 
-    files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None)
+    files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None, selection=config.selection)
     resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
     check_target(db_path, resolved_root, force)
     if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):

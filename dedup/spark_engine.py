@@ -389,7 +389,7 @@ def scan_spark(
         root = corpus
         prepared = _read_dataset(spark, corpus, config).mapPartitions(functools.partial(_prepare_rows, config=config))
     else:
-        files = list_files(corpus, on_error=skip if skip_bad else None)
+        files = list_files(corpus, on_error=skip if skip_bad else None, selection=config.selection)
         root = str(Path(corpus).resolve())
         slices = max(1, min(len(files), sc.defaultParallelism * 4))
         prepared = sc.parallelize([str(f) for f in files], slices).mapPartitions(

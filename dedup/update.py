@@ -39,16 +39,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import CorpusFileError, Skipped, _is_text_name, is_utf8, relative_path, shown
+from .corpus import CorpusFileError, Skipped, is_utf8, relative_path, shown, why_not_read
 from .errors import CorpusError, writing
 from .keystore import KeyStore
 from .normalize import make_normalizer
+from .selection import Selection
 from .store import SCHEMA_VERSION, Writer, _is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
     from .scan import Paragraphs
 
-UNCOMPARED = ("workers",)  # options that never change a result: an update may differ in them
+# Options an update may differ in: workers never change a result, and the file selection is
+# applied by listing the folder again, as a full scan does (what it no longer lists is dropped).
+UNCOMPARED = ("workers", "include", "exclude")
 
 
 @dataclass
@@ -148,8 +151,9 @@ def carried_skips(conn, plan: Plan) -> list[Skipped]:
     return [s for s in candidates if in_corpus(file_of(s.path))]
 
 
-def plan_add(conn, files: list[Path], root: Path) -> Plan:
-    """``dedup add``: read these files (inside the scanned root) if new or changed, keep everything else."""
+def plan_add(conn, files: list[Path], root: Path, selection: Selection = Selection()) -> Plan:
+    """``dedup add``: read these files (inside the scanned root) if new or changed, keep everything
+    else; a file a scan with ``selection`` would not read is refused."""
     from .scan import file_rows
 
     sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")}
@@ -162,8 +166,9 @@ def plan_add(conn, files: list[Path], root: Path) -> Plan:
             raise CorpusError(f"{path} is outside the scanned corpus {root}; copy it there first") from None
         if not is_utf8(rel):  # the database keeps names as text
             raise CorpusError(f"{shown(rel)}: name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does) and add it again")
-        if any(part.startswith(".") for part in Path(rel).parts) or not _is_text_name(path.name):
-            raise CorpusError(f"{path}: a scan of the corpus would not read it (hidden, or not an input suffix); rename it first")
+        why = why_not_read(rel, selection)
+        if why is not None:
+            raise CorpusError(f"{path}: a scan of the corpus would not read it ({why}); rename it, or scan the corpus with other --include/--exclude")
         to_read[rel] = path.absolute()
     stored = dict(conn.execute("SELECT source, sha1 FROM files"))
     rows = list(file_rows(list(to_read.values()), root))

@@ -24,10 +24,10 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, decode_bytes, open_regular, read_bytes, relative_path, shown
+from .corpus import CorpusFileError, Document, UnreadableFileError, cannot_read, decode_bytes, open_regular, reader_of, read_bytes, relative_path, shown
 
-HTML_SUFFIXES = (".html", ".htm", ".xhtml")
-WARC_SUFFIXES = (".warc", ".warc.gz")
+# How an HTML document opens: a doctype or <html>, after blanks, an XML declaration, comments
+_HTML_START = re.compile(r"\ufeff?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML (so lxml) cannot hold
 
 
@@ -36,11 +36,24 @@ class WarcError(CorpusFileError):
 
 
 def is_html_name(name: str) -> bool:
-    return name.lower().endswith(HTML_SUFFIXES)
+    return reader_of(name) == "html"
 
 
 def is_warc_name(name: str) -> bool:
-    return name.lower().endswith(WARC_SUFFIXES)
+    return reader_of(name) == "warc"
+
+
+def looks_like_html(text: str) -> bool:
+    """Does a decoded file open as an HTML document does? What a file without a suffix must
+    show to be read as HTML (``corpus.read_sniffed``); a fragment such as ``<p>a</p>`` does
+    not: text with some tags stays text (the ``strip_html`` step cleans its keys).
+
+        >>> looks_like_html("<!DOCTYPE html>\\n<html>"), looks_like_html("  <!-- saved -->\\n<HTML lang=zh>")
+        (True, True)
+        >>> looks_like_html("<p>a</p>"), looks_like_html("Format: https://www.debian.org/doc/")
+        (False, False)
+    """
+    return _HTML_START.match(text, 0, 8192) is not None
 
 
 def html_to_text(html: str) -> str:

@@ -193,6 +193,22 @@ def make_corpus():
     return write_corpus
 
 
+DEBIAN_DOC = Path("/usr/share/doc")
+# Packages of every Debian system (essential or required), whose copyright files share licence text
+DEBIAN_PACKAGES = ("base-files", "bash", "coreutils", "diffutils", "dpkg", "findutils", "grep", "gzip", "sed", "tar")
+
+
+def debian_copyrights(root: Path, packages: tuple[str, ...] = DEBIAN_PACKAGES) -> dict[str, bytes]:
+    """Copy ``/usr/share/doc/PACKAGE/copyright`` (a file without a suffix) of these packages to
+    ``root/PACKAGE/copyright``; return {relative path: bytes}. Skips the test where they are missing."""
+    found = {p: DEBIAN_DOC / p / "copyright" for p in packages if (DEBIAN_DOC / p / "copyright").is_file()}
+    if len(found) < len(packages):
+        pytest.skip(f"not a Debian system: no {DEBIAN_DOC}/{sorted(set(packages) - set(found))[0]}/copyright")
+    files = {f"{p}/copyright": path.read_bytes() for p, path in found.items()}
+    write_corpus(root, files)
+    return files
+
+
 @pytest.fixture(scope="session")
 def seeds() -> Path:
     assert SEEDS.is_dir(), f"seed corpus missing: {SEEDS}"

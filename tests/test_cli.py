@@ -6,6 +6,7 @@ from __future__ import annotations
 import pathlib
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 import dedup
 from dedup.cli import cli
 
-from conftest import assert_no_drift, noise, query, read_clusters, write_corpus
+from conftest import assert_no_drift, debian_copyrights, noise, query, read_clusters, write_corpus
 
 LATIN1 = "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00e0 la cr\u00e8me br\u00fbl\u00e9e, tr\u00e8s \u00e9l\u00e9gant.\n".encode("latin-1")
 SUMMARY_LABELS = ("documents", "paragraphs", "clusters", "duplicate paragraphs", "duplicate characters", "time")
@@ -400,3 +401,133 @@ def test_a_library_error_is_shown_on_one_line_whatever_it_quotes():
 
     assert UserError("new\nline-0.jsonl.gz: broken gzip stream").format_message() == "new\\nline-0.jsonl.gz: broken gzip stream"
     assert UserError("语料/文件.txt: 坏了").format_message() == "语料/文件.txt: 坏了"
+
+
+# -- files without a suffix; --include and --exclude ---------------------------------------------
+
+SILENCE = "--exclude leaves such files out without this warning"
+PATTERN_HINT = "patterns match the path below it: 'copyright' a name in any folder, 'docs/*.md' from the top, '**' any folders"
+
+
+def warnings_of(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_scan_of_debian_copyright_files(tmp_path):
+    """A folder of /usr/share/doc/PACKAGE/copyright files (no suffix): every one read, and the
+    licence text they share found across packages. Before sniffing: 'no input files found'."""
+    files = debian_copyrights(tmp_path / "doc")
+    db = tmp_path / "d.db"
+    result = run("scan", tmp_path / "doc", "--db", db, "--workers", "1")
+    assert_clean(result)
+    assert result.exit_code == 0, result.stderr
+    assert warnings_of(result) == []
+    assert int(figures(result.stdout)["documents"]) == len(files)
+    assert [p for (p,) in query(db, "SELECT path FROM documents ORDER BY id")] == sorted(files)
+    # the GPL notice is pasted from package to package
+    [(shared,)] = query(db, "SELECT max(n_documents) FROM clusters")
+    assert shared >= 3
+
+
+def test_binary_without_a_suffix_is_skipped_with_a_warning_and_exclude_silences_it(tmp_path):
+    files = debian_copyrights(tmp_path / "doc", ("bash", "tar"))
+    (tmp_path / "doc" / "bin").mkdir()
+    shutil.copyfile("/bin/true", tmp_path / "doc" / "bin" / "true")
+    result = run("scan", tmp_path / "doc", "--db", tmp_path / "d.db", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert warnings_of(result) == [f"warning: bin/true: binary file (NUL bytes), skipped; {SILENCE}"]
+    assert f"{len(files)}   (1 skipped)" in result.stdout
+    result = run("scan", tmp_path / "doc", "--db", tmp_path / "e.db", "--workers", "1", "--exclude", "bin/")
+    assert result.exit_code == 0 and warnings_of(result) == [] and "skipped" not in result.stdout
+
+
+def test_include_and_exclude_choose_the_documents(tmp_path):
+    debian_copyrights(tmp_path / "doc")
+    (tmp_path / "doc" / "bash" / "README").write_text("Bash is the GNU shell.\n", encoding="utf-8")
+    db = tmp_path / "d.db"
+    result = run("scan", tmp_path / "doc", "--db", db, "--include", "copyright", "--include", "README", "--exclude", "g*", "--exclude", "**/bash/copyright")
+    assert result.exit_code == 0, result.stderr
+    paths = [p for (p,) in query(db, "SELECT path FROM documents ORDER BY id")]
+    assert paths == ["base-files/copyright", "bash/README", "coreutils/copyright", "diffutils/copyright", "dpkg/copyright", "findutils/copyright", "sed/copyright", "tar/copyright"]
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (["--include", "copyrite"], "--include 'copyrite' matches no file in"),
+        (["--exclude", "Bash"], "--exclude 'Bash' matches nothing in"),
+        (["--include", "/usr/share/doc/*/copyright"], "--include '/usr/share/doc/*/copyright' matches no file in"),
+        (["--include", "bash/*", "--exclude", "bash"], "--include 'bash/*' matches no file in"),
+    ],
+)
+def test_a_glob_that_matches_nothing_is_option_misuse(tmp_path, options, fragment):
+    debian_copyrights(tmp_path / "doc", ("bash", "tar"))
+    result = run("scan", tmp_path / "doc", "--db", tmp_path / "d.db", *options)
+    line = assert_error(result, 2, fragment, str(tmp_path / "doc"), PATTERN_HINT)
+    assert result.stderr.startswith("Usage: ") and "scan [OPTIONS] CORPUS" in result.stderr.splitlines()[0]
+    assert not (tmp_path / "d.db").exists()
+    assert line == assert_error(run("clean", tmp_path / "doc", "--out", tmp_path / "out", *options), 2)
+
+
+def test_patterns_that_leave_out_every_file_are_no_input_files(tmp_path):
+    debian_copyrights(tmp_path / "doc", ("bash", "tar"))
+    result = run("scan", tmp_path / "doc", "--db", tmp_path / "d.db", "--exclude", "copyright")
+    assert_error(result, 1, f"no input files found in {tmp_path / 'doc'}: --exclude 'copyright' left out every file there (2 files); change the patterns")
+    result = run("scan", tmp_path / "doc", "--db", tmp_path / "d.db", "--exclude", "*")  # every folder
+    assert_error(result, 1, "--exclude '*' left out every file there (2 folders); change the patterns")
+
+
+@pytest.mark.parametrize("pattern", ["", "a//b"])
+def test_a_glob_that_can_match_no_path_is_refused(tmp_path, pattern):
+    (tmp_path / "a.txt").write_text("x\n", encoding="utf-8")
+    assert_error(run("scan", tmp_path, "--db", tmp_path / "d.db", "--include", pattern), 2, f"--include {pattern!r}")
+
+
+def test_include_on_stdin_is_refused(tmp_path):
+    result = CliRunner().invoke(cli, ["scan", "-", "--db", str(tmp_path / "d.db"), "--include", "*.txt"], input='{"text": "a"}\n')
+    assert_error(result, 2, "--include and --exclude choose files of a corpus folder; stdin has none")
+
+
+def test_update_with_other_patterns_and_add_follow_the_selection(tmp_path):
+    """A scan again with another --exclude is an update (the folder is listed again) ending
+    where a full scan ends; add reads a new file without a suffix, and refuses one the scan's
+    patterns leave out, naming the pattern."""
+    doc = tmp_path / "doc"
+    debian_copyrights(doc)
+    db, full = tmp_path / "d.db", tmp_path / "full.db"
+    assert run("scan", doc, "--db", db, "--workers", "1").exit_code == 0
+    result = run("scan", doc, "--db", db, "--workers", "1", "--exclude", "bash", "--exclude", "tar")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"Updated {db}: 0 files new or changed, 2 deleted")
+    assert run("scan", doc, "--db", full, "--workers", "1", "--exclude", "bash", "--exclude", "tar").exit_code == 0
+    rows = "SELECT d.path, p.line_start, p.cluster_id IS NULL FROM paragraphs p JOIN documents d ON d.id = p.doc_id ORDER BY d.path, p.idx"
+    assert query(db, rows) == query(full, rows)
+    (doc / "zz").mkdir()
+    shutil.copyfile(doc / "sed" / "copyright", doc / "zz" / "LICENSE")
+    added = run("add", db, doc / "zz" / "LICENSE", "--workers", "1")
+    assert added.exit_code == 0, added.stderr
+    assert added.stdout.startswith("1 document added")
+    refused = run("add", db, doc / "tar" / "copyright")
+    assert_error(refused, 1, "tar/copyright: a scan of the corpus would not read it (--exclude 'tar' matches it)")
+
+
+def test_clean_writes_the_selected_files_and_copies_a_page_without_a_suffix_unchanged(tmp_path):
+    doc = tmp_path / "doc"
+    files = debian_copyrights(doc)
+    page = "<!DOCTYPE html>\n<html><body><p>" + files["bash/copyright"].decode().splitlines()[0] + "</p></body></html>\n"
+    (doc / "index").write_text(page, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run("clean", doc, "--out", out, "--exclude", "tar", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted([".dedup-manifest.jsonl", "index", *(f for f in files if f != "tar/copyright")])
+    assert (out / "index").read_text(encoding="utf-8") == page  # markup: copied, never cut
+    cut = [f for f in files if f != "tar/copyright" and (out / f).read_bytes() != files[f]]
+    assert cut and all(len((out / f).read_bytes()) < len(files[f]) for f in cut)
+    assert "HTML and WARC files were copied unchanged" in result.stderr
+
+
+def test_scan_and_clean_help_describe_include_and_exclude():
+    for command in ("scan", "clean"):
+        text = " ".join(run(command, "--help").output.split())
+        assert "--include GLOB" in text and "--exclude GLOB" in text and "** spans folders" in text and "case-sensitive" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pathlib
 import pickle
@@ -16,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import as_nobody
+from conftest import DEBIAN_PACKAGES, as_nobody, debian_copyrights
+from dedup.config import ScanConfig
 from dedup.corpus import (
     BinaryFileError,
     Document,
@@ -27,8 +29,10 @@ from dedup.corpus import (
     iter_documents,
     list_files,
     read_document,
+    read_sniffed,
 )
-from dedup.errors import CorpusError
+from dedup.errors import ConfigError, CorpusError
+from dedup.selection import Selection, SelectionError
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 SIMPLIFIED = SEEDS / "001_d3b6136d7093a85b.txt"
@@ -54,6 +58,10 @@ def write(root: Path, rel: str, data: bytes | str = "正文\n") -> Path:
 
 def rel_paths(root: Path) -> list[str]:
     return [path.relative_to(root).as_posix() for path in list_files(root)]
+
+
+def rel_paths_of(root: Path, include=(), exclude=()) -> list[str]:
+    return [path.relative_to(root).as_posix() for path in list_files(root, selection=Selection(include, exclude))]
 
 
 def collect(root: Path, **kwargs) -> tuple[list[Document], list[Skipped]]:
@@ -96,10 +104,12 @@ def test_hidden_files_and_folders_are_ignored(tmp_path):
     assert rel_paths(tmp_path) == ["seen.txt", "sub/seen.md"]
 
 
-def test_suffix_matches_case_blind_and_nothing_else(tmp_path):
-    for name in ["upper.TXT", "mixed.Md", "page.HTML", "notes.txt.bak", "txt", "data.jsonl", "data.json", "c.warc.gz", "c.gz"]:
+def test_suffix_matches_case_blind_and_unknown_ones_are_sniffed(tmp_path):
+    """Known suffixes case-blind; a known non-text suffix (.json, .gz but .warc.gz) is not
+    listed; no suffix or an unknown one is listed, to be sniffed when read."""
+    for name in ["upper.TXT", "mixed.Md", "page.HTML", "notes.txt.bak", "txt", "data.jsonl", "data.json", "c.warc.gz", "c.gz", "x.PNG"]:
         write(tmp_path, name)
-    assert rel_paths(tmp_path) == ["c.warc.gz", "data.jsonl", "mixed.Md", "page.HTML", "upper.TXT"]
+    assert rel_paths(tmp_path) == ["c.warc.gz", "data.jsonl", "mixed.Md", "notes.txt.bak", "page.HTML", "txt", "upper.TXT"]
 
 
 def test_missing_root(tmp_path):
@@ -111,16 +121,31 @@ def test_missing_root(tmp_path):
         list(iter_documents(missing))
 
 
-@pytest.mark.parametrize("contents", [[], ["page.json", "notes.xml"], [".hidden.txt"]])
+READS = (
+    "dedup reads text (.txt .md), HTML (.html .htm .xhtml), JSON Lines (.jsonl .ndjson, or gzipped), "
+    "WARC (.warc .warc.gz), Parquet (.parquet) and CSV (.csv .tsv) files, and any other file whose start is text"
+)
+
+
+@pytest.mark.parametrize("contents", [[], [".hidden.txt", ".git/HEAD"]])
 def test_root_without_text_files(tmp_path, contents):
     for name in contents:
         write(tmp_path, name)
     with pytest.raises(CorpusError) as error:
         list_files(tmp_path)
+    assert str(error.value) == f"no input files found in {tmp_path}; {READS}"
+
+
+def test_root_with_only_files_named_as_binary_or_data_says_how_to_read_them(tmp_path):
+    for name in ["page.json", "notes.xml", "b.json"]:
+        write(tmp_path, name)
+    with pytest.raises(CorpusError) as error:
+        list_files(tmp_path)
     assert str(error.value) == (
-        f"no input files found in {tmp_path}; dedup reads text (.txt .md), HTML (.html .htm .xhtml), "
-        "JSON Lines (.jsonl .ndjson, or gzipped), WARC (.warc .warc.gz), Parquet (.parquet) and CSV (.csv .tsv) files"
+        f"no input files found in {tmp_path}; {READS}, but not the 3 files here, named as binary or data (.json .xml): "
+        "an --include that matches them (--include '*.json') reads those that are text"
     )
+    assert rel_paths_of(tmp_path, include=("*.json",)) == ["b.json", "page.json"]
 
 
 def test_single_file_root(tmp_path):
@@ -516,3 +541,222 @@ def test_relative_path_is_relative_to(parts, root_parts):
     except ValueError:
         return
     assert relative_path(path, root) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Files without a known suffix: sniffed when read
+
+
+def test_debian_copyright_files_without_a_suffix_are_read(tmp_path):
+    """/usr/share/doc/PACKAGE/copyright, one folder a package: every one a document, its text
+    the file's own (they are UTF-8), in path order. Before sniffing: no input files found."""
+    files = debian_copyrights(tmp_path)
+    documents, skipped = collect(tmp_path)
+    assert skipped == []
+    assert [doc.path for doc in documents] == sorted(files) == [f"{p}/copyright" for p in DEBIAN_PACKAGES]
+    for doc in documents:
+        assert (doc.text, doc.encoding, doc.sha1) == (files[doc.path].decode("utf-8"), "utf-8", hashlib.sha1(files[doc.path]).hexdigest())
+
+
+def test_binary_files_without_a_suffix_are_skipped_with_a_warning(tmp_path):
+    """A real executable (NUL bytes), bytes that decode as nothing (no NUL: a PDF-like stream)
+    short and long, next to text: skipped, whatever skip_bad, each reported once; the long one
+    unread past its first 8 KiB (so is the executable)."""
+    write(tmp_path, "a/copyright", seed(SIMPLIFIED))
+    (tmp_path / "bin").mkdir()
+    shutil.copyfile("/bin/true", tmp_path / "bin" / "true")
+    write(tmp_path, "blob", b"%PDF-1.7\n" + bytes(range(128, 256)) * 8)
+    write(tmp_path, "stream", b"%PDF-1.7\n" + bytes(range(128, 256)) * 400)
+    silence = "--exclude leaves such files out without this warning"
+    not_text = f"not text dedup reads (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {silence}"
+    for skip_bad in (False, True):
+        documents, skipped = collect(tmp_path, skip_bad=skip_bad)
+        assert [doc.path for doc in documents] == ["a/copyright"]
+        assert skipped == [
+            Skipped("bin/true", f"binary file (NUL bytes), skipped; {silence}"),
+            Skipped("blob", not_text),
+            Skipped("stream", not_text),
+        ]
+    read = []
+    real_open = pathlib.Path.open
+
+    class Counted(io.BufferedReader):
+        def read(self, *args):
+            data = super().read(*args)
+            read.append((Path(self.name).name, len(data)))
+            return data
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pathlib.Path, "open", lambda self, *args, **kwargs: Counted(real_open(self, "rb", buffering=0)))
+        for name in ("bin/true", "stream"):
+            with pytest.raises(BinaryFileError):
+                read_sniffed(tmp_path / name, tmp_path)
+    assert read == [("true", 8192), ("stream", 8192)]
+
+
+def test_text_start_then_an_undecodable_byte_is_an_undecodable_file(tmp_path):
+    """Past its first 8 KiB a sniffed file is a text file like any other: a Latin-1 byte later
+    on stops the scan (or is skipped with skip_bad), as in a .txt file."""
+    write(tmp_path, "NOTES", b"plain ASCII line\n" * 600 + "café\n".encode("latin-1"))
+    with pytest.raises(UndecodableError) as error:
+        list(iter_documents(tmp_path))
+    assert str(error.value) == f"NOTES: {UNDECODABLE}"
+    assert collect(tmp_path, skip_bad=True) == ([], [Skipped("NOTES", UNDECODABLE)])
+
+
+def test_sniffed_legacy_encodings_and_a_character_cut_at_8_kib(tmp_path):
+    """The first 8 KiB are decoded as decode_bytes does (GB18030, UTF-16 with its BOM), a
+    character split at the 8 KiB mark dropped from the sniff, not from the document."""
+    text = seed(SIMPLIFIED)[:6000]
+    write(tmp_path, "gbk", text.encode("gb18030"))
+    write(tmp_path, "utf16", text.encode("utf-16"))
+    odd = "x" + "版权所有" * 1000  # 8192 = 1 + 3 x 2730 + 1: the cut splits a character
+    write(tmp_path, "utf8", odd.encode("utf-8"))
+    documents, skipped = collect(tmp_path)
+    assert skipped == []
+    assert [(d.path, d.encoding) for d in documents] == [("gbk", "gb18030"), ("utf16", "utf-16"), ("utf8", "utf-8")]
+    assert [d.text for d in documents] == [text, text, odd]
+
+
+def test_html_without_a_suffix_is_read_as_html(tmp_path):
+    """A page saved without a suffix (a wget mirror) opens like an HTML document: its text is
+    extracted as from a .html file. A text with a few tags in it stays text."""
+    page = "<!DOCTYPE html>\n<html><head><script>var x = 1;</script></head><body><p>第一段</p><p>a &lt; b</p></body></html>\n"
+    write(tmp_path, "site/about", page)
+    write(tmp_path, "site/about.html", page)
+    write(tmp_path, "notes", "<p>not a page</p>\n")
+    documents, _ = collect(tmp_path)
+    by_path = {d.path: d.text for d in documents}
+    assert by_path["site/about"] == by_path["site/about.html"] == "第一段\n\na < b"
+    assert by_path["notes"] == "<p>not a page</p>\n"
+
+
+def test_a_file_to_sniff_must_be_a_regular_file(tmp_path, no_hang):
+    """A FIFO, a broken symlink and a symlink loop without a suffix have no start to sniff:
+    not listed (named .txt they are listed, and reading them fails); a symlink to a file is."""
+    write(tmp_path, "real/copyright", "text\n")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "alias").symlink_to(tmp_path / "real" / "copyright")
+    assert rel_paths(tmp_path) == ["alias", "real/copyright"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing files: --include and --exclude
+
+
+def test_a_pattern_without_a_slash_matches_a_name_in_any_folder(tmp_path):
+    for rel in ("copyright", "bash/copyright", "bash/changelog", "a/b/copyright", "a/copyright.txt", "c/copyright/x.txt"):
+        write(tmp_path, rel)
+    assert rel_paths_of(tmp_path, include=("copyright",)) == ["a/b/copyright", "bash/copyright", "c/copyright/x.txt", "copyright"]
+    assert rel_paths_of(tmp_path, include=("*.txt",)) == ["a/copyright.txt", "c/copyright/x.txt"]
+    assert rel_paths_of(tmp_path, exclude=("copyright",)) == ["a/copyright.txt", "bash/changelog"]
+
+
+def test_a_pattern_with_a_slash_matches_from_the_top_and_double_star_across_folders(tmp_path):
+    for rel in ("docs/a.md", "docs/x/b.md", "docs/x/y/c.md", "src/docs/d.md", "e.md"):
+        write(tmp_path, rel)
+    assert rel_paths_of(tmp_path, include=("docs/*.md",)) == ["docs/a.md"]
+    assert rel_paths_of(tmp_path, include=("/docs/*.md",)) == ["docs/a.md"]  # a leading / only anchors
+    assert rel_paths_of(tmp_path, include=("docs/**/*.md",)) == ["docs/a.md", "docs/x/b.md", "docs/x/y/c.md"]
+    assert rel_paths_of(tmp_path, include=("**/docs/*.md",)) == ["docs/a.md", "src/docs/d.md"]
+    assert rel_paths_of(tmp_path, include=("docs/**",)) == ["docs/a.md", "docs/x/b.md", "docs/x/y/c.md"]
+    assert rel_paths_of(tmp_path, include=("docs/x",)) == ["docs/x/b.md", "docs/x/y/c.md"]  # a folder: all below it
+    assert rel_paths_of(tmp_path, exclude=("x/",)) == ["docs/a.md", "e.md", "src/docs/d.md"]  # folders only
+
+
+def test_patterns_are_case_sensitive_and_suffixes_are_not(tmp_path):
+    write(tmp_path, "A.TXT")
+    write(tmp_path, "b.txt")
+    assert rel_paths_of(tmp_path) == ["A.TXT", "b.txt"]
+    assert rel_paths_of(tmp_path, exclude=("*.txt",)) == ["A.TXT"]
+
+
+def test_exclude_wins_over_include(tmp_path):
+    for rel in ("keep/a/copyright", "keep/b/copyright", "keep/b/README", "drafts/copyright"):
+        write(tmp_path, rel)
+    chosen = rel_paths_of(tmp_path, include=("copyright", "README"), exclude=("**/b/copyright", "drafts"))
+    assert chosen == ["keep/a/copyright", "keep/b/README"]
+
+
+def test_an_included_file_is_read_whatever_its_suffix_and_still_sniffed(tmp_path):
+    """.json and .png are never read by name, but an --include reads them as any file without
+    a reader: the JSON as text, the PNG skipped as binary, with the warning."""
+    write(tmp_path, "a.txt", "甲\n")
+    write(tmp_path, "data.json", '{"text": "乙"}\n')
+    write(tmp_path, "logo.png", PNG)
+    assert rel_paths(tmp_path) == ["a.txt"]
+    documents, skipped = collect(tmp_path, selection=Selection(include=("data.json", "*.png")))
+    assert [(d.path, d.text) for d in documents] == [("data.json", '{"text": "乙"}\n')]
+    assert [s.path for s in skipped] == ["logo.png"] and "binary" in skipped[0].reason
+
+
+def test_an_excluded_folder_is_not_walked(tmp_path):
+    """Its bad names are not reported, its files not looked at."""
+    write(tmp_path, "a.txt")
+    write(tmp_path, os.fsdecode(b"old/caf\xe9/x.txt"))
+    with pytest.raises(CorpusError, match="not valid UTF-8"):
+        list_files(tmp_path)
+    assert rel_paths_of(tmp_path, exclude=("old",)) == ["a.txt"]
+
+
+@pytest.mark.parametrize(
+    "include, exclude, message",
+    [
+        (("copyrite",), (), "--include 'copyrite' matches no file in {root}; "),
+        ((), ("Drafts",), "--exclude 'Drafts' matches nothing in {root}; "),
+        (("copyright", "*.md"), (), "--include '*.md' matches no file in {root}; "),
+        (("b/*",), ("b",), "--include 'b/*' matches no file in {root} that --exclude leaves in; "),
+        (("/usr/share/doc/*/copyright",), (), "--include '/usr/share/doc/*/copyright' matches no file in {root}; "),
+    ],
+)
+def test_a_pattern_that_matches_nothing_is_an_error_naming_it(tmp_path, include, exclude, message):
+    write(tmp_path, "a/copyright")
+    write(tmp_path, "b/copyright")
+    with pytest.raises(SelectionError) as error:
+        list_files(tmp_path, selection=Selection(include, exclude))
+    assert str(error.value) == message.format(root=tmp_path) + (
+        "patterns match the path below it: 'copyright' a name in any folder, 'docs/*.md' from the top, '**' any folders"
+    )
+
+
+def test_patterns_that_leave_out_every_file_say_so(tmp_path):
+    write(tmp_path, "a/copyright")
+    write(tmp_path, "b/copyright")
+    with pytest.raises(CorpusError) as error:
+        list_files(tmp_path, selection=Selection(exclude=("copyright",)))
+    assert not isinstance(error.value, SelectionError)
+    assert str(error.value) == f"no input files found in {tmp_path}: --exclude 'copyright' left out every file there (2 files); change the patterns"
+    with pytest.raises(CorpusError) as error:
+        list_files(tmp_path, selection=Selection(exclude=("a/copyright", "b")))
+    assert str(error.value) == (
+        f"no input files found in {tmp_path}: --exclude 'a/copyright' --exclude 'b' left out every file there (1 file and 1 folder); change the patterns"
+    )
+
+
+@pytest.mark.parametrize("pattern", ["", "/", "./", "a//b"])
+def test_a_pattern_that_can_match_no_path_is_refused(pattern):
+    with pytest.raises(ConfigError, match=re.escape(f"--include {pattern!r}")):
+        Selection(include=(pattern,))
+    with pytest.raises(ConfigError):
+        ScanConfig(include=(pattern,))
+
+
+@given(
+    st.text(st.sampled_from("ab.*?[]!-"), min_size=1, max_size=8),
+    st.lists(st.text(st.sampled_from("ab.-]![*?"), min_size=1, max_size=6), min_size=1, max_size=8),
+)
+def test_a_name_pattern_matches_names_as_fnmatchcase_does(pattern, names):
+    """On names (no '/', no '\\', no '^' in the pattern: the escapes and the negation fnmatch
+    lacks), a pattern without a slash is fnmatch's own, case-sensitive."""
+    import fnmatch
+
+    from dedup.selection import compile_glob
+
+    try:
+        glob = compile_glob(pattern)
+    except ConfigError:  # a range such as [b-a]: fnmatch makes it empty, dedup refuses it
+        return
+    for name in names:
+        assert bool(glob.file.fullmatch(name)) == fnmatch.fnmatchcase(name, pattern), (pattern, name)

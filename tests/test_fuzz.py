@@ -1,8 +1,9 @@
 """Fuzzing every input path (issue 9): generated corpora through ``dedup scan`` (text, HTML,
-JSONL and WARC files of random bytes, broken and mixed encodings, NUL bytes, damaged records
-and archives, odd file names), JSONL streams through ``dedup scan -`` and ``dedup filter``,
-random bodies to the HTTP API, and hard cases written out (a 50 MB line, deep folders, a path
-near PATH_MAX, symlink loops, FIFOs, files that vanish or lose their permissions mid-scan).
+JSONL and WARC files, and files without a known suffix to sniff, of random bytes, broken and
+mixed encodings, NUL bytes, damaged records and archives, odd file names), JSONL streams
+through ``dedup scan -`` and ``dedup filter``, random bodies to the HTTP API, and hard cases
+written out (a 50 MB line, deep folders, a path near PATH_MAX, symlink loops, FIFOs, files that
+vanish or lose their permissions mid-scan).
 
 The oracle everywhere: no traceback, ever. A command ends with exit 0, or with exit 1 and one
 line ``Error: ...`` that names the file and the fix; every skipped file is warned about and
@@ -205,7 +206,8 @@ KINDS = {
     "HTML": ([".html", ".htm", ".xhtml"], lambda suffix: html_files),
     "JSONL": ([".jsonl", ".ndjson", ".jsonl.gz"], lambda suffix: jsonl_files(suffix.endswith(".gz"))),
     "WARC": ([".warc", ".warc.gz"], lambda suffix: warc_files(suffix.endswith(".gz"))),
-    "ignored": ([".bin", ".json", ".txt~"], lambda suffix: st.binary(max_size=200)),
+    "sniffed": (["", ".txt~", ".Debian"], lambda suffix: st.one_of(text_files, html_files)),  # no suffix dedup knows
+    "ignored": ([".bin", ".json", ".PNG"], lambda suffix: st.binary(max_size=200)),  # named as not text: never read
 }
 NAMES = [b"a", b"b", "文件".encode(), b"sub/c", b"sub/deep/d", "空 格".encode(), b"x" * 200, "ü".encode(), b".hidden", b"sub/.h/e", b"tab\there", b"new\nline", b"-"]
 BAD_NAMES = [b"\xff", "文件".encode("gbk"), b"caf\xe9", b"sub\xff/f"]  # not UTF-8

@@ -47,7 +47,7 @@ def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int
         tool = PYTHON_CORE[tool]
     if tool == "dedup":
         from dedup.config import ScanConfig
-        from dedup.scan import scan
+        from dedup.local import scan
 
         with tempfile.TemporaryDirectory() as tmp:
             target = db or Path(tmp) / "speed.db"
@@ -58,7 +58,7 @@ def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int
         from dedup import compiled
         from dedup.config import ScanConfig
         from dedup.corpus import list_files
-        from dedup.scan import _prepared
+        from dedup.local import _prepared
 
         compiled.prepare()  # as scan does: the core's tables built once, inherited by the workers
         config = ScanConfig(workers=workers)

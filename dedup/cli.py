@@ -215,7 +215,7 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     Scanning the same corpus into the same database again, with the same options, updates
     it: only new and changed files are read, and cluster ids stay.
     """
-    from .scan import scan as run_scan
+    from .local import scan as run_scan
 
     config = _config(options)
     if str(corpus) == "-" and config.selection:
@@ -310,7 +310,7 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     import tempfile
 
     from .clean import check_output, clean_corpus
-    from .scan import scan as run_scan
+    from .local import scan as run_scan
 
     config = _config(options)
     try:
@@ -422,20 +422,13 @@ def export(db_path, table, fmt, out):
 
 def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers: int) -> None:
     """Apply ``dedup add`` or ``dedup remove`` to the scan stored in DB."""
-    from .scan import _now, _Timer
-    from .store import open_existing
-    from .update import can_update, plan_add, plan_remove, update
+    from .update import apply_to_stored, plan_add, plan_remove
+
+    def plan_of(conn, config, root):
+        return plan_add(conn, targets, root, config.selection) if plan_name == "add" else plan_remove(conn, list(targets))
 
     try:
-        db = open_existing(db_path)
-        root, stored = db.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        db.conn.close()
-        config = ScanConfig.from_json(stored, workers=workers)
-        if root == "-" or not can_update(Path(db_path), root, config):
-            raise DedupError(f"{db_path} holds a scan that cannot be updated (of stdin, or by another dedup version); scan the corpus again")
-        root_path = Path(root)
-        plan_of = (lambda conn: plan_add(conn, targets, root_path, config.selection)) if plan_name == "add" else (lambda conn: plan_remove(conn, list(targets)))
-        counts, _ = update(root_path, config, Path(db_path), plan_of, skip_bad=False, skip=_warn, show_progress=not quiet and sys.stderr.isatty(), timer=_Timer(), started=_now())
+        counts = apply_to_stored(db_path, plan_of, workers=workers, show_progress=not quiet and sys.stderr.isatty(), skip=_warn)
     except DedupError as e:
         raise UserError(str(e))
     if not quiet:

@@ -451,7 +451,7 @@ def encode_keys(keys: list[str]) -> tuple[bytes, np.ndarray]:
 
 def sign(data, offsets, ids, k: int, dense_k: int | None, seed: int, num_perm: int, b: int, r: int, anchor_mod: int, anchor_gap: int):
     """(set sizes, band hashes (n, b) uint32, anchor owners int32, anchor values uint32) of the
-    keys ``ids`` (None: all) of a UTF-8 buffer, as scan.sign_batch computes them in numpy
+    keys ``ids`` (None: all) of a UTF-8 buffer, as local.sign_batch computes them in numpy
     (anchors as lsh.anchors: ``anchor_mod`` 0 for none)."""
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     ids = None if ids is None else np.ascontiguousarray(ids, dtype=np.int64)

@@ -22,7 +22,6 @@ update is rolled back, and queries go on being answered from the database as it 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -331,25 +330,16 @@ def _out(answer: dict) -> dict:
 
 def _add(db_path: Path, doc: Document, replaces: list[str]) -> None:
     """Add one document, dropping the sources it ``replaces``, as ``dedup add`` would."""
-    from .lookup import stored_config
-    from .scan import _now, _Timer
-    from .update import Plan, can_update, update
+    from .update import Plan, apply_to_stored
 
-    conn = _read(db_path)
-    try:
-        config = stored_config(conn)
-        root = conn.execute("SELECT root FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
-    finally:
-        conn.close()
-    config = dataclasses.replace(config, workers=1)
-    if root == "-" or not can_update(db_path, root, config):
-        raise HTTPException(409, "this database cannot take documents (a scan of stdin, or of another dedup version); scan the corpus again")
-
-    def plan_of(conn) -> Plan:
+    def plan_of(conn, config, root) -> Plan:
         sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(replaces)
         return Plan(sorted(sources | {doc.source}), {}, deleted=list(replaces), documents={doc.source: [doc]})
 
-    update(Path(root), config, db_path, plan_of, skip_bad=False, skip=lambda _: None, show_progress=False, timer=_Timer(), started=_now())
+    try:
+        apply_to_stored(db_path, plan_of, workers=1)
+    except DatabaseError as e:
+        raise HTTPException(409, str(e)) from None
 
 
 def _document(db_path: Path, *, doc_id: int | None = None, source: str | None = None) -> dict:

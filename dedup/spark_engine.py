@@ -1,4 +1,4 @@
-"""The Spark engine: the scan of scan.py on a Spark cluster, with the same clusters and canonicals.
+"""The Spark engine: the scan of local.py on a Spark cluster, with the same clusters and canonicals.
 
 Every stage runs the library's own functions where the data is; only the joins between them
 are Spark's:
@@ -8,7 +8,7 @@ fingerprint               scan.prepare_document), or over the rows of a Parquet 
                           dataset that Spark reads itself (HDFS and S3 paths go to it as given)
 number                    zipWithIndex in corpus order: documents and paragraphs as the local
                           engine numbers them; keys by their first paragraph, as it does
-sign                      mapPartitions of scan.sign_batch
+sign                      mapPartitions of local.sign_batch
 candidates                band hashes exploded and grouped by (band, hash); inside a bucket the
                           keys in key order are paired by lsh._group_pairs (the same window);
                           anchors likewise, with the same bucket cap and shared-anchor share
@@ -34,7 +34,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +50,13 @@ from .errors import CorpusError, DatabaseError, EngineError
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, _group_pairs
 from .normalize import make_normalizer
 from .records import RecordError, record_document
-from .scan import (
-    SIGN_BATCH_CHARS, ClusterMember, _epoch, _now, cluster_rows, document_row, file_rows, prepare_document, run_row,
+from .local import (
+    SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, run_row,
     sign_batch, skip_or_raise,
 )
 from .signatures import shingle_hashes
 from .store import table_columns
+from .timing import Timer, epoch, now
 from .verify import ShingleSets, score_pairs
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files", "runs")
@@ -137,19 +137,6 @@ def _ship_package(spark) -> None:
         for path in package.rglob("*.py"):
             z.write(path, Path("dedup") / path.relative_to(package))
     spark.sparkContext.addPyFile(str(archive))
-
-
-class _Timer:
-    """Stage timings; each stage ends with an action, so its time is its own."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    def stage(self, name: str, fn: Callable):
-        t0 = time.perf_counter()
-        result = fn()
-        self.timings[name] = round(time.perf_counter() - t0, 4)
-        return result
 
 
 def _keep(rdd):
@@ -370,12 +357,12 @@ def scan_spark(
     JSON Lines path, glob or URI that Spark reads (``config.text_field`` and ``id_field`` name
     its columns). Raises CorpusError, DatabaseError or EngineError with a one-line message.
     """
-    started = _now()
+    started = now()
     corpus, out = str(corpus), str(out)
     _check_out(out)
     spark = spark or session(master)
     sc = spark.sparkContext
-    timer = _Timer()
+    timer = Timer()
     skipped: list[Skipped] = []
 
     def skip(item: Skipped) -> None:
@@ -405,13 +392,13 @@ def scan_spark(
             raise CorpusError(f"no readable documents in {corpus}: every file or record was skipped (see the warnings above)")
         # per paragraph: position, doc id, its row, the document's path and date (seconds)
         paras = _keep(
-            docs.flatMap(lambda d: ((d[1] + 1, row, d[0].doc.path, _epoch(d[0].doc.date)) for row in d[0].rows()))
+            docs.flatMap(lambda d: ((d[1] + 1, row, d[0].doc.path, epoch(d[0].doc.date)) for row in d[0].rows()))
             .zipWithIndex()
             .map(lambda x: (x[1],) + x[0])
         )
         return docs, paras, paras.count()
 
-    docs, paras, n_paragraphs = timer.stage("read", read)
+    docs, paras, n_paragraphs = timer.run("read", read)
     policy = config.canonical
 
     def numbered_keys():
@@ -440,7 +427,7 @@ def scan_spark(
         out = _keep(signed.mapPartitions(functools.partial(_sign_partition, config=config, b=b, r=r)))
         return out, out.count()
 
-    signatures, n_signed = timer.stage("sign", sign)
+    signatures, n_signed = timer.run("sign", sign)
 
     def candidates():
         lsh = (
@@ -471,7 +458,7 @@ def scan_spark(
         pairs = _keep(pairs)
         return pairs, pairs.count(), lsh.count()
 
-    pairs, n_pairs, n_lsh = timer.stage("candidates", candidates)
+    pairs, n_pairs, n_lsh = timer.run("candidates", candidates)
     texts = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
 
     def verify():
@@ -485,13 +472,13 @@ def scan_spark(
         edges = _keep(checked.filter(lambda c: c[4]).map(lambda c: (c[0], c[1], c[2])))
         return checked, edges, edges.count()
 
-    checked, edges, n_edges = timer.stage("verify", verify)
+    checked, edges, n_edges = timer.run("verify", verify)
 
     def components():
         labels = _keep(connected_components(edges.map(lambda e: (e[0], e[1]))))
         return labels, labels.count()
 
-    labels, _ = timer.stage("components", components)
+    labels, _ = timer.run("components", components)
 
     def cluster():
         node_info = keys.map(lambda k: (k[0], (k[2], k[5])))
@@ -500,7 +487,7 @@ def scan_spark(
         out = _keep(nodes.cogroup(by_root).flatMap(functools.partial(_cluster_component, config=config)))
         return out, out.count()
 
-    clustered, _ = timer.stage("cluster", cluster)
+    clustered, _ = timer.run("cluster", cluster)
 
     def expand():
         # per key in a cluster: (canonical key, Jaccard, containment, is a fragment)
@@ -545,7 +532,7 @@ def scan_spark(
         described = _keep(members.map(functools.partial(_describe, config=config, furniture=furniture)))
         return para_kid, described, len(furniture.value), described.count()
 
-    para_kid, described, n_furniture, n_clusters = timer.stage("expand", expand)
+    para_kid, described, n_furniture, n_clusters = timer.run("expand", expand)
 
     def store():
         member_rows = described.flatMap(lambda d: d[1])
@@ -602,7 +589,7 @@ def scan_spark(
             _write_table(spark, out, name, rows)
         return counts
 
-    counts = timer.stage("store", store)
+    counts = timer.run("store", store)
     run = run_row(1, root, config, started, counts, timer.timings, skipped)
     run.update({k: json.dumps(run[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
     _write_table(spark, out, "runs", sc.parallelize([tuple(run.get(c) for c in table_columns("runs"))], 1))

@@ -40,14 +40,14 @@ import numpy as np
 
 from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import CorpusFileError, Skipped, is_utf8, relative_path, shown, why_not_read
-from .errors import CorpusError, writing
+from .errors import CorpusError, DatabaseError, writing
 from .keystore import KeyStore
 from .normalize import make_normalizer
 from .selection import Selection
 from .store import SCHEMA_VERSION, Writer, _is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
-    from .scan import Paragraphs
+    from .local import Paragraphs
 
 # Options an update may differ in: workers never change a result, and the file selection is
 # applied by listing the folder again, as a full scan does (what it no longer lists is dropped).
@@ -92,7 +92,7 @@ def plan_folder(conn, files: list[Path], root: Path) -> Plan:
     """Compare the corpus folder with the files of the stored scan. A file whose size and
     modification time are as stored is taken as unchanged, as git and rsync do (``--full``
     reads everything); any other is hashed, and read again only if its SHA-1 differs."""
-    from .scan import file_rows
+    from .local import file_rows
 
     stored = {source: (sha1, size, mtime) for source, sha1, size, mtime in conn.execute("SELECT source, sha1, size, mtime_ns FROM files")}
     by_rel = {relative_path(f, root): f for f in files}
@@ -154,7 +154,7 @@ def carried_skips(conn, plan: Plan) -> list[Skipped]:
 def plan_add(conn, files: list[Path], root: Path, selection: Selection = Selection()) -> Plan:
     """``dedup add``: read these files (inside the scanned root) if new or changed, keep everything
     else; a file a scan with ``selection`` would not read is refused."""
-    from .scan import file_rows
+    from .local import file_rows
 
     sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")}
     to_read = {}
@@ -338,7 +338,7 @@ def read_documents(conn, writer: Writer, plan: Plan, root: Path, config: ScanCon
     """Read, split, normalize and fingerprint the new and changed files (and the documents the
     plan gives in memory), in corpus order, and insert their rows. Keys of the database keep their
     id; a key never seen gets the next free id and goes into ``texts``."""
-    from .scan import _prepared, document_row, prepare_document, progress
+    from .local import _prepared, document_row, prepare_document, progress
 
     added = Added()
     next_key = (conn.execute("SELECT max(id) FROM keys").fetchone()[0] or 0) + 1
@@ -413,7 +413,8 @@ def load_corpus(conn, config: ScanConfig) -> tuple["Paragraphs", KeyTable]:
     """The paragraphs of the updated corpus in corpus order (sources sorted as a folder is
     listed, documents of one source in reading order), and the keys with their signatures."""
     from .config import MIN_KEY_CHARS
-    from .scan import Paragraphs, _epoch
+    from .local import Paragraphs
+    from .timing import epoch
 
     docs = sorted(conn.execute("SELECT source, id, path, date FROM documents"))
     doc_pos = {doc_id: i + 1 for i, (_, doc_id, _, _) in enumerate(docs)}
@@ -455,7 +456,7 @@ def load_corpus(conn, config: ScanConfig) -> tuple["Paragraphs", KeyTable]:
     )
     paras = Paragraphs(
         para_key, pos, table[:, 4], table[:, 5], table[:, 0], [d[2] for d in docs],
-        np.array([_epoch(d[3]) for d in docs], dtype=np.float64),
+        np.array([epoch(d[3]) for d in docs], dtype=np.float64),
     )
     return paras, keys
 
@@ -474,6 +475,36 @@ def dirty_keys(n: int, edges: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return hit[labels]
 
 
+def stored_run(db_path: Path, workers: int | None = None) -> tuple[Path, ScanConfig]:
+    """The corpus root and the config (``workers`` replaced when given) of the latest run in
+    ``db_path``, for an update of it; ``DatabaseError`` when it cannot take one (a scan of stdin,
+    or by another dedup version)."""
+    from .store import open_existing
+
+    db = open_existing(db_path)
+    try:
+        root, stored = db.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        db.conn.close()
+    config = ScanConfig.from_json(stored, **({} if workers is None else {"workers": workers}))
+    if root == "-" or not can_update(Path(db_path), root, config):
+        raise DatabaseError(f"{db_path} holds a scan that cannot be updated (of stdin, or by another dedup version); scan the corpus again")
+    return Path(root), config
+
+
+def apply_to_stored(db_path: Path, plan_of: Callable, *, workers: int | None = None, show_progress: bool = False,
+                    skip: Callable[[Skipped], None] | None = None) -> dict:
+    """Apply ``plan_of(conn, config, root) -> Plan`` to the scan stored in ``db_path`` with the
+    options it was made with (what ``dedup add``, ``dedup remove`` and the service's writes do);
+    return the run's counts."""
+    from .timing import Timer, now
+
+    root, config = stored_run(Path(db_path), workers)
+    counts, _ = update(root, config, Path(db_path), lambda conn: plan_of(conn, config, root), skip_bad=False,
+                       skip=skip or (lambda _: None), show_progress=show_progress, timer=Timer(), started=now())
+    return counts
+
+
 def update(
     root: Path,
     config: ScanConfig,
@@ -490,7 +521,7 @@ def update(
     """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run).
     ``listed``: what listing the folder skipped already, counted in the run with the rest.
     No room to write it is a ``WriteError``, the database left as it was."""
-    from .scan import ELSEWHERE
+    from .local import ELSEWHERE
 
     with writing(db_path, "the updated database", ELSEWHERE):
         return _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed)
@@ -498,7 +529,7 @@ def update(
 
 def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
     from .boilerplate import find_boilerplate
-    from .scan import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
+    from .local import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 

@@ -194,7 +194,7 @@ def test_empty_folder(tmp_path):
 
 def test_folder_with_only_a_binary_txt_file(tmp_path, make_corpus):
     """Binary files are always skipped with a warning (corpus.py); a folder left with no
-    document at all is an error (scan.py), and no database is written."""
+    document at all is an error (local.py), and no database is written."""
     root = make_corpus(tmp_path / "bin", {"blob.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))})
     result = run("scan", root, "--db", tmp_path / "x.db")
     assert_error(result, 1, str(root))

@@ -2,7 +2,7 @@
 
 Every comparison is exact: the same key string, the same set sizes, band hashes and anchors,
 the same shingle ids and intersection sizes, the same rows in every table of a scan. The
-reference is always the Python code (``make_normalizer(compiled=False)``, ``scan.sign_batch``,
+reference is always the Python code (``make_normalizer(compiled=False)``, ``local.sign_batch``,
 ``ShingleSets.from_shingles`` + ``verify.intersection_sizes_numpy``, a scan under
 ``DEDUP_CORE=python``), never a stored result.
 
@@ -466,7 +466,7 @@ def _quiet(fn, *args):
 @examples(300)
 @given(keys_strategy, scan_configs())
 def test_sign_utf8_is_sign_batch(keys, config):
-    from dedup.scan import sign_batch, sign_utf8
+    from dedup.local import sign_batch, sign_utf8
 
     b, r = config.lsh_bands()
     data, offsets = compiled.encode_keys(keys)
@@ -477,7 +477,7 @@ def test_sign_utf8_is_sign_batch(keys, config):
 @examples(300)
 @given(keys_strategy.filter(len), scan_configs(), st.data())
 def test_sign_utf8_of_some_ids_is_sign_batch_of_those_keys(keys, config, data):
-    from dedup.scan import sign_batch, sign_utf8
+    from dedup.local import sign_batch, sign_utf8
 
     ids = data.draw(st.lists(st.integers(0, len(keys) - 1), max_size=2 * len(keys)))  # repeats, any order
     b, r = config.lsh_bands()
@@ -487,7 +487,7 @@ def test_sign_utf8_of_some_ids_is_sign_batch_of_those_keys(keys, config, data):
 
 
 def reference_sign(keys, k, dense_k, seed, num_perm, b, r, anchor_mod, anchor_gap):
-    """compiled.sign from the library's numpy pieces (what scan.sign_batch is made of)."""
+    """compiled.sign from the library's numpy pieces (what local.sign_batch is made of)."""
     with np.errstate(over="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         h, off = shingle_hashes(keys, k, seed, dense_k=dense_k)
@@ -525,7 +525,7 @@ def test_sign_with_any_parameters_is_the_numpy_reference(keys, params):
 @needs_core
 def test_sign_of_a_large_batch_of_seed_keys():
     """Thousands of real keys in one call (buffers grow, anchors overflow their first block)."""
-    from dedup.scan import sign_batch, sign_utf8
+    from dedup.local import sign_batch, sign_utf8
 
     keys = [REFERENCE(line) for path in sorted(SEEDS.iterdir()) for line in path.read_text(encoding="utf-8").splitlines()]
     keys = keys + [k[: len(k) // 2] for k in keys] + ["".join(keys[:50])]
@@ -968,7 +968,7 @@ class _Counting:
 
 
 def _scan_both(monkeypatch, corpus: Path, tmp_path: Path, **config):
-    from dedup.scan import scan
+    from dedup.local import scan
 
     # compiled, in this process (workers=1), so that the calls can be counted
     counting = _Counting(compiled._core)

@@ -18,7 +18,7 @@ from dedup.config import ScanConfig
 from dedup.corpus import iter_documents
 from dedup.errors import CorpusError
 from dedup.records import RecordError, RecordFields, parse_date, parse_record, read_records
-from dedup.scan import scan
+from dedup.local import scan
 from dedup.webpage import html_to_text
 
 SPEECH = [

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import scanned_seeds
 from dedup.cli import cli
 from dedup.config import ScanConfig
-from dedup.scan import scan
+from dedup.local import scan
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
 CONFIG = ScanConfig(workers=1)
@@ -163,7 +163,7 @@ def test_a_changed_option_or_full_scans_everything(tmp_path):
 
 
 def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch):
-    import dedup.scan
+    import dedup.local
 
     corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     digest = hashlib.sha1(db.read_bytes()).hexdigest()
@@ -172,7 +172,7 @@ def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dedup.scan, "expand_clusters", boom)  # late in the update: most rows already written
+    monkeypatch.setattr(dedup.local, "expand_clusters", boom)  # late in the update: most rows already written
     with pytest.raises(KeyboardInterrupt):
         scan(corpus, CONFIG, db)
     assert hashlib.sha1(db.read_bytes()).hexdigest() == digest

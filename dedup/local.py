@@ -1,4 +1,5 @@
-"""The scan: every stage of DESIGN.md's data flow, in order, timed, written to one database.
+"""The local engine: a scan on this machine, every stage of DESIGN.md's data flow in order, timed,
+written to one database (the worker pool reads, normalizes and signs; the main process does the rest).
 
 read -> split -> normalize -> fingerprint   (streamed, one document at a time; rows go to the db)
 sign -> candidates -> verify -> cluster     (over distinct keys only: exact copies are settled)
@@ -8,15 +9,12 @@ canonical -> store                          (clusters expanded to paragraphs; at
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import functools
 import itertools
-import math
-import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Union
+from typing import Callable, Iterable, Iterator, NamedTuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -34,10 +32,11 @@ from .keystore import KeyStore
 from .lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
-from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch, parse_date
+from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
 from .signatures import oph_signatures, shingle_hashes
 from .store import Writer, check_target, remove_stale
 from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
+from .timing import Timer, epoch, now
 from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
 from .workers import pool, publish, published, return_freed_memory, spans_by_cost
@@ -133,25 +132,6 @@ class _Keys:
         return np.frombuffer(self.index.counts(), dtype=np.int64)
 
 
-class _Timer:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    def stage(self, name: str) -> "_Stage":
-        return _Stage(self.timings, name)
-
-
-class _Stage:
-    def __init__(self, timings: dict, name: str) -> None:
-        self.timings, self.name = timings, name
-
-    def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc) -> None:
-        self.timings[self.name] = round(time.perf_counter() - self.t0, 4)
-
-
 def _as_array(values: array) -> np.ndarray:
     """An int64 numpy view of an ``array('q')`` (which numpy cannot view when empty)."""
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, np.int64)
@@ -173,16 +153,6 @@ def file_rows(files: list[Path], root: Path, known: dict[str, tuple[str, int]] |
         yield rel, sha1, size, mtime
 
 
-def _epoch(date: str | None) -> float:
-    """A document's date as seconds since the epoch, NaN when it has none or it cannot be read
-    (JSONL dates were checked on reading; a WARC-Date is trusted to be ISO 8601)."""
-    try:
-        value = parse_date(date)
-    except (ValueError, TypeError, OverflowError):
-        return math.nan
-    return math.nan if value is None else value
-
-
 def _size(path: Path) -> int:
     """Bytes on disk; 0 for a file that vanished or cannot be looked at since it was listed (the
     reading reports it)."""
@@ -190,10 +160,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def scan(
@@ -217,9 +183,9 @@ def scan(
     Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
     replace; on any failure the previous database at ``db_path`` is left as it was.
     """
-    started = _now()
+    started = now()
     root = Path(root)
-    timer = _Timer()
+    timer = Timer()
     skipped: list[Skipped] = []
     compiled.prepare()  # the core's tables, built once here and inherited by every worker
     return_freed_memory()
@@ -251,8 +217,8 @@ def scan(
             # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
             bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
             with timer.stage("read"):
-                keys, paths, file_hashes = _read(files, root, config, store, writer, skip_bad, skip, show_progress, bar_total)
-            counts = _match_and_store(config, keys, paths, writer, timer, show_progress)
+                keys, paths, file_hashes = read_prepared(_prepared(files, root, config, batches=True), root, config, store, writer, skip_bad, skip, show_progress, bar_total)
+            counts = match_and_store(config, keys, paths, writer, timer, show_progress)
             if str(root) != STDIN:
                 writer.insert("files", file_rows(files, root, file_hashes))
             counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
@@ -541,7 +507,7 @@ def run_row(run_id: int, root: str, config: ScanConfig, started: str, counts: di
         "config": config.to_json(),
         "version": __version__,
         "started": started,
-        "finished": _now(),
+        "finished": now(),
         "counts": counts,
         "timings": timings,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
@@ -566,9 +532,11 @@ def document_row_of(doc_id: int, doc: Document, n_paragraphs: int, n_chars: int)
     return (doc_id, doc.path, doc.encoding, doc.size, doc.sha1, n_paragraphs, n_chars, doc.source or doc.path, doc.record, doc.date, doc.meta)
 
 
-def _read(files, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
-    """Stream prepared documents in corpus order; paragraph rows go straight to the db. Also
-    returns the (SHA-1, size) of every file that is one document (text, HTML)."""
+def read_prepared(items: Iterable, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
+    """The read stage's bookkeeping over ``items`` (prepared batches and errors, in corpus order,
+    as ``_prepared`` gives them): paragraph rows go straight to ``writer``, keys to the key store.
+    Also returns the (SHA-1, size) of every file that is one document (text, HTML); ``root``
+    names the corpus in the error for one without a readable document."""
     keys = _Keys(store)
     paths: list[str] = []
     file_hashes: dict[str, tuple[str, int]] = {}
@@ -580,7 +548,7 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
         pid = 0
         shortest = max(config.min_chars, MIN_KEY_CHARS)
         no_fp = PreparedDocument.NO_FINGERPRINT
-        for item in _prepared(files, root, config, batches=True):
+        for item in items:
             if isinstance(item, CorpusFileError):
                 skip_or_raise(item, skip_bad, skip)
                 continue
@@ -589,7 +557,7 @@ def _read(files, root, config, store, writer, skip_bad, skip, show_progress, tot
                 paths.append(doc.path)
                 if doc.record is None:
                     file_hashes[doc.source or doc.path] = (doc.sha1, doc.size)
-                keys.doc_date.append(_epoch(doc.date))
+                keys.doc_date.append(epoch(doc.date))
             counts = np.frombuffer(item.counts, dtype=np.int64)
             spans = np.frombuffer(item.spans, dtype=np.int64).reshape(-1, 6) if len(item.spans) else np.zeros((0, 6), np.int64)
             n = len(spans)
@@ -818,7 +786,7 @@ def assign_keys(config: ScanConfig, n_keys: int, signed: np.ndarray, edges: np.n
     return Assignment(key_canon, key_sim, key_con, key_fragment)
 
 
-def _match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: _Timer, show_progress: bool) -> dict:
+def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: Timer, show_progress: bool) -> dict:
     """Sign, find candidates, verify, cluster, choose canonicals, and write keys, clusters and members."""
     paras = Paragraphs(
         _as_array(keys.para_key), _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line),

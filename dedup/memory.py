@@ -1,0 +1,83 @@
+"""The scan's pipeline on documents held in memory, for ``dedup.deduplicate``.
+
+The stages are the scan's own (``local.read_prepared``, ``local.match_and_store``), so the clusters,
+canonicals and scores are those a scan of the same documents gives. Two things differ: the
+documents are prepared in this process, a batch at a time, instead of read from files by the
+workers (verification still uses them on large inputs), and the rows go to ``MemorySink``, which
+keeps the tables a caller wants as dicts and drops what only a later update would read (keys,
+verified pairs). The key store is a scratch file in the temporary folder, removed at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from . import compiled
+from .atomic import tmp_dir
+from .config import ScanConfig
+from .corpus import Document
+from .keystore import KeyStore
+from .normalize import make_normalizer
+from .store import table_columns
+from .timing import Timer
+
+BATCH_CHARS = 512 * 1024  # characters of documents prepared (and signed) at a time
+
+
+class MemorySink:
+    """A writer that keeps the rows of ``KEPT`` tables as dicts, by the storage contract's column
+    names, and consumes the others (the scan writes them as generators)."""
+
+    KEPT = ("documents", "paragraphs", "clusters", "members")
+
+    def __init__(self) -> None:
+        self.tables: dict[str, list[dict]] = {name: [] for name in self.KEPT}
+
+    def insert(self, table: str, rows: Iterable[tuple]) -> None:
+        if table in self.tables:
+            columns = list(table_columns(table))
+            self.tables[table].extend(dict(zip(columns, row)) for row in rows)
+        else:
+            for _ in rows:
+                pass
+
+    def set_cluster_ids(self) -> None:
+        cluster_of = {m["paragraph_id"]: m["cluster_id"] for m in self.tables["members"]}
+        for p in self.tables["paragraphs"]:
+            p["cluster_id"] = cluster_of.get(p["id"])
+
+
+def prepared_batches(docs: list[Document], config: ScanConfig) -> Iterator:
+    """The documents split, normalized, fingerprinted and signed, as the scan's workers send
+    them back: one ``PreparedBatch`` per ``BATCH_CHARS`` of text."""
+    from .local import document_signer, merge_prepared, prepare_document
+
+    normalizer = make_normalizer(config.steps)
+    signer = document_signer(config)
+    run, chars = [], 0
+    for doc in docs:
+        run.append(prepare_document(doc, config.split, normalizer))
+        chars += len(doc.text)
+        if chars >= BATCH_CHARS:
+            yield merge_prepared(run, signer)
+            run, chars = [], 0
+    if run:
+        yield merge_prepared(run, signer)
+
+
+def run_in_memory(docs: list[Document], config: ScanConfig) -> tuple[list[dict], list[dict], dict]:
+    """(paragraph rows, member rows, counts) of the documents, as a scan would store them."""
+    from .local import match_and_store, read_prepared
+
+    compiled.prepare()
+    sink = MemorySink()
+    if not docs:
+        return [], [], {"documents": 0, "paragraphs": 0, "clusters": 0}
+    store = KeyStore(tmp_dir(None), prefix=".dedup-memory-keys-")  # deleted by close()
+    try:
+        keys, paths, _ = read_prepared(prepared_batches(docs, config), "the texts", config, store, sink, False, None, False, None)
+        counts = match_and_store(config, keys, paths, sink, Timer(), False)
+    finally:
+        store.close()
+    sink.set_cluster_ids()
+    return sink.tables["paragraphs"], sink.tables["members"], counts

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from dedup.corpus import iter_documents
+from dedup.sources import iter_documents
 from dedup.lsh import optimal_bands
 from dedup.paragraphs import split_paragraphs
 

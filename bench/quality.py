@@ -21,7 +21,7 @@ from bench.generate import generate
 from bench.report import machine, output_options, update_readme, write_rows
 from bench.score import predicted_from_db, score
 from dedup.config import ScanConfig
-from dedup.local import scan
+from dedup.pipeline import scan
 
 COLUMNS = ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "ari", "copy_precision", "copy_recall")
 TOOLS = ("exact", "datasketch", "dedup")

@@ -47,7 +47,7 @@ def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int
         tool = PYTHON_CORE[tool]
     if tool == "dedup":
         from dedup.config import ScanConfig
-        from dedup.local import scan
+        from dedup.pipeline import scan
 
         with tempfile.TemporaryDirectory() as tmp:
             target = db or Path(tmp) / "speed.db"

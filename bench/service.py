@@ -96,7 +96,7 @@ def load(port: int, pool: list[str], clients: int, seconds: float) -> dict:
 
 def run(size: int, clients: int, seconds: float, writes: int, seed: int, work: Path) -> list[dict]:
     from dedup.config import ScanConfig
-    from dedup.local import scan
+    from dedup.pipeline import scan
 
     docs = ensure_dump(work, size, seed)
     db = work / f"service-{size // 10**6}MB-{seed}.db"

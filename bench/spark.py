@@ -51,7 +51,7 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from dedup.import_parquet import import_parquet
-    from dedup.local import scan
+    from dedup.pipeline import scan
     from dedup.spark_engine import scan_spark, session
 
     parser = argparse.ArgumentParser(prog="python -m bench spark", description=__doc__.splitlines()[0])

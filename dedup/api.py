@@ -52,7 +52,7 @@ def scan(
     updating it when it holds an earlier scan of the same corpus with the same options (unless
     ``full``). Options are ScanConfig fields (``threshold=0.7``, ``workers=1``...). Returns a
     ``ScanResult`` (``counts``, ``timings``, ``skipped``)."""
-    from .local import scan as run_scan
+    from .pipeline import scan as run_scan
 
     return run_scan(corpus, config_of(config, options), db, force=force, skip_bad=skip_bad, show_progress=progress, on_skip=on_skip, full=full)
 

@@ -52,10 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import AtomicFiles, remove_temporaries
-from .corpus import BINARY_SNIFF_BYTES, SNIFF, hash_file, open_regular, reader_of, relative_path, sniffs_as_html
+from .corpus import BINARY_SNIFF_BYTES, SNIFF, hash_file, open_regular, reader_of, relative_path
 from .errors import DedupError
 from .records import open_lines
 from .selection import INCLUDED, Selection
+from .sources import sniffs_as_html
 from .tabular import is_parquet_name, rewrite_csv, rewrite_parquet
 from .webpage import is_html_name, is_warc_name
 
@@ -313,7 +314,7 @@ def _selected(files: list[Path], corpus: Path, selection: Selection) -> list[Pat
 
 
 def _read_as_html(path: Path) -> bool:
-    """Was this file, which no suffix names, read as HTML by the scan (``corpus.read_sniffed``)?"""
+    """Was this file, which no suffix names, read as HTML by the scan (``sources.read_sniffed``)?"""
     try:
         with open_regular(path) as file:
             return sniffs_as_html(file.read(BINARY_SNIFF_BYTES))

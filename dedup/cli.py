@@ -215,7 +215,7 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     Scanning the same corpus into the same database again, with the same options, updates
     it: only new and changed files are read, and cluster ids stay.
     """
-    from .local import scan as run_scan
+    from .pipeline import scan as run_scan
 
     config = _config(options)
     if str(corpus) == "-" and config.selection:
@@ -310,7 +310,7 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     import tempfile
 
     from .clean import check_output, clean_corpus
-    from .local import scan as run_scan
+    from .pipeline import scan as run_scan
 
     config = _config(options)
     try:

@@ -135,7 +135,7 @@ def t2s_tables() -> tuple[bytes, bytes, bytes, bytes, set[str]] | None:
     if any(ord(c) >= 0x10000 for p in phrases for c in p):
         phrases = [p for p in phrases if all(ord(c) < 0x10000 for c in p)]  # astral text is complex anyway
     chars = [chr(cp) for cp in range(0x80, 0x10000) if not 0xD800 <= cp <= 0xDFFF and cp != 0x0A]
-    converted = ref._opencc().convert("\n".join(chars)).split("\n")
+    converted = ref.opencc_t2s().convert("\n".join(chars)).split("\n")
     if len(converted) != len(chars):
         return None
     index = np.full(65536, NONE, dtype=np.uint32)
@@ -388,9 +388,9 @@ def script_fold(text: str) -> str:
     its character table cannot convert)."""
     global _CONVERT
     if _CONVERT is None:
-        from .normalize import _opencc
+        from .normalize import opencc_t2s
 
-        _CONVERT = _opencc().convert
+        _CONVERT = opencc_t2s().convert
     converted = _CONVERT(text)
     return converted.replace("苧", "苎") if "苧" in converted else converted
 

@@ -110,7 +110,7 @@ _SUSPECT = re.compile("[\u0370-\u04ff\u2500-\u257f\u3040-\u30ff\u3100-\u312f\ue0
 _BINARY = "binary file (NUL bytes), skipped"
 _SILENCE = "--exclude leaves such files out without this warning"
 _BINARY_SNIFFED = f"binary file (NUL bytes), skipped; {_SILENCE}"
-_NOT_TEXT = f"not text dedup reads (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {_SILENCE}"
+NOT_TEXT = f"not text dedup reads (its first 8 KiB are not UTF-8, GB18030, Big5 or UTF-16), skipped; convert it to UTF-8 to have it read, or {_SILENCE}"
 _BAD_NAME = "name is not valid UTF-8; rename it (convmv -f gbk -t utf-8 does), or pass --skip-bad to skip such files"
 _NOT_A_FILE = "not a regular file"
 _NOT_REGULAR = f"cannot read ({_NOT_A_FILE}); remove it, or pass --skip-bad to skip such files"
@@ -497,7 +497,7 @@ def read_bytes(path: Path, root: Path, *, sniff: bool = False) -> tuple[str, byt
             if b"\0" in head and not head.startswith(_UTF16_BOMS):
                 raise BinaryFileError(rel, _BINARY_SNIFFED if sniff else _BINARY)
             if sniff and len(head) == BINARY_SNIFF_BYTES and decode_start(head) is None:
-                raise NotTextError(rel, _NOT_TEXT)
+                raise NotTextError(rel, NOT_TEXT)
             data = head + file.read()
     except OSError as error:
         raise UnreadableFileError(rel, cannot_read(error, "file")) from None
@@ -518,15 +518,6 @@ def decode_start(head: bytes) -> str | None:
         except UndecodableError:
             continue
     return None
-
-
-def sniffs_as_html(head: bytes) -> bool:
-    """Do the first 8 KiB of a file no suffix names open like an HTML document? The one test of
-    the scan (``read_sniffed``) and of ``clean``, which must not cut lines out of markup."""
-    from .webpage import looks_like_html
-
-    text = decode_start(head[:BINARY_SNIFF_BYTES])
-    return text is not None and looks_like_html(text)
 
 
 def hash_file(path: Path) -> tuple[str, int]:
@@ -551,59 +542,6 @@ def read_document(path: Path, root: Path) -> Document:
     return Document(rel, text, encoding, len(data), hashlib.sha1(data).hexdigest(), source=rel)
 
 
-def read_sniffed(path: Path, root: Path) -> Document:
-    """Read a file that no suffix says is text (nor says is not): as a text file when its first
-    8 KiB hold no NUL byte and decode, as an HTML file (its text extracted) when they open like
-    an HTML document, since mirrored pages are often saved without a suffix and their scripts
-    and tags must not become paragraphs. Past that start it is a text file like any other: an
-    undecodable byte further on is ``UndecodableError``, which stops a scan without --skip-bad.
-
-    Raises ``BinaryFileError`` or ``NotTextError`` (always skipped), ``UnreadableFileError``,
-    ``UndecodableError``; a file the sniff rejects is not read past its first 8 KiB.
-    """
-    from .webpage import html_to_text
-
-    rel, data = read_bytes(path, root, sniff=True)
-    try:
-        text, encoding = decode_bytes(data, name=rel)
-    except UndecodableError:
-        if len(data) < BINARY_SNIFF_BYTES:  # the whole file was its start
-            raise NotTextError(rel, _NOT_TEXT) from None
-        raise
-    if sniffs_as_html(data):
-        text = html_to_text(text)
-    return Document(rel, text, encoding, len(data), hashlib.sha1(data).hexdigest(), source=rel)
-
-
-def read_file(path: Path, root: Path, fields=None) -> Iterator[Document | CorpusFileError]:
-    """The documents of one input file of any kind, in order; the reader is ``reader_of`` its
-    name, and a file that has none (listed because nothing rules it out, or an ``--include``
-    names it) is sniffed.
-
-    A file that cannot be read at all raises; a JSONL record, table row or WARC response that
-    cannot be used is yielded as its error, so the caller decides whether it stops or is skipped.
-    ``fields`` (``records.RecordFields``) says where a record or row keeps its text, id and date.
-    """
-    from .records import RecordFields, read_records
-    from .tabular import read_table
-    from .webpage import read_html, read_warc
-
-    path, root = Path(path), Path(root)
-    kind = reader_of(path.name)
-    if kind == "jsonl":
-        yield from read_records(path, relative_path(path, root), fields or RecordFields())
-    elif kind == "table":
-        yield from read_table(path, relative_path(path, root), fields or RecordFields())
-    elif kind == "warc":
-        yield from read_warc(path, root)
-    elif kind == "html":
-        yield read_html(path, root)
-    elif kind == "text":
-        yield read_document(path, root)
-    else:
-        yield read_sniffed(path, root)
-
-
 def relative_path(path: Path, root: Path) -> str:
     """`path` relative to `root`, '/'-separated; the file name when `path` is the root itself."""
     if path == root:
@@ -620,41 +558,3 @@ def cannot_read(error: OSError, what: str) -> str:
         return _NOT_REGULAR
     because = error.strerror or type(error).__name__
     return f"cannot read ({because}); fix its permissions, or pass --skip-bad to skip such {what}s"
-
-
-def iter_documents(
-    root: str | os.PathLike,
-    *,
-    skip_bad: bool = False,
-    on_skip: Callable[[Skipped], None] | None = None,
-    fields=None,
-    selection: Selection = Selection(),
-) -> Iterator[Document]:
-    """Yield every ``Document`` of the input files below ``root`` (``list_files`` with
-    ``selection``), one file at a time, in path order.
-
-    Binary files (and sniffed files that are not text) are always skipped. Undecodable and
-    unreadable files (and folders) raise, unless ``skip_bad``: then they are skipped too.
-    Every skip is reported to ``on_skip``.
-    """
-    root = Path(root)
-
-    def skip(skipped: Skipped) -> None:
-        if on_skip is not None:
-            on_skip(skipped)
-
-    for path in _list_files(root, on_error=skip if skip_bad else None, selection=selection):
-        try:
-            for item in read_file(path, root, fields):
-                if isinstance(item, CorpusFileError):
-                    if not skip_bad:
-                        raise item
-                    skip(Skipped(item.path, item.reason))
-                else:
-                    yield item
-        except BinaryFileError as error:
-            skip(Skipped(error.path, error.reason))
-        except CorpusFileError as error:
-            if not skip_bad:
-                raise
-            skip(Skipped(error.path, error.reason))

@@ -24,7 +24,7 @@ from .boilerplate import find_boilerplate
 from .canonical import MemberFacts, paragraph_rank, reason
 from .cluster import cluster_keys, fragments
 from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, list_files, read_file, relative_path
+from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, relative_path
 from .atomic import tmp_dir
 from .errors import CorpusError, writing
 from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
@@ -34,12 +34,12 @@ from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
 from .signatures import oph_signatures, shingle_hashes
-from .store import Writer, check_target, remove_stale
+from .sources import read_file
+from .store import Writer, remove_stale
 from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from .timing import Timer, epoch, now
-from .update import can_update, plan_folder, update
 from .verify import KeySets, MatchRule, ShingleSets
-from .workers import pool, publish, published, return_freed_memory, spans_by_cost
+from .workers import pool, publish, published, spans_by_cost
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 DOCUMENT_ROWS_BATCH = 1000  # documents rows written at a time
@@ -162,49 +162,11 @@ def _size(path: Path) -> int:
         return 0
 
 
-def scan(
-    root: str | Path,
-    config: ScanConfig,
-    db_path: str | Path,
-    *,
-    force: bool = False,
-    skip_bad: bool = False,
-    show_progress: bool = False,
-    on_skip: Callable[[Skipped], None] | None = None,
-    full: bool = False,
-) -> ScanResult:
-    """Scan every input file below ``root`` (or JSONL on stdin, for ``-``) and write the
-    cluster tables to ``db_path``.
-
-    When ``db_path`` already holds a scan of ``root`` with the same matching options, only what
-    changed is read, signed and verified (see update.py), unless ``full``; the result is the
-    same either way, but cluster ids of the earlier scan are kept and changes recorded.
-
-    Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
-    replace; on any failure the previous database at ``db_path`` is left as it was.
-    """
-    started = now()
-    root = Path(root)
-    timer = Timer()
-    skipped: list[Skipped] = []
-    compiled.prepare()  # the core's tables, built once here and inherited by every worker
-    return_freed_memory()
-
-    def skip(item: Skipped) -> None:
-        skipped.append(item)
-        if on_skip:
-            on_skip(item)
-
-    files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None, selection=config.selection)
-    resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
-    check_target(db_path, resolved_root, force)
-    if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
-        counts, _ = update(
-            root, config, Path(db_path), lambda conn: plan_folder(conn, files, root),
-            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started, listed=tuple(skipped),
-        )
-        return ScanResult(Path(db_path), counts, timer.timings, skipped)
-
+def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanConfig, db_path: str | Path, *, skip_bad: bool,
+              skip: Callable[[Skipped], None], skipped: list[Skipped], show_progress: bool, timer: Timer, started: str) -> dict:
+    """Read ``files`` of the corpus at ``root`` and write a new database at ``db_path`` with
+    every stage of the run (the database replaced only at the commit); return the run's counts.
+    ``skipped`` is the list ``skip`` appends to, counted in the run."""
     with writing(db_path, "the new database", ELSEWHERE):
         writer = Writer(db_path)
         try:
@@ -217,7 +179,7 @@ def scan(
             # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
             bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
             with timer.stage("read"):
-                keys, paths, file_hashes = read_prepared(_prepared(files, root, config, batches=True), root, config, store, writer, skip_bad, skip, show_progress, bar_total)
+                keys, paths, file_hashes = read_prepared(prepared_items(files, root, config, batches=True), root, config, store, writer, skip_bad, skip, show_progress, bar_total)
             counts = match_and_store(config, keys, paths, writer, timer, show_progress)
             if str(root) != STDIN:
                 writer.insert("files", file_rows(files, root, file_hashes))
@@ -228,7 +190,7 @@ def scan(
             raise
         finally:
             store.close()
-    return ScanResult(Path(db_path), counts, timer.timings, skipped)
+    return counts
 
 
 ELSEWHERE = "point --db elsewhere"  # the fix a full disk under the database is given, besides freeing space
@@ -462,7 +424,7 @@ def _jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Job | C
         yield FileGroup(tuple(group))
 
 
-def _prepared(files: list[Path], root: Path, config: ScanConfig, batches: bool = False) -> Iterator:
+def prepared_items(files: list[Path], root: Path, config: ScanConfig, batches: bool = False) -> Iterator:
     """``prepare_job`` over every job, results in corpus order, on ``config.workers`` processes
     (``PreparedDocument``s, or ``PreparedBatch``es with ``batches``, and errors).
 
@@ -534,7 +496,7 @@ def document_row_of(doc_id: int, doc: Document, n_paragraphs: int, n_chars: int)
 
 def read_prepared(items: Iterable, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
     """The read stage's bookkeeping over ``items`` (prepared batches and errors, in corpus order,
-    as ``_prepared`` gives them): paragraph rows go straight to ``writer``, keys to the key store.
+    as ``prepared_items`` gives them): paragraph rows go straight to ``writer``, keys to the key store.
     Also returns the (SHA-1, size) of every file that is one document (text, HTML); ``root``
     names the corpus in the error for one without a readable document."""
     keys = _Keys(store)
@@ -635,7 +597,7 @@ def _sign_job(ids: np.ndarray, config: ScanConfig, b: int, r: int) -> SignedBatc
     return sign_batch(store.get(ids.tolist()), config, b, r)
 
 
-def _sign(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool):
+def sign_keys(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: ScanConfig, b: int, r: int, show_progress: bool):
     """Set sizes, LSH band hashes and anchors of the keys ``ids``, batch by batch, on the workers.
 
     Workers read their batch of keys from the store themselves (forked, they share its file).
@@ -803,7 +765,7 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
         if keys.presigned:  # by the reading workers
             set_sizes, bands, (anchor_owner, anchor_values) = keys.signatures(b)
         else:
-            set_sizes, bands, (anchor_owner, anchor_values) = _sign(keys.store, signed, key_len, config, b, r, show_progress)
+            set_sizes, bands, (anchor_owner, anchor_values) = sign_keys(keys.store, signed, key_len, config, b, r, show_progress)
         sets = KeySets(keys.store, signed, set_sizes, config)
     with timer.stage("candidates"):
         pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)

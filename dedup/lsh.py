@@ -112,10 +112,10 @@ def bucket_pairs(hashes: np.ndarray, window: int = BUCKET_WINDOW) -> np.ndarray:
     >>> bucket_pairs(np.array([5, 7, 5, 5, 9], dtype=np.uint64)).tolist()
     [[0, 2], [2, 3], [0, 3]]
     """
-    return _group_pairs(hashes, np.arange(len(hashes), dtype=np.int64), window)
+    return group_pairs(hashes, np.arange(len(hashes), dtype=np.int64), window)
 
 
-def _group_pairs(values: np.ndarray, rows: np.ndarray, window: int, max_bucket: int | None = None) -> np.ndarray:
+def group_pairs(values: np.ndarray, rows: np.ndarray, window: int, max_bucket: int | None = None) -> np.ndarray:
     """Pairs of ``rows`` with equal ``values``: each paired with its next ``window`` in sorted order.
 
     Groups larger than ``max_bucket`` are dropped whole.
@@ -196,7 +196,7 @@ def anchor_pairs(
     found = []
     for c in range(chunks):
         mask = part == c
-        pairs = _group_pairs(values[mask], owner[mask], window, max_bucket)
+        pairs = group_pairs(values[mask], owner[mask], window, max_bucket)
         if len(pairs):
             found.append(pairs[:, 0] * n + pairs[:, 1])
     if not found:

@@ -333,7 +333,7 @@ _t2s_trigger_re = None
 T2S_PHRASE_ONLY = "么俱哩坏彷沈甦瞭藉衹覆"
 
 
-def _opencc():
+def opencc_t2s():
     """The t2s converter, created once on first use (loading its dictionaries takes ~30 ms)."""
     global _converter
     if _converter is None:
@@ -353,7 +353,7 @@ def t2s_triggers() -> str:
     character once, ~0.1 s) and ``T2S_PHRASE_ONLY``. A text with none of them, and nothing
     above the BMP, is already simplified: OpenCC would return it unchanged.
     """
-    converter = _opencc()
+    converter = opencc_t2s()
     chars = [chr(cp) for cp in range(0x80, 0x10000) if not 0xD800 <= cp <= 0xDFFF and cp != 0x0A]
     converted = converter.convert("\n".join(chars)).split("\n")
     if len(converted) != len(chars):  # a converter that maps across lines: never skip it
@@ -383,7 +383,7 @@ def fold_script(text: str) -> str:
     """
     if text.isascii() or not _needs_t2s(text):
         return text
-    text = _opencc().convert(text)
+    text = opencc_t2s().convert(text)
     if "苧" in text:  # t2s maps 薴 to 苧 and 苧 to 苎: the one chain among single characters
         text = text.replace("苧", "苎")
     return text

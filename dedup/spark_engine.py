@@ -3,14 +3,14 @@
 Every stage runs the library's own functions where the data is; only the joins between them
 are Spark's:
 
-read, split, normalize,   mapPartitions over the input files (corpus.read_file, then
+read, split, normalize,   mapPartitions over the input files (sources.read_file, then
 fingerprint               scan.prepare_document), or over the rows of a Parquet / JSON Lines
                           dataset that Spark reads itself (HDFS and S3 paths go to it as given)
 number                    zipWithIndex in corpus order: documents and paragraphs as the local
                           engine numbers them; keys by their first paragraph, as it does
 sign                      mapPartitions of local.sign_batch
 candidates                band hashes exploded and grouped by (band, hash); inside a bucket the
-                          keys in key order are paired by lsh._group_pairs (the same window);
+                          keys in key order are paired by lsh.group_pairs (the same window);
                           anchors likewise, with the same bucket cap and shared-anchor share
 verify                    pairs joined to their keys' texts and scored by verify.score_pairs
 components                large-star / small-star (Kiveris et al., "Connected Components in
@@ -45,9 +45,9 @@ from .boilerplate import MIN_DOCS, SAMPLE, find_boilerplate
 from .canonical import MemberFacts, rank_key
 from .cluster import cluster_keys, fragments
 from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import CorpusFileError, Document, Skipped, list_files, read_file
+from .corpus import CorpusFileError, Document, Skipped, list_files
 from .errors import CorpusError, DatabaseError, EngineError
-from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, _group_pairs
+from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, group_pairs
 from .normalize import make_normalizer
 from .records import RecordError, record_document
 from .local import (
@@ -55,6 +55,7 @@ from .local import (
     sign_batch, skip_or_raise,
 )
 from .signatures import shingle_hashes
+from .sources import read_file
 from .store import table_columns
 from .timing import Timer, epoch, now
 from .verify import ShingleSets, score_pairs
@@ -223,11 +224,11 @@ def _sign_keys(batch: list[tuple], config: ScanConfig, b: int, r: int) -> Iterat
 
 def _window_pairs(kids, max_bucket: int | None = None) -> list[tuple[int, int]]:
     """The pairs the local engine takes from one bucket: its keys in key order, each paired with
-    the next ``BUCKET_WINDOW`` (lsh._group_pairs itself, on the one bucket)."""
+    the next ``BUCKET_WINDOW`` (lsh.group_pairs itself, on the one bucket)."""
     rows = np.sort(np.fromiter(kids, dtype=np.int64))
     if len(rows) < 2:
         return []
-    pairs = _group_pairs(np.zeros(len(rows), dtype=np.uint8), rows, BUCKET_WINDOW, max_bucket)
+    pairs = group_pairs(np.zeros(len(rows), dtype=np.uint8), rows, BUCKET_WINDOW, max_bucket)
     return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist()))
 
 

@@ -178,7 +178,7 @@ def connect_read_only(path: str | os.PathLike, timeout: float = 30) -> sqlite3.C
     return sqlite3.connect(uri, uri=True, timeout=timeout)
 
 
-def _is_dedup_db(path: Path) -> bool:
+def is_dedup_db(path: Path) -> bool:
     try:
         conn = connect_read_only(path)
         try:
@@ -195,7 +195,7 @@ def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
     p = Path(path)
     if not p.exists():
         raise DatabaseError(f"{p}: no such database; run 'dedup scan CORPUS --db {p}' first")
-    if not _is_dedup_db(p):
+    if not is_dedup_db(p):
         raise DatabaseError(f"{p}: not a dedup database (no runs/paragraphs tables); pass the file 'dedup scan' wrote")
     db = sqlite_utils.Database(connect_read_only(p))
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -228,7 +228,7 @@ def check_target(path: str | os.PathLike, root: str, force: bool) -> None:
         raise DatabaseError(f"{p}: is a folder; pass a file path to --db")
     if not p.exists() or p.stat().st_size == 0:
         return
-    if not _is_dedup_db(p):
+    if not is_dedup_db(p):
         raise DatabaseError(f"{p}: exists and is not a dedup database; choose another --db path")
     old = previous_root(p)
     if old is not None and old != root and not force:

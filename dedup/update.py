@@ -44,7 +44,7 @@ from .errors import CorpusError, DatabaseError, writing
 from .keystore import KeyStore
 from .normalize import make_normalizer
 from .selection import Selection
-from .store import SCHEMA_VERSION, Writer, _is_dedup_db, connect_read_only
+from .store import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
     from .local import Paragraphs
@@ -72,7 +72,7 @@ def _matching(config_json: str) -> dict:
 
 def can_update(db_path: Path, root: str, config: ScanConfig) -> bool:
     """Does ``db_path`` hold a scan of ``root`` that this config can update?"""
-    if not db_path.exists() or not _is_dedup_db(db_path):
+    if not db_path.exists() or not is_dedup_db(db_path):
         return False
     conn = connect_read_only(db_path)
     try:
@@ -338,7 +338,7 @@ def read_documents(conn, writer: Writer, plan: Plan, root: Path, config: ScanCon
     """Read, split, normalize and fingerprint the new and changed files (and the documents the
     plan gives in memory), in corpus order, and insert their rows. Keys of the database keep their
     id; a key never seen gets the next free id and goes into ``texts``."""
-    from .local import _prepared, document_row, prepare_document, progress
+    from .local import document_row, prepare_document, prepared_items, progress
 
     added = Added()
     next_key = (conn.execute("SELECT max(id) FROM keys").fetchone()[0] or 0) + 1
@@ -376,7 +376,7 @@ def read_documents(conn, writer: Writer, plan: Plan, root: Path, config: ScanCon
     normalizer = make_normalizer(config.steps)
     with progress(show_progress, total=len(to_read) + len(plan.documents), desc="update", unit="file") as bar:
         last = None
-        for item in _prepared(to_read, root, config) if to_read else ():
+        for item in prepared_items(to_read, root, config) if to_read else ():
             source = item.path if isinstance(item, CorpusFileError) else item.doc.source or item.doc.path
             bar.update(int(source != last))
             last = source
@@ -529,7 +529,7 @@ def update(
 
 def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
     from .boilerplate import find_boilerplate
-    from .local import _sign, assign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
+    from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
 
@@ -566,7 +566,7 @@ def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer
             for kid, _, n in added.new_keys:
                 length_at[texts.index[kid]] = n
             store.get([])  # map the key file now: the signing workers inherit the map
-            sizes, bands, (owner, values) = _sign(store, np.array([texts.index[k] for k in new_ids], dtype=np.int64), length_at, config, b, r, show_progress)
+            sizes, bands, (owner, values) = sign_keys(store, np.array([texts.index[k] for k in new_ids], dtype=np.int64), length_at, config, b, r, show_progress)
             position = {kid: i for i, kid in enumerate(new_ids)}
             writer.insert("keys", key_rows(
                 [k for k, _, _ in added.new_keys], [fp for _, fp, _ in added.new_keys], [n for _, _, n in added.new_keys],

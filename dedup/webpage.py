@@ -45,7 +45,7 @@ def is_warc_name(name: str) -> bool:
 
 def looks_like_html(text: str) -> bool:
     """Does a decoded file open as an HTML document does? What a file without a suffix must
-    show to be read as HTML (``corpus.read_sniffed``); a fragment such as ``<p>a</p>`` does
+    show to be read as HTML (``sources.read_sniffed``); a fragment such as ``<p>a</p>`` does
     not: text with some tags stays text (the ``strip_html`` step cleans its keys).
 
         >>> looks_like_html("<!DOCTYPE html>\\n<html>"), looks_like_html("  <!-- saved -->\\n<HTML lang=zh>")

@@ -54,7 +54,7 @@ def scanned_seeds(tmp_path: Path, seeds: list[Path], config: ScanConfig = ScanCo
     """A corpus folder of copies of these seed files, scanned: (corpus, db)."""
     import shutil
 
-    from dedup.local import scan
+    from dedup.pipeline import scan
 
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -68,7 +68,7 @@ def scanned_seeds(tmp_path: Path, seeds: list[Path], config: ScanConfig = ScanCo
 def copies_by_scan(corpus: Path, text: str, tmp_path: Path, name: str = "zzz.txt") -> dict[int, str]:
     """What a full scan says of ``text`` added to the corpus as the file ``name``: for every
     copy paragraph, its line -> "relation document:line" of its canonical."""
-    from dedup.local import scan
+    from dedup.pipeline import scan
 
     added = corpus / name
     added.write_text(text, encoding="utf-8")

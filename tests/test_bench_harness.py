@@ -34,7 +34,7 @@ def test_accuracy_against_exact_jaccard_on_a_small_dump(tmp_path):
     from bench.accuracy import accuracy
     from bench.generate import generate
     from dedup.config import ScanConfig
-    from dedup.local import scan
+    from dedup.pipeline import scan
 
     generate(tmp_path / "dump", n_docs=60, seed=5)
     db = tmp_path / "a.db"

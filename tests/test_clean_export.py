@@ -19,7 +19,7 @@ from dedup.clean import CleanError, check_output, clean_corpus, line_spans, remo
 from dedup.cli import cli
 from dedup.config import ScanConfig
 from dedup.export import COLUMNS, QUERIES, columns, export
-from dedup.local import scan
+from dedup.pipeline import scan
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
 SPEECH = [

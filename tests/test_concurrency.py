@@ -15,7 +15,7 @@ from conftest import scanned_seeds
 from dedup.cli import cli
 from dedup.config import ScanConfig
 from dedup.errors import DatabaseError
-from dedup.local import scan
+from dedup.pipeline import scan
 from dedup.store import SCHEMA_VERSION
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())

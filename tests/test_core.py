@@ -968,7 +968,7 @@ class _Counting:
 
 
 def _scan_both(monkeypatch, corpus: Path, tmp_path: Path, **config):
-    from dedup.local import scan
+    from dedup.pipeline import scan
 
     # compiled, in this process (workers=1), so that the calls can be counted
     counting = _Counting(compiled._core)

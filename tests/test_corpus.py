@@ -26,13 +26,12 @@ from dedup.corpus import (
     UndecodableError,
     UnreadableFileError,
     decode_bytes,
-    iter_documents,
     list_files,
     read_document,
-    read_sniffed,
 )
 from dedup.errors import ConfigError, CorpusError
 from dedup.selection import Selection, SelectionError
+from dedup.sources import iter_documents, read_sniffed
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 SIMPLIFIED = SEEDS / "001_d3b6136d7093a85b.txt"

@@ -13,7 +13,7 @@ from dedup.config import ScanConfig
 from dedup.filter import filter_stream, reference_index
 from dedup.index import KeyIndex
 from dedup.records import RecordError
-from dedup.local import scan
+from dedup.pipeline import scan
 
 ROOT = Path(__file__).parent.parent
 SPEECH = [

@@ -670,9 +670,9 @@ def test_empty_and_whitespace_only_files(tmp_path):
 def _vanish_and_lock(monkeypatch, root: Path, vanish: list[str], lock: list[str]) -> None:
     """After the scan lists the corpus, delete ``vanish`` and take every permission from ``lock``
     (files or folders), as if another process did so while the scan ran."""
-    import dedup.local
+    import dedup.pipeline
 
-    listed = dedup.local.list_files
+    listed = dedup.pipeline.list_files
 
     def list_then_change(*args, **kwargs):
         files = listed(*args, **kwargs)
@@ -683,7 +683,7 @@ def _vanish_and_lock(monkeypatch, root: Path, vanish: list[str], lock: list[str]
             (root / rel).chmod(0)
         return files
 
-    monkeypatch.setattr(dedup.local, "list_files", list_then_change)
+    monkeypatch.setattr(dedup.pipeline, "list_files", list_then_change)
 
 
 @pytest.mark.parametrize("update", [False, True], ids=["scan", "update"])

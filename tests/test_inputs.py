@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from dedup.cli import cli
 from dedup.config import ScanConfig
-from dedup.corpus import iter_documents
+from dedup.sources import iter_documents
 from dedup.errors import CorpusError
 from dedup.records import RecordError, RecordFields, parse_date, parse_record, read_records
-from dedup.local import scan
+from dedup.pipeline import scan
 from dedup.webpage import html_to_text
 
 SPEECH = [

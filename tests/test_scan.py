@@ -20,7 +20,7 @@ import dedup
 from dedup.config import ScanConfig
 from dedup.errors import CorpusError, DatabaseError
 from dedup.lsh import candidate_probability
-from dedup.local import scan
+from dedup.pipeline import scan
 
 from conftest import (
     ALPHABET,

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import copies_by_scan, scanned_seeds
 from dedup.config import ScanConfig
-from dedup.local import scan
+from dedup.pipeline import scan
 
 ROOT = Path(__file__).parent.parent
 SEEDS = sorted((ROOT / "data" / "seeds").iterdir())

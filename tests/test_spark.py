@@ -17,7 +17,7 @@ from bench.generate import generate
 from dedup.cli import cli
 from dedup.config import ScanConfig
 from dedup.import_parquet import import_parquet
-from dedup.local import scan
+from dedup.pipeline import scan
 
 pytestmark = pytest.mark.slow
 import pyspark  # noqa: F401, E402  make test installs the spark extra: a missing pyspark fails here, never skips

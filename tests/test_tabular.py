@@ -31,7 +31,8 @@ from dedup.cli import cli
 from dedup.clean import clean_corpus
 from dedup.config import ScanConfig
 from dedup.records import RecordFields
-from dedup.local import _jobs, scan
+from dedup.local import _jobs
+from dedup.pipeline import scan
 from dedup.tabular import CsvBatch, ParquetBatch, cell_spans, csv_batches, parquet_batches, read_table
 
 LICENCES = Path("/usr/share/common-licenses")

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import scanned_seeds
 from dedup.cli import cli
 from dedup.config import ScanConfig
-from dedup.local import scan
+from dedup.pipeline import scan
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
 CONFIG = ScanConfig(workers=1)

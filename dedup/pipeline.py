@@ -1,0 +1,65 @@
+"""A scan's entry: list the corpus, then update the database it holds (update.py) when that
+gives the same result as a full scan, or run the full scan (local.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from . import compiled
+from .config import ScanConfig
+from .corpus import Skipped, list_files
+from .local import ScanResult, scan_full
+from .records import STDIN
+from .store import check_target
+from .timing import Timer, now
+from .update import can_update, plan_folder, update
+from .workers import return_freed_memory
+
+
+def scan(
+    root: str | Path,
+    config: ScanConfig,
+    db_path: str | Path,
+    *,
+    force: bool = False,
+    skip_bad: bool = False,
+    show_progress: bool = False,
+    on_skip: Callable[[Skipped], None] | None = None,
+    full: bool = False,
+) -> ScanResult:
+    """Scan every input file below ``root`` (or JSONL on stdin, for ``-``) and write the
+    cluster tables to ``db_path``.
+
+    When ``db_path`` already holds a scan of ``root`` with the same matching options, only what
+    changed is read, signed and verified (see update.py), unless ``full``; the result is the
+    same either way, but cluster ids of the earlier scan are kept and changes recorded.
+
+    Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
+    replace; on any failure the previous database at ``db_path`` is left as it was.
+    """
+    started = now()
+    root = Path(root)
+    timer = Timer()
+    skipped: list[Skipped] = []
+    compiled.prepare()  # the core's tables, built once here and inherited by every worker
+    return_freed_memory()
+
+    def skip(item: Skipped) -> None:
+        skipped.append(item)
+        if on_skip:
+            on_skip(item)
+
+    files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None, selection=config.selection)
+    resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
+    check_target(db_path, resolved_root, force)
+    if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
+        counts, _ = update(
+            root, config, Path(db_path), lambda conn: plan_folder(conn, files, root),
+            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started, listed=tuple(skipped),
+        )
+        return ScanResult(Path(db_path), counts, timer.timings, skipped)
+
+    counts = scan_full(files, root, resolved_root, config, db_path, skip_bad=skip_bad, skip=skip, skipped=skipped,
+                       show_progress=show_progress, timer=timer, started=started)
+    return ScanResult(Path(db_path), counts, timer.timings, skipped)

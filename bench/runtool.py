@@ -58,12 +58,12 @@ def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int
         from dedup import compiled
         from dedup.config import ScanConfig
         from dedup.corpus import list_files
-        from dedup.local import _prepared
+        from dedup.local import prepared_items
 
         compiled.prepare()  # as scan does: the core's tables built once, inherited by the workers
         config = ScanConfig(workers=workers)
         n = 0
-        for item in _prepared(list_files(corpus), corpus, config):
+        for item in prepared_items(list_files(corpus), corpus, config):
             n += len(item) if hasattr(item, "key_ends") else 0
         out = {"paragraphs": n}
     elif tool == "rensa-min":

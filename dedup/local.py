@@ -549,8 +549,13 @@ def read_prepared(items: Iterable, root, config, store, writer, skip_bad, skip, 
             if not bar.disable:  # MB/s and the ETA come from the bar itself
                 bar.set_postfix_str(f"{pid / max(bar.format_dict['elapsed'], 1e-9):,.0f} paragraphs/s", refresh=False)
 
-    with bar:
-        writer.insert("paragraphs", rows())
+    try:
+        with bar:
+            writer.insert("paragraphs", rows())
+    finally:  # a generator of prepared items holds the worker pool: end it now, even on an error
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
     writer.insert("documents", doc_rows)
     if not paths:
         raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from dedup.config import ScanConfig
-from dedup.normalize import make_normalizer
+from dedup.compiled import make_normalizer
 from dedup.config import MIN_KEY_CHARS
 from dedup.signatures import shingle_hashes
 from dedup.verify import ShingleSets

@@ -100,7 +100,7 @@ def _shingles(text: str) -> list[str]:
 def _key_shingles() -> Callable[[str], list[str]]:
     """dedup's shingles of a paragraph: its normalized key cut into dedup's n-grams."""
     from dedup.config import ScanConfig
-    from dedup.normalize import make_normalizer
+    from dedup.compiled import make_normalizer
     from dedup.signatures import is_dense
 
     normalizer = make_normalizer()

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import unicodedata
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -393,6 +393,18 @@ def script_fold(text: str) -> str:
         _CONVERT = opencc_t2s().convert
     converted = _CONVERT(text)
     return converted.replace("苧", "苎") if "苧" in converted else converted
+
+
+def make_normalizer(steps: Sequence[str] | None = None) -> Callable[[str], str]:
+    """``normalize.make_normalizer(steps)`` on the compiled core when it is built and the steps
+    are the full default pipeline (the same keys, a test checks it); else the reference itself.
+    What every stage that makes keys calls."""
+    from . import normalize as ref
+
+    reference = ref.make_normalizer(ref.DEFAULT_STEPS if steps is None else steps)
+    if reference.steps != ref.DEFAULT_STEPS:  # type: ignore[attr-defined]
+        return reference
+    return compiled_normalizer(reference) or reference
 
 
 def compiled_normalizer(reference: Callable[[str], str]) -> Callable[[str], str] | None:

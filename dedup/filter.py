@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from .clean import MARK_FIELD, remove_lines
 from .config import ScanConfig
 from .index import KeyIndex, Match
-from .normalize import make_normalizer
+from .compiled import make_normalizer
 from .paragraphs import split_paragraphs
 from .records import RecordError, RecordFields, parse_record
 

@@ -30,7 +30,6 @@ from .errors import CorpusError, writing
 from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from .keystore import KeyStore
 from .lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
-from .normalize import make_normalizer
 from .paragraphs import paragraph_spans
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
 from .signatures import oph_signatures, shingle_hashes
@@ -375,7 +374,7 @@ def prepare_job(job: Job, root: Path, config: ScanConfig, batches: bool = False)
 
 
 def _prepare_job(job: Job, root: Path, config: ScanConfig) -> list[PreparedDocument | CorpusFileError]:
-    normalizer = make_normalizer(config.steps)
+    normalizer = compiled.make_normalizer(config.steps)
     if isinstance(job, FileGroup):
         return [item for path in job.paths for item in _prepare_file(path, root, config, normalizer)]
     if isinstance(job, (LineBatch, ParquetBatch, CsvBatch)):

@@ -31,7 +31,7 @@ from .config import MIN_KEY_CHARS, ScanConfig
 from .fingerprint import fingerprint
 from .index import best_copy, sign_for_lookup
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
-from .normalize import make_normalizer
+from .compiled import make_normalizer
 from .paragraphs import split_paragraphs
 from .store import connect_read_only, open_existing
 

@@ -17,7 +17,6 @@ from .atomic import tmp_dir
 from .config import ScanConfig
 from .corpus import Document
 from .keystore import KeyStore
-from .normalize import make_normalizer
 from .store import table_columns
 from .timing import Timer
 
@@ -52,7 +51,7 @@ def prepared_batches(docs: list[Document], config: ScanConfig) -> Iterator:
     them back: one ``PreparedBatch`` per ``BATCH_CHARS`` of text."""
     from .local import document_signer, merge_prepared, prepare_document
 
-    normalizer = make_normalizer(config.steps)
+    normalizer = compiled.make_normalizer(config.steps)
     signer = document_signer(config)
     run, chars = [], 0
     for doc in docs:

@@ -494,12 +494,11 @@ DEFAULT_STEPS: tuple[str, ...] = tuple(STEPS)
 """The steps a default scan applies: all of them."""
 
 
-def make_normalizer(steps: Sequence[str] = DEFAULT_STEPS, compiled: bool = True) -> Callable[[str], str]:
+def make_normalizer(steps: Sequence[str] = DEFAULT_STEPS) -> Callable[[str], str]:
     """Return a function text -> key applying the named steps, always in ``STEPS`` order.
 
-    A name given twice is applied once. An unknown name raises ``ConfigError``. For the full
-    default pipeline the function runs on the compiled core when it is built (``compiled``
-    False: always this module's reference code), with the same result (dedup/compiled.py).
+    A name given twice is applied once. An unknown name raises ``ConfigError``. This is the
+    reference; ``compiled.make_normalizer`` gives the same function on the compiled core.
 
         >>> make_normalizer(["lowercase", "nfkc"])("ＡＢＣ")
         'abc'
@@ -525,10 +524,6 @@ strip_html, strip_pinyin, fold_script, fold_placeholders, lowercase, strip_punct
 
     names = tuple(name for name in STEPS if name in chosen)
     normalizer.steps = names  # type: ignore[attr-defined]
-    if compiled and names == DEFAULT_STEPS:
-        from .compiled import compiled_normalizer
-
-        return compiled_normalizer(normalizer) or normalizer
     return normalizer
 
 

@@ -48,7 +48,7 @@ from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import CorpusFileError, Document, Skipped, list_files
 from .errors import CorpusError, DatabaseError, EngineError
 from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, group_pairs
-from .normalize import make_normalizer
+from .compiled import make_normalizer
 from .records import RecordError, record_document
 from .local import (
     SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, run_row,

@@ -42,7 +42,7 @@ from .config import MIN_KEY_CHARS, ScanConfig
 from .corpus import CorpusFileError, Skipped, is_utf8, relative_path, shown, why_not_read
 from .errors import CorpusError, DatabaseError, writing
 from .keystore import KeyStore
-from .normalize import make_normalizer
+from .compiled import make_normalizer
 from .selection import Selection
 from .store import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 

@@ -2,7 +2,7 @@
 
 Every comparison is exact: the same key string, the same set sizes, band hashes and anchors,
 the same shingle ids and intersection sizes, the same rows in every table of a scan. The
-reference is always the Python code (``make_normalizer(compiled=False)``, ``local.sign_batch``,
+reference is always the Python code (``normalize.make_normalizer``, ``local.sign_batch``,
 ``ShingleSets.from_shingles`` + ``verify.intersection_sizes_numpy``, a scan under
 ``DEDUP_CORE=python``), never a stored result.
 
@@ -45,7 +45,8 @@ from dedup import compiled
 from dedup import normalize as ref
 from dedup.config import ScanConfig
 from dedup.lsh import ANCHOR_GAP, ANCHOR_MOD, anchors, band_hashes
-from dedup.normalize import make_normalizer
+from dedup.compiled import make_normalizer
+from dedup.normalize import make_normalizer as reference_normalizer
 from dedup.signatures import oph_signatures, shingle_hashes, unique_per_key
 from dedup.verify import ShingleSets, intersection_sizes_numpy
 
@@ -78,7 +79,7 @@ def test_the_core_is_built_where_a_compiler_is():
 
 # -- 1. normalization --------------------------------------------------------------------------
 
-REFERENCE = make_normalizer(compiled=False)
+REFERENCE = reference_normalizer()
 
 
 @pytest.fixture(scope="module")

@@ -179,7 +179,70 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     db_path = Path(db_path)
     if token is not None and not token.isascii():
         raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
-    open_existing(db_path).conn.close()  # a clear error now, not at the first request
+    _prepare_database(db_path)
+    state = {"index": StoredIndex(db_path)}
+    write_lock, index_lock = threading.Lock(), threading.Lock()
+
+    app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
+    app.add_middleware(BodyLimit, limit=max_body)
+    _add_error_handlers(app)
+
+    def require_token(authorization: str | None = Header(default=None)) -> None:
+        if not token:
+            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
+        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
+            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
+
+    def answer(text: str) -> list:
+        """The lookup, with an index rebuilt when the database moved on (a write by this
+        server, or an update by ``dedup add``/``scan`` from outside)."""
+        for _ in range(3):
+            index = state["index"]
+            try:
+                return index.query(text)
+            except StaleIndex:
+                with index_lock:
+                    if state["index"] is index:
+                        state["index"] = StoredIndex(db_path)
+        return state["index"].query(text)
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/stats", responses=ERRORS)
+    def stats() -> dict:
+        return _stats(db_path)
+
+    @app.post("/query", response_model=QueryOut, responses=ERRORS)
+    def query(body: QueryIn) -> dict:
+        return {"paragraphs": [_out(a.as_dict()) for a in answer(body.text)]}
+
+    @app.post("/documents", response_model=DocumentOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
+    def add_document(body: DocumentIn) -> dict:
+        with write_lock:
+            source = _post(db_path, body)
+        return _document(db_path, source=source)
+
+    @app.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
+    def get_document(document_id: int = _row_id()) -> dict:
+        return _document(db_path, doc_id=document_id)
+
+    @app.get("/paragraphs/{paragraph_id}", responses=ERRORS)
+    def get_paragraph(paragraph_id: int = _row_id()) -> dict:
+        return _paragraph(db_path, paragraph_id)
+
+    @app.get("/clusters/{cluster_id}", responses=ERRORS)
+    def get_cluster(cluster_id: int = _row_id()) -> dict:
+        return _cluster(db_path, cluster_id)
+
+    return app
+
+
+def _prepare_database(db_path: Path) -> None:
+    """Check the database now (a clear error at start, not at the first request), switch it to
+    WAL so that readers never wait for a write, and add the index lookups use."""
+    open_existing(db_path).conn.close()
     conn = sqlite3.connect(db_path)
     try:
         with writing(db_path, "the database (switched to WAL for serving)", "point --db elsewhere"):
@@ -189,11 +252,11 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
             conn.commit()
     finally:
         conn.close()
-    state = {"index": StoredIndex(db_path)}
-    write_lock = threading.Lock()
 
-    app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
-    app.add_middleware(BodyLimit, limit=max_body)
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as JSON ``{"error": message}``: HTTP errors, invalid requests (422), library
+    errors (400, 404 for a database problem, 507 for a full disk) and bugs (500, no traceback)."""
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's own (404, 405) and ours
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -215,101 +278,66 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
             return JSONResponse({"error": message}, status_code=507)
         return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, DatabaseError) else 400)
 
-    def require_token(authorization: str | None = Header(default=None)) -> None:
-        if not token:
-            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
-        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
-            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
 
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
+def _stats(db_path: Path) -> dict:
+    db = open_existing(db_path)
+    try:
+        s = summarize(db)
+    finally:
+        db.conn.close()
+    return {k: v for k, v in s.__dict__.items() if k != "top"} | {"duplicate_share": s.duplicate_share}
 
-    @app.get("/stats", responses=ERRORS)
-    def stats() -> dict:
-        db = open_existing(db_path)
-        try:
-            s = summarize(db)
-        finally:
-            db.conn.close()
-        return {k: v for k, v in s.__dict__.items() if k != "top"} | {"duplicate_share": s.duplicate_share}
 
-    index_lock = threading.Lock()
+def _post(db_path: Path, body: "DocumentIn") -> str:
+    """Add a posted document (the caller holds the write lock); return its source. Posted
+    documents come after the corpus and after each other, in posting order; one posted again
+    under the same id replaces the earlier one (and moves last)."""
+    text = normalize_newlines(body.text)
+    data = body.text.encode("utf-8")
+    doc_id = body.id or hashlib.sha1(data).hexdigest()[:16]
+    meta = json.dumps(body.meta, ensure_ascii=False, sort_keys=True) if body.meta else None
+    conn = _read(db_path)
+    try:
+        earlier = [s for (s,) in conn.execute("SELECT DISTINCT source FROM documents WHERE source >= ? AND path = ?", (API_SOURCE, doc_id))]
+        last = conn.execute("SELECT max(source) FROM documents WHERE source >= ?", (API_SOURCE,)).fetchone()[0]
+    finally:
+        conn.close()
+    sequence = int(last[len(API_SOURCE):].split("/", 1)[0]) + 1 if last else 1
+    source = f"{API_SOURCE}{sequence:012d}/{doc_id}"
+    doc = Document(doc_id, text, "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=body.date, meta=meta)
+    _add(db_path, doc, replaces=earlier)
+    return source
 
-    def answer(text: str) -> list:
-        """The lookup, with an index rebuilt when the database moved on (a write by this
-        server, or an update by ``dedup add``/``scan`` from outside)."""
-        for _ in range(3):
-            index = state["index"]
-            try:
-                return index.query(text)
-            except StaleIndex:
-                with index_lock:
-                    if state["index"] is index:
-                        state["index"] = StoredIndex(db_path)
-        return state["index"].query(text)
 
-    @app.post("/query", response_model=QueryOut, responses=ERRORS)
-    def query(body: QueryIn) -> dict:
-        return {"paragraphs": [_out(a.as_dict()) for a in answer(body.text)]}
+def _paragraph(db_path: Path, paragraph_id: int) -> dict:
+    conn = _read(db_path)
+    try:
+        row = conn.execute(
+            """SELECT p.id, d.id, d.path, p.idx, p.line_start, p.line_end, p.text, p.cluster_id, m.relation, m.similarity, m.containment
+               FROM paragraphs p JOIN documents d ON d.id = p.doc_id LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.id = ?""",
+            (paragraph_id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise HTTPException(404, f"no paragraph {paragraph_id}")
+    names = ("id", "document_id", "document", "idx", "line_start", "line_end", "text", "cluster_id", "relation", "similarity", "containment")
+    return dict(zip(names, row))
 
-    @app.post("/documents", response_model=DocumentOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
-    def add_document(body: DocumentIn) -> dict:
-        text = normalize_newlines(body.text)
-        data = body.text.encode("utf-8")
-        doc_id = body.id or hashlib.sha1(data).hexdigest()[:16]
-        meta = json.dumps(body.meta, ensure_ascii=False, sort_keys=True) if body.meta else None
-        with write_lock:
-            # posted documents come after the corpus and after each other, in posting order;
-            # one posted again under the same id replaces the earlier one (and moves last)
-            conn = _read(db_path)
-            try:
-                earlier = [s for (s,) in conn.execute("SELECT DISTINCT source FROM documents WHERE source >= ? AND path = ?", (API_SOURCE, doc_id))]
-                last = conn.execute("SELECT max(source) FROM documents WHERE source >= ?", (API_SOURCE,)).fetchone()[0]
-            finally:
-                conn.close()
-            sequence = int(last[len(API_SOURCE):].split("/", 1)[0]) + 1 if last else 1
-            source = f"{API_SOURCE}{sequence:012d}/{doc_id}"
-            doc = Document(doc_id, text, "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=body.date, meta=meta)
-            _add(db_path, doc, replaces=earlier)
-        return _document(db_path, source=source)
 
-    @app.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
-    def get_document(document_id: int = _row_id()) -> dict:
-        return _document(db_path, doc_id=document_id)
-
-    @app.get("/paragraphs/{paragraph_id}", responses=ERRORS)
-    def get_paragraph(paragraph_id: int = _row_id()) -> dict:
-        conn = _read(db_path)
-        try:
-            row = conn.execute(
-                """SELECT p.id, d.id, d.path, p.idx, p.line_start, p.line_end, p.text, p.cluster_id, m.relation, m.similarity, m.containment
-                   FROM paragraphs p JOIN documents d ON d.id = p.doc_id LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.id = ?""",
-                (paragraph_id,),
-            ).fetchone()
-        finally:
-            conn.close()
-        if row is None:
-            raise HTTPException(404, f"no paragraph {paragraph_id}")
-        names = ("id", "document_id", "document", "idx", "line_start", "line_end", "text", "cluster_id", "relation", "similarity", "containment")
-        return dict(zip(names, row))
-
-    @app.get("/clusters/{cluster_id}", responses=ERRORS)
-    def get_cluster(cluster_id: int = _row_id()) -> dict:
-        db = open_existing(db_path)
-        try:
-            view = cluster_detail(db, cluster_id)
-        finally:
-            db.conn.close()
-        return {
-            "id": view.cluster_id,
-            "reason": view.reason,
-            "n_documents": view.n_documents,
-            "boilerplate": view.boilerplate,
-            "members": [m.__dict__ for m in view.members],
-        }
-
-    return app
+def _cluster(db_path: Path, cluster_id: int) -> dict:
+    db = open_existing(db_path)
+    try:
+        view = cluster_detail(db, cluster_id)
+    finally:
+        db.conn.close()
+    return {
+        "id": view.cluster_id,
+        "reason": view.reason,
+        "n_documents": view.n_documents,
+        "boilerplate": view.boilerplate,
+        "members": [m.__dict__ for m in view.members],
+    }
 
 
 def _version() -> str:

@@ -66,7 +66,7 @@ def oracle_key(text: str) -> str:
     """The lowercased text without punctuation, its white space one space: what the oracle
     compares (re-wrapping a paragraph changes nothing in it; a changed word does).
 
-    >>> oracle_key("Copyright (C) 2010,\n  Google Inc. -- and/or")
+    >>> oracle_key("Copyright (C) 2010,\\n  Google Inc. -- and/or")
     'copyright c 2010 google inc andor'
     """
     return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())

@@ -1201,7 +1201,7 @@ static void run_wraps(utext t, autobuf *w, Py_ssize_t r, Py_ssize_t n) {
         int64_t fw = first_word_columns(t, nxt, w->be[r + i + 1]);
         int64_t e = w->ends[r + i];
         w->full[i] = e + gap + fw > width || (!wide_char(first) && 100 * e >= NEAR_FULL * width);
-        n_full += w->full[i] && w->narrow[i] && w->wordy[i];
+        n_full += w->full[i] && w->narrow[i] && w->narrow[i + 1] && w->wordy[i];
         n_ending += w->wordy[i] && in_set(last, SENTENCE_END);
     }
     int attested = n_full >= 2, sentences = 2 * n_ending > n_wordy;
@@ -1209,13 +1209,15 @@ static void run_wraps(utext t, autobuf *w, Py_ssize_t r, Py_ssize_t n) {
         Py_ssize_t cs = w->bs[r + i], ce = w->be[r + i], ns = w->bs[r + i + 1], ne = w->be[r + i + 1];
         if (!(w->narrow[i] && w->narrow[i + 1] && w->wordy[i]) || parallel_lines(t, cs, ce, ns, ne)) continue;
         uint32_t last = AT(t, ce - 1);
-        int goes_on = !in_set(last, SENTENCE_END) && Py_UNICODE_ISLOWER(AT(t, ns));
+        int goes_on = !wide_char(last) && !in_set(last, SENTENCE_END) && Py_UNICODE_ISLOWER(AT(t, ns));
         if (attested) {
             int inside = !sentences && i + 2 < n && w->full[i + 1];
             int ends_open = Py_UNICODE_ISALNUM(last) || in_set(last, OPEN_END);
             w->wrap[i] = (char)(goes_on || (w->full[i] && (ends_open || inside)));
         } else {
-            w->wrap[i] = (char)(goes_on || (w->full[i] && (Py_UNICODE_ISLOWER(last) || last == ',' || last == '-')));
+            int lower_end = Py_UNICODE_ISLOWER(last) ||
+                            ((last == ',' || last == '-') && ce - cs > 1 && !wide_char(AT(t, ce - 2)));
+            w->wrap[i] = (char)(goes_on || (w->full[i] && lower_end));
         }
     }
 }

@@ -13,8 +13,8 @@ something of their own: a ``Key: value`` field, a list item ("- ", "* ", "1. ", 
 "---"), which stays a paragraph by itself. In each such run, a line break is a *wrap* when the
 next line visibly continues the line before it:
 
-* the sentence goes on: the line does not end a sentence (. ! ? : … 。！？：) and the next one
-  starts with a lowercase letter; or
+* the sentence goes on: the line does not end a sentence (. ! ? : … 。！？：) or a wide
+  character, and the next one starts with a lowercase letter; or
 * the line is full: the next line's first word would not have fitted after it within the
   run's width W (greedy wrapping), or, for spaced text, it reaches 85% of W; and it ends
   inside a sentence (on a letter, digit, comma or hyphen), or the next line is full too
@@ -22,15 +22,17 @@ next line visibly continues the line before it:
   columns: a Han character is two) of the run's lines with two words or more, and only
   counts between 40 and 100 columns: text wider than 100 columns was not wrapped by hand.
 
-Width is only evidence when two lines reach it: with one full line (a title over a sentence, a
-two-line block), the line must end in a lowercase letter or a comma. A break is never a wrap
-between lines that begin with the same capitalized word ("Copyright ..." lines), when either
-line is wider than 100 columns, or after a line of one word (a path, a name). A run whose
-breaks from its first wrap to its last are at least half wraps is prose: those lines are one
-paragraph (the lines before the first wrap, a heading or a field name, and after the last
-stay lines). Everything else is one paragraph per line. When every line of a block begins
-with the same marker of 1-3 symbols followed by a space (" * " of a comment, "> " of a
-quote), the marker is ignored while deciding.
+Width is only evidence when two lines reach it, each followed by a line that fits it too;
+with one full line (a title over a sentence, a two-line block) the line must end in a
+lowercase letter, or in a comma or hyphen that does not follow a wide character (Chinese
+text hard-wrapped at W fills every line but the last; a cut-short paragraph over the next
+one does not). A break is never a wrap between lines that begin with the same capitalized
+word ("Copyright ..." lines), when either line is wider than 100 columns, or after a line of
+one word (a path, a name). A run whose breaks from its first wrap to its last are at least
+half wraps is prose: those lines are one paragraph (the lines before the first wrap, a
+heading or a field name, and after the last stay lines). Everything else is one paragraph
+per line. When every line of a block begins with the same marker of 1-3 symbols followed by
+a space (" * " of a comment, "> " of a quote), the marker is ignored while deciding.
 
 So a page with one paragraph per line keeps one per line, long or short lines alike, with or
 without blank lines between them (web-page lines are not cut at a fixed width, and a Chinese
@@ -322,7 +324,8 @@ def _wraps(bodies: list[str], ends: list[int]) -> list[bool]:
         gap = 0 if is_wide(cur[-1]) or is_wide(nxt[0]) else 1
         full.append(ends[i] + gap + columns(_first_word(nxt)) > width
                     or (not is_wide(nxt[0]) and 100 * ends[i] >= NEAR_FULL * width))
-    attested = sum(full[i] and narrow[i] and wordy[i] for i in range(n - 1)) >= 2
+    # a full line is evidence of the width when the line after it fits the width too
+    attested = sum(full[i] and narrow[i] and narrow[i + 1] and wordy[i] for i in range(n - 1)) >= 2
     sentences = 2 * sum(wordy[i] and bodies[i][-1] in _SENTENCE_END for i in range(n - 1)) > n_wordy
     out = []
     for i in range(n - 1):
@@ -330,13 +333,17 @@ def _wraps(bodies: list[str], ends: list[int]) -> list[bool]:
         if not (narrow[i] and narrow[i + 1] and wordy[i]) or _parallel(cur, nxt):
             out.append(False)
             continue
-        goes_on = cur[-1] not in _SENTENCE_END and nxt[0].islower()
+        # a sentence goes on in lowercase (not after a wide character: "关(guān)" junk is lowercase)
+        goes_on = not is_wide(cur[-1]) and cur[-1] not in _SENTENCE_END and nxt[0].islower()
         if attested:
             inside = not sentences and i + 1 < n - 1 and full[i + 1]
             ends_open = cur[-1].isalnum() or cur[-1] in _OPEN_END
             out.append(goes_on or (full[i] and (ends_open or inside)))
         else:
-            out.append(goes_on or (full[i] and (cur[-1].islower() or cur[-1] in ",-")))
+            # cut after a lowercase word or a comma ("located in file", "2010,"), not after a
+            # title or a Chinese clause: a title over a line, a cut-short paragraph over the next
+            lower_end = cur[-1].islower() or (cur[-1] in ",-" and len(cur) > 1 and not is_wide(cur[-2]))
+            out.append(goes_on or (full[i] and lower_end))
     return out
 
 

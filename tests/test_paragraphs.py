@@ -487,6 +487,14 @@ def test_hard_wrapped_chinese_is_joined():
     "infringement, or the absence of latent or other defects, accuracy, or the present or absence of errors, whether or not.",
     "Copyright (C) 2004 James Johnson <modean52@comcast.net> and his friends\n"
     "Copyright (C) 2004 David Lodge <dave@cirt.net> and his friends, too",  # the same first word
+    # lines of the generated benchmark (bench.generate): a paragraph cut short over the next one,
+    "治任务,必须严下达。主要任务是通报前阶段全作机制。二是人口计生键岗位,继续推行街道动态研判,\n"
+    "提高临时聘用计戴口罩,交通基础,二要信息上步加强党建工作,引导农村“控和安全防范责任体系。",
+    # pinyin junk after a Han character is no lowercase continuation,
+    "全民共同抗性别比升高问题。赴外省出差防疫物资，协\nqū)俚解決好用電,這些是我們排查實到人,更務實的作風抓好基提供堅強的消防保障,給錢21年。",
+    # and two lines of one width, one of them before a line far wider, attest no wrap
+    "三、干部包联带头、全员发动参战,企地联创共建*营商好环境\n接种率达到报送渠道。紧扣“两利三月结\n"
+    ",紧盯重点行关机制。加强物***万元,各部门要立足“两物色。\n" + "社区社会做法继续发扬。" * 12,
 ])
 def test_lines_that_are_not_wrapped_prose_stay_lines(text):
     assert shape(text) == shape(text, "lines")

@@ -1172,6 +1172,7 @@ static int cmp_desc_i64(const void *a, const void *b) {
 
 typedef struct {
     Py_ssize_t *bs, *be;  /* body span of every line of the block */
+    Py_ssize_t *mat, *mlen;  /* where every line's marker starts, and its length */
     int64_t *ends;        /* display column one past the last non-space character */
     char *wordy, *narrow, *full, *wrap;
     int64_t *widths;
@@ -1226,22 +1227,25 @@ static void run_wraps(utext t, autobuf *w, Py_ssize_t r, Py_ssize_t n) {
  * paragraph, appended to groups (two int64 each); returns the new count */
 static Py_ssize_t block_groups(utext t, const int64_t *begin, const int64_t *span, Py_ssize_t l0, Py_ssize_t l1,
                                autobuf *w, int64_t *groups, Py_ssize_t g) {
-    Py_ssize_t n = l1 - l0, mat = 0, mlen = 0, first_at = 0, first_len = -1;
-    int shared = 1;
-    for (Py_ssize_t i = 0; i < n && shared; i++) {
-        Py_ssize_t after = line_marker(t, begin[l0 + i], span[2 * (l0 + i) + 1], &mat, &mlen);
-        if (after < 0) shared = 0;
-        else if (first_len < 0) { first_at = mat; first_len = mlen; }
-        else if (!same_span(t, first_at, first_at + first_len, mat, mat + mlen)) shared = 0;
-        w->bs[i] = after;  /* the offset after the marker, kept when shared */
-    }
+    Py_ssize_t n = l1 - l0;
+    for (Py_ssize_t i = 0; i < n; i++)  /* the marker of every line: w->be holds where it ends, -1 for none */
+        w->be[i] = line_marker(t, begin[l0 + i], span[2 * (l0 + i) + 1], &w->mat[i], &w->mlen[i]);
     for (Py_ssize_t i = 0; i < n; i++) {
+        /* a marker that the line before or after repeats is a prefix */
+        int shared = 0;
+        for (Py_ssize_t j = i - 1; j <= i + 1 && w->be[i] >= 0; j += 2)
+            if (j >= 0 && j < n && w->be[j] >= 0 && same_span(t, w->mat[i], w->mat[i] + w->mlen[i], w->mat[j], w->mat[j] + w->mlen[j]))
+                shared = 1;
         Py_ssize_t end = span[2 * (l0 + i) + 1], bs = span[2 * (l0 + i)];
         if (shared) {
-            bs = w->bs[i];
+            bs = w->be[i];
             while (bs < end && Py_UNICODE_ISSPACE(AT(t, bs))) bs++;
         }
         w->bs[i] = bs;
+        w->ends[i] = end;  /* kept here until every marker is read */
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t end = w->ends[i];
         w->be[i] = end;
         w->ends[i] = text_columns(t, begin[l0 + i], end);
     }
@@ -1291,10 +1295,11 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
     int64_t *begin = malloc(nl * 8);    /* offset of every line's first character */
     int64_t *groups = malloc(nl * 16);  /* first and last line of every paragraph */
     int64_t *out = malloc(nl * 32);
-    autobuf w = {malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)), malloc(nl * 8),
-                 malloc(nl), malloc(nl), malloc(nl), malloc(nl), malloc(nl * 8)};
+    autobuf w = {malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)),
+                 malloc(nl * sizeof(Py_ssize_t)), malloc(nl * 8), malloc(nl), malloc(nl), malloc(nl), malloc(nl), malloc(nl * 8)};
     PyObject *result = NULL;
-    if (!span || !begin || !groups || !out || !w.bs || !w.be || !w.ends || !w.wordy || !w.narrow || !w.full || !w.wrap || !w.widths) {
+    if (!span || !begin || !groups || !out || !w.bs || !w.be || !w.mat || !w.mlen || !w.ends || !w.wordy || !w.narrow || !w.full || !w.wrap ||
+        !w.widths) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1329,7 +1334,7 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
     result = bytes_of(out, g * 32);
 done:
     free(span); free(begin); free(groups); free(out);
-    free(w.bs); free(w.be); free(w.ends); free(w.wordy); free(w.narrow); free(w.full); free(w.wrap); free(w.widths);
+    free(w.bs); free(w.be); free(w.mat); free(w.mlen); free(w.ends); free(w.wordy); free(w.narrow); free(w.full); free(w.wrap); free(w.widths);
     return result;
 }
 /* ---- FingerprintIndex: distinct 16-byte fingerprints -> ids in order of first appearance ---- */

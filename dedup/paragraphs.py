@@ -31,8 +31,9 @@ word ("Copyright ..." lines), when either line is wider than 100 columns, or aft
 one word (a path, a name). A run whose breaks from its first wrap to its last are at least
 half wraps is prose: those lines are one paragraph (the lines before the first wrap, a
 heading or a field name, and after the last stay lines). Everything else is one paragraph
-per line. When every line of a block begins with the same marker of 1-3 symbols followed by
-a space (" * " of a comment, "> " of a quote), the marker is ignored while deciding.
+per line. A marker of 1-3 symbols and a space that begins two lines in a row or more (" * "
+of a comment, "> " of a quote) is ignored while deciding: deb822's "License: X" over a
+licence in a C comment is a field and one paragraph.
 
 So a page with one paragraph per line keeps one per line, long or short lines alike, with or
 without blank lines between them (web-page lines are not cut at a fixed width, and a Chinese
@@ -350,8 +351,11 @@ def _wraps(bodies: list[str], ends: list[int]) -> list[bool]:
 def auto_groups(text: str, block: list[_Line]) -> list[list[_Line]]:
     """The paragraphs of one block under ``auto``: runs of wrapped lines, other lines alone."""
     markers = [_marker(text, line.begin, line.end) for line in block]
-    shared = all(markers) and len({m[0] for m in markers}) == 1
-    bodies = [text[m[1] : line.end].strip() if shared else text[line.start : line.end] for m, line in zip(markers, block)]
+    bodies = []
+    for i, (m, line) in enumerate(zip(markers, block)):
+        # a marker that the line before or after repeats is a prefix: " * " of a comment
+        shared = m is not None and any(0 <= j < len(block) and markers[j] is not None and markers[j][0] == m[0] for j in (i - 1, i + 1))
+        bodies.append(text[m[1] : line.end].strip() if shared else text[line.start : line.end])
     ends = [columns(text, line.begin, line.end) for line in block]
     runs: list[list[int]] = []
     for i, body in enumerate(bodies):

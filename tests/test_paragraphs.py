@@ -450,6 +450,14 @@ def test_deb822_fields_licence_paragraphs_and_separators_come_apart():
     assert texts[4] == "."  # deb822's empty line: a paragraph of its own (an empty key)
 
 
+def test_a_field_over_a_licence_in_a_c_comment():
+    """bash: deb822's License field, then the licence as a C comment; the comment's " * " repeats
+    from line to line, so it is a prefix, not a list."""
+    from test_cluster import BASH_MIT_LIKE
+
+    assert shape(BASH_MIT_LIKE) == ["1 License: MIT-like", "2-7 * Permission to use,", "8 *", "9-16 * THE SOFTWARE IS"]
+
+
 @pytest.mark.xfail(strict=True, reason="a sentence over two lines narrower than 40 columns is not taken for wrapped text")
 def test_a_narrow_two_line_sentence_is_joined():
     assert shape(LIBWEBP7)[-1] == "49-50 and is licensed under"

@@ -425,6 +425,15 @@ static int steps_after_script(const cpbuf *in, cpbuf *out, int check) {
             i++;
             continue;
         }
+        if (c == '*') { /* normalize._LINE_MARKER_RE: a run of * beginning a line, before a space */
+            Py_ssize_t b = i, j = i;
+            while (b > 0 && s[b - 1] != '\n' && Py_UNICODE_ISSPACE(s[b - 1])) b--;
+            while (j < n && s[j] == '*') j++;
+            if ((b == 0 || s[b - 1] == '\n') && (j == n || Py_UNICODE_ISSPACE(s[j]))) {
+                i = j;
+                continue;
+            }
+        }
         out->len = o - out->data;
         Py_ssize_t end = placeholder_atom(s, n, i);
         if (end >= 0) {

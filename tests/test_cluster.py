@@ -162,73 +162,62 @@ def test_clusters_never_drift_and_keep_their_canonical_first(graph):
     assert [int(perm[c]) if c >= 0 else -1 for c in kc.canonical] == [int(kc2.canonical[perm[k]]) for k in range(n)]
 
 
-# Real text of Debian's copyright files (bash, cmake-data, libxrandr2, xtrans-dev), one block each.
-BASH_MIT_LIKE = """\
-License: MIT-like
- * Permission to use, copy, modify, and distribute this software for any
- * purpose with or without fee is hereby granted, provided that the above
- * copyright notice and this permission notice appear in all copies, and that
- * the name of Digital Equipment Corporation not be used in advertising or
- * publicity pertaining to distribution of the document or software without
- * specific, written prior permission.
- *
- * THE SOFTWARE IS PROVIDED "AS IS" AND DIGITAL EQUIPMENT CORP. DISCLAIMS ALL
- * WARRANTIES WITH REGARD TO THIS SOFTWARE, INCLUDING ALL IMPLIED WARRANTIES
- * OF MERCHANTABILITY AND FITNESS.   IN NO EVENT SHALL DIGITAL EQUIPMENT
- * CORPORATION BE LIABLE FOR ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL
- * DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR
- * PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS
- * ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS
- * SOFTWARE.
-"""
-CMAKE_0BSD = """\
-License: BSD-0-Clause
- Permission to use, copy, modify, and/or distribute this software for any
- purpose with or without fee is hereby granted.
+# Paragraphs of Debian's copyright files, as ``--split blocks`` gives them: a GPL-2+ stanza, and
+# three copies of the GPL-2 notice, one of them with "Library" where the others say nothing.
+GPL_STANZA = """\
+License: GPL-2+
+ This program is free software; you can redistribute it and/or modify it under
+ the terms of the GNU General Public License as published by the Free Software
+ Foundation; version 2 of the license, or (at your opinion) any later version.
  .
- THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES WITH
- REGARD TO THIS SOFTWARE  INCLUDING ALL IMPLIED WARRANTIES OF  MERCHANTABILITY
- AND FITNESS.  IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR ANY SPECIAL, DIRECT,
- INDIRECT,  OR CONSEQUENTIAL DAMAGES  OR ANY DAMAGES WHATSOEVER RESULTING FROM
- LOSS OF USE,  DATA OR PROFITS,  WHETHER IN AN ACTION OF CONTRACT,  NEGLIGENCE
- OR OTHER TORTIOUS ACTION,  ARISING OUT OF  OR IN CONNECTION  WITH THE USE  OR
- PERFORMANCE OF THIS SOFTWARE.
+ This program is distributed in the hope that it will be useful, but WITHOUT
+ ANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS
+ FOR A PARTICULAR PURPOSE. See the GNU General Public License for more details.
+ .
+ You should have received a copy of the GNU General Public License along with
+ this program; if not, write to the Free Software Foundation, Inc., 51 Franklin
+ Street, Fifth Floor, Boston, MA 02110-1301, USA.
+ .
+ On Debian systems you can find a local copy of the GNU General Public License
+ in /usr/share/common-licenses/GPL-2.
 """
-HP_DISCLAIMER = """\
-HP DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE, INCLUDING ALL
-IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS, IN NO EVENT SHALL HP
-BE LIABLE FOR ANY SPECIAL, INDIRECT OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
-WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN ACTION
-OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF OR IN
-CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+PACKAGE_NOTICE = """\
+This package is free software; you can redistribute it and/or modify
+ it under the terms of the GNU General Public License as published by
+ the Free Software Foundation; either version 2 of the License, or
+ (at your option) any later version.
 """
-NCR_DISCLAIMER = """\
-NCR DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE,
-INCLUDING ALL IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS, IN
-NO EVENT SHALL NCR BE LIABLE FOR ANY SPECIAL, INDIRECT OR
-CONSEQUENTIAL DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS
-OF USE, DATA OR PROFITS, WHETHER IN AN ACTION OF CONTRACT,
-NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF OR IN
-CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+PROGRAM_NOTICE = """\
+This program is free software; you can redistribute it and/or modify
+ it under the terms of the GNU General Public License as published by
+ the Free Software Foundation; either version 2 of the License, or
+ (at your option) any later version.
+"""
+LIBRARY_NOTICE = """\
+This program is free software; you can redistribute it and/or
+modify it under the terms of the GNU Library General Public License
+as published by the Free Software Foundation; either version 2
+of the License, or (at your option) any later version.
 """
 
 
 def test_a_partial_copy_follows_its_twin_to_their_near_copies(tmp_path):
-    """bash's block ranks first and contains HP's disclaimer (0.90) but not quite NCR's, its twin
-    (Jaccard 0.95); both are near copies of cmake's block. In one pass of rounds, bash's block
-    took HP's as a partial copy (0.42) and NCR's went to cmake's block: the twins were parted."""
+    """The stanza ranks first and contains the program notice (containment 0.92, Jaccard 0.31)
+    but not its twin, the library notice (0.86); both are near copies of the package notice
+    (0.89, 0.82). In one pass of rounds the stanza took the program notice as a partial copy
+    and the library notice went to the package notice: the twins were parted."""
     from conftest import query, write_corpus
     from dedup.config import ScanConfig
     from dedup.scan import scan
 
-    files = {"bash.txt": BASH_MIT_LIKE, "cmake-data.txt": CMAKE_0BSD, "libxrandr2.txt": HP_DISCLAIMER, "xtrans-dev.txt": NCR_DISCLAIMER}
+    files = {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE, "4-library.txt": LIBRARY_NOTICE}
     root = write_corpus(tmp_path / "corpus", files)
     scan(root, ScanConfig(split="blocks", workers=1), tmp_path / "x.db")
     rows = query(tmp_path / "x.db", "SELECT d.path, p.cluster_id, m.relation, round(m.similarity, 2) FROM paragraphs p "
                                      "JOIN documents d ON d.id = p.doc_id LEFT JOIN members m ON m.paragraph_id = p.id ORDER BY d.path")
     assert rows == [
-        ("bash.txt", None, None, None),
-        ("cmake-data.txt", 1, "canonical", 1.0),
-        ("libxrandr2.txt", 1, "near", 0.66),
-        ("xtrans-dev.txt", 1, "near", 0.67),
+        ("1-stanza.txt", None, None, None),
+        ("2-package.txt", 1, "canonical", 1.0),
+        ("3-program.txt", 1, "near", 0.89),
+        ("4-library.txt", 1, "near", 0.82),
     ]

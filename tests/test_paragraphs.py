@@ -450,11 +450,29 @@ def test_deb822_fields_licence_paragraphs_and_separators_come_apart():
     assert texts[4] == "."  # deb822's empty line: a paragraph of its own (an empty key)
 
 
+BASH_MIT_LIKE = """\
+License: MIT-like
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies, and that
+ * the name of Digital Equipment Corporation not be used in advertising or
+ * publicity pertaining to distribution of the document or software without
+ * specific, written prior permission.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND DIGITAL EQUIPMENT CORP. DISCLAIMS ALL
+ * WARRANTIES WITH REGARD TO THIS SOFTWARE, INCLUDING ALL IMPLIED WARRANTIES
+ * OF MERCHANTABILITY AND FITNESS.   IN NO EVENT SHALL DIGITAL EQUIPMENT
+ * CORPORATION BE LIABLE FOR ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL
+ * DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR
+ * PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS
+ * ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS
+ * SOFTWARE.
+"""
+
+
 def test_a_field_over_a_licence_in_a_c_comment():
     """bash: deb822's License field, then the licence as a C comment; the comment's " * " repeats
     from line to line, so it is a prefix, not a list."""
-    from test_cluster import BASH_MIT_LIKE
-
     assert shape(BASH_MIT_LIKE) == ["1 License: MIT-like", "2-7 * Permission to use,", "8 *", "9-16 * THE SOFTWARE IS"]
 
 

@@ -425,6 +425,15 @@ static int steps_after_script(const cpbuf *in, cpbuf *out, int check) {
             i++;
             continue;
         }
+        if (c == '*') { /* normalize._LINE_MARKER_RE: a run of * beginning a line, before a space */
+            Py_ssize_t b = i, j = i;
+            while (b > 0 && s[b - 1] != '\n' && Py_UNICODE_ISSPACE(s[b - 1])) b--;
+            while (j < n && s[j] == '*') j++;
+            if ((b == 0 || s[b - 1] == '\n') && (j == n || Py_UNICODE_ISSPACE(s[j]))) {
+                i = j;
+                continue;
+            }
+        }
         out->len = o - out->data;
         Py_ssize_t end = placeholder_atom(s, n, i);
         if (end >= 0) {
@@ -1016,9 +1025,271 @@ done:
     return result;
 }
 
-static int cmp_i64(const void *a, const void *b) {
+/* ---- auto split: the rules of paragraphs.auto_groups, function for function ---- */
+
+#define WRAP_MIN 40
+#define WRAP_MAX 100
+#define NEAR_FULL 85
+#define TAB 8
+
+static const uint32_t WIDE_RANGES[][2] = {
+    {0x1100, 0x115F}, {0x2E80, 0x303E}, {0x3041, 0x33FF}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xA000, 0xA4CF},
+    {0xAC00, 0xD7A3}, {0xF900, 0xFAFF}, {0xFE30, 0xFE4F}, {0xFF00, 0xFF60}, {0xFFE0, 0xFFE6}, {0x20000, 0x3FFFD}};
+static const uint32_t SENTENCE_END[] = {'.', '!', '?', 0x2026, ':', 0x3002, 0xFF01, 0xFF1F, 0xFF1A, 0};
+static const uint32_t OPEN_END[] = {',', 0xFF0C, 0x3001, '-', 0};
+static const uint32_t BULLETS[] = {'-', '*', 0x2022, 0xB7, '+', '>', '#', 0x2013, 0x2014, '=', 0};
+static const uint32_t MARKS[] = {'*', '#', '>', '|', '/', ';', '%', '-', '+', '=', '!', '~', 0x2022, 0xB7, 0};
+static const uint32_t NUMERALS[] = {0x4E00, 0x4E8C, 0x4E09, 0x56DB, 0x4E94, 0x516D, 0x4E03, 0x516B, 0x4E5D, 0x5341, 0x767E, 0};
+
+static int in_set(uint32_t c, const uint32_t *set) {
+    for (; *set; set++)
+        if (*set == c) return 1;
+    return 0;
+}
+
+static int wide_char(uint32_t c) {
+    for (size_t i = 0; i < sizeof WIDE_RANGES / sizeof WIDE_RANGES[0]; i++)
+        if (c >= WIDE_RANGES[i][0] && c <= WIDE_RANGES[i][1]) return 1;
+    return 0;
+}
+
+typedef struct {
+    int kind;
+    const void *data;
+} utext;
+
+#define AT(t, i) ((uint32_t)PyUnicode_READ((t).kind, (t).data, (i)))
+
+/* paragraphs.columns */
+static int64_t text_columns(utext t, Py_ssize_t a, Py_ssize_t b) {
+    int64_t w = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        uint32_t c = AT(t, i);
+        w = c == '\t' ? (w / TAB + 1) * TAB : w + (wide_char(c) ? 2 : 1);
+    }
+    return w;
+}
+
+/* paragraphs._marker: the end of the marker (its length in *len), or -1 */
+static Py_ssize_t line_marker(utext t, Py_ssize_t begin, Py_ssize_t end, Py_ssize_t *at, Py_ssize_t *len) {
+    Py_ssize_t i = begin;
+    while (i < end && Py_UNICODE_ISSPACE(AT(t, i))) i++;
+    Py_ssize_t j = i;
+    while (j < end && j - i < 3 && in_set(AT(t, j), MARKS)) j++;
+    if (j == i || (j < end && !Py_UNICODE_ISSPACE(AT(t, j)))) return -1;
+    *at = i;
+    *len = j - i;
+    return j;
+}
+
+static int is_field(utext t, Py_ssize_t a, Py_ssize_t b) {
+    uint32_t c = AT(t, a);
+    if (!Py_UNICODE_ISALPHA(c) || Py_UNICODE_ISLOWER(c)) return 0;
+    Py_ssize_t j = a + 1;
+    while (j < b && (Py_UNICODE_ISALNUM(AT(t, j)) || AT(t, j) == '-' || AT(t, j) == '_')) j++;
+    return j < b && (AT(t, j) == ':' || AT(t, j) == 0xFF1A) && (j + 1 == b || Py_UNICODE_ISSPACE(AT(t, j + 1)));
+}
+
+static int is_list_item(utext t, Py_ssize_t a, Py_ssize_t b) {
+    uint32_t c0 = AT(t, a);
+    if (in_set(c0, BULLETS)) {
+        Py_ssize_t j = a + 1;
+        while (j < b && j - a < 3 && AT(t, j) == c0) j++;
+        return j < b && Py_UNICODE_ISSPACE(AT(t, j));
+    }
+    Py_ssize_t j = a + (c0 == '(' || c0 == 0xFF08), k = j;
+    if (k < b && Py_UNICODE_ISDECIMAL(AT(t, k))) {
+        while (k < b && k - j < 3 && Py_UNICODE_ISDECIMAL(AT(t, k))) k++;
+    } else if (k < b && in_set(AT(t, k), NUMERALS)) {
+        while (k < b && in_set(AT(t, k), NUMERALS)) k++;
+    } else if (k < b && AT(t, k) < 128 && Py_UNICODE_ISALPHA(AT(t, k))) {
+        k++;
+    }
+    if (k == j || k >= b) return 0;
+    uint32_t close = AT(t, k);
+    if (close == '.' || close == ')') return k + 1 < b && Py_UNICODE_ISSPACE(AT(t, k + 1));
+    return close == 0xFF09 || close == 0x3001 || close == 0xFF0E;
+}
+
+static int has_word(utext t, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t i = a; i < b; i++)
+        if (Py_UNICODE_ISALNUM(AT(t, i))) return 1;
+    return 0;
+}
+
+static int starts_unit(utext t, Py_ssize_t a, Py_ssize_t b) {
+    return !has_word(t, a, b) || is_field(t, a, b) || is_list_item(t, a, b);
+}
+
+static int is_wordy(utext t, Py_ssize_t a, Py_ssize_t b) {
+    for (Py_ssize_t i = a; i < b; i++) {
+        uint32_t c = AT(t, i);
+        if (Py_UNICODE_ISSPACE(c) || wide_char(c)) return 1;
+    }
+    return 0;
+}
+
+/* columns of paragraphs._first_word */
+static int64_t first_word_columns(utext t, Py_ssize_t a, Py_ssize_t b) {
+    int64_t w = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        uint32_t c = AT(t, i);
+        if (Py_UNICODE_ISSPACE(c)) break;
+        if (wide_char(c)) return w + 2;
+        w++;
+    }
+    return w;
+}
+
+/* the k-th (0-based) whitespace-separated word of [a, b): its span, or 0 when there is none */
+static int nth_word(utext t, Py_ssize_t a, Py_ssize_t b, int k, Py_ssize_t *ws, Py_ssize_t *we) {
+    Py_ssize_t i = a;
+    for (int n = 0;; n++) {
+        while (i < b && Py_UNICODE_ISSPACE(AT(t, i))) i++;
+        if (i >= b) return 0;
+        Py_ssize_t s = i;
+        while (i < b && !Py_UNICODE_ISSPACE(AT(t, i))) i++;
+        if (n == k) { *ws = s; *we = i; return 1; }
+    }
+}
+
+static int same_span(utext t, Py_ssize_t a, Py_ssize_t ae, Py_ssize_t b, Py_ssize_t be) {
+    if (ae - a != be - b) return 0;
+    for (Py_ssize_t i = 0; i < ae - a; i++)
+        if (AT(t, a + i) != AT(t, b + i)) return 0;
+    return 1;
+}
+
+/* paragraphs._parallel */
+static int parallel_lines(utext t, Py_ssize_t a, Py_ssize_t ae, Py_ssize_t b, Py_ssize_t be) {
+    Py_ssize_t xs, xe, ys, ye;
+    if (!nth_word(t, a, ae, 0, &xs, &xe) || !nth_word(t, b, be, 0, &ys, &ye) || !same_span(t, xs, xe, ys, ye)) return 0;
+    if (!Py_UNICODE_ISLOWER(AT(t, xs))) {
+        int alpha = 1, upper = 0, lower_or_title = 0;
+        for (Py_ssize_t i = xs; i < xe; i++) {
+            uint32_t c = AT(t, i);
+            alpha &= Py_UNICODE_ISALPHA(c) != 0;
+            upper |= Py_UNICODE_ISUPPER(c) != 0;
+            lower_or_title |= Py_UNICODE_ISLOWER(c) || Py_UNICODE_ISTITLE(c);
+        }
+        if (!(alpha && upper && !lower_or_title)) return 1;
+    }
+    int hx = nth_word(t, a, ae, 1, &xs, &xe), hy = nth_word(t, b, be, 1, &ys, &ye);
+    return hx == hy && (!hx || same_span(t, xs, xe, ys, ye));
+}
+
+static int cmp_desc_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    return (x < y) - (x > y);
+}
+
+typedef struct {
+    Py_ssize_t *bs, *be;  /* body span of every line of the block */
+    Py_ssize_t *mat, *mlen;  /* where every line's marker starts, and its length */
+    int64_t *ends;        /* display column one past the last non-space character */
+    char *wordy, *narrow, *full, *wrap;
+    int64_t *widths;
+} autobuf;
+
+/* paragraphs._wraps over the lines [r, r + n) of a block: wrap[i] for the break after line r + i */
+static void run_wraps(utext t, autobuf *w, Py_ssize_t r, Py_ssize_t n) {
+    Py_ssize_t nw = 0, n_wordy = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        w->wordy[i] = (char)is_wordy(t, w->bs[r + i], w->be[r + i]);
+        w->narrow[i] = w->ends[r + i] <= WRAP_MAX || !w->wordy[i];
+    }
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        w->wrap[i] = 0;
+        n_wordy += w->wordy[i];
+        if (w->wordy[i] && w->narrow[i]) w->widths[nw++] = w->ends[r + i];
+    }
+    if (!nw || 2 * nw < n_wordy) return;
+    qsort(w->widths, (size_t)nw, sizeof(int64_t), cmp_desc_i64);
+    int64_t width = w->widths[(nw - 1) / 4];
+    if (width < WRAP_MIN) return;
+    Py_ssize_t n_full = 0, n_ending = 0;
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        Py_ssize_t cur_end = w->be[r + i], nxt = w->bs[r + i + 1];
+        uint32_t last = AT(t, cur_end - 1), first = AT(t, nxt);
+        int64_t gap = wide_char(last) || wide_char(first) ? 0 : 1;
+        int64_t fw = first_word_columns(t, nxt, w->be[r + i + 1]);
+        int64_t e = w->ends[r + i];
+        w->full[i] = e + gap + fw > width || (!wide_char(first) && 100 * e >= NEAR_FULL * width);
+        n_full += w->full[i] && w->narrow[i] && w->narrow[i + 1] && w->wordy[i];
+        n_ending += w->wordy[i] && in_set(last, SENTENCE_END);
+    }
+    int attested = n_full >= 2, sentences = 2 * n_ending > n_wordy;
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        Py_ssize_t cs = w->bs[r + i], ce = w->be[r + i], ns = w->bs[r + i + 1], ne = w->be[r + i + 1];
+        if (!(w->narrow[i] && w->narrow[i + 1] && w->wordy[i]) || parallel_lines(t, cs, ce, ns, ne)) continue;
+        uint32_t last = AT(t, ce - 1);
+        int goes_on = !wide_char(last) && !in_set(last, SENTENCE_END) && Py_UNICODE_ISLOWER(AT(t, ns));
+        if (attested) {
+            int inside = !sentences && i + 2 < n && w->full[i + 1];
+            int ends_open = Py_UNICODE_ISALNUM(last) || in_set(last, OPEN_END);
+            w->wrap[i] = (char)(goes_on || (w->full[i] && (ends_open || inside)));
+        } else {
+            int lower_end = Py_UNICODE_ISLOWER(last) ||
+                            ((last == ',' || last == '-') && ce - cs > 1 && !wide_char(AT(t, ce - 2)));
+            w->wrap[i] = (char)(goes_on || (w->full[i] && lower_end));
+        }
+    }
+}
+
+/* paragraphs.auto_groups over the block of lines [l0, l1): (first line, last line) of each
+ * paragraph, appended to groups (two int64 each); returns the new count */
+static Py_ssize_t block_groups(utext t, const int64_t *begin, const int64_t *span, Py_ssize_t l0, Py_ssize_t l1,
+                               autobuf *w, int64_t *groups, Py_ssize_t g) {
+    Py_ssize_t n = l1 - l0;
+    for (Py_ssize_t i = 0; i < n; i++)  /* the marker of every line: w->be holds where it ends, -1 for none */
+        w->be[i] = line_marker(t, begin[l0 + i], span[2 * (l0 + i) + 1], &w->mat[i], &w->mlen[i]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* a marker that the line before or after repeats is a prefix */
+        int shared = 0;
+        for (Py_ssize_t j = i - 1; j <= i + 1 && w->be[i] >= 0; j += 2)
+            if (j >= 0 && j < n && w->be[j] >= 0 && same_span(t, w->mat[i], w->mat[i] + w->mlen[i], w->mat[j], w->mat[j] + w->mlen[j]))
+                shared = 1;
+        Py_ssize_t end = span[2 * (l0 + i) + 1], bs = span[2 * (l0 + i)];
+        if (shared) {
+            bs = w->be[i];
+            while (bs < end && Py_UNICODE_ISSPACE(AT(t, bs))) bs++;
+        }
+        w->bs[i] = bs;
+        w->ends[i] = end;  /* kept here until every marker is read */
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t end = w->ends[i];
+        w->be[i] = end;
+        w->ends[i] = text_columns(t, begin[l0 + i], end);
+    }
+    Py_ssize_t r = 0;
+    while (r < n) {
+        Py_ssize_t e = r + 1;  /* the run [r, e) */
+        while (e < n && !starts_unit(t, w->bs[e], w->be[e]) && has_word(t, w->bs[e - 1], w->be[e - 1])) e++;
+        Py_ssize_t m = e - r, first = -1, last = -1, count = 0;
+        if (m > 1) {
+            run_wraps(t, w, r, m);
+            for (Py_ssize_t k = 0; k + 1 < m; k++)
+                if (w->wrap[k]) { if (first < 0) first = k; last = k; }
+            if (first >= 0)
+                for (Py_ssize_t k = first; k <= last; k++) count += w->wrap[k];
+        }
+        if (first < 0 || 2 * count < last + 1 - first) {
+            for (Py_ssize_t k = r; k < e; k++) { groups[2 * g] = l0 + k; groups[2 * g + 1] = l0 + k; g++; }
+        } else {
+            for (Py_ssize_t k = 0; k < first; k++) { groups[2 * g] = groups[2 * g + 1] = l0 + r + k; g++; }
+            groups[2 * g] = groups[2 * g + 1] = l0 + r + first;
+            g++;
+            for (Py_ssize_t k = first; k <= last; k++) {
+                int wide_k = !w->narrow[k], wide_next = !w->narrow[k + 1];  /* wider than a wrap */
+                if (w->wrap[k] || !(wide_k || wide_next)) groups[2 * g - 1] = l0 + r + k + 1;
+                else { groups[2 * g] = groups[2 * g + 1] = l0 + r + k + 1; g++; }
+            }
+            for (Py_ssize_t k = last + 2; k < m; k++) { groups[2 * g] = groups[2 * g + 1] = l0 + r + k; g++; }
+        }
+        r = e;
+    }
+    return g;
 }
 
 /* paragraph_spans(text, mode) -> int64 rows (line_start, line_end, char_start, char_end), as
@@ -1029,53 +1300,54 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Ui", &text, &mode)) return NULL;
     if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "paragraph_spans: mode is 0, 1 or 2"); return NULL; }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
+    utext t = {PyUnicode_KIND(text), PyUnicode_DATA(text)};
     Py_ssize_t lines = 1;
-    for (Py_ssize_t i = 0; i < n; i++) lines += PyUnicode_READ(kind, data, i) == '\n';
-    int64_t *span = malloc((size_t)lines * 16);   /* start, end of every line */
-    int64_t *sizes = malloc((size_t)lines * 8);   /* lines of every block */
-    int64_t *out = malloc((size_t)lines * 32);
+    for (Py_ssize_t i = 0; i < n; i++) lines += AT(t, i) == '\n';
+    size_t nl = (size_t)lines;
+    int64_t *span = malloc(nl * 16);    /* start, end of every line's content */
+    int64_t *begin = malloc(nl * 8);    /* offset of every line's first character */
+    int64_t *groups = malloc(nl * 16);  /* first and last line of every paragraph */
+    int64_t *out = malloc(nl * 32);
+    autobuf w = {malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)),
+                 malloc(nl * sizeof(Py_ssize_t)), malloc(nl * 8), malloc(nl), malloc(nl), malloc(nl), malloc(nl), malloc(nl * 8)};
     PyObject *result = NULL;
-    if (!span || !sizes || !out) { PyErr_NoMemory(); goto done; }
-    Py_ssize_t line = 0, begin = 0, n_blocks = 0, run = 0;
+    if (!span || !begin || !groups || !out || !w.bs || !w.be || !w.mat || !w.mlen || !w.ends || !w.wordy || !w.narrow || !w.full || !w.wrap ||
+        !w.widths) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t line = 0, from = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
-        if (i < n && PyUnicode_READ(kind, data, i) != '\n') continue;
-        Py_ssize_t a = begin, b = i;
-        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
-        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+        if (i < n && AT(t, i) != '\n') continue;
+        Py_ssize_t a = from, b = i;
+        while (a < b && Py_UNICODE_ISSPACE(AT(t, a))) a++;
+        while (b > a && Py_UNICODE_ISSPACE(AT(t, b - 1))) b--;
+        begin[line] = from;
         span[2 * line] = a;
         span[2 * line + 1] = b;
-        if (a < b) run++;
-        else if (run) { sizes[n_blocks++] = run; run = 0; }
         line++;
-        begin = i + 1;
+        from = i + 1;
     }
-    if (run) sizes[n_blocks++] = run;
-    if (mode == 0) {
-        mode = 1;
-        if (n_blocks >= 2) {
-            qsort(sizes, (size_t)n_blocks, 8, cmp_i64);
-            int64_t twice_median = n_blocks % 2 ? 2 * sizes[n_blocks / 2] : sizes[n_blocks / 2 - 1] + sizes[n_blocks / 2];
-            if (twice_median >= 4) mode = 2;
-        }
-    }
-    Py_ssize_t rows = 0;
+    Py_ssize_t g = 0;
     for (Py_ssize_t l = 0; l < line; l++) {
         if (span[2 * l] == span[2 * l + 1]) continue;
-        Py_ssize_t last = l;
-        if (mode == 2)
-            while (last + 1 < line && span[2 * (last + 1)] < span[2 * (last + 1) + 1]) last++;
-        out[4 * rows] = l + 1;
-        out[4 * rows + 1] = last + 1;
-        out[4 * rows + 2] = span[2 * l];
-        out[4 * rows + 3] = span[2 * last + 1];
-        rows++;
-        l = last;
+        Py_ssize_t e = l + 1;  /* the block [l, e) */
+        while (e < line && span[2 * e] < span[2 * e + 1]) e++;
+        if (mode == 0) g = block_groups(t, begin, span, l, e, &w, groups, g);
+        else if (mode == 2) { groups[2 * g] = l; groups[2 * g + 1] = e - 1; g++; }
+        else for (Py_ssize_t k = l; k < e; k++) { groups[2 * g] = groups[2 * g + 1] = k; g++; }
+        l = e - 1;
     }
-    result = bytes_of(out, rows * 32);
+    for (Py_ssize_t k = 0; k < g; k++) {
+        out[4 * k] = groups[2 * k] + 1;
+        out[4 * k + 1] = groups[2 * k + 1] + 1;
+        out[4 * k + 2] = span[2 * groups[2 * k]];
+        out[4 * k + 3] = span[2 * groups[2 * k + 1] + 1];
+    }
+    result = bytes_of(out, g * 32);
 done:
-    free(span); free(sizes); free(out);
+    free(span); free(begin); free(groups); free(out);
+    free(w.bs); free(w.be); free(w.mat); free(w.mlen); free(w.ends); free(w.wordy); free(w.narrow); free(w.full); free(w.wrap); free(w.widths);
     return result;
 }
 /* ---- FingerprintIndex: distinct 16-byte fingerprints -> ids in order of first appearance ---- */

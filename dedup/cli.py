@@ -119,7 +119,7 @@ _MATCHING_OPTIONS = [
     click.option("--shingle-size", default=None, type=click.IntRange(min=1), help="Characters per shingle.  [default: 3 for Han/kana/Hangul text, 5 for other scripts]"),
     click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024), help="MinHash signature length."),
     click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands (must divide --num-perm); default: chosen from the threshold."),
-    click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, auto (one of those per document), or join (lines, rejoining lines cut mid-sentence)."),
+    click.option("--split", type=click.Choice(SPLIT_MODES), default="auto", show_default=True, help="Paragraphs: one per line, blank-line blocks, auto (hard-wrapped runs of lines joined, every other line on its own), or join (lines, rejoining lines cut mid-sentence)."),
     click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only."),
     click.option("--canonical", type=click.Choice(POLICIES), default="first", show_default=True, help="Which member of a cluster is its canonical source."),
     click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy (0: off)."),

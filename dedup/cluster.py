@@ -8,6 +8,33 @@ containment for a partial copy); the
 members that fail go back into the pool, with the edges among them, for the next round. Every
 round settles at least the canonical and one neighbour of each component (a neighbour's edge
 to the canonical is itself verified), so the rounds end.
+
+The rounds hand a key to the first canonical that matches it, which can part two copies of
+one text. In Debian's copyright files, two copies of the GPL-2 notice, "This program is free
+software; ... GNU General Public License ..." and its twin "... GNU Library General Public
+License ..." (Jaccard 0.92), meet a long GPL-2+ stanza that ranks first and contains the
+first (containment 0.92, Jaccard 0.31) but not the second (0.86), and "This package is free
+software; ...", which both are near copies of (0.89, 0.82): the rounds give the first to the
+stanza as a partial copy and the second to "This package".
+So once the canonicals are known, every key that is not one goes to the cluster it is most
+like (``follow_neighbours``): among the canonicals it matches (its own, those it has an
+edge to, its neighbours' canonicals, and its neighbours in no cluster, which would start one)
+that rank before it, the one where its Jaccard to the canonical plus its Jaccard to each of
+its neighbours in the cluster is highest. Keys go
+in rank order, each seeing the moves before it; a canonical left without members is in no
+cluster. Members are still verified against their canonical (no drift), the canonical still
+ranks first in its cluster, and nothing leaves a connected component of the edges, so an
+update that clusters only the components that changed, or an engine that clusters one
+component at a time, gives the same result.
+
+On those files (``python -m bench debian``: the share of the pairs of different paragraphs at
+exact Jaccard >= 0.9 that share a cluster) the rounds alone keep 97.6% together with the
+split of one mode per document that dedup had before, and 99.88% with today's; following the
+neighbours, 98.7% and 99.92%. Rules that pick a canonical for each key on its own did worse
+(with the old split): the most similar canonical, near copies before partial ones, 96.0%;
+near copies first, then the better-ranked canonical, 97.4%; clustering the near copies
+first and the partial copies after them, 95.9%. A twin just across a threshold picks another
+canonical than its twin; following the neighbours keeps twins where most of their copies are.
 """
 
 from __future__ import annotations
@@ -76,12 +103,12 @@ def fragments(n: int, edges: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray,
     return out
 
 
-def cluster_keys(n: int, edges: np.ndarray, rank: np.ndarray, match: MatchFn) -> KeyClusters:
+def cluster_keys(n: int, edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, match: MatchFn) -> KeyClusters:
     """Assign keys to canonicals without drift (see the module docstring).
 
-    ``rank[k]`` orders keys for the canonical policy: the lowest rank in a group is its canonical.
-    ``match(a, b)`` says which key pairs are copies, with their Jaccard and containment; every
-    edge given must be a match.
+    ``jaccard[i]`` is the Jaccard of edge i. ``rank[k]`` orders keys for the canonical policy:
+    the lowest rank in a group is its canonical. ``match(a, b)`` says which key pairs are
+    copies, with their Jaccard and containment; every edge given must be a match.
     """
     canonical = np.full(n, -1, dtype=np.int64)
     sim_to_canonical = np.zeros(n)
@@ -112,4 +139,73 @@ def cluster_keys(n: int, edges: np.ndarray, rank: np.ndarray, match: MatchFn) ->
         settled = canonical >= 0
         keep = ~settled[a] & ~settled[b]
         a, b = a[keep], b[keep]
-    return KeyClusters(canonical, sim_to_canonical, con_to_canonical)
+    return follow_neighbours(edges, jaccard, rank, match, KeyClusters(canonical, sim_to_canonical, con_to_canonical))
+
+
+def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, match: MatchFn, kc: KeyClusters) -> KeyClusters:
+    """Move every key that is not a canonical to the cluster it is most like (see the module
+    docstring): the canonical it matches, ranking before it, with the highest Jaccard to it
+    plus Jaccard to the key's neighbours in its cluster. A neighbour in no cluster that ranks
+    before the key and matches it counts as the canonical of a cluster of its own.
+
+    The example of the module docstring: keys 2 and 3 are twins (0.92); 0 ranks first and takes
+    2 as a partial copy (0.31) but not 3, which goes to 1 (0.82). Key 2 is a near copy of 1 too
+    (0.89): 0.89 + 0.92 beats 0.31, so it follows its twin, and 0 is left alone.
+
+    >>> scores = {(0, 1): (False, 0.29, 0.86), (0, 2): (True, 0.31, 0.92), (0, 3): (False, 0.30, 0.86),
+    ...           (1, 2): (True, 0.89, 0.94), (1, 3): (True, 0.82, 0.92), (2, 3): (True, 0.92, 0.98)}
+    >>> def match(a, b):
+    ...     ok, j, c = zip(*(scores[tuple(sorted(p))] for p in zip(a.tolist(), b.tolist())))
+    ...     return np.array(ok), np.array(j), np.array(c)
+    >>> edges = np.array([[0, 2], [1, 2], [1, 3], [2, 3]])
+    >>> jac = np.array([0.31, 0.89, 0.82, 0.92])
+    >>> cluster_keys(4, edges, jac, np.arange(4), match).canonical.tolist()
+    [-1, 1, 1, 1]
+    """
+    canonical, sim, con = kc.canonical.copy(), kc.similarity.copy(), kc.containment.copy()
+    n = len(canonical)
+    keys = np.arange(n)
+    a, b = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
+    x, y, w = np.concatenate((a, b)), np.concatenate((b, a)), np.concatenate((jaccard, jaccard)).astype(float)
+    head = canonical == keys
+    # other canonicals a key could go to: those it has an edge to, its neighbours', and its
+    # neighbours in no cluster (a canonical of a cluster to come)
+    alone = canonical < 0
+    cx = np.concatenate((x[~head[x] & (head[y] | alone[y])], x[~head[x] & (canonical[y] >= 0)]))
+    ch = np.concatenate((y[~head[x] & (head[y] | alone[y])], canonical[y[~head[x] & (canonical[y] >= 0)]]))
+    other = (ch != canonical[cx]) & (rank[ch] < rank[cx])
+    code = np.unique(cx[other] * n + ch[other])
+    cx, ch = code // n, code % n
+    ok, jac, con_c = match(cx, ch) if len(cx) else (np.zeros(0, dtype=bool), np.zeros(0), np.zeros(0))
+    cx, ch, jac, con_c = cx[ok], ch[ok], np.asarray(jac, dtype=float)[ok], np.asarray(con_c, dtype=float)[ok]
+    if len(cx) == 0:
+        return kc
+    order = np.argsort(x, kind="stable")
+    neighbour, weight = y[order], w[order]
+    first_edge = np.searchsorted(x[order], np.arange(n + 1))
+    first_option = np.searchsorted(cx, np.arange(n + 1))  # cx is sorted: options grouped by key
+    for k in sorted(np.unique(cx).tolist(), key=lambda key: rank[key]):
+        near_k, w_k = neighbour[first_edge[k] : first_edge[k + 1]], weight[first_edge[k] : first_edge[k + 1]]
+        if canonical[k] == k:  # a key in no cluster that another key chose as its canonical
+            continue
+        options = [(int(canonical[k]), float(sim[k]), float(con[k]))] if canonical[k] >= 0 else []
+        options += [o for o in zip(ch[first_option[k] : first_option[k + 1]].tolist(), jac[first_option[k] : first_option[k + 1]].tolist(),
+                                   con_c[first_option[k] : first_option[k + 1]].tolist())
+                    if canonical[o[0]] in (o[0], -1)]  # still a canonical, or still in no cluster
+        if not options:
+            continue
+        in_cluster = canonical[near_k]
+
+        def score(option: tuple[int, float, float]) -> tuple[float, int]:
+            # summed in sorted order: the same whatever order the engine numbered the keys in
+            together = np.sort(w_k[(in_cluster == option[0]) & (near_k != option[0])])
+            return option[1] + float(together.sum()), -int(rank[option[0]])
+
+        canonical[k], sim[k], con[k] = max(options, key=score)
+        if canonical[k] >= 0 and canonical[canonical[k]] < 0:  # it starts a cluster
+            canonical[canonical[k]], sim[canonical[k]], con[canonical[k]] = canonical[k], 1.0, 1.0
+    kept = np.zeros(n, dtype=bool)
+    kept[canonical[(canonical >= 0) & (canonical != keys)]] = True
+    alone = (canonical == keys) & ~kept
+    canonical[alone], sim[alone], con[alone] = -1, 0.0, 0.0
+    return KeyClusters(canonical, sim, con)

@@ -36,8 +36,9 @@ class ScanConfig:
                   is about a word), 5 for alphabetic ones (see bench/README.md for the data).
     num_perm      MinHash signature length; split into LSH bands of equal rows.
     bands         LSH bands; must divide num_perm. None: chosen from threshold (see lsh.py).
-    split         paragraph splitting: one line each, blank-line blocks, auto (one of those per
-                  document), or join (lines, rejoining lines cut mid-sentence; see paragraphs.py).
+    split         paragraph splitting: one line each, blank-line blocks, auto (runs of hard-wrapped
+                  lines joined, every other line on its own, decided run by run), or join
+                  (lines, rejoining lines cut mid-sentence; see paragraphs.py).
     min_chars     keys shorter than this are matched by exact fingerprint only. Below 10
                   characters one edit inside a key already drops its 3-gram Jaccard to 0.45 or
                   less (8 shingles, 3 broken), so MinHash could only find the exact copies the

@@ -35,7 +35,9 @@ Decisions worth knowing:
 - ``fold_placeholders`` folds a run of ``x X × *`` unless it touches a letter, digit or mark
   outside CJK (``index``, ``Linux``, ``x86``, ``3x3``, ``5*3``, ``**bold**`` stay); a lone ``x`` or
   ``X`` is folded too (``第x次``, ``x月xx日``, and also English ``x = 1`` and Roman ``XX世纪``:
-  over-folding costs little, since every copy folds the same way). ``某`` is folded except in
+  over-folding costs little, since every copy folds the same way). A run of ``*`` that begins a
+  line before a space is a comment or list marker, not a placeholder (`` * Permission``).
+  ``某`` is folded except in
   the ordinary words 某些 某种 某个 某一 某方面 某处 某样 某类 某时; ``某人``, ``某地``,
   ``某日`` fold, like the ``xx`` they stand in for. Runs of ``○ 〇`` fold unless they touch a
   numeral (``二〇二〇年`` stays).
@@ -403,6 +405,10 @@ _PLACEHOLDER_ATOM = (
     rf"|某(?!{'|'.join(_MOU_WORDS)})"  # not in 某些, 某种
 )
 _PLACEHOLDER_RE = re.compile(rf"(?:{_PLACEHOLDER_ATOM})(?:{_PLACEHOLDER_ATOM})*")
+# A run of "*" that begins a line, before white space or the line's end, marks a comment or a
+# list item (" * Permission to use"); as a placeholder on every line it made a licence in a C
+# comment a stranger to the same licence without one.
+_LINE_MARKER_RE = re.compile(r"(?m)^([^\S\n]*)\*+(?=\s|$)")
 # The characters every atom opens with: a text without one has nothing to fold, and a search
 # for a plain class is ~5x faster than the pattern's look-arounds at every x and 某.
 _PLACEHOLDER_HINT_RE = re.compile("[xX×*○〇某]")
@@ -420,9 +426,13 @@ def fold_placeholders(text: str) -> str:
         '\\ue000月\\ue000日，\\ue000同志、\\ue000和\\ue000在某些地区'
         >>> fold_placeholders("Linux x86 index 3x3 二〇二〇年")
         'Linux x86 index 3x3 二〇二〇年'
+        >>> fold_placeholders(" * Permission to use\\n *\\n * is preserved. ** ")
+        '   Permission to use\\n  \\n   is preserved. \\ue000 '
     """
     if _PLACEHOLDER_HINT_RE.search(text) is None:
         return text
+    if "*" in text:
+        text = _LINE_MARKER_RE.sub(r"\1 ", text)
     return _PLACEHOLDER_RE.sub(PLACEHOLDER, text)
 
 

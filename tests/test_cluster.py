@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import derandomized
 from dedup.cluster import cluster_keys, components
 
 
@@ -62,7 +63,7 @@ def test_every_member_is_within_reach_of_its_canonical(xs, radius):
         sim = np.where(np.abs(pos[a] - pos[b]) <= radius, 1.0, 0.0)
         return sim >= 0.5, sim, sim
 
-    kc = cluster_keys(n, edges, np.arange(n), match)
+    kc = cluster_keys(n, edges, np.ones(len(edges)), np.arange(n), match)
     for k in range(n):
         c = kc.canonical[k]
         if c >= 0:
@@ -90,9 +91,133 @@ def test_chain_is_cut_at_the_canonical():
         return sim >= 0.8, sim, sim
 
     edges = np.array([[0, 1], [1, 2]])
-    kc = cluster_keys(3, edges, np.array([1, 0, 2]), match)
+    kc = cluster_keys(3, edges, np.array([0.9, 0.9]), np.array([1, 0, 2]), match)
     assert kc.canonical.tolist() == [1, 1, 1]
     # key 0 ranks best: 0 takes 1, and 2 (0.5 from 0) is left out on its own
-    kc = cluster_keys(3, edges, np.array([0, 1, 2]), match)
+    kc = cluster_keys(3, edges, np.array([0.9, 0.9]), np.array([0, 1, 2]), match)
     assert kc.canonical.tolist() == [0, 0, -1]
     assert kc.similarity.tolist()[:2] == [1.0, 0.9]
+
+
+# -- a key follows its near copies ------------------------------------------------------------------
+
+scored_graphs = st.integers(2, 14).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(st.sampled_from([0.0, 0.3, 0.55, 0.6, 0.62, 0.7, 0.9, 0.95, 1.0]), min_size=n * n, max_size=n * n),
+        st.lists(st.booleans(), min_size=n * n, max_size=n * n),  # contained (a partial copy) when not near
+        st.lists(st.booleans(), min_size=n * n, max_size=n * n),  # a matching pair LSH proposed (an edge)
+        st.permutations(list(range(n))),
+    )
+)
+
+
+def scored(n, sims, contained):
+    """A symmetric Jaccard matrix and the match of a MatchRule at 0.6 (or contained)."""
+    jac = np.array(sims, dtype=float).reshape(n, n)
+    jac = np.triu(jac, 1) + np.triu(jac, 1).T
+    np.fill_diagonal(jac, 1.0)
+    part = np.array(contained).reshape(n, n)
+    part = np.triu(part, 1) | np.triu(part, 1).T
+
+    def match(a, b):
+        j = jac[a, b]
+        return (j >= 0.6) | part[a, b], j, np.where(j >= 0.6, j, 0.95)
+
+    return jac, part, match
+
+
+@derandomized(300)
+@given(scored_graphs)
+def test_clusters_never_drift_and_keep_their_canonical_first(graph):
+    n, sims, contained, proposed, order = graph
+    jac, part, match = scored(n, sims, contained)
+    rank = np.array(order)
+    pairs = [(i, j) for i, j in itertools.combinations(range(n), 2) if (jac[i, j] >= 0.6 or part[i, j]) and proposed[i * n + j]]
+    edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    kc = cluster_keys(n, edges, jac[edges[:, 0], edges[:, 1]], rank, match)
+    for k in range(n):
+        c = int(kc.canonical[k])
+        if c < 0:
+            continue
+        assert kc.canonical[c] == c
+        if c != k:
+            assert match(np.array([k]), np.array([c]))[0][0], "a member matches its canonical"
+            assert kc.similarity[k] == jac[k, c]
+            assert rank[c] < rank[k], "the canonical ranks first in its cluster"
+    for c in set(kc.canonical.tolist()) - {-1}:
+        assert (kc.canonical == c).sum() >= 2, "a canonical has members"
+    touched = set(edges.ravel().tolist())
+    assert all(kc.canonical[k] == -1 for k in range(n) if k not in touched)
+    # the same clusters whatever numbers the keys carry (engines number them differently)
+    perm = np.array(order)  # key k is called perm[k]
+    inverse = np.argsort(perm)
+    jac2, part2 = jac[np.ix_(inverse, inverse)], part[np.ix_(inverse, inverse)]
+
+    def match2(a, b):
+        j = jac2[a, b]
+        return (j >= 0.6) | part2[a, b], j, np.where(j >= 0.6, j, 0.95)
+
+    kc2 = cluster_keys(n, perm[edges], jac[edges[:, 0], edges[:, 1]], rank[inverse], match2)
+    assert [int(perm[c]) if c >= 0 else -1 for c in kc.canonical] == [int(kc2.canonical[perm[k]]) for k in range(n)]
+
+
+# Paragraphs of Debian's copyright files, as ``--split blocks`` gives them: a GPL-2+ stanza, and
+# three copies of the GPL-2 notice, one of them with "Library" where the others say nothing.
+GPL_STANZA = """\
+License: GPL-2+
+ This program is free software; you can redistribute it and/or modify it under
+ the terms of the GNU General Public License as published by the Free Software
+ Foundation; version 2 of the license, or (at your opinion) any later version.
+ .
+ This program is distributed in the hope that it will be useful, but WITHOUT
+ ANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS
+ FOR A PARTICULAR PURPOSE. See the GNU General Public License for more details.
+ .
+ You should have received a copy of the GNU General Public License along with
+ this program; if not, write to the Free Software Foundation, Inc., 51 Franklin
+ Street, Fifth Floor, Boston, MA 02110-1301, USA.
+ .
+ On Debian systems you can find a local copy of the GNU General Public License
+ in /usr/share/common-licenses/GPL-2.
+"""
+PACKAGE_NOTICE = """\
+This package is free software; you can redistribute it and/or modify
+ it under the terms of the GNU General Public License as published by
+ the Free Software Foundation; either version 2 of the License, or
+ (at your option) any later version.
+"""
+PROGRAM_NOTICE = """\
+This program is free software; you can redistribute it and/or modify
+ it under the terms of the GNU General Public License as published by
+ the Free Software Foundation; either version 2 of the License, or
+ (at your option) any later version.
+"""
+LIBRARY_NOTICE = """\
+This program is free software; you can redistribute it and/or
+modify it under the terms of the GNU Library General Public License
+as published by the Free Software Foundation; either version 2
+of the License, or (at your option) any later version.
+"""
+
+
+def test_a_partial_copy_follows_its_twin_to_their_near_copies(tmp_path):
+    """The stanza ranks first and contains the program notice (containment 0.92, Jaccard 0.31)
+    but not its twin, the library notice (0.86); both are near copies of the package notice
+    (0.89, 0.82). In one pass of rounds the stanza took the program notice as a partial copy
+    and the library notice went to the package notice: the twins were parted."""
+    from conftest import query, write_corpus
+    from dedup.config import ScanConfig
+    from dedup.scan import scan
+
+    files = {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE, "4-library.txt": LIBRARY_NOTICE}
+    root = write_corpus(tmp_path / "corpus", files)
+    scan(root, ScanConfig(split="blocks", workers=1), tmp_path / "x.db")
+    rows = query(tmp_path / "x.db", "SELECT d.path, p.cluster_id, m.relation, round(m.similarity, 2) FROM paragraphs p "
+                                     "JOIN documents d ON d.id = p.doc_id LEFT JOIN members m ON m.paragraph_id = p.id ORDER BY d.path")
+    assert rows == [
+        ("1-stanza.txt", None, None, None),
+        ("2-package.txt", 1, "canonical", 1.0),
+        ("3-program.txt", 1, "near", 0.89),
+        ("4-library.txt", 1, "near", 0.82),
+    ]

@@ -687,6 +687,56 @@ def test_paragraph_spans_are_the_same_on_both_cores(text):
     assert [text[r[2] : r[3]] for r in by_line] == [line.strip() for line in text.split("\n") if line.strip()]
 
 
+def spans_on_both_cores(text: str, modes=("auto",)) -> list:
+    from dedup import paragraphs
+
+    results = []
+    for core_env in (None, "python"):
+        with pytest.MonkeyPatch.context() as mp:
+            if core_env:
+                mp.setenv("DEDUP_CORE", core_env)
+            else:
+                mp.delenv("DEDUP_CORE", raising=False)
+            results.append([paragraphs.paragraph_spans(text, mode).tolist() for mode in modes])
+    return results
+
+
+# lines of wrapped-looking prose, fields, list items, comment markers, Han text, all-caps and
+# titlecase words, at widths on both sides of the 40 and 100 columns the auto split looks at
+prose_word = st.one_of(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9),
+    st.sampled_from(["The", "the", "License:", "Copyright", "IN", "OF", "software,", "end.", "free:", "漢字", "，", "。", "and/or",
+                     "(c)", "2004", "-", "*", "1.", "a)", "一、", "é", "Ǆ", "ǅ", "x\t", "國際", "\u3000"]),
+)
+prose_line = st.tuples(
+    st.sampled_from(["", " ", "  ", "    ", "\t", " * ", "> ", "# ", "\u3000\u3000", " . ", "-- "]),
+    st.lists(prose_word, max_size=18).map(" ".join),
+    st.sampled_from(["", " ", "\t", "\u3000"]),
+).map("".join)
+prose_text = st.lists(prose_line, max_size=30).map("\n".join)
+
+
+@needs_core
+@examples(500)
+@given(prose_text)
+def test_auto_split_is_the_same_on_both_cores(text):
+    compiled_spans, python_spans = spans_on_both_cores(text)
+    assert compiled_spans == python_spans, text
+
+
+@needs_core
+def test_auto_split_of_real_licences_is_the_same_on_both_cores():
+    from test_paragraphs import DICKENS, GOLDEN
+
+    texts = [text for text, _ in GOLDEN.values()] + [DICKENS] + [p.read_text(encoding="utf-8") for p in sorted(SEEDS.iterdir())]
+    licences = Path("/usr/share/common-licenses")
+    if licences.is_dir():
+        texts += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(licences.iterdir()) if p.is_file()]
+    for text in texts:
+        compiled_spans, python_spans = spans_on_both_cores(text, ("auto", "lines", "blocks"))
+        assert compiled_spans == python_spans, text[:200]
+
+
 @needs_core
 @examples(150)
 @given(st.lists(st.integers(0, 40), max_size=3000), st.integers(1, 5))

@@ -1,9 +1,20 @@
-"""Paragraph splitting: spans, line numbers and the auto choice between lines and blocks."""
+"""Paragraph splitting: spans, line numbers, and what ``auto`` makes of real text.
 
+The golden cases are excerpts of Debian's copyright files, copied as they stand (lines of white
+space included), with the paragraphs ``auto`` must give: each as its line range and first words.
+"""
+
+import textwrap
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import derandomized
 from dedup.paragraphs import split_paragraphs
+
+SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 
 line_text = st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=30)
 documents = st.lists(line_text, max_size=30).map("\n".join)
@@ -43,12 +54,23 @@ def test_auto_keeps_lines_when_blank_lines_separate_single_lines():
     assert [(p.text, p.line_start) for p in split_paragraphs(text)] == [("第一段。", 1), ("第二段。", 3), ("第三段。", 5)]
 
 
+DICKENS = """\
+It was the best of times, it was the worst of times, it was the age of
+wisdom, it was the age of foolishness, it was the epoch of belief, it
+was the epoch of incredulity, it was the season of Light, it was the
+season of Darkness, it was the spring of hope, it was the winter of
+despair.
+
+There were a king with a large jaw and a queen with a plain face, on
+the throne of England; there were a king with a large jaw and a queen
+with a fair face, on the throne of France.
+"""
+
+
 def test_auto_joins_hard_wrapped_blocks():
-    text = "It was the best of times,\nit was the worst of times.\n\nIt was the age of wisdom,\nit was the age of foolishness.\n"
-    paragraphs = split_paragraphs(text)
-    assert len(paragraphs) == 2
-    assert paragraphs[1].text == "It was the age of wisdom,\nit was the age of foolishness."
-    assert (paragraphs[1].line_start, paragraphs[1].line_end) == (4, 5)
+    paragraphs = split_paragraphs(DICKENS)
+    assert [(p.line_start, p.line_end) for p in paragraphs] == [(1, 5), (7, 9)]
+    assert paragraphs[1].text == "There were a king with a large jaw and a queen with a plain face, on\nthe throne of England; there were a king with a large jaw and a queen\nwith a fair face, on the throne of France."
 
 
 def test_crlf_free_offsets_with_indentation():
@@ -77,3 +99,492 @@ def test_headings_and_list_items_are_never_joined():
 
 def test_lines_mode_never_joins():
     assert len(split_paragraphs("各單位要在前期工作基礎上,進一步\n落實防控舉措。", "lines")) == 2
+
+
+# -- auto on real text: golden excerpts of /usr/share/doc/*/copyright ---------------------------
+
+
+def shape(text: str, mode: str = "auto") -> list[str]:
+    """Each paragraph as 'first-last line' (or 'line') and its first four words."""
+    return [
+        (f"{p.line_start}-{p.line_end} " if p.line_end > p.line_start else f"{p.line_start} ") + " ".join(p.text.split()[:4])
+        for p in split_paragraphs(text, mode)
+    ]
+
+
+LIBWEBP7 = """\
+This work was packaged for Debian by:
+
+    Jeff Breidenbach <jab@debian.org> on Mon, 28 Feb 2011 17:25:17 -0800
+
+It was downloaded from <http://webp.googlecode.com>
+
+Upstream Author:
+
+    Pascal Massimino <pascal.massimino@gmail.com>
+
+Copyright:
+
+    Copyright (C) 2010, Google Inc. All rights reserved.
+
+License:
+
+    Redistribution and use in source and binary forms, with or without
+    modification, are permitted provided that the following conditions are
+    met:
+
+      * Redistributions of source code must retain the above copyright
+        notice, this list of conditions and the following disclaimer.
+    
+      * Redistributions in binary form must reproduce the above copyright
+        notice, this list of conditions and the following disclaimer in
+        the documentation and/or other materials provided with the
+        distribution.
+    
+      * Neither the name of Google nor the names of its contributors may
+        be used to endorse or promote products derived from this software
+        without specific prior written permission.
+    
+    THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS
+    "AS IS" AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT
+    LIMITED TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR
+    A PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT
+    HOLDER OR CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL,
+    SPECIAL, EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT
+    LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR SERVICES; LOSS OF USE,
+    DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER CAUSED AND ON ANY
+    THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR TORT
+    (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+    OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+    
+The Debian packaging is:
+
+    Copyright (C) 2011 Jeff Breidenbach <jab@debian.org>
+
+and is licensed under Apache-2.0
+see `/usr/share/common-licenses/Apache-2.0'.
+"""
+
+LIBWEBP7_SHAPE = [
+    '1 This work was packaged',
+    '3 Jeff Breidenbach <jab@debian.org> on',
+    '5 It was downloaded from',
+    '7 Upstream Author:',
+    '9 Pascal Massimino <pascal.massimino@gmail.com>',
+    '11 Copyright:',
+    '13 Copyright (C) 2010, Google',
+    '15 License:',
+    '17-19 Redistribution and use in',
+    '21-22 * Redistributions of source',
+    '24-27 * Redistributions in binary',
+    '29-31 * Neither the name',
+    '33-43 THIS SOFTWARE IS PROVIDED',
+    '45 The Debian packaging is:',
+    '47 Copyright (C) 2011 Jeff',
+    '49 and is licensed under',
+    "50 see `/usr/share/common-licenses/Apache-2.0'.",
+]
+
+BASH_Y_TAB = """\
+Files: y.tab.*
+Copyright: (C) 1984, 1989-1990, 2000-2015, 2018-2021 Free Software Foundation,
+   Inc.
+License: GPL-3+ with Bison exception
+   This program is free software: you can redistribute it and/or modify
+   it under the terms of the GNU General Public License as published by
+   the Free Software Foundation, either version 3 of the License, or
+   (at your option) any later version.
+ .
+   This program is distributed in the hope that it will be useful,
+   but WITHOUT ANY WARRANTY; without even the implied warranty of
+   MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+   GNU General Public License for more details.
+ .
+   You should have received a copy of the GNU General Public License
+   along with this program.  If not, see <https://www.gnu.org/licenses/>.
+ .
+   As a special exception, you may create a larger work that contains
+   part or all of the Bison parser skeleton and distribute that work
+   under terms of your choice, so long as that work isn't itself a
+   parser generator using the skeleton or a modified version thereof
+   as a parser skeleton.  Alternatively, if you modify or redistribute
+   the parser skeleton itself, you may (at your option) remove this
+   special exception, which will cause the skeleton and the resulting
+   Bison output files to be licensed under the GNU General Public
+   License without this special exception.
+ .
+   This special exception was added by the Free Software Foundation in
+   version 2.2 of Bison.
+Comment:
+ On Debian systems, the complete text of the GNU General Public License
+ version 3 can be found in `/usr/share/common-licenses/GPL-3'.
+
+Files:
+ examples/functions/array-stuff
+ examples/functions/fstty
+ examples/functions/func
+ examples/functions/inetaddr"""
+
+BASH_Y_TAB_SHAPE = [
+    '1 Files: y.tab.*',
+    '2-3 Copyright: (C) 1984, 1989-1990,',
+    '4 License: GPL-3+ with Bison',
+    '5-8 This program is free',
+    '9 .',
+    '10-13 This program is distributed',
+    '14 .',
+    '15-16 You should have received',
+    '17 .',
+    '18-26 As a special exception,',
+    '27 .',
+    '28-29 This special exception was',
+    '30 Comment:',
+    '31-32 On Debian systems, the',
+    '34 Files:',
+    '35 examples/functions/array-stuff',
+    '36 examples/functions/fstty',
+    '37 examples/functions/func',
+    '38 examples/functions/inetaddr',
+]
+
+LIBDAEMON0 = """\
+This package was debianized by Oliver Kurth <oku@debian.org> on
+Fri, 11 Jul 2003 22:03:30 +0200.
+
+It was downloaded from http://0pointer.de/lennart/projects/libdaemon/
+
+Upstream Author:
+
+    Lennart Poettering <mzqnrzba (at) 0pointer (dot) de>
+
+Copyright:
+
+    Copyright (C) 2003-2009 Lennart Poettering <mzqnrzba (at) 0pointer (dot) de>
+
+License:
+
+    libdaemon is free software; you can redistribute it and/or modify
+    it under the terms of the GNU Lesser General Public License as
+    published by the Free Software Foundation; either version 2.1 of
+    the License, or (at your option) any later version.
+
+    libdaemon is distributed in the hope that it will be useful, but
+    WITHOUT ANY WARRANTY; without even the implied warranty of
+    MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+    Lesser General Public License for more details.
+
+    You should have received a copy of the GNU Lesser General Public
+    License the Debian GNU/Linux distribution in the file
+    /usr/share/common-licenses/LGPL; if not, write to the Free Software
+    Foundation, Inc., 51 Franklin St, Fifth Floor, Boston, MA 02110-1301 USA
+
+The Debian packaging is
+Copyright (C) 2003-2007, Oliver Kurth <oku@debian.org>
+Copyright (C) 2007-2008, Y Giridhar Appaji Nag <giridhar@appaji.net> and
+is licensed under the GNU GPL, either version 2 of the License, or (at
+your option) any later version; see `/usr/share/common-licenses/GPL-2'."""
+
+LIBDAEMON0_SHAPE = [
+    '1-2 This package was debianized',
+    '4 It was downloaded from',
+    '6 Upstream Author:',
+    '8 Lennart Poettering <mzqnrzba (at)',
+    '10 Copyright:',
+    '12 Copyright (C) 2003-2009 Lennart',
+    '14 License:',
+    '16-19 libdaemon is free software;',
+    '21-24 libdaemon is distributed in',
+    '26-29 You should have received',
+    '31 The Debian packaging is',
+    '32 Copyright (C) 2003-2007, Oliver',
+    '33-35 Copyright (C) 2007-2008, Y',
+]
+
+FONTCONFIG = """\
+This package was debianized by Colin Walters <walters@debian.org> on
+Sun, 13 Oct 2002 15:01:50 -0400
+
+It was downloaded from http://www.fontconfig.org/
+
+Upstream Author: Keith Packard
+
+Copyright:
+
+Copyright © 2001,2003 Keith Packard
+
+Permission to use, copy, modify, distribute, and sell this software and its
+documentation for any purpose is hereby granted without fee, provided that
+the above copyright notice appear in all copies and that both that
+copyright notice and this permission notice appear in supporting
+documentation, and that the name of Keith Packard not be used in
+advertising or publicity pertaining to distribution of the software without
+specific, written prior permission.  Keith Packard makes no
+representations about the suitability of this software for any purpose.  It
+is provided "as is" without express or implied warranty.
+
+KEITH PACKARD DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE,
+INCLUDING ALL IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS, IN NO
+EVENT SHALL KEITH PACKARD BE LIABLE FOR ANY SPECIAL, INDIRECT OR
+CONSEQUENTIAL DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE,
+DATA OR PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER
+TORTIOUS ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR
+PERFORMANCE OF THIS SOFTWARE."""
+
+FONTCONFIG_SHAPE = [
+    '1-2 This package was debianized',
+    '4 It was downloaded from',
+    '6 Upstream Author: Keith Packard',
+    '8 Copyright:',
+    '10 Copyright © 2001,2003 Keith',
+    '12-20 Permission to use, copy,',
+    '22-28 KEITH PACKARD DISCLAIMS ALL',
+]
+
+LIBQUADMATH0 = """\
+remaining files:
+
+ * Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
+ *
+ * Developed at SunPro, a Sun Microsystems, Inc. business.
+ * Permission to use, copy, modify, and distribute this
+ * software is freely granted, provided that this notice
+ * is preserved."""
+
+LIBQUADMATH0_SHAPE = [
+    '1 remaining files:',
+    '3 * Copyright (C) 1993',
+    '4 *',
+    '5-8 * Developed at SunPro,',
+]
+
+GTK_PO = """\
+Files: po/*
+       po-properties/*
+Copyright: Copyright (C) 1995-2019 Free Software Foundation, Inc.
+           Copyright (C) 1999, 2003-2010 The GTK Team
+           Copyright (C) 2004 Zuza Software Foundation <info@translate.org.za>
+           Copyright (C) 2008-2010 F Wolff <friedel@translate.org.za>"""
+
+GTK_PO_SHAPE = [
+    '1 Files: po/*',
+    '2 po-properties/*',
+    '3 Copyright: Copyright (C) 1995-2019',
+    '4 Copyright (C) 1999, 2003-2010',
+    '5 Copyright (C) 2004 Zuza',
+    '6 Copyright (C) 2008-2010 F',
+]
+
+LIBMPC3 = """\
+This package was debianized by Laurent Fousse <laurent@komite.net> on
+Tue, 14 Oct 2008 16:21:17 +0200.
+
+It was downloaded from <http://www.multiprecision.org/mpc/>
+
+Upstream Author:
+
+    Andreas Enge
+    Philippe Théveny
+    Paul Zimmermann
+
+Copyright:
+
+    <Copyright (C) 2002-2020 INRIA>
+
+License:
+
+    This library is distributed under the terms of the GNU Lesser General
+    Public License as published by the Free Software Foundation; either version
+    3 of the License, or (at your option) any later version.
+
+On Debian systems, a copy of the licence is located in file
+/usr/share/common-licenses/LGPL-3.
+
+The initial and current Debian packaging was made by Laurent Fousse
+<laurent@komite.net> in 2008 and is put into public domain."""
+
+LIBMPC3_SHAPE = [
+    '1-2 This package was debianized',
+    '4 It was downloaded from',
+    '6 Upstream Author:',
+    '8 Andreas Enge',
+    '9 Philippe Théveny',
+    '10 Paul Zimmermann',
+    '12 Copyright:',
+    '14 <Copyright (C) 2002-2020 INRIA>',
+    '16 License:',
+    '18-20 This library is distributed',
+    '22-23 On Debian systems, a',
+    '25-26 The initial and current',
+]
+
+
+GOLDEN = {name: (globals()[name], globals()[name + "_SHAPE"]) for name in
+          ("LIBWEBP7", "BASH_Y_TAB", "LIBDAEMON0", "FONTCONFIG", "LIBQUADMATH0", "GTK_PO", "LIBMPC3")}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_debian_copyright_excerpts(name):
+    text, expected = GOLDEN[name]
+    assert shape(text) == expected
+
+
+def test_a_wrapped_licence_among_one_line_fields_stays_whole():
+    """libwebp7: most blocks are one-line fields, so the document-wide choice of old cut its
+    licence into single lines; its lines of four spaces are blank lines."""
+    assert "\n    \n" in LIBWEBP7  # the excerpt still holds its white-space lines
+    texts = [" ".join(p.text.split()) for p in split_paragraphs(LIBWEBP7)]
+    assert "Redistribution and use in source and binary forms, with or without modification, are permitted provided that the following conditions are met:" in texts
+    assert "* Redistributions of source code must retain the above copyright notice, this list of conditions and the following disclaimer." in texts
+    assert sum(t.startswith("THIS SOFTWARE IS PROVIDED") and t.endswith("SUCH DAMAGE.") for t in texts) == 1
+
+
+def test_deb822_fields_licence_paragraphs_and_separators_come_apart():
+    texts = [p.text for p in split_paragraphs(BASH_Y_TAB)]
+    assert texts[:4] == [
+        "Files: y.tab.*",
+        "Copyright: (C) 1984, 1989-1990, 2000-2015, 2018-2021 Free Software Foundation,\n   Inc.",
+        "License: GPL-3+ with Bison exception",
+        "This program is free software: you can redistribute it and/or modify\n   it under the terms of the GNU General Public License as published by\n"
+        "   the Free Software Foundation, either version 3 of the License, or\n   (at your option) any later version.",
+    ]
+    assert texts[4] == "."  # deb822's empty line: a paragraph of its own (an empty key)
+
+
+BASH_MIT_LIKE = """\
+License: MIT-like
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies, and that
+ * the name of Digital Equipment Corporation not be used in advertising or
+ * publicity pertaining to distribution of the document or software without
+ * specific, written prior permission.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND DIGITAL EQUIPMENT CORP. DISCLAIMS ALL
+ * WARRANTIES WITH REGARD TO THIS SOFTWARE, INCLUDING ALL IMPLIED WARRANTIES
+ * OF MERCHANTABILITY AND FITNESS.   IN NO EVENT SHALL DIGITAL EQUIPMENT
+ * CORPORATION BE LIABLE FOR ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL
+ * DAMAGES OR ANY DAMAGES WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR
+ * PROFITS, WHETHER IN AN ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS
+ * ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS
+ * SOFTWARE.
+"""
+
+
+def test_a_field_over_a_licence_in_a_c_comment():
+    """bash: deb822's License field, then the licence as a C comment; the comment's " * " repeats
+    from line to line, so it is a prefix, not a list."""
+    assert shape(BASH_MIT_LIKE) == ["1 License: MIT-like", "2-7 * Permission to use,", "8 *", "9-16 * THE SOFTWARE IS"]
+
+
+@pytest.mark.xfail(strict=True, reason="a sentence over two lines narrower than 40 columns is not taken for wrapped text")
+def test_a_narrow_two_line_sentence_is_joined():
+    assert shape(LIBWEBP7)[-1] == "49-50 and is licensed under"
+
+
+# -- auto on constructed cases ----------------------------------------------------------------------
+
+
+def test_seeds_keep_one_paragraph_a_line():
+    """The seeds' long one-line paragraphs separated by single newlines are not wrapped prose:
+    a Chinese line of 60 characters is 120 columns, and their widths vary."""
+    for seed in sorted(SEEDS.glob("*.txt")):
+        text = seed.read_text(encoding="utf-8")
+        assert shape(text) == shape(text, "lines"), seed.name
+
+
+def test_hard_wrapped_chinese_is_joined():
+    lines = [line for line in (SEEDS / "001_d3b6136d7093a85b.txt").read_text(encoding="utf-8").split("\n") if len(line) > 120][:2]
+    text = "\n\n".join("\n".join(line[i : i + 30] for i in range(0, len(line), 30)) for line in lines)
+    paragraphs = split_paragraphs(text)
+    assert ["".join(p.text.split("\n")) for p in paragraphs] == lines
+
+
+@pytest.mark.parametrize("text", [
+    "Home\nAbout us\nProducts and services\nContact",  # a menu
+    "首页\n关于我们\n联系我们\n\n县长在全县疫情防控表彰大会上的讲话\n2020-12-28 18",  # a menu; a title over its date
+    # one sentence a line, lines of about the same width
+    "The quick brown fox jumps over the lazy dog near the old river bank.\n"
+    "A second sentence that is about as long as the first one is, here.\n"
+    "Another line of text that ends a sentence and is of similar width.\n"
+    "This is the fourth sentence on its own line, with no wrap at all.",
+    # lines wider than any hand-made wrap
+    "Affirmer offers the Work as-is and makes no representations or warranties of any kind concerning the Work, express, implied\n"
+    "or otherwise, including without limitation warranties of title, merchantability, fitness for a particular purpose, non\n"
+    "infringement, or the absence of latent or other defects, accuracy, or the present or absence of errors, whether or not.",
+    "Copyright (C) 2004 James Johnson <modean52@comcast.net> and his friends\n"
+    "Copyright (C) 2004 David Lodge <dave@cirt.net> and his friends, too",  # the same first word
+    # lines of the generated benchmark (bench.generate): a paragraph cut short over the next one,
+    "治任务,必须严下达。主要任务是通报前阶段全作机制。二是人口计生键岗位,继续推行街道动态研判,\n"
+    "提高临时聘用计戴口罩,交通基础,二要信息上步加强党建工作,引导农村“控和安全防范责任体系。",
+    # pinyin junk after a Han character is no lowercase continuation,
+    "全民共同抗性别比升高问题。赴外省出差防疫物资，协\nqū)俚解決好用電,這些是我們排查實到人,更務實的作風抓好基提供堅強的消防保障,給錢21年。",
+    # and two lines of one width, one of them before a line far wider, attest no wrap
+    "三、干部包联带头、全员发动参战,企地联创共建*营商好环境\n接种率达到报送渠道。紧扣“两利三月结\n"
+    ",紧盯重点行关机制。加强物***万元,各部门要立足“两物色。\n" + "社区社会做法继续发扬。" * 12,
+])
+def test_lines_that_are_not_wrapped_prose_stay_lines(text):
+    assert shape(text) == shape(text, "lines")
+
+
+def test_a_heading_and_list_items_start_paragraphs_inside_a_block():
+    text = (
+        "Conditions\n"
+        "Redistribution and use in source and binary forms, with or without\n"
+        "modification, are permitted provided that the following conditions\n"
+        "are met:\n"
+        "1. Redistributions of source code must retain the above copyright\n"
+        "   notice, this list of conditions and the following disclaimer.\n"
+        "2. Redistributions in binary form must reproduce the above copyright\n"
+        "   notice, this list of conditions and the following disclaimer in the\n"
+        "   documentation and/or other materials provided with the distribution."
+    )
+    assert shape(text) == ["1 Conditions", "2-4 Redistribution and use in", "5-6 1. Redistributions of source", "7-9 2. Redistributions in binary"]
+
+
+def test_a_shared_comment_or_quote_marker_is_ignored():
+    for marker in (" * ", "> ", "# ", "// "):
+        text = "\n".join(marker + line for line in DICKENS.split("\n\n")[0].split("\n"))
+        assert shape(text) == ["1-5 " + " ".join((marker.strip() + " It was the").split())], marker
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "  \t ", "\u3000", "\xa0", "\u2003\u3000", "\r"])
+def test_a_line_of_white_space_is_blank(blank):
+    first, second = DICKENS.split("\n\n")
+    assert shape(first + "\n" + blank + "\n" + second) == shape(first + "\n\n" + second) == ["1-5 It was the best", "7-9 There were a king"]
+
+
+# -- properties --------------------------------------------------------------------------------------
+
+word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
+
+
+@derandomized(200)
+@given(st.lists(st.lists(word, min_size=30, max_size=120, unique=True), min_size=1, max_size=5), st.integers(50, 100))
+def test_wrapped_prose_comes_back_as_its_paragraphs(paragraphs, width):
+    """Distinct lowercase words wrapped at 50-100 columns, paragraphs between blank lines."""
+    wrapped = [textwrap.fill(" ".join(words), width) for words in paragraphs]
+    got = split_paragraphs("\n\n".join(wrapped))
+    assert [p.text for p in got] == wrapped
+
+
+line_parts = st.one_of(
+    st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=30),
+    st.sampled_from(["", " ", "\t", "\u3000", ".", " .", " * ", "> ", "- ", "1. ", "a) ", "一、", "License: ", "Copyright ",
+                     "the ", "漢字", "end.", ", ", "and/or"]),
+    st.lists(word, min_size=1, max_size=16).map(" ".join),
+)
+documents_with_structure = st.lists(st.lists(line_parts, max_size=4).map("".join), max_size=40).map("\n".join)
+
+
+@derandomized(400)
+@given(st.one_of(documents, documents_with_structure), st.sampled_from(["auto", "lines", "blocks", "join"]))
+def test_paragraphs_are_whole_lines_that_cover_every_non_blank_one(text, mode):
+    """Spans never overlap, come in order, and hold every non-blank line exactly once (so every
+    non-blank character lies in a paragraph); a paragraph never spans a blank line."""
+    lines = text.split("\n")
+    non_blank = [i + 1 for i, line in enumerate(lines) if line.strip()]
+    paragraphs = split_paragraphs(text, mode)
+    covered = [n for p in paragraphs for n in range(p.line_start, p.line_end + 1)]
+    assert covered == non_blank
+    for a, b in zip(paragraphs, paragraphs[1:]):
+        assert a.char_end <= b.char_start

@@ -477,7 +477,8 @@ def mixed_scan(tmp_path, planted):
     files["sub/crlf.txt"] = ("\r\n".join(crlf) + "\r\n").encode("utf-8")
     gbk = ["同志们:", "今天我们召开全县疫情防控工作调度会,主要任务是总结前一阶段工作。", "", "  谢谢大家。  "]
     files["sub/gbk.txt"] = "\n".join(gbk).encode("gb18030")
-    wrapped = "\n\n".join("\n".join(noise(rng, 20, 40) for _ in range(3)) for _ in range(4))
+    # hard-wrapped: paragraphs of 75-90 ideographs cut every 30 (60 columns) into three lines
+    wrapped = "\n\n".join("\n".join(t[i : i + 30] for i in range(0, len(t), 30)) for t in (noise(rng, 75, 90) for _ in range(4)))
     files["wrapped.md"] = "\n\n" + wrapped + "\n"
     files["indent.txt"] = "   " + noise(rng) + "  \n\n\t" + noise(rng) + "\n"
     root = write_corpus(tmp_path / "corpus", files)

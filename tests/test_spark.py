@@ -152,3 +152,25 @@ def test_missing_pyspark_says_how_to_install(monkeypatch, seeds, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_pyspark)
     with pytest.raises(spark_engine.EngineError, match=r"pip install 'dedup\[spark\]'"):
         spark_engine.session("local[2]")
+
+
+def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_path):
+    """Real licence text: keys that the rounds give to one canonical and that then follow their
+    neighbours to another (cluster.follow_neighbours) land where they land locally."""
+    from conftest import write_corpus
+    from dedup.spark_engine import scan_spark
+    from test_cluster import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
+    from test_paragraphs import BASH_MIT_LIKE, DICKENS, GOLDEN
+
+    files = {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE, "4-library.txt": LIBRARY_NOTICE,
+             "bash.txt": BASH_MIT_LIKE, "dickens.txt": DICKENS, **{f"{name.lower()}.txt": GOLDEN[name][0] for name in ("FONTCONFIG", "LIBWEBP7", "GTK_PO")}}
+    corpus = write_corpus(tmp_path / "corpus", files)
+    config = ScanConfig(split="blocks")
+    scan(corpus, config, tmp_path / "local.db")
+    scan_spark(corpus, config, tmp_path / "out", spark=spark)
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    moved = sqlite3.connect(tmp_path / "local.db").execute(
+        "SELECT m.relation FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id "
+        "WHERE d.path = '3-program.txt'").fetchall()
+    assert moved == [("near",)]  # a test that could fail: the rounds made it a partial copy of the stanza
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db")

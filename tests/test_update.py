@@ -420,3 +420,27 @@ def test_a_file_skipped_before_is_reported_again_by_every_update(tmp_path):
         assert json.loads(conn.execute("SELECT counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])["files_read"] == 1
     quiet = runner.invoke(cli, ["scan", str(corpus), "--db", str(db), "--workers", "1"])
     assert quiet.exit_code == 0 and "0 files new or changed" in quiet.output
+
+
+def test_keys_that_follow_their_neighbours_give_the_full_scan(tmp_path):
+    """An update that brings the twin which makes a key leave its first canonical (and one that
+    takes it away again) ends where a full scan ends."""
+    from conftest import write_corpus
+    from test_cluster import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
+
+    config = ScanConfig(split="blocks", workers=1)
+    corpus = write_corpus(tmp_path / "c", {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE})
+    db = tmp_path / "u.db"
+    scan(corpus, config, db)
+    relation = "SELECT m.relation FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id WHERE d.path = '3-program.txt'"
+    for step in ("add", "remove"):
+        if step == "add":
+            (corpus / "4-library.txt").write_text(LIBRARY_NOTICE, encoding="utf-8")
+        else:
+            (corpus / "4-library.txt").unlink()
+        assert scan(corpus, config, db).counts["files_read"] == (step == "add")
+        full = tmp_path / f"full-{step}.db"
+        scan(corpus, config, full, full=True)
+        assert result(db) == result(full)
+        assert query(db, relation) == query(full, relation)
+    assert query(full, relation) == [("near",)]

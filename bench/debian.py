@@ -49,7 +49,7 @@ from pathlib import Path
 
 from bench.report import machine, output_options, publish
 from dedup.config import ScanConfig
-from dedup.scan import scan
+from dedup.pipeline import scan
 
 SHINGLE = 5
 

@@ -82,7 +82,7 @@ __all__ = [
     "similarity_key",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the reorder and insert mutations
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SEED_CHARS = 20
 SHINGLE_SIZE = 5

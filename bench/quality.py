@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.baselines import BASELINES, read_paragraphs
-from bench.generate import generate
+from bench.generate import FORMAT_VERSION, generate
 from bench.report import machine, output_options, update_readme, write_rows
 from bench.score import predicted_from_db, score
 from dedup.config import ScanConfig
@@ -31,8 +31,8 @@ def ensure_dump(work: Path, docs: int, seed: int) -> Path:
     """The folder of a generated dump with these parameters, generating it when missing."""
     out = work / f"quality-{docs}-{seed}"
     meta = out / "generate.json"
-    if meta.exists():
-        return out
+    if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("format_version") == FORMAT_VERSION:
+        return out  # made by this generator: reused (another version mutates differently)
     generate(out, n_docs=docs, seed=seed, force=True)
     return out
 

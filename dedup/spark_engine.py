@@ -318,7 +318,7 @@ def _cluster_component(item, config: ScanConfig) -> list[tuple]:
     jaccard = np.array([j for _, _, j in edges], dtype=np.float64)
     sets = _shingle_sets([text for _, text, _ in nodes], config)
     fragment = fragments(len(nodes), pairs, jaccard, sets.sizes, config.threshold)
-    # a fragment ranks after every whole key (scan._match_and_store), then by the policy
+    # a fragment ranks after every whole key (local.match_and_store), then by the policy
     order = sorted(range(len(nodes)), key=lambda i: (bool(fragment[i]), nodes[i][2]))
     rank = np.empty(len(nodes), dtype=np.int64)
     rank[order] = np.arange(len(nodes))

@@ -208,7 +208,7 @@ def test_a_partial_copy_follows_its_twin_to_their_near_copies(tmp_path):
     and the library notice went to the package notice: the twins were parted."""
     from conftest import query, write_corpus
     from dedup.config import ScanConfig
-    from dedup.scan import scan
+    from dedup.pipeline import scan
 
     files = {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE, "4-library.txt": LIBRARY_NOTICE}
     root = write_corpus(tmp_path / "corpus", files)

@@ -18,9 +18,8 @@ software; ...", which both are near copies of (0.89, 0.82): the rounds give the 
 stanza as a partial copy and the second to "This package".
 So once the canonicals are known, every key that is not one goes to the cluster it is most
 like (``follow_neighbours``): among the canonicals it matches (its own, those it has an
-edge to, its neighbours' canonicals, and its neighbours in no cluster, which would start one)
-that rank before it, the one where its Jaccard to the canonical plus its Jaccard to each of
-its neighbours in the cluster is highest. Keys go
+edge to, and its neighbours' canonicals) that rank before it, the one where its Jaccard to
+the canonical plus its Jaccard to each of its neighbours in the cluster is highest. Keys go
 in rank order, each seeing the moves before it; a canonical left without members is in no
 cluster. Members are still verified against their canonical (no drift), the canonical still
 ranks first in its cluster, and nothing leaves a connected component of the edges, so an
@@ -145,8 +144,7 @@ def cluster_keys(n: int, edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarra
 def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, match: MatchFn, kc: KeyClusters) -> KeyClusters:
     """Move every key that is not a canonical to the cluster it is most like (see the module
     docstring): the canonical it matches, ranking before it, with the highest Jaccard to it
-    plus Jaccard to the key's neighbours in its cluster. A neighbour in no cluster that ranks
-    before the key and matches it counts as the canonical of a cluster of its own.
+    plus Jaccard to the key's neighbours in its cluster.
 
     The example of the module docstring: keys 2 and 3 are twins (0.92); 0 ranks first and takes
     2 as a partial copy (0.31) but not 3, which goes to 1 (0.82). Key 2 is a near copy of 1 too
@@ -168,11 +166,9 @@ def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, 
     a, b = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     x, y, w = np.concatenate((a, b)), np.concatenate((b, a)), np.concatenate((jaccard, jaccard)).astype(float)
     head = canonical == keys
-    # other canonicals a key could go to: those it has an edge to, its neighbours', and its
-    # neighbours in no cluster (a canonical of a cluster to come)
-    alone = canonical < 0
-    cx = np.concatenate((x[~head[x] & (head[y] | alone[y])], x[~head[x] & (canonical[y] >= 0)]))
-    ch = np.concatenate((y[~head[x] & (head[y] | alone[y])], canonical[y[~head[x] & (canonical[y] >= 0)]]))
+    # other canonicals a key could go to: those it has an edge to, and its neighbours'
+    cx = np.concatenate((x[~head[x] & head[y]], x[~head[x] & (canonical[y] >= 0)]))
+    ch = np.concatenate((y[~head[x] & head[y]], canonical[y[~head[x] & (canonical[y] >= 0)]]))
     other = (ch != canonical[cx]) & (rank[ch] < rank[cx])
     code = np.unique(cx[other] * n + ch[other])
     cx, ch = code // n, code % n
@@ -186,14 +182,9 @@ def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, 
     first_option = np.searchsorted(cx, np.arange(n + 1))  # cx is sorted: options grouped by key
     for k in sorted(np.unique(cx).tolist(), key=lambda key: rank[key]):
         near_k, w_k = neighbour[first_edge[k] : first_edge[k + 1]], weight[first_edge[k] : first_edge[k + 1]]
-        if canonical[k] == k:  # a key in no cluster that another key chose as its canonical
-            continue
         options = [(int(canonical[k]), float(sim[k]), float(con[k]))] if canonical[k] >= 0 else []
-        options += [o for o in zip(ch[first_option[k] : first_option[k + 1]].tolist(), jac[first_option[k] : first_option[k + 1]].tolist(),
-                                   con_c[first_option[k] : first_option[k + 1]].tolist())
-                    if canonical[o[0]] in (o[0], -1)]  # still a canonical, or still in no cluster
-        if not options:
-            continue
+        options += list(zip(ch[first_option[k] : first_option[k + 1]].tolist(), jac[first_option[k] : first_option[k + 1]].tolist(),
+                            con_c[first_option[k] : first_option[k + 1]].tolist()))
         in_cluster = canonical[near_k]
 
         def score(option: tuple[int, float, float]) -> tuple[float, int]:
@@ -202,8 +193,6 @@ def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, 
             return option[1] + float(together.sum()), -int(rank[option[0]])
 
         canonical[k], sim[k], con[k] = max(options, key=score)
-        if canonical[k] >= 0 and canonical[canonical[k]] < 0:  # it starts a cluster
-            canonical[canonical[k]], sim[canonical[k]], con[canonical[k]] = canonical[k], 1.0, 1.0
     kept = np.zeros(n, dtype=bool)
     kept[canonical[(canonical >= 0) & (canonical != keys)]] = True
     alone = (canonical == keys) & ~kept

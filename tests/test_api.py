@@ -113,7 +113,7 @@ def test_the_readme_example_runs():
     assert namespace["found"].counts["clusters"] >= 1
 
 
-def test_import_dedup_is_cheap_and_lists_its_api():
+def test_import_dedup_lists_its_api_and_refuses_other_names():
     assert {"scan", "deduplicate", "ScanConfig", "DedupError"} <= set(dir(dedup))
     with pytest.raises(AttributeError):
         dedup.no_such_name  # noqa: B018

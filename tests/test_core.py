@@ -672,16 +672,7 @@ split_text = st.lists(st.one_of(st.sampled_from(WHITESPACE + ["", "", "\n", "\n\
 @examples(300)
 @given(split_text)
 def test_paragraph_spans_are_the_same_on_both_cores(text):
-    from dedup import paragraphs
-
-    results = []
-    for core_env in (None, "python"):
-        with pytest.MonkeyPatch.context() as mp:
-            if core_env:
-                mp.setenv("DEDUP_CORE", core_env)
-            else:
-                mp.delenv("DEDUP_CORE", raising=False)
-            results.append([paragraphs.paragraph_spans(text, mode).tolist() for mode in ("auto", "lines", "blocks")])
+    results = spans_on_both_cores(text, ("auto", "lines", "blocks"))
     assert results[0] == results[1], text
     by_line = results[0][1]
     assert [text[r[2] : r[3]] for r in by_line] == [line.strip() for line in text.split("\n") if line.strip()]

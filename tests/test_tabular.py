@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from test_inputs import rows
 from conftest import derandomized
 from dedup import tabular
 from dedup.cli import cli
@@ -83,14 +84,6 @@ def write_csv(path: Path, records: list[dict], delimiter: str = ",", **options) 
         writer.writeheader()
         writer.writerows(records)
     return path
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 TABLES = {

@@ -14,7 +14,6 @@ import decimal
 import io
 import json
 import re
-import sqlite3
 import sys
 from pathlib import Path
 

@@ -207,7 +207,6 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     """Scan every input file below CORPUS and write the cluster tables to --db.
 
     CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
-    CORPUS is a folder or one file: text (.txt, .md), HTML (.html, .htm), JSON Lines
     (.jsonl, .jsonl.gz, one document a record), tables (.parquet, .csv, .tsv, one document
     a row) or web archives (.warc, .warc.gz, one document an HTML response); a file of any
     other name is read as text (or HTML) when its start is, unless its suffix says it is not

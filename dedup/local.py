@@ -114,16 +114,27 @@ class _Keys:
     def signatures(self, n_bands: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """(set sizes, band hashes (n, n_bands), (anchor owners, anchor values)) that the workers made."""
         sizes = np.frombuffer(self.set_sizes, dtype=np.int64) if len(self.set_sizes) else np.zeros(0, np.int64)
-        bands = np.frombuffer(bytes(self.bands), dtype=np.uint32).reshape(-1, n_bands) if self.bands else np.zeros((0, n_bands), np.uint32)
+        # a view, not a copy (the buffer is complete: reading has ended); 111 MB for a 1 GB dump
+        bands = np.frombuffer(self.bands, dtype=np.uint32).reshape(-1, n_bands) if self.bands else np.zeros((0, n_bands), np.uint32)
         owner = np.frombuffer(self.anchor_owner, dtype=np.int32) if len(self.anchor_owner) else np.zeros(0, np.int32)
         values = np.frombuffer(self.anchor_values, dtype=np.uint32) if len(self.anchor_values) else np.zeros(0, np.uint32)
         return sizes, bands, (owner, values)
 
+    def release_signatures(self) -> None:
+        """Drop what the workers signed, once it is written (the band hashes alone are 111 MB for
+        a 1 GB dump, not needed to build the clusters)."""
+        self.set_sizes, self.bands = array("q"), bytearray()
+        self.anchor_owner, self.anchor_values = array("i"), array("I")
+
     @property
     def fps(self) -> list[bytes]:
         """The fingerprint of every key, in id order."""
+        return list(self.iter_fps())
+
+    def iter_fps(self) -> Iterator[bytes]:
+        """The fingerprint of every key, in id order, one at a time (no list of a million bytes)."""
         data = self.index.fingerprints()
-        return [data[i : i + 16] for i in range(0, len(data), 16)]
+        return (data[i : i + 16] for i in range(0, len(data), 16))
 
     @property
     def count(self) -> np.ndarray:
@@ -654,9 +665,10 @@ def key_rows(key_ids, fps, key_len, set_sizes, bands, anchor_owner, anchor_value
     """``keys`` rows: id, fingerprint, length and, for a signed key (``signed_pos[i] >= 0``), its
     set size, band hashes and anchors as uint32 bytes."""
     starts = (np.searchsorted(anchor_owner, np.arange(len(set_sizes) + 1)) * 4).tolist() if len(set_sizes) else [0]
-    # slices of two byte strings, not a numpy call a key (~8 us a key: 10 s for a 1 GB dump)
-    band_bytes, row = np.ascontiguousarray(bands, dtype="<u4").tobytes(), 4 * (bands.shape[1] if bands.ndim == 2 else 0)
-    anchor_bytes = np.ascontiguousarray(anchor_values, dtype="<u4").tobytes()
+    # slices of two byte views, not a numpy call a key (~8 us a key: 10 s for a 1 GB dump), and
+    # views rather than copies (the bands alone are 111 MB for a 1 GB dump)
+    band_bytes, row = _byte_view(bands), 4 * (bands.shape[1] if bands.ndim == 2 else 0)
+    anchor_bytes = _byte_view(anchor_values)
     sizes = np.asarray(set_sizes).tolist()
     for kid, fp, n, pos in zip(key_ids, fps, np.asarray(key_len).tolist(), signed_pos):
         if pos >= 0:
@@ -665,12 +677,19 @@ def key_rows(key_ids, fps, key_len, set_sizes, bands, anchor_owner, anchor_value
             yield (int(kid), fp, n, None, None, None)
 
 
+def _byte_view(values: np.ndarray) -> memoryview:
+    """The bytes of a uint32 array, little-endian as the keys table stores them, without a copy
+    when they already are (sqlite3 stores a memoryview as a blob)."""
+    data = np.ascontiguousarray(values, dtype="<u4")
+    return memoryview(data).cast("B") if data.size else memoryview(b"")
+
+
 def _store_keys(keys: _Keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer) -> None:
     """Write every key with its signature, for the next update, and its text, for the lookups."""
     n = len(keys.key_len)
     position = np.full(n, -1, dtype=np.int64)
     position[signed] = np.arange(len(signed))
-    writer.insert("keys", key_rows(range(1, n + 1), keys.fps, _as_array(keys.key_len), set_sizes, bands, anchor_owner, anchor_values, position.tolist()))
+    writer.insert("keys", key_rows(range(1, n + 1), keys.iter_fps(), _as_array(keys.key_len), set_sizes, bands, anchor_owner, anchor_values, position.tolist()))
     for start in range(0, n, KEY_ROWS_BATCH):
         chunk = list(range(start, min(n, start + KEY_ROWS_BATCH)))
         writer.insert("key_texts", ((k + 1, text) for k, text in zip(chunk, keys.store.get(chunk))))
@@ -790,8 +809,12 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
         finally:
             sets.use_pool(None)
             publish(None)
+    n_pairs = len(pairs)
+    del pairs  # candidates are scored: their memory goes back before the store stage
     with timer.stage("store"):
         _store_keys(keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer)
+        del bands, anchor_owner, anchor_values
+        keys.release_signatures()
         with progress(show_progress, total=None, desc="clusters", unit="cluster") as bar:
             built = expand_clusters(config, paras, np.arange(len(paras.key)), para_rank, key_len, assignment, best_para, bar.update)
         furniture = find_boilerplate(built.docs)
@@ -809,7 +832,7 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
         "empty_paragraphs": int((paras.key < 0).sum()),
         "distinct_keys": n_keys,
         "signed_keys": len(signed),
-        "candidate_pairs": len(pairs),
+        "candidate_pairs": n_pairs,
         "lsh_pairs": n_lsh,
         "verified_edges": len(edges),
         "bands": b,
@@ -867,6 +890,9 @@ def cluster_rows(
     return (cid, canonical_id, len(group), n_documents, why, int(boilerplate)), member_rows, len(others), dup_chars
 
 
+EXPAND_BLOCK = 65_536  # members whose values are turned into Python numbers at a time
+
+
 def expand_clusters(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, para_rank: np.ndarray, key_len: np.ndarray,
                     assignment: Assignment, best_para: np.ndarray, on_cluster=None) -> ClusterRows:
     """Expand key clusters to the paragraphs ``subset`` (positions, in corpus order; every
@@ -881,20 +907,37 @@ def expand_clusters(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, p
     members, canon_para = members[order], canon_para[order]
     starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0] if len(members) else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(members)]
-    para_doc, paths, doc_date = paras.doc, paras.paths, paras.doc_date
+    paths, doc_date = paras.paths, np.asarray(paras.doc_date, dtype=float).tolist()
+    member_doc = paras.doc[members]
+
+    def member_columns() -> Iterator[tuple]:
+        """Every member's values as Python numbers, converted a block at a time: numpy scalars a
+        member cost 0.8 s for a 100 MB dump; all members at once, 270 MB for a 1 GB dump."""
+        for s in range(0, len(members), EXPAND_BLOCK):
+            block = members[s : s + EXPAND_BLOCK]
+            keys = paras.key[block]
+            yield from zip(
+                paras.ids[block].tolist(), keys.tolist(), assignment.similarity[keys].tolist(), assignment.containment[keys].tolist(),
+                key_len[keys].tolist(), member_doc[s : s + EXPAND_BLOCK].tolist(), paras.line[block].tolist(),
+                paras.length[block].tolist(), assignment.fragment[keys].tolist(), para_rank[block].tolist(),
+            )
+
+    columns = member_columns()
+    group_of = np.repeat(np.arange(len(starts)), ends - starts)
+    # the documents of every cluster, each list sorted: one sort of (cluster, document) pairs
+    above = int(member_doc.max(initial=0)) + 1
+    pairs = np.unique(group_of.astype(np.int64) * above + member_doc)
+    doc_lists = np.split(pairs % above, np.searchsorted(pairs // above, np.arange(1, len(starts)))) if len(starts) else []
+    canon_ids = paras.ids[canon_para[starts]].tolist() if len(starts) else []
     clusters, member_rows, docs = [], [], {}
     dup_paragraphs = dup_chars = 0
     for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1):
         group = [
-            ClusterMember(
-                int(paras.ids[p]), pk, float(assignment.similarity[pk]), float(assignment.containment[pk]),
-                MemberFacts(int(key_len[pk]), paths[para_doc[p] - 1], int(paras.line[p]), float(doc_date[para_doc[p] - 1])),
-                int(paras.length[p]), bool(assignment.fragment[pk]), int(para_rank[p]),
-            )
-            for p, pk in zip(members[s:e].tolist(), paras.key[members[s:e]].tolist())
+            ClusterMember(pid, pk, sim, con, MemberFacts(n, paths[d - 1], line, doc_date[d - 1]), chars, frag, rank)
+            for pid, pk, sim, con, n, d, line, chars, frag, rank in itertools.islice(columns, e - s)
         ]
-        docs[cid] = np.unique(para_doc[members[s:e]]).tolist()
-        row, rows, n_dup, chars = cluster_rows(config, cid, group, int(paras.ids[int(canon_para[s])]), len(docs[cid]), False)
+        docs[cid] = doc_lists[cid - 1].tolist()
+        row, rows, n_dup, chars = cluster_rows(config, cid, group, canon_ids[cid - 1], len(docs[cid]), False)
         clusters.append(row)
         member_rows.extend(rows)
         dup_paragraphs += n_dup

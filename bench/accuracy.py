@@ -32,8 +32,8 @@ from scipy import sparse
 from dedup.config import ScanConfig
 from dedup.compiled import make_normalizer
 from dedup.config import MIN_KEY_CHARS
-from dedup.signatures import shingle_hashes
-from dedup.verify import ShingleSets
+from dedup.match.signatures import shingle_hashes
+from dedup.match.verify import ShingleSets
 
 RARE_SHARE = 0.01
 

@@ -11,7 +11,7 @@ corpus order, which is what such scripts keep).
                  components of what the index returns (no verification).
 * ``rensa``      the same pipeline on rensa's ``RMinHash`` + ``RMinHashLSH`` (Rust).
 * ``datasketch-keys``, ``rensa-keys``  the same two pipelines on dedup's shingles: each
-                 paragraph normalized with ``dedup.normalize`` (in the script's one process, as
+                 paragraph normalized with ``dedup.text.normalize`` (in the script's one process, as
                  a user would call it) and cut into the n-grams dedup uses (3 for Han, kana and
                  Hangul keys, 5 otherwise). Like for like with dedup's matching, minus its
                  verification, containment and clustering.
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from dedup.sources import iter_documents
-from dedup.lsh import optimal_bands
-from dedup.paragraphs import split_paragraphs
+from dedup.sources.dispatch import iter_documents
+from dedup.match.lsh import optimal_bands
+from dedup.text.paragraphs import split_paragraphs
 
 SHINGLE = 5
 NUM_PERM = 128
@@ -101,7 +101,7 @@ def _key_shingles() -> Callable[[str], list[str]]:
     """dedup's shingles of a paragraph: its normalized key cut into dedup's n-grams."""
     from dedup.config import ScanConfig
     from dedup.compiled import make_normalizer
-    from dedup.signatures import is_dense
+    from dedup.match.signatures import is_dense
 
     normalizer = make_normalizer()
     dense, other = ScanConfig().shingle_sizes()

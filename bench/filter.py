@@ -29,8 +29,8 @@ from bench.speed import ensure_dump
 
 def records(docs: Path, n: int):
     """Up to ``n`` JSONL lines of 1-3 paragraphs each, from the dump's documents in order."""
-    from dedup.sources import iter_documents
-    from dedup.paragraphs import split_paragraphs
+    from dedup.sources.dispatch import iter_documents
+    from dedup.text.paragraphs import split_paragraphs
 
     made, group, size = 0, [], 1
     for doc in iter_documents(docs):

@@ -57,8 +57,8 @@ def run(tool: str, corpus: Path, threshold: float, db: Path | None, workers: int
     elif tool == "read":
         from dedup import compiled
         from dedup.config import ScanConfig
-        from dedup.corpus import list_files
-        from dedup.local import prepared_items
+        from dedup.sources.corpus import list_files
+        from dedup.engines.local import prepared_items
 
         compiled.prepare()  # as scan does: the core's tables built once, inherited by the workers
         config = ScanConfig(workers=workers)

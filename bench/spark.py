@@ -50,9 +50,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dedup.import_parquet import import_parquet
+    from dedup.store.import_parquet import import_parquet
     from dedup.pipeline import scan
-    from dedup.spark_engine import scan_spark, session
+    from dedup.engines.spark import scan_spark, session
 
     parser = argparse.ArgumentParser(prog="python -m bench spark", description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="20MB", help="generated dump size (default 20MB)")

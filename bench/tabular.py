@@ -1,4 +1,4 @@
-"""The same records as JSONL, Parquet and CSV: what a scan of each costs (dedup/tabular.py).
+"""The same records as JSONL, Parquet and CSV: what a scan of each costs (dedup/sources/tabular.py).
 
     python -m bench tabular [--passes 6] [--workers 2] [--seed 5] [--tools read,dedup]
 

@@ -25,7 +25,7 @@ def run() -> None:
     an interrupt then ends as quietly as one during the work, never with a traceback."""
     _early_tmp_dir(sys.argv[1:])
     try:
-        from .cli import main
+        from .apps.cli import main
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted; nothing was written.\n")
         sys.exit(130)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .config import ScanConfig
-from .corpus import Document, Skipped
+from .sources.corpus import Document, Skipped
 from .errors import ConfigError
 
 __all__ = ["ClusterMember", "Deduplication", "ParagraphResult", "add", "deduplicate", "open_scan", "remove", "scan"]
@@ -61,7 +61,7 @@ def add(db: str | Path, files: Sequence[str | Path], *, workers: int = 0, progre
         on_skip: Callable[[Skipped], None] | None = None) -> dict:
     """Read ``files`` of the scanned corpus (new ones, or changed ones again) into the scan in
     ``db``; clusters are updated, their ids kept, the changes recorded. Returns the counts."""
-    from .update import apply_to_stored, plan_add
+    from .engines.update import apply_to_stored, plan_add
 
     paths = [Path(f) for f in files]
     return apply_to_stored(Path(db), lambda conn, config, root: plan_add(conn, paths, root, config.selection),
@@ -71,7 +71,7 @@ def add(db: str | Path, files: Sequence[str | Path], *, workers: int = 0, progre
 def remove(db: str | Path, paths: Sequence[str], *, workers: int = 0, progress: bool = False) -> dict:
     """Remove the documents of ``paths`` (as stored: relative to the corpus) from the scan in
     ``db``. Returns the counts."""
-    from .update import apply_to_stored, plan_remove
+    from .engines.update import apply_to_stored, plan_remove
 
     return apply_to_stored(Path(db), lambda conn, config, root: plan_remove(conn, list(paths)), workers=workers, show_progress=progress)
 
@@ -80,7 +80,7 @@ def open_scan(db: str | Path):
     """The scan stored in ``db`` for reading: a ``sqlite_utils.Database`` on its tables
     (``documents``, ``paragraphs``, ``clusters``, ``members``, ``runs``; DESIGN.md has the
     contract). ``DatabaseError`` when it is missing or not a dedup database."""
-    from .store import open_existing
+    from .store.writer import open_existing
 
     return open_existing(db)
 
@@ -169,7 +169,7 @@ def deduplicate(texts: Iterable[str], ids: Iterable | None = None, *, config: Sc
     their index); canonicals follow the policy, ``first`` meaning input order. Options are
     ScanConfig fields. ``ConfigError`` for a text that is not a string or ids that repeat.
     """
-    from .memory import run_in_memory
+    from .engines.memory import run_in_memory
 
     config = config_of(config, options)
     docs = _documents(texts, ids)

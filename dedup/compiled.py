@@ -126,7 +126,7 @@ def t2s_tables() -> tuple[bytes, bytes, bytes, bytes, set[str]] | None:
     Where no multi-character key of any t2s dictionary occurs in a text, OpenCC converts each
     character as it converts that character alone; the conversion of each BMP character alone
     is taken from OpenCC itself (all of them in one call, a line each)."""
-    from . import normalize as ref
+    from .text import normalize as ref
 
     found = opencc_dictionaries()
     if found is None:
@@ -210,7 +210,7 @@ def _cache_path() -> Path | None:
     so a change to any of them computes them again."""
     from importlib import metadata
 
-    from . import normalize as ref
+    from .text import normalize as ref
 
     try:
         opencc_version = metadata.version("opencc")
@@ -273,7 +273,7 @@ def tables() -> tuple[bytes, ...]:
 
 def compute_tables() -> tuple[bytes, ...]:
     """The character tables of the core (see ``_core.c`` for the flags), from the reference."""
-    from . import normalize as ref
+    from .text import normalize as ref
 
     t2s = t2s_tables()
 
@@ -388,7 +388,7 @@ def script_fold(text: str) -> str:
     its character table cannot convert)."""
     global _CONVERT
     if _CONVERT is None:
-        from .normalize import opencc_t2s
+        from .text.normalize import opencc_t2s
 
         _CONVERT = opencc_t2s().convert
     converted = _CONVERT(text)
@@ -399,7 +399,7 @@ def make_normalizer(steps: Sequence[str] | None = None) -> Callable[[str], str]:
     """``normalize.make_normalizer(steps)`` on the compiled core when it is built and the steps
     are the full default pipeline (the same keys, a test checks it); else the reference itself.
     What every stage that makes keys calls."""
-    from . import normalize as ref
+    from .text import normalize as ref
 
     reference = ref.make_normalizer(ref.DEFAULT_STEPS if steps is None else steps)
     if reference.steps != ref.DEFAULT_STEPS:  # type: ignore[attr-defined]
@@ -447,7 +447,7 @@ def fingerprint_index():
     """An empty index of distinct fingerprints: the core's, or the Python reference."""
     if available():
         return _core.FingerprintIndex()
-    from .fingerprint import FingerprintIndex
+    from .text.fingerprint import FingerprintIndex
 
     return FingerprintIndex()
 

@@ -101,7 +101,7 @@ class ScanConfig:
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 (one per core) or more, got {self.workers}")
         if self.normalize is not None:
-            from .normalize import STEPS
+            from .text.normalize import STEPS
 
             unknown = [s for s in self.normalize if s not in STEPS]
             if unknown:
@@ -128,20 +128,20 @@ class ScanConfig:
     @property
     def selection(self):
         """Which files of a corpus folder a scan reads (``selection.Selection``)."""
-        from .selection import Selection
+        from .sources.selection import Selection
 
         return Selection(tuple(self.include), tuple(self.exclude))
 
     @property
     def record_fields(self):
         """Where JSONL records keep their text, id and date (``records.RecordFields``)."""
-        from .records import RecordFields
+        from .sources.records import RecordFields
 
         return RecordFields(self.text_field, self.id_field, self.date_field)
 
     def lsh_bands(self) -> tuple[int, int]:
         """(bands, rows per band): the given bands, or the best for the threshold."""
-        from .lsh import optimal_bands
+        from .match.lsh import optimal_bands
 
         if self.bands is not None:
             return self.bands, self.num_perm // self.bands
@@ -150,7 +150,7 @@ class ScanConfig:
     @property
     def steps(self) -> tuple[str, ...]:
         """The normalization steps this config applies, defaults resolved."""
-        from .normalize import DEFAULT_STEPS
+        from .text.normalize import DEFAULT_STEPS
 
         return tuple(DEFAULT_STEPS if self.normalize is None else self.normalize)
 
@@ -167,7 +167,7 @@ class ScanConfig:
     def match_rule(self):
         """The rule that decides, on the exact shingle sets, which pairs are copies (verify.py):
         the same for a scan, an update, a lookup and the filter."""
-        from .verify import MatchRule
+        from .match.verify import MatchRule
 
         return MatchRule(self.threshold, self.containment, MIN_CONTAINED_SHINGLES)
 

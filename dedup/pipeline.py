@@ -8,12 +8,12 @@ from typing import Callable
 
 from . import compiled
 from .config import ScanConfig
-from .corpus import Skipped, list_files
-from .local import ScanResult, scan_full
-from .records import STDIN
-from .store import check_target
+from .sources.corpus import Skipped, list_files
+from .engines.local import ScanResult, scan_full
+from .sources.records import STDIN
+from .store.writer import check_target
 from .timing import Timer, now
-from .update import can_update, plan_folder, update
+from .engines.update import can_update, plan_folder, update
 from .workers import return_freed_memory
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from .records import parse_date
+from .sources.records import parse_date
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Shared fixtures: the seed files, corpora written to tmp_path, planted clusters, db readers.
 
 Everything a test asserts about clusters is computed here independently of the library's
-matching code: keys come from ``dedup.normalize.normalize`` (the definition of a key), and
+matching code: keys come from ``dedup.text.normalize.normalize`` (the definition of a key), and
 similarity is the exact Jaccard index of the keys' character n-gram sets, recomputed in Python
 with the scan's per-key rule for n (3 for a key mostly in a dense script, 5 otherwise).
 Thresholds are the library's defaults, imported, never copied: tests follow the defaults.
@@ -21,15 +21,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE, MIN_CONTAINED_SHINGLES, ScanConfig
-from dedup.normalize import normalize
-from dedup.signatures import is_dense
+from dedup.text.normalize import normalize
+from dedup.match.signatures import is_dense
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 # The default scan: a near copy has Jaccard >= THRESHOLD to its canonical.
 THRESHOLD = ScanConfig().threshold
 # A partial copy (relation "contained"): at least this share of the smaller key's shingles inside
 # the canonical's, the smaller key with at least MIN_CONTAINED shingles and at most CONTAINMENT
-# times as many as the larger (see dedup.verify.MatchRule).
+# times as many as the larger (see dedup.match.verify.MatchRule).
 CONTAINMENT = ScanConfig().containment
 MIN_CONTAINED = MIN_CONTAINED_SHINGLES
 

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.clean import CleanError, check_output, clean_corpus, line_spans, remove_lines
-from dedup.cli import cli
+from dedup.apps.clean import CleanError, check_output, clean_corpus, line_spans, remove_lines
+from dedup.apps.cli import cli
 from dedup.config import ScanConfig
-from dedup.export import COLUMNS, QUERIES, columns, export
+from dedup.apps.export import COLUMNS, QUERIES, columns, export
 from dedup.pipeline import scan
 
 SEEDS = Path(__file__).parent.parent / "data" / "seeds"
@@ -218,7 +218,7 @@ def test_clean_cli_scans_first_without_db(tmp_path):
 
 @pytest.mark.parametrize("table", list(QUERIES))
 def test_export_views_have_exactly_the_stable_columns(seeds_scan, table):
-    from dedup.store import open_existing
+    from dedup.store.writer import open_existing
 
     _, db = seeds_scan
     assert columns(open_existing(db).conn, table) == COLUMNS[table]

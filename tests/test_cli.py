@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import dedup
-from dedup.cli import cli
+from dedup.apps.cli import cli
 
 from conftest import assert_no_drift, debian_copyrights, noise, query, read_clusters, write_corpus
 
@@ -397,7 +397,7 @@ def test_python_dash_m_dedup():
 
 def test_a_library_error_is_shown_on_one_line_whatever_it_quotes():
     """Found by the fuzzing: clean's message about 'new\\nline-0.jsonl.gz' came out on two lines."""
-    from dedup.cli import UserError
+    from dedup.apps.cli import UserError
 
     assert UserError("new\nline-0.jsonl.gz: broken gzip stream").format_message() == "new\\nline-0.jsonl.gz: broken gzip stream"
     assert UserError("语料/文件.txt: 坏了").format_message() == "语料/文件.txt: 坏了"

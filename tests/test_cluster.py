@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import derandomized
-from dedup.cluster import cluster_keys, components
+from dedup.match.cluster import cluster_keys, components
 
 
 def brute_components(n, edges):

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import scanned_seeds
-from dedup.cli import cli
+from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.errors import DatabaseError
 from dedup.pipeline import scan
-from dedup.store import SCHEMA_VERSION
+from dedup.store.writer import SCHEMA_VERSION
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
 

@@ -42,13 +42,13 @@ from hypothesis import strategies as st
 
 from conftest import derandomized
 from dedup import compiled
-from dedup import normalize as ref
+from dedup.text import normalize as ref
 from dedup.config import ScanConfig
-from dedup.lsh import ANCHOR_GAP, ANCHOR_MOD, anchors, band_hashes
+from dedup.match.lsh import ANCHOR_GAP, ANCHOR_MOD, anchors, band_hashes
 from dedup.compiled import make_normalizer
-from dedup.normalize import make_normalizer as reference_normalizer
-from dedup.signatures import oph_signatures, shingle_hashes, unique_per_key
-from dedup.verify import ShingleSets, intersection_sizes_numpy
+from dedup.text.normalize import make_normalizer as reference_normalizer
+from dedup.match.signatures import oph_signatures, shingle_hashes, unique_per_key
+from dedup.match.verify import ShingleSets, intersection_sizes_numpy
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "data" / "seeds"
@@ -467,7 +467,7 @@ def _quiet(fn, *args):
 @examples(300)
 @given(keys_strategy, scan_configs())
 def test_sign_utf8_is_sign_batch(keys, config):
-    from dedup.local import sign_batch, sign_utf8
+    from dedup.engines.local import sign_batch, sign_utf8
 
     b, r = config.lsh_bands()
     data, offsets = compiled.encode_keys(keys)
@@ -478,7 +478,7 @@ def test_sign_utf8_is_sign_batch(keys, config):
 @examples(300)
 @given(keys_strategy.filter(len), scan_configs(), st.data())
 def test_sign_utf8_of_some_ids_is_sign_batch_of_those_keys(keys, config, data):
-    from dedup.local import sign_batch, sign_utf8
+    from dedup.engines.local import sign_batch, sign_utf8
 
     ids = data.draw(st.lists(st.integers(0, len(keys) - 1), max_size=2 * len(keys)))  # repeats, any order
     b, r = config.lsh_bands()
@@ -526,7 +526,7 @@ def test_sign_with_any_parameters_is_the_numpy_reference(keys, params):
 @needs_core
 def test_sign_of_a_large_batch_of_seed_keys():
     """Thousands of real keys in one call (buffers grow, anchors overflow their first block)."""
-    from dedup.local import sign_batch, sign_utf8
+    from dedup.engines.local import sign_batch, sign_utf8
 
     keys = [REFERENCE(line) for path in sorted(SEEDS.iterdir()) for line in path.read_text(encoding="utf-8").splitlines()]
     keys = keys + [k[: len(k) // 2] for k in keys] + ["".join(keys[:50])]
@@ -627,7 +627,7 @@ def test_document_keys_are_the_reference_keys(fast, text, data):
     """``normalizer.document_keys`` (one core call a document) gives the reference key of every
     span, with its length in characters: for the paragraphs of the document and for any spans."""
     document_keys = fast.document_keys
-    from dedup.paragraphs import paragraph_spans
+    from dedup.text.paragraphs import paragraph_spans
 
     spans = [tuple(row) for row in paragraph_spans(text, "lines")[:, 2:4].tolist()]
     points = st.integers(0, len(text))
@@ -679,7 +679,7 @@ def test_paragraph_spans_are_the_same_on_both_cores(text):
 
 
 def spans_on_both_cores(text: str, modes=("auto",)) -> list:
-    from dedup import paragraphs
+    from dedup.text import paragraphs
 
     results = []
     for core_env in (None, "python"):
@@ -735,7 +735,7 @@ def test_fingerprint_index_is_the_reference(picks, calls):
     """The core's FingerprintIndex against fingerprint.FingerprintIndex: the same ids, counts and
     fingerprints, past its first table sizes, with fingerprints that share their first 8 bytes
     (its hash) and the all-zero 'none'."""
-    from dedup.fingerprint import FingerprintIndex, fingerprint
+    from dedup.text.fingerprint import FingerprintIndex, fingerprint
 
     pool = [bytes(16)] + [fingerprint(str(i)) for i in range(20)] + [b"\1" * 8 + bytes([i]) * 8 for i in range(20)]
     many = [fingerprint(f"k{i}") for i in range(len(picks))]  # as many distinct ones, to grow the table
@@ -1096,7 +1096,7 @@ def test_core_name_says_which_core(monkeypatch):
 
 def test_version_names_the_core(monkeypatch):
     from dedup import __version__
-    from dedup.cli import cli
+    from dedup.apps.cli import cli
 
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output

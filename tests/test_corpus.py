@@ -1,4 +1,4 @@
-"""Tests for dedup.corpus: finding text files, decoding them, skipping the bad ones."""
+"""Tests for dedup.sources.corpus: finding text files, decoding them, skipping the bad ones."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import DEBIAN_PACKAGES, as_nobody, debian_copyrights
 from dedup.config import ScanConfig
-from dedup.corpus import (
+from dedup.sources.corpus import (
     BinaryFileError,
     Document,
     Skipped,
@@ -30,8 +30,8 @@ from dedup.corpus import (
     read_document,
 )
 from dedup.errors import ConfigError, CorpusError
-from dedup.selection import Selection, SelectionError
-from dedup.sources import iter_documents, read_sniffed
+from dedup.sources.selection import Selection, SelectionError
+from dedup.sources.dispatch import iter_documents, read_sniffed
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 SIMPLIFIED = SEEDS / "001_d3b6136d7093a85b.txt"
@@ -531,7 +531,7 @@ def test_file_errors_survive_pickling(error_type):
 )
 def test_relative_path_is_relative_to(parts, root_parts):
     """The string fast path of relative_path gives what Path.relative_to gives."""
-    from dedup.corpus import relative_path
+    from dedup.sources.corpus import relative_path
 
     root = Path("/", *root_parts)
     path = root.joinpath(*parts)
@@ -751,7 +751,7 @@ def test_a_name_pattern_matches_names_as_fnmatchcase_does(pattern, names):
     lacks), a pattern without a slash is fnmatch's own, case-sensitive."""
     import fnmatch
 
-    from dedup.selection import compile_glob
+    from dedup.sources.selection import compile_glob
 
     try:
         glob = compile_glob(pattern)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.console import describe, marked
-from dedup.diffview import COSMETIC, KINDS, diff, plain
+from dedup.apps.console import describe, marked
+from dedup.apps.diffview import COSMETIC, KINDS, diff, plain
 
 # (canonical, copy, the labels of the differing segments in order, as (kind, old, new))
 GOLDEN = [
@@ -85,7 +85,7 @@ def test_segments_give_both_texts_back(a, b):
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(texts, texts)
 def test_cosmetic_only_when_the_keys_agree(a, b):
-    from dedup.normalize import normalize
+    from dedup.text.normalize import normalize
 
     segments = diff(a, b)
     if all(s.kind in ("same", *COSMETIC) for s in segments):

@@ -143,7 +143,7 @@ def test_a_key_store_over_the_limit_names_it_and_goes_away(tmp_path):
     scratch.mkdir()
     code = f"""
 from dedup.errors import WriteError
-from dedup.keystore import KeyStore
+from dedup.store.keystore import KeyStore
 store = KeyStore({str(scratch)!r}, prefix=".dedup-d.db-keys-")
 try:
     store.extend_utf8([(" %d " % i).encode() + TEXT for i in range(400)])
@@ -418,7 +418,7 @@ def rows(db: Path) -> dict[str, list]:
 
 
 def test_a_post_that_finds_the_disk_full_gets_507_and_queries_go_on(tmp_path, monkeypatch):
-    from dedup.service import create_app
+    from dedup.apps.service import create_app
 
     corpus, db = scanned(tmp_path)
     app = create_app(db, token="s3cret")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dedup.config import ScanConfig
-from dedup.filter import filter_stream, reference_index
-from dedup.index import KeyIndex
-from dedup.records import RecordError
+from dedup.apps.filter import filter_stream, reference_index
+from dedup.store.index import KeyIndex
+from dedup.sources.records import RecordError
 from dedup.pipeline import scan
 
 ROOT = Path(__file__).parent.parent
@@ -144,8 +144,8 @@ def test_the_compiled_stream_index_answers_as_the_sqlite_one(mark):
     KeyIndex, marks and similarities included, on records built from the seeds' paragraphs with
     the copies, partial copies and edits a dump holds."""
     from dedup import compiled
-    from dedup.index import CompiledKeyIndex
-    from dedup.paragraphs import split_paragraphs
+    from dedup.store.index import CompiledKeyIndex
+    from dedup.text.paragraphs import split_paragraphs
 
     if not compiled.available():
         pytest.skip("the compiled core is not built")

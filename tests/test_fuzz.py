@@ -38,7 +38,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from conftest import SEEDS, as_nobody, count_inputs, derandomized, scanned_seeds
-from dedup.cli import cli
+from dedup.apps.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -237,12 +237,12 @@ def small_batches():
     """JSONL cut into batches of a few lines, and the filter's batches of two records, so that
     small inputs take the paths of large ones (a record error in a later batch, a gzip stream
     that breaks after some batches were stored)."""
-    import dedup.filter
-    import dedup.records
+    import dedup.apps.filter
+    import dedup.sources.records
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dedup.records, "BATCH_BYTES", 100)
-        patch.setattr(dedup.filter, "BATCH_RECORDS", 2)
+        patch.setattr(dedup.sources.records, "BATCH_BYTES", 100)
+        patch.setattr(dedup.apps.filter, "BATCH_RECORDS", 2)
         yield
 
 
@@ -797,7 +797,7 @@ def test_the_service_at_its_default_body_limit(tmp_path):
 def test_a_record_with_a_huge_integer_or_deep_nesting_is_a_record_error(tmp_path, line, message):
     """Were a ValueError and a RecursionError out of json.loads: a traceback. Every record
     error names the fix, --skip-bad included."""
-    from dedup.records import RecordError, RecordFields, parse_record
+    from dedup.sources.records import RecordError, RecordFields, parse_record
 
     with pytest.raises(RecordError) as caught:
         parse_record(line, "d.jsonl", 3, RecordFields())
@@ -837,7 +837,7 @@ def test_a_name_that_is_not_utf8_stops_the_scan_or_is_skipped(tmp_path):
 
 def test_html_with_control_characters_is_read():
     """Was a ValueError out of lxml's cleaner ('All strings must be XML compatible')."""
-    from dedup.webpage import html_to_text
+    from dedup.sources.webpage import html_to_text
 
     assert html_to_text("-->;\x04<!--\x1b-->\r\x12>") == "-->; >"
     assert html_to_text("<p>a\x01b</p><p>\x0cc\x00</p>") == "a b\n\nc"
@@ -921,7 +921,7 @@ def test_pinyin_stripping_of_a_long_line_is_linear():
     with many "?" and a ")" far on took hours (a 2 MB line 7 s, the 50 MB one above never ended)."""
     import signal
 
-    from dedup.normalize import strip_pinyin
+    from dedup.text.normalize import strip_pinyin
 
     def too_slow(signum, frame):
         raise TimeoutError("strip_pinyin is quadratic again")

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dedup.cli import cli
+from dedup.apps.cli import cli
 from dedup.config import ScanConfig
-from dedup.sources import iter_documents
+from dedup.sources.dispatch import iter_documents
 from dedup.errors import CorpusError
-from dedup.records import RecordError, RecordFields, parse_date, parse_record, read_records
+from dedup.sources.records import RecordError, RecordFields, parse_date, parse_record, read_records
 from dedup.pipeline import scan
-from dedup.webpage import html_to_text
+from dedup.sources.webpage import html_to_text
 
 SPEECH = [
     "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。",
@@ -261,8 +261,8 @@ def test_a_file_that_is_not_a_warc_is_one_clear_error(tmp_path):
 def test_a_broken_gzip_stream_gives_every_whole_line_before_the_break_whatever_the_batch(tmp_path):
     """What --skip-bad keeps of a damaged .jsonl.gz is what its message says (lines 1-N), not
     the full batches only: with small and large batches the same lines come out."""
-    from dedup.corpus import UnreadableFileError
-    from dedup.records import line_batches
+    from dedup.sources.corpus import UnreadableFileError
+    from dedup.sources.records import line_batches
 
     lines = b"".join(json.dumps({"text": f"第{i}行的文本内容。" * 5}, ensure_ascii=False).encode() + b"\n" for i in range(400))
     data = gzip.compress(lines, mtime=0)

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup.keystore import KeyStore
+from dedup.store.keystore import KeyStore
 
 
 @given(st.lists(st.text(), max_size=30), st.data())

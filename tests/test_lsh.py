@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup.lsh import bucket_pairs, candidate_pairs, candidate_probability, optimal_bands
+from dedup.match.lsh import bucket_pairs, candidate_pairs, candidate_probability, optimal_bands
 
 
 def test_optimal_bands_reach_the_recall_target():

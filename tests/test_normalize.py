@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedup.errors import ConfigError
-from dedup.normalize import DEFAULT_STEPS, PLACEHOLDER, STEPS, make_normalizer, normalize
+from dedup.text.normalize import DEFAULT_STEPS, PLACEHOLDER, STEPS, make_normalizer, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -312,7 +312,7 @@ import subprocess
 
 import opencc
 
-from dedup import normalize as normalize_module
+from dedup.text import normalize as normalize_module
 
 
 def _opencc_dict_dump(name: str, tmp_path: Path) -> list[tuple[str, str]]:

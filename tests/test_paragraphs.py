@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import derandomized
-from dedup.paragraphs import split_paragraphs
+from dedup.text.paragraphs import split_paragraphs
 
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
 

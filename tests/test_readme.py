@@ -36,7 +36,7 @@ def test_readme_show_examples_are_real_output(tmp_path):
     from click.testing import CliRunner
 
     from conftest import SEEDS, scanned_seeds
-    from dedup.cli import cli
+    from dedup.apps.cli import cli
 
     _, db = scanned_seeds(tmp_path, sorted(SEEDS.glob("*.txt")))
     text = README.read_text(encoding="utf-8")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dedup.cli import cli
-from dedup.report import Limits, gather, render
-from dedup.store import open_existing
+from dedup.apps.cli import cli
+from dedup.apps.report import Limits, gather, render
+from dedup.store.writer import open_existing
 
 from conftest import query, read_clusters, scanned_seeds, write_corpus
 

@@ -2,7 +2,7 @@
 the storage contract of DESIGN.md, and the seed corpus.
 
 Truth comes from the planting (conftest.build_planted) and from exact Jaccard recomputed in the
-test on ``dedup.normalize.normalize`` keys, never from a previous run's output.
+test on ``dedup.text.normalize.normalize`` keys, never from a previous run's output.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import dedup
 from dedup.config import ScanConfig
 from dedup.errors import CorpusError, DatabaseError
-from dedup.lsh import candidate_probability
+from dedup.match.lsh import candidate_probability
 from dedup.pipeline import scan
 
 from conftest import (
@@ -693,7 +693,7 @@ def test_seed_copies_are_all_found(request, policy):
 def test_a_killed_scan_leaves_nothing_the_next_scan_does_not_remove(tmp_path, planted, monkeypatch):
     """A scan killed outright leaves its temporary database and key file behind; the next scan
     of the same target removes both, and a finished scan leaves only the database."""
-    from dedup import keystore
+    from dedup.store.writer import keystore
 
     root = write_corpus(tmp_path / "corpus", planted.files)
     out = tmp_path / "out"

@@ -280,7 +280,7 @@ def test_queries_follow_the_database_through_writes_and_outside_updates(served):
         assert {w.result()[0] for w in writes} == {200}
     from click.testing import CliRunner
 
-    from dedup.cli import cli
+    from dedup.apps.cli import cli
 
     assert CliRunner().invoke(cli, ["remove", str(db), SEEDS[0].name, "--workers", "1"]).exit_code == 0
     status, answer = server.post("/query", {"text": SEEDS[0].read_text(encoding="utf-8")}, token=None)
@@ -289,7 +289,7 @@ def test_queries_follow_the_database_through_writes_and_outside_updates(served):
 
 
 def test_query_finds_repeats_inside_the_text_and_takes_the_earliest_canonical(tmp_path):
-    from dedup.lookup import StoredIndex
+    from dedup.store.lookup import StoredIndex
 
     s = "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线，"
     x1, x2 = "同时要做好经济社会发展各项工作。", "确保人民群众生命安全和身体健康。"

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from conftest import scanned_seeds
-from dedup.service import create_app
+from dedup.apps.service import create_app
 
 SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
 

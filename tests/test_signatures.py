@@ -8,7 +8,7 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.signatures import EMPTY, oph_signatures, shingle_hashes, unique_per_key
+from dedup.match.signatures import EMPTY, oph_signatures, shingle_hashes, unique_per_key
 
 
 def python_shingles(key: str, k: int) -> set[str]:

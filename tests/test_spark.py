@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.generate import generate
-from dedup.cli import cli
+from dedup.apps.cli import cli
 from dedup.config import ScanConfig
-from dedup.import_parquet import import_parquet
+from dedup.store.import_parquet import import_parquet
 from dedup.pipeline import scan
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ TABLES = {
 
 @pytest.fixture(scope="module")
 def spark():
-    from dedup.spark_engine import session
+    from dedup.engines.spark import session
 
     spark = session("local[2]", shuffle_partitions=4)
     yield spark
@@ -79,7 +79,7 @@ def test_seeds_through_the_cli_same_tables_and_show_stats_export_work(spark, see
 
 
 def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
-    from dedup.spark_engine import scan_spark
+    from dedup.engines.spark import scan_spark
 
     generate(tmp_path / "gen", n_docs=120, seed=7)
     corpus = tmp_path / "gen" / "docs"
@@ -99,7 +99,7 @@ def test_parquet_dataset_input_same_clusters_as_the_jsonl(spark, seeds, tmp_path
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dedup.spark_engine import scan_spark
+    from dedup.engines.spark import scan_spark
 
     docs = [{"id": p.name, "text": p.read_text(encoding="utf-8")} for p in sorted(seeds.glob("*.txt"))]
     (tmp_path / "in").mkdir()
@@ -140,7 +140,7 @@ def test_scan_refuses_an_out_folder_holding_other_files(spark, seeds, tmp_path):
 def test_missing_pyspark_says_how_to_install(monkeypatch, seeds, tmp_path):
     import builtins
 
-    from dedup import spark_engine
+    from dedup.engines import spark as spark_engine
 
     real_import = builtins.__import__
 
@@ -158,7 +158,7 @@ def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_
     """Real licence text: keys that the rounds give to one canonical and that then follow their
     neighbours to another (cluster.follow_neighbours) land where they land locally."""
     from conftest import write_corpus
-    from dedup.spark_engine import scan_spark
+    from dedup.engines.spark import scan_spark
     from test_cluster import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
     from test_paragraphs import BASH_MIT_LIKE, DICKENS, GOLDEN
 

@@ -26,14 +26,14 @@ from hypothesis import strategies as st
 
 from test_inputs import rows
 from conftest import derandomized
-from dedup import tabular
-from dedup.cli import cli
-from dedup.clean import clean_corpus
+from dedup.sources.dispatch import tabular
+from dedup.apps.cli import cli
+from dedup.apps.clean import clean_corpus
 from dedup.config import ScanConfig
-from dedup.records import RecordFields
-from dedup.local import _jobs
+from dedup.sources.records import RecordFields
+from dedup.engines.local import _jobs
 from dedup.pipeline import scan
-from dedup.tabular import CsvBatch, ParquetBatch, cell_spans, csv_batches, parquet_batches, read_table
+from dedup.sources.tabular import CsvBatch, ParquetBatch, cell_spans, csv_batches, parquet_batches, read_table
 
 LICENCES = Path("/usr/share/common-licenses")
 COLUMNS = ["id", "text", "licence", "n"]

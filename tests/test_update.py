@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import scanned_seeds
-from dedup.cli import cli
+from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.pipeline import scan
 
@@ -163,7 +163,7 @@ def test_a_changed_option_or_full_scans_everything(tmp_path):
 
 
 def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch):
-    import dedup.local
+    import dedup.engines.local
 
     corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     digest = hashlib.sha1(db.read_bytes()).hexdigest()
@@ -172,7 +172,7 @@ def test_an_update_that_fails_leaves_the_previous_database(tmp_path, monkeypatch
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dedup.local, "expand_clusters", boom)  # late in the update: most rows already written
+    monkeypatch.setattr(dedup.engines.local, "expand_clusters", boom)  # late in the update: most rows already written
     with pytest.raises(KeyboardInterrupt):
         scan(corpus, CONFIG, db)
     assert hashlib.sha1(db.read_bytes()).hexdigest() == digest
@@ -187,21 +187,21 @@ def test_a_ctrl_c_during_the_commit_is_held_until_the_result_is_saved(tmp_path, 
     import os
     import signal
 
-    import dedup.store
-    from dedup.store import InterruptedAfterSaving
+    import dedup.store.writer
+    from dedup.store.writer import InterruptedAfterSaving
 
     corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     shutil.copy(SEEDS[3], corpus)
     reference = tmp_path / "reference.db"
     shutil.copy(db, reference)
     scan(corpus, CONFIG, reference, full=full)
-    original = dedup.store.Writer._commit
+    original = dedup.store.writer.Writer._commit
 
     def interrupted(self):
         os.kill(os.getpid(), signal.SIGINT)
         original(self)
 
-    monkeypatch.setattr(dedup.store.Writer, "_commit", interrupted)
+    monkeypatch.setattr(dedup.store.writer.Writer, "_commit", interrupted)
     with pytest.raises(InterruptedAfterSaving):
         scan(corpus, CONFIG, db, full=full)
     assert _tables(db) == _tables(reference)
@@ -214,18 +214,18 @@ def test_the_console_says_the_new_result_was_saved_when_interrupted_during_the_c
     import signal
     import sys
 
-    import dedup.store
-    from dedup.cli import main
+    import dedup.store.writer
+    from dedup.apps.cli import main
 
     corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     shutil.copy(SEEDS[3], corpus)
-    original = dedup.store.Writer._commit
+    original = dedup.store.writer.Writer._commit
 
     def interrupted(self):
         os.kill(os.getpid(), signal.SIGINT)
         original(self)
 
-    monkeypatch.setattr(dedup.store.Writer, "_commit", interrupted)
+    monkeypatch.setattr(dedup.store.writer.Writer, "_commit", interrupted)
     monkeypatch.setattr(sys, "argv", ["dedup", "scan", str(corpus), "--db", str(db), "--workers", "1", "--quiet"])
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -314,8 +314,8 @@ def test_a_file_read_again_keeps_the_ids_of_its_clusters(tmp_path):
 def test_an_update_leaves_the_temporary_files_of_a_running_scan_alone(tmp_path):
     """A killed scan's temporary files are removed by the next run on the same target, but
     those of a scan still running (locked) are not."""
-    from dedup.keystore import KeyStore
-    from dedup.store import Writer
+    from dedup.store.keystore import KeyStore
+    from dedup.store.writer import Writer
 
     corpus, db = scanned_seeds(tmp_path, SEEDS[1:2])
     running = Writer(db)  # a full scan of the same target, in progress

@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup import verify
-from dedup.signatures import shingle_hashes
-from dedup.verify import MatchRule, ShingleSets, jaccard, score_pairs
+from dedup.match import verify
+from dedup.match.signatures import shingle_hashes
+from dedup.match.verify import MatchRule, ShingleSets, jaccard, score_pairs
 
 keys_strategy = st.lists(st.text(alphabet="abcde甲乙丙", min_size=1, max_size=25), min_size=2, max_size=10)
 

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .clean import MARK_FIELD, remove_lines
-from .config import ScanConfig
-from .index import KeyIndex, Match
-from .compiled import make_normalizer
-from .paragraphs import split_paragraphs
-from .records import RecordError, RecordFields, parse_record
+from ..config import ScanConfig
+from ..store.index import KeyIndex, Match
+from ..compiled import make_normalizer
+from ..text.paragraphs import split_paragraphs
+from ..sources.records import RecordError, RecordFields, parse_record
 
 BATCH_RECORDS = 1000
 
@@ -46,7 +46,7 @@ class FilterResult:
 def reference_index(db):
     """The lookup index of a scan's database (a reference corpus) and that scan's config: built
     from the band hashes and anchors the scan stored, in seconds, not by normalizing it again."""
-    from .lookup import StoredIndex
+    from ..store.lookup import StoredIndex
 
     reference = StoredIndex(db)
     return reference, reference.config

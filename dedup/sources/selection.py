@@ -29,7 +29,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .errors import ConfigError, CorpusError
+from ..errors import ConfigError, CorpusError
 
 EXCLUDED = "excluded"  # an --exclude matches the file or a folder above it
 NOT_INCLUDED = "not included"  # --include was given, and none matches the file

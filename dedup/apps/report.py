@@ -27,12 +27,13 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import __version__, charts
-from .atomic import write_atomically
+from .. import __version__
+from . import charts
+from ..atomic import write_atomically
 from .console import line_range, score, status_counts
 from .diffview import COSMETIC, Segment, diff, edited
-from .store import open_existing
-from .summary import (
+from ..store.writer import open_existing
+from ..store.summary import (
     STATUSES,
     ClusterView,
     DocumentView,

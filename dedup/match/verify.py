@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import compiled
+from .. import compiled
 from .signatures import SHINGLE_ID_BITS, shingle_hashes, unique_per_key
-from .workers import published, spans_by_cost
+from ..workers import published, spans_by_cost
 
 PAIR_BATCH_ELEMENTS = 4_000_000  # shingles gathered per batch: bounds the memory of verification
 # The pair number must fit in the bits above the shingle id: every pair costs at least 2

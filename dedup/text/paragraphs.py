@@ -394,7 +394,7 @@ def paragraph_spans(text: str, mode: str = "auto") -> np.ndarray:
     >>> paragraph_spans("one\\n\\n  two  \\nthree\\n").tolist()
     [[1, 1, 0, 3], [3, 3, 7, 10], [4, 4, 13, 18]]
     """
-    from . import compiled
+    from .. import compiled
 
     if mode in _MODES and compiled.available():
         return np.frombuffer(compiled.paragraph_spans(text, _MODES[mode]), dtype=np.int64).reshape(-1, 4)

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .normalize import DEFAULT_STEPS, fold_script, lowercase, nfkc, normalize
+from ..text.normalize import DEFAULT_STEPS, fold_script, lowercase, nfkc, normalize
 
 __all__ = ["KINDS", "COSMETIC", "Segment", "diff", "tally", "edited", "plain"]
 

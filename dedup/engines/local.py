@@ -19,26 +19,26 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__, compiled
-from .boilerplate import find_boilerplate
-from .canonical import MemberFacts, paragraph_rank, reason
-from .cluster import cluster_keys, fragments
-from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, relative_path
-from .atomic import tmp_dir
-from .errors import CorpusError, writing
-from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
-from .keystore import KeyStore
-from .lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
-from .paragraphs import paragraph_spans
-from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
-from .signatures import oph_signatures, shingle_hashes
-from .sources import read_file
-from .store import Writer, remove_stale
-from .tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
-from .timing import Timer, epoch, now
-from .verify import KeySets, MatchRule, ShingleSets
-from .workers import pool, publish, published, spans_by_cost
+from .. import __version__, compiled
+from ..match.boilerplate import find_boilerplate
+from ..match.canonical import MemberFacts, paragraph_rank, reason
+from ..match.cluster import cluster_keys, fragments
+from ..config import MIN_KEY_CHARS, ScanConfig
+from ..sources.corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, relative_path
+from ..atomic import tmp_dir
+from ..errors import CorpusError, writing
+from ..text.fingerprint import NO_FINGERPRINT, fingerprint_utf8
+from ..store.keystore import KeyStore
+from ..match.lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
+from ..text.paragraphs import paragraph_spans
+from ..sources.records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
+from ..match.signatures import oph_signatures, shingle_hashes
+from ..sources.dispatch import read_file
+from ..store.writer import Writer, remove_stale
+from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
+from ..timing import Timer, epoch, now
+from ..match.verify import KeySets, MatchRule, ShingleSets
+from ..workers import pool, publish, published, spans_by_cost
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 DOCUMENT_ROWS_BATCH = 1000  # documents rows written at a time

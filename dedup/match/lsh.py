@@ -150,7 +150,7 @@ def anchors(hashes: np.ndarray, offsets: np.ndarray, mod: int | None = None, gap
     bits say nothing: the value kept is the 32 bits above the lowest 8 (a chance collision only
     proposes a pair that verification drops). A key of ``gap`` shingles or fewer has none.
 
-    >>> from dedup.signatures import shingle_hashes
+    >>> from dedup.match.signatures import shingle_hashes
     >>> text = "the quick brown fox jumps over the lazy dog "
     >>> owner, values = anchors(*shingle_hashes([text * 3, "and so " + text * 3, "x" * 9], 5), mod=4)
     >>> first, second = set(values[owner == 0].tolist()), set(values[owner == 1].tolist())

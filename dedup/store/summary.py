@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from .errors import DatabaseError
+from ..errors import DatabaseError
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import compiled
+from .. import compiled
 
 # A key under this share of a longer key it is contained in is a fragment of it (see fragments).
 FRAGMENT_SHARE = 0.5

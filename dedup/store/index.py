@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import tmp_dir
-from .config import MIN_KEY_CHARS, ScanConfig
-from .errors import sqlite_temp_dir, writing
-from .fingerprint import fingerprint
-from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
-from .signatures import is_dense, oph_signatures, shingle_hashes
-from .verify import MatchRule, ShingleSets
+from ..atomic import tmp_dir
+from ..config import MIN_KEY_CHARS, ScanConfig
+from ..errors import sqlite_temp_dir, writing
+from ..text.fingerprint import fingerprint
+from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
+from ..match.signatures import is_dense, oph_signatures, shingle_hashes
+from ..match.verify import MatchRule, ShingleSets
 
 MAX_CANDIDATES = 64  # band candidates a lookup considers, those sharing the most bands first
 VERIFY_CHUNK = 16  # candidates verified at once; a lookup stops at the first chunk with a copy
@@ -232,7 +232,7 @@ class CompiledKeyIndex:
     def __init__(self, config: ScanConfig, folder: str | Path | None = None):
         from array import array
 
-        from . import _core, compiled
+        from .. import _core, compiled
         from .keystore import KeyStore
 
         self.config = config
@@ -285,7 +285,7 @@ class CompiledKeyIndex:
         sorted distinct anchor codes per signed key), as ``sign_for_lookup`` computes them."""
         fuzzy = np.array([i for i, k in enumerate(keys) if len(k) >= max(self.config.min_chars, MIN_KEY_CHARS)], dtype=np.int64)
         data, offsets = self._compiled.encode_keys(keys)
-        from .lsh import ANCHOR_GAP, ANCHOR_MOD
+        from ..match.lsh import ANCHOR_GAP, ANCHOR_MOD
 
         sizes, bands, owner, values = self._compiled.sign(
             data, offsets, fuzzy, self.other_k, self.dense_k, self.config.seed, self.config.num_perm, self.bands, self.rows,
@@ -368,6 +368,6 @@ class CompiledKeyIndex:
 
 def key_index(config: ScanConfig):
     """The stream index ``dedup filter`` uses: the compiled one when the core is built."""
-    from . import compiled
+    from .. import compiled
 
     return CompiledKeyIndex(config) if compiled.available() else KeyIndex(config)

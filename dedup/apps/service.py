@@ -36,11 +36,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import AfterValidator, BaseModel, Field
 
-from .corpus import Document, normalize_newlines
-from .errors import DatabaseError, DedupError, WriteError, writing
-from .lookup import StaleIndex, StoredIndex
-from .store import connect_read_only, open_existing
-from .summary import cluster_detail, summarize
+from ..sources.corpus import Document, normalize_newlines
+from ..errors import DatabaseError, DedupError, WriteError, writing
+from ..store.lookup import StaleIndex, StoredIndex
+from ..store.writer import connect_read_only, open_existing
+from ..store.summary import cluster_detail, summarize
 
 MAX_BODY = 1 << 20  # bytes of a request body, by default
 def _row_id():
@@ -74,7 +74,7 @@ def _encodable_meta(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _date(value: str) -> str:
-    from .records import parse_date
+    from ..sources.records import parse_date
 
     try:
         parse_date(value)
@@ -341,7 +341,7 @@ def _cluster(db_path: Path, cluster_id: int) -> dict:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -358,7 +358,7 @@ def _out(answer: dict) -> dict:
 
 def _add(db_path: Path, doc: Document, replaces: list[str]) -> None:
     """Add one document, dropping the sources it ``replaces``, as ``dedup add`` would."""
-    from .update import Plan, apply_to_stored
+    from ..engines.update import Plan, apply_to_stored
 
     def plan_of(conn, config, root) -> Plan:
         sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(replaces)

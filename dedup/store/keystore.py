@@ -19,7 +19,7 @@ from array import array
 from pathlib import Path
 from typing import Iterable
 
-from .errors import writing
+from ..errors import writing
 
 ELSEWHERE = "point --tmp-dir elsewhere"
 
@@ -115,7 +115,7 @@ class KeyStore:
         buffer's keys in the order of ``indexes``."""
         import numpy as np
 
-        from . import compiled
+        from .. import compiled
 
         self._flush()
         wanted = np.ascontiguousarray(indexes, dtype=np.int64)

@@ -51,14 +51,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import AtomicFiles, remove_temporaries
-from .corpus import BINARY_SNIFF_BYTES, SNIFF, hash_file, open_regular, reader_of, relative_path
-from .errors import DedupError
-from .records import open_lines
-from .selection import INCLUDED, Selection
-from .sources import sniffs_as_html
-from .tabular import is_parquet_name, rewrite_csv, rewrite_parquet
-from .webpage import is_html_name, is_warc_name
+from ..atomic import AtomicFiles, remove_temporaries
+from ..sources.corpus import BINARY_SNIFF_BYTES, SNIFF, hash_file, open_regular, reader_of, relative_path
+from ..errors import DedupError
+from ..sources.records import open_lines
+from ..sources.selection import INCLUDED, Selection
+from ..sources.dispatch import sniffs_as_html
+from ..sources.tabular import is_parquet_name, rewrite_csv, rewrite_parquet
+from ..sources.webpage import is_html_name, is_warc_name
 
 KEEP_POLICIES = ("canonical", "first")
 MANIFEST_NAME = ".dedup-manifest.jsonl"
@@ -230,7 +230,7 @@ def clean_corpus(
     docstring); with ``selection``, only the files its patterns select (``SelectionError`` for
     one that matches nothing). Raises ``CleanError`` (or ``DatabaseError``) before writing
     anything when the output folder or the database does not fit the corpus."""
-    from .store import open_existing
+    from ..store.writer import open_existing
 
     corpus, out = Path(corpus), Path(out)
     if not corpus.exists():

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import DatabaseError, EngineError, writing
-from .store import Writer, check_target, table_columns
+from ..errors import DatabaseError, EngineError, writing
+from .writer import Writer, check_target, table_columns
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files")
 BATCH_ROWS = 50_000

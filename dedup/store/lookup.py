@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MIN_KEY_CHARS, ScanConfig
-from .fingerprint import fingerprint
+from ..config import MIN_KEY_CHARS, ScanConfig
+from ..text.fingerprint import fingerprint
 from .index import best_copy, sign_for_lookup
-from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
-from .compiled import make_normalizer
-from .paragraphs import split_paragraphs
-from .store import connect_read_only, open_existing
+from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
+from ..compiled import make_normalizer
+from ..text.paragraphs import split_paragraphs
+from .writer import connect_read_only, open_existing
 
 
 def stored_config(conn: sqlite3.Connection) -> ScanConfig:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from . import compiled
-from .atomic import tmp_dir
-from .config import ScanConfig
-from .corpus import Document
-from .keystore import KeyStore
-from .store import table_columns
-from .timing import Timer
+from .. import compiled
+from ..atomic import tmp_dir
+from ..config import ScanConfig
+from ..sources.corpus import Document
+from ..store.keystore import KeyStore
+from ..store.writer import table_columns
+from ..timing import Timer
 
 BATCH_CHARS = 512 * 1024  # characters of documents prepared (and signed) at a time
 

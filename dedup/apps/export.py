@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .atomic import StdoutData, stdout_name, write_atomically
-from .errors import DedupError, writing
+from ..atomic import StdoutData, stdout_name, write_atomically
+from ..errors import DedupError, writing
 
 FORMATS = ("jsonl", "csv", "parquet")
 BATCH_ROWS = 50_000
@@ -148,7 +148,7 @@ def export(db: str | os.PathLike, table: str, fmt: str, out: str | os.PathLike |
     ``out`` None or ``-`` writes to stdout (not for parquet, which is a binary file with its
     index at the end); a file is written beside its target and moved over it when complete.
     """
-    from .store import open_existing
+    from ..store.writer import open_existing
 
     if table not in QUERIES:
         raise DedupError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")

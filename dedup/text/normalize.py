@@ -69,7 +69,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["STEPS", "DEFAULT_STEPS", "PLACEHOLDER", "make_normalizer", "normalize"]
 

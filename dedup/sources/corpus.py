@@ -56,8 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dedup.errors import CorpusError
-from dedup.selection import EXCLUDED, INCLUDED, NOT_INCLUDED, Matcher, Selection
+from ..errors import CorpusError
+from .selection import EXCLUDED, INCLUDED, NOT_INCLUDED, Matcher, Selection
 
 # Which reader takes an input file, by the suffix of its name (case-blind): the one place a
 # reader's suffixes go. A new reader (CSV, Parquet...) adds its suffixes here and its branch in

@@ -22,8 +22,8 @@ from typing import Iterable
 
 import sqlite_utils
 
-from .atomic import interrupts_held
-from .errors import DatabaseError
+from ..atomic import interrupts_held
+from ..errors import DatabaseError
 
 SCHEMA_VERSION = 5  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
 # 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes);

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .canonical import POLICIES
-from .config import SPLIT_MODES, ScanConfig
-from .errors import ConfigError, DedupError, WriteError, space_problem, writing
-from .normalize import DEFAULT_STEPS, STEPS
-from .store import InterruptedAfterSaving, open_existing
-from .summary import Summary, cluster_detail, summarize
+from .. import __version__
+from ..match.canonical import POLICIES
+from ..config import SPLIT_MODES, ScanConfig
+from ..errors import ConfigError, DedupError, WriteError, space_problem, writing
+from ..text.normalize import DEFAULT_STEPS, STEPS
+from ..store.writer import InterruptedAfterSaving, open_existing
+from ..store.summary import Summary, cluster_detail, summarize
 
 SNIPPET = 28  # characters of a canonical shown in the summary
 
@@ -31,7 +31,7 @@ class UserError(click.ClickException):
     it quotes (a file name may hold a line break: the fuzzing found one split in two)."""
 
     def __init__(self, message: str):
-        from .corpus import shown
+        from ..sources.corpus import shown
 
         super().__init__(shown(message))
 
@@ -67,7 +67,7 @@ def format_summary(s: Summary, db_path: str) -> str:
 def _show_version(ctx, param, value) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from .compiled import core_name
+    from ..compiled import core_name
 
     click.echo(f"dedup, version {__version__}\ncore: {core_name()}")
     ctx.exit()
@@ -160,7 +160,7 @@ def _count(n: int, word: str) -> str:
 def _use_tmp_dir(ctx, param, value: Path | None) -> Path | None:
     if value is None or ctx.resilient_parsing:
         return value
-    from .atomic import use_tmp_dir
+    from ..atomic import use_tmp_dir
 
     try:
         return use_tmp_dir(value)
@@ -180,14 +180,14 @@ def _tmp_dir_option(command):
 def _user_error(e: DedupError) -> click.ClickException:
     """A library error at the CLI boundary: a pattern that matches nothing is option misuse
     (exit 2, with the usage line); any other is ``UserError`` (exit 1)."""
-    from .corpus import shown
-    from .selection import SelectionError
+    from ..sources.corpus import shown
+    from ..sources.selection import SelectionError
 
     return click.UsageError(shown(str(e))) if isinstance(e, SelectionError) else UserError(str(e))
 
 
 def _warn(skipped) -> None:
-    from .corpus import shown
+    from ..sources.corpus import shown
 
     click.echo(f"warning: {shown(skipped.path)}: {skipped.reason}", err=True)
 
@@ -214,7 +214,7 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
     Scanning the same corpus into the same database again, with the same options, updates
     it: only new and changed files are read, and cluster ids stay.
     """
-    from .pipeline import scan as run_scan
+    from ..pipeline import scan as run_scan
 
     config = _config(options)
     if str(corpus) == "-" and config.selection:
@@ -225,7 +225,7 @@ def scan(corpus, db_path, force, full, quiet, engine, master, out, **options):
         if value is not None:
             raise click.UsageError(f"{name} is an option of the Spark engine; add --engine spark")
     show_progress = not quiet and sys.stderr.isatty()
-    from .compiled import warn_if_slow
+    from ..compiled import warn_if_slow
 
     warn_if_slow()
     try:
@@ -246,8 +246,8 @@ def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, qui
     """``scan --engine spark``: Parquet tables to --out, or (without --out) loaded into --db."""
     import tempfile
 
-    from .import_parquet import import_parquet
-    from .spark_engine import scan_spark
+    from ..store.import_parquet import import_parquet
+    from ..engines.spark import scan_spark
 
     try:
         if out is not None:
@@ -277,7 +277,7 @@ def _scan_spark(corpus: str, config: ScanConfig, db_path: Path, force: bool, qui
 def import_parquet_command(out, db_path, force, quiet):
     """Load the Parquet tables of 'dedup scan --engine spark --out OUT' into --db, so that
     show, stats, export, clean and the service read them."""
-    from .import_parquet import import_parquet
+    from ..store.import_parquet import import_parquet
 
     try:
         import_parquet(out, db_path, force=force)
@@ -309,7 +309,7 @@ def clean(corpus, out, db_path, keep, mark, manifest, force, quiet, **options):
     import tempfile
 
     from .clean import check_output, clean_corpus
-    from .pipeline import scan as run_scan
+    from ..pipeline import scan as run_scan
 
     config = _config(options)
     try:
@@ -362,7 +362,7 @@ def show(db_path, cluster_id, doc_path, color):
     paragraph of that document (unique, canonical, copy, boilerplate).
     """
     from .console import format_cluster, format_document
-    from .summary import document_detail
+    from ..store.summary import document_detail
 
     if (cluster_id is None) == (doc_path is None):
         raise click.UsageError("give either CLUSTER_ID or --doc PATH")
@@ -421,7 +421,7 @@ def export(db_path, table, fmt, out):
 
 def _update_command(db_path: Path, plan_name: str, targets, quiet: bool, workers: int) -> None:
     """Apply ``dedup add`` or ``dedup remove`` to the scan stored in DB."""
-    from .update import apply_to_stored, plan_add, plan_remove
+    from ..engines.update import apply_to_stored, plan_add, plan_remove
 
     def plan_of(conn, config, root):
         return plan_add(conn, targets, root, config.selection) if plan_name == "add" else plan_remove(conn, list(targets))
@@ -503,11 +503,11 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
     one of an earlier record of the stream (the first occurrence stays). Data goes to stdout
     only; the report and warnings go to stderr.
     """
-    from .atomic import StdoutData, stdout_name
-    from .compiled import prepare, warn_if_slow
+    from ..atomic import StdoutData, stdout_name
+    from ..compiled import prepare, warn_if_slow
     from .filter import filter_stream, reference_index
-    from .index import key_index
-    from .records import RecordFields
+    from ..store.index import key_index
+    from ..sources.records import RecordFields
 
     if no_stream and db_path is None:
         raise click.UsageError("--no-stream needs --db: without a reference there is nothing to filter against")
@@ -580,7 +580,7 @@ def main() -> None:
         if problem is None:
             raise
         # a write no path named: almost always stdout, redirected to a full disk
-        from .atomic import stdout_name
+        from ..atomic import stdout_name
 
         reason, remedy, _ = problem
         _drop_stdout()

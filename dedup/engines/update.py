@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import CorpusFileError, Skipped, is_utf8, relative_path, shown, why_not_read
-from .errors import CorpusError, DatabaseError, writing
-from .keystore import KeyStore
-from .compiled import make_normalizer
-from .selection import Selection
-from .store import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
+from ..config import MIN_KEY_CHARS, ScanConfig
+from ..sources.corpus import CorpusFileError, Skipped, is_utf8, relative_path, shown, why_not_read
+from ..errors import CorpusError, DatabaseError, writing
+from ..store.keystore import KeyStore
+from ..compiled import make_normalizer
+from ..sources.selection import Selection
+from ..store.writer import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
     from .local import Paragraphs
@@ -82,7 +82,7 @@ def can_update(db_path: Path, root: str, config: ScanConfig) -> bool:
         run = conn.execute("SELECT root, config, version FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         conn.close()
-    from . import __version__
+    from .. import __version__
 
     # another version may normalize or sign differently: its keys and ours would not mix
     return run is not None and run[0] == root and run[2] == __version__ and _matching(run[1]) == _matching(config.to_json())
@@ -412,9 +412,9 @@ class KeyTable:
 def load_corpus(conn, config: ScanConfig) -> tuple["Paragraphs", KeyTable]:
     """The paragraphs of the updated corpus in corpus order (sources sorted as a folder is
     listed, documents of one source in reading order), and the keys with their signatures."""
-    from .config import MIN_KEY_CHARS
+    from ..config import MIN_KEY_CHARS
     from .local import Paragraphs
-    from .timing import epoch
+    from ..timing import epoch
 
     docs = sorted(conn.execute("SELECT source, id, path, date FROM documents"))
     doc_pos = {doc_id: i + 1 for i, (_, doc_id, _, _) in enumerate(docs)}
@@ -467,7 +467,7 @@ def dirty_keys(n: int, edges: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     >>> dirty_keys(5, np.array([[0, 1], [2, 3]]), np.array([3])).tolist()
     [False, False, True, True, False]
     """
-    from .cluster import components
+    from ..match.cluster import components
 
     labels = components(n, edges[:, 0], edges[:, 1])
     hit = np.zeros(int(labels.max(initial=-1)) + 1, dtype=bool)
@@ -479,7 +479,7 @@ def stored_run(db_path: Path, workers: int | None = None) -> tuple[Path, ScanCon
     """The corpus root and the config (``workers`` replaced when given) of the latest run in
     ``db_path``, for an update of it; ``DatabaseError`` when it cannot take one (a scan of stdin,
     or by another dedup version)."""
-    from .store import open_existing
+    from ..store.writer import open_existing
 
     db = open_existing(db_path)
     try:
@@ -497,7 +497,7 @@ def apply_to_stored(db_path: Path, plan_of: Callable, *, workers: int | None = N
     """Apply ``plan_of(conn, config, root) -> Plan`` to the scan stored in ``db_path`` with the
     options it was made with (what ``dedup add``, ``dedup remove`` and the service's writes do);
     return the run's counts."""
-    from .timing import Timer, now
+    from ..timing import Timer, now
 
     root, config = stored_run(Path(db_path), workers)
     counts, _ = update(root, config, Path(db_path), lambda conn: plan_of(conn, config, root), skip_bad=False,
@@ -528,10 +528,10 @@ def update(
 
 
 def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
-    from .boilerplate import find_boilerplate
+    from ..match.boilerplate import find_boilerplate
     from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
-    from .verify import KeySets
-    from .workers import pool, publish
+    from ..match.verify import KeySets
+    from ..workers import pool, publish
 
     skipped: list[Skipped] = list(listed)
 

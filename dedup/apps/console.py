@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .diffview import COSMETIC, Segment, diff, edited, tally
-from .summary import STATUSES, ClusterView, DocumentView, MemberView, ParagraphStatus
+from ..store.summary import STATUSES, ClusterView, DocumentView, MemberView, ParagraphStatus
 
 Style = Callable[..., str]
 

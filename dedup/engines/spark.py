@@ -41,24 +41,24 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .boilerplate import MIN_DOCS, SAMPLE, find_boilerplate
-from .canonical import MemberFacts, rank_key
-from .cluster import cluster_keys, fragments
-from .config import MIN_KEY_CHARS, ScanConfig
-from .corpus import CorpusFileError, Document, Skipped, list_files
-from .errors import CorpusError, DatabaseError, EngineError
-from .lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, group_pairs
-from .compiled import make_normalizer
-from .records import RecordError, record_document
+from ..match.boilerplate import MIN_DOCS, SAMPLE, find_boilerplate
+from ..match.canonical import MemberFacts, rank_key
+from ..match.cluster import cluster_keys, fragments
+from ..config import MIN_KEY_CHARS, ScanConfig
+from ..sources.corpus import CorpusFileError, Document, Skipped, list_files
+from ..errors import CorpusError, DatabaseError, EngineError
+from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, group_pairs
+from ..compiled import make_normalizer
+from ..sources.records import RecordError, record_document
 from .local import (
     SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, run_row,
     sign_batch, skip_or_raise,
 )
-from .signatures import shingle_hashes
-from .sources import read_file
-from .store import table_columns
-from .timing import Timer, epoch, now
-from .verify import ShingleSets, score_pairs
+from ..match.signatures import shingle_hashes
+from ..sources.dispatch import read_file
+from ..store.writer import table_columns
+from ..timing import Timer, epoch, now
+from ..match.verify import ShingleSets, score_pairs
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
@@ -132,7 +132,7 @@ def _local_cores(master: str) -> int:
 
 def _ship_package(spark) -> None:
     """Send this dedup package to the executors (a cluster's Python may not have it)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # dedup/, this module being dedup/engines/spark.py
     archive = Path(tempfile.mkdtemp(prefix="dedup-spark-")) / "dedup.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for path in package.rglob("*.py"):

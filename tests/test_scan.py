@@ -693,7 +693,7 @@ def test_seed_copies_are_all_found(request, policy):
 def test_a_killed_scan_leaves_nothing_the_next_scan_does_not_remove(tmp_path, planted, monkeypatch):
     """A scan killed outright leaves its temporary database and key file behind; the next scan
     of the same target removes both, and a finished scan leaves only the database."""
-    from dedup.store.writer import keystore
+    from dedup.store import keystore
 
     root = write_corpus(tmp_path / "corpus", planted.files)
     out = tmp_path / "out"

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from test_inputs import rows
 from conftest import derandomized
-from dedup.sources.dispatch import tabular
+from dedup.sources import tabular
 from dedup.apps.cli import cli
 from dedup.apps.clean import clean_corpus
 from dedup.config import ScanConfig

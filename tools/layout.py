@@ -106,6 +106,10 @@ def rewrite_package_file(path: Path, where: dict[str, str]) -> str:
             continue
         indent, dots, name, names = m.groups()
         target = absolute(package, dots, name)
+        modules = [n.split(" as ")[0].strip() for n in names.strip("() ").split(",")]
+        if target in LAYOUT and all(exists(f"{target}.{n}") for n in modules):
+            out.append(line)  # "from ..store import keystore": the package, already in the layout
+            continue
         if name:
             # not found where it points: written for the flat layout, where "." was the top
             # (a flat module that is now a package, like ``store``, means its flat module)
@@ -157,6 +161,10 @@ def rewrite_outside_file(path: Path, where: dict[str, str]) -> str:
 
 
 def _fix_dotted(m: re.Match, where: dict[str, str]) -> str:
+    following = m.string[m.end() :]
+    imported = re.match(r" import (\w+)", following)
+    if m.group(1) in LAYOUT and imported and exists(f"{m.group(1)}.{imported.group(1)}"):
+        return m.group(0)  # "from dedup.store import keystore": the package, already in the layout
     new = resolve(m.group(1), where)
     return m.group(0) if new == m.group(1) else "dedup." + new
 

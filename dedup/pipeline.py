@@ -12,7 +12,7 @@ from .sources.corpus import Skipped, list_files
 from .engines.local import ScanResult, scan_full
 from .sources.records import STDIN
 from .store.writer import check_target
-from .timing import Timer, now
+from .run import Run
 from .engines.update import can_update, plan_folder, update
 from .workers import return_freed_memory
 
@@ -38,28 +38,15 @@ def scan(
     Raises CorpusError for an unreadable corpus and DatabaseError for a target it must not
     replace; on any failure the previous database at ``db_path`` is left as it was.
     """
-    started = now()
+    run = Run(skip_bad=skip_bad, on_skip=on_skip)
     root = Path(root)
-    timer = Timer()
-    skipped: list[Skipped] = []
     compiled.prepare()  # the core's tables, built once here and inherited by every worker
     return_freed_memory()
-
-    def skip(item: Skipped) -> None:
-        skipped.append(item)
-        if on_skip:
-            on_skip(item)
-
-    files = [root] if str(root) == STDIN else list_files(root, on_error=skip if skip_bad else None, selection=config.selection)
+    files = [root] if str(root) == STDIN else list_files(root, on_error=run.on_listing_error, selection=config.selection)
     resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
     check_target(db_path, resolved_root, force)
     if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
-        counts, _ = update(
-            root, config, Path(db_path), lambda conn: plan_folder(conn, files, root),
-            skip_bad=skip_bad, skip=skip, show_progress=show_progress, timer=timer, started=started, listed=tuple(skipped),
-        )
-        return ScanResult(Path(db_path), counts, timer.timings, skipped)
-
-    counts = scan_full(files, root, resolved_root, config, db_path, skip_bad=skip_bad, skip=skip, skipped=skipped,
-                       show_progress=show_progress, timer=timer, started=started)
-    return ScanResult(Path(db_path), counts, timer.timings, skipped)
+        counts, _ = update(root, config, Path(db_path), lambda conn: plan_folder(conn, files, root), run, show_progress=show_progress)
+    else:
+        counts = scan_full(files, root, resolved_root, config, db_path, run, show_progress)
+    return ScanResult(Path(db_path), counts, run.timer.timings, run.skipped)

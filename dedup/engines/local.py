@@ -19,14 +19,14 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from .. import __version__, compiled
+from .. import compiled
 from ..match.boilerplate import find_boilerplate
 from ..match.canonical import MemberFacts, paragraph_rank, reason
 from ..match.cluster import cluster_keys, fragments
 from ..config import MIN_KEY_CHARS, ScanConfig
-from ..sources.corpus import BinaryFileError, CorpusFileError, Document, Skipped, hash_file, relative_path
+from ..sources.corpus import CorpusFileError, Document, Skipped, hash_file, relative_path
 from ..atomic import tmp_dir
-from ..errors import CorpusError, writing
+from ..errors import writing
 from ..text.fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from ..store.keystore import KeyStore
 from ..match.lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
@@ -36,7 +36,8 @@ from ..match.signatures import oph_signatures, shingle_hashes
 from ..sources.dispatch import read_file
 from ..store.writer import Writer, remove_stale
 from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
-from ..timing import Timer, epoch, now
+from ..run import Run, no_readable_documents, scan_counts
+from ..timing import Timer, epoch
 from ..match.verify import KeySets, MatchRule, ShingleSets
 from ..workers import pool, publish, published, spans_by_cost
 
@@ -172,11 +173,11 @@ def _size(path: Path) -> int:
         return 0
 
 
-def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanConfig, db_path: str | Path, *, skip_bad: bool,
-              skip: Callable[[Skipped], None], skipped: list[Skipped], show_progress: bool, timer: Timer, started: str) -> dict:
+def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanConfig, db_path: str | Path, run: Run,
+              show_progress: bool) -> dict:
     """Read ``files`` of the corpus at ``root`` and write a new database at ``db_path`` with
-    every stage of the run (the database replaced only at the commit); return the run's counts.
-    ``skipped`` is the list ``skip`` appends to, counted in the run."""
+    every stage of ``run`` (the database replaced only at the commit); return the run's counts."""
+    timer = run.timer
     with writing(db_path, "the new database", ELSEWHERE):
         writer = Writer(db_path)
         try:
@@ -189,12 +190,12 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
             # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
             bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
             with timer.stage("read"):
-                keys, paths, file_hashes = read_prepared(prepared_items(files, root, config, batches=True), root, config, store, writer, skip_bad, skip, show_progress, bar_total)
+                keys, paths, file_hashes = read_prepared(prepared_items(files, root, config, batches=True), root, config, store, writer, run, show_progress, bar_total)
             counts = match_and_store(config, keys, paths, writer, timer, show_progress)
             if str(root) != STDIN:
                 writer.insert("files", file_rows(files, root, file_hashes))
-            counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)
-            writer.commit(run_row(1, resolved_root, config, started, counts, timer.timings, skipped))
+            counts.update(files=len(files), skipped=len(run.skipped), bytes=total_bytes)
+            writer.commit(run.row(1, resolved_root, config, counts))
         except BaseException:
             writer.abort()
             raise
@@ -471,29 +472,6 @@ def _streams(files: list[Path]) -> bool:
     return any(map(_is_stream, files))
 
 
-def run_row(run_id: int, root: str, config: ScanConfig, started: str, counts: dict, timings: dict, skipped: list[Skipped]) -> dict:
-    """The runs row of a scan or an update that ends now."""
-    return {
-        "id": run_id,
-        "root": root,
-        "config": config.to_json(),
-        "version": __version__,
-        "started": started,
-        "finished": now(),
-        "counts": counts,
-        "timings": timings,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-    }
-
-
-def skip_or_raise(error: CorpusFileError, skip_bad: bool, skip: Callable[[Skipped], None]) -> None:
-    """A binary file is always skipped; any other bad file or record stops the scan unless
-    ``skip_bad``. A skip is reported to ``skip``."""
-    if not skip_bad and not isinstance(error, BinaryFileError):
-        raise error
-    skip(Skipped(error.path, error.reason))
-
-
 def document_row(doc_id: int, doc: Document, rows: list[tuple]) -> tuple:
     """The documents row of a prepared document whose paragraph ``rows`` are given."""
     return document_row_of(doc_id, doc, len(rows), sum(len(r[6]) for r in rows))
@@ -504,7 +482,7 @@ def document_row_of(doc_id: int, doc: Document, n_paragraphs: int, n_chars: int)
     return (doc_id, doc.path, doc.encoding, doc.size, doc.sha1, n_paragraphs, n_chars, doc.source or doc.path, doc.record, doc.date, doc.meta)
 
 
-def read_prepared(items: Iterable, root, config, store, writer, skip_bad, skip, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
+def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
     """The read stage's bookkeeping over ``items`` (prepared batches and errors, in corpus order,
     as ``prepared_items`` gives them): paragraph rows go straight to ``writer``, keys to the key store.
     Also returns the (SHA-1, size) of every file that is one document (text, HTML); ``root``
@@ -522,7 +500,7 @@ def read_prepared(items: Iterable, root, config, store, writer, skip_bad, skip, 
         no_fp = PreparedDocument.NO_FINGERPRINT
         for item in items:
             if isinstance(item, CorpusFileError):
-                skip_or_raise(item, skip_bad, skip)
+                run.skip_or_raise(item)
                 continue
             first_doc = len(paths) + 1
             for doc in item.docs:
@@ -568,7 +546,7 @@ def read_prepared(items: Iterable, root, config, store, writer, skip_bad, skip, 
             close()
     writer.insert("documents", doc_rows)
     if not paths:
-        raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")
+        raise no_readable_documents(root)
     return keys, paths, file_hashes
 
 
@@ -821,23 +799,23 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
         writer.insert("clusters", ((*row[:-1], int(row[0] in furniture)) for row in built.clusters))
         writer.insert("members", built.members)
         writer.set_cluster_ids()
-    return {
-        "documents": len(paths),
-        "clusters": len(built.clusters),
-        "boilerplate_clusters": len(furniture),
-        "duplicate_paragraphs": built.duplicate_paragraphs,
-        "chars": int(paras.length.sum()),
-        "duplicate_chars": built.duplicate_chars,
-        "paragraphs": len(paras.key),
-        "empty_paragraphs": int((paras.key < 0).sum()),
-        "distinct_keys": n_keys,
-        "signed_keys": len(signed),
-        "candidate_pairs": n_pairs,
-        "lsh_pairs": n_lsh,
-        "verified_edges": len(edges),
-        "bands": b,
-        "rows": r,
-    }
+    return scan_counts(
+        documents=len(paths),
+        clusters=len(built.clusters),
+        boilerplate_clusters=len(furniture),
+        duplicate_paragraphs=built.duplicate_paragraphs,
+        chars=int(paras.length.sum()),
+        duplicate_chars=built.duplicate_chars,
+        paragraphs=len(paras.key),
+        empty_paragraphs=int((paras.key < 0).sum()),
+        distinct_keys=n_keys,
+        signed_keys=len(signed),
+        candidate_pairs=n_pairs,
+        lsh_pairs=n_lsh,
+        verified_edges=len(edges),
+        bands=b,
+        rows=r,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..config import ScanConfig
 from ..sources.corpus import Document
 from ..store.keystore import KeyStore
 from ..store.writer import table_columns
-from ..timing import Timer
+from ..run import Run
 
 BATCH_CHARS = 512 * 1024  # characters of documents prepared (and signed) at a time
 
@@ -73,9 +73,10 @@ def run_in_memory(docs: list[Document], config: ScanConfig) -> tuple[list[dict],
     if not docs:
         return [], [], {"documents": 0, "paragraphs": 0, "clusters": 0}
     store = KeyStore(tmp_dir(None), prefix=".dedup-memory-keys-")  # deleted by close()
+    run = Run()  # texts given in memory: nothing to skip, every bad one an error
     try:
-        keys, paths, _ = read_prepared(prepared_batches(docs, config), "the texts", config, store, sink, False, None, False, None)
-        counts = match_and_store(config, keys, paths, sink, Timer(), False)
+        keys, paths, _ = read_prepared(prepared_batches(docs, config), "the texts", config, store, sink, run, False, None)
+        counts = match_and_store(config, keys, paths, sink, run.timer, False)
     finally:
         store.close()
     sink.set_cluster_ids()

@@ -51,13 +51,13 @@ from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, grou
 from ..compiled import make_normalizer
 from ..sources.records import RecordError, record_document
 from .local import (
-    SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, run_row,
-    sign_batch, skip_or_raise,
+    SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, sign_batch,
 )
+from ..run import Run, no_readable_documents, scan_counts
 from ..match.signatures import shingle_hashes
 from ..sources.dispatch import read_file
 from ..store.writer import table_columns
-from ..timing import Timer, epoch, now
+from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files", "runs")
@@ -358,18 +358,12 @@ def scan_spark(
     JSON Lines path, glob or URI that Spark reads (``config.text_field`` and ``id_field`` name
     its columns). Raises CorpusError, DatabaseError or EngineError with a one-line message.
     """
-    started = now()
     corpus, out = str(corpus), str(out)
     _check_out(out)
     spark = spark or session(master)
     sc = spark.sparkContext
-    timer = Timer()
-    skipped: list[Skipped] = []
-
-    def skip(item: Skipped) -> None:
-        skipped.append(item)
-        if on_skip:
-            on_skip(item)
+    run = Run(skip_bad=skip_bad, on_skip=on_skip)
+    timer, skipped = run.timer, run.skipped
 
     # read, split, normalize, fingerprint
     files: list[Path] = []
@@ -377,7 +371,7 @@ def scan_spark(
         root = corpus
         prepared = _read_dataset(spark, corpus, config).mapPartitions(functools.partial(_prepare_rows, config=config))
     else:
-        files = list_files(corpus, on_error=skip if skip_bad else None, selection=config.selection)
+        files = list_files(corpus, on_error=run.on_listing_error, selection=config.selection)
         root = str(Path(corpus).resolve())
         slices = max(1, min(len(files), sc.defaultParallelism * 4))
         prepared = sc.parallelize([str(f) for f in files], slices).mapPartitions(
@@ -387,10 +381,10 @@ def scan_spark(
 
     def read():
         for error in prepared.filter(lambda x: isinstance(x, CorpusFileError)).collect():
-            skip_or_raise(error, skip_bad, skip)
+            run.skip_or_raise(error)
         docs = _keep(prepared.filter(lambda x: not isinstance(x, CorpusFileError)).zipWithIndex())
         if docs.isEmpty():
-            raise CorpusError(f"no readable documents in {corpus}: every file or record was skipped (see the warnings above)")
+            raise no_readable_documents(corpus)
         # per paragraph: position, doc id, its row, the document's path and date (seconds)
         paras = _keep(
             docs.flatMap(lambda d: ((d[1] + 1, row, d[0].doc.path, epoch(d[0].doc.date)) for row in d[0].rows()))
@@ -551,7 +545,7 @@ def scan_spark(
         checked_rows = checked.map(lambda c: (min(c[0], c[1]) + 1, max(c[0], c[1]) + 1, c[2], c[3], 1))  # all live: candidates of this run
         figures = described.map(lambda d: (d[2], d[3])).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
         chars = paras.map(lambda p: len(p[2][6])).sum()
-        counts = {
+        counts = scan_counts(**{
             "documents": docs.count(),
             "clusters": n_clusters,
             "boilerplate_clusters": n_furniture,
@@ -570,7 +564,7 @@ def scan_spark(
             "files": len(files),
             "skipped": len(skipped),
             "bytes": sum(f.stat().st_size for f in files if f.exists()),
-        }
+        })
         known = dict(
             docs.filter(lambda d: d[0].doc.record is None)
             .map(lambda d: (d[0].doc.source or d[0].doc.path, (d[0].doc.sha1, d[0].doc.size)))
@@ -591,9 +585,9 @@ def scan_spark(
         return counts
 
     counts = timer.run("store", store)
-    run = run_row(1, root, config, started, counts, timer.timings, skipped)
-    run.update({k: json.dumps(run[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
-    _write_table(spark, out, "runs", sc.parallelize([tuple(run.get(c) for c in table_columns("runs"))], 1))
+    row = run.row(1, root, config, counts)
+    row.update({k: json.dumps(row[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
+    _write_table(spark, out, "runs", sc.parallelize([tuple(row.get(c) for c in table_columns("runs"))], 1))
     for rdd in (prepared, docs, paras, keys, signatures, pairs, checked, edges, labels, clustered, para_kid, described):
         rdd.unpersist()
     return SparkResult(out, counts, timer.timings, skipped)

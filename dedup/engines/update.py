@@ -43,6 +43,7 @@ from ..sources.corpus import CorpusFileError, Skipped, is_utf8, relative_path, s
 from ..errors import CorpusError, DatabaseError, writing
 from ..store.keystore import KeyStore
 from ..compiled import make_normalizer
+from ..run import Run, no_readable_documents, scan_counts
 from ..sources.selection import Selection
 from ..store.writer import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
@@ -497,11 +498,8 @@ def apply_to_stored(db_path: Path, plan_of: Callable, *, workers: int | None = N
     """Apply ``plan_of(conn, config, root) -> Plan`` to the scan stored in ``db_path`` with the
     options it was made with (what ``dedup add``, ``dedup remove`` and the service's writes do);
     return the run's counts."""
-    from ..timing import Timer, now
-
     root, config = stored_run(Path(db_path), workers)
-    counts, _ = update(root, config, Path(db_path), lambda conn: plan_of(conn, config, root), skip_bad=False,
-                       skip=skip or (lambda _: None), show_progress=show_progress, timer=Timer(), started=now())
+    counts, _ = update(root, config, Path(db_path), lambda conn: plan_of(conn, config, root), Run(on_skip=skip), show_progress=show_progress)
     return counts
 
 
@@ -510,34 +508,26 @@ def update(
     config: ScanConfig,
     db_path: Path,
     plan_of: Callable,
+    run: Run,
     *,
-    skip_bad: bool,
-    skip: Callable[[Skipped], None],
     show_progress: bool,
-    timer,
-    started: str,
-    listed: tuple[Skipped, ...] = (),
 ) -> tuple[dict, dict]:
-    """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path``; return (counts, run).
-    ``listed``: what listing the folder skipped already, counted in the run with the rest.
-    No room to write it is a ``WriteError``, the database left as it was."""
+    """Apply a plan (``plan_of(conn) -> Plan``) to the scan in ``db_path`` as ``run`` (whose
+    skips so far, such as listing the folder's, are counted with the rest); return (counts,
+    runs row). No room to write it is a ``WriteError``, the database left as it was."""
     from .local import ELSEWHERE
 
     with writing(db_path, "the updated database", ELSEWHERE):
-        return _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed)
+        return _update(root, config, db_path, plan_of, run, show_progress)
 
 
-def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
+def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
     from ..match.boilerplate import find_boilerplate
-    from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
+    from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store
     from ..match.verify import KeySets
     from ..workers import pool, publish
 
-    skipped: list[Skipped] = list(listed)
-
-    def on_error(error: CorpusFileError) -> None:
-        skip_or_raise(error, skip_bad, lambda item: (skipped.append(item), skip(item)))
-
+    timer, skipped, on_error = run.timer, run.skipped, run.skip_or_raise
     writer = Writer.updating(db_path)
     try:
         store = key_store(writer)
@@ -558,7 +548,7 @@ def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer
             writer.insert("files", plan.file_rows)
             added = read_documents(conn, writer, plan, root, config, texts, on_error, show_progress)
             if not conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
-                raise CorpusError(f"no readable documents in {root}: every file or record was skipped (see the warnings above)")
+                raise no_readable_documents(root)
 
         with timer.stage("sign"):
             new_ids = [kid for kid, _, n in added.new_keys if n >= max(config.min_chars, MIN_KEY_CHARS)]
@@ -703,7 +693,7 @@ def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer
             conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
 
         one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
-        counts = {
+        counts = scan_counts(**{
             "documents": len(paras.paths),
             "clusters": len(flags),
             "boilerplate_clusters": len(furniture),
@@ -725,12 +715,12 @@ def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer
             "changes": len(changes),
             "reclustered_keys": int(dirty.sum()),
             "skipped": len(skipped),
-        }
-        run = run_row(run_id, str(root.resolve()), config, started, counts, timer.timings, skipped)
-        writer.commit(run)
+        })
+        row = run.row(run_id, str(root.resolve()), config, counts)
+        writer.commit(row)
     except BaseException:
         writer.abort()
         raise
     finally:
         store.close()
-    return counts, run
+    return counts, row

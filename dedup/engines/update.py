@@ -48,7 +48,7 @@ from ..sources.selection import Selection
 from ..store.writer import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
-    from .local import Paragraphs
+    from .local import Assignment, Paragraphs
 
 # Options an update may differ in: workers never change a result, and the file selection is
 # applied by listing the folder again, as a full scan does (what it no longer lists is dropped).
@@ -522,200 +522,47 @@ def update(
 
 
 def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
-    from ..match.boilerplate import find_boilerplate
-    from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store
-    from ..match.verify import KeySets
-    from ..workers import pool, publish
+    """The update's stages in the order of a scan's, each a function below."""
+    from .local import find_candidates, key_store
 
-    timer, skipped, on_error = run.timer, run.skipped, run.skip_or_raise
     writer = Writer.updating(db_path)
     try:
         store = key_store(writer)
     except BaseException:
         writer.abort()
         raise
-    conn = writer.db.conn
+    conn, timer = writer.db.conn, run.timer
     try:
         plan = plan_of(conn)
-        skipped.extend(carried_skips(conn, plan))  # not warned about again: not read again
+        run.skipped.extend(carried_skips(conn, plan))  # not warned about again: not read again
         run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
         texts = KeyTexts(conn, store)
-        b, r = config.lsh_bands()
         with timer.stage("read"):
-            removed = remove_documents(conn, sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents)))
-            # a file touched but unchanged is hashed again without being read: replace its row
-            conn.executemany("DELETE FROM files WHERE source = ?", [(row[0],) for row in plan.file_rows])
-            writer.insert("files", plan.file_rows)
-            added = read_documents(conn, writer, plan, root, config, texts, on_error, show_progress)
-            if not conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
-                raise no_readable_documents(root)
-
+            removed, added = apply_plan(conn, writer, plan, root, config, texts, run.skip_or_raise, show_progress)
         with timer.stage("sign"):
-            new_ids = [kid for kid, _, n in added.new_keys if n >= max(config.min_chars, MIN_KEY_CHARS)]
-            length_at = np.zeros(len(store), dtype=np.int64)
-            for kid, _, n in added.new_keys:
-                length_at[texts.index[kid]] = n
-            store.get([])  # map the key file now: the signing workers inherit the map
-            sizes, bands, (owner, values) = sign_keys(store, np.array([texts.index[k] for k in new_ids], dtype=np.int64), length_at, config, b, r, show_progress)
-            position = {kid: i for i, kid in enumerate(new_ids)}
-            writer.insert("keys", key_rows(
-                [k for k, _, _ in added.new_keys], [fp for _, fp, _ in added.new_keys], [n for _, _, n in added.new_keys],
-                sizes, bands, owner, values, [position.get(k, -1) for k, _, _ in added.new_keys],
-            ))
-            writer.insert("key_texts", ((kid, text) for (kid, _, _), text in zip(added.new_keys, store.get([texts.index[k] for k, _, _ in added.new_keys]))))
-            # keys whose every paragraph was dropped
-            conn.execute("CREATE TEMP TABLE touched (id INTEGER PRIMARY KEY)")
-            conn.executemany("INSERT INTO touched VALUES (?)", [(k,) for k in removed.keys | added.keys])
-            deleted = {k for (k,) in conn.execute("SELECT id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM paragraphs p WHERE p.key_id = t.id)")}
-            conn.executemany("DELETE FROM keys WHERE id = ?", [(k,) for k in deleted])
-            conn.executemany("DELETE FROM key_texts WHERE id = ?", [(k,) for k in deleted])
-
+            deleted = sign_new_keys(conn, writer, texts, removed, added, config, show_progress)
         with timer.stage("load"):  # the one step that grows with the index, not the change
             paras, keys = load_corpus(conn, config)
-
         with timer.stage("candidates"):
             pairs, n_lsh = find_candidates(config, keys.bands, keys.anchor_owner, keys.anchor_values, show_progress)
-        signed_ids = keys.ids[keys.signed]
-        rule = config.match_rule()
         with timer.stage("verify"):
-            stored = conn.execute("SELECT a, b, jaccard, containment, live FROM checked").fetchall()
-            checked = np.array(stored, dtype=np.float64).reshape(-1, 5)
-            old_codes = (checked[:, 0].astype(np.int64) << 32) | checked[:, 1].astype(np.int64)
-            scores = Scores(old_codes, checked[:, 2], checked[:, 3])
-            was_live = old_codes[checked[:, 4] == 1]
-            codes = Scores.code(signed_ids[pairs[:, 0]], signed_ids[pairs[:, 1]])
-            known, _ = scores.find(codes)
-            todo = np.nonzero(~known)[0]
-            sets = KeySets(texts, signed_ids, keys.set_sizes, config)
-            if len(todo):
-                texts.fetch(signed_ids[pairs[todo].ravel()])
-                publish(sets)
-                try:
-                    with pool(config.effective_workers, len(todo), fork_only=True) as workers:
-                        sets.use_pool(workers)
-                        jac, con = sets.score(pairs[todo, 0], pairs[todo, 1])
-                finally:
-                    sets.use_pool(None)
-                    publish(None)
-                scores.add(codes[todo], jac, con)
-                a, c = signed_ids[pairs[todo, 0]], signed_ids[pairs[todo, 1]]
-                writer.insert("checked", zip(np.minimum(a, c).tolist(), np.maximum(a, c).tolist(), jac.tolist(), con.tolist(), [1] * len(todo)))
-            _, at = scores.find(codes)
-            jac, con = scores.jaccard[at], scores.containment[at]
-            ok = rule.judge(jac, con, keys.set_sizes[pairs[:, 0]], keys.set_sizes[pairs[:, 1]])
-            edges, edge_jaccard = pairs[ok], jac[ok]
-            # pairs that stopped or started being candidates: their keys' clusters may change
-            died = np.setdiff1d(was_live, codes, assume_unique=True)
-            born = np.setdiff1d(codes[known], was_live, assume_unique=True)
-            conn.executemany("UPDATE checked SET live = 0 WHERE a = ? AND b = ?", zip((died >> 32).tolist(), (died & 0xFFFFFFFF).tolist()))
-            conn.executemany("UPDATE checked SET live = 1 WHERE a = ? AND b = ?", zip((born >> 32).tolist(), (born & 0xFFFFFFFF).tolist()))
-            if deleted:
-                conn.execute("DELETE FROM checked WHERE a IN (SELECT id FROM touched WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL)) "
-                             "OR b IN (SELECT id FROM touched WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL))")
-
+            verified = verify_candidates(conn, writer, texts, keys, pairs, bool(deleted), config)
         with timer.stage("cluster"):
-            index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
-            flipped = np.concatenate((died, born))
-            ends = np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()
-            seeds = {index_of_id[k] for k in (removed.keys | added.keys | set(ends)) - deleted if k in index_of_id}
-            signed_pos = np.full(len(keys.ids), -1, dtype=np.int64)
-            signed_pos[keys.signed] = np.arange(len(keys.signed))
-            seed_pos = signed_pos[sorted(seeds)] if seeds else np.zeros(0, np.int64)
-            in_dirty = dirty_keys(len(keys.signed), edges, seed_pos[seed_pos >= 0])
-            dirty = np.zeros(len(keys.ids), dtype=bool)
-            dirty[keys.signed[in_dirty]] = True
-            dirty[sorted(seeds)] = True
-            sub = keys.signed[in_dirty]  # dirty signed keys, in key order
-            local = np.full(len(keys.signed), -1, dtype=np.int64)
-            local[in_dirty] = np.arange(len(sub))
-            sub_edges = local[edges[in_dirty[edges[:, 0]]]]
-            sub_jaccard = edge_jaccard[in_dirty[edges[:, 0]]]
-            sub_sets = KeySets(texts, keys.ids[sub], keys.set_sizes[in_dirty], config)
-
-            def match(x: np.ndarray, y: np.ndarray):
-                """Copies among dirty keys, from stored scores where there are any."""
-                pair_codes = Scores.code(keys.ids[sub[x]], keys.ids[sub[y]])
-                found, _ = scores.find(pair_codes)
-                new = np.nonzero(~found)[0]
-                if len(new):
-                    j, c = sub_sets.score(np.asarray(x)[new], np.asarray(y)[new])
-                    scores.add(pair_codes[new], j, c)
-                    writer.insert("checked", zip((pair_codes[new] >> 32).tolist(), (pair_codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
-                _, rows = scores.find(pair_codes)
-                j, c = scores.jaccard[rows], scores.containment[rows]
-                return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
-
-            para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)
-            has_key = paras.key >= 0
-            count = np.bincount(paras.key[has_key], minlength=len(keys.ids))
-            assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match)
-
+            seeds = (removed.keys | added.keys | verified.flipped_keys()) - deleted
+            reclustered = recluster(writer, texts, keys, paras, verified, seeds, config)
         with timer.stage("store"):
-            keyed = np.nonzero(has_key)[0]
-            subset = keyed[dirty[paras.key[keyed]]]
-            built = expand_clusters(config, paras, subset, para_rank, keys.key_len, assignment, best_para)
-            conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
-            conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
-            replaced = removed.clusters | {c for (c,) in conn.execute(
-                "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
-            conn.execute("CREATE TEMP TABLE replaced (id INTEGER PRIMARY KEY)")
-            conn.executemany("INSERT INTO replaced VALUES (?)", [(c,) for c in replaced])
-            old = {**_canonical_names(conn, "c.id IN (SELECT id FROM replaced)"), **{c: n for c, n in removed.names.items() if c in replaced}}
-            position_of = dict(zip(paras.ids[subset].tolist(), subset.tolist()))
-
-            def name(pid: int) -> tuple[str, bytes]:
-                p = position_of[pid]
-                return paras.paths[paras.doc[p] - 1], keys.fps[paras.key[p]]
-
-            canonical = {row[0]: name(row[1]) for row in built.clusters}
-            owner = {name(pid): cid for pid, cid, *_ in built.members}
-            used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
-            mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
-            was_in = dict(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM replaced)"))
-            now_in = {pid: mapping[cid] for pid, cid, *_ in built.members}
-            conn.execute("DELETE FROM members WHERE cluster_id IN (SELECT id FROM replaced)")
-            conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
-            writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))
-            writer.insert("members", ((pid, mapping[cid], *rest) for pid, cid, *rest in built.members))
-            # paragraph rows hold their text: write only those whose cluster id changes
-            conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
-            conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))
-            writer.insert("changes", changes)
-            # boilerplate compares the documents of every cluster: decided again for all
-            member_rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members").fetchall(), dtype=np.int64).reshape(-1, 2)
-            by_id = np.argsort(paras.ids)
-            member_doc = paras.doc[by_id[np.searchsorted(paras.ids, member_rows[:, 0], sorter=by_id)]]
-            cluster_docs: dict[int, set[int]] = {}
-            for cid, doc in zip(member_rows[:, 1].tolist(), member_doc.tolist()):
-                cluster_docs.setdefault(cid, set()).add(doc)
-            furniture = find_boilerplate({cid: sorted(d) for cid, d in cluster_docs.items()})
-            flags = dict(conn.execute("SELECT id, boilerplate FROM clusters"))
-            conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
-
-        one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
-        counts = scan_counts(**{
-            "documents": len(paras.paths),
-            "clusters": len(flags),
-            "boilerplate_clusters": len(furniture),
-            "duplicate_paragraphs": one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
-            "chars": int(paras.length.sum()),
-            "duplicate_chars": one("SELECT sum(p.char_end - p.char_start) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'"),
-            "paragraphs": len(paras.key),
-            "empty_paragraphs": int((paras.key < 0).sum()),
-            "distinct_keys": len(keys.ids),
-            "signed_keys": len(keys.signed),
-            "candidate_pairs": len(pairs),
-            "lsh_pairs": n_lsh,
-            "verified_edges": len(edges),
-            "bands": b,
-            "rows": r,
-            "files_read": len(plan.to_read),
-            "files_deleted": len(plan.deleted),
-            "documents_added": added.documents,
-            "changes": len(changes),
-            "reclustered_keys": int(dirty.sum()),
-            "skipped": len(skipped),
-        })
+            changes = store_clusters(conn, writer, paras, keys, reclustered, removed, run_id, config)
+            n_clusters, n_furniture = flag_boilerplate(conn, paras)
+        duplicates, duplicate_chars = stored_duplicates(conn)
+        b, r = config.lsh_bands()
+        counts = scan_counts(
+            documents=len(paras.paths), clusters=n_clusters, boilerplate_clusters=n_furniture, duplicate_paragraphs=duplicates,
+            chars=int(paras.length.sum()), duplicate_chars=duplicate_chars, paragraphs=len(paras.key),
+            empty_paragraphs=int((paras.key < 0).sum()), distinct_keys=len(keys.ids), signed_keys=len(keys.signed),
+            candidate_pairs=len(pairs), lsh_pairs=n_lsh, verified_edges=len(verified.edges), bands=b, rows=r,
+            files_read=len(plan.to_read), files_deleted=len(plan.deleted), documents_added=added.documents,
+            changes=len(changes), reclustered_keys=int(reclustered.dirty.sum()), skipped=len(run.skipped),
+        )
         row = run.row(run_id, str(root.resolve()), config, counts)
         writer.commit(row)
     except BaseException:
@@ -724,3 +571,227 @@ def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[di
     finally:
         store.close()
     return counts, row
+
+
+def apply_plan(conn, writer: Writer, plan: Plan, root: Path, config: ScanConfig, texts: KeyTexts, on_error: Callable,
+               show_progress: bool) -> tuple[Removed, Added]:
+    """Read stage: remove the documents the plan drops or reads again, then read the new ones."""
+    removed = remove_documents(conn, sorted(set(plan.deleted) | set(plan.to_read) | set(plan.documents)))
+    # a file touched but unchanged is hashed again without being read: replace its row
+    conn.executemany("DELETE FROM files WHERE source = ?", [(row[0],) for row in plan.file_rows])
+    writer.insert("files", plan.file_rows)
+    added = read_documents(conn, writer, plan, root, config, texts, on_error, show_progress)
+    if not conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
+        raise no_readable_documents(root)
+    return removed, added
+
+
+def sign_new_keys(conn, writer: Writer, texts: KeyTexts, removed: Removed, added: Added, config: ScanConfig,
+                  show_progress: bool) -> set[int]:
+    """Sign stage: write the new keys with their signatures and texts, and delete the keys whose
+    every paragraph went; returns the ids of those. Leaves the temp table ``touched`` (the keys
+    the change touched) for the verify stage."""
+    from .local import key_rows, sign_keys
+
+    store = texts.store
+    b, r = config.lsh_bands()
+    new_ids = [kid for kid, _, n in added.new_keys if n >= max(config.min_chars, MIN_KEY_CHARS)]
+    length_at = np.zeros(len(store), dtype=np.int64)
+    for kid, _, n in added.new_keys:
+        length_at[texts.index[kid]] = n
+    store.get([])  # map the key file now: the signing workers inherit the map
+    sizes, bands, (owner, values) = sign_keys(store, np.array([texts.index[k] for k in new_ids], dtype=np.int64), length_at, config, b, r, show_progress)
+    position = {kid: i for i, kid in enumerate(new_ids)}
+    writer.insert("keys", key_rows(
+        [k for k, _, _ in added.new_keys], [fp for _, fp, _ in added.new_keys], [n for _, _, n in added.new_keys],
+        sizes, bands, owner, values, [position.get(k, -1) for k, _, _ in added.new_keys],
+    ))
+    writer.insert("key_texts", ((kid, text) for (kid, _, _), text in zip(added.new_keys, store.get([texts.index[k] for k, _, _ in added.new_keys]))))
+    # keys whose every paragraph was dropped
+    conn.execute("CREATE TEMP TABLE touched (id INTEGER PRIMARY KEY)")
+    conn.executemany("INSERT INTO touched VALUES (?)", [(k,) for k in removed.keys | added.keys])
+    deleted = {k for (k,) in conn.execute("SELECT id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM paragraphs p WHERE p.key_id = t.id)")}
+    conn.executemany("DELETE FROM keys WHERE id = ?", [(k,) for k in deleted])
+    conn.executemany("DELETE FROM key_texts WHERE id = ?", [(k,) for k in deleted])
+    return deleted
+
+
+@dataclass
+class Verified:
+    """The verify stage's result: every score known (stored and new), the edges among the
+    candidates, and the candidates that stopped (``died``) or started (``born``) being ones."""
+
+    scores: "Scores"
+    edges: np.ndarray
+    edge_jaccard: np.ndarray
+    died: np.ndarray
+    born: np.ndarray
+
+    def flipped_keys(self) -> set[int]:
+        """Ids of the keys of pairs that flipped: their clusters may change."""
+        flipped = np.concatenate((self.died, self.born))
+        return set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist())
+
+
+def verify_candidates(conn, writer: Writer, texts: KeyTexts, keys: "KeyTable", pairs: np.ndarray, keys_deleted: bool,
+                      config: ScanConfig) -> Verified:
+    """Verify stage: score only the candidate pairs never scored before (the stored ones are
+    read back), keep the ``checked`` table's live flags and rows of deleted keys up to date."""
+    from ..match.verify import KeySets
+    from ..workers import pool, publish
+
+    signed_ids = keys.ids[keys.signed]
+    stored = conn.execute("SELECT a, b, jaccard, containment, live FROM checked").fetchall()
+    checked = np.array(stored, dtype=np.float64).reshape(-1, 5)
+    old_codes = (checked[:, 0].astype(np.int64) << 32) | checked[:, 1].astype(np.int64)
+    scores = Scores(old_codes, checked[:, 2], checked[:, 3])
+    was_live = old_codes[checked[:, 4] == 1]
+    codes = Scores.code(signed_ids[pairs[:, 0]], signed_ids[pairs[:, 1]])
+    known, _ = scores.find(codes)
+    todo = np.nonzero(~known)[0]
+    sets = KeySets(texts, signed_ids, keys.set_sizes, config)
+    if len(todo):
+        texts.fetch(signed_ids[pairs[todo].ravel()])
+        publish(sets)
+        try:
+            with pool(config.effective_workers, len(todo), fork_only=True) as workers:
+                sets.use_pool(workers)
+                jac, con = sets.score(pairs[todo, 0], pairs[todo, 1])
+        finally:
+            sets.use_pool(None)
+            publish(None)
+        scores.add(codes[todo], jac, con)
+        a, c = signed_ids[pairs[todo, 0]], signed_ids[pairs[todo, 1]]
+        writer.insert("checked", zip(np.minimum(a, c).tolist(), np.maximum(a, c).tolist(), jac.tolist(), con.tolist(), [1] * len(todo)))
+    _, at = scores.find(codes)
+    jac, con = scores.jaccard[at], scores.containment[at]
+    ok = config.match_rule().judge(jac, con, keys.set_sizes[pairs[:, 0]], keys.set_sizes[pairs[:, 1]])
+    died = np.setdiff1d(was_live, codes, assume_unique=True)
+    born = np.setdiff1d(codes[known], was_live, assume_unique=True)
+    conn.executemany("UPDATE checked SET live = 0 WHERE a = ? AND b = ?", zip((died >> 32).tolist(), (died & 0xFFFFFFFF).tolist()))
+    conn.executemany("UPDATE checked SET live = 1 WHERE a = ? AND b = ?", zip((born >> 32).tolist(), (born & 0xFFFFFFFF).tolist()))
+    if keys_deleted:
+        conn.execute("DELETE FROM checked WHERE a IN (SELECT id FROM touched WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL)) "
+                     "OR b IN (SELECT id FROM touched WHERE id NOT IN (SELECT key_id FROM paragraphs WHERE key_id IS NOT NULL))")
+    return Verified(scores, pairs[ok], jac[ok], died, born)
+
+
+@dataclass
+class Reclustered:
+    """The cluster stage's result: the keys clustered again (``dirty``, by key index) and
+    their assignment, with the ranks that chose the canonicals."""
+
+    dirty: np.ndarray
+    assignment: "Assignment"
+    para_rank: np.ndarray
+    best_para: np.ndarray
+
+
+def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", verified: Verified, seeds: set[int],
+              config: ScanConfig) -> Reclustered:
+    """Cluster stage: cluster again the keys connected to ``seeds`` (ids of keys the change
+    touched), scoring pairs among them from the stored scores where there are any."""
+    from .local import assign_keys, key_ranks
+    from ..match.verify import KeySets
+
+    scores, edges, edge_jaccard = verified.scores, verified.edges, verified.edge_jaccard
+    rule = config.match_rule()
+    index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
+    seeds_at = sorted(index_of_id[k] for k in seeds if k in index_of_id)
+    signed_pos = np.full(len(keys.ids), -1, dtype=np.int64)
+    signed_pos[keys.signed] = np.arange(len(keys.signed))
+    seed_pos = signed_pos[seeds_at] if seeds_at else np.zeros(0, np.int64)
+    in_dirty = dirty_keys(len(keys.signed), edges, seed_pos[seed_pos >= 0])
+    dirty = np.zeros(len(keys.ids), dtype=bool)
+    dirty[keys.signed[in_dirty]] = True
+    dirty[seeds_at] = True
+    sub = keys.signed[in_dirty]  # dirty signed keys, in key order
+    local = np.full(len(keys.signed), -1, dtype=np.int64)
+    local[in_dirty] = np.arange(len(sub))
+    sub_edges = local[edges[in_dirty[edges[:, 0]]]]
+    sub_jaccard = edge_jaccard[in_dirty[edges[:, 0]]]
+    sub_sets = KeySets(texts, keys.ids[sub], keys.set_sizes[in_dirty], config)
+
+    def match(x: np.ndarray, y: np.ndarray):
+        """Copies among dirty keys, from stored scores where there are any."""
+        pair_codes = Scores.code(keys.ids[sub[x]], keys.ids[sub[y]])
+        found, _ = scores.find(pair_codes)
+        new = np.nonzero(~found)[0]
+        if len(new):
+            j, c = sub_sets.score(np.asarray(x)[new], np.asarray(y)[new])
+            scores.add(pair_codes[new], j, c)
+            writer.insert("checked", zip((pair_codes[new] >> 32).tolist(), (pair_codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
+        _, rows = scores.find(pair_codes)
+        j, c = scores.jaccard[rows], scores.containment[rows]
+        return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
+
+    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)
+    count = np.bincount(paras.key[paras.key >= 0], minlength=len(keys.ids))
+    assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match)
+    return Reclustered(dirty, assignment, para_rank, best_para)
+
+
+def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", reclustered: Reclustered, removed: Removed,
+                   run_id: int, config: ScanConfig) -> list[tuple]:
+    """Store stage: replace the clusters of the dirty keys, keeping the ids of clusters whose
+    canonical stays (``keep_ids``); returns the ``changes`` rows written."""
+    from .local import expand_clusters
+
+    dirty = reclustered.dirty
+    keyed = np.nonzero(paras.key >= 0)[0]
+    subset = keyed[dirty[paras.key[keyed]]]
+    built = expand_clusters(config, paras, subset, reclustered.para_rank, keys.key_len, reclustered.assignment, reclustered.best_para)
+    conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
+    conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
+    replaced = removed.clusters | {c for (c,) in conn.execute(
+        "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    conn.execute("CREATE TEMP TABLE replaced (id INTEGER PRIMARY KEY)")
+    conn.executemany("INSERT INTO replaced VALUES (?)", [(c,) for c in replaced])
+    old = {**_canonical_names(conn, "c.id IN (SELECT id FROM replaced)"), **{c: n for c, n in removed.names.items() if c in replaced}}
+    position_of = dict(zip(paras.ids[subset].tolist(), subset.tolist()))
+
+    def name(pid: int) -> tuple[str, bytes]:
+        p = position_of[pid]
+        return paras.paths[paras.doc[p] - 1], keys.fps[paras.key[p]]
+
+    canonical = {row[0]: name(row[1]) for row in built.clusters}
+    owner = {name(pid): cid for pid, cid, *_ in built.members}
+    used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
+    mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
+    was_in = dict(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM replaced)"))
+    now_in = {pid: mapping[cid] for pid, cid, *_ in built.members}
+    conn.execute("DELETE FROM members WHERE cluster_id IN (SELECT id FROM replaced)")
+    conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
+    writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))
+    writer.insert("members", ((pid, mapping[cid], *rest) for pid, cid, *rest in built.members))
+    # paragraph rows hold their text: write only those whose cluster id changes
+    conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
+    conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))
+    writer.insert("changes", changes)
+    return changes
+
+
+def flag_boilerplate(conn, paras: "Paragraphs") -> tuple[int, int]:
+    """The boilerplate flag decided again for every cluster (it compares the documents of all
+    of them); returns (clusters, boilerplate clusters)."""
+    from ..match.boilerplate import find_boilerplate
+
+    member_rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members").fetchall(), dtype=np.int64).reshape(-1, 2)
+    by_id = np.argsort(paras.ids)
+    member_doc = paras.doc[by_id[np.searchsorted(paras.ids, member_rows[:, 0], sorter=by_id)]]
+    cluster_docs: dict[int, set[int]] = {}
+    for cid, doc in zip(member_rows[:, 1].tolist(), member_doc.tolist()):
+        cluster_docs.setdefault(cid, set()).add(doc)
+    furniture = find_boilerplate({cid: sorted(d) for cid, d in cluster_docs.items()})
+    flags = dict(conn.execute("SELECT id, boilerplate FROM clusters"))
+    conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
+    return len(flags), len(furniture)
+
+
+def stored_duplicates(conn) -> tuple[int, int]:
+    """(duplicate paragraphs, their characters) of an updated scan, from its tables."""
+    one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
+    return (
+        one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
+        one("SELECT sum(p.char_end - p.char_start) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'"),
+    )

@@ -8,7 +8,7 @@ path on purpose (the tests compare both; the benchmark has a row for each).
 The core normalizes in one pass over code points, table-driven. The tables are computed here,
 once a process, from the running Python's ``unicodedata`` and from the reference module's own
 character classes, so the two paths can only disagree where the C code is wrong, which the
-tests look for (tests/test_core.py). What the tables cannot say, the core does not do: a
+tests look for (tests/integration/test_core.py). What the tables cannot say, the core does not do: a
 paragraph holding a character whose NFKC or case mapping depends on its neighbours (combining
 marks, Hangul jamo, the final sigma), a character above the BMP, or HTML (``<``, ``&``) is
 normalized by the Python reference instead. The script fold is OpenCC's own converter, called

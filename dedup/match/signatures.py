@@ -14,7 +14,7 @@ Why not one ``datasketch.MinHash`` per paragraph: that costs a Python object per
    pseudo-random probe sequence that depends only on the bin, so two keys with the same
    shingles always fill their empty bins the same way, and P[bin equal] stays the Jaccard.
 
-``tests/test_signatures.py`` checks the estimate against exact Jaccard and against datasketch.
+``tests/match/test_signatures.py`` checks the estimate against exact Jaccard and against datasketch.
 """
 
 from __future__ import annotations

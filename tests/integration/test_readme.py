@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_scan_options_match_the_help():
@@ -35,7 +35,7 @@ def test_readme_show_examples_are_real_output(tmp_path):
 
     from click.testing import CliRunner
 
-    from conftest import SEEDS, scanned_seeds
+    from helpers import SEEDS, scanned_seeds
     from dedup.apps.cli import cli
 
     _, db = scanned_seeds(tmp_path, sorted(SEEDS.glob("*.txt")))

@@ -15,7 +15,7 @@ from dedup.store.index import KeyIndex
 from dedup.sources.records import RecordError
 from dedup.pipeline import scan
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEECH = [
     "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。",
     "今年以来我市经济运行总体平稳，工业生产稳中有进，消费市场逐步回暖。",

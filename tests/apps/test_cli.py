@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import dedup
 from dedup.apps.cli import cli
 
-from conftest import assert_no_drift, debian_copyrights, noise, query, read_clusters, write_corpus
+from helpers import assert_no_drift, debian_copyrights, noise, query, read_clusters, write_corpus
 
 LATIN1 = "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00e0 la cr\u00e8me br\u00fbl\u00e9e, tr\u00e8s \u00e9l\u00e9gant.\n".encode("latin-1")
 SUMMARY_LABELS = ("documents", "paragraphs", "clusters", "duplicate paragraphs", "duplicate characters", "time")

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from dedup.errors import ConfigError
 from dedup.text.normalize import DEFAULT_STEPS, PLACEHOLDER, STEPS, make_normalizer, normalize
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 SEEDS = ROOT / "data" / "seeds"
 
 CASES = json.loads((GOLDEN / "normalize_cases.json").read_text(encoding="utf-8"))

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import derandomized
+from helpers import derandomized
 from dedup.text.paragraphs import split_paragraphs
 
-SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds"
 
 line_text = st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=30)
 documents = st.lists(line_text, max_size=30).map("\n".join)

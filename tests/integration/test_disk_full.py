@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LICENSES = Path("/usr/share/common-licenses")
 DOCS = Path("/usr/share/doc")
 

@@ -21,7 +21,7 @@ from dedup.config import ScanConfig
 from dedup.apps.export import COLUMNS, QUERIES, columns, export
 from dedup.pipeline import scan
 
-SEEDS = Path(__file__).parent.parent / "data" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds"
 SPEECH = [
     "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。",
     "今年以来我市经济运行总体平稳，工业生产稳中有进，消费市场逐步回暖。",

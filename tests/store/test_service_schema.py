@@ -10,10 +10,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from conftest import scanned_seeds
+from helpers import scanned_seeds
 from dedup.apps.service import create_app
 
-SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
+SEEDS = sorted((Path(__file__).resolve().parents[2] / "data" / "seeds").iterdir())
 
 
 @pytest.fixture(scope="module")

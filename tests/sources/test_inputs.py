@@ -135,7 +135,7 @@ def test_scan_reads_jsonl_from_stdin_with_workers(tmp_path):
     db = tmp_path / "d.db"
     done = subprocess.run(
         [sys.executable, "-m", "dedup", "scan", "-", "--db", str(db), "-q", "--workers", "2"],
-        input=data.encode("utf-8"), capture_output=True, cwd=Path(__file__).parent.parent,
+        input=data.encode("utf-8"), capture_output=True, cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr.decode()
     assert rows(db, "SELECT count(*) FROM documents") == [(300,)]
@@ -146,7 +146,7 @@ def test_scan_reads_jsonl_from_stdin_with_workers(tmp_path):
 def test_empty_stdin_is_a_clear_error(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "dedup", "scan", "-", "--db", str(tmp_path / "d.db"), "-q"],
-        input=b"", capture_output=True, cwd=Path(__file__).parent.parent,
+        input=b"", capture_output=True, cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 1
     assert done.stderr.decode().strip().splitlines() == ["Error: no readable documents in -: every file or record was skipped (see the warnings above)"]

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import derandomized
+from helpers import derandomized
 from dedup.match.cluster import cluster_keys, components
 
 
@@ -206,7 +206,7 @@ def test_a_partial_copy_follows_its_twin_to_their_near_copies(tmp_path):
     but not its twin, the library notice (0.86); both are near copies of the package notice
     (0.89, 0.82). In one pass of rounds the stanza took the program notice as a partial copy
     and the library notice went to the package notice: the twins were parted."""
-    from conftest import query, write_corpus
+    from helpers import query, write_corpus
     from dedup.config import ScanConfig
     from dedup.pipeline import scan
 

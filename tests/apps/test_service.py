@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copies_by_scan, scanned_seeds
+from helpers import copies_by_scan, scanned_seeds
 from dedup.config import ScanConfig
 from dedup.pipeline import scan
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted((ROOT / "data" / "seeds").iterdir())
 TOKEN = "s3cret"
 

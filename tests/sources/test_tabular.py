@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from test_inputs import rows
-from conftest import derandomized
+from helpers import derandomized
 from dedup.sources import tabular
 from dedup.apps.cli import cli
 from dedup.apps.clean import clean_corpus

@@ -1,7 +1,7 @@
 """Tests for dedup.scan: planted clusters, no drift, canonical policy, determinism, rescans,
 the storage contract of DESIGN.md, and the seed corpus.
 
-Truth comes from the planting (conftest.build_planted) and from exact Jaccard recomputed in the
+Truth comes from the planting (helpers.build_planted) and from exact Jaccard recomputed in the
 test on ``dedup.text.normalize.normalize`` keys, never from a previous run's output.
 """
 
@@ -22,7 +22,7 @@ from dedup.errors import CorpusError, DatabaseError
 from dedup.match.lsh import candidate_probability
 from dedup.pipeline import scan
 
-from conftest import (
+from helpers import (
     ALPHABET,
     THRESHOLD,
     assert_no_drift,

@@ -15,11 +15,11 @@ from dedup.apps.cli import cli
 from dedup.apps.report import Limits, gather, render
 from dedup.store.writer import open_existing
 
-from conftest import query, read_clusters, scanned_seeds, write_corpus
+from helpers import query, read_clusters, scanned_seeds, write_corpus
 
 from test_cli import assert_error, unmark
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 

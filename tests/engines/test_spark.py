@@ -157,7 +157,7 @@ def test_missing_pyspark_says_how_to_install(monkeypatch, seeds, tmp_path):
 def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_path):
     """Real licence text: keys that the rounds give to one canonical and that then follow their
     neighbours to another (cluster.follow_neighbours) land where they land locally."""
-    from conftest import write_corpus
+    from helpers import write_corpus
     from dedup.engines.spark import scan_spark
     from test_cluster import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
     from test_paragraphs import BASH_MIT_LIKE, DICKENS, GOLDEN

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import scanned_seeds
+from helpers import scanned_seeds
 from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.pipeline import scan
 
-SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
+SEEDS = sorted((Path(__file__).resolve().parents[2] / "data" / "seeds").iterdir())
 CONFIG = ScanConfig(workers=1)
 
 
@@ -425,7 +425,7 @@ def test_a_file_skipped_before_is_reported_again_by_every_update(tmp_path):
 def test_keys_that_follow_their_neighbours_give_the_full_scan(tmp_path):
     """An update that brings the twin which makes a key leave its first canonical (and one that
     takes it away again) ends where a full scan ends."""
-    from conftest import write_corpus
+    from helpers import write_corpus
     from test_cluster import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
 
     config = ScanConfig(split="blocks", workers=1)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from bench import generate as gen
 from bench import score as sc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "data" / "seeds"
 T2S = opencc.OpenCC("t2s")
 

@@ -40,7 +40,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import derandomized
+from helpers import derandomized
 from dedup import compiled
 from dedup.text import normalize as ref
 from dedup.config import ScanConfig
@@ -50,14 +50,14 @@ from dedup.text.normalize import make_normalizer as reference_normalizer
 from dedup.match.signatures import oph_signatures, shingle_hashes, unique_per_key
 from dedup.match.verify import ShingleSets, intersection_sizes_numpy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "data" / "seeds"
 
 needs_core = pytest.mark.skipif(compiled._core is None, reason=f"the compiled core is not built: {compiled._IMPORT_ERROR}")
 
 
 def examples(n: int) -> settings:
-    """``conftest.derandomized``, also past the autouse fixture's check (it only unsets DEDUP_CORE)."""
+    """``helpers.derandomized``, also past the autouse fixture's check (it only unsets DEDUP_CORE)."""
     return derandomized(n, HealthCheck.function_scoped_fixture)
 
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import DEBIAN_PACKAGES, as_nobody, debian_copyrights
+from helpers import DEBIAN_PACKAGES, as_nobody, debian_copyrights
 from dedup.config import ScanConfig
 from dedup.sources.corpus import (
     BinaryFileError,
@@ -33,7 +33,7 @@ from dedup.errors import ConfigError, CorpusError
 from dedup.sources.selection import Selection, SelectionError
 from dedup.sources.dispatch import iter_documents, read_sniffed
 
-SEEDS = Path(__file__).resolve().parent.parent / "data" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds"
 SIMPLIFIED = SEEDS / "001_d3b6136d7093a85b.txt"
 TRADITIONAL = SEEDS / "003_1ede3f202e9dcf26.txt"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dedup
-from conftest import SEEDS
+from helpers import SEEDS
 
 LICENSES = sorted(Path("/usr/share/common-licenses").glob("*"))
 
@@ -105,7 +105,7 @@ def test_scan_add_remove_and_open_scan(tmp_path):
 
 
 def test_the_readme_example_runs():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = re.search(r"## Python API.*?```python\n(.*?)```", readme, re.S)
     assert block, "README has a Python API section with a python example"
     namespace: dict = {}

@@ -11,7 +11,7 @@ counted in the summary; the corpus is byte for byte as it was; a database writte
 SQLite's integrity check. The service answers every request with JSON and a 2xx or 4xx status.
 
 Examples are derandomized (the same ones on every run, so CI cannot fail by chance); every
-input tried is counted (``conftest.count_inputs`` -> test-artifacts/fuzz-counts.json).
+input tried is counted (``helpers.count_inputs`` -> test-artifacts/fuzz-counts.json).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from click.testing import CliRunner
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from conftest import SEEDS, as_nobody, count_inputs, derandomized, scanned_seeds
+from helpers import SEEDS, as_nobody, count_inputs, derandomized, scanned_seeds
 from dedup.apps.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 fuzz = derandomized

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import scanned_seeds
+from helpers import scanned_seeds
 from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.errors import DatabaseError
 from dedup.pipeline import scan
 from dedup.store.writer import SCHEMA_VERSION
 
-SEEDS = sorted((Path(__file__).parent.parent / "data" / "seeds").iterdir())
+SEEDS = sorted((Path(__file__).resolve().parents[2] / "data" / "seeds").iterdir())
 
 
 def test_readers_work_while_an_update_writes(tmp_path):

@@ -339,7 +339,15 @@ def compute_tables() -> tuple[bytes, ...]:
         if t2s is None or ch in t2s[4]:
             f |= F_T2S_CALL
         flags[cp] = f
-    syllables = _syllables(ref._SYLLABLE)
+    letters, packed = pinyin_tables(ref._SYLLABLE)
+    t2s_parts = t2s[:4] if t2s is not None else (b"", b"", b"", b"")
+    return (flags.tobytes(), lower.tobytes(), map_index.tobytes(), array("I", pool).tobytes(), letters, packed, *t2s_parts)
+
+
+def pinyin_tables(syllable_pattern: str) -> tuple[bytes, bytes]:
+    """(the letter number of every BMP code point, 0 for none; the sorted packed syllables) of
+    the pinyin state machine: a syllable is packed as up to 6 letters of 6 bits each."""
+    syllables = _syllables(syllable_pattern)
     alphabet = sorted({ch for s in syllables for ch in s})
     if len(alphabet) > 63 or max(map(len, syllables)) > 6 or any(ord(ch) >= 0x10000 for ch in alphabet):
         raise ValueError("the pinyin syllables no longer fit the core's packing (6 letters of 6 bits)")
@@ -354,8 +362,7 @@ def compute_tables() -> tuple[bytes, ...]:
         return value
 
     packed = np.array(sorted(pack(s) for s in syllables if s), dtype=np.uint64)
-    t2s_parts = t2s[:4] if t2s is not None else (b"", b"", b"", b"")
-    return (flags.tobytes(), lower.tobytes(), map_index.tobytes(), array("I", pool).tobytes(), letters.tobytes(), packed.tobytes(), *t2s_parts)
+    return letters.tobytes(), packed.tobytes()
 
 
 _LOADED = False

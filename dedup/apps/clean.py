@@ -230,8 +230,6 @@ def clean_corpus(
     docstring); with ``selection``, only the files its patterns select (``SelectionError`` for
     one that matches nothing). Raises ``CleanError`` (or ``DatabaseError``) before writing
     anything when the output folder or the database does not fit the corpus."""
-    from ..store.writer import open_existing
-
     corpus, out = Path(corpus), Path(out)
     if not corpus.exists():
         raise CleanError(f"corpus folder not found: {corpus}")
@@ -240,27 +238,7 @@ def clean_corpus(
     check_output(corpus, out, force)
     if out.is_dir():
         remove_temporaries(out)  # left by a clean into the same folder that was killed outright
-    conn = open_existing(db).conn
-    try:
-        root, config = conn.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        if root != str(corpus.resolve()):
-            raise CleanError(f"{db} holds a scan of {root}, not of {corpus.resolve()}; scan {corpus} first, or pass its database")
-        text_field = json.loads(config).get("text_field", "text")
-        # every input file must be as the scan saw it: a copy is removed because its kept twin
-        # is somewhere, and that twin's file may be the one that changed or went away
-        for source, sha1 in conn.execute("SELECT source, sha1 FROM files"):
-            path = corpus / source if corpus.is_dir() else corpus
-            if not path.is_file() or hash_file(path)[0] != sha1:
-                raise CleanError(f"{source} changed or went away since the scan; scan the corpus again before cleaning")
-        by_doc: dict[int, list[Duplicate]] = defaultdict(list)
-        for dup in duplicates(conn, keep):
-            by_doc[dup.doc_id].append(dup)
-        docs_by_source: dict[str, list[tuple]] = defaultdict(list)
-        for row in conn.execute("SELECT id, path, source, record, encoding, sha1 FROM documents ORDER BY id"):
-            docs_by_source[row[2] or row[1]].append(row)
-    finally:
-        conn.close()
-
+    text_field, by_doc, docs_by_source = _what_to_remove(corpus, db, keep)
     manifest_path = Path(manifest) if manifest else out / MANIFEST_NAME
     if manifest:
         c, m = corpus.resolve(), manifest_path.resolve()
@@ -300,6 +278,34 @@ def clean_corpus(
                      elsewhere="point --manifest elsewhere" if manifest else "point --out elsewhere")
     result.manifest = manifest_path
     return result
+
+
+def _what_to_remove(corpus: Path, db, keep: str) -> tuple[str, dict[int, list["Duplicate"]], dict[str, list[tuple]]]:
+    """(the text field of records, the duplicates to remove by document id, the documents rows
+    by source file) of the scan in ``db``, checked to be a scan of ``corpus`` as it is now."""
+    from ..store.writer import open_existing
+
+    conn = open_existing(db).conn
+    try:
+        root, config = conn.execute("SELECT root, config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        if root != str(corpus.resolve()):
+            raise CleanError(f"{db} holds a scan of {root}, not of {corpus.resolve()}; scan {corpus} first, or pass its database")
+        text_field = json.loads(config).get("text_field", "text")
+        # every input file must be as the scan saw it: a copy is removed because its kept twin
+        # is somewhere, and that twin's file may be the one that changed or went away
+        for source, sha1 in conn.execute("SELECT source, sha1 FROM files"):
+            path = corpus / source if corpus.is_dir() else corpus
+            if not path.is_file() or hash_file(path)[0] != sha1:
+                raise CleanError(f"{source} changed or went away since the scan; scan the corpus again before cleaning")
+        by_doc: dict[int, list[Duplicate]] = defaultdict(list)
+        for dup in duplicates(conn, keep):
+            by_doc[dup.doc_id].append(dup)
+        docs_by_source: dict[str, list[tuple]] = defaultdict(list)
+        for row in conn.execute("SELECT id, path, source, record, encoding, sha1 FROM documents ORDER BY id"):
+            docs_by_source[row[2] or row[1]].append(row)
+    finally:
+        conn.close()
+    return text_field, by_doc, docs_by_source
 
 
 def _selected(files: list[Path], corpus: Path, selection: Selection) -> list[Path]:

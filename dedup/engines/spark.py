@@ -379,218 +379,217 @@ def scan_spark(
         )
     prepared = _keep(prepared)
 
-    def read():
-        for error in prepared.filter(lambda x: isinstance(x, CorpusFileError)).collect():
-            run.skip_or_raise(error)
-        docs = _keep(prepared.filter(lambda x: not isinstance(x, CorpusFileError)).zipWithIndex())
-        if docs.isEmpty():
-            raise no_readable_documents(corpus)
-        # per paragraph: position, doc id, its row, the document's path and date (seconds)
-        paras = _keep(
-            docs.flatMap(lambda d: ((d[1] + 1, row, d[0].doc.path, epoch(d[0].doc.date)) for row in d[0].rows()))
-            .zipWithIndex()
-            .map(lambda x: (x[1],) + x[0])
-        )
-        return docs, paras, paras.count()
-
-    docs, paras, n_paragraphs = timer.run("read", read)
+    docs, paras, n_paragraphs = timer.run("read", lambda: _read_stage(prepared, run, corpus))
     policy = config.canonical
-
-    def numbered_keys():
-        # per fingerprint: first position, best rank under the policy, key length, key, count
-        def facts(p):
-            pos, _, row, _, epoch = p
-            return row[7], (pos, rank_key(policy, pos, row[5], epoch), row[5], row[8], 1)
-
-        def merge(x, y):
-            first = x if x[0] < y[0] else y
-            return (first[0], min(x[1], y[1]), first[2], first[3], x[4] + y[4])
-
-        merged = paras.filter(lambda p: p[2][7] is not None).map(facts).reduceByKey(merge)
-        # key ids by first appearance, as the local engine gives them: (kid, fp, key, len, count, best rank)
-        keys = merged.sortBy(lambda kv: kv[1][0]).zipWithIndex().map(
-            lambda x: (x[1], x[0][0], x[0][1][3].decode("utf-8"), x[0][1][2], x[0][1][4], x[0][1][1])
-        )
-        return _keep(keys)
-
-    keys = numbered_keys()
+    keys = _numbered_keys(paras, policy)
     b, r = config.lsh_bands()
     min_len = max(config.min_chars, MIN_KEY_CHARS)
-
-    def sign():
-        signed = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
-        out = _keep(signed.mapPartitions(functools.partial(_sign_partition, config=config, b=b, r=r)))
-        return out, out.count()
-
-    signatures, n_signed = timer.run("sign", sign)
-
-    def candidates():
-        lsh = (
-            signatures.flatMap(lambda s: (((j, int(h)), s[0]) for j, h in enumerate(s[2].tolist())))
-            .groupByKey()
-            .flatMap(lambda g: _window_pairs(g[1]))
-            .distinct()
-        )
-        lsh = _keep(lsh)
-        pairs = lsh
-        if config.containment > 0:
-            per_key = signatures.map(lambda s: (s[0], len(s[3])))
-            shared = (
-                signatures.flatMap(lambda s: ((int(v), s[0]) for v in s[3].tolist()))
-                .groupByKey()
-                .flatMap(lambda g: ((p, 1) for p in _window_pairs(g[1], ANCHOR_MAX_BUCKET)))
-                .reduceByKey(operator.add)
-            )
-            anchored = (
-                shared.map(lambda x: (x[0][0], (x[0][1], x[1])))
-                .join(per_key)
-                .map(lambda x: (x[1][0][0], (x[0], x[1][0][1], x[1][1])))
-                .join(per_key)
-                .filter(lambda x: x[1][0][1] >= ANCHOR_MIN_SHARE * min(x[1][0][2], x[1][1]))
-                .map(lambda x: (x[1][0][0], x[0]))
-            )
-            pairs = lsh.union(anchored).distinct()
-        pairs = _keep(pairs)
-        return pairs, pairs.count(), lsh.count()
-
-    pairs, n_pairs, n_lsh = timer.run("candidates", candidates)
+    signatures, n_signed = timer.run("sign", lambda: _sign_stage(keys, config, min_len, b, r))
+    pairs, n_pairs, n_lsh = timer.run("candidates", lambda: _candidates_stage(signatures, config))
     texts = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
-
-    def verify():
-        joined = (
-            pairs.join(texts)
-            .map(lambda x: (x[1][0], (x[0], x[1][1])))
-            .join(texts)
-            .map(lambda x: ((x[1][0][0], x[0]), (x[1][0][1], x[1][1])))
-        )
-        checked = _keep(joined.mapPartitions(functools.partial(_verify_partition, config=config)))
-        edges = _keep(checked.filter(lambda c: c[4]).map(lambda c: (c[0], c[1], c[2])))
-        return checked, edges, edges.count()
-
-    checked, edges, n_edges = timer.run("verify", verify)
-
-    def components():
-        labels = _keep(connected_components(edges.map(lambda e: (e[0], e[1]))))
-        return labels, labels.count()
-
-    labels, _ = timer.run("components", components)
-
-    def cluster():
-        node_info = keys.map(lambda k: (k[0], (k[2], k[5])))
-        nodes = labels.join(node_info).map(lambda x: (x[1][0], (x[0], x[1][1][0], x[1][1][1])))
-        by_root = edges.map(lambda e: (e[0], (e[1], e[2]))).join(labels).map(lambda x: (x[1][1], (x[0], x[1][0][0], x[1][0][1])))
-        out = _keep(nodes.cogroup(by_root).flatMap(functools.partial(_cluster_component, config=config)))
-        return out, out.count()
-
-    clustered, _ = timer.run("cluster", cluster)
-
-    def expand():
-        # per key in a cluster: (canonical key, Jaccard, containment, is a fragment)
-        near = clustered.filter(lambda c: c[1] >= 0).map(lambda c: (c[0], (c[1], c[2], c[3], c[4])))
-        exact_only = keys.filter(lambda k: k[4] >= 2).map(lambda k: (k[0], (k[0], 1.0, 1.0, False))).subtractByKey(near)
-        fragment_of = clustered.map(lambda c: (c[0], c[4]))
-        exact_only = exact_only.leftOuterJoin(fragment_of).map(lambda x: (x[0], x[1][0][:3] + (bool(x[1][1]),)))
-        best = keys.map(lambda k: (k[0], k[5][-1]))  # the key's best paragraph (its position)
-        key_canon = (
-            near.union(exact_only)
-            .map(lambda x: (x[1][0], (x[0],) + x[1][1:]))
-            .join(best)
-            .map(lambda x: (x[1][0][0], (x[1][1],) + x[1][0][1:]))  # kid -> (canonical position, sim, con, fragment)
-        )
-        fp_kid = keys.map(lambda k: (k[1], k[0]))
-        para_kid = paras.filter(lambda p: p[2][7] is not None).map(lambda p: (p[2][7], p[0])).join(fp_kid).map(lambda x: (x[1][0], x[1][1]))
-        para_kid = _keep(para_kid)  # (position, key id)
-        members = (
-            paras.filter(lambda p: p[2][7] is not None)
-            .map(lambda p: (p[0], p))
-            .join(para_kid)
-            .map(lambda x: (x[1][1], x[1][0]))
-            .join(key_canon)
-            .map(lambda x: _member(x, policy))
-            .groupByKey()
-            .sortByKey()
-            .zipWithIndex()
-        )
-        members = _keep(members)
-        # boilerplate: find_boilerplate reads the first SAMPLE documents of clusters in MIN_DOCS
-        # documents or more, and the other clusters only in those documents
-        cluster_docs = _keep(members.map(lambda x: (x[1] + 1, sorted({doc for _, doc in x[0][1]}))))
-        wide = dict(cluster_docs.filter(lambda c: len(c[1]) >= MIN_DOCS).map(lambda c: (c[0], c[1][:SAMPLE])).collect())
-        sampled = sc.broadcast({d for docs in wide.values() for d in docs})
-        narrow = (
-            cluster_docs.filter(lambda c: len(c[1]) < MIN_DOCS)
-            .map(lambda c: (c[0], [d for d in c[1] if d in sampled.value]))
-            .filter(lambda c: c[1])
-            .collect()
-        )
-        furniture = sc.broadcast(find_boilerplate({**wide, **dict(narrow)}))
-        described = _keep(members.map(functools.partial(_describe, config=config, furniture=furniture)))
-        return para_kid, described, len(furniture.value), described.count()
-
-    para_kid, described, n_furniture, n_clusters = timer.run("expand", expand)
-
-    def store():
-        member_rows = described.flatMap(lambda d: d[1])
-        cluster_of = member_rows.map(lambda m: (m[0] - 1, m[1]))
-        paragraph_rows = (
-            paras.map(lambda p: (p[0], p)).leftOuterJoin(para_kid).leftOuterJoin(cluster_of)
-            .map(lambda x: _paragraph_row(x[1][0][0], x[1][0][1], x[1][1]))
-        )
-        document_rows = docs.map(lambda d: document_row(d[1] + 1, d[0].doc, list(d[0].rows())))
-        signed_by_id = signatures.map(lambda s: (s[0], (s[1], s[2].astype("<u4").tobytes(), s[3].astype("<u4").tobytes())))
-        key_rows = keys.map(lambda k: (k[0], k)).leftOuterJoin(signed_by_id).map(
-            lambda x: (x[0] + 1, x[1][0][1], x[1][0][3], *(x[1][1] or (None, None, None)))
-        )
-        key_text_rows = keys.map(lambda k: (k[0] + 1, k[2]))
-        checked_rows = checked.map(lambda c: (min(c[0], c[1]) + 1, max(c[0], c[1]) + 1, c[2], c[3], 1))  # all live: candidates of this run
-        figures = described.map(lambda d: (d[2], d[3])).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
-        chars = paras.map(lambda p: len(p[2][6])).sum()
-        counts = scan_counts(**{
-            "documents": docs.count(),
-            "clusters": n_clusters,
-            "boilerplate_clusters": n_furniture,
-            "duplicate_paragraphs": figures[0],
-            "chars": int(chars),
-            "duplicate_chars": figures[1],
-            "paragraphs": n_paragraphs,
-            "empty_paragraphs": n_paragraphs - para_kid.count(),
-            "distinct_keys": keys.count(),
-            "signed_keys": n_signed,
-            "candidate_pairs": n_pairs,
-            "lsh_pairs": n_lsh,
-            "verified_edges": n_edges,
-            "bands": b,
-            "rows": r,
-            "files": len(files),
-            "skipped": len(skipped),
-            "bytes": sum(f.stat().st_size for f in files if f.exists()),
-        })
-        known = dict(
-            docs.filter(lambda d: d[0].doc.record is None)
-            .map(lambda d: (d[0].doc.source or d[0].doc.path, (d[0].doc.sha1, d[0].doc.size)))
-            .collect()
-        )
-        tables = {
-            "documents": document_rows,
-            "paragraphs": paragraph_rows,
-            "clusters": described.map(lambda d: d[0]),
-            "members": member_rows,
-            "keys": key_rows,
-            "key_texts": key_text_rows,
-            "checked": checked_rows,
-            "files": sc.parallelize(list(file_rows(files, Path(corpus), known)), 1),
-        }
-        for name, rows in tables.items():
-            _write_table(spark, out, name, rows)
-        return counts
-
-    counts = timer.run("store", store)
+    checked, edges, n_edges = timer.run("verify", lambda: _verify_stage(pairs, texts, config))
+    labels, _ = timer.run("components", lambda: _components_stage(edges))
+    clustered, _ = timer.run("cluster", lambda: _cluster_stage(keys, labels, edges, config))
+    para_kid, described, n_furniture, n_clusters = timer.run("expand", lambda: _expand_stage(sc, keys, paras, clustered, config, policy))
+    figures = {"paragraphs": n_paragraphs, "clusters": n_clusters, "boilerplate_clusters": n_furniture, "signed_keys": n_signed,
+               "candidate_pairs": n_pairs, "lsh_pairs": n_lsh, "verified_edges": n_edges, "bands": b, "rows": r}
+    counts = timer.run("store", lambda: _store_stage(spark, out, corpus, files, run, config, docs, paras, keys, signatures, checked, para_kid, described, figures))
     row = run.row(1, root, config, counts)
     row.update({k: json.dumps(row[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
     _write_table(spark, out, "runs", sc.parallelize([tuple(row.get(c) for c in table_columns("runs"))], 1))
     for rdd in (prepared, docs, paras, keys, signatures, pairs, checked, edges, labels, clustered, para_kid, described):
         rdd.unpersist()
     return SparkResult(out, counts, timer.timings, skipped)
+
+
+def _read_stage(prepared, run: Run, corpus: str):
+    """(documents, paragraphs, their number): the read stage; a bad file is skipped or stops the run as ``run`` says."""
+    for error in prepared.filter(lambda x: isinstance(x, CorpusFileError)).collect():
+        run.skip_or_raise(error)
+    docs = _keep(prepared.filter(lambda x: not isinstance(x, CorpusFileError)).zipWithIndex())
+    if docs.isEmpty():
+        raise no_readable_documents(corpus)
+    # per paragraph: position, doc id, its row, the document's path and date (seconds)
+    paras = _keep(
+        docs.flatMap(lambda d: ((d[1] + 1, row, d[0].doc.path, epoch(d[0].doc.date)) for row in d[0].rows()))
+        .zipWithIndex()
+        .map(lambda x: (x[1],) + x[0])
+    )
+    return docs, paras, paras.count()
+
+
+def _numbered_keys(paras, policy: str):
+    """Distinct keys numbered by first appearance, as the local engine numbers them."""
+    # per fingerprint: first position, best rank under the policy, key length, key, count
+    def facts(p):
+        pos, _, row, _, epoch = p
+        return row[7], (pos, rank_key(policy, pos, row[5], epoch), row[5], row[8], 1)
+
+    def merge(x, y):
+        first = x if x[0] < y[0] else y
+        return (first[0], min(x[1], y[1]), first[2], first[3], x[4] + y[4])
+
+    merged = paras.filter(lambda p: p[2][7] is not None).map(facts).reduceByKey(merge)
+    # key ids by first appearance, as the local engine gives them: (kid, fp, key, len, count, best rank)
+    keys = merged.sortBy(lambda kv: kv[1][0]).zipWithIndex().map(
+        lambda x: (x[1], x[0][0], x[0][1][3].decode("utf-8"), x[0][1][2], x[0][1][4], x[0][1][1])
+    )
+    return _keep(keys)
+
+
+def _sign_stage(keys, config: ScanConfig, min_len: int, b: int, r: int):
+    """(signatures, how many): band hashes and anchors of the keys long enough to sign."""
+    signed = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
+    out = _keep(signed.mapPartitions(functools.partial(_sign_partition, config=config, b=b, r=r)))
+    return out, out.count()
+
+
+def _candidates_stage(signatures, config: ScanConfig):
+    """(candidate pairs, how many, how many the bands alone gave): band buckets, and shared anchors when containment is on."""
+    lsh = (
+        signatures.flatMap(lambda s: (((j, int(h)), s[0]) for j, h in enumerate(s[2].tolist())))
+        .groupByKey()
+        .flatMap(lambda g: _window_pairs(g[1]))
+        .distinct()
+    )
+    lsh = _keep(lsh)
+    pairs = lsh
+    if config.containment > 0:
+        per_key = signatures.map(lambda s: (s[0], len(s[3])))
+        shared = (
+            signatures.flatMap(lambda s: ((int(v), s[0]) for v in s[3].tolist()))
+            .groupByKey()
+            .flatMap(lambda g: ((p, 1) for p in _window_pairs(g[1], ANCHOR_MAX_BUCKET)))
+            .reduceByKey(operator.add)
+        )
+        anchored = (
+            shared.map(lambda x: (x[0][0], (x[0][1], x[1])))
+            .join(per_key)
+            .map(lambda x: (x[1][0][0], (x[0], x[1][0][1], x[1][1])))
+            .join(per_key)
+            .filter(lambda x: x[1][0][1] >= ANCHOR_MIN_SHARE * min(x[1][0][2], x[1][1]))
+            .map(lambda x: (x[1][0][0], x[0]))
+        )
+        pairs = lsh.union(anchored).distinct()
+    pairs = _keep(pairs)
+    return pairs, pairs.count(), lsh.count()
+
+
+def _verify_stage(pairs, texts, config: ScanConfig):
+    """(every scored pair, the edges among them, how many edges): exact scores on the shingle sets."""
+    joined = (
+        pairs.join(texts)
+        .map(lambda x: (x[1][0], (x[0], x[1][1])))
+        .join(texts)
+        .map(lambda x: ((x[1][0][0], x[0]), (x[1][0][1], x[1][1])))
+    )
+    checked = _keep(joined.mapPartitions(functools.partial(_verify_partition, config=config)))
+    edges = _keep(checked.filter(lambda c: c[4]).map(lambda c: (c[0], c[1], c[2])))
+    return checked, edges, edges.count()
+
+
+def _components_stage(edges):
+    """(component label of every key in an edge, how many)."""
+    labels = _keep(connected_components(edges.map(lambda e: (e[0], e[1]))))
+    return labels, labels.count()
+
+
+def _cluster_stage(keys, labels, edges, config: ScanConfig):
+    """(clustered keys, how many): each component clustered as the local engine clusters."""
+    node_info = keys.map(lambda k: (k[0], (k[2], k[5])))
+    nodes = labels.join(node_info).map(lambda x: (x[1][0], (x[0], x[1][1][0], x[1][1][1])))
+    by_root = edges.map(lambda e: (e[0], (e[1], e[2]))).join(labels).map(lambda x: (x[1][1], (x[0], x[1][0][0], x[1][0][1])))
+    out = _keep(nodes.cogroup(by_root).flatMap(functools.partial(_cluster_component, config=config)))
+    return out, out.count()
+
+
+def _expand_stage(sc, keys, paras, clustered, config: ScanConfig, policy: str):
+    """(key of every paragraph, described clusters, boilerplate clusters, clusters): key clusters expanded to paragraphs, canonicals and reasons."""
+    # per key in a cluster: (canonical key, Jaccard, containment, is a fragment)
+    near = clustered.filter(lambda c: c[1] >= 0).map(lambda c: (c[0], (c[1], c[2], c[3], c[4])))
+    exact_only = keys.filter(lambda k: k[4] >= 2).map(lambda k: (k[0], (k[0], 1.0, 1.0, False))).subtractByKey(near)
+    fragment_of = clustered.map(lambda c: (c[0], c[4]))
+    exact_only = exact_only.leftOuterJoin(fragment_of).map(lambda x: (x[0], x[1][0][:3] + (bool(x[1][1]),)))
+    best = keys.map(lambda k: (k[0], k[5][-1]))  # the key's best paragraph (its position)
+    key_canon = (
+        near.union(exact_only)
+        .map(lambda x: (x[1][0], (x[0],) + x[1][1:]))
+        .join(best)
+        .map(lambda x: (x[1][0][0], (x[1][1],) + x[1][0][1:]))  # kid -> (canonical position, sim, con, fragment)
+    )
+    fp_kid = keys.map(lambda k: (k[1], k[0]))
+    para_kid = paras.filter(lambda p: p[2][7] is not None).map(lambda p: (p[2][7], p[0])).join(fp_kid).map(lambda x: (x[1][0], x[1][1]))
+    para_kid = _keep(para_kid)  # (position, key id)
+    members = (
+        paras.filter(lambda p: p[2][7] is not None)
+        .map(lambda p: (p[0], p))
+        .join(para_kid)
+        .map(lambda x: (x[1][1], x[1][0]))
+        .join(key_canon)
+        .map(lambda x: _member(x, policy))
+        .groupByKey()
+        .sortByKey()
+        .zipWithIndex()
+    )
+    members = _keep(members)
+    # boilerplate: find_boilerplate reads the first SAMPLE documents of clusters in MIN_DOCS
+    # documents or more, and the other clusters only in those documents
+    cluster_docs = _keep(members.map(lambda x: (x[1] + 1, sorted({doc for _, doc in x[0][1]}))))
+    wide = dict(cluster_docs.filter(lambda c: len(c[1]) >= MIN_DOCS).map(lambda c: (c[0], c[1][:SAMPLE])).collect())
+    sampled = sc.broadcast({d for docs in wide.values() for d in docs})
+    narrow = (
+        cluster_docs.filter(lambda c: len(c[1]) < MIN_DOCS)
+        .map(lambda c: (c[0], [d for d in c[1] if d in sampled.value]))
+        .filter(lambda c: c[1])
+        .collect()
+    )
+    furniture = sc.broadcast(find_boilerplate({**wide, **dict(narrow)}))
+    described = _keep(members.map(functools.partial(_describe, config=config, furniture=furniture)))
+    return para_kid, described, len(furniture.value), described.count()
+
+
+def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, config: ScanConfig, docs, paras, keys, signatures, checked, para_kid, described, figures: dict):
+    """Write every table of the scan as Parquet below ``out``; return the run's counts
+    (``figures``: the counts the stages before already know)."""
+    sc = spark.sparkContext
+    member_rows = described.flatMap(lambda d: d[1])
+    cluster_of = member_rows.map(lambda m: (m[0] - 1, m[1]))
+    paragraph_rows = (
+        paras.map(lambda p: (p[0], p)).leftOuterJoin(para_kid).leftOuterJoin(cluster_of)
+        .map(lambda x: _paragraph_row(x[1][0][0], x[1][0][1], x[1][1]))
+    )
+    document_rows = docs.map(lambda d: document_row(d[1] + 1, d[0].doc, list(d[0].rows())))
+    signed_by_id = signatures.map(lambda s: (s[0], (s[1], s[2].astype("<u4").tobytes(), s[3].astype("<u4").tobytes())))
+    key_rows = keys.map(lambda k: (k[0], k)).leftOuterJoin(signed_by_id).map(
+        lambda x: (x[0] + 1, x[1][0][1], x[1][0][3], *(x[1][1] or (None, None, None)))
+    )
+    key_text_rows = keys.map(lambda k: (k[0] + 1, k[2]))
+    checked_rows = checked.map(lambda c: (min(c[0], c[1]) + 1, max(c[0], c[1]) + 1, c[2], c[3], 1))  # all live: candidates of this run
+    duplicates = described.map(lambda d: (d[2], d[3])).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
+    chars = paras.map(lambda p: len(p[2][6])).sum()
+    counts = scan_counts(
+        **figures, documents=docs.count(), duplicate_paragraphs=duplicates[0], chars=int(chars), duplicate_chars=duplicates[1],
+        empty_paragraphs=figures["paragraphs"] - para_kid.count(), distinct_keys=keys.count(), files=len(files),
+        skipped=len(run.skipped), bytes=sum(f.stat().st_size for f in files if f.exists()),
+    )
+    known = dict(
+        docs.filter(lambda d: d[0].doc.record is None)
+        .map(lambda d: (d[0].doc.source or d[0].doc.path, (d[0].doc.sha1, d[0].doc.size)))
+        .collect()
+    )
+    tables = {
+        "documents": document_rows,
+        "paragraphs": paragraph_rows,
+        "clusters": described.map(lambda d: d[0]),
+        "members": member_rows,
+        "keys": key_rows,
+        "key_texts": key_text_rows,
+        "checked": checked_rows,
+        "files": sc.parallelize(list(file_rows(files, Path(corpus), known)), 1),
+    }
+    for name, rows in tables.items():
+        _write_table(spark, out, name, rows)
+    return counts
 
 
 def _member(x, policy: str) -> tuple:

@@ -41,6 +41,10 @@ def _snippet(text: str, width: int = SNIPPET) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _lines(span: tuple[int, int]) -> str:
+    return f"{span[0]}-{span[1]}" if span[0] != span[1] else str(span[0])
+
+
 def format_summary(s: Summary, db_path: str) -> str:
     """The end-of-scan report, also printed by ``dedup stats``."""
     pct = lambda part, whole: f"{100 * part / whole:.1f}%" if whole else "0.0%"  # noqa: E731
@@ -54,13 +58,20 @@ def format_summary(s: Summary, db_path: str) -> str:
         f"  duplicate characters  {s.duplicate_chars:>10,}   {pct(s.duplicate_chars, s.chars)} of {s.chars:,}",
         f"  time                  {s.seconds:>10.1f} s",
     ]
+    lines.insert(4, f"  passages              {s.passages:>10,}   runs of paragraphs copied together")
+    if s.top_passages:
+        lines.append("Largest passages (paragraphs copied together):")
+        lines.append("  passage  paragraphs  characters  source -> copy (lines)")
+        for p in s.top_passages:
+            lines.append(f"  P{p.passage_id:<7} {p.paragraphs:>10,}  {p.characters:>10,}  "
+                         f"{p.source_path} {_lines(p.source_lines)} -> {p.copy_path} {_lines(p.copy_lines)}  {_snippet(p.text)}")
     if s.top:
-        lines.append("Most reused blocks (boilerplate apart):")
-        lines.append("  cluster  members  documents  canonical")
+        lines.append("Most reused blocks (boilerplate apart, by characters copied into other documents):")
+        lines.append("  cluster  members  documents     copied  canonical")
         for t in s.top:
             flag = "  [boilerplate]" if t.boilerplate else ""
-            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {_snippet(t.text)}{flag}")
-    lines.append(f"Details: dedup show {db_path} CLUSTER_ID")
+            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {t.copied_chars:>9,}  {_snippet(t.text)}{flag}")
+    lines.append(f"Details: dedup show {db_path} CLUSTER_ID" + (f"  |  dedup show {db_path} --passage ID" if s.top_passages else ""))
     return "\n".join(lines)
 
 

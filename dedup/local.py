@@ -31,6 +31,7 @@ from .fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from .keystore import KeyStore
 from .lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
 from .paragraphs import paragraph_spans
+from .passages import refresh_passages
 from .records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
 from .signatures import oph_signatures, shingle_hashes
 from .sources import read_file
@@ -180,6 +181,8 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
             with timer.stage("read"):
                 keys, paths, file_hashes = read_prepared(prepared_items(files, root, config, batches=True), root, config, store, writer, skip_bad, skip, show_progress, bar_total)
             counts = match_and_store(config, keys, paths, writer, timer, show_progress)
+            with timer.stage("passages"):
+                counts["passages"] = refresh_passages(writer)
             if str(root) != STDIN:
                 writer.insert("files", file_rows(files, root, file_hashes))
             counts.update(files=len(files), skipped=len(skipped), bytes=total_bytes)

@@ -529,6 +529,7 @@ def update(
 
 def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
     from .boilerplate import find_boilerplate
+    from .passages import refresh_passages
     from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
@@ -701,12 +702,15 @@ def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer
             furniture = find_boilerplate({cid: sorted(d) for cid, d in cluster_docs.items()})
             flags = dict(conn.execute("SELECT id, boilerplate FROM clusters"))
             conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
+        with timer.stage("passages"):  # aligned again from the stored members: those of a full scan
+            n_passages = refresh_passages(writer)
 
         one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
         counts = {
             "documents": len(paras.paths),
             "clusters": len(flags),
             "boilerplate_clusters": len(furniture),
+            "passages": n_passages,
             "duplicate_paragraphs": one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
             "chars": int(paras.length.sum()),
             "duplicate_chars": one("SELECT sum(p.char_end - p.char_start) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'"),

@@ -69,8 +69,18 @@ _TOP_BLOCKS_SQL = """
     FROM clusters c
     JOIN paragraphs cp ON cp.id = c.canonical_id
     JOIN members m ON m.cluster_id = c.id JOIN paragraphs p ON p.id = m.paragraph_id
+    WHERE c.boilerplate IN ({})
     GROUP BY c.id
     ORDER BY c.boilerplate, copied DESC, c.n_documents DESC, c.size DESC, c.id LIMIT ?"""
+
+
+def top_blocks(db: sqlite_utils.Database, top: int, boilerplate: bool | None = None) -> list[TopBlock]:
+    """The ``top`` most reused clusters: most characters copied into other documents than the
+    canonical's first (then most documents, most members, lowest id); real reuse before
+    boilerplate, or only one of the two when ``boilerplate`` says which."""
+    flags = (0, 1) if boilerplate is None else (int(boilerplate),)
+    rows = db.execute(_TOP_BLOCKS_SQL.format(",".join(map(str, flags))), [top]).fetchall()
+    return [TopBlock(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
 _TOP_PASSAGES_SQL = """
     SELECT ps.id, sd.path, ps.source_line_start, ps.source_line_end, cd.path, ps.copy_line_start, ps.copy_line_end,
@@ -103,7 +113,6 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
     root, started, finished, counts_json = run
     counts = json.loads(counts_json)
     seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
-    rows = db.execute(_TOP_BLOCKS_SQL, [top]).fetchall()
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
     return Summary(
         root=root,
@@ -120,7 +129,7 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
         ),
         seconds=max(seconds, 0.0),
         skipped=int(counts.get("skipped", 0)),
-        top=[TopBlock(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows],
+        top=top_blocks(db, top),
         passages=one("SELECT count(*) FROM passages"),
         top_passages=top_passages(db, top),
     )
@@ -241,3 +250,47 @@ def document_detail(db: sqlite_utils.Database, path: str) -> DocumentView:
         raise DatabaseError(f"no document {path!r} in this scan; {hint}")
     doc_id, stored = row
     return DocumentView(doc_id, stored, paragraph_statuses(db, [doc_id])[doc_id])
+
+
+@dataclass(frozen=True)
+class PassageSide:
+    """The paragraphs of one side of a passage, in document order."""
+
+    path: str
+    lines: tuple[int, int]
+    paragraphs: list[tuple[int, int, str, int | None]]  # line_start, line_end, text, cluster id
+
+
+@dataclass(frozen=True)
+class PassageView:
+    passage_id: int
+    source: PassageSide
+    copy: PassageSide
+    paragraphs: int
+    characters: int
+    similarity: float
+
+
+def _side(db: sqlite_utils.Database, doc_id: int, first: int, last: int) -> PassageSide:
+    path = db.execute("SELECT path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
+    rows = db.execute(
+        """SELECT line_start, line_end, text, cluster_id FROM paragraphs
+           WHERE doc_id = ? AND line_start >= ? AND line_end <= ? ORDER BY idx""",
+        [doc_id, first, last],
+    ).fetchall()
+    return PassageSide(path, (first, last), [tuple(r) for r in rows])
+
+
+def passage_detail(db: sqlite_utils.Database, passage_id: int) -> PassageView:
+    """One passage with the paragraphs of both sides; DatabaseError if there is no such passage."""
+    row = db.execute(
+        """SELECT source_doc_id, source_line_start, source_line_end, copy_doc_id, copy_line_start, copy_line_end,
+                  paragraphs, characters, similarity FROM passages WHERE id = ?""",
+        [passage_id],
+    ).fetchone()
+    if row is None:
+        count = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        have = f"passages 1 to {count}" if count else "no passage"
+        raise DatabaseError(f"no passage {passage_id}; this database has {have} (see 'dedup stats' or 'dedup export --table passages')")
+    source, copy = _side(db, *row[0:3]), _side(db, *row[3:6])
+    return PassageView(passage_id, source, copy, row[6], row[7], row[8])

@@ -96,15 +96,17 @@ def test_scan_prints_the_summary_with_planted_figures(scanned):
     assert f"dedup show {db}" in out
     # the most reused blocks: cluster id, members, documents, as stored; real reuse before
     # boilerplate (where the db flags it), then the biggest first
-    top = [tuple(map(int, m)) for m in re.findall(r"^\s*#(\d+)\D+?(\d+)\D+?(\d+)", out, re.MULTILINE)]
+    # boilerplate (where the db flags it), then most characters copied into other documents
+    top = [tuple(int(x.replace(",", "")) for x in m) for m in re.findall(r"^\s*#(\d+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)", out, re.MULTILINE)]
     assert len(top) == min(5, len(planted.groups)), out
-    columns = {row[1] for row in query(db, "PRAGMA table_info(clusters)")}
-    flag = "boilerplate" if "boilerplate" in columns else "0"
-    stored = {cid: (size, docs, bool(b)) for cid, size, docs, b in query(db, f"SELECT id, size, n_documents, {flag} FROM clusters")}
-    assert all(stored[cid][:2] == (size, docs) for cid, size, docs in top)
-    order = [(stored[cid][2], -size, -docs, cid) for cid, size, docs in top]
+    stored = {cid: (size, docs, bool(b), copied) for cid, size, docs, b, copied in query(db, """
+        SELECT c.id, c.size, c.n_documents, c.boilerplate, sum(CASE WHEN p.doc_id != cp.doc_id THEN length(p.text) ELSE 0 END)
+        FROM clusters c JOIN paragraphs cp ON cp.id = c.canonical_id JOIN members m ON m.cluster_id = c.id
+        JOIN paragraphs p ON p.id = m.paragraph_id GROUP BY c.id""")}
+    assert all(stored[cid][:2] == (size, docs) and stored[cid][3] == copied for cid, size, docs, copied in top)
+    order = [(stored[cid][2], -copied, -docs, -size, cid) for cid, size, docs, copied in top]
     assert order == sorted(order)
-    best = min((b, -size, -docs, cid) for cid, (size, docs, b) in stored.items())
+    best = min((b, -copied, -docs, -size, cid) for cid, (size, docs, b, copied) in stored.items())
     assert order[0] == best
     assert result.stderr == ""  # no progress bars when stderr is not a terminal
 

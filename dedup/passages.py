@@ -18,7 +18,8 @@ other, in the same cluster) are chained in document order: a match extends a cha
 most ``MAX_GAP`` paragraphs before it on both sides (a paragraph inserted, dropped or edited
 beyond the threshold is a gap), the nearest one first. Within one document the source part
 must end before the copy starts (a section repeated in the same page). Chains of at least
-``MIN_PARAGRAPHS`` matches are passages, longest first; one that overlaps an accepted passage
+``MIN_PARAGRAPHS`` matches of as many clusters are passages (one paragraph repeated is a
+cluster, not a passage), longest first; one that overlaps an accepted passage
 on both sides is the same passage seen through a repeated paragraph and is dropped; one that
 overlaps it on one side only is that run copied twice.
 
@@ -150,7 +151,8 @@ def _passages(chains: list[list]) -> list[Passage]:
     sides, each oriented from the side holding more canonicals."""
     accepted: list[tuple[tuple[int, int], tuple[int, int]]] = []
     out = []
-    for chain in sorted((c for c in chains if len(c) >= MIN_PARAGRAPHS), key=lambda c: (-len(c), c[0][0].idx, c[0][1].idx)):
+    long_enough = (c for c in chains if len({x.cluster for x, _ in c}) >= MIN_PARAGRAPHS)
+    for chain in sorted(long_enough, key=lambda c: (-len(c), c[0][0].idx, c[0][1].idx)):
         left, right = (chain[0][0].idx, chain[-1][0].idx), (chain[0][1].idx, chain[-1][1].idx)
         if any(_overlap(left, l2) and _overlap(right, r2) for l2, r2 in accepted):
             continue

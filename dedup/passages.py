@@ -18,8 +18,9 @@ other, in the same cluster) are chained in document order: a match extends a cha
 most ``MAX_GAP`` paragraphs before it on both sides (a paragraph inserted, dropped or edited
 beyond the threshold is a gap), the nearest one first. Within one document the source part
 must end before the copy starts (a section repeated in the same page). Chains of at least
-``MIN_PARAGRAPHS`` matches of as many clusters are passages (one paragraph repeated is a
-cluster, not a passage), longest first; one that overlaps an accepted passage
+``MIN_PARAGRAPHS`` matches of as many clusters, copying at least ``MIN_DENSITY`` of the
+paragraphs they span on each side, are passages (one paragraph repeated is a cluster, and two
+copies a few paragraphs apart a coincidence), longest first; one that overlaps an accepted passage
 on both sides is the same passage seen through a repeated paragraph and is dropped; one that
 overlaps it on one side only is that run copied twice.
 
@@ -40,6 +41,7 @@ from typing import Iterable, NamedTuple
 MAX_GAP = 3  # paragraphs that may be missing on either side between two matches of a run
 MIN_PARAGRAPHS = 2  # matches that make a run a passage (one alone is a cluster)
 MAX_REPEATS = 16  # occurrences of a cluster in one document above which it is not aligned
+MIN_DENSITY = 0.5  # share of the paragraphs a run spans, on each side, that must be copies
 
 
 class PassageMember(NamedTuple):
@@ -151,7 +153,7 @@ def _passages(chains: list[list]) -> list[Passage]:
     sides, each oriented from the side holding more canonicals."""
     accepted: list[tuple[tuple[int, int], tuple[int, int]]] = []
     out = []
-    long_enough = (c for c in chains if len({x.cluster for x, _ in c}) >= MIN_PARAGRAPHS)
+    long_enough = (c for c in chains if len({x.cluster for x, _ in c}) >= MIN_PARAGRAPHS and _dense(c))
     for chain in sorted(long_enough, key=lambda c: (-len(c), c[0][0].idx, c[0][1].idx)):
         left, right = (chain[0][0].idx, chain[-1][0].idx), (chain[0][1].idx, chain[-1][1].idx)
         if any(_overlap(left, l2) and _overlap(right, r2) for l2, r2 in accepted):
@@ -163,6 +165,13 @@ def _passages(chains: list[list]) -> list[Passage]:
         pairs = chain if held_left >= held_right else [(y, x) for x, y in chain]
         out.append(_passage(pairs))
     return out
+
+
+def _dense(chain: list) -> bool:
+    """At least MIN_DENSITY of the paragraphs the run spans are copied, on both sides: two
+    copies a few paragraphs apart in both documents are a coincidence, not a section."""
+    n = len(chain)
+    return all(n >= MIN_DENSITY * (chain[-1][side].idx - chain[0][side].idx + 1) for side in (0, 1))
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:

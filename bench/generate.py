@@ -653,7 +653,9 @@ class GenerateParams:
     """What decides the dump (saved in generate.json). Stop at ``n_docs`` documents or once the
     documents reach ``target_bytes`` bytes, whichever comes first; at least one is required.
 
-    reuse             share of paragraph lines that are copies of an earlier original
+    reuse             share of paragraph lines that are copies of an earlier original (outside
+                      copied runs, whose lines are all copies but for a fresh one put in)
+    run_rate          share of documents that paste a copied run (see the module docstring)
     boilerplate_rate  share of documents that start with a site boilerplate line
     popular_rate      share of copies that pick their original by popularity (an original
                       seen k times is k times as likely: heavy-tailed cluster sizes); the

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import query, scanned_seeds
 from dedup.cli import cli
-from dedup.passages import MAX_GAP, MIN_PARAGRAPHS, PassageMember, find_passages
+from dedup.passages import MAX_GAP, MIN_DENSITY, MIN_PARAGRAPHS, PassageMember, find_passages
 from test_cli import unmark
 
 # -- the alignment on documents made of cluster ids ---------------------------------------------
@@ -120,7 +120,8 @@ def test_similarity_is_the_character_weighted_similarity_of_the_copies():
 def test_a_planted_run_is_found_whole_whatever_the_gaps(n, data):
     """A source of n paragraphs; the copy holds a slice of it with gaps of at most MAX_GAP
     paragraphs inserted or dropped between copied ones, inside unrelated text: exactly one
-    passage, from the first to the last copied paragraph on both sides."""
+    passage, from the first to the last copied paragraph on both sides, unless the gaps take
+    more than MIN_DENSITY of the run."""
     start = data.draw(st.integers(0, n - 2))
     end = data.draw(st.integers(start + 1, n - 1))
     copy, kept, i = [None] * data.draw(st.integers(0, 5)), [], start
@@ -135,7 +136,10 @@ def test_a_planted_run_is_found_whole_whatever_the_gaps(n, data):
     copy += [None] * data.draw(st.integers(0, 5))
     rows = spans([fresh(1, n), copy])
     (first_s, first_c), (last_s, last_c) = kept[0], kept[-1]
-    assert rows == [(1, first_s + 1, last_s + 1, 2, first_c + 1, last_c + 1, len(kept))]
+    if len(kept) < MIN_DENSITY * max(last_s - first_s + 1, last_c - first_c + 1):
+        assert rows == []  # more gap than copy: a coincidence, not a section
+    else:
+        assert rows == [(1, first_s + 1, last_s + 1, 2, first_c + 1, last_c + 1, len(kept))]
 
 
 # -- the seeds -------------------------------------------------------------------------------
@@ -223,3 +227,66 @@ def test_report_shows_the_largest_passages_and_points_at_them_from_the_documents
     for (pid,) in largest:
         assert f'id="ps{pid}"' in page and f'href="#ps{pid}"' in page
     assert 'href="#passages"' in page and "Passages</h2>" in page
+
+
+# -- generated dumps: copied runs with truth, and their scoring ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory):
+    from bench.generate import generate
+
+    out = tmp_path_factory.mktemp("dump") / "d"
+    generate(out, n_docs=300, seed=5)
+    return out
+
+
+def test_a_copied_run_copies_its_source_lines_in_order(dump):
+    from bench.score import load_passages, load_truth
+
+    truth, runs = load_truth(dump / "truth.jsonl"), load_passages(dump / "passages.jsonl")
+    assert len(runs) > 30
+    for (sp, s1, s2), (cp, c1, c2) in runs:
+        source = [truth[(sp, n)].source for n in range(s1, s2 + 1)]
+        copied = [truth[(cp, n)] for n in range(c1, c2 + 1)]
+        assert copied[0].copy and copied[-1].copy and copied[0].source == source[0] and copied[-1].source == source[-1]
+        # the copies follow the source's order; what else is there is a fresh paragraph put in
+        at = 0
+        for r in copied:
+            if r.copy:
+                at = source.index(r.source, at)  # ValueError: out of order
+            else:
+                assert not r.mutations
+
+        assert (sp, s2) < (cp, c1) or sp != cp  # a run repeated in its own page comes after its source
+
+
+def test_no_copied_runs_without_the_rate(tmp_path):
+    from bench.generate import generate
+
+    stats = generate(tmp_path / "d", n_docs=30, seed=5, run_rate=0)
+    assert stats.copied_runs == 0 and (tmp_path / "d" / "passages.jsonl").read_text() == ""
+
+
+def test_passage_scores_count_right_wrong_and_transitive_links():
+    from bench.score import passage_scores
+
+    runs = [(("a", 1, 5), ("b", 10, 14)), (("b", 10, 14), ("c", 1, 5))]  # c copies b's copy of a
+    assert passage_scores(runs, [r for r in runs])["passage_precision"] == 1.0
+    # a -> c links the original to the copy of its copy: right, and it finds the run b -> c
+    found = passage_scores(runs, [runs[0], (("a", 1, 5), ("c", 1, 5))])
+    assert (found["passage_precision"], found["passage_recall"]) == (1.0, 1.0)
+    wrong = passage_scores(runs, [runs[0], (("a", 1, 5), ("d", 1, 5)), (("a", 20, 30), ("b", 10, 14))])
+    assert wrong["passage_precision"] == 1 / 3 and wrong["passage_recall"] == 0.5
+
+
+def test_passages_of_a_generated_dump_match_its_copied_runs(dump, tmp_path):
+    from bench.score import load_passages, load_truth, passage_scores, predicted_passages
+    from dedup.config import ScanConfig
+    from dedup.pipeline import scan
+
+    db = tmp_path / "d.db"
+    scan(dump / "docs", ScanConfig(workers=1), db)
+    found = passage_scores(load_passages(dump / "passages.jsonl"), predicted_passages(db), load_truth(dump / "truth.jsonl"))
+    assert found["passage_precision"] >= 0.95 and found["passage_recall"] >= 0.95, found
+    assert found["run_precision"] >= 0.85, found  # the rest: paragraphs copied one by one that follow each other

@@ -34,8 +34,10 @@ engine call it on the stored clusters, so all three give the same table.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections import defaultdict
+from operator import attrgetter
 from typing import Iterable, NamedTuple
 
 MAX_GAP = 3  # paragraphs that may be missing on either side between two matches of a run
@@ -54,7 +56,7 @@ class PassageMember(NamedTuple):
     line_end: int
     chars: int
     cluster: int
-    canonical: bool  # the canonical of its cluster
+    canonical: bool  # the canonical of its cluster (or 1/0)
     similarity: float  # to its cluster's canonical
 
 
@@ -80,49 +82,48 @@ def find_passages(members: Iterable[PassageMember]) -> list[tuple]:
     order: dict[int, tuple[str, int]] = {}
     where: dict[tuple[int, int], list[PassageMember]] = defaultdict(list)
     canonical_doc: dict[int, int] = {}
-    for m in members:
+    for m in sorted(members, key=_by_place):
         by_doc[m.doc].append(m)
-        order[m.doc] = (m.path, m.doc)
+        where[m.cluster, m.doc].append(m)
         if m.canonical:
             canonical_doc[m.cluster] = m.doc
-    for doc in by_doc.values():
-        doc.sort(key=lambda m: m.idx)
-        for m in doc:
-            where[m.cluster, m.doc].append(m)
-    pairs = {
-        tuple(sorted((m.doc, canonical_doc[m.cluster]), key=order.__getitem__))
-        for doc in by_doc.values() for m in doc if not m.canonical and m.cluster in canonical_doc
-    }
+    for doc, ms in by_doc.items():
+        order[doc] = (ms[0].path, doc)
+    pairs = set()
+    for m in itertools.chain.from_iterable(by_doc.values()):
+        c = canonical_doc.get(m.cluster)
+        if c is not None and not m.canonical:
+            pairs.add((m.doc, c) if order[m.doc] <= order[c] else (c, m.doc))
+    clusters_of = {doc: {m.cluster for m in ms} for doc, ms in by_doc.items()}
     found: list[Passage] = []
     for a, b in pairs:
-        matches = _self_matches(by_doc[a], where) if a == b else _matches(a, b, by_doc, where)
-        found.extend(_passages(_chains(matches, a == b)))
+        shared = clusters_of[a] & clusters_of[b]
+        if a == b:
+            shared = {c for c in shared if len(where[c, a]) >= 2}
+        if len(shared) >= MIN_PARAGRAPHS:  # most pairs share one paragraph: a cluster, nothing to align
+            found.extend(_passages(_chains(_matches(a, b, shared, where), a == b)))
     found.sort(key=lambda p: (order[p.source_doc_id], p.source_line_start, order[p.copy_doc_id], p.copy_line_start, p.source_line_end, p.copy_line_end))
     return [(i, *p) for i, p in enumerate(found, start=1)]
 
 
-def _matches(a: int, b: int, by_doc, where) -> list[tuple[PassageMember, PassageMember]]:
-    """(paragraph of a, paragraph of b) in the same cluster, read from the smaller document."""
-    small, big = (a, b) if len(by_doc[a]) <= len(by_doc[b]) else (b, a)
+_by_place = attrgetter("doc", "idx")
+
+
+def _matches(a: int, b: int, shared: set[int], where) -> list[tuple[PassageMember, PassageMember]]:
+    """(paragraph of a, paragraph of b) in the same cluster, of the clusters they share, in
+    document order; within one document (a == b) the earlier paragraph first."""
     out = []
-    for m in by_doc[small]:
-        others = where.get((m.cluster, big))
-        if not others or len(others) > MAX_REPEATS or len(where[m.cluster, small]) > MAX_REPEATS:
+    for c in shared:
+        xs, ys = where[c, a], where[c, b]
+        if len(xs) > MAX_REPEATS or len(ys) > MAX_REPEATS:
             continue
-        out.extend((m, o) if small == a else (o, m) for o in others)
+        out.extend((x, y) for x in xs for y in ys if a != b or x.idx < y.idx)
     out.sort(key=lambda xy: (xy[0].idx, xy[1].idx))
     return out
 
 
-def _self_matches(doc: list[PassageMember], where) -> list[tuple[PassageMember, PassageMember]]:
-    """(earlier, later) paragraphs of one document in the same cluster."""
-    out = []
-    for m in doc:
-        same = where[m.cluster, m.doc]
-        if len(same) <= MAX_REPEATS:
-            out.extend((m, o) for o in same if o.idx > m.idx)
-    out.sort(key=lambda xy: (xy[0].idx, xy[1].idx))
-    return out
+# how far back, on each side, the match a run continues from may be: the nearest first
+_STEPS = sorted(((di, dj) for di in range(1, MAX_GAP + 2) for dj in range(1, MAX_GAP + 2)), key=lambda d: (d[0] + d[1], abs(d[0] - d[1])))
 
 
 def _chains(matches: list[tuple[PassageMember, PassageMember]], same_doc: bool) -> list[list]:
@@ -130,11 +131,9 @@ def _chains(matches: list[tuple[PassageMember, PassageMember]], same_doc: bool) 
     sides, with at most MAX_GAP paragraphs skipped on either side between two matches."""
     chains: list[list] = []
     ends: dict[tuple[int, int], int] = {}  # (i, j) of a chain's last match -> the chain
-    steps = sorted(((di, dj) for di in range(1, MAX_GAP + 2) for dj in range(1, MAX_GAP + 2)),
-                   key=lambda d: (d[0] + d[1], abs(d[0] - d[1])))  # the nearest predecessor first
     for x, y in matches:
         chosen = None
-        for di, dj in steps:
+        for di, dj in _STEPS:
             c = ends.get((x.idx - di, y.idx - dj))
             if c is not None and not (same_doc and x.idx >= chains[c][0][1].idx):
                 chosen = c
@@ -195,7 +194,7 @@ _MEMBERS_SQL = """
 
 def stored_members(conn: sqlite3.Connection) -> Iterable[PassageMember]:
     """The clustered paragraphs of a database, as ``find_passages`` takes them."""
-    return (PassageMember(*row[:7], bool(row[7]), row[8]) for row in conn.execute(_MEMBERS_SQL))
+    return map(PassageMember._make, conn.execute(_MEMBERS_SQL))
 
 
 def refresh_passages(writer) -> int:

@@ -312,7 +312,8 @@ ins { background: #b7ecc1; color: #055d20; text-decoration: none; font-weight: 6
 .s-boilerplate { border-left-color: var(--boiler); background: #f3f4f6; color: #57606a; }
 a { color: #0969da; }
 table.passage { width: 100%; table-layout: fixed; }
-table.passage td.where { width: 60px; font-size: 12px; color: #57606a; }
+table.passage col.where { width: 64px; }
+table.passage td.where { font-size: 12px; color: #57606a; }
 table.passage tr.copied td.text { background: #fdf1e3; }
 table.passage tr.gap td.text { background: #f6f8fa; }
 """
@@ -459,7 +460,8 @@ def _passage_html(view: PassageView, unfold: bool) -> str:
         f'<details class="block" id="ps{view.passage_id}"{" open" if unfold else ""}><summary><b>P{view.passage_id}</b> &middot; '
         f"{view.paragraphs:,} paragraphs, {view.characters:,} characters, similarity {view.similarity:.2f} &middot; "
         f"{e(src.path)}:{line_range(*src.lines)} &rarr; {e(cp.path)}:{line_range(*cp.lines)} &middot; {e(snippet)}</summary>"
-        '<div class="body"><table class="passage"><tr><th></th><th>source</th><th></th><th>copy</th></tr>'
+        '<div class="body"><table class="passage"><colgroup><col class="where"><col><col class="where"><col></colgroup>'
+        '<tr><th></th><th>source</th><th></th><th>copy</th></tr>'
         f'{"".join(rows)}</table></div></details>'
     )
 

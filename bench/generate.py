@@ -7,6 +7,7 @@ Writes, under ``--out DIR``:
 
     DIR/docs/d000/000123.txt   documents, one paragraph per line, UTF-8 (scan DIR/docs)
     DIR/truth.jsonl            one record per line of every document (see below)
+    DIR/passages.jsonl         one record per copied run of consecutive paragraphs (see below)
     DIR/generate.json          parameters, seed pool, counts
 
 The documents live one folder below DIR so that a scan of ``DIR/docs`` never reads the truth
@@ -25,6 +26,17 @@ Truth record, one per non-empty line, in file order::
   mutation is recorded only when it changed the text.
 - ``partial`` marks a line holding only part of its source: a truncated copy, or one half of a
   line broken in two (both halves carry the source and the ``split`` mutation).
+
+Copied runs. A share ``run_rate`` of the documents also paste a section: a run of 3 to 8
+consecutive paragraphs of an earlier document (or of an earlier part of the same one), each a
+copy mutated as any copy is, with now and then a paragraph of the run left out or a fresh one
+put in between (at most one in a row: a gap). Their lines are in ``truth.jsonl`` as copies of
+their sources; ``passages.jsonl`` says which lines were pasted together, one record per run::
+
+    {"source_path": "d000/000012.txt", "source_lines": [4, 9], "copy_path": "d000/000031.txt",
+     "copy_lines": [17, 23], "paragraphs": 6}
+
+(first and last line on each side; ``paragraphs``: how many of the run were copied).
 
 Where the text comes from:
 
@@ -82,7 +94,7 @@ __all__ = [
     "similarity_key",
 ]
 
-FORMAT_VERSION = 2  # 2: the reorder and insert mutations
+FORMAT_VERSION = 3  # 2: the reorder and insert mutations; 3: copied runs (passages.jsonl)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SEED_CHARS = 20
 SHINGLE_SIZE = 5
@@ -641,7 +653,9 @@ class GenerateParams:
     """What decides the dump (saved in generate.json). Stop at ``n_docs`` documents or once the
     documents reach ``target_bytes`` bytes, whichever comes first; at least one is required.
 
-    reuse             share of paragraph lines that are copies of an earlier original
+    reuse             share of paragraph lines that are copies of an earlier original (outside
+                      copied runs, whose lines are all copies but for a fresh one put in)
+    run_rate          share of documents that paste a copied run (see the module docstring)
     boilerplate_rate  share of documents that start with a site boilerplate line
     popular_rate      share of copies that pick their original by popularity (an original
                       seen k times is k times as likely: heavy-tailed cluster sizes); the
@@ -656,6 +670,7 @@ class GenerateParams:
     popular_rate: float = 0.5
     min_paragraphs: int = 5
     max_paragraphs: int = 40
+    run_rate: float = 0.2  # share of documents that paste a run of paragraphs (passages.jsonl)
 
     def __post_init__(self) -> None:
         if self.n_docs is None and self.target_bytes is None:
@@ -664,7 +679,7 @@ class GenerateParams:
             raise GenerateError(f"number of documents must be at least 1, got {self.n_docs}")
         if self.target_bytes is not None and self.target_bytes < 1:
             raise GenerateError(f"size must be at least 1 byte, got {self.target_bytes}")
-        for name in ("reuse", "boilerplate_rate", "popular_rate"):
+        for name in ("reuse", "boilerplate_rate", "popular_rate", "run_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise GenerateError(f"{name.replace('_', ' ')} must be between 0 and 1, got {value}")
@@ -692,6 +707,7 @@ class GenerateStats:
     copies: int = 0
     partial_lines: int = 0
     largest_source: int = 0
+    copied_runs: int = 0
     mutations: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -740,7 +756,7 @@ def _prepare_out_dir(out: Path, force: bool) -> None:
                 "choose another folder"
             )
         shutil.rmtree(out / "docs", ignore_errors=True)
-        for name in ("truth.jsonl", "generate.json"):
+        for name in ("truth.jsonl", "passages.jsonl", "generate.json"):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -799,10 +815,14 @@ class _Lineage:
 def _make_document(
     rel: str, params: GenerateParams, rng: random.Random, lineage: _Lineage,
     boilerplate_seen: set[int], stats: GenerateStats, mutation_counts: Counter,
+    pages: "_Pages | None" = None, runs: list[str] | None = None,
 ) -> tuple[list[str], list[str]]:  # fmt: skip
-    """One document: its lines and their truth records (JSON lines)."""
+    """One document: its lines and their truth records (JSON lines); a copied run pasted into
+    it goes to ``runs`` (passages.jsonl records), and its paragraphs to ``pages``."""
     lines: list[str] = []
     records: list[str] = []
+    pages = pages if pages is not None else _Pages()
+    pages.begin()
 
     def emit(text: str, source: str, copy: bool, partial: bool, muts: list[str]) -> None:
         lines.append(text)
@@ -813,23 +833,110 @@ def _make_document(
         emit(BOILERPLATES[k], f"boilerplate:{k}", k in boilerplate_seen, False, [])
         boilerplate_seen.add(k)
         stats.boilerplate_lines += 1
-    for _ in range(rng.randint(params.min_paragraphs, params.max_paragraphs)):
+    n_paragraphs = rng.randint(params.min_paragraphs, params.max_paragraphs)
+    run_at = rng.randrange(n_paragraphs) if params.run_rate and pages.paragraphs and rng.random() < params.run_rate else -1
+    for k in range(n_paragraphs):
+        if k == run_at:
+            _paste_run(rel, lines, rng, lineage, pages, emit, stats, mutation_counts, runs)
+        first = len(lines) + 1
         if lineage.codes and rng.random() < params.reuse:
             i = lineage.pick(params.popular_rate)
-            source, text = lineage.text(i)
-            copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng))
-            partial = any(m in PARTIAL_MUTATIONS for m in muts)
-            for line in copy_lines:
-                emit(line, source, True, partial, muts)
-            stats.copies += 1
-            stats.partial_lines += len(copy_lines) if partial else 0
-            mutation_counts.update(muts)
+            _emit_copy(i, rng, lineage, emit, stats, mutation_counts)
         else:
             i = lineage.fresh()
             source, text = lineage.text(i)
             emit(text, source, False, False, [])
         lineage.appeared(i)
+        pages.add(i, first, len(lines))
     return lines, records
+
+
+def _emit_copy(i: int, rng: random.Random, lineage: _Lineage, emit: Callable, stats: GenerateStats, mutation_counts: Counter) -> None:
+    """Emit a copy of original i, mutated (one line, or two when broken), and count it."""
+    source, text = lineage.text(i)
+    copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng))
+    partial = any(m in PARTIAL_MUTATIONS for m in muts)
+    for line in copy_lines:
+        emit(line, source, True, partial, muts)
+    stats.copies += 1
+    stats.partial_lines += len(copy_lines) if partial else 0
+    mutation_counts.update(muts)
+
+
+RUN_MIN, RUN_MAX = 3, 8  # paragraphs of a copied run (of its source side)
+RUN_GAP_RATE = 0.1  # chance that a paragraph of a run is left out, and that a fresh one follows one
+
+
+class _Pages:
+    """Every paragraph written so far, in order, for pasting a run of them: its original and its
+    first and last line, and where each document's paragraphs start. Integer arrays: a few
+    bytes a paragraph, as ``_Lineage``."""
+
+    def __init__(self) -> None:
+        self.original = array("I")
+        self.first = array("I")
+        self.last = array("I")
+        self.starts = array("I")  # index of each document's first paragraph
+
+    @property
+    def paragraphs(self) -> int:
+        return len(self.original)
+
+    def begin(self) -> None:
+        self.starts.append(len(self.original))
+
+    def add(self, i: int, first: int, last: int) -> None:
+        self.original.append(i)
+        self.first.append(first)
+        self.last.append(last)
+
+    def pick_run(self, rng: random.Random) -> tuple[int, int, int]:
+        """(document index, first paragraph, last paragraph) of a run of RUN_MIN to RUN_MAX
+        consecutive paragraphs of one document written so far (the current one included), or
+        a document index of -1 when none has enough paragraphs."""
+        doc = rng.randrange(len(self.starts))
+        for d in (doc, *range(len(self.starts) - 1, -1, -1)):  # the drawn one, else the latest that can
+            start = self.starts[d]
+            end = self.starts[d + 1] if d + 1 < len(self.starts) else len(self.original)
+            if end - start >= RUN_MIN:
+                n = rng.randint(RUN_MIN, min(RUN_MAX, end - start))
+                first = rng.randint(start, end - n)
+                return d, first, first + n - 1
+        return -1, 0, 0
+
+
+def _paste_run(
+    rel: str, lines: list[str], rng: random.Random, lineage: _Lineage, pages: _Pages, emit: Callable,
+    stats: GenerateStats, mutation_counts: Counter, runs: list[str] | None,
+) -> None:  # fmt: skip
+    """Paste a copied run into the document being written (see the module docstring): every
+    paragraph of the run a mutated copy, one left out or a fresh one put in now and then; its
+    record goes to ``runs``."""
+    doc, first, last = pages.pick_run(rng)
+    if doc < 0:
+        return
+    copy_first, copied = len(lines) + 1, 0
+    for p in range(first, last + 1):
+        if first < p < last and rng.random() < RUN_GAP_RATE:
+            continue  # left out
+        line = len(lines) + 1
+        i = pages.original[p]
+        _emit_copy(i, rng, lineage, emit, stats, mutation_counts)
+        lineage.appeared(i)
+        pages.add(i, line, len(lines))
+        copied += 1
+        if p < last and rng.random() < RUN_GAP_RATE:  # a fresh paragraph put in
+            line, i = len(lines) + 1, lineage.fresh()
+            source, text = lineage.text(i)
+            emit(text, source, False, False, [])
+            lineage.appeared(i)
+            pages.add(i, line, len(lines))
+    stats.copied_runs += 1
+    if runs is not None:
+        runs.append(
+            f'{{"source_path": "{doc_path(doc)}", "source_lines": [{pages.first[first]}, {pages.last[last]}], '
+            f'"copy_path": "{rel}", "copy_lines": [{copy_first}, {len(lines)}], "paragraphs": {copied}}}\n'
+        )
 
 
 def generate(
@@ -842,6 +949,7 @@ def generate(
     reuse: float = 0.3,
     boilerplate_rate: float = 0.2,
     popular_rate: float = 0.5,
+    run_rate: float = 0.2,
     force: bool = False,
 ) -> GenerateStats:
     """Write a synthetic dump with its truth to ``out_dir`` (see the module docstring).
@@ -852,7 +960,7 @@ def generate(
     started = time.perf_counter()
     params = GenerateParams(
         n_docs=n_docs, target_bytes=target_bytes, seed=seed, reuse=reuse,
-        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate,
+        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate, run_rate=run_rate,
     )  # fmt: skip
     pool = SourcePool(seeds_dir, seed)
     out = Path(out_dir)
@@ -874,15 +982,18 @@ def generate(
     lineage = _Lineage(pool, rng, seed_rate=min(1.0, len(pool.seeds) / expected_fresh))
     boilerplate_seen: set[int] = set()
     mutation_counts: Counter[str] = Counter()
+    pages = _Pages()
 
-    with truth_path.open("w", encoding="utf-8", newline="\n") as truth:
+    with truth_path.open("w", encoding="utf-8", newline="\n") as truth, (out / "passages.jsonl").open("w", encoding="utf-8", newline="\n") as passages:
         while (n_docs is None or stats.documents < n_docs) and (
             target_bytes is None or stats.bytes < target_bytes
         ):
             rel = doc_path(stats.documents)
+            runs: list[str] = []
             lines, records = _make_document(
-                rel, params, rng, lineage, boilerplate_seen, stats, mutation_counts
+                rel, params, rng, lineage, boilerplate_seen, stats, mutation_counts, pages, runs
             )
+            passages.write("".join(runs))
             data = ("\n".join(lines) + "\n").encode("utf-8")
             target = docs_dir / rel
             if stats.documents % 1000 == 0:
@@ -921,7 +1032,7 @@ def _write_meta(
             "distinct_paragraphs": len(pool.seeds),
             "clauses": len(pool.clauses),
         },
-        "layout": {"docs": "docs", "truth": "truth.jsonl", "paths_relative_to": "docs"},
+        "layout": {"docs": "docs", "truth": "truth.jsonl", "passages": "passages.jsonl", "paths_relative_to": "docs"},
         "counts": stats.counts(),
     }
     path.write_text(json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -972,6 +1083,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of documents with a boilerplate line (default 0.2)")
     add("--popular", type=float, default=0.5, metavar="RATE",
         help="share of copies taking a popular original (default 0.5)")
+    add("--runs", type=float, default=0.2, metavar="RATE",
+        help="share of documents pasting a run of paragraphs of an earlier one (default 0.2)")
     add("--force", action="store_true", help="replace a dump previously generated in DIR")
     return parser
 
@@ -985,7 +1098,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(
             args.out, n_docs=args.docs, target_bytes=args.size, seed=args.seed,
             seeds_dir=args.seeds_dir, reuse=args.reuse, boilerplate_rate=args.boilerplate,
-            popular_rate=args.popular, force=args.force,
+            popular_rate=args.popular, run_rate=args.runs, force=args.force,
         )  # fmt: skip
     except GenerateError as e:
         print(f"Error: {e}", file=sys.stderr)
@@ -993,7 +1106,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"wrote {stats.documents:,} documents, {stats.lines:,} lines, {stats.bytes / 1e6:.1f} MB "
         f"in {stats.seconds:.1f} s ({stats.mb_per_s:.1f} MB/s): {stats.originals:,} originals, "
-        f"{stats.copies:,} copies, largest source {stats.largest_source:,} lines"
+        f"{stats.copies:,} copies, {stats.copied_runs:,} copied runs, largest source {stats.largest_source:,} lines"
     )
     print(f"documents: {stats.docs_dir}  truth: {stats.truth_path}")
     return 0

@@ -4,7 +4,7 @@
 
 Generates a synthetic dump with lineage truth (``bench.generate``; reused when the same
 parameters were generated before), runs every tool on the same paragraphs, scores each against
-the truth (``bench.score``) and writes ``quality.csv`` (appended, one row per tool and run) and
+the truth (``bench.score``; dedup's passages too, against the dump's copied runs) and writes ``quality.csv`` (appended, one row per tool and run) and
 ``quality.md`` (the latest table) to the results folder, and the table into bench/README.md.
 """
 
@@ -19,11 +19,12 @@ from pathlib import Path
 from bench.baselines import BASELINES, read_paragraphs
 from bench.generate import FORMAT_VERSION, generate
 from bench.report import machine, output_options, update_readme, write_rows
-from bench.score import predicted_from_db, score
+from bench.score import load_passages, load_truth, passage_scores, predicted_from_db, predicted_passages, score
 from dedup.config import ScanConfig
 from dedup.pipeline import scan
 
 COLUMNS = ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "ari", "copy_precision", "copy_recall")
+PASSAGE_COLUMNS = ("passage_precision", "run_precision", "passage_recall", "true_passages", "predicted_passages")
 TOOLS = ("exact", "datasketch", "dedup")
 
 
@@ -45,11 +46,14 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
     paragraphs = read_paragraphs(dump / "docs")
     for tool in TOOLS:
         started = time.perf_counter()
+        passages = {}
         if tool == "dedup":
             with tempfile.TemporaryDirectory() as tmp:
                 db = Path(tmp) / "q.db"
                 scan(dump / "docs", config, db)
                 prediction = predicted_from_db(db)
+                found = passage_scores(load_passages(dump / "passages.jsonl"), predicted_passages(db), load_truth(truth))
+                passages = {c: round(found[c], 4) for c in PASSAGE_COLUMNS}
         else:
             prediction = BASELINES[tool](paragraphs, config.threshold).prediction()
         seconds = time.perf_counter() - started
@@ -63,6 +67,7 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
                 "seed": seed,
                 "threshold": config.threshold,
                 "found_by_mutation": json.dumps({k: round(v, 3) for k, v in metrics["found_by_mutation"].items()}),
+                **passages,
                 **machine(),
             }
         )
@@ -91,6 +96,15 @@ def markdown(rows: list[dict]) -> str:
         f"{first['threshold']}, {first['machine']}, dedup {first['dedup_version']}. Share of copies "
         "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + "."
     )
+    dedup = next(r for r in rows if r["tool"] == "dedup")
+    if "passage_recall" in dedup:
+        lines.append("")
+        lines.append(
+            f"Passages (runs of paragraphs copied together; the baselines find none): dedup reports "
+            f"{dedup['predicted_passages']:,} for {dedup['true_passages']:,} copied runs in the truth: precision "
+            f"{dedup['passage_precision']:.3f} ({dedup['run_precision']:.3f} counting only those of a copied run, not "
+            f"paragraphs copied one by one that follow each other by chance), recall {dedup['passage_recall']:.3f}."
+        )
     return "\n".join(lines)
 
 

@@ -33,10 +33,13 @@ __all__ = [
     "bcubed",
     "contingency",
     "copy_decisions",
+    "load_passages",
     "load_truth",
     "main",
+    "passage_scores",
     "pair_scores",
     "predicted_from_db",
+    "predicted_passages",
     "score",
 ]
 
@@ -395,6 +398,154 @@ def _found_by_mutation(records: list[TruthRecord], pred_labels: list) -> dict[st
             total[m] += 1
             found[m] += hit
     return {m: found[m] / total[m] for m in sorted(total)}
+
+
+# --------------------------------------------------------------------------------------------
+# Passages: runs of paragraphs copied together (passages.jsonl of bench/generate.py)
+
+Span = tuple[str, int, int]  # path, first line, last line
+
+
+def load_passages(passages_path: str | Path) -> list[tuple[Span, Span]]:
+    """The copied runs of a generated dump: (source span, copy span) per record."""
+    path = Path(passages_path)
+    if not path.is_file():
+        raise ScoreError(f"no passages file at {path} - generate the dump again with this bench.generate")
+    runs = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                runs.append(((r["source_path"], *map(int, r["source_lines"])), (r["copy_path"], *map(int, r["copy_lines"]))))
+            except (ValueError, KeyError, TypeError) as e:
+                raise ScoreError(f"{path}:{number} is not a passage record ({e}) - regenerate the dump") from None
+    return runs
+
+
+def predicted_passages(db_path: str | Path) -> list[tuple[Span, Span]]:
+    """The passages of a dedup database (table ``passages``): (source span, copy span)."""
+    db = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
+    try:
+        return [
+            ((sp, s1, s2), (cp, c1, c2))
+            for sp, s1, s2, cp, c1, c2 in db.execute(
+                """SELECT sd.path, ps.source_line_start, ps.source_line_end, cd.path, ps.copy_line_start, ps.copy_line_end
+                   FROM passages ps JOIN documents sd ON sd.id = ps.source_doc_id JOIN documents cd ON cd.id = ps.copy_doc_id"""
+            )
+        ]
+    except sqlite3.DatabaseError as e:
+        raise ScoreError(f"{db_path} holds no passages ({e}) - scan the dump with this dedup") from None
+    finally:
+        db.close()
+
+
+def _run_groups(runs: list[tuple[Span, Span]]) -> tuple[list[Span], list[int]]:
+    """Every side of every true run and the group it is in: the two sides of a run are one
+    group, and so are sides in one document that overlap (a run pasted from a pasted run), so
+    that a detector linking a copy to the original of its source is right."""
+    spans = [side for run in runs for side in run]
+    parent = list(range(len(spans)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: int, b: int) -> None:
+        parent[find(a)] = find(b)
+
+    for k in range(len(runs)):
+        union(2 * k, 2 * k + 1)
+    by_path: dict[str, list[int]] = {}
+    for k, (path, _, _) in enumerate(spans):
+        by_path.setdefault(path, []).append(k)
+    for ks in by_path.values():
+        ks.sort(key=lambda k: spans[k][1])
+        reach, owner = -1, -1
+        for k in ks:
+            if spans[k][1] <= reach:
+                union(k, owner)
+            if spans[k][2] > reach:
+                reach, owner = spans[k][2], k
+    return spans, [find(k) for k in range(len(spans))]
+
+
+def _covered(side: Span, by_path: dict[str, list[int]], spans: list[Span], groups: list[int]) -> dict[int, int]:
+    """Lines of ``side`` inside the true sides of each group (in the same document)."""
+    path, first, last = side
+    lines: dict[int, set[int]] = {}
+    for k in by_path.get(path, ()):
+        _, a, b = spans[k]
+        if a <= last and first <= b:
+            lines.setdefault(groups[k], set()).update(range(max(a, first), min(b, last) + 1))
+    return {g: len(ls) for g, ls in lines.items()}
+
+
+def _shares_text(source: Span, copy: Span, lines: Mapping[Key, TruthRecord]) -> bool:
+    """Do the two sides hold the same text: at least two lines each, and at least half of the
+    lines of each side, whose source (the truth's) is also on the other side?"""
+    sides = [[lines[(path, n)].source for n in range(first, last + 1) if (path, n) in lines] for path, first, last in (source, copy)]
+    held = [set(side) for side in sides]
+    for side, other in ((sides[0], held[1]), (sides[1], held[0])):
+        shared = sum(src in other for src in side)
+        if shared < 2 or shared < len(side) / 2:
+            return False
+    return True
+
+
+def passage_scores(
+    truth: list[tuple[Span, Span]], predicted: list[tuple[Span, Span]], lines: Mapping[Key, TruthRecord] | None = None
+) -> dict[str, float]:
+    """Precision and recall of predicted passages against the copied runs of the truth.
+
+    A predicted passage is right for the runs (``run_precision``) when both its sides lie, at
+    least half of their lines each, in the sides of one group of true runs (see
+    ``_run_groups``): it links two copies of the same pasted section. A true run is found
+    (``passage_recall``) when a passage right for it covers at least half of the lines of its
+    copy side.
+
+    ``passage_precision`` also counts as right a passage that the line truth ``lines`` (of
+    truth.jsonl) shows to hold the same text on both sides (``_shares_text``): paragraphs
+    copied one by one that happen to follow each other in the same order in both documents are
+    such a run too (the first documents of a dump, with few originals to pick from, have many).
+    Without ``lines`` the two precisions are the same.
+    """
+    spans, groups = _run_groups(truth)
+    by_path: dict[str, list[int]] = {}
+    for k, (path, _, _) in enumerate(spans):
+        by_path.setdefault(path, []).append(k)
+    right_sides: dict[int, list[Span]] = {}
+    right = right_by_lines = 0
+    for source, copy in predicted:
+        half = lambda side: (side[2] - side[1] + 1) / 2  # noqa: E731
+        a, b = _covered(source, by_path, spans, groups), _covered(copy, by_path, spans, groups)
+        shared = [g for g in a if a[g] >= half(source) and b.get(g, 0) >= half(copy)]
+        if shared:
+            right += 1
+            for g in shared:
+                right_sides.setdefault(g, []).extend((source, copy))
+        elif lines is not None and _shares_text(source, copy, lines):
+            right_by_lines += 1
+    found = 0
+    for k in range(1, len(spans), 2):  # the copy side of every true run
+        path, first, last = spans[k]
+        need = (last - first + 1) / 2
+        found += any(
+            p == path and min(b, last) - max(a, first) + 1 >= need for p, a, b in right_sides.get(groups[k], ())
+        )
+    precision = (right + right_by_lines) / len(predicted) if predicted else 1.0
+    recall = found / len(truth) if truth else 1.0
+    return {
+        "run_precision": right / len(predicted) if predicted else 1.0,
+        "passage_precision": precision,
+        "passage_recall": recall,
+        "passage_f1": _f1(precision, recall),
+        "true_passages": len(truth),
+        "predicted_passages": len(predicted),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

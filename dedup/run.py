@@ -20,7 +20,7 @@ from .timing import Timer, now
 
 # the stages of the data flow, in order, as ``runs.timings`` names them (an engine that folds
 # one into another, as the reading workers fold "sign" into "read", reports it as ~0 s)
-STAGES = ("read", "sign", "candidates", "verify", "cluster", "store")
+STAGES = ("read", "sign", "candidates", "verify", "cluster", "store", "passages")  # passages: aligned from the stored members
 # steps an engine times besides: the update's reading back of the stored keys ("load"), the
 # Spark engine's connected components and expansion of key clusters to paragraphs
 ENGINE_STEPS = ("load", "components", "expand")

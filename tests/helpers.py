@@ -12,8 +12,16 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import socket
 import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
 import traceback
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -447,3 +455,102 @@ ARTIFACTS = ROOT / "test-artifacts"
 def count_inputs(kind: str, n: int = 1) -> None:
     """Count ``n`` fuzz inputs of ``kind`` (written to test-artifacts/fuzz-counts.json at the end)."""
     FUZZ_COUNTS[kind] = FUZZ_COUNTS.get(kind, 0) + n
+
+
+# -- moved from the tests that first needed them ----------------------------------------------
+
+
+def assert_clean(result) -> None:
+    """No Python exception escaped: click exited on purpose, and nothing looks like a traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+
+
+def assert_error(result, code: int, *fragments: str) -> str:
+    """Exit ``code`` with exactly one ``Error: ...`` line on stderr containing every fragment;
+    with exit 1 that line is all of stderr, apart from warnings about skipped files."""
+    assert_clean(result)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    if code == 1:
+        rest = [l for l in result.stderr.splitlines() if l and not l.startswith(("Error:", "warning:"))]
+        assert rest == [], result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+def unmark(text: str) -> str:
+    """``dedup show``'s diff lines as the copies' text: inserted text kept, deleted text dropped."""
+    return re.sub(r"\{\+(.*?)\+\}", r"\1", re.sub(r"\[-.*?-\]", "", text, flags=re.S), flags=re.S)
+
+
+TOKEN = "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, db: Path, token: str | None = TOKEN, max_body: int | None = None):
+        self.port = free_port()
+        args = [sys.executable, "-m", "dedup", "serve", str(db), "--port", str(self.port)]
+        args += ["--token", token] if token else []
+        args += ["--max-body", str(max_body)] if max_body else []
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(db.parent)}
+        # its output goes to a file: a pipe nobody reads while the server runs fills at 64 KB
+        # (uvicorn logs every request) and blocks the server in the middle of a request
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.output()}")
+
+    def request(self, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body, token=TOKEN):
+        return self.request("POST", path, body, token)
+
+    def output(self) -> str:
+        """What the server printed so far (stdout and stderr)."""
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()

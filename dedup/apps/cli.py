@@ -41,6 +41,10 @@ def _snippet(text: str, width: int = SNIPPET) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _lines(span: tuple[int, int]) -> str:
+    return f"{span[0]}-{span[1]}" if span[0] != span[1] else str(span[0])
+
+
 def format_summary(s: Summary, db_path: str) -> str:
     """The end-of-scan report, also printed by ``dedup stats``."""
     pct = lambda part, whole: f"{100 * part / whole:.1f}%" if whole else "0.0%"  # noqa: E731
@@ -54,13 +58,20 @@ def format_summary(s: Summary, db_path: str) -> str:
         f"  duplicate characters  {s.duplicate_chars:>10,}   {pct(s.duplicate_chars, s.chars)} of {s.chars:,}",
         f"  time                  {s.seconds:>10.1f} s",
     ]
+    lines.insert(4, f"  passages              {s.passages:>10,}   runs of paragraphs copied together")
+    if s.top_passages:
+        lines.append("Largest passages (paragraphs copied together):")
+        lines.append("  passage  paragraphs  characters  source -> copy (lines)")
+        for p in s.top_passages:
+            lines.append(f"  P{p.passage_id:<7} {p.paragraphs:>10,}  {p.characters:>10,}  "
+                         f"{p.source_path} {_lines(p.source_lines)} -> {p.copy_path} {_lines(p.copy_lines)}  {_snippet(p.text)}")
     if s.top:
-        lines.append("Most reused blocks (boilerplate apart):")
-        lines.append("  cluster  members  documents  canonical")
+        lines.append("Most reused blocks (boilerplate apart, by characters copied into other documents):")
+        lines.append("  cluster  members  documents     copied  canonical")
         for t in s.top:
             flag = "  [boilerplate]" if t.boilerplate else ""
-            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {_snippet(t.text)}{flag}")
-    lines.append(f"Details: dedup show {db_path} CLUSTER_ID")
+            lines.append(f"  #{t.cluster_id:<7} {t.size:>7,}  {t.n_documents:>9,}  {t.copied_chars:>9,}  {_snippet(t.text)}{flag}")
+    lines.append(f"Details: dedup show {db_path} CLUSTER_ID" + (f"  |  dedup show {db_path} --passage ID" if s.top_passages else ""))
     return "\n".join(lines)
 
 
@@ -353,22 +364,26 @@ def stats(db_path):
 @click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
 @click.argument("cluster_id", type=int, required=False)
 @click.option("--doc", "doc_path", default=None, metavar="PATH", help="Show this document (its path as stored) paragraph by paragraph, with each one's status.")
+@click.option("--passage", "passage_id", default=None, type=int, metavar="ID", help="Show this passage: its source and its copy side by side, paragraph by paragraph.")
 @click.option("--color/--no-color", default=None, help="Colour the output.  [default: only on a terminal]")
-def show(db_path, cluster_id, doc_path, color):
+def show(db_path, cluster_id, doc_path, passage_id, color):
     """Show one cluster: its canonical, then every copy as its differences from the canonical.
 
     Edits are marked [-deleted-]{+inserted+}; differences of script, pinyin junk, placeholders
     and punctuation are coloured. With --doc PATH instead of CLUSTER_ID: the status of each
-    paragraph of that document (unique, canonical, copy, boilerplate).
+    paragraph of that document (unique, canonical, copy, boilerplate). With --passage ID: a run
+    of paragraphs copied together, each copied paragraph as its differences from the source's.
     """
-    from .console import format_cluster, format_document
-    from ..store.summary import document_detail
+    from .console import format_cluster, format_document, format_passage
+    from ..store.summary import document_detail, passage_detail
 
-    if (cluster_id is None) == (doc_path is None):
-        raise click.UsageError("give either CLUSTER_ID or --doc PATH")
+    if sum(x is not None for x in (cluster_id, doc_path, passage_id)) != 1:
+        raise click.UsageError("give one of CLUSTER_ID, --doc PATH or --passage ID")
     try:
         db = open_existing(db_path)
-        if doc_path is not None:
+        if passage_id is not None:
+            lines = format_passage(passage_detail(db, passage_id), click.style)
+        elif doc_path is not None:
             lines = format_document(document_detail(db, doc_path), click.style)
         else:
             lines = format_cluster(cluster_detail(db, cluster_id), click.style)
@@ -403,7 +418,7 @@ def report(db_path, out, top, docs):
 
 @cli.command()
 @click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
-@click.option("--table", type=click.Choice(["clusters", "members", "paragraphs", "pairs"]), default="pairs", show_default=True, help="What to export: clusters, members, every paragraph, or copy -> canonical pairs.")
+@click.option("--table", type=click.Choice(["clusters", "members", "paragraphs", "pairs", "passages"]), default="pairs", show_default=True, help="What to export: clusters, members, every paragraph, copy -> canonical pairs, or passages (runs of paragraphs copied together).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True, help="Output format (parquet needs pip install 'dedup[parquet]').")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="File to write (default: stdout; parquet needs a file).")
 @_tmp_dir_option

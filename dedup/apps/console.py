@@ -1,4 +1,5 @@
-"""What ``dedup show`` prints: a cluster as character diffs, a document as paragraph statuses.
+"""What ``dedup show`` prints: a cluster as character diffs, a document as paragraph statuses, a
+passage as its two sides aligned paragraph by paragraph.
 
 Plain functions from the views of ``summary.py`` to lines of text. Colour comes from a ``style``
 callable with ``click.style``'s signature, passed in by the CLI, so this module needs no click
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .diffview import COSMETIC, Segment, diff, edited, tally
-from ..store.summary import STATUSES, ClusterView, DocumentView, MemberView, ParagraphStatus
+from .diffview import COSMETIC, Segment, align_paragraphs, diff, edited, tally
+from ..store.summary import STATUSES, ClusterView, DocumentView, MemberView, ParagraphStatus, PassageView
 
 Style = Callable[..., str]
 
@@ -132,4 +133,32 @@ def format_document(view: DocumentView, style: Style = no_style, width: int = 40
         out.append(
             f"  {line_range(p.line_start, p.line_end):<9} {style(f'{label:<22}', **STATUS_STYLE[p.status])} {cluster:<8} {snippet}{where}"
         )
+    return out
+
+
+def format_passage(view: PassageView, style: Style = no_style) -> list[str]:
+    """Both sides of a passage paragraph by paragraph: each copied paragraph as its differences
+    from the source's (as ``format_cluster`` shows a copy), and the paragraphs inserted, dropped
+    or changed beyond the threshold as they stand."""
+    src, cp = view.source, view.copy
+    out = [
+        f"Passage {view.passage_id}: {view.paragraphs:,} paragraphs copied ({view.characters:,} characters, similarity {view.similarity:.3f})",
+        f"  source {src.path}:{line_range(*src.lines)}",
+        f"  copy   {cp.path}:{line_range(*cp.lines)}",
+    ]
+    rows = align_paragraphs([p[3] for p in src.paragraphs], [p[3] for p in cp.paragraphs])
+    for i, j, copied in rows:
+        s = src.paragraphs[i] if i is not None else None
+        c = cp.paragraphs[j] if j is not None else None
+        where = f"{line_range(*s[:2]) if s else '-':>9} -> {line_range(*c[:2]) if c else '-':<9}"
+        if s and c:
+            segments = diff(s[2], c[2])
+            label = describe(segments) if copied else "changed beyond the threshold: " + describe(segments)
+            out += ["", f"{where} {style(f'({label})', dim=True)}", f"  {marked(segments, style)}"]
+        elif s:
+            out += ["", f"{where} {style('(only in the source)', dim=True)}", f"  {style(s[2], fg='red')}"]
+        else:
+            out += ["", f"{where} {style('(only in the copy)', dim=True)}", f"  {style(c[2], fg='green')}"]
+    legend = ", ".join(style(KIND_WORDS[k], **KIND_STYLE[k]) for k in COSMETIC)
+    out += ["", f"Copies show [-deleted-]{{+inserted+}} text against the source; same text written otherwise: {legend}"]
     return out

@@ -35,7 +35,7 @@ from difflib import SequenceMatcher
 
 from ..text.normalize import DEFAULT_STEPS, fold_script, lowercase, nfkc, normalize
 
-__all__ = ["KINDS", "COSMETIC", "Segment", "diff", "tally", "edited", "plain"]
+__all__ = ["KINDS", "COSMETIC", "Segment", "diff", "tally", "edited", "plain", "align_paragraphs"]
 
 KINDS = ("same", "edit", "script", "pinyin", "placeholder", "format")
 """Every label a segment can carry."""
@@ -208,3 +208,27 @@ def plain(segments: list[Segment]) -> str:
         if s.new:
             out.append(f"{{+{s.new}+}}")
     return "".join(out)
+
+
+def align_paragraphs(old: list, new: list) -> list[tuple[int | None, int | None, bool]]:
+    """The two sides of a passage paragraph by paragraph: ``old`` and ``new`` are the cluster ids
+    of their paragraphs (None: in no cluster, never matched), the result is ``(i, j, copied)``
+    rows in order, where ``copied`` says the two are in the same cluster. Paragraphs between two
+    copied ones are paired off as far as both sides have some (a paragraph changed beyond the
+    threshold); the rest stand alone, ``i`` or ``j`` None (inserted or dropped).
+
+        >>> align_paragraphs([1, 2, None, 3], [1, 7, 3, 4])
+        [(0, 0, True), (1, 1, False), (2, None, False), (3, 2, True), (None, 3, False)]
+    """
+    a = [("old", i) if c is None else c for i, c in enumerate(old)]
+    b = [("new", j) if c is None else c for j, c in enumerate(new)]
+    rows: list[tuple[int | None, int | None, bool]] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            rows.extend((i1 + k, j1 + k, True) for k in range(i2 - i1))
+            continue
+        paired = min(i2 - i1, j2 - j1)
+        rows.extend((i1 + k, j1 + k, False) for k in range(paired))
+        rows.extend((i, None, False) for i in range(i1 + paired, i2))
+        rows.extend((None, j, False) for j in range(j1 + paired, j2))
+    return rows

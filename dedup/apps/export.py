@@ -1,6 +1,6 @@
 """Export a scan's tables for other pipelines: JSON Lines, CSV or Parquet, stable column names.
 
-Four views, each one SQL query over the storage contract, streamed row by row, so exporting
+Five views, each one SQL query over the storage contract, streamed row by row, so exporting
 a database of millions of paragraphs holds one batch in memory:
 
 ``clusters``    one row a cluster: its canonical paragraph (document, lines, text), size,
@@ -9,6 +9,8 @@ a database of millions of paragraphs holds one batch in memory:
 ``paragraphs``  one row a paragraph of the corpus, with its cluster and relation (NULL: unique)
 ``pairs``       one row a copy: the copy and its canonical side by side, the pair a cleanup
                 step acts on (every member but the canonical)
+``passages``    one row a passage (a run of paragraphs copied together): both documents,
+                their line ranges, the size and similarity of the run, and both sides' text
 
 The column names are part of the interface (``COLUMNS``): new columns may be added at the end,
 none is renamed or removed. A file is written to a temporary name and moved into place when
@@ -64,6 +66,11 @@ QUERIES = {
         JOIN paragraphs cp ON cp.id = c.canonical_id JOIN documents cd ON cd.id = cp.doc_id
         WHERE m.relation != 'canonical'
         ORDER BY m.paragraph_id""",
+    "passages": """
+        SELECT id AS passage_id, source_path AS source_document, source_line_start, source_line_end,
+               copy_path AS copy_document, copy_line_start, copy_line_end, paragraphs, characters, similarity,
+               source_text, copy_text
+        FROM passages_text ORDER BY id""",
 }
 TABLES = tuple(QUERIES)
 
@@ -84,6 +91,8 @@ COLUMNS = {
     "pairs": ["paragraph_id", "document", "source", "record", "line_start", "line_end", "canonical_paragraph_id",
               "canonical_document", "canonical_line_start", "canonical_line_end", "cluster_id", "relation",
               "similarity", "containment", "boilerplate"],
+    "passages": ["passage_id", "source_document", "source_line_start", "source_line_end", "copy_document",
+                 "copy_line_start", "copy_line_end", "paragraphs", "characters", "similarity", "source_text", "copy_text"],
 }
 """The stable columns of every view, in order (a test checks the queries give exactly these)."""
 
@@ -118,7 +127,8 @@ def _arrow_schema(names: list[str]):
     import pyarrow as pa
 
     floats = {"similarity", "containment"}
-    texts = {"document", "source", "relation", "reason", "canonical_text", "text", "canonical_document"}
+    texts = {"document", "source", "relation", "reason", "canonical_text", "text", "canonical_document",
+             "source_document", "copy_document", "source_text", "copy_text"}
     fields = []
     for name in names:
         kind = pa.string() if name in texts else pa.float64() if name in floats else pa.int64()

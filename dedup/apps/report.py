@@ -3,7 +3,9 @@
 Two halves. ``gather`` reads the database into plain data (``ReportData``): headline numbers
 (the very ``Summary`` that ``dedup stats`` prints, so the two cannot disagree), cluster sizes,
 each document's copied share, the document x document reuse matrix, the most reused blocks with
-every copy's character diff (``diffview``), and documents paragraph by paragraph. ``render``
+every copy's character diff (``diffview``), the largest passages (runs of paragraphs copied
+together) with both sides aligned, and documents paragraph by paragraph, each paragraph saying
+which passages it is in (the pairs of documents list theirs too). ``render``
 turns that into HTML. ``build_report`` does both and writes the file atomically.
 
 The file needs no network: charts are inline SVG (``charts.py``), the style sheet is inline, and
@@ -31,17 +33,21 @@ from .. import __version__
 from . import charts
 from ..atomic import write_atomically
 from .console import line_range, score, status_counts
-from .diffview import COSMETIC, Segment, diff, edited
+from .diffview import COSMETIC, Segment, align_paragraphs, diff, edited
 from ..store.writer import open_existing
 from ..store.summary import (
     STATUSES,
     ClusterView,
     DocumentView,
     MemberView,
+    PassageView,
     Summary,
     cluster_detail,
     paragraph_statuses,
+    passage_detail,
     summarize,
+    top_blocks,
+    top_passages,
 )
 
 
@@ -50,6 +56,7 @@ class Limits:
     """How much of a scan the report inlines; everything beyond is counted, not shown."""
 
     clusters: int = 50  # most reused blocks (real reuse) shown with their copies
+    passages: int = 30  # largest passages shown with both sides aligned
     boilerplate: int = 10  # boilerplate clusters shown the same way, in their own section
     members: int = 20  # copies shown per block
     documents: int = 50  # documents shown paragraph by paragraph
@@ -90,6 +97,18 @@ class Block:
     hidden: int  # copies left out by Limits.members
 
 
+@dataclass(frozen=True)
+class PassageSpan:
+    """Where a passage lies, as the document map and the document views mark it."""
+
+    passage_id: int
+    source_doc: int
+    source_lines: tuple[int, int]
+    copy_doc: int
+    copy_lines: tuple[int, int]
+    characters: int
+
+
 @dataclass
 class ReportData:
     db_name: str
@@ -106,6 +125,8 @@ class ReportData:
     boilerplate_blocks: list[Block]
     views: list[DocumentView]
     views_cut: dict[int, int] = field(default_factory=dict)  # doc_id -> paragraphs left out
+    passages: list[PassageView] = field(default_factory=list)  # the largest, both sides aligned
+    spans: list[PassageSpan] = field(default_factory=list)  # every passage, largest first
 
     @property
     def shown_clusters(self) -> set[int]:
@@ -151,12 +172,17 @@ def _block(db: sqlite_utils.Database, cluster_id: int, limit: int) -> Block:
 
 
 def _top_clusters(db: sqlite_utils.Database, boilerplate: bool, limit: int) -> list[int]:
-    """The most reused clusters: most members, then most documents, then lowest id."""
+    """The most reused clusters, ranked as the summary ranks them (characters copied into other
+    documents first)."""
+    return [b.cluster_id for b in top_blocks(db, limit, boilerplate)]
+
+
+def _spans(db: sqlite_utils.Database) -> list[PassageSpan]:
     rows = db.execute(
-        "SELECT id FROM clusters WHERE boilerplate = ? ORDER BY size DESC, n_documents DESC, id LIMIT ?",
-        [int(boilerplate), limit],
+        """SELECT id, source_doc_id, source_line_start, source_line_end, copy_doc_id, copy_line_start, copy_line_end,
+                  characters FROM passages ORDER BY characters DESC, paragraphs DESC, id"""
     )
-    return [r[0] for r in rows]
+    return [PassageSpan(r[0], r[1], (r[2], r[3]), r[4], (r[5], r[6]), r[7]) for r in rows]
 
 
 def gather(db: sqlite_utils.Database, limits: Limits = Limits(), db_name: str = "dedup.db") -> ReportData:
@@ -209,7 +235,10 @@ def gather(db: sqlite_utils.Database, limits: Limits = Limits(), db_name: str = 
     statuses = paragraph_statuses(db, [d.doc_id for d, _ in chosen_docs], limit=max((t for _, t in chosen_docs), default=0))
     views = [DocumentView(d.doc_id, d.path, statuses[d.doc_id][:take]) for d, take in chosen_docs]
 
+    passages = [passage_detail(db, p.passage_id) for p in top_passages(db, limits.passages)]
     return ReportData(
+        passages=passages,
+        spans=_spans(db),
         db_name=db_name,
         finished=finished,
         summary=summary,
@@ -283,6 +312,11 @@ ins { background: #b7ecc1; color: #055d20; text-decoration: none; font-weight: 6
 .s-copy { border-left-color: var(--reuse); background: #fdf1e3; }
 .s-boilerplate { border-left-color: var(--boiler); background: #f3f4f6; color: #57606a; }
 a { color: #0969da; }
+table.passage { width: 100%; table-layout: fixed; }
+table.passage col.where { width: 64px; }
+table.passage td.where { font-size: 12px; color: #57606a; }
+table.passage tr.copied td.text { background: #fdf1e3; }
+table.passage tr.gap td.text { background: #f6f8fa; }
 """
 
 
@@ -319,6 +353,7 @@ def _headline(data: ReportData) -> str:
         ("boilerplate clusters", f"{s.boilerplate_clusters:,}"),
         ("boilerplate paragraphs", f"{s.boilerplate_paragraphs:,}"),
         ("real-reuse clusters", f"{s.clusters - s.boilerplate_clusters:,}"),
+        ("passages", f"{s.passages:,}"),
     ]
     items = "".join(
         f'<div class="card" data-figure="{e(label)}"><div class="value">{value}</div><div class="label">{e(label)}</div></div>'
@@ -359,9 +394,14 @@ def _matrix(data: ReportData) -> str:
         f'<td class="num">{_pct(d.copied, d.chars)}</td><td class="num">{_pct(d.boilerplate, d.chars)}</td></tr>'
         for i, d in enumerate(data.matrix_docs)
     )
+    by_pair: dict[tuple[int, int], list[PassageSpan]] = {}
+    for span in data.spans:
+        by_pair.setdefault((span.copy_doc, span.source_doc), []).append(span)
+    shown_passages = {v.passage_id for v in data.passages}
     pairs = "".join(
         f'<tr><td>{_doc_link(p.copier, shown)}</td><td>{_doc_link(p.source, shown)}</td>'
-        f'<td class="num">{p.chars:,}</td><td class="num">{p.paragraphs:,}</td></tr>'
+        f'<td class="num">{p.chars:,}</td><td class="num">{p.paragraphs:,}</td>'
+        f'<td>{_passage_links(by_pair.get((p.copier.doc_id, p.source.doc_id), []), shown_passages)}</td></tr>'
         for p in data.pairs
     )
     more = f" (top {len(data.pairs):,} of {data.n_pairs:,})" if data.n_pairs > len(data.pairs) else ""
@@ -376,7 +416,7 @@ def _matrix(data: ReportData) -> str:
         f"<h3>Pairs of documents by shared text{more}</h3>"
         + (
             '<table><tr><th>copying document</th><th>source document</th><th class="num">characters</th>'
-            f'<th class="num">paragraphs</th></tr>{pairs}</table>'
+            f'<th class="num">paragraphs</th><th>passages (copy lines)</th></tr>{pairs}</table>'
             if pairs
             else "<p>No text is shared between two different documents.</p>"
         )
@@ -384,7 +424,68 @@ def _matrix(data: ReportData) -> str:
     )
 
 
+def _passage_links(spans: list[PassageSpan], shown: set[int], limit: int = 8) -> str:
+    """``P3 (167-211)``, linked to the passage where the report shows it."""
+    links = [
+        (f'<a href="#ps{sp.passage_id}">P{sp.passage_id}</a>' if sp.passage_id in shown else f"P{sp.passage_id}")
+        + f" ({line_range(*sp.copy_lines)})"
+        for sp in spans[:limit]
+    ]
+    more = f" and {len(spans) - limit:,} more" if len(spans) > limit else ""
+    return ", ".join(links) + more
+
+
 OPEN_BLOCKS = 10  # blocks shown unfolded; the others fold to their one-line summary
+
+
+def _passage_html(view: PassageView, unfold: bool) -> str:
+    """A passage as two columns, source and copy, one row per paragraph: copied paragraphs with the
+    copy's differences from the source, the others as they stand."""
+    src, cp = view.source, view.copy
+    rows = []
+    for i, j, copied in align_paragraphs([p[3] for p in src.paragraphs], [p[3] for p in cp.paragraphs]):
+        a = src.paragraphs[i] if i is not None else None
+        b = cp.paragraphs[j] if j is not None else None
+        left = f'<td class="where">{line_range(*a[:2])}</td><td class="text">{e(a[2])}</td>' if a else '<td></td><td class="note">(not in the copy)</td>'
+        if b and a:
+            note = "" if copied else '<div class="meta">changed beyond the threshold</div>'
+            right = f'<td class="where">{line_range(*b[:2])}</td><td class="text">{note}{render_segments(diff(a[2], b[2]))}</td>'
+        elif b:
+            right = f'<td class="where">{line_range(*b[:2])}</td><td class="text"><ins>{e(b[2])}</ins></td>'
+        else:
+            right = '<td></td><td class="note">(not in the source)</td>'
+        rows.append(f'<tr class="{"copied" if copied else "gap"}">{left}{right}</tr>')
+    first = " ".join((cp.paragraphs[0][2] if cp.paragraphs else "").split())
+    snippet = first if len(first) <= 40 else first[:39] + "…"
+    return (
+        f'<details class="block" id="ps{view.passage_id}"{" open" if unfold else ""}><summary><b>P{view.passage_id}</b> &middot; '
+        f"{view.paragraphs:,} paragraphs, {view.characters:,} characters, similarity {view.similarity:.2f} &middot; "
+        f"{e(src.path)}:{line_range(*src.lines)} &rarr; {e(cp.path)}:{line_range(*cp.lines)} &middot; {e(snippet)}</summary>"
+        '<div class="body"><table class="passage"><colgroup><col class="where"><col><col class="where"><col></colgroup>'
+        '<tr><th></th><th>source</th><th></th><th>copy</th></tr>'
+        f'{"".join(rows)}</table></div></details>'
+    )
+
+
+def _passages(data: ReportData) -> str:
+    s = data.summary
+    cap = (
+        f" The {len(data.passages):,} largest of {s.passages:,} are shown (Limits.passages); "
+        f"<code>dedup show {e(data.db_name)} --passage ID</code> prints any passage."
+        if s.passages > len(data.passages)
+        else ""
+    )
+    parts = [
+        '<section id="passages"><h2>Passages</h2>'
+        '<p class="note">Runs of consecutive paragraphs copied together from one document into another (or into another '
+        "part of the same one), largest first: the source holds the canonicals. Each copied paragraph shows its "
+        f"differences from the source's; paragraphs inserted, dropped or rewritten inside the run stand as they are.{cap}</p>"
+    ]
+    parts += [_passage_html(v, i < OPEN_BLOCKS) for i, v in enumerate(data.passages)]
+    if not data.passages:
+        parts.append("<p>No run of paragraphs is copied together.</p>")
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _block_html(block: Block, data: ReportData, shown_paragraphs: set[int], unfold: bool = True) -> str:
@@ -467,9 +568,18 @@ def _views(data: ReportData) -> str:
     legend = "".join(f'<span class="para s-{s}" style="display:inline;padding:0 6px">{s}</span> ' for s in STATUSES)
     parts = [f'<section id="documents"><h2>Documents</h2><p class="note">{cap} {legend}</p>']
     shown_paragraphs = data.shown_paragraphs
+    shown_passages = {pv.passage_id for pv in data.passages}
     for v in data.views:
         rows = []
+        sides = [(sp, "copy", sp.copy_lines) for sp in data.spans if sp.copy_doc == v.doc_id]
+        sides += [(sp, "source", sp.source_lines) for sp in data.spans if sp.source_doc == v.doc_id]
         for p in v.paragraphs:
+            inside = [(sp, side) for sp, side, (first, last) in sides if first <= p.line_start and p.line_end <= last]
+            passage = "".join(
+                f'<br>{side} of <a href="#ps{sp.passage_id}">P{sp.passage_id}</a>' if sp.passage_id in shown_passages
+                else f"<br>{side} of P{sp.passage_id}"
+                for sp, side in inside[:3]
+            )
             if p.cluster_id is None:
                 cluster = ""
             elif p.cluster_id in shown_clusters:
@@ -483,7 +593,7 @@ def _views(data: ReportData) -> str:
                 source = f'<br>of <a href="#p{p.canonical_id}">{loc}</a>' if p.canonical_id in shown_paragraphs else f"<br>of {loc}"
             rows.append(
                 f'<div class="para s-{p.status}" id="p{p.paragraph_id}"><div class="where">line {line_range(p.line_start, p.line_end)}</div>'
-                f'<div class="st">{label} {cluster}{source}</div><div class="text">{e(p.text)}</div></div>'
+                f'<div class="st">{label} {cluster}{source}{passage}</div><div class="text">{e(p.text)}</div></div>'
             )
         cut = data.views_cut.get(v.doc_id)
         if cut:
@@ -507,10 +617,10 @@ def render(data: ReportData) -> str:
         f"<header><h1>Text reuse in {e(s.root)}</h1><p>{e(data.db_name)} &middot; scan finished {e(data.finished or '')} "
         f"&middot; report by dedup {e(__version__)}</p></header>"
         '<nav><a href="#summary">Summary</a><a href="#charts">Charts</a><a href="#matrix">Who copies whom</a>'
-        '<a href="#blocks">Most reused blocks</a>'
+        '<a href="#passages">Passages</a><a href="#blocks">Most reused blocks</a>'
         + ('<a href="#boilerplate">Boilerplate</a>' if data.boilerplate_blocks else "")
         + '<a href="#documents">Documents</a></nav>'
-        f"<main>{_headline(data)}{_charts(data)}{_matrix(data)}{_blocks(data)}{_views(data)}</main></body></html>\n"
+        f"<main>{_headline(data)}{_charts(data)}{_matrix(data)}{_passages(data)}{_blocks(data)}{_views(data)}</main></body></html>\n"
     )
 
 

@@ -40,6 +40,7 @@ from ..run import Run, no_readable_documents, scan_counts
 from ..timing import Timer, epoch
 from ..match.verify import KeySets, MatchRule, ShingleSets
 from ..workers import pool, publish, published, spans_by_cost
+from ..match.passages import refresh_passages
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
 DOCUMENT_ROWS_BATCH = 1000  # documents rows written at a time
@@ -192,6 +193,8 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
             with timer.stage("read"):
                 keys, paths, file_hashes = read_prepared(prepared_items(files, root, config, batches=True), root, config, store, writer, run, show_progress, bar_total)
             counts = match_and_store(config, keys, paths, writer, timer, show_progress)
+            with timer.stage("passages"):
+                counts["passages"] = refresh_passages(writer)
             if str(root) != STDIN:
                 writer.insert("files", file_rows(files, root, file_hashes))
             counts.update(files=len(files), skipped=len(run.skipped), bytes=total_bytes)

@@ -19,10 +19,11 @@ cluster                   per component: cluster.fragments and cluster.cluster_k
                           never cross components, so per component is the same as all at once
 expand, store             paragraphs joined to their key's canonical; clusters numbered by their
                           canonical paragraph; scan.cluster_rows; boilerplate.find_boilerplate on
-                          the sample of documents it reads; Parquet tables of the storage contract
+                          the sample of documents it reads; passages.find_passages on the driver
+                          over the members; Parquet tables of the storage contract
 
 The output folder holds one Parquet table per SQLite table (documents, paragraphs, clusters,
-members, keys, key_texts, checked, files, runs), with the SQLite columns; ``import_parquet`` loads it.
+members, passages, keys, key_texts, checked, files, runs), with the SQLite columns; ``import_parquet`` loads it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from ..errors import CorpusError, DatabaseError, EngineError
 from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, group_pairs
 from ..compiled import make_normalizer
 from ..sources.records import RecordError, record_document
+from ..match.passages import PassageMember, find_passages
 from .local import (
     SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, sign_batch,
 )
@@ -60,7 +62,7 @@ from ..store.writer import table_columns
 from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
 
-TABLES = ("documents", "paragraphs", "clusters", "members", "keys", "key_texts", "checked", "files", "runs")
+TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "key_texts", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
 INSTALL_HINT = "pip install 'dedup[spark]'"
 JAVA_HINT = "apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
@@ -577,7 +579,12 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
         .map(lambda d: (d[0].doc.source or d[0].doc.path, (d[0].doc.sha1, d[0].doc.size)))
         .collect()
     )
+    # aligned on the driver by the local engine's function: linear in the members
+    facts = member_rows.map(lambda m: (m[0] - 1, m)).join(paras.map(lambda p: (p[0], _passage_facts(p))))
+    passage_rows = find_passages(facts.map(lambda x: PassageMember(*x[1][1], *_passage_of(x[1][0]))).collect())
+    counts["passages"] = len(passage_rows)
     tables = {
+        "passages": sc.parallelize(passage_rows, 1),
         "documents": document_rows,
         "paragraphs": paragraph_rows,
         "clusters": described.map(lambda d: d[0]),
@@ -599,6 +606,17 @@ def _member(x, policy: str) -> tuple:
     facts = MemberFacts(row[5], path, row[1], epoch)
     member = ClusterMember(pos + 1, kid, sim, con, facts, len(row[6]), fragment, rank_key(policy, pos, row[5], epoch))
     return canon_pos, (member, doc_id)
+
+
+def _passage_facts(p) -> tuple:
+    """(doc id, path, idx, line start, line end, characters) of a paragraph, as passages need it."""
+    pos, doc_id, row, path, _ = p
+    return doc_id, path, row[0], row[1], row[2], row[4] - row[3]
+
+
+def _passage_of(member_row) -> tuple:
+    """(cluster id, is the canonical, similarity) of a members row."""
+    return member_row[1], member_row[3] == "canonical", member_row[2]
 
 
 def _paragraph_row(p, kid, cluster_id) -> tuple:

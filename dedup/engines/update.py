@@ -523,6 +523,7 @@ def update(
 
 def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
     """The update's stages in the order of a scan's, each a function below."""
+    from ..match.passages import refresh_passages
     from .local import find_candidates, key_store
 
     writer = Writer.updating(db_path)
@@ -553,10 +554,12 @@ def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[di
         with timer.stage("store"):
             changes = store_clusters(conn, writer, paras, keys, reclustered, removed, run_id, config)
             n_clusters, n_furniture = flag_boilerplate(conn, paras)
+        with timer.stage("passages"):  # aligned again from the stored members: those of a full scan
+            n_passages = refresh_passages(writer)
         duplicates, duplicate_chars = stored_duplicates(conn)
         b, r = config.lsh_bands()
         counts = scan_counts(
-            documents=len(paras.paths), clusters=n_clusters, boilerplate_clusters=n_furniture, duplicate_paragraphs=duplicates,
+            documents=len(paras.paths), clusters=n_clusters, boilerplate_clusters=n_furniture, passages=n_passages, duplicate_paragraphs=duplicates,
             chars=int(paras.length.sum()), duplicate_chars=duplicate_chars, paragraphs=len(paras.key),
             empty_paragraphs=int((paras.key < 0).sum()), distinct_keys=len(keys.ids), signed_keys=len(keys.signed),
             candidate_pairs=len(pairs), lsh_pairs=n_lsh, verified_edges=len(verified.edges), bands=b, rows=r,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
@@ -22,6 +22,22 @@ class TopBlock:
     size: int
     n_documents: int
     boilerplate: bool
+    copied_chars: int = 0  # characters of its copies outside the canonical's document
+
+
+@dataclass(frozen=True)
+class TopPassage:
+    """A passage as the summary lists it: where both sides are and how they start."""
+
+    passage_id: int
+    source_path: str
+    source_lines: tuple[int, int]
+    copy_path: str
+    copy_lines: tuple[int, int]
+    paragraphs: int
+    characters: int
+    similarity: float
+    text: str  # the first paragraph of the copy side
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,8 @@ class Summary:
     seconds: float
     skipped: int
     top: list[TopBlock]
+    passages: int = 0
+    top_passages: list[TopPassage] = field(default_factory=list)
 
     @property
     def duplicate_share(self) -> float:
@@ -45,10 +63,49 @@ class Summary:
         return self.duplicate_chars / self.chars if self.chars else 0.0
 
 
-def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
-    """The headline figures of the latest run and its ``top`` most reused blocks.
+_TOP_BLOCKS_SQL = """
+    SELECT c.id, cp.text, c.size, c.n_documents, c.boilerplate,
+           coalesce(sum(CASE WHEN p.doc_id != cp.doc_id THEN p.char_end - p.char_start END), 0) AS copied
+    FROM clusters c
+    JOIN paragraphs cp ON cp.id = c.canonical_id
+    JOIN members m ON m.cluster_id = c.id JOIN paragraphs p ON p.id = m.paragraph_id
+    WHERE c.boilerplate IN ({})
+    GROUP BY c.id
+    ORDER BY c.boilerplate, copied DESC, c.n_documents DESC, c.size DESC, c.id LIMIT ?"""
 
-    The most reused blocks are real text reuse first; boilerplate clusters come only after them.
+
+def top_blocks(db: sqlite_utils.Database, top: int, boilerplate: bool | None = None) -> list[TopBlock]:
+    """The ``top`` most reused clusters: most characters copied into other documents than the
+    canonical's first (then most documents, most members, lowest id); real reuse before
+    boilerplate, or only one of the two when ``boilerplate`` says which."""
+    flags = (0, 1) if boilerplate is None else (int(boilerplate),)
+    rows = db.execute(_TOP_BLOCKS_SQL.format(",".join(map(str, flags))), [top]).fetchall()
+    return [TopBlock(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+_TOP_PASSAGES_SQL = """
+    SELECT ps.id, sd.path, ps.source_line_start, ps.source_line_end, cd.path, ps.copy_line_start, ps.copy_line_end,
+           ps.paragraphs, ps.characters, ps.similarity,
+           (SELECT text FROM paragraphs WHERE doc_id = ps.copy_doc_id AND line_start >= ps.copy_line_start
+            ORDER BY idx LIMIT 1)
+    FROM passages ps JOIN documents sd ON sd.id = ps.source_doc_id JOIN documents cd ON cd.id = ps.copy_doc_id
+    ORDER BY ps.characters DESC, ps.paragraphs DESC, ps.id LIMIT ?"""
+
+
+def top_passages(db: sqlite_utils.Database, top: int) -> list[TopPassage]:
+    """The ``top`` largest passages, by copied characters."""
+    return [
+        TopPassage(r[0], r[1], (r[2], r[3]), r[4], (r[5], r[6]), r[7], r[8], r[9], r[10] or "")
+        for r in db.execute(_TOP_PASSAGES_SQL, [top]).fetchall()
+    ]
+
+
+def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
+    """The headline figures of the latest run, its ``top`` largest passages and its ``top`` most
+    reused blocks.
+
+    Reuse is ranked by the characters copied into other documents than the canonical's: a
+    heading repeated on every section of one page is not reuse, a long paragraph pasted into
+    three pages is. Real text reuse comes first; boilerplate clusters only after it.
     """
     run = db.execute("SELECT root, started, finished, counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     if run is None:
@@ -56,12 +113,6 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
     root, started, finished, counts_json = run
     counts = json.loads(counts_json)
     seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
-    rows = db.execute(
-        """SELECT c.id, p.text, c.size, c.n_documents, c.boilerplate FROM clusters c
-           JOIN paragraphs p ON p.id = c.canonical_id
-           ORDER BY c.boilerplate, c.size DESC, c.n_documents DESC, c.id LIMIT ?""",
-        [top],
-    ).fetchall()
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
     return Summary(
         root=root,
@@ -78,7 +129,9 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
         ),
         seconds=max(seconds, 0.0),
         skipped=int(counts.get("skipped", 0)),
-        top=[TopBlock(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows],
+        top=top_blocks(db, top),
+        passages=one("SELECT count(*) FROM passages"),
+        top_passages=top_passages(db, top),
     )
 
 
@@ -197,3 +250,47 @@ def document_detail(db: sqlite_utils.Database, path: str) -> DocumentView:
         raise DatabaseError(f"no document {path!r} in this scan; {hint}")
     doc_id, stored = row
     return DocumentView(doc_id, stored, paragraph_statuses(db, [doc_id])[doc_id])
+
+
+@dataclass(frozen=True)
+class PassageSide:
+    """The paragraphs of one side of a passage, in document order."""
+
+    path: str
+    lines: tuple[int, int]
+    paragraphs: list[tuple[int, int, str, int | None]]  # line_start, line_end, text, cluster id
+
+
+@dataclass(frozen=True)
+class PassageView:
+    passage_id: int
+    source: PassageSide
+    copy: PassageSide
+    paragraphs: int
+    characters: int
+    similarity: float
+
+
+def _side(db: sqlite_utils.Database, doc_id: int, first: int, last: int) -> PassageSide:
+    path = db.execute("SELECT path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
+    rows = db.execute(
+        """SELECT line_start, line_end, text, cluster_id FROM paragraphs
+           WHERE doc_id = ? AND line_start >= ? AND line_end <= ? ORDER BY idx""",
+        [doc_id, first, last],
+    ).fetchall()
+    return PassageSide(path, (first, last), [tuple(r) for r in rows])
+
+
+def passage_detail(db: sqlite_utils.Database, passage_id: int) -> PassageView:
+    """One passage with the paragraphs of both sides; DatabaseError if there is no such passage."""
+    row = db.execute(
+        """SELECT source_doc_id, source_line_start, source_line_end, copy_doc_id, copy_line_start, copy_line_end,
+                  paragraphs, characters, similarity FROM passages WHERE id = ?""",
+        [passage_id],
+    ).fetchone()
+    if row is None:
+        count = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        have = f"passages 1 to {count}" if count else "no passage"
+        raise DatabaseError(f"no passage {passage_id}; this database has {have} (see 'dedup stats' or 'dedup export --table passages')")
+    source, copy = _side(db, *row[0:3]), _side(db, *row[3:6])
+    return PassageView(passage_id, source, copy, row[6], row[7], row[8])

@@ -25,10 +25,11 @@ import sqlite_utils
 from ..atomic import interrupts_held
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 5  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
+SCHEMA_VERSION = 6  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
 # 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes);
 # 4: checked.live (the pairs that are candidates now), key texts apart from the signatures;
-# 5: keys.anchors join two shingles lsh.ANCHOR_GAP apart (no longer one shingle each)
+# 5: keys.anchors join two shingles lsh.ANCHOR_GAP apart (no longer one shingle each);
+# 6: passages (runs of paragraphs copied together), views copies and passages_text
 INSERT_BATCH = 5000
 
 
@@ -78,6 +79,23 @@ _TABLES = {
     "members": (
         {"paragraph_id": int, "cluster_id": int, "similarity": float, "relation": str, "containment": float},
         {"foreign_keys": [("paragraph_id", "paragraphs", "id"), ("cluster_id", "clusters", "id")]},
+    ),
+    # runs of consecutive paragraphs copied together (passages.py); the source side holds the
+    # canonicals, the copy side may be the same document
+    "passages": (
+        {
+            "id": int,
+            "source_doc_id": int,
+            "source_line_start": int,
+            "source_line_end": int,
+            "copy_doc_id": int,
+            "copy_line_start": int,
+            "copy_line_end": int,
+            "paragraphs": int,  # copied paragraphs in the run
+            "characters": int,  # their characters, copy side
+            "similarity": float,  # character-weighted mean similarity of the copied paragraphs
+        },
+        {"foreign_keys": [("source_doc_id", "documents", "id"), ("copy_doc_id", "documents", "id")]},
     ),
     "runs": (
         {
@@ -129,7 +147,35 @@ _INDEXES = [
     ("documents", ["path"]),
     ("documents", ["source"]),
     ("keys", ["fp"]),
+    ("passages", ["source_doc_id"]),
+    ("passages", ["copy_doc_id"]),
 ]
+
+# Views for readers that browse the tables (Datasette): each row reads without a join.
+_VIEWS = {
+    # every copy beside its canonical
+    "copies": """
+        SELECT m.cluster_id, m.relation, m.similarity, m.containment,
+               d.path AS copy_path, p.line_start AS copy_line_start, p.line_end AS copy_line_end, p.text AS copy_text,
+               cd.path AS canonical_path, cp.line_start AS canonical_line_start, cp.line_end AS canonical_line_end,
+               cp.text AS canonical_text, c.size AS cluster_size, c.n_documents AS cluster_documents, c.boilerplate
+        FROM members m
+        JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
+        JOIN clusters c ON c.id = m.cluster_id
+        JOIN paragraphs cp ON cp.id = c.canonical_id JOIN documents cd ON cd.id = cp.doc_id
+        WHERE m.relation != 'canonical'""",
+    # every passage with its documents' paths and both sides' text (paragraphs joined by newlines)
+    "passages_text": """
+        SELECT ps.id, sd.path AS source_path, ps.source_line_start, ps.source_line_end,
+               cd.path AS copy_path, ps.copy_line_start, ps.copy_line_end, ps.paragraphs, ps.characters, ps.similarity,
+               (SELECT group_concat(text, char(10)) FROM (SELECT text FROM paragraphs
+                  WHERE doc_id = ps.source_doc_id AND line_start >= ps.source_line_start AND line_end <= ps.source_line_end
+                  ORDER BY idx)) AS source_text,
+               (SELECT group_concat(text, char(10)) FROM (SELECT text FROM paragraphs
+                  WHERE doc_id = ps.copy_doc_id AND line_start >= ps.copy_line_start AND line_end <= ps.copy_line_end
+                  ORDER BY idx)) AS copy_text
+        FROM passages ps JOIN documents sd ON sd.id = ps.source_doc_id JOIN documents cd ON cd.id = ps.copy_doc_id""",
+}
 
 
 def hold(path: Path) -> int | None:
@@ -300,6 +346,8 @@ class Writer:
             self.db.execute("PRAGMA page_size = 16384")
             for name, (columns, extra) in _TABLES.items():
                 self.db[name].create(columns, pk=_PRIMARY_KEYS.get(name, "id"), **extra)
+            for name, sql in _VIEWS.items():
+                self.db.execute(f"CREATE VIEW [{name}] AS {sql}")
             self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
         except BaseException:  # a full disk can stop it this early
             self.abort()

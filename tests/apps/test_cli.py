@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import dedup
 from dedup.apps.cli import cli
 
-from helpers import assert_no_drift, debian_copyrights, noise, query, read_clusters, write_corpus
+from helpers import assert_clean, assert_error, assert_no_drift, debian_copyrights, noise, query, read_clusters, unmark, write_corpus
 
 LATIN1 = "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00e0 la cr\u00e8me br\u00fbl\u00e9e, tr\u00e8s \u00e9l\u00e9gant.\n".encode("latin-1")
 SUMMARY_LABELS = ("documents", "paragraphs", "clusters", "duplicate paragraphs", "duplicate characters", "time")
@@ -26,33 +26,6 @@ SUMMARY_LABELS = ("documents", "paragraphs", "clusters", "duplicate paragraphs",
 
 def run(*args: str | Path):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_clean(result) -> None:
-    """No Python exception escaped: click exited on purpose, and nothing looks like a traceback."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output and "Traceback" not in result.stderr
-
-
-def assert_error(result, code: int, *fragments: str) -> str:
-    """Exit ``code`` with exactly one ``Error: ...`` line on stderr containing every fragment;
-    with exit 1 that line is all of stderr, apart from warnings about skipped files."""
-    assert_clean(result)
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert result.stdout == ""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    if code == 1:
-        rest = [l for l in result.stderr.splitlines() if l and not l.startswith(("Error:", "warning:"))]
-        assert rest == [], result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], (fragment, errors[0])
-    return errors[0]
-
-
-def unmark(text: str) -> str:
-    """``dedup show``'s diff lines as the copies' text: inserted text kept, deleted text dropped."""
-    return re.sub(r"\{\+(.*?)\+\}", r"\1", re.sub(r"\[-.*?-\]", "", text, flags=re.S), flags=re.S)
 
 
 def figures(text: str) -> dict[str, str]:
@@ -96,15 +69,17 @@ def test_scan_prints_the_summary_with_planted_figures(scanned):
     assert f"dedup show {db}" in out
     # the most reused blocks: cluster id, members, documents, as stored; real reuse before
     # boilerplate (where the db flags it), then the biggest first
-    top = [tuple(map(int, m)) for m in re.findall(r"^\s*#(\d+)\D+?(\d+)\D+?(\d+)", out, re.MULTILINE)]
+    # boilerplate (where the db flags it), then most characters copied into other documents
+    top = [tuple(int(x.replace(",", "")) for x in m) for m in re.findall(r"^\s*#(\d+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)", out, re.MULTILINE)]
     assert len(top) == min(5, len(planted.groups)), out
-    columns = {row[1] for row in query(db, "PRAGMA table_info(clusters)")}
-    flag = "boilerplate" if "boilerplate" in columns else "0"
-    stored = {cid: (size, docs, bool(b)) for cid, size, docs, b in query(db, f"SELECT id, size, n_documents, {flag} FROM clusters")}
-    assert all(stored[cid][:2] == (size, docs) for cid, size, docs in top)
-    order = [(stored[cid][2], -size, -docs, cid) for cid, size, docs in top]
+    stored = {cid: (size, docs, bool(b), copied) for cid, size, docs, b, copied in query(db, """
+        SELECT c.id, c.size, c.n_documents, c.boilerplate, sum(CASE WHEN p.doc_id != cp.doc_id THEN length(p.text) ELSE 0 END)
+        FROM clusters c JOIN paragraphs cp ON cp.id = c.canonical_id JOIN members m ON m.cluster_id = c.id
+        JOIN paragraphs p ON p.id = m.paragraph_id GROUP BY c.id""")}
+    assert all(stored[cid][:2] == (size, docs) and stored[cid][3] == copied for cid, size, docs, copied in top)
+    order = [(stored[cid][2], -copied, -docs, -size, cid) for cid, size, docs, copied in top]
     assert order == sorted(order)
-    best = min((b, -size, -docs, cid) for cid, (size, docs, b) in stored.items())
+    best = min((b, -copied, -docs, -size, cid) for cid, (size, docs, b, copied) in stored.items())
     assert order[0] == best
     assert result.stderr == ""  # no progress bars when stderr is not a terminal
 

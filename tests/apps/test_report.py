@@ -15,9 +15,8 @@ from dedup.apps.cli import cli
 from dedup.apps.report import Limits, gather, render
 from dedup.store.writer import open_existing
 
-from helpers import query, read_clusters, scanned_seeds, write_corpus
+from helpers import assert_error, query, read_clusters, scanned_seeds, unmark, write_corpus
 
-from test_cli import assert_error, unmark
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -116,9 +115,9 @@ def test_show_doc_unknown_path_names_it_and_a_close_one(seeds_db):
     assert_error(run("show", seeds_db, "--doc", "nothing/like/it"), 1, "'nothing/like/it'", "relative to the corpus")
 
 
-@pytest.mark.parametrize("args", [[], ["1", "--doc", "a.txt"]], ids=["neither", "both"])
+@pytest.mark.parametrize("args", [[], ["1", "--doc", "a.txt"], ["1", "--passage", "1"]], ids=["neither", "both", "cluster and passage"])
 def test_show_needs_a_cluster_or_a_doc(seeds_db, args):
-    assert_error(run("show", seeds_db, *args), 2, "CLUSTER_ID or --doc")
+    assert_error(run("show", seeds_db, *args), 2, "CLUSTER_ID, --doc PATH or --passage ID")
 
 
 # -- dedup report: content, escaping, caps ---------------------------------------------------
@@ -136,9 +135,16 @@ def test_report_figures_are_the_databases(seeds_db):
         """SELECT sum(length(p.text)) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id
            JOIN clusters c ON c.id = m.cluster_id WHERE m.relation != 'canonical' AND NOT c.boilerplate"""
     )
-    assert [b.view.cluster_id for b in data.blocks][:3] == [r[0] for r in query(
-        seeds_db, "SELECT id FROM clusters WHERE NOT boilerplate ORDER BY size DESC, n_documents DESC, id LIMIT 3"
-    )]
+    # ranked by the characters their copies hold in other documents than the canonical's
+    copied = dict(query(seeds_db, """SELECT c.id, sum(CASE WHEN p.doc_id != cp.doc_id THEN length(p.text) ELSE 0 END)
+        FROM clusters c JOIN paragraphs cp ON cp.id = c.canonical_id JOIN members m ON m.cluster_id = c.id
+        JOIN paragraphs p ON p.id = m.paragraph_id WHERE NOT c.boilerplate GROUP BY c.id"""))
+    ranked = [copied[b.view.cluster_id] for b in data.blocks]
+    assert ranked == sorted(ranked, reverse=True) and ranked[0] == max(copied.values()) > 0
+    # the passages, largest first, each with both sides' paragraphs
+    assert data.summary.passages == one("SELECT count(*) FROM passages") == len(data.spans) > 0
+    sizes = [v.characters for v in data.passages]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == one("SELECT max(characters) FROM passages")
 
 
 def test_report_escapes_corpus_text_and_loads_nothing(tmp_path):

@@ -4,84 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from helpers import copies_by_scan, scanned_seeds
+from helpers import copies_by_scan, scanned_seeds, Server, TOKEN
 from dedup.config import ScanConfig
 from dedup.pipeline import scan
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = sorted((ROOT / "data" / "seeds").iterdir())
-TOKEN = "s3cret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, db: Path, token: str | None = TOKEN, max_body: int | None = None):
-        self.port = free_port()
-        args = [sys.executable, "-m", "dedup", "serve", str(db), "--port", str(self.port)]
-        args += ["--token", token] if token else []
-        args += ["--max-body", str(max_body)] if max_body else []
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(db.parent)}
-        # its output goes to a file: a pipe nobody reads while the server runs fills at 64 KB
-        # (uvicorn logs every request) and blocks the server in the middle of a request
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/healthz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not start: {self.output()}")
-
-    def request(self, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
-
-    def get(self, path):
-        return self.request("GET", path)
-
-    def post(self, path, body, token=TOKEN):
-        return self.request("POST", path, body, token)
-
-    def output(self) -> str:
-        """What the server printed so far (stdout and stderr)."""
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ CONFIG = ScanConfig(workers=1)
 
 def result(db: Path) -> set[tuple]:
     """Every member as (document, line, relation, similarity, containment, canonical document,
-    line, cluster size, documents, boilerplate, reason), plus the counts a summary reports: what
+    line, cluster size, documents, boilerplate, reason), every passage, plus the counts a summary reports: what
     an update must leave exactly as a full scan of the same corpus does."""
     conn = sqlite3.connect(db)
     try:
@@ -41,16 +41,24 @@ def result(db: Path) -> set[tuple]:
         assert conn.execute(
             "SELECT count(*) FROM paragraphs p LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.cluster_id IS NOT m.cluster_id"
         ).fetchone() == (0,)
+        # passages by their documents' paths (document ids differ after an update)
+        passages = set(
+            conn.execute(
+                """SELECT 'passage', sd.path, ps.source_line_start, ps.source_line_end, cd.path, ps.copy_line_start,
+                          ps.copy_line_end, ps.paragraphs, ps.characters, ps.similarity
+                   FROM passages ps JOIN documents sd ON sd.id = ps.source_doc_id JOIN documents cd ON cd.id = ps.copy_doc_id"""
+            )
+        )
         counts = json.loads(conn.execute("SELECT counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
         reported = {k: counts[k] for k in SUMMARY_COUNTS}
-        return members | {("counts", tuple(sorted(reported.items())))}
+        return members | passages | {("counts", tuple(sorted(reported.items())))}
     finally:
         conn.close()
 
 
 SUMMARY_COUNTS = (
     "documents", "paragraphs", "empty_paragraphs", "distinct_keys", "signed_keys", "clusters", "boilerplate_clusters",
-    "duplicate_paragraphs", "chars", "duplicate_chars", "candidate_pairs", "lsh_pairs", "verified_edges",
+    "passages", "duplicate_paragraphs", "chars", "duplicate_chars", "candidate_pairs", "lsh_pairs", "verified_edges",
 )
 
 
@@ -426,7 +434,7 @@ def test_keys_that_follow_their_neighbours_give_the_full_scan(tmp_path):
     """An update that brings the twin which makes a key leave its first canonical (and one that
     takes it away again) ends where a full scan ends."""
     from helpers import write_corpus
-    from test_cluster import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
+    from texts import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
 
     config = ScanConfig(split="blocks", workers=1)
     corpus = write_corpus(tmp_path / "c", {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE})

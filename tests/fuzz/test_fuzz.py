@@ -467,7 +467,7 @@ MAX_BODY = 20_000  # the fuzzed server's --max-body: bodies near it are cheap to
 def server(tmp_path_factory):
     """``dedup serve`` on a scan of two seed files, for real on a loopback port; at the end its
     stderr must hold no traceback and its database must be intact."""
-    from test_service import TOKEN, Server
+    from helpers import TOKEN, Server
 
     _, db = scanned_seeds(tmp_path_factory.mktemp("served"), sorted(SEEDS.iterdir())[:2])
     served = Server(db, token=TOKEN, max_body=MAX_BODY)
@@ -762,7 +762,7 @@ def test_files_that_lose_their_permissions_during_a_scan(monkeypatch):
 
 def test_the_service_at_its_default_body_limit(tmp_path):
     """POST /query with a text just under 1 MiB is answered; just over, 413."""
-    from test_service import Server
+    from helpers import Server
 
     count_inputs("hard cases: bodies near the default 1 MiB limit", 2)
     _, db = scanned_seeds(tmp_path, sorted(SEEDS.iterdir())[:1])

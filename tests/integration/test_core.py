@@ -717,7 +717,7 @@ def test_auto_split_is_the_same_on_both_cores(text):
 
 @needs_core
 def test_auto_split_of_real_licences_is_the_same_on_both_cores():
-    from test_paragraphs import DICKENS, GOLDEN
+    from texts import DICKENS, GOLDEN
 
     texts = [text for text, _ in GOLDEN.values()] + [DICKENS] + [p.read_text(encoding="utf-8") for p in sorted(SEEDS.iterdir())]
     licences = Path("/usr/share/common-licenses")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from helpers import derandomized
 from dedup.match.cluster import cluster_keys, components
+from texts import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
 
 
 def brute_components(n, edges):
@@ -160,45 +161,6 @@ def test_clusters_never_drift_and_keep_their_canonical_first(graph):
 
     kc2 = cluster_keys(n, perm[edges], jac[edges[:, 0], edges[:, 1]], rank[inverse], match2)
     assert [int(perm[c]) if c >= 0 else -1 for c in kc.canonical] == [int(kc2.canonical[perm[k]]) for k in range(n)]
-
-
-# Paragraphs of Debian's copyright files, as ``--split blocks`` gives them: a GPL-2+ stanza, and
-# three copies of the GPL-2 notice, one of them with "Library" where the others say nothing.
-GPL_STANZA = """\
-License: GPL-2+
- This program is free software; you can redistribute it and/or modify it under
- the terms of the GNU General Public License as published by the Free Software
- Foundation; version 2 of the license, or (at your opinion) any later version.
- .
- This program is distributed in the hope that it will be useful, but WITHOUT
- ANY WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS
- FOR A PARTICULAR PURPOSE. See the GNU General Public License for more details.
- .
- You should have received a copy of the GNU General Public License along with
- this program; if not, write to the Free Software Foundation, Inc., 51 Franklin
- Street, Fifth Floor, Boston, MA 02110-1301, USA.
- .
- On Debian systems you can find a local copy of the GNU General Public License
- in /usr/share/common-licenses/GPL-2.
-"""
-PACKAGE_NOTICE = """\
-This package is free software; you can redistribute it and/or modify
- it under the terms of the GNU General Public License as published by
- the Free Software Foundation; either version 2 of the License, or
- (at your option) any later version.
-"""
-PROGRAM_NOTICE = """\
-This program is free software; you can redistribute it and/or modify
- it under the terms of the GNU General Public License as published by
- the Free Software Foundation; either version 2 of the License, or
- (at your option) any later version.
-"""
-LIBRARY_NOTICE = """\
-This program is free software; you can redistribute it and/or
-modify it under the terms of the GNU Library General Public License
-as published by the Free Software Foundation; either version 2
-of the License, or (at your option) any later version.
-"""
 
 
 def test_a_partial_copy_follows_its_twin_to_their_near_copies(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from dedup.errors import CorpusError
 from dedup.sources.records import RecordError, RecordFields, parse_date, parse_record, read_records
 from dedup.pipeline import scan
 from dedup.sources.webpage import html_to_text
+from helpers import rows
 
 SPEECH = [
     "各级党组织要切实履行疫情防控主体责任，坚决守住外防输入内防反弹的底线。",
@@ -32,14 +32,6 @@ def jsonl(path: Path, records: list, gz: bool = False) -> Path:
     data = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records).encode("utf-8")
     path.write_bytes(gzip.compress(data) if gz else data)
     return path
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 # -- JSONL records ---------------------------------------------------------------------------

@@ -24,8 +24,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from test_inputs import rows
-from helpers import derandomized
+from helpers import derandomized, rows
 from dedup.sources import tabular
 from dedup.apps.cli import cli
 from dedup.apps.clean import clean_corpus

@@ -24,6 +24,7 @@ from dedup.config import ScanConfig
 from dedup.pipeline import scan
 
 COLUMNS = ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "ari", "copy_precision", "copy_recall")
+FLAG_COLUMNS = ("boilerplate_precision", "boilerplate_recall")  # only a tool that flags furniture has them
 TOOLS = ("exact", "datasketch", "dedup")
 
 
@@ -58,6 +59,9 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
             {
                 "tool": tool,
                 **{c: round(metrics[c], 4) for c in COLUMNS},
+                **{c: round(metrics[c], 4) if c in metrics else None for c in FLAG_COLUMNS},
+                "furniture_lines": metrics.get("boilerplate_furniture_lines"),
+                "flagged_lines": metrics.get("boilerplate_flagged_lines"),
                 "seconds": round(seconds, 2),
                 "docs": docs,
                 "seed": seed,
@@ -75,21 +79,24 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| tool | pair P | pair R | pair F1 | B-cubed F1 | ARI | copy P | copy R | seconds |"
-    lines = [head, "|" + " --- |" * 9]
+    head = "| tool | pair P | pair R | pair F1 | B-cubed F1 | ARI | copy P | copy R | boilerplate P | boilerplate R | seconds |"
+    lines = [head, "|" + " --- |" * 11]
     for r in rows:
         lines.append(
             f"| {r['tool']} | "
-            + " | ".join(f"{r[c]:.3f}" for c in COLUMNS)
+            + " | ".join(f"{r[c]:.3f}" if r[c] is not None else "–" for c in COLUMNS + FLAG_COLUMNS)
             + f" | {r['seconds']:.1f} |"
         )
     first = rows[0]
-    found = json.loads(next(r for r in rows if r["tool"] == "dedup")["found_by_mutation"])
+    dedup = next(r for r in rows if r["tool"] == "dedup")
+    found = json.loads(dedup["found_by_mutation"])
     lines.append("")
     lines.append(
         f"Dump: `python -m bench.generate --docs {first['docs']} --seed {first['seed']}`, threshold "
         f"{first['threshold']}, {first['machine']}, dedup {first['dedup_version']}. Share of copies "
-        "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + "."
+        "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + ". "
+        f"Boilerplate P/R: lines dedup flags as page furniture against the {dedup['furniture_lines']:,} "
+        f"furniture lines of the truth ({dedup['flagged_lines']:,} flagged); the other columns score the other lines."
     )
     return "\n".join(lines)
 

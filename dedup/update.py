@@ -21,7 +21,7 @@ matching options then
    canonical, or whose old canonical, is still in it, and records each change in ``changes``:
    ``canonical`` (a new canonical replaced the old one), ``merged`` (a cluster's members joined
    another cluster), ``dissolved`` (its paragraphs are gone or no longer copies), ``new``.
-   Boilerplate flags are decided again over all clusters (they compare documents).
+   Boilerplate flags are decided again over all clusters (they count the documents of each site).
 
 Tests check that the result equals a full scan in every row, over runs of random changes. The
 update is one SQLite transaction on the database, so an interrupted update leaves the previous
@@ -528,7 +528,7 @@ def update(
 
 
 def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer, started, listed) -> tuple[dict, dict]:
-    from .boilerplate import find_boilerplate
+    from .boilerplate import corpus_boilerplate
     from .local import assign_keys, sign_keys, expand_clusters, find_candidates, key_ranks, key_rows, key_store, run_row, skip_or_raise
     from .verify import KeySets
     from .workers import pool, publish
@@ -691,14 +691,9 @@ def _update(root, config, db_path, plan_of, skip_bad, skip, show_progress, timer
             conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
             conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))
             writer.insert("changes", changes)
-            # boilerplate compares the documents of every cluster: decided again for all
+            # boilerplate counts the documents of every site: decided again for all clusters
             member_rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members").fetchall(), dtype=np.int64).reshape(-1, 2)
-            by_id = np.argsort(paras.ids)
-            member_doc = paras.doc[by_id[np.searchsorted(paras.ids, member_rows[:, 0], sorter=by_id)]]
-            cluster_docs: dict[int, set[int]] = {}
-            for cid, doc in zip(member_rows[:, 1].tolist(), member_doc.tolist()):
-                cluster_docs.setdefault(cid, set()).add(doc)
-            furniture = find_boilerplate({cid: sorted(d) for cid, d in cluster_docs.items()})
+            furniture = corpus_boilerplate(paras, member_rows[:, 0], member_rows[:, 1])
             flags = dict(conn.execute("SELECT id, boilerplate FROM clusters"))
             conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
 

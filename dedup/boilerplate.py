@@ -13,12 +13,14 @@ reuse of all, however many pages hold it. So a cluster is *boilerplate* when
 
   - **the same place of the page**: at least ``PLACED_SHARE`` of its members (in pages of more
     than ``2 * EDGE`` paragraphs, where a place means something) lie within ``EDGE`` paragraphs
-    of the head or the tail of their page, in ``MIN_DOCS`` documents or more;
+    of the head of their page, or as many within ``EDGE`` of the tail, in ``MIN_DOCS``
+    documents or more;
   - **across the pages of a site**: in some folder or URL host (``site_keys``) of
     ``MIN_SITE_DOCS`` documents or more, at least ``SITE_SHARE`` of them, and ``MIN_DOCS`` at
     least, hold it (between-section lines, slogans: furniture wherever it sits on the page);
   - **between the sections of a page**: ``REPEATS`` times or more in one document (the intro or
-    heading a page of several speeches repeats before each one).
+    heading a page of several speeches repeats before each one; members on consecutive
+    paragraphs, a line broken in two, count once).
 
 Content copied at random places of unrelated pages meets none of them; a corpus without sites
 (one flat folder, records named without a URL) still has the first and the third, and its root
@@ -118,16 +120,33 @@ def find_boilerplate(members: Members, sites_of: Mapping[int, Sequence[str]], si
     pairs, per_pair = np.unique(np.stack([c, doc], axis=1), axis=0, return_counts=True)  # (cluster, doc)
     n_docs = np.bincount(pairs[:, 0], minlength=k)
     repeats = np.zeros(k, dtype=np.int64)
-    np.maximum.at(repeats, pairs[:, 0], per_pair)
+    np.maximum.at(repeats, *_occurrences(c, doc, idx))
 
     informative = n > 2 * EDGE
-    at_edge = informative & ((idx < EDGE) | (n - 1 - idx < EDGE))
     n_informative = np.bincount(c, weights=informative, minlength=k)
-    placed = (n_docs >= MIN_DOCS) & (n_informative > 0) & (np.bincount(c, weights=at_edge, minlength=k) >= PLACED_SHARE * n_informative)
+    placed = np.zeros(k, dtype=bool)
+    for at_end in (idx < EDGE, n - 1 - idx < EDGE):  # all at the head, or all at the tail
+        placed |= np.bincount(c, weights=informative & at_end, minlength=k) >= PLACED_SHARE * n_informative
+    placed &= (n_docs >= MIN_DOCS) & (n_informative > 0)
 
     in_site = _site_furniture(pairs, k, sites_of, sizes)
     found = (size >= MIN_MEMBERS) & short & (placed | in_site | (repeats >= REPEATS))
     return set(ids[found].tolist())
+
+
+def _occurrences(c: np.ndarray, doc: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster, occurrences) per distinct (cluster, document): members of a cluster on
+    consecutive paragraphs of a page (a line broken in two) are one occurrence.
+
+    >>> _occurrences(np.array([0, 0, 0, 0]), np.array([1, 1, 1, 2]), np.array([4, 5, 9, 0]))
+    (array([0, 0]), array([2, 1]))
+    """
+    order = np.lexsort((idx, doc, c))
+    c, doc, idx = c[order], doc[order], idx[order]
+    same_doc = np.r_[False, (c[1:] == c[:-1]) & (doc[1:] == doc[:-1])]
+    starts = ~(same_doc & np.r_[False, idx[1:] == idx[:-1] + 1])
+    first_of_doc = np.nonzero(~same_doc)[0]
+    return c[first_of_doc], np.add.reduceat(starts.astype(np.int64), first_of_doc)
 
 
 def _medians(group: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:

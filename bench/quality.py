@@ -28,33 +28,40 @@ FLAG_COLUMNS = ("boilerplate_precision", "boilerplate_recall")  # only a tool th
 TOOLS = ("exact", "datasketch", "dedup")
 
 
-def ensure_dump(work: Path, docs: int, seed: int) -> Path:
-    """The folder of a generated dump with these parameters, generating it when missing."""
-    out = work / f"quality-{docs}-{seed}"
+def ensure_dump(work: Path, docs: int, seed: int, flat: bool = False) -> Path:
+    """The folder of a generated dump with these parameters, generating it when missing
+    (``flat``: the same pages without a folder per site)."""
+    out = work / f"quality-{docs}-{seed}{'-flat' if flat else ''}"
     meta = out / "generate.json"
     if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("format_version") == FORMAT_VERSION:
         return out  # made by this generator: reused (another version mutates differently)
-    generate(out, n_docs=docs, seed=seed, force=True)
+    generate(out, n_docs=docs, seed=seed, site_folders=not flat, force=True)
     return out
+
+
+def scan_and_score(dump: Path, config: ScanConfig) -> dict:
+    """dedup's scan of a generated dump, scored against its truth."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "q.db"
+        scan(dump / "docs", config, db)
+        return score(dump / "truth.jsonl", predicted_from_db(db))
 
 
 def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) -> list[dict]:
     dump = ensure_dump(work, docs, seed)
     truth = dump / "truth.jsonl"
+    sites = json.loads((dump / "generate.json").read_text(encoding="utf-8"))["params"]["sites"]
     config = ScanConfig()
     rows = []
     paragraphs = read_paragraphs(dump / "docs")
+    flat = scan_and_score(ensure_dump(work, docs, seed, flat=True), config)  # no site in any path
     for tool in TOOLS:
         started = time.perf_counter()
         if tool == "dedup":
-            with tempfile.TemporaryDirectory() as tmp:
-                db = Path(tmp) / "q.db"
-                scan(dump / "docs", config, db)
-                prediction = predicted_from_db(db)
+            metrics = scan_and_score(dump, config)
         else:
-            prediction = BASELINES[tool](paragraphs, config.threshold).prediction()
+            metrics = score(truth, BASELINES[tool](paragraphs, config.threshold).prediction())
         seconds = time.perf_counter() - started
-        metrics = score(truth, prediction)
         rows.append(
             {
                 "tool": tool,
@@ -62,9 +69,11 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
                 **{c: round(metrics[c], 4) if c in metrics else None for c in FLAG_COLUMNS},
                 "furniture_lines": metrics.get("boilerplate_furniture_lines"),
                 "flagged_lines": metrics.get("boilerplate_flagged_lines"),
+                **({f"flat_{c}": round(flat[c], 4) for c in FLAG_COLUMNS} if tool == "dedup" else {}),
                 "seconds": round(seconds, 2),
                 "docs": docs,
                 "seed": seed,
+                "sites": sites,
                 "threshold": config.threshold,
                 "found_by_mutation": json.dumps({k: round(v, 3) for k, v in metrics["found_by_mutation"].items()}),
                 **machine(),
@@ -96,7 +105,9 @@ def markdown(rows: list[dict]) -> str:
         f"{first['threshold']}, {first['machine']}, dedup {first['dedup_version']}. Share of copies "
         "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + ". "
         f"Boilerplate P/R: lines dedup flags as page furniture against the {dedup['furniture_lines']:,} "
-        f"furniture lines of the truth ({dedup['flagged_lines']:,} flagged); the other columns score the other lines."
+        f"furniture lines of the truth ({dedup['flagged_lines']:,} flagged) of {first['sites']} sites; the other columns score "
+        f"the other lines. The same pages without a folder per site (`--flat`): boilerplate P "
+        f"{dedup['flat_boilerplate_precision']:.3f}, R {dedup['flat_boilerplate_recall']:.3f}."
     )
     return "\n".join(lines)
 

@@ -279,6 +279,8 @@ def predicted_from_db(db_path: str | Path) -> Prediction:
     singleton and gets the unique label ``-paragraph id``. Every line from ``line_start`` to
     ``line_end`` of a paragraph carries its label (a multi-line paragraph is one item per
     line, all in one cluster). Canonicals: the lines of each ``clusters.canonical_id``.
+    Boilerplate: the lines of the clusters whose ``boilerplate`` column is set (None when the
+    database has no such column).
     """
     path = Path(db_path)
     if not path.is_file():
@@ -304,10 +306,11 @@ def predicted_from_db(db_path: str | Path) -> Prediction:
             "SELECT d.path, p.line_start, p.line_end FROM clusters c "
             "JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"
         )
+        flags = any(row[1] == "boilerplate" for row in db.execute("PRAGMA table_info(clusters)"))  # not in the contract
         boilerplate = lines(
             "SELECT d.path, p.line_start, p.line_end FROM clusters c JOIN paragraphs p ON p.cluster_id = c.id "
             "JOIN documents d ON d.id = p.doc_id WHERE c.boilerplate"
-        )
+        ) if flags else None
     except sqlite3.DatabaseError as e:
         raise ScoreError(f"{path} is not a dedup database ({e}) - run dedup scan on the dump first") from None
     finally:
@@ -389,7 +392,8 @@ def score(
     result = {
         "lines_truth": len(truth),
         "lines_predicted": len(predicted),
-        "lines_scored": c.n,
+        "lines_scored": len(all_keys),
+        "content_lines_scored": c.n,
         "true_clusters": len(c.rows),
         "predicted_clusters": len(c.cols),
         "pair_precision": pairs["precision"],

@@ -6,8 +6,10 @@ what the page says: it is short, takes a small share of its page, and recurs whe
 puts it. A long content paragraph copied into many pages is the opposite: the most interesting
 reuse of all, however many pages hold it. So a cluster is *boilerplate* when
 
-* its paragraphs are short: the median member has at most ``MAX_CHARS`` characters and at most
-  ``MAX_PAGE_SHARE`` of its page's characters;
+* its paragraphs are short: no more than ``LONG_SHARE`` of its members have over ``MAX_CHARS``
+  characters (a long paragraph that holds a heading as a partial copy keeps its cluster out; a
+  footer glued once to the last paragraph of a page does not), and the median member takes at
+  most ``MAX_PAGE_SHARE`` of its page's characters;
 * it recurs: ``MIN_MEMBERS`` members or more; and
 * it sits where furniture sits, by one of three signals:
 
@@ -38,6 +40,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 MAX_CHARS = 250
+LONG_SHARE = 0.1
 MAX_PAGE_SHARE = 0.25
 MIN_MEMBERS = 3
 MIN_DOCS = 3
@@ -115,7 +118,8 @@ def find_boilerplate(members: Members, sites_of: Mapping[int, Sequence[str]], si
     k = len(ids)
     size = np.bincount(c, minlength=k)
 
-    short = (_medians(c, chars, k) <= MAX_CHARS) & (_medians(c, chars / np.maximum(page, 1), k) <= MAX_PAGE_SHARE)
+    long = np.bincount(c, weights=chars > MAX_CHARS, minlength=k)
+    short = (long <= LONG_SHARE * size) & (_medians(c, chars / np.maximum(page, 1), k) <= MAX_PAGE_SHARE)
 
     pairs, per_pair = np.unique(np.stack([c, doc], axis=1), axis=0, return_counts=True)  # (cluster, doc)
     n_docs = np.bincount(pairs[:, 0], minlength=k)

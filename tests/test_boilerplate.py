@@ -177,3 +177,14 @@ def test_any_split_of_whole_clusters_decides_the_same(case):
             split |= find_boilerplate(as_members(chosen), sites, sizes)
     assert split == whole
     assert find_boilerplate(as_members(rows[::-1]), sites, sizes) == whole
+
+
+def test_a_long_paragraph_holding_a_short_heading_keeps_its_cluster_out_a_glued_footer_does_not():
+    """Headings that are partial copies of a long paragraph (a licence's title inside its
+    preamble) join its cluster: that cluster is content. One page whose footer was glued to its
+    last paragraph puts a long member into the footer's cluster: still furniture."""
+    sites = {d: ("",) for d in range(40)}
+    sizes = {"": 40}
+    heading = [(1, d, 0, 26, 20, 3000) for d in range(6)] + [(1, d, 5, 560, 20, 3000) for d in range(2)]
+    footer = [(2, d, 19, 30, 20, 3000) for d in range(30)] + [(2, 30, 19, 600, 20, 3000)]
+    assert find_boilerplate(as_members(heading + footer), sites, sizes) == {2}

@@ -33,6 +33,7 @@ per site alone, so any split of the clusters (Spark partitions, an update) decid
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -121,8 +122,10 @@ def find_boilerplate(members: Members, sites_of: Mapping[int, Sequence[str]], si
     long = np.bincount(c, weights=chars > MAX_CHARS, minlength=k)
     short = (long <= LONG_SHARE * size) & (_medians(c, chars / np.maximum(page, 1), k) <= MAX_PAGE_SHARE)
 
-    pairs, per_pair = np.unique(np.stack([c, doc], axis=1), axis=0, return_counts=True)  # (cluster, doc)
-    n_docs = np.bincount(pairs[:, 0], minlength=k)
+    docs, d = np.unique(doc, return_inverse=True)
+    pair_codes = np.unique(c * len(docs) + d)  # distinct (cluster, document)
+    pair_cluster, pair_doc = np.divmod(pair_codes, len(docs))
+    n_docs = np.bincount(pair_cluster, minlength=k)
     repeats = np.zeros(k, dtype=np.int64)
     np.maximum.at(repeats, *_occurrences(c, doc, idx))
 
@@ -133,7 +136,7 @@ def find_boilerplate(members: Members, sites_of: Mapping[int, Sequence[str]], si
         placed |= np.bincount(c, weights=informative & at_end, minlength=k) >= PLACED_SHARE * n_informative
     placed &= (n_docs >= MIN_DOCS) & (n_informative > 0)
 
-    in_site = _site_furniture(pairs, k, sites_of, sizes)
+    in_site = _site_furniture(pair_cluster, docs[pair_doc], k, sites_of, sizes)
     found = (size >= MIN_MEMBERS) & short & (placed | in_site | (repeats >= REPEATS))
     return set(ids[found].tolist())
 
@@ -161,22 +164,25 @@ def _medians(group: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     return values[order][starts + (counts - 1) // 2]
 
 
-def _site_furniture(pairs: np.ndarray, k: int, sites_of: Mapping[int, Sequence[str]], sizes: Mapping[str, int]) -> np.ndarray:
-    """Mask of the clusters (of ``k``; ``pairs`` their distinct (cluster, document) pairs) held by
-    ``SITE_SHARE`` or more of the documents of a site of ``MIN_SITE_DOCS`` or more."""
+def _site_furniture(pair_cluster: np.ndarray, pair_doc: np.ndarray, k: int, sites_of: Mapping[int, Sequence[str]], sizes: Mapping[str, int]) -> np.ndarray:
+    """Mask of the clusters (of ``k``; one (cluster, document) pair per document holding one)
+    held by ``SITE_SHARE`` or more of the documents of a site of ``MIN_SITE_DOCS`` or more."""
     code: dict[str, int] = {}
-    rows, keys = [], []
-    for i, d in enumerate(pairs[:, 1].tolist()):
-        for key in sites_of[d]:
-            if sizes[key] >= MIN_SITE_DOCS:
-                rows.append(i)
-                keys.append(code.setdefault(key, len(code)))
+    docs, at = np.unique(pair_doc, return_inverse=True)
+    keys = [[code.setdefault(key, len(code)) for key in sites_of[d] if sizes[key] >= MIN_SITE_DOCS] for d in docs.tolist()]
     found = np.zeros(k, dtype=bool)
-    if not rows:
+    if not code:
         return found
+    n_keys = np.array([len(x) for x in keys], dtype=np.int64)
+    flat = np.fromiter(chain.from_iterable(keys), dtype=np.int64, count=int(n_keys.sum()))
+    # every pair once per site key of its document
+    per_pair = n_keys[at]
+    first = np.repeat(np.cumsum(n_keys)[at] - per_pair, per_pair)
+    within = np.arange(int(per_pair.sum())) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    held, count = np.unique(np.repeat(pair_cluster, per_pair) * len(code) + flat[first + within], return_counts=True)
+    cluster, key = np.divmod(held, len(code))
     need = np.array([max(MIN_DOCS, SITE_SHARE * sizes[key]) for key in code], dtype=np.float64)
-    held, count = np.unique(np.stack([pairs[rows, 0], np.array(keys)], axis=1), axis=0, return_counts=True)
-    found[held[count >= need[held[:, 1]], 0]] = True
+    found[cluster[count >= need[key]]] = True
     return found
 
 

@@ -188,3 +188,22 @@ def test_a_long_paragraph_holding_a_short_heading_keeps_its_cluster_out_a_glued_
     heading = [(1, d, 0, 26, 20, 3000) for d in range(6)] + [(1, d, 5, 560, 20, 3000) for d in range(2)]
     footer = [(2, d, 19, 30, 20, 3000) for d in range(30)] + [(2, 30, 19, 600, 20, 3000)]
     assert find_boilerplate(as_members(heading + footer), sites, sizes) == {2}
+
+
+def test_records_named_by_url_are_placed_on_their_host(tmp_path):
+    """JSON Lines records have no folder: an id that is a URL gives the host as the site."""
+    import json
+
+    rng = random.Random(6)
+    slogan = "本站文章均经编辑审核，欢迎转发分享"
+    records = []
+    for i, page in enumerate(pages(rng, 24)):
+        host = "news.example.cn" if i % 2 else "blog.example.org"
+        if host == "news.example.cn" and i % 6 != 1:  # most pages of one host, mid-page
+            page.insert(6, slogan)
+        records.append({"id": f"https://{host}/2024/{i:02d}.html", "text": "\n".join(page)})
+    corpus = write_corpus(tmp_path / "c", {"crawl.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)})
+    scan(corpus, CONFIG, tmp_path / "s.db")
+    assert flags(tmp_path / "s.db", slogan) == {True}
+    as_files = {f"{i:02d}.txt": r["text"].split("\n") for i, r in enumerate(records)}  # the same pages, no site
+    assert flags(scanned(tmp_path / "flat", as_files), slogan) == {False}

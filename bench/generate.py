@@ -1114,7 +1114,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--reuse", type=float, default=0.3, metavar="RATE",
         help="share of lines that copy an earlier original (default 0.3)")
     add("--boilerplate", type=float, default=0.2, metavar="RATE",
-        help="share of documents with a boilerplate line (default 0.2)")
+        help="share of documents whose content opens with a prefix line shared by every site (default 0.2)")
     add("--popular", type=float, default=0.5, metavar="RATE",
         help="share of copies taking a popular original (default 0.5)")
     add("--sites", type=int, default=8, metavar="N", help="number of sites, each with its page furniture (default 8)")

@@ -5,7 +5,7 @@
 
 Writes, under ``--out DIR``:
 
-    DIR/docs/d000/000123.txt   documents, one paragraph per line, UTF-8 (scan DIR/docs)
+    DIR/docs/s03/d000/000123.txt   documents of site 3, one paragraph per line, UTF-8 (scan DIR/docs)
     DIR/truth.jsonl            one record per line of every document (see below)
     DIR/passages.jsonl         one record per copied run of consecutive paragraphs (see below)
     DIR/generate.json          parameters, seed pool, counts
@@ -15,17 +15,27 @@ file as a corpus (``.jsonl`` is a corpus format). Paths in the truth are relativ
 
 Truth record, one per non-empty line, in file order::
 
-    {"path": "d000/000123.txt", "line": 7, "source": "seed:003:17", "copy": true,
+    {"path": "s03/d000/000123.txt", "line": 7, "source": "seed:003:17", "copy": true,
      "partial": false, "mutations": ["script", "edit"]}
 
 - ``source`` names the original: ``seed:<file>:<line>`` (a paragraph of ``data/seeds``; file is
   the index in sorted order, line 1-based), ``new:<n>`` (fresh text made here) or
-  ``boilerplate:<k>`` (a site boilerplate prefix line). One source is one true cluster.
+  ``boilerplate:<k>`` (``BOILERPLATES[k]``: page furniture, the only lines the truth calls
+  boilerplate). One source is one true cluster.
 - ``copy`` is false exactly once per source: its first appearance, which is never mutated.
 - ``mutations`` lists what was done to a copy, in the order applied (see ``MUTATIONS``); a
   mutation is recorded only when it changed the text.
 - ``partial`` marks a line holding only part of its source: a truncated copy, or one half of a
   line broken in two (both halves carry the source and the ``split`` mutation).
+
+Sites: the documents belong to ``--sites`` sites written one after another (site k holds a share
+of the dump proportional to 1/(k+1)), each with its own page furniture (``SITE_FURNITURE``): a
+navigation line and a banner at the head, a separator between the sections of the content, share
+buttons, a copyright line and a disclaimer at the tail, each on a share of the site's pages
+(``FURNITURE_RATES``). Some pages also open their content with a prefix shared by every site
+(``PREFIXES``, the "小编" intro). Content paragraphs, copied or not, are never furniture, however
+many pages of however many sites hold them. ``--flat`` writes the same pages without a folder
+per site, for corpora where nothing in a path tells the sites apart.
 
 Copied runs. A share ``run_rate`` of the documents also paste a section: a run of 3 to 8
 consecutive paragraphs of an earlier document (or of an earlier part of the same one), each a
@@ -79,12 +89,16 @@ import opencc
 
 __all__ = [
     "BOILERPLATES",
+    "PREFIXES",
+    "SITE_FURNITURE",
     "MUTATIONS",
     "GenerateError",
     "GenerateParams",
     "GenerateStats",
     "SourcePool",
     "doc_path",
+    "furniture_index",
+    "site_doc_path",
     "generate",
     "jaccard",
     "main",
@@ -94,7 +108,7 @@ __all__ = [
     "similarity_key",
 ]
 
-FORMAT_VERSION = 3  # 2: the reorder and insert mutations; 3: copied runs (passages.jsonl)
+FORMAT_VERSION = 4  # 2: the reorder and insert mutations; 3: sites with their page furniture; 4: copied runs (passages.jsonl)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SEED_CHARS = 20
 SHINGLE_SIZE = 5
@@ -162,9 +176,9 @@ CLAUSE_SPLIT_RE = re.compile(r"[，,、；;：:。！？!?\s]+")
 MIN_CLAUSE, MAX_CLAUSE = 4, 40
 MAX_NEW_CHARS = 800
 
-# Site boilerplate prefix lines. Written to be far from each other and from the seed pool
-# (the tests check it), so each one is a clean cluster of its own.
-BOILERPLATES = (
+# Boilerplate prefix lines shared by every site (a copied "小编" intro). Written to be far from
+# each other and from the seed pool (the tests check it), so each one is a clean cluster of its own.
+PREFIXES = (
     "下面是小编为大家整理的疫情防控工作会议讲话稿范文,供大家参考,希望能够帮助到大家。",
     "本文由网友投稿整理发布,仅供学习交流使用,如有侵权请联系网站管理员删除。",
     "写讲话稿的时候需要注意什么呢?有哪些格式需要注意呢?一起来看看小编精心挑选的范文吧。",
@@ -172,6 +186,81 @@ BOILERPLATES = (
     "欢迎访问本站范文频道,更多精彩的会议讲话、工作总结、心得体会请持续关注本站更新。",
     "相关推荐:疫情防控工作总结、疫情防控心得体会、疫情防控应急预案、疫情防控方案合集。",
 )
+
+# Page furniture of each site: its lines by role (FURNITURE_ROLES), far from each other, from the
+# prefixes and from the seed pool (the tests check it). A dump of more sites than these reuses
+# them in turn (site k takes row k mod 8): two sites of one template, one source per line.
+FURNITURE_ROLES = ("nav", "banner", "separator", "share", "copyright", "disclaimer")
+SITE_FURNITURE = (
+    ("首页 > 青松范文网 > 讲话稿 > 疫情防控讲话", "青松范文网为您提供最新最全的范文素材，每日更新海量文档",
+     "↓↓↓ 点击下方链接查看更多同类范文 ↓↓↓", "分享到：微信 朋友圈 QQ空间 新浪微博",
+     "Copyright © 2014-2023 青松范文网 版权所有 浙ICP备14021357号-2", "免责声明：本站文章仅代表作者观点，不代表青松范文网立场"),
+    ("当前位置：启航文库 » 党政公文 » 会议发言", "启航文库：让写作更简单，会员可免费下载全部文档",
+     "—— 启航文库精选内容，未完待续 ——", "觉得有用就转发给朋友吧：复制链接 | 生成海报",
+     "©2019 启航文库 qihangwenku.com 苏ICP备19088412号 增值电信业务经营许可证",
+     "如发现本页内容涉及侵权，请发送邮件至启航文库客服，我们将在三个工作日内处理"),
+    ("您现在的位置是：笔杆子写作网首页 - 领导致辞", "专注机关材料写作十五年，笔杆子写作网陪您一起成长",
+     "【广告】笔杆子写作网会员限时五折，立即开通", "喜欢这篇文章？点个赞再走吧，您的支持是笔杆子最大的动力",
+     "笔杆子写作网 版权所有 未经书面授权禁止复制或建立镜像", "温馨提示：范文仅供参考，请结合本单位实际情况修改使用"),
+    ("公文星空 | 首页 | 工作总结 | 心得体会 | 发言稿 | 登录注册", "本页面由公文星空编辑部审核发布，更新时间以页面显示为准",
+     "★ 公文星空猜你喜欢：换一批 ★", "扫码关注公文星空公众号，回复关键词获取全文",
+     "公文星空 (c) 2008-2024 All Rights Reserved 京公网安备11010802030151号", "特别声明：公文星空不对文章内容的准确性承担任何法律责任"),
+    ("墨香文档站导航：范文大全 / 演讲稿 / 述职报告 / 主持词", "墨香文档站提醒您：请在电脑端打开以获得更佳的阅读体验",
+     "（本文篇幅较长，建议收藏后慢慢看）", "打印本页 | 关闭窗口 | 返回顶部",
+     "墨香文档站 鄂ICP备16007723号 联系邮箱：service@moxiang.net", "投诉举报电话：400-820-1234（工作日九点至十八点）"),
+    ("千帆秘书网 → 材料频道 → 领导讲话 → 正文", "千帆秘书网手机版已上线，扫描右侧二维码随时随地查阅",
+     "▲ 千帆秘书网提示：以下为正文第二部分 ▲", "下载此文档到电脑（doc格式，约两页）",
+     "本站内容由千帆秘书网人工整理，引用须保留原文链接，违者必究", "千帆秘书网所有文档均经过人工校对，仍难免存在错漏，敬请谅解"),
+    ("位置：知行材料库主页 >> 应急管理 >> 防疫专题", "知行材料库收录文章逾百万篇，欢迎各界读者来稿交流",
+     "=== 知行材料库 · 延伸阅读 ===", "文章标签：防疫 基层 部署 动员",
+     "知行材料库 © 2021 | 关于我们 | 联系我们 | 隐私政策 | 网站地图", "知行材料库郑重提醒：严禁将本站资料用于商业用途"),
+    ("云帆范文吧 · 热门分类 · 讲话致辞 · 申请书 · 自查报告", "云帆范文吧温馨提醒：本站资料均来自用户上传",
+     ">>> 云帆范文吧推荐：同类文章排行榜 <<<", "上一篇与下一篇请在页面底部切换查看",
+     "云帆范文吧 粤ICP备20051128号 Powered by YunFan CMS", "网站备案信息及营业执照请在“关于云帆”页面查看"),
+)  # fmt: skip
+# Where a role sits on the page and how often a page of its site carries it (a separator: each
+# gap between two sections of the page).
+HEAD_ROLES, TAIL_ROLES = ("nav", "banner"), ("share", "copyright", "disclaimer")
+FURNITURE_RATES = {"nav": 0.9, "banner": 0.6, "separator": 0.85, "share": 0.7, "copyright": 0.95, "disclaimer": 0.5}
+MAX_SECTIONS = 3
+
+# Every boilerplate source: ``boilerplate:<k>`` is BOILERPLATES[k].
+BOILERPLATES = PREFIXES + tuple(chain.from_iterable(SITE_FURNITURE))
+
+
+def furniture_index(site: int, role: str) -> int:
+    """k of the boilerplate source ``boilerplate:<k>`` that is ``role`` on the pages of ``site``.
+
+    >>> BOILERPLATES[furniture_index(9, "nav")] == SITE_FURNITURE[1][0]
+    True
+    """
+    return len(PREFIXES) + (site % len(SITE_FURNITURE)) * len(FURNITURE_ROLES) + FURNITURE_ROLES.index(role)
+
+
+def site_bounds(sites: int) -> list[float]:
+    """Cumulative share of the dump where each site ends: site k holds a share proportional to
+    1 / (k + 1) (a few big sites, a tail of small ones), the sites one after another.
+
+    >>> [round(x, 3) for x in site_bounds(3)]
+    [0.545, 0.818, 1.0]
+    """
+    weights = [1 / (k + 1) for k in range(sites)]
+    total, running, bounds = sum(weights), 0.0, []
+    for w in weights:
+        running += w
+        bounds.append(running / total)
+    bounds[-1] = 1.0
+    return bounds
+
+
+def site_doc_path(site: int, i: int, j: int) -> str:
+    """Relative path of document i, the j-th of its site: one folder per site, 1000 documents
+    per folder below it, so that sorted paths are in the order the documents were written.
+
+    >>> site_doc_path(3, 4567, 1200)
+    's03/d001/004567.txt'
+    """
+    return f"s{site:02d}/d{j // 1000:03d}/{i:06d}.txt"
 
 
 def is_junk_line(line: str) -> bool:
@@ -656,7 +745,11 @@ class GenerateParams:
     reuse             share of paragraph lines that are copies of an earlier original (outside
                       copied runs, whose lines are all copies but for a fresh one put in)
     run_rate          share of documents that paste a copied run (see the module docstring)
-    boilerplate_rate  share of documents that start with a site boilerplate line
+    boilerplate_rate  share of documents whose content opens with a boilerplate prefix line
+                      (one of ``PREFIXES``, shared by every site)
+    sites             number of sites; each page carries its site's furniture (SITE_FURNITURE)
+    site_folders      one folder per site (``s03/d000/000123.txt``); False: the flat layout of
+                      ``doc_path``, where no path tells the sites apart
     popular_rate      share of copies that pick their original by popularity (an original
                       seen k times is k times as likely: heavy-tailed cluster sizes); the
                       others pick an earlier original uniformly
@@ -671,6 +764,8 @@ class GenerateParams:
     min_paragraphs: int = 5
     max_paragraphs: int = 40
     run_rate: float = 0.2  # share of documents that paste a run of paragraphs (passages.jsonl)
+    sites: int = 8
+    site_folders: bool = True
 
     def __post_init__(self) -> None:
         if self.n_docs is None and self.target_bytes is None:
@@ -683,6 +778,8 @@ class GenerateParams:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise GenerateError(f"{name.replace('_', ' ')} must be between 0 and 1, got {value}")
+        if self.sites < 1:
+            raise GenerateError(f"number of sites must be at least 1, got {self.sites}")
         if not 1 <= self.min_paragraphs <= self.max_paragraphs:
             raise GenerateError(
                 "paragraphs per document must satisfy 1 <= min <= max, "
@@ -813,12 +910,12 @@ class _Lineage:
 
 
 def _make_document(
-    rel: str, params: GenerateParams, rng: random.Random, lineage: _Lineage,
+    rel: str, site: int, params: GenerateParams, rng: random.Random, lineage: _Lineage,
     boilerplate_seen: set[int], stats: GenerateStats, mutation_counts: Counter,
     pages: "_Pages | None" = None, runs: list[str] | None = None,
 ) -> tuple[list[str], list[str]]:  # fmt: skip
-    """One document: its lines and their truth records (JSON lines); a copied run pasted into
-    it goes to ``runs`` (passages.jsonl records), and its paragraphs to ``pages``."""
+    """One page of ``site``: its lines and their truth records (JSON lines); a copied run pasted
+    into it goes to ``runs`` (passages.jsonl records), and its content paragraphs to ``pages``."""
     lines: list[str] = []
     records: list[str] = []
     pages = pages if pages is not None else _Pages()
@@ -828,15 +925,22 @@ def _make_document(
         lines.append(text)
         records.append(_truth_line(rel, len(lines), source, copy, partial, muts))
 
-    if rng.random() < params.boilerplate_rate:
-        k = rng.randrange(len(BOILERPLATES))
+    def boilerplate(k: int) -> None:
         emit(BOILERPLATES[k], f"boilerplate:{k}", k in boilerplate_seen, False, [])
         boilerplate_seen.add(k)
         stats.boilerplate_lines += 1
+
     n_paragraphs = rng.randint(params.min_paragraphs, params.max_paragraphs)
+    furniture = _page_furniture(site, n_paragraphs, rng)
+    for k in furniture.head:
+        boilerplate(k)
+    if rng.random() < params.boilerplate_rate:
+        boilerplate(rng.randrange(len(PREFIXES)))
     run_at = rng.randrange(n_paragraphs) if params.run_rate and pages.paragraphs and rng.random() < params.run_rate else -1
-    for k in range(n_paragraphs):
-        if k == run_at:
+    for j in range(n_paragraphs):
+        if j in furniture.between:
+            boilerplate(furniture.between[j])
+        if j == run_at:
             _paste_run(rel, lines, rng, lineage, pages, emit, stats, mutation_counts, runs)
         first = len(lines) + 1
         if lineage.codes and rng.random() < params.reuse:
@@ -848,6 +952,8 @@ def _make_document(
             emit(text, source, False, False, [])
         lineage.appeared(i)
         pages.add(i, first, len(lines))
+    for k in furniture.tail:
+        boilerplate(k)
     return lines, records
 
 
@@ -939,6 +1045,29 @@ def _paste_run(
         )
 
 
+@dataclass(frozen=True)
+class PageFurniture:
+    """The furniture lines (boilerplate indexes) of one page: at its head, before content
+    paragraph j (between two sections), at its tail."""
+
+    head: list[int]
+    between: dict[int, int]
+    tail: list[int]
+
+
+def _page_furniture(site: int, n_paragraphs: int, rng: random.Random) -> PageFurniture:
+    """Which of its site's lines a page of ``n_paragraphs`` content paragraphs carries, and
+    where: each role with its rate; the content cut into 1..MAX_SECTIONS sections, a separator
+    in each gap with the separator's rate."""
+    carried = lambda role: rng.random() < FURNITURE_RATES[role]  # noqa: E731
+    head = [furniture_index(site, r) for r in HEAD_ROLES if carried(r)]
+    n_sections = min(n_paragraphs, rng.randint(1, MAX_SECTIONS))
+    cuts = sorted(rng.sample(range(1, n_paragraphs), n_sections - 1))
+    between = {j: furniture_index(site, "separator") for j in cuts if carried("separator")}
+    tail = [furniture_index(site, r) for r in TAIL_ROLES if carried(r)]
+    return PageFurniture(head, between, tail)
+
+
 def generate(
     out_dir: str | Path,
     *,
@@ -950,6 +1079,8 @@ def generate(
     boilerplate_rate: float = 0.2,
     popular_rate: float = 0.5,
     run_rate: float = 0.2,
+    sites: int = 8,
+    site_folders: bool = True,
     force: bool = False,
 ) -> GenerateStats:
     """Write a synthetic dump with its truth to ``out_dir`` (see the module docstring).
@@ -960,7 +1091,7 @@ def generate(
     started = time.perf_counter()
     params = GenerateParams(
         n_docs=n_docs, target_bytes=target_bytes, seed=seed, reuse=reuse,
-        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate, run_rate=run_rate,
+        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate, sites=sites, site_folders=site_folders, run_rate=run_rate,
     )  # fmt: skip
     pool = SourcePool(seeds_dir, seed)
     out = Path(out_dir)
@@ -984,20 +1115,33 @@ def generate(
     mutation_counts: Counter[str] = Counter()
     pages = _Pages()
 
+    bounds = site_bounds(params.sites)
+    site = in_site = 0
+    folder = None
+
+    def site_is_full() -> bool:  # the sites come one after another, each to its share of the dump
+        return (n_docs is not None and stats.documents >= round(n_docs * bounds[site])) or (
+            target_bytes is not None and stats.bytes >= target_bytes * bounds[site]
+        )
+
     with truth_path.open("w", encoding="utf-8", newline="\n") as truth, (out / "passages.jsonl").open("w", encoding="utf-8", newline="\n") as passages:
         while (n_docs is None or stats.documents < n_docs) and (
             target_bytes is None or stats.bytes < target_bytes
         ):
-            rel = doc_path(stats.documents)
+            while site < params.sites - 1 and site_is_full():
+                site, in_site = site + 1, 0
+            rel = site_doc_path(site, stats.documents, in_site) if site_folders else doc_path(stats.documents)
             runs: list[str] = []
             lines, records = _make_document(
-                rel, params, rng, lineage, boilerplate_seen, stats, mutation_counts, pages, runs
+                rel, site, params, rng, lineage, boilerplate_seen, stats, mutation_counts, pages, runs
             )
             passages.write("".join(runs))
             data = ("\n".join(lines) + "\n").encode("utf-8")
             target = docs_dir / rel
-            if stats.documents % 1000 == 0:
-                target.parent.mkdir(exist_ok=True)
+            if target.parent != folder:
+                folder = target.parent
+                folder.mkdir(parents=True, exist_ok=True)
+            in_site += 1
             target.write_bytes(data)
             truth.write("".join(records))
             stats.documents += 1
@@ -1080,11 +1224,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--reuse", type=float, default=0.3, metavar="RATE",
         help="share of lines that copy an earlier original (default 0.3)")
     add("--boilerplate", type=float, default=0.2, metavar="RATE",
-        help="share of documents with a boilerplate line (default 0.2)")
+        help="share of documents whose content opens with a prefix line shared by every site (default 0.2)")
     add("--popular", type=float, default=0.5, metavar="RATE",
         help="share of copies taking a popular original (default 0.5)")
     add("--runs", type=float, default=0.2, metavar="RATE",
         help="share of documents pasting a run of paragraphs of an earlier one (default 0.2)")
+    add("--sites", type=int, default=8, metavar="N", help="number of sites, each with its page furniture (default 8)")
+    add("--flat", action="store_true", help="no folder per site: d000/000123.txt (the sites not in the paths)")
     add("--force", action="store_true", help="replace a dump previously generated in DIR")
     return parser
 
@@ -1098,7 +1244,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(
             args.out, n_docs=args.docs, target_bytes=args.size, seed=args.seed,
             seeds_dir=args.seeds_dir, reuse=args.reuse, boilerplate_rate=args.boilerplate,
-            popular_rate=args.popular, run_rate=args.runs, force=args.force,
+            popular_rate=args.popular, sites=args.sites, site_folders=not args.flat, run_rate=args.runs, force=args.force,
         )  # fmt: skip
     except GenerateError as e:
         print(f"Error: {e}", file=sys.stderr)

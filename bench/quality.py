@@ -25,25 +25,37 @@ from dedup.pipeline import scan
 
 COLUMNS = ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "ari", "copy_precision", "copy_recall")
 PASSAGE_COLUMNS = ("passage_precision", "run_precision", "passage_recall", "true_passages", "predicted_passages")
+FLAG_COLUMNS = ("boilerplate_precision", "boilerplate_recall")  # only a tool that flags furniture has them
 TOOLS = ("exact", "datasketch", "dedup")
 
 
-def ensure_dump(work: Path, docs: int, seed: int) -> Path:
-    """The folder of a generated dump with these parameters, generating it when missing."""
-    out = work / f"quality-{docs}-{seed}"
+def ensure_dump(work: Path, docs: int, seed: int, flat: bool = False) -> Path:
+    """The folder of a generated dump with these parameters, generating it when missing
+    (``flat``: the same pages without a folder per site)."""
+    out = work / f"quality-{docs}-{seed}{'-flat' if flat else ''}"
     meta = out / "generate.json"
     if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("format_version") == FORMAT_VERSION:
         return out  # made by this generator: reused (another version mutates differently)
-    generate(out, n_docs=docs, seed=seed, force=True)
+    generate(out, n_docs=docs, seed=seed, site_folders=not flat, force=True)
     return out
+
+
+def scan_and_score(dump: Path, config: ScanConfig) -> dict:
+    """dedup's scan of a generated dump, scored against its truth."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "q.db"
+        scan(dump / "docs", config, db)
+        return score(dump / "truth.jsonl", predicted_from_db(db))
 
 
 def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) -> list[dict]:
     dump = ensure_dump(work, docs, seed)
     truth = dump / "truth.jsonl"
+    sites = json.loads((dump / "generate.json").read_text(encoding="utf-8"))["params"]["sites"]
     config = ScanConfig()
     rows = []
     paragraphs = read_paragraphs(dump / "docs")
+    flat = scan_and_score(ensure_dump(work, docs, seed, flat=True), config)  # no site in any path
     for tool in TOOLS:
         started = time.perf_counter()
         passages = {}
@@ -51,20 +63,24 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
             with tempfile.TemporaryDirectory() as tmp:
                 db = Path(tmp) / "q.db"
                 scan(dump / "docs", config, db)
-                prediction = predicted_from_db(db)
+                metrics = score(truth, predicted_from_db(db))
                 found = passage_scores(load_passages(dump / "passages.jsonl"), predicted_passages(db), load_truth(truth))
                 passages = {c: round(found[c], 4) for c in PASSAGE_COLUMNS}
         else:
-            prediction = BASELINES[tool](paragraphs, config.threshold).prediction()
+            metrics = score(truth, BASELINES[tool](paragraphs, config.threshold).prediction())
         seconds = time.perf_counter() - started
-        metrics = score(truth, prediction)
         rows.append(
             {
                 "tool": tool,
                 **{c: round(metrics[c], 4) for c in COLUMNS},
+                **{c: round(metrics[c], 4) if c in metrics else None for c in FLAG_COLUMNS},
+                "furniture_lines": metrics.get("boilerplate_furniture_lines"),
+                "flagged_lines": metrics.get("boilerplate_flagged_lines"),
+                **({f"flat_{c}": round(flat[c], 4) for c in FLAG_COLUMNS} if tool == "dedup" else {}),
                 "seconds": round(seconds, 2),
                 "docs": docs,
                 "seed": seed,
+                "sites": sites,
                 "threshold": config.threshold,
                 "found_by_mutation": json.dumps({k: round(v, 3) for k, v in metrics["found_by_mutation"].items()}),
                 **passages,
@@ -80,23 +96,27 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| tool | pair P | pair R | pair F1 | B-cubed F1 | ARI | copy P | copy R | seconds |"
-    lines = [head, "|" + " --- |" * 9]
+    head = "| tool | pair P | pair R | pair F1 | B-cubed F1 | ARI | copy P | copy R | boilerplate P | boilerplate R | seconds |"
+    lines = [head, "|" + " --- |" * 11]
     for r in rows:
         lines.append(
             f"| {r['tool']} | "
-            + " | ".join(f"{r[c]:.3f}" for c in COLUMNS)
+            + " | ".join(f"{r[c]:.3f}" if r[c] is not None else "–" for c in COLUMNS + FLAG_COLUMNS)
             + f" | {r['seconds']:.1f} |"
         )
     first = rows[0]
-    found = json.loads(next(r for r in rows if r["tool"] == "dedup")["found_by_mutation"])
+    dedup = next(r for r in rows if r["tool"] == "dedup")
+    found = json.loads(dedup["found_by_mutation"])
     lines.append("")
     lines.append(
         f"Dump: `python -m bench.generate --docs {first['docs']} --seed {first['seed']}`, threshold "
         f"{first['threshold']}, {first['machine']}, dedup {first['dedup_version']}. Share of copies "
-        "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + "."
+        "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + ". "
+        f"Boilerplate P/R: lines dedup flags as page furniture against the {dedup['furniture_lines']:,} "
+        f"furniture lines of the truth ({dedup['flagged_lines']:,} flagged) of {first['sites']} sites; the other columns score "
+        f"the other lines. The same pages without a folder per site (`--flat`): boilerplate P "
+        f"{dedup['flat_boilerplate_precision']:.3f}, R {dedup['flat_boilerplate_recall']:.3f}."
     )
-    dedup = next(r for r in rows if r["tool"] == "dedup")
     if "passage_recall" in dedup:
         lines.append("")
         lines.append(

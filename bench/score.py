@@ -12,6 +12,11 @@ prediction are scored. True clusters group the lines by ``source``. A predicted 
     a_i = sum_j n_ij (true cluster sizes),  b_j = sum_i n_ij (predicted cluster sizes),
 
 so nothing ever enumerates pairs: a cluster of 10,000 lines is one cell, not 50 million pairs.
+
+Page furniture (sources ``boilerplate:<k>``: a site's navigation, copyright line... on most of
+its pages) is scored apart, by the precision and recall of the boilerplate flag on every line;
+the clustering and copy metrics count the other lines only, since a few furniture clusters of
+thousands of lines would otherwise hold most of the pairs and hide every error on real reuse.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "ScoreError",
     "adjusted_rand_index",
     "bcubed",
+    "boilerplate_flags",
     "contingency",
     "copy_decisions",
     "load_passages",
@@ -189,6 +195,20 @@ def adjusted_rand_index(c: Contingency) -> float:
     return numerator / denominator
 
 
+def boilerplate_flags(truth_furniture: Sequence[bool], flagged: Sequence[bool]) -> dict[str, float]:
+    """Precision and recall of the per-line decision "this line is page furniture".
+
+    Truth: the line's source is a ``boilerplate:`` one (a site's head, tail or between-section
+    line, or a cross-site prefix). Predicted: the detector flags the line's cluster.
+
+    >>> boilerplate_flags([True, True, False, False], [True, False, True, False])["precision"]
+    0.5
+    """
+    both = sum(t and p for t, p in zip(truth_furniture, flagged))
+    n_pred, n_true = sum(flagged), sum(truth_furniture)
+    return {**_prf(both, n_pred, n_true), "flagged_lines": n_pred, "furniture_lines": n_true}
+
+
 def copy_decisions(
     truth_copy: Sequence[bool], pred: Sequence[Hashable | None], is_canonical: Sequence[bool]
 ) -> dict[str, float]:
@@ -247,10 +267,12 @@ def load_truth(truth_path: str | Path) -> dict[Key, TruthRecord]:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A detector's answer: a cluster label per line (``None``: singleton) and the canonical lines."""
+    """A detector's answer: a cluster label per line (``None``: singleton), the canonical lines,
+    and the lines it calls page furniture (``None``: it has no such flag)."""
 
     labels: dict[Key, Hashable | None]
     canonicals: frozenset[Key]
+    boilerplate: frozenset[Key] | None = None
 
 
 def predicted_from_db(db_path: str | Path) -> Prediction:
@@ -260,6 +282,8 @@ def predicted_from_db(db_path: str | Path) -> Prediction:
     singleton and gets the unique label ``-paragraph id``. Every line from ``line_start`` to
     ``line_end`` of a paragraph carries its label (a multi-line paragraph is one item per
     line, all in one cluster). Canonicals: the lines of each ``clusters.canonical_id``.
+    Boilerplate: the lines of the clusters whose ``boilerplate`` column is set (None when the
+    database has no such column).
     """
     path = Path(db_path)
     if not path.is_file():
@@ -274,19 +298,27 @@ def predicted_from_db(db_path: str | Path) -> Prediction:
             label = cluster if cluster is not None else -pid
             for line in range(start, (end if end is not None else start) + 1):
                 labels[(doc_path, line)] = label
-        canonicals = frozenset(
-            (doc_path, line)
-            for doc_path, start, end in db.execute(
-                "SELECT d.path, p.line_start, p.line_end FROM clusters c "
-                "JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"
+        def lines(sql: str) -> frozenset[Key]:
+            return frozenset(
+                (doc_path, line)
+                for doc_path, start, end in db.execute(sql)
+                for line in range(start, (end if end is not None else start) + 1)
             )
-            for line in range(start, (end if end is not None else start) + 1)
+
+        canonicals = lines(
+            "SELECT d.path, p.line_start, p.line_end FROM clusters c "
+            "JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"
         )
+        flags = any(row[1] == "boilerplate" for row in db.execute("PRAGMA table_info(clusters)"))  # not in the contract
+        boilerplate = lines(
+            "SELECT d.path, p.line_start, p.line_end FROM clusters c JOIN paragraphs p ON p.cluster_id = c.id "
+            "JOIN documents d ON d.id = p.doc_id WHERE c.boilerplate"
+        ) if flags else None
     except sqlite3.DatabaseError as e:
         raise ScoreError(f"{path} is not a dedup database ({e}) - run dedup scan on the dump first") from None
     finally:
         db.close()
-    return Prediction(labels, canonicals)
+    return Prediction(labels, canonicals, boilerplate)
 
 
 def _align(truth: Mapping[Key, object], predicted: Mapping[Key, object]) -> dict[Key, Key]:
@@ -327,17 +359,21 @@ def score(
     first line in (path, line) order: the earliest document, as the generator writes originals
     before their copies.
     """
+    flagged = None
     if isinstance(predicted, Prediction):
         canonical = predicted.canonicals if canonical is None else canonical
+        flagged = predicted.boilerplate
         predicted = predicted.labels
     truth = load_truth(truth_path)
     mapping = _align(truth, predicted)
     if not mapping:
         raise ScoreError(
             "no line of the truth is in the prediction - scan the dump's docs folder itself, "
-            "so that paths look like d000/000000.txt"
+            "so that paths look like s00/d000/000000.txt"
         )
-    pred_keys = sorted(mapping, key=lambda k: mapping[k])
+    all_keys = sorted(mapping, key=lambda k: mapping[k])
+    furniture = {k for k in all_keys if truth[mapping[k]].source.startswith("boilerplate:")}
+    pred_keys = [k for k in all_keys if k not in furniture]
     keys = [mapping[k] for k in pred_keys]
     records = [truth[k] for k in keys]
     true_labels = [r.source for r in records]
@@ -359,7 +395,8 @@ def score(
     result = {
         "lines_truth": len(truth),
         "lines_predicted": len(predicted),
-        "lines_scored": c.n,
+        "lines_scored": len(all_keys),
+        "content_lines_scored": c.n,
         "true_clusters": len(c.rows),
         "predicted_clusters": len(c.cols),
         "pair_precision": pairs["precision"],
@@ -375,6 +412,9 @@ def score(
         "true_copies": copies["true_copies"],
         "predicted_copies": copies["predicted_copies"],
     }
+    if flagged is not None:
+        flags = boilerplate_flags([k in furniture for k in all_keys], [k in flagged for k in all_keys])
+        result.update({f"boilerplate_{k}": v for k, v in flags.items()})
     result["found_by_mutation"] = _found_by_mutation(records, pred_labels)
     return result
 

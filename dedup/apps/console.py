@@ -84,7 +84,7 @@ def score(m: MemberView) -> str:
 
 def format_cluster(view: ClusterView, style: Style = no_style) -> list[str]:
     """The canonical in full, then every copy as its differences from the canonical."""
-    kind = "  [boilerplate: recurs in unrelated documents]" if view.boilerplate else ""
+    kind = "  [boilerplate: page furniture]" if view.boilerplate else ""
     out = [
         f"Cluster {view.cluster_id}: {len(view.members)} members in {view.n_documents} documents{kind}",
         f"Canonical chosen by {view.reason}",

@@ -362,7 +362,7 @@ def _headline(data: ReportData) -> str:
     return (
         f'<section id="summary"><div class="cards">{items}</div>'
         f'<p class="note">{s.duplicate_chars:,} of {s.chars:,} characters are in copies (canonicals not counted). '
-        f"Boilerplate: clusters recurring in 3+ otherwise unrelated documents (page furniture), reported apart from real reuse.</p></section>"
+        f"Boilerplate: page furniture (short lines at the head or tail of pages, on most pages of a site, or repeated within a page), reported apart from real reuse.</p></section>"
     )
 
 
@@ -546,8 +546,8 @@ def _blocks(data: ReportData) -> str:
             else ""
         )
         parts.append(
-            '<section id="boilerplate"><h2>Boilerplate</h2><p class="note">Clusters recurring in 3+ otherwise unrelated '
-            f"documents: page furniture, not reuse.{more}</p>"
+            '<section id="boilerplate"><h2>Boilerplate</h2><p class="note">Page furniture: short lines at the same place '
+            f"of many pages, on most pages of a site, or repeated within a page; not reuse.{more}</p>"
         )
         parts += [_block_html(b, data, shown_paragraphs, False) for b in data.boilerplate_blocks]
         parts.append("</section>")

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import compiled
-from ..match.boilerplate import find_boilerplate
+from ..match.boilerplate import corpus_boilerplate
 from ..match.canonical import MemberFacts, paragraph_rank, reason
 from ..match.cluster import cluster_keys, fragments
 from ..config import MIN_KEY_CHARS, ScanConfig
@@ -798,7 +798,7 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
         keys.release_signatures()
         with progress(show_progress, total=None, desc="clusters", unit="cluster") as bar:
             built = expand_clusters(config, paras, np.arange(len(paras.key)), para_rank, key_len, assignment, best_para, bar.update)
-        furniture = find_boilerplate(built.docs)
+        furniture = corpus_boilerplate(paras, [m[0] for m in built.members], [m[1] for m in built.members])
         writer.insert("clusters", ((*row[:-1], int(row[0] in furniture)) for row in built.clusters))
         writer.insert("members", built.members)
         writer.set_cluster_ids()

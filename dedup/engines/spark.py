@@ -19,7 +19,7 @@ cluster                   per component: cluster.fragments and cluster.cluster_k
                           never cross components, so per component is the same as all at once
 expand, store             paragraphs joined to their key's canonical; clusters numbered by their
                           canonical paragraph; scan.cluster_rows; boilerplate.find_boilerplate on
-                          the sample of documents it reads; passages.find_passages on the driver
+                          partitions of whole clusters; passages.find_passages on the driver
                           over the members; Parquet tables of the storage contract
 
 The output folder holds one Parquet table per SQLite table (documents, paragraphs, clusters,
@@ -42,7 +42,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..match.boilerplate import MIN_DOCS, SAMPLE, find_boilerplate
+from ..match.boilerplate import Members, find_boilerplate, site_keys
 from ..match.canonical import MemberFacts, rank_key
 from ..match.cluster import cluster_keys, fragments
 from ..config import MIN_KEY_CHARS, ScanConfig
@@ -336,8 +336,20 @@ def _describe(item, config: ScanConfig, furniture) -> tuple:
     """The rows of one cluster: ((canonical position, members), cluster index)."""
     (canon_pos, members), index = item
     group = sorted(members, key=lambda m: m[0].para_id)
-    n_docs = len({doc for _, doc in group})
-    return cluster_rows(config, index + 1, [m for m, _ in group], canon_pos + 1, n_docs, index + 1 in furniture.value)
+    n_docs = len({m[1] for m in group})
+    return cluster_rows(config, index + 1, [m[0] for m in group], canon_pos + 1, n_docs, index + 1 in furniture.value)
+
+
+def _furniture_partition(clusters: Iterator, sizes) -> Iterator[int]:
+    """The boilerplate cluster ids among whole clusters (cluster id, [(doc, idx, chars,
+    document paragraphs, document characters, site keys)]): boilerplate.find_boilerplate."""
+    rows, sites_of = [], {}
+    for cid, members in clusters:
+        for doc, idx, chars, n, page, keys in members:
+            rows.append((cid, doc, idx, chars, n, page))
+            sites_of[doc] = keys
+    if rows:
+        yield from find_boilerplate(Members(*(np.array(col, dtype=np.int64) for col in zip(*rows))), sites_of, sizes.value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +404,7 @@ def scan_spark(
     checked, edges, n_edges = timer.run("verify", lambda: _verify_stage(pairs, texts, config))
     labels, _ = timer.run("components", lambda: _components_stage(edges))
     clustered, _ = timer.run("cluster", lambda: _cluster_stage(keys, labels, edges, config))
-    para_kid, described, n_furniture, n_clusters = timer.run("expand", lambda: _expand_stage(sc, keys, paras, clustered, config, policy))
+    para_kid, described, n_furniture, n_clusters = timer.run("expand", lambda: _expand_stage(sc, docs, keys, paras, clustered, config, policy))
     figures = {"paragraphs": n_paragraphs, "clusters": n_clusters, "boilerplate_clusters": n_furniture, "signed_keys": n_signed,
                "candidate_pairs": n_pairs, "lsh_pairs": n_lsh, "verified_edges": n_edges, "bands": b, "rows": r}
     counts = timer.run("store", lambda: _store_stage(spark, out, corpus, files, run, config, docs, paras, keys, signatures, checked, para_kid, described, figures))
@@ -505,7 +517,7 @@ def _cluster_stage(keys, labels, edges, config: ScanConfig):
     return out, out.count()
 
 
-def _expand_stage(sc, keys, paras, clustered, config: ScanConfig, policy: str):
+def _expand_stage(sc, docs, keys, paras, clustered, config: ScanConfig, policy: str):
     """(key of every paragraph, described clusters, boilerplate clusters, clusters): key clusters expanded to paragraphs, canonicals and reasons."""
     # per key in a cluster: (canonical key, Jaccard, containment, is a fragment)
     near = clustered.filter(lambda c: c[1] >= 0).map(lambda c: (c[0], (c[1], c[2], c[3], c[4])))
@@ -534,18 +546,18 @@ def _expand_stage(sc, keys, paras, clustered, config: ScanConfig, policy: str):
         .zipWithIndex()
     )
     members = _keep(members)
-    # boilerplate: find_boilerplate reads the first SAMPLE documents of clusters in MIN_DOCS
-    # documents or more, and the other clusters only in those documents
-    cluster_docs = _keep(members.map(lambda x: (x[1] + 1, sorted({doc for _, doc in x[0][1]}))))
-    wide = dict(cluster_docs.filter(lambda c: len(c[1]) >= MIN_DOCS).map(lambda c: (c[0], c[1][:SAMPLE])).collect())
-    sampled = sc.broadcast({d for docs in wide.values() for d in docs})
-    narrow = (
-        cluster_docs.filter(lambda c: len(c[1]) < MIN_DOCS)
-        .map(lambda c: (c[0], [d for d in c[1] if d in sampled.value]))
-        .filter(lambda c: c[1])
+    # boilerplate: decided per cluster from its members, their documents and the number of
+    # documents of each site, so partitions of whole clusters decide as the local engine does
+    sizes = sc.broadcast(dict(docs.flatMap(lambda d: site_keys(d[0].doc.path)).countByValue()))
+    doc_facts = docs.map(lambda d: (d[1] + 1, _document_facts(d[0])))
+    furniture = sc.broadcast(set(
+        members.flatMap(lambda x: ((doc, (x[1] + 1, idx, m.chars)) for m, doc, idx in x[0][1]))
+        .join(doc_facts)
+        .map(lambda x: (x[1][0][0], (x[0], *x[1][0][1:], *x[1][1])))
+        .groupByKey()
+        .mapPartitions(functools.partial(_furniture_partition, sizes=sizes))
         .collect()
-    )
-    furniture = sc.broadcast(find_boilerplate({**wide, **dict(narrow)}))
+    ))
     described = _keep(members.map(functools.partial(_describe, config=config, furniture=furniture)))
     return para_kid, described, len(furniture.value), described.count()
 
@@ -600,12 +612,19 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
 
 
 def _member(x, policy: str) -> tuple:
-    """(canonical position, (ClusterMember, doc id)) of one paragraph of a cluster."""
+    """(canonical position, (ClusterMember, doc id, its position in the document)) of one
+    paragraph of a cluster."""
     kid, (p, (canon_pos, sim, con, fragment)) = x
     pos, doc_id, row, path, epoch = p
     facts = MemberFacts(row[5], path, row[1], epoch)
     member = ClusterMember(pos + 1, kid, sim, con, facts, len(row[6]), fragment, rank_key(policy, pos, row[5], epoch))
-    return canon_pos, (member, doc_id)
+    return canon_pos, (member, doc_id, row[0])
+
+
+def _document_facts(prepared) -> tuple[int, int, tuple[str, ...]]:
+    """(paragraphs, characters, site keys) of a prepared document, as the boilerplate rule reads them."""
+    rows = list(prepared.rows())
+    return len(rows), sum(len(r[6]) for r in rows), site_keys(prepared.doc.path)
 
 
 def _passage_facts(p) -> tuple:

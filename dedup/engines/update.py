@@ -21,7 +21,7 @@ matching options then
    canonical, or whose old canonical, is still in it, and records each change in ``changes``:
    ``canonical`` (a new canonical replaced the old one), ``merged`` (a cluster's members joined
    another cluster), ``dissolved`` (its paragraphs are gone or no longer copies), ``new``.
-   Boilerplate flags are decided again over all clusters (they compare documents).
+   Boilerplate flags are decided again over all clusters (they count the documents of each site).
 
 Tests check that the result equals a full scan in every row, over runs of random changes. The
 update is one SQLite transaction on the database, so an interrupted update leaves the previous
@@ -775,17 +775,12 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
 
 
 def flag_boilerplate(conn, paras: "Paragraphs") -> tuple[int, int]:
-    """The boilerplate flag decided again for every cluster (it compares the documents of all
-    of them); returns (clusters, boilerplate clusters)."""
-    from ..match.boilerplate import find_boilerplate
+    """The boilerplate flag decided again for every cluster (it counts the documents of each
+    site); returns (clusters, boilerplate clusters)."""
+    from ..match.boilerplate import corpus_boilerplate
 
     member_rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members").fetchall(), dtype=np.int64).reshape(-1, 2)
-    by_id = np.argsort(paras.ids)
-    member_doc = paras.doc[by_id[np.searchsorted(paras.ids, member_rows[:, 0], sorter=by_id)]]
-    cluster_docs: dict[int, set[int]] = {}
-    for cid, doc in zip(member_rows[:, 1].tolist(), member_doc.tolist()):
-        cluster_docs.setdefault(cid, set()).add(doc)
-    furniture = find_boilerplate({cid: sorted(d) for cid, d in cluster_docs.items()})
+    furniture = corpus_boilerplate(paras, member_rows[:, 0], member_rows[:, 1])
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters"))
     conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
     return len(flags), len(furniture)

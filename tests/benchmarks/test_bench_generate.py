@@ -92,9 +92,9 @@ def test_same_seed_gives_identical_bytes_another_seed_does_not(tmp_path):
     gen.generate(tmp_path / "c", n_docs=40, seed=2, seeds_dir=SEEDS)
     a, b, c = (read_dump(tmp_path / x) for x in "abc")
     assert a == b
-    assert "truth.jsonl" in a and "generate.json" in a and "docs/d000/000039.txt" in a
+    assert "truth.jsonl" in a and "generate.json" in a and "docs/s07/d000/000039.txt" in a
     assert a["truth.jsonl"] != c["truth.jsonl"]
-    assert a["docs/d000/000000.txt"] != c["docs/d000/000000.txt"]
+    assert a["docs/s00/d000/000000.txt"] != c["docs/s00/d000/000000.txt"]
 
 
 def test_truth_covers_every_line_and_nothing_else(dump):
@@ -296,7 +296,7 @@ def test_refuses_a_folder_that_is_not_empty_unless_it_is_a_dump_and_forced(tmp_p
     assert (other / "notes.txt").read_text() == "mine"
     gen.generate(tmp_path / "d", n_docs=4, seeds_dir=SEEDS)
     gen.generate(tmp_path / "d", n_docs=2, seeds_dir=SEEDS, force=True)
-    names = sorted(p.name for p in (tmp_path / "d" / "docs" / "d000").iterdir())
+    names = sorted(p.name for p in (tmp_path / "d" / "docs").rglob("*.txt"))
     assert names == ["000000.txt", "000001.txt"]
 
 
@@ -366,6 +366,57 @@ def test_perfect_prediction_scores_one(dump):
     assert result["ari"] == 1.0
     assert set(result["found_by_mutation"].values()) == {1.0}
     assert result["lines_scored"] == len(truth) == result["lines_truth"]
+
+
+def test_boilerplate_flag_is_scored_on_furniture_lines_only(dump):
+    truth = sc.load_truth(dump.out / "truth.jsonl")
+    furniture = frozenset(k for k, r in truth.items() if r.source.startswith("boilerplate:"))
+    labels = {k: r.source for k, r in truth.items()}
+    perfect = sc.score(dump.out / "truth.jsonl", sc.Prediction(labels, frozenset(), furniture))
+    assert perfect["boilerplate_precision"] == perfect["boilerplate_recall"] == 1.0
+    assert perfect["boilerplate_furniture_lines"] == len(furniture) > 0
+    assert perfect["content_lines_scored"] == len(truth) - len(furniture)
+    # flagging every line finds all the furniture at the precision of its share of the lines
+    everything = sc.score(dump.out / "truth.jsonl", sc.Prediction(labels, frozenset(), frozenset(truth)))
+    assert everything["boilerplate_recall"] == 1.0
+    assert everything["boilerplate_precision"] == pytest.approx(len(furniture) / len(truth))
+    # a prediction without a flag (the baselines) has no boilerplate score
+    assert "boilerplate_precision" not in sc.score(dump.out / "truth.jsonl", labels)
+
+
+def test_sites_each_with_their_furniture_at_head_between_sections_and_tail(dump):
+    by_page: dict[str, list[dict]] = defaultdict(list)
+    for r in dump.records:
+        by_page[r["path"]].append(r)
+    sites = {path.split("/")[0] for path in by_page}
+    assert sites == {f"s{k:02d}" for k in range(8)}
+    sizes = Counter(path.split("/")[0] for path in by_page)
+    assert sizes["s00"] > sizes["s07"] > 0, "a few big sites, a tail of small ones"
+    for path, records in by_page.items():
+        site = int(path.split("/")[0][1:])
+        own = {gen.furniture_index(site, role): role for role in gen.FURNITURE_ROLES}
+        kinds = [r["source"].partition(":") for r in records]
+        content = [i for i, (kind, _, _) in enumerate(kinds) if kind != "boilerplate"]
+        for i, (kind, _, k) in enumerate(kinds):
+            if kind != "boilerplate" or int(k) < len(gen.PREFIXES):
+                continue
+            assert int(k) in own, f"{path} holds furniture of another site"
+            role = own[int(k)]
+            if role in gen.HEAD_ROLES:
+                assert i < content[0], f"{path}:{i + 1} {role} after content"
+            elif role in gen.TAIL_ROLES:
+                assert i > content[-1], f"{path}:{i + 1} {role} before content"
+            else:
+                assert kinds[i - 1][0] != "boilerplate" != kinds[i + 1][0], f"{path}:{i + 1} separator not between content"
+
+
+def test_flat_layout_writes_the_same_pages_without_site_folders(tmp_path):
+    gen.generate(tmp_path / "sites", n_docs=30, seed=4, seeds_dir=SEEDS)
+    gen.generate(tmp_path / "flat", n_docs=30, seed=4, seeds_dir=SEEDS, site_folders=False)
+    sites, flat = read_dump(tmp_path / "sites"), read_dump(tmp_path / "flat")
+    pages = lambda dump: [v for k, v in sorted(dump.items(), key=lambda kv: kv[0].rsplit("/", 1)[-1]) if k.startswith("docs/")]  # noqa: E731
+    assert pages(sites) == pages(flat)
+    assert all(k.startswith("docs/d000/") for k in flat if k.startswith("docs/"))
 
 
 def test_all_singletons_find_no_pair_and_no_copy(dump):

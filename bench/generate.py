@@ -315,6 +315,12 @@ class SourcePool:
         if not self.seeds:
             raise GenerateError(f"no usable paragraph (>= {MIN_SEED_CHARS} chars) in {self.seeds_dir}")
         self.clauses = _clauses(p.text for p in self.seeds)
+        # which seeds hold each shingle of their similarity keys: a foreign sentence whose every
+        # shingle one seed holds would be a copy of it
+        self._seeds_of: dict[str, set[int]] = {}
+        for n, p in enumerate(self.seeds):
+            for shingle in shingles(similarity_key(p.text)):
+                self._seeds_of.setdefault(shingle, set()).add(n)
         if len(self.clauses) < 200:
             raise GenerateError(
                 f"only {len(self.clauses)} distinct clauses in {self.seeds_dir}; new text needs "
@@ -337,6 +343,15 @@ class SourcePool:
         self._tails_at, self._ends_at = 16 + 2 * m, 16 + 4 * m
         self._uint16s = [struct.Struct(f"<{k}H") for k in range(m + 1)]
         self.mean_bytes = sum(len(p.text.encode()) + 1 for p in self.seeds) / len(self.seeds)
+
+    def holds_all(self, found: set[str]) -> bool:
+        """Does one seed hold every shingle of ``found`` (a similarity key's)?"""
+        holders = None
+        for shingle in found:
+            holders = self._seeds_of.get(shingle, set()) if holders is None else holders & self._seeds_of.get(shingle, set())
+            if not holders:
+                return False
+        return holders is not None
 
     def new_paragraph(self, n: int) -> str:
         """The text of ``new:<n>``: spliced seed clauses (head of one, tail of another), a pure
@@ -658,11 +673,20 @@ def insert_sentence(text: str, rng, foreign: str) -> str:
 
 def foreign_sentence(pool: "SourcePool", rng) -> str:
     """A sentence of 8-40 characters from new text the dump never emits as a paragraph of its
-    own (indexes far past any dump's count), so no source of the truth holds it."""
-    text = pool.new_paragraph(FOREIGN_BASE + rng.randrange(1 << 20))
-    sentences = [s for s in _SENTENCE_RE.findall(text) if len(s) >= 8] or [text]
-    sentence = rng.choice(sentences)
-    return sentence if len(sentence) <= 40 else sentence[:39].rstrip("，,") + "。"
+    own (indexes far past any dump's count), so no source of the truth holds it. New text is
+    spliced from pieces of seed clauses, so a short sentence can happen to spell out a stretch
+    of a seed: such a one is drawn again."""
+    for _ in range(FOREIGN_TRIES):
+        text = pool.new_paragraph(FOREIGN_BASE + rng.randrange(1 << 20))
+        sentences = [s for s in _SENTENCE_RE.findall(text) if len(s) >= 8] or [text]
+        sentence = rng.choice(sentences)
+        sentence = sentence if len(sentence) <= 40 else sentence[:39].rstrip("，,") + "。"
+        if not pool.holds_all(shingles(similarity_key(sentence))):
+            break
+    return sentence
+
+
+FOREIGN_TRIES = 16
 
 
 FOREIGN_BASE = 1 << 40
@@ -919,7 +943,7 @@ def _make_document(
     lines: list[str] = []
     records: list[str] = []
     pages = pages if pages is not None else _Pages()
-    pages.begin()
+    pages.begin(rel)
 
     def emit(text: str, source: str, copy: bool, partial: bool, muts: list[str]) -> None:
         lines.append(text)
@@ -983,13 +1007,15 @@ class _Pages:
         self.first = array("I")
         self.last = array("I")
         self.starts = array("I")  # index of each document's first paragraph
+        self.paths: list[str] = []  # each document's path in the dump
 
     @property
     def paragraphs(self) -> int:
         return len(self.original)
 
-    def begin(self) -> None:
+    def begin(self, rel: str) -> None:
         self.starts.append(len(self.original))
+        self.paths.append(rel)
 
     def add(self, i: int, first: int, last: int) -> None:
         self.original.append(i)
@@ -1040,7 +1066,7 @@ def _paste_run(
     stats.copied_runs += 1
     if runs is not None:
         runs.append(
-            f'{{"source_path": "{doc_path(doc)}", "source_lines": [{pages.first[first]}, {pages.last[last]}], '
+            f'{{"source_path": "{pages.paths[doc]}", "source_lines": [{pages.first[first]}, {pages.last[last]}], '
             f'"copy_path": "{rel}", "copy_lines": [{copy_first}, {len(lines)}], "paragraphs": {copied}}}\n'
         )
 

@@ -592,7 +592,9 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
         .collect()
     )
     # aligned on the driver by the local engine's function: linear in the members
-    facts = member_rows.map(lambda m: (m[0] - 1, m)).join(paras.map(lambda p: (p[0], _passage_facts(p))))
+    furniture = sc.broadcast(set(described.filter(lambda d: d[0][5]).map(lambda d: d[0][0]).collect()))
+    content = member_rows.filter(lambda m: m[1] not in furniture.value)  # as passages.stored_members
+    facts = content.map(lambda m: (m[0] - 1, m)).join(paras.map(lambda p: (p[0], _passage_facts(p))))
     passage_rows = find_passages(facts.map(lambda x: PassageMember(*x[1][1], *_passage_of(x[1][0]))).collect())
     counts["passages"] = len(passage_rows)
     tables = {

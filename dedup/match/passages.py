@@ -186,14 +186,18 @@ def _passage(pairs: list[tuple[PassageMember, PassageMember]]) -> Passage:
     return Passage(s0.doc, s0.line_start, s1.line_end, c0.doc, c0.line_start, c1.line_end, len(pairs), chars, similarity)
 
 
+# page furniture is left out: pages of one site share their head and tail lines, which are
+# not a passage anyone copied
 _MEMBERS_SQL = """
     SELECT p.doc_id, d.path, p.idx, p.line_start, p.line_end, p.char_end - p.char_start, m.cluster_id,
            m.relation = 'canonical', m.similarity
-    FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id"""
+    FROM members m JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs p ON p.id = m.paragraph_id
+    JOIN documents d ON d.id = p.doc_id
+    WHERE c.boilerplate = 0"""
 
 
 def stored_members(conn: sqlite3.Connection) -> Iterable[PassageMember]:
-    """The clustered paragraphs of a database, as ``find_passages`` takes them."""
+    """The clustered paragraphs of a database but page furniture, as ``find_passages`` takes them."""
     return map(PassageMember._make, conn.execute(_MEMBERS_SQL))
 
 

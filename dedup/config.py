@@ -18,11 +18,11 @@ ALPHABETIC_SHINGLE = 5
 CANONICAL_POLICIES = ("first", "longest", "earliest")
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
 MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
-# From this many shingles (42 Han or 44 Latin characters) a partial copy needs only
-# LONG_CONTAINMENT of them inside the longer key, when that is below ``containment``
-# (verify.MatchRule says why).
+# From this many shingles (42 Han or 44 Latin characters) a partial copy may keep
+# LONG_CONTAINMENT_SLACK less of them inside the longer key than ``containment`` asks
+# (0.8 for the default 0.9; verify.MatchRule says why).
 LONG_CONTAINED_SHINGLES = 40
-LONG_CONTAINMENT = 0.8
+LONG_CONTAINMENT_SLACK = 0.1
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ScanConfig:
                   is a partial copy (relation ``contained``); 0 turns partial copies off. 0.9
                   keeps "most of its shingles": 0.8 for every key finds 1% more copies on the
                   benchmark at the first loss of precision. A shorter paragraph of 40
-                  shingles or more needs only 0.8 (or ``containment`` when lower).
+                  shingles or more needs 0.1 less (0.8).
     shingle_size  characters per shingle (character n-grams of the normalized key); None chooses
                   per key: 3 for keys mostly in a dense script (Han, kana, Hangul: a character
                   is about a word), 5 for alphabetic ones (see bench/README.md for the data).
@@ -175,7 +175,10 @@ class ScanConfig:
         the same for a scan, an update, a lookup and the filter."""
         from .verify import MatchRule
 
-        return MatchRule(self.threshold, self.containment, MIN_CONTAINED_SHINGLES, LONG_CONTAINMENT, LONG_CONTAINED_SHINGLES)
+        return MatchRule(
+            self.threshold, self.containment, MIN_CONTAINED_SHINGLES,
+            max(0.0, round(self.containment - LONG_CONTAINMENT_SLACK, 12)), LONG_CONTAINED_SHINGLES,
+        )
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

@@ -182,13 +182,15 @@ class MatchRule:
     share a copy keeps falls with what was done to it, not with its length: a foreign
     sentence inserted into half of a broken line, or two character edits in a line broken in
     two, leave 80-90% of the half's shingles in the source. A short key sharing 80% of its
-    shingles with a longer one is mostly a frame filled in differently: two "Copyright: 2011
-    <name>" lines of different years, "Files: contrib/perl/*" in "Files:
-    contrib/persistent-https/*"; a long one sharing 80% shares whole sentences in order of
-    words. On the generated benchmark (``python -m bench quality``) 0.8 from 40 shingles finds
-    a third of the copies that 0.9 missed between the two, with no false copy; from 20
-    shingles it finds more and makes 262 new partial copies on Debian's copyright files,
-    nearly all one-line copyright notices of one holder and other years (bench/README.md).
+    shingles with a longer one is mostly a frame filled in differently: one holder's
+    "Copyright: 2011 <name>" line in another year, "Files: contrib/perl/*" in "Files:
+    contrib/persistent-https/*"; a long one shares whole sentences. On the generated
+    benchmark (``python -m bench quality``) 0.8 from 40 shingles (config.py) takes copy recall
+    from 0.966 to 0.972 at the same precision (0.998); on Debian's copyright files it makes
+    66 new partial copies among 244,000 members, half of them licence sentences reworded
+    (the Autoconf exception, "Everyone is permitted to copy ..."), half one holder's
+    notices of other years, a kind the 0.9 rule already makes 1,900 times there. From 20
+    shingles it makes 237 there, nearly all such notices; from 60, 31 (bench/README.md).
     """
 
     threshold: float

@@ -23,8 +23,10 @@ Truth record, one per non-empty line, in file order::
 - ``copy`` is false exactly once per source: its first appearance, which is never mutated.
 - ``mutations`` lists what was done to a copy, in the order applied (see ``MUTATIONS``); a
   mutation is recorded only when it changed the text.
-- ``partial`` marks a line holding only part of its source: a truncated copy, or one half of a
-  line broken in two (both halves carry the source and the ``split`` mutation).
+- ``partial`` marks a line holding only part of its source: a truncated copy, one with a
+  sentence dropped, one half of a line broken in two (both halves carry the source and the
+  ``split`` mutation), or one line of a copy hard-wrapped at a fixed width (``wrap``: every
+  line carries the source).
 
 Where the text comes from:
 
@@ -82,7 +84,7 @@ __all__ = [
     "similarity_key",
 ]
 
-FORMAT_VERSION = 2  # 2: the reorder and insert mutations
+FORMAT_VERSION = 3  # 2: the reorder and insert mutations; 3: drop and wrap
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SEED_CHARS = 20
 SHINGLE_SIZE = 5
@@ -555,6 +557,36 @@ def insert_sentence(text: str, rng, foreign: str) -> str:
     return "".join(pieces[:at]) + foreign + "".join(pieces[at:])
 
 
+def drop_sentence(text: str, rng) -> str:
+    """Leave one sentence out (or a clause, in a one-sentence paragraph), as a site that trims
+    a pasted section does; a text of one piece stays whole.
+
+    >>> drop_sentence("一是甲。二是乙。三是丙。", None)
+    '二是乙。三是丙。'
+    """
+    pieces = _pieces(text)
+    if len(pieces) < 2:
+        return text
+    i = rng.randrange(len(pieces)) if rng is not None else 0
+    return "".join(pieces[:i] + pieces[i + 1 :]).strip() or text
+
+
+WRAP_WIDTHS = (16, 40)  # characters a wrapped line holds: a narrow column to a PDF's line
+
+
+def wrap_lines(text: str, rng) -> list[str]:
+    """Hard-wrap the text at a fixed width of 16-40 characters, wherever the width falls (a page
+    copied out of a PDF or a narrow column: Chinese text wraps inside words and sentences);
+    a text no longer than the width stays one line.
+
+    >>> wrap_lines("一二三四五六七八九十" * 4, None)
+    ['一二三四五六七八九十一二三四五六', '七八九十一二三四五六七八九十一二', '三四五六七八九十']
+    """
+    width = rng.randint(*WRAP_WIDTHS) if rng is not None else WRAP_WIDTHS[0]
+    lines = [text[i : i + width].strip() for i in range(0, len(text), width)]
+    return [line for line in lines if line] or [text]
+
+
 def foreign_sentence(pool: "SourcePool", rng) -> str:
     """A sentence of 8-40 characters from new text the dump never emits as a paragraph of its
     own (indexes far past any dump's count), so no source of the truth holds it."""
@@ -566,43 +598,48 @@ def foreign_sentence(pool: "SourcePool", rng) -> str:
 
 FOREIGN_BASE = 1 << 40
 
-# Applied in this order (a split is always last: it changes the number of lines).
+# Applied in this order (a split or a wrap is always last: they change the number of lines).
 MUTATIONS = (
-    "placeholder", "renumber", "reorder", "truncate", "insert", "script", "punct", "edit", "split",
+    "placeholder", "renumber", "reorder", "drop", "truncate", "insert", "script", "punct", "edit", "split", "wrap",
 )  # fmt: skip
+LINE_MUTATIONS = ("split", "wrap")  # applied last, they change the number of lines
 _TEXT_MUTATIONS = {
     "placeholder": swap_placeholders,
     "renumber": renumber,
     "reorder": reorder_clauses,
+    "drop": drop_sentence,
     "truncate": truncate,
     "script": to_traditional,
     "punct": flip_punctuation_width,
     "edit": edit_chars,
 }
-PARTIAL_MUTATIONS = frozenset({"truncate", "split"})
+PARTIAL_MUTATIONS = frozenset({"drop", "truncate", "split", "wrap"})
 _APPLIES = {
     "placeholder": lambda t: _PLACEHOLDER_OR_NAME_RE.search(t) is not None,
     "renumber": lambda t: RENUMBER_RE.search(t) is not None,
     "reorder": lambda t: len(_pieces(t)) >= 2,
+    "drop": lambda t: len(_pieces(t)) >= 3,
     "truncate": lambda t: len(t) >= MIN_SEED_CHARS,
     "insert": lambda t: True,
     "script": lambda t: _simplified_re().search(t) is not None,
     "punct": lambda t: any(c in t for c in FULL_PUNCT + HALF_PUNCT),
     "edit": lambda t: True,
     "split": lambda t: len(t) >= 24,
+    "wrap": lambda t: len(t) > 2 * WRAP_WIDTHS[1],
 }
 # How many mutations a copy gets: 0, 1 or 2.
 MUTATION_COUNT_WEIGHTS = (0.25, 0.4, 0.35)
 
 
 def mutate(
-    text: str, rng, n_mutations: int | None = None, foreign: Callable[[], str] | None = None
+    text: str, rng, n_mutations: int | None = None, foreign: Callable[[], str] | None = None, wrap: bool = False
 ) -> tuple[list[str], list[str]]:
     """A copy of ``text``: its lines (two if split) and the mutations that changed it.
 
     Draws 0-2 mutations among those that apply to the text, applies them in ``MUTATIONS``
     order, and records the ones that changed something. ``foreign()`` gives the sentence an
-    ``insert`` puts in; without it, ``insert`` is never drawn.
+    ``insert`` puts in; without it, ``insert`` is never drawn; ``wrap`` is drawn only when
+    asked for (``GenerateParams.wrap``).
     """
     if n_mutations is None:
         r = rng.random()
@@ -610,12 +647,12 @@ def mutate(
     chosen: set[str] = set()
     if n_mutations:
         for name in rng.sample(MUTATIONS, len(MUTATIONS)):
-            if _APPLIES[name](text) and (name != "insert" or foreign is not None):
+            if _APPLIES[name](text) and (name != "insert" or foreign is not None) and (name != "wrap" or wrap):
                 chosen.add(name)
                 if len(chosen) == n_mutations:
                     break
     applied: list[str] = []
-    for name in MUTATIONS[:-1]:
+    for name in MUTATIONS[: -len(LINE_MUTATIONS)]:
         if name in chosen:
             if name == "insert":
                 new = insert_sentence(text, rng, foreign())
@@ -629,6 +666,10 @@ def mutate(
         lines = break_line(text, rng)
         if len(lines) == 2:
             applied.append("split")
+    elif "wrap" in chosen:  # a split and a wrap together: the split (a wrap of a wrap is one)
+        lines = wrap_lines(text, rng)
+        if len(lines) >= 2:
+            applied.append("wrap")
     return lines, applied
 
 
@@ -646,6 +687,9 @@ class GenerateParams:
     popular_rate      share of copies that pick their original by popularity (an original
                       seen k times is k times as likely: heavy-tailed cluster sizes); the
                       others pick an earlier original uniformly
+    wrap              also hard-wrap copies at a fixed width (the ``wrap`` mutation): off by
+                      default, since one wrapped copy is 5-20 lines that each count in the
+                      scores (bench/README.md has a dump with it)
     """
 
     n_docs: int | None = None
@@ -656,6 +700,7 @@ class GenerateParams:
     popular_rate: float = 0.5
     min_paragraphs: int = 5
     max_paragraphs: int = 40
+    wrap: bool = False
 
     def __post_init__(self) -> None:
         if self.n_docs is None and self.target_bytes is None:
@@ -817,7 +862,7 @@ def _make_document(
         if lineage.codes and rng.random() < params.reuse:
             i = lineage.pick(params.popular_rate)
             source, text = lineage.text(i)
-            copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng))
+            copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng), wrap=params.wrap)
             partial = any(m in PARTIAL_MUTATIONS for m in muts)
             for line in copy_lines:
                 emit(line, source, True, partial, muts)
@@ -842,6 +887,7 @@ def generate(
     reuse: float = 0.3,
     boilerplate_rate: float = 0.2,
     popular_rate: float = 0.5,
+    wrap: bool = False,
     force: bool = False,
 ) -> GenerateStats:
     """Write a synthetic dump with its truth to ``out_dir`` (see the module docstring).
@@ -852,7 +898,7 @@ def generate(
     started = time.perf_counter()
     params = GenerateParams(
         n_docs=n_docs, target_bytes=target_bytes, seed=seed, reuse=reuse,
-        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate,
+        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate, wrap=wrap,
     )  # fmt: skip
     pool = SourcePool(seeds_dir, seed)
     out = Path(out_dir)
@@ -972,6 +1018,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of documents with a boilerplate line (default 0.2)")
     add("--popular", type=float, default=0.5, metavar="RATE",
         help="share of copies taking a popular original (default 0.5)")
+    add("--wrap", action="store_true", help="also hard-wrap copies at a fixed width of 16-40 characters")
     add("--force", action="store_true", help="replace a dump previously generated in DIR")
     return parser
 
@@ -985,7 +1032,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(
             args.out, n_docs=args.docs, target_bytes=args.size, seed=args.seed,
             seeds_dir=args.seeds_dir, reuse=args.reuse, boilerplate_rate=args.boilerplate,
-            popular_rate=args.popular, force=args.force,
+            popular_rate=args.popular, wrap=args.wrap, force=args.force,
         )  # fmt: skip
     except GenerateError as e:
         print(f"Error: {e}", file=sys.stderr)

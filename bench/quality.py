@@ -1,6 +1,6 @@
 """Quality benchmark: dedup against exact hashing and a plain datasketch pipeline, on ground truth.
 
-    python -m bench quality [--docs 1000] [--seed 2] [--work bench/out] [--results bench/results]
+    python -m bench quality [--docs 1000] [--seed 2] [--wrap] [--work bench/out] [--results bench/results]
 
 Generates a synthetic dump with lineage truth (``bench.generate``; reused when the same
 parameters were generated before), runs every tool on the same paragraphs, scores each against
@@ -27,18 +27,18 @@ COLUMNS = ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "ari", "copy
 TOOLS = ("exact", "datasketch", "dedup")
 
 
-def ensure_dump(work: Path, docs: int, seed: int) -> Path:
+def ensure_dump(work: Path, docs: int, seed: int, wrap: bool = False) -> Path:
     """The folder of a generated dump with these parameters, generating it when missing."""
-    out = work / f"quality-{docs}-{seed}"
+    out = work / f"quality-{docs}-{seed}{'-wrap' if wrap else ''}"
     meta = out / "generate.json"
     if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("format_version") == FORMAT_VERSION:
         return out  # made by this generator: reused (another version mutates differently)
-    generate(out, n_docs=docs, seed=seed, force=True)
+    generate(out, n_docs=docs, seed=seed, wrap=wrap, force=True)
     return out
 
 
-def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) -> list[dict]:
-    dump = ensure_dump(work, docs, seed)
+def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None, wrap: bool = False) -> list[dict]:
+    dump = ensure_dump(work, docs, seed, wrap)
     truth = dump / "truth.jsonl"
     config = ScanConfig()
     rows = []
@@ -61,6 +61,7 @@ def run(docs: int, seed: int, work: Path, results: Path, readme: Path | None) ->
                 "seconds": round(seconds, 2),
                 "docs": docs,
                 "seed": seed,
+                "wrap": wrap,
                 "threshold": config.threshold,
                 "found_by_mutation": json.dumps({k: round(v, 3) for k, v in metrics["found_by_mutation"].items()}),
                 **machine(),
@@ -87,7 +88,7 @@ def markdown(rows: list[dict]) -> str:
     found = json.loads(next(r for r in rows if r["tool"] == "dedup")["found_by_mutation"])
     lines.append("")
     lines.append(
-        f"Dump: `python -m bench.generate --docs {first['docs']} --seed {first['seed']}`, threshold "
+        f"Dump: `python -m bench.generate --docs {first['docs']} --seed {first['seed']}{' --wrap' if first.get('wrap') else ''}`, threshold "
         f"{first['threshold']}, {first['machine']}, dedup {first['dedup_version']}. Share of copies "
         "dedup finds, by mutation: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + "."
     )
@@ -98,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench quality", description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000, help="documents in the generated dump (default 1000)")
     parser.add_argument("--seed", type=int, default=2, help="generator seed (default 2)")
+    parser.add_argument("--wrap", action="store_true", help="a dump whose copies may also be hard-wrapped (bench.generate --wrap)")
     output_options(parser)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    rows = run(args.docs, args.seed, args.work, args.results, None if args.no_readme else Path("bench/README.md"))
+    readme = None if args.no_readme or args.wrap else Path("bench/README.md")  # the table is of the default dump
+    rows = run(args.docs, args.seed, args.work, args.results, readme, args.wrap)
     print(markdown(rows))
     return 0

@@ -185,8 +185,8 @@ class MatchRule:
     shingles with a longer one is mostly a frame filled in differently: one holder's
     "Copyright: 2011 <name>" line in another year, "Files: contrib/perl/*" in "Files:
     contrib/persistent-https/*"; a long one shares whole sentences. On the generated
-    benchmark (``python -m bench quality``) 0.8 from 40 shingles (config.py) takes copy recall
-    from 0.966 to 0.972 at the same precision (0.998); on Debian's copyright files it makes
+    benchmark (``python -m bench quality``, format 2) 0.8 from 40 shingles (config.py) takes
+    copy recall from 0.966 to 0.972 at the same precision (0.998); on Debian's copyright files it makes
     66 new partial copies among 244,000 members, half of them licence sentences reworded
     (the Autoconf exception, "Everyone is permitted to copy ..."), half one holder's
     notices of other years, a kind the 0.9 rule already makes 1,900 times there. From 20

@@ -25,8 +25,10 @@ Truth record, one per non-empty line, in file order::
 - ``copy`` is false exactly once per source: its first appearance, which is never mutated.
 - ``mutations`` lists what was done to a copy, in the order applied (see ``MUTATIONS``); a
   mutation is recorded only when it changed the text.
-- ``partial`` marks a line holding only part of its source: a truncated copy, or one half of a
-  line broken in two (both halves carry the source and the ``split`` mutation).
+- ``partial`` marks a line holding only part of its source: a truncated copy, one with a
+  sentence dropped, one half of a line broken in two (both halves carry the source and the
+  ``split`` mutation), or one line of a copy hard-wrapped at a fixed width (``wrap``: every
+  line carries the source).
 
 Sites: the documents belong to ``--sites`` sites written one after another (site k holds a share
 of the dump proportional to 1/(k+1)), each with its own page furniture (``SITE_FURNITURE``): a
@@ -108,7 +110,7 @@ __all__ = [
     "similarity_key",
 ]
 
-FORMAT_VERSION = 4  # 2: the reorder and insert mutations; 3: sites with their page furniture; 4: copied runs (passages.jsonl)
+FORMAT_VERSION = 5  # 2: the reorder and insert mutations; 3: sites with their page furniture; 4: copied runs (passages.jsonl); 5: drop and wrap
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SEED_CHARS = 20
 SHINGLE_SIZE = 5
@@ -671,6 +673,36 @@ def insert_sentence(text: str, rng, foreign: str) -> str:
     return "".join(pieces[:at]) + foreign + "".join(pieces[at:])
 
 
+def drop_sentence(text: str, rng) -> str:
+    """Leave one sentence out (or a clause, in a one-sentence paragraph), as a site that trims
+    a pasted section does; a text of one piece stays whole.
+
+    >>> drop_sentence("一是甲。二是乙。三是丙。", None)
+    '二是乙。三是丙。'
+    """
+    pieces = _pieces(text)
+    if len(pieces) < 2:
+        return text
+    i = rng.randrange(len(pieces)) if rng is not None else 0
+    return "".join(pieces[:i] + pieces[i + 1 :]).strip() or text
+
+
+WRAP_WIDTHS = (16, 40)  # characters a wrapped line holds: a narrow column to a PDF's line
+
+
+def wrap_lines(text: str, rng) -> list[str]:
+    """Hard-wrap the text at a fixed width of 16-40 characters, wherever the width falls (a page
+    copied out of a PDF or a narrow column: Chinese text wraps inside words and sentences);
+    a text no longer than the width stays one line.
+
+    >>> wrap_lines("一二三四五六七八九十" * 4, None)
+    ['一二三四五六七八九十一二三四五六', '七八九十一二三四五六七八九十一二', '三四五六七八九十']
+    """
+    width = rng.randint(*WRAP_WIDTHS) if rng is not None else WRAP_WIDTHS[0]
+    lines = [text[i : i + width].strip() for i in range(0, len(text), width)]
+    return [line for line in lines if line] or [text]
+
+
 def foreign_sentence(pool: "SourcePool", rng) -> str:
     """A sentence of 8-40 characters from new text the dump never emits as a paragraph of its
     own (indexes far past any dump's count), so no source of the truth holds it. New text is
@@ -691,43 +723,48 @@ FOREIGN_TRIES = 16
 
 FOREIGN_BASE = 1 << 40
 
-# Applied in this order (a split is always last: it changes the number of lines).
+# Applied in this order (a split or a wrap is always last: they change the number of lines).
 MUTATIONS = (
-    "placeholder", "renumber", "reorder", "truncate", "insert", "script", "punct", "edit", "split",
+    "placeholder", "renumber", "reorder", "drop", "truncate", "insert", "script", "punct", "edit", "split", "wrap",
 )  # fmt: skip
+LINE_MUTATIONS = ("split", "wrap")  # applied last, they change the number of lines
 _TEXT_MUTATIONS = {
     "placeholder": swap_placeholders,
     "renumber": renumber,
     "reorder": reorder_clauses,
+    "drop": drop_sentence,
     "truncate": truncate,
     "script": to_traditional,
     "punct": flip_punctuation_width,
     "edit": edit_chars,
 }
-PARTIAL_MUTATIONS = frozenset({"truncate", "split"})
+PARTIAL_MUTATIONS = frozenset({"drop", "truncate", "split", "wrap"})
 _APPLIES = {
     "placeholder": lambda t: _PLACEHOLDER_OR_NAME_RE.search(t) is not None,
     "renumber": lambda t: RENUMBER_RE.search(t) is not None,
     "reorder": lambda t: len(_pieces(t)) >= 2,
+    "drop": lambda t: len(_pieces(t)) >= 3,
     "truncate": lambda t: len(t) >= MIN_SEED_CHARS,
     "insert": lambda t: True,
     "script": lambda t: _simplified_re().search(t) is not None,
     "punct": lambda t: any(c in t for c in FULL_PUNCT + HALF_PUNCT),
     "edit": lambda t: True,
     "split": lambda t: len(t) >= 24,
+    "wrap": lambda t: len(t) > 2 * WRAP_WIDTHS[1],
 }
 # How many mutations a copy gets: 0, 1 or 2.
 MUTATION_COUNT_WEIGHTS = (0.25, 0.4, 0.35)
 
 
 def mutate(
-    text: str, rng, n_mutations: int | None = None, foreign: Callable[[], str] | None = None
+    text: str, rng, n_mutations: int | None = None, foreign: Callable[[], str] | None = None, wrap: bool = False
 ) -> tuple[list[str], list[str]]:
     """A copy of ``text``: its lines (two if split) and the mutations that changed it.
 
     Draws 0-2 mutations among those that apply to the text, applies them in ``MUTATIONS``
     order, and records the ones that changed something. ``foreign()`` gives the sentence an
-    ``insert`` puts in; without it, ``insert`` is never drawn.
+    ``insert`` puts in; without it, ``insert`` is never drawn; ``wrap`` is drawn only when
+    asked for (``GenerateParams.wrap``).
     """
     if n_mutations is None:
         r = rng.random()
@@ -735,12 +772,12 @@ def mutate(
     chosen: set[str] = set()
     if n_mutations:
         for name in rng.sample(MUTATIONS, len(MUTATIONS)):
-            if _APPLIES[name](text) and (name != "insert" or foreign is not None):
+            if _APPLIES[name](text) and (name != "insert" or foreign is not None) and (name != "wrap" or wrap):
                 chosen.add(name)
                 if len(chosen) == n_mutations:
                     break
     applied: list[str] = []
-    for name in MUTATIONS[:-1]:
+    for name in MUTATIONS[: -len(LINE_MUTATIONS)]:
         if name in chosen:
             if name == "insert":
                 new = insert_sentence(text, rng, foreign())
@@ -754,6 +791,10 @@ def mutate(
         lines = break_line(text, rng)
         if len(lines) == 2:
             applied.append("split")
+    elif "wrap" in chosen:  # a split and a wrap together: the split (a wrap of a wrap is one)
+        lines = wrap_lines(text, rng)
+        if len(lines) >= 2:
+            applied.append("wrap")
     return lines, applied
 
 
@@ -777,6 +818,9 @@ class GenerateParams:
     popular_rate      share of copies that pick their original by popularity (an original
                       seen k times is k times as likely: heavy-tailed cluster sizes); the
                       others pick an earlier original uniformly
+    wrap              also hard-wrap copies at a fixed width (the ``wrap`` mutation): off by
+                      default, since one wrapped copy is 5-20 lines that each count in the
+                      scores (bench/README.md has a dump with it)
     """
 
     n_docs: int | None = None
@@ -790,6 +834,7 @@ class GenerateParams:
     run_rate: float = 0.2  # share of documents that paste a run of paragraphs (passages.jsonl)
     sites: int = 8
     site_folders: bool = True
+    wrap: bool = False
 
     def __post_init__(self) -> None:
         if self.n_docs is None and self.target_bytes is None:
@@ -965,11 +1010,11 @@ def _make_document(
         if j in furniture.between:
             boilerplate(furniture.between[j])
         if j == run_at:
-            _paste_run(rel, lines, rng, lineage, pages, emit, stats, mutation_counts, runs)
+            _paste_run(rel, lines, rng, lineage, pages, emit, stats, mutation_counts, runs, wrap=params.wrap)
         first = len(lines) + 1
         if lineage.codes and rng.random() < params.reuse:
             i = lineage.pick(params.popular_rate)
-            _emit_copy(i, rng, lineage, emit, stats, mutation_counts)
+            _emit_copy(i, rng, lineage, emit, stats, mutation_counts, wrap=params.wrap)
         else:
             i = lineage.fresh()
             source, text = lineage.text(i)
@@ -981,10 +1026,12 @@ def _make_document(
     return lines, records
 
 
-def _emit_copy(i: int, rng: random.Random, lineage: _Lineage, emit: Callable, stats: GenerateStats, mutation_counts: Counter) -> None:
-    """Emit a copy of original i, mutated (one line, or two when broken), and count it."""
+def _emit_copy(i: int, rng: random.Random, lineage: _Lineage, emit: Callable, stats: GenerateStats, mutation_counts: Counter,
+               wrap: bool = False) -> None:
+    """Emit a copy of original i, mutated (one line, two when broken, more when ``wrap`` wraps
+    it), and count it."""
     source, text = lineage.text(i)
-    copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng))
+    copy_lines, muts = mutate(text, rng, foreign=lambda: foreign_sentence(lineage.pool, rng), wrap=wrap)
     partial = any(m in PARTIAL_MUTATIONS for m in muts)
     for line in copy_lines:
         emit(line, source, True, partial, muts)
@@ -1039,7 +1086,7 @@ class _Pages:
 
 def _paste_run(
     rel: str, lines: list[str], rng: random.Random, lineage: _Lineage, pages: _Pages, emit: Callable,
-    stats: GenerateStats, mutation_counts: Counter, runs: list[str] | None,
+    stats: GenerateStats, mutation_counts: Counter, runs: list[str] | None, wrap: bool = False,
 ) -> None:  # fmt: skip
     """Paste a copied run into the document being written (see the module docstring): every
     paragraph of the run a mutated copy, one left out or a fresh one put in now and then; its
@@ -1053,7 +1100,7 @@ def _paste_run(
             continue  # left out
         line = len(lines) + 1
         i = pages.original[p]
-        _emit_copy(i, rng, lineage, emit, stats, mutation_counts)
+        _emit_copy(i, rng, lineage, emit, stats, mutation_counts, wrap=wrap)
         lineage.appeared(i)
         pages.add(i, line, len(lines))
         copied += 1
@@ -1107,6 +1154,7 @@ def generate(
     run_rate: float = 0.2,
     sites: int = 8,
     site_folders: bool = True,
+    wrap: bool = False,
     force: bool = False,
 ) -> GenerateStats:
     """Write a synthetic dump with its truth to ``out_dir`` (see the module docstring).
@@ -1117,7 +1165,7 @@ def generate(
     started = time.perf_counter()
     params = GenerateParams(
         n_docs=n_docs, target_bytes=target_bytes, seed=seed, reuse=reuse,
-        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate, sites=sites, site_folders=site_folders, run_rate=run_rate,
+        boilerplate_rate=boilerplate_rate, popular_rate=popular_rate, sites=sites, site_folders=site_folders, run_rate=run_rate, wrap=wrap,
     )  # fmt: skip
     pool = SourcePool(seeds_dir, seed)
     out = Path(out_dir)
@@ -1257,6 +1305,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of documents pasting a run of paragraphs of an earlier one (default 0.2)")
     add("--sites", type=int, default=8, metavar="N", help="number of sites, each with its page furniture (default 8)")
     add("--flat", action="store_true", help="no folder per site: d000/000123.txt (the sites not in the paths)")
+    add("--wrap", action="store_true", help="also hard-wrap copies at a fixed width of 16-40 characters")
     add("--force", action="store_true", help="replace a dump previously generated in DIR")
     return parser
 
@@ -1270,7 +1319,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = generate(
             args.out, n_docs=args.docs, target_bytes=args.size, seed=args.seed,
             seeds_dir=args.seeds_dir, reuse=args.reuse, boilerplate_rate=args.boilerplate,
-            popular_rate=args.popular, sites=args.sites, site_folders=not args.flat, run_rate=args.runs, force=args.force,
+            popular_rate=args.popular, sites=args.sites, site_folders=not args.flat, run_rate=args.runs, wrap=args.wrap, force=args.force,
         )  # fmt: skip
     except GenerateError as e:
         print(f"Error: {e}", file=sys.stderr)

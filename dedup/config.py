@@ -18,6 +18,11 @@ ALPHABETIC_SHINGLE = 5
 CANONICAL_POLICIES = ("first", "longest", "earliest")
 MIN_KEY_CHARS = 2  # a key of one character ("1", "一") is a list marker or a stray symbol, not text
 MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han characters)
+# From this many shingles (42 Han or 44 Latin characters) a partial copy may keep
+# LONG_CONTAINMENT_SLACK less of them inside the longer key than ``containment`` asks
+# (0.8 for the default 0.9; verify.MatchRule says why).
+LONG_CONTAINED_SHINGLES = 40
+LONG_CONTAINMENT_SLACK = 0.1
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,9 @@ class ScanConfig:
                   generated benchmark at precision 1.0, where 0.8 finds 85% (bench/README.md).
     containment   share of a shorter paragraph's shingles inside a longer one at or above which it
                   is a partial copy (relation ``contained``); 0 turns partial copies off. 0.9
-                  keeps "most of its shingles": 0.8 finds 1% more copies on the benchmark at
-                  the first loss of precision.
+                  keeps "most of its shingles": 0.8 for every key finds 1% more copies on the
+                  benchmark at the first loss of precision. A shorter paragraph of 40
+                  shingles or more needs 0.1 less (0.8).
     shingle_size  characters per shingle (character n-grams of the normalized key); None chooses
                   per key: 3 for keys mostly in a dense script (Han, kana, Hangul: a character
                   is about a word), 5 for alphabetic ones (see bench/README.md for the data).
@@ -169,7 +175,10 @@ class ScanConfig:
         the same for a scan, an update, a lookup and the filter."""
         from .match.verify import MatchRule
 
-        return MatchRule(self.threshold, self.containment, MIN_CONTAINED_SHINGLES)
+        return MatchRule(
+            self.threshold, self.containment, MIN_CONTAINED_SHINGLES,
+            max(0.0, round(self.containment - LONG_CONTAINMENT_SLACK, 12)), LONG_CONTAINED_SHINGLES,
+        )
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE, MIN_CONTAINED_SHINGLES, ScanConfig
+from dedup.config import ALPHABETIC_SHINGLE, DENSE_SHINGLE, LONG_CONTAINED_SHINGLES, LONG_CONTAINMENT_SLACK, MIN_CONTAINED_SHINGLES, ScanConfig
 from dedup.text.normalize import normalize
 from dedup.match.signatures import is_dense
 
@@ -38,9 +38,11 @@ SEEDS = ROOT / "data" / "seeds"
 THRESHOLD = ScanConfig().threshold
 # A partial copy (relation "contained"): at least this share of the smaller key's shingles inside
 # the canonical's, the smaller key with at least MIN_CONTAINED shingles and at most CONTAINMENT
-# times as many as the larger (see dedup.match.verify.MatchRule).
+# times as many as the larger (see dedup.match.verify.MatchRule); a smaller key of LONG_CONTAINED
+# shingles or more needs LONG_CONTAINMENT_SLACK less.
 CONTAINMENT = ScanConfig().containment
 MIN_CONTAINED = MIN_CONTAINED_SHINGLES
+LONG_CONTAINED = LONG_CONTAINED_SHINGLES
 
 
 # -- scanned seed corpora ------------------------------------------------------------------------
@@ -134,8 +136,11 @@ def containment(a: str, b: str) -> tuple[float, int, int]:
 
 def is_partial_copy(a: str, b: str, share: float = CONTAINMENT, min_shingles: int = MIN_CONTAINED) -> bool:
     """The scan's rule for a partial copy, recomputed: most of the smaller key's shingles inside
-    the other, the smaller key not a stock phrase, and really smaller (else Jaccard decides)."""
+    the other (0.1 less of a long one), the smaller key not a stock phrase, and really smaller
+    (else Jaccard decides)."""
     got, smaller, larger = containment(a, b)
+    if smaller >= LONG_CONTAINED and share > LONG_CONTAINMENT_SLACK:
+        share = share - LONG_CONTAINMENT_SLACK
     return (
         share > 0
         and got >= share - 1e-9

@@ -738,7 +738,7 @@ def assign_keys(config: ScanConfig, n_keys: int, signed: np.ndarray, edges: np.n
     fragment = fragments(len(signed), edges, edge_jaccard, sizes, config.threshold)
     # a fragment ranks after every whole paragraph: it is never canonical over its whole
     cluster_rank = key_rank[signed] + fragment * (int(key_rank.max(initial=0)) + 1)
-    kc = cluster_keys(len(signed), edges, edge_jaccard, cluster_rank, match)
+    kc = cluster_keys(len(signed), edges, edge_jaccard, cluster_rank, match, config.threshold)
     key_fragment = np.zeros(n_keys, dtype=bool)
     key_fragment[signed] = fragment
     key_canon = np.full(n_keys, -1, dtype=np.int64)

@@ -325,7 +325,7 @@ def _cluster_component(item, config: ScanConfig) -> list[tuple]:
     rank = np.empty(len(nodes), dtype=np.int64)
     rank[order] = np.arange(len(nodes))
     rule = config.match_rule()
-    kc = cluster_keys(len(nodes), pairs, jaccard, rank, lambda a, c: rule.apply(sets, a, c))
+    kc = cluster_keys(len(nodes), pairs, jaccard, rank, lambda a, c: rule.apply(sets, a, c), config.threshold)
     return [
         (kid, nodes[int(c)][0] if c >= 0 else -1, float(s), float(k), bool(f))
         for (kid, _, _), c, s, k, f in zip(nodes, kc.canonical.tolist(), kc.similarity, kc.containment, fragment)

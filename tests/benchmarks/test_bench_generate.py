@@ -64,6 +64,13 @@ class Dump:
                 out.append((r, self.text(r) + self.text(records[i + 1])))
                 i += 2
                 continue
+            if r["copy"] and "wrap" in r["mutations"]:
+                j = i + 1  # the lines of one wrapped copy: same source and mutations, line after line
+                while j < len(records) and records[j]["copy"] and (records[j]["source"], records[j]["mutations"], records[j]["path"], records[j]["line"]) == (r["source"], r["mutations"], r["path"], records[j - 1]["line"] + 1):
+                    j += 1
+                out.append((r, "".join(self.text(x) for x in records[i:j])))
+                i = j
+                continue
             if r["copy"]:
                 out.append((r, self.text(r)))
             i += 1
@@ -73,7 +80,7 @@ class Dump:
 @pytest.fixture(scope="module")
 def dump(tmp_path_factory) -> Dump:
     out = tmp_path_factory.mktemp("dump") / "d"
-    stats = gen.generate(out, n_docs=200, seed=3, seeds_dir=SEEDS)
+    stats = gen.generate(out, n_docs=200, seed=3, seeds_dir=SEEDS, wrap=True)
     return Dump(out, stats)
 
 
@@ -170,7 +177,7 @@ def test_every_mutation_happens_and_partial_marks_truncation_and_splits(dump):
     assert set(seen) == set(gen.MUTATIONS)
     assert Counter(len(r["mutations"]) for r, _ in copies).keys() == {0, 1, 2}
     for r in dump.records:
-        assert r["partial"] == bool({"truncate", "split"} & set(r["mutations"]))
+        assert r["partial"] == bool(gen.PARTIAL_MUTATIONS & set(r["mutations"]))
         assert [m for m in gen.MUTATIONS if m in r["mutations"]] == r["mutations"], "recorded in order"
 
 
@@ -208,6 +215,26 @@ def test_split_copies_join_back_into_the_original(dump):
     for a, b in zip(recs, recs[1:]):
         if a["copy"] and "split" in a["mutations"] and a["source"] == b["source"]:
             assert a["path"] == b["path"] and b["line"] == a["line"] + 1
+
+
+def test_wrapped_copies_are_lines_of_one_width_that_join_back(dump):
+    for original, joined in _only(dump, "wrap"):
+        assert joined.replace(" ", "") == original.replace(" ", "")
+    widths = [len(dump.text(r)) for r in dump.records if r["copy"] and r["mutations"] == ["wrap"]]
+    assert widths and max(widths) <= gen.WRAP_WIDTHS[1]
+
+
+def test_wrap_is_drawn_only_when_asked_for():
+    text = "一是甲，甲甲甲甲。二是乙，乙乙乙乙。三是丙，丙丙丙丙。" * 4
+    drawn = {m for s in range(300) for m in gen.mutate(text, random.Random(s), 2)[1]}
+    assert "wrap" not in drawn and "split" in drawn
+    assert "wrap" in {m for s in range(300) for m in gen.mutate(text, random.Random(s), 2, wrap=True)[1]}
+
+
+def test_dropped_copies_are_the_original_less_one_sentence(dump):
+    for original, copy in _only(dump, "drop"):
+        pieces = gen._pieces(original)
+        assert any(copy == "".join(pieces[:i] + pieces[i + 1 :]).strip() for i in range(len(pieces)))
 
 
 def test_punct_placeholder_renumber_and_edit_copies(dump):

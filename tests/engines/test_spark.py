@@ -167,7 +167,7 @@ def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_
     files = {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE, "4-library.txt": LIBRARY_NOTICE,
              "bash.txt": BASH_MIT_LIKE, "dickens.txt": DICKENS, **{f"{name.lower()}.txt": GOLDEN[name][0] for name in ("FONTCONFIG", "LIBWEBP7", "GTK_PO")}}
     corpus = write_corpus(tmp_path / "corpus", files)
-    config = ScanConfig(split="blocks")
+    config = ScanConfig(split="blocks", containment=0.97)  # the case of test_cluster
     scan(corpus, config, tmp_path / "local.db")
     scan_spark(corpus, config, tmp_path / "out", spark=spark)
     import_parquet(tmp_path / "out", tmp_path / "spark.db")

@@ -436,7 +436,7 @@ def test_keys_that_follow_their_neighbours_give_the_full_scan(tmp_path):
     from helpers import write_corpus
     from texts import GPL_STANZA, LIBRARY_NOTICE, PACKAGE_NOTICE, PROGRAM_NOTICE
 
-    config = ScanConfig(split="blocks", workers=1)
+    config = ScanConfig(split="blocks", workers=1, containment=0.97)
     corpus = write_corpus(tmp_path / "c", {"1-stanza.txt": GPL_STANZA, "2-package.txt": PACKAGE_NOTICE, "3-program.txt": PROGRAM_NOTICE})
     db = tmp_path / "u.db"
     scan(corpus, config, db)

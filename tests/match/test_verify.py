@@ -85,3 +85,75 @@ def test_scalar_rule_agrees_with_the_vectorized_one(size_a, size_b, data, thresh
     ok, jac, con = rule.apply(sets, np.array([0]), np.array([1]))
     s_ok, s_jac, s_con = rule.accepts(size_a, size_b, inter)
     assert (bool(ok[0]), float(jac[0]), float(con[0])) == (s_ok, s_jac, s_con)
+
+
+@given(
+    st.integers(1, 90), st.integers(1, 90), st.data(),
+    st.sampled_from([0.0, 0.8, 0.9]), st.sampled_from([0.0, 0.7, 0.8, 0.95]), st.sampled_from([0, 20, 40]),
+)
+def test_scalar_rule_agrees_with_the_vectorized_one_with_a_long_tier(size_a, size_b, data, containment, long_containment, long_min):
+    inter = data.draw(st.integers(0, min(size_a, size_b)))
+    universe = np.arange(size_a + size_b - inter, dtype=np.uint64)
+    b = np.concatenate([universe[:inter], universe[size_a:]])
+    sets = ShingleSets(np.concatenate([universe[:size_a], np.sort(b)]), np.array([0, size_a, size_a + size_b]))
+    rule = MatchRule(0.6, containment, 10, long_containment, long_min)
+    ok, jac, con = rule.apply(sets, np.array([0]), np.array([1]))
+    assert (bool(ok[0]), float(jac[0]), float(con[0])) == rule.accepts(size_a, size_b, inter)
+
+
+def _default_rule_on(texts):
+    """(is a copy, containment) of texts[0] against each other text, on the default config's
+    shingles and match rule."""
+    from dedup.config import ScanConfig
+    from dedup.text.normalize import normalize
+
+    config = ScanConfig()
+    dense_k, k = config.shingle_sizes()
+    sets = ShingleSets.from_shingles(*shingle_hashes([normalize(t) for t in texts], k, config.seed, dense_k=dense_k))
+    rest = np.arange(1, len(texts))
+    ok, _, con = config.match_rule().apply(sets, np.zeros(len(rest), dtype=np.int64), rest)
+    return ok.tolist(), con.tolist(), sets.sizes.tolist()
+
+
+# Real text nobody here wrote: the GPL's warranty paragraph (as in Debian's copyright files).
+WARRANTY = (
+    "This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; "
+    "without even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. "
+    "See the GNU General Public License for more details. You should have received a copy of "
+    "the GNU General Public License along with this program; if not, write to the Free Software "
+    "Foundation, Inc., 51 Franklin Street, Fifth Floor, Boston, MA 02110-1301, USA."
+)
+
+
+def test_a_long_half_with_an_inserted_sentence_is_a_partial_copy():
+    """The first half of the paragraph broken in two, with a sentence of its own put in: about
+    85% of its shingles are in the whole, a copy that the 0.9 of short keys would miss."""
+    half = WARRANTY[: WARRANTY.index(" You should")]
+    inserted = half.replace("PURPOSE. ", "PURPOSE. Nobody answers mail about it. ")
+    ok, con, sizes = _default_rule_on([inserted, WARRANTY])
+    assert min(sizes) >= 40 and 0.8 <= con[0] < 0.9
+    assert ok == [True]
+    from dedup.match.verify import MatchRule as Rule
+
+    assert Rule(0.6, 0.9, 10).accepts(sizes[0], sizes[1], round(con[0] * sizes[0]))[0] is False
+
+
+def test_short_lines_sharing_a_frame_are_not_partial_copies():
+    """One holder's copyright notices of other years (Debian's copyright files have hundreds):
+    80-90% of the short line's shingles are in the longer one, which is no copy of it."""
+    line = "Copyright: 2011 Werner Fink <werner@suse.de>"
+    longer = "Copyright: 2012 Werner Fink <werner@suse.de>\n           2003-2009 SUSE Linux Products GmbH"
+    ok, con, sizes = _default_rule_on([line, longer])
+    assert sizes[0] < 40 and 0.8 <= con[0] < 0.9
+    assert ok == [False]
+
+
+def test_the_long_tier_never_judges_equal_lengths_by_containment():
+    """Two long paragraphs of about one length stay judged by Jaccard (0.8 containment at
+    equal size is Jaccard 0.67, which would lower the threshold quietly)."""
+    edited = WARRANTY.replace("hope", "hape").replace("MERCHANTABILITY", "MERCHANTIBILITY").replace("Boston", "Bostan")
+    rule = MatchRule(0.95, 0.9, 10, 0.8, 40)
+    sets = ShingleSets.from_shingles(*shingle_hashes([WARRANTY, edited], 5))
+    ok, jac, con = rule.apply(sets, np.array([0]), np.array([1]))
+    assert jac[0] < 0.95 and con[0] >= 0.8
+    assert not ok[0]

@@ -34,7 +34,6 @@ engine call it on the stored clusters, so all three give the same table.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from collections import defaultdict
 from operator import attrgetter
@@ -78,29 +77,33 @@ def find_passages(members: Iterable[PassageMember]) -> list[tuple]:
     """The passages table's rows (id first, numbered from 1 in (source path, line, copy path,
     line) order) of the clustered paragraphs ``members``. Documents are ordered by path, so
     a scan and an update that numbers documents otherwise give the same passages."""
-    by_doc: dict[int, list[PassageMember]] = defaultdict(list)
-    order: dict[int, tuple[str, int]] = {}
-    where: dict[tuple[int, int], list[PassageMember]] = defaultdict(list)
+    members = list(members)
+    clusters_of: dict[int, set[int]] = defaultdict(set)
     canonical_doc: dict[int, int] = {}
-    for m in sorted(members, key=_by_place):
-        by_doc[m.doc].append(m)
-        where[m.cluster, m.doc].append(m)
-        if m.canonical:
-            canonical_doc[m.cluster] = m.doc
-    for doc, ms in by_doc.items():
-        order[doc] = (ms[0].path, doc)
+    order: dict[int, tuple[str, int]] = {}
+    for m in members:  # positions, not names: this loop sees every member (75k for 100 MB)
+        clusters_of[m[0]].add(m[6])
+        if m[7]:
+            canonical_doc[m[6]] = m[0]
+        order[m[0]] = (m[1], m[0])
     pairs = set()
-    for m in itertools.chain.from_iterable(by_doc.values()):
-        c = canonical_doc.get(m.cluster)
-        if c is not None and not m.canonical:
-            pairs.add((m.doc, c) if order[m.doc] <= order[c] else (c, m.doc))
-    clusters_of = {doc: {m.cluster for m in ms} for doc, ms in by_doc.items()}
+    for m in members:
+        c = canonical_doc.get(m[6]) if not m[7] else None
+        if c is not None:
+            pairs.add((m[0], c) if order[m[0]] <= order[c] else (c, m[0]))
+    # most pairs share one paragraph: a cluster, nothing to align; only the documents of the
+    # others are indexed (one document with itself: when it holds two clusters, at least)
+    aligned = [(a, b) for a, b in pairs if len(clusters_of[a] & clusters_of[b]) >= MIN_PARAGRAPHS]
+    needed = {d for pair in aligned for d in pair}
+    where: dict[tuple[int, int], list[PassageMember]] = defaultdict(list)
+    for m in sorted((m for m in members if m[0] in needed), key=_by_place):
+        where[m[6], m[0]].append(m)
     found: list[Passage] = []
-    for a, b in pairs:
+    for a, b in aligned:
         shared = clusters_of[a] & clusters_of[b]
         if a == b:
             shared = {c for c in shared if len(where[c, a]) >= 2}
-        if len(shared) >= MIN_PARAGRAPHS:  # most pairs share one paragraph: a cluster, nothing to align
+        if len(shared) >= MIN_PARAGRAPHS:
             found.extend(_passages(_chains(_matches(a, b, shared, where), a == b)))
     found.sort(key=lambda p: (order[p.source_doc_id], p.source_line_start, order[p.copy_doc_id], p.copy_line_start, p.source_line_end, p.copy_line_end))
     return [(i, *p) for i, p in enumerate(found, start=1)]

@@ -1,7 +1,7 @@
 /* dedup._core: the compiled hot path (normalization, shingles, signatures, set intersections).
  *
- * Every function here has a Python reference (dedup/normalize.py, dedup/signatures.py,
- * dedup/lsh.py, dedup/verify.py) and tests/test_core.py checks that both give the same result
+ * Every function here has a Python reference (dedup/text/normalize.py, dedup/match/signatures.py,
+ * dedup/match/lsh.py, dedup/match/verify.py) and tests/integration/test_core.py checks that both give the same result
  * bit for bit. The tables that say what a code point is (NFKC mapping, punctuation, word
  * character, t2s trigger, ...) are not written here: dedup/compiled.py computes them from the
  * running Python's unicodedata and the reference module's own classes, and hands them over with

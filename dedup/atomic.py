@@ -5,7 +5,7 @@ Every file dedup writes for a user (exports, reports, cleaned documents, manifes
 temporary name in the target's own folder, is flushed to disk, and is moved over the target with
 one ``os.replace``: the target is the old file or the complete new one, never a mix. Files
 written as one result (a cleaned corpus and its manifest) are moved into place together, once
-every one is complete (``AtomicFiles``). The database has its own version of this in store.py.
+every one is complete (``AtomicFiles``). The database has its own version of this in store/writer.py.
 
 Two kinds of temporary file, then:
 

@@ -641,7 +641,7 @@ def _passage_of(member_row) -> tuple:
 
 
 def _paragraph_row(p, kid, cluster_id) -> tuple:
-    """The paragraphs row (columns of store.py) of one paragraph."""
+    """The paragraphs row (columns of store/writer.py) of one paragraph."""
     pos, doc_id, row, _, _ = p
     idx, line_start, line_end, char_start, char_end, key_len, text, fp, _ = row
     return (pos + 1, doc_id, idx, line_start, line_end, char_start, char_end, text, key_len, fp, cluster_id,

@@ -1,7 +1,7 @@
 """Update a scan when its corpus changes: work in proportion to the change, end where a full
 scan would.
 
-A scan stores what a later one needs (store.py, schema 4): every distinct key with its MinHash
+A scan stores what a later one needs (store/writer.py): every distinct key with its MinHash
 band hashes and anchors, every pair it verified with its scores (``live`` for the pairs that are
 candidates now), and the SHA-1 of every input file. An update of the same corpus with the same
 matching options then

@@ -1,6 +1,6 @@
 """Load the Parquet tables of a Spark scan into the SQLite schema of a local scan.
 
-The result is the database ``dedup scan`` writes (store.py builds it, atomically), so ``show``,
+The result is the database ``dedup scan`` writes (store/writer.py builds it, atomically), so ``show``,
 ``stats``, ``export``, ``clean --db`` and the service read it as they read any other scan.
 Needs pyarrow only, not Spark: the tables can be copied off the cluster and loaded anywhere.
 """

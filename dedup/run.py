@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import __version__
 from .config import ScanConfig
@@ -30,6 +31,16 @@ COUNTS = (
     "documents", "clusters", "boilerplate_clusters", "duplicate_paragraphs", "chars", "duplicate_chars", "paragraphs",
     "empty_paragraphs", "distinct_keys", "signed_keys", "candidate_pairs", "lsh_pairs", "verified_edges", "bands", "rows",
 )  # fmt: skip
+
+
+class Stages(Protocol):
+    """An engine's way of carrying out the stages: one method a name of ``STAGES`` (and of any
+    ``ENGINE_STEPS`` it lists in ``steps``), each taking what the one before left on the object,
+    and ``counts``, the run's figures once the last has run."""
+
+    steps: tuple[str, ...]
+
+    def counts(self) -> dict[str, int]: ...
 
 
 @dataclass
@@ -62,6 +73,17 @@ class Run:
     def on_listing_error(self) -> Callable[[Skipped], None] | None:
         """What listing the corpus calls for an unreadable entry: skip it, or (None) stop."""
         return self.skip if self.skip_bad else None
+
+    def execute(self, engine: Stages) -> dict[str, int]:
+        """Run ``engine``'s stages in order, each timed under its name; return its counts,
+        checked to be a run's (``scan_counts``)."""
+        steps = getattr(engine, "steps", STAGES)
+        if [s for s in steps if s in STAGES] != list(STAGES) or not set(steps) <= set(STAGES) | set(ENGINE_STEPS):
+            raise ValueError(f"an engine's steps must be {STAGES} in order, with only {ENGINE_STEPS} besides: {steps}")
+        for name in steps:
+            with self.timer.stage(name):
+                getattr(engine, name)()
+        return scan_counts(**engine.counts())
 
     def row(self, run_id: int, root: str, config: ScanConfig, counts: dict) -> dict:
         """The runs row of this run, ending now."""

@@ -42,6 +42,7 @@ from ..store.summary import (
     MemberView,
     PassageView,
     Summary,
+    TopPassage,
     cluster_detail,
     paragraph_statuses,
     passage_detail,
@@ -97,18 +98,6 @@ class Block:
     hidden: int  # copies left out by Limits.members
 
 
-@dataclass(frozen=True)
-class PassageSpan:
-    """Where a passage lies, as the document map and the document views mark it."""
-
-    passage_id: int
-    source_doc: int
-    source_lines: tuple[int, int]
-    copy_doc: int
-    copy_lines: tuple[int, int]
-    characters: int
-
-
 @dataclass
 class ReportData:
     db_name: str
@@ -126,7 +115,7 @@ class ReportData:
     views: list[DocumentView]
     views_cut: dict[int, int] = field(default_factory=dict)  # doc_id -> paragraphs left out
     passages: list[PassageView] = field(default_factory=list)  # the largest, both sides aligned
-    spans: list[PassageSpan] = field(default_factory=list)  # every passage, largest first
+    spans: list[TopPassage] = field(default_factory=list)  # every passage, largest first
 
     @property
     def shown_clusters(self) -> set[int]:
@@ -175,14 +164,6 @@ def _top_clusters(db: sqlite_utils.Database, boilerplate: bool, limit: int) -> l
     """The most reused clusters, ranked as the summary ranks them (characters copied into other
     documents first)."""
     return [b.cluster_id for b in top_blocks(db, limit, boilerplate)]
-
-
-def _spans(db: sqlite_utils.Database) -> list[PassageSpan]:
-    rows = db.execute(
-        """SELECT id, source_doc_id, source_line_start, source_line_end, copy_doc_id, copy_line_start, copy_line_end,
-                  characters FROM passages ORDER BY characters DESC, paragraphs DESC, id"""
-    )
-    return [PassageSpan(r[0], r[1], (r[2], r[3]), r[4], (r[5], r[6]), r[7]) for r in rows]
 
 
 def gather(db: sqlite_utils.Database, limits: Limits = Limits(), db_name: str = "dedup.db") -> ReportData:
@@ -238,7 +219,7 @@ def gather(db: sqlite_utils.Database, limits: Limits = Limits(), db_name: str = 
     passages = [passage_detail(db, p.passage_id) for p in top_passages(db, limits.passages)]
     return ReportData(
         passages=passages,
-        spans=_spans(db),
+        spans=top_passages(db, None, text=False),
         db_name=db_name,
         finished=finished,
         summary=summary,
@@ -394,7 +375,7 @@ def _matrix(data: ReportData) -> str:
         f'<td class="num">{_pct(d.copied, d.chars)}</td><td class="num">{_pct(d.boilerplate, d.chars)}</td></tr>'
         for i, d in enumerate(data.matrix_docs)
     )
-    by_pair: dict[tuple[int, int], list[PassageSpan]] = {}
+    by_pair: dict[tuple[int, int], list[TopPassage]] = {}
     for span in data.spans:
         by_pair.setdefault((span.copy_doc, span.source_doc), []).append(span)
     shown_passages = {v.passage_id for v in data.passages}
@@ -424,7 +405,7 @@ def _matrix(data: ReportData) -> str:
     )
 
 
-def _passage_links(spans: list[PassageSpan], shown: set[int], limit: int = 8) -> str:
+def _passage_links(spans: list[TopPassage], shown: set[int], limit: int = 8) -> str:
     """``P3 (167-211)``, linked to the passage where the report shows it."""
     links = [
         (f'<a href="#ps{sp.passage_id}">P{sp.passage_id}</a>' if sp.passage_id in shown else f"P{sp.passage_id}")

@@ -9,6 +9,7 @@ canonical -> store                          (clusters expanded to paragraphs; at
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 from array import array
@@ -36,8 +37,8 @@ from ..match.signatures import oph_signatures, shingle_hashes
 from ..sources.dispatch import read_file
 from ..store.writer import Writer, remove_stale
 from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
-from ..run import Run, no_readable_documents, scan_counts
-from ..timing import Timer, epoch
+from ..run import STAGES, Run, no_readable_documents
+from ..timing import epoch
 from ..match.verify import KeySets, MatchRule, ShingleSets
 from ..workers import pool, publish, published, spans_by_cost
 from ..match.passages import refresh_passages
@@ -178,7 +179,6 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
               show_progress: bool) -> dict:
     """Read ``files`` of the corpus at ``root`` and write a new database at ``db_path`` with
     every stage of ``run`` (the database replaced only at the commit); return the run's counts."""
-    timer = run.timer
     with writing(db_path, "the new database", ELSEWHERE):
         writer = Writer(db_path)
         try:
@@ -190,13 +190,11 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
             total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
             # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
             bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
-            with timer.stage("read"):
-                keys, paths, file_hashes = read_prepared(prepared_items(files, root, config, batches=True), root, config, store, writer, run, show_progress, bar_total)
-            counts = match_and_store(config, keys, paths, writer, timer, show_progress)
-            with timer.stage("passages"):
-                counts["passages"] = refresh_passages(writer)
+            items = prepared_items(files, root, config, batches=True)
+            with LocalStages(config, items, root, store, writer, run, show_progress, bar_total) as stages:
+                counts = run.execute(stages)
             if str(root) != STDIN:
-                writer.insert("files", file_rows(files, root, file_hashes))
+                writer.insert("files", file_rows(files, root, stages.file_hashes))
             counts.update(files=len(files), skipped=len(run.skipped), bytes=total_bytes)
             writer.commit(run.row(1, resolved_root, config, counts))
         except BaseException:
@@ -752,73 +750,110 @@ def assign_keys(config: ScanConfig, n_keys: int, signed: np.ndarray, edges: np.n
     return Assignment(key_canon, key_sim, key_con, key_fragment)
 
 
-def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: Timer, show_progress: bool) -> dict:
-    """Sign, find candidates, verify, cluster, choose canonicals, and write keys, clusters and members."""
-    paras = Paragraphs(
-        _as_array(keys.para_key), _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line),
-        np.arange(1, len(keys.para_key) + 1), paths, np.frombuffer(keys.doc_date, dtype=np.float64) if len(keys.doc_date) else np.zeros(0),
-    )
-    n_keys = len(keys.key_len)
-    key_len = _as_array(keys.key_len)
-    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, key_len)
+class LocalStages:
+    """The local engine's way of running each stage of ``run.STAGES`` (``Run.execute`` calls
+    them in order) over prepared ``items``: the workers read, normalize and sign; this process
+    keeps the keys as arrays, finds candidates, and writes through ``writer`` (a store.Writer,
+    or memory.MemorySink, which ``passages_of`` then asks for its passages). Each stage leaves
+    on the object what the next one takes; the worker pool that verification and clustering
+    share is closed by ``close`` (the ``with`` block), whatever happened."""
 
-    b, r = config.lsh_bands()
-    keys.store.get([])  # map the key file now: every worker forked from here inherits the map
-    signed = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
-    with timer.stage("sign"):
-        if keys.presigned:  # by the reading workers
-            set_sizes, bands, (anchor_owner, anchor_values) = keys.signatures(b)
+    steps = STAGES
+
+    def __init__(self, config: ScanConfig, items: Iterable, root, store: KeyStore, writer, run: Run, show_progress: bool,
+                 total_bytes: int | None, passages_of: Callable = refresh_passages) -> None:
+        self.config, self.items, self.root, self.key_file, self.writer = config, items, root, store, writer
+        self.run, self.show_progress, self.total_bytes, self.passages_of = run, show_progress, total_bytes, passages_of
+        self.bands_rows = config.lsh_bands()
+        self._open = contextlib.ExitStack()
+
+    def __enter__(self) -> "LocalStages":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._open.close()
+
+    def read(self) -> None:
+        """Paragraph rows straight to the database, keys (and the workers' signatures) kept."""
+        self.keys, paths, self.file_hashes = read_prepared(
+            self.items, self.root, self.config, self.key_file, self.writer, self.run, self.show_progress, self.total_bytes
+        )
+        keys = self.keys
+        self.paras = Paragraphs(
+            _as_array(keys.para_key), _as_array(keys.para_doc), _as_array(keys.para_len), _as_array(keys.para_line),
+            np.arange(1, len(keys.para_key) + 1), paths, np.frombuffer(keys.doc_date, dtype=np.float64) if len(keys.doc_date) else np.zeros(0),
+        )
+        self.key_len = _as_array(keys.key_len)
+        self.para_rank, self.key_rank, self.best_para = key_ranks(self.config.canonical, self.paras, self.key_len)
+        self.signed = np.nonzero(self.key_len >= max(self.config.min_chars, MIN_KEY_CHARS))[0]
+
+    def sign(self) -> None:
+        """The keys' set sizes, band hashes and anchors: the workers' when every batch came signed."""
+        keys, (b, r) = self.keys, self.bands_rows
+        keys.store.get([])  # map the key file now: every worker forked from here inherits the map
+        if keys.presigned:
+            self.set_sizes, self.bands, (self.anchor_owner, self.anchor_values) = keys.signatures(b)
         else:
-            set_sizes, bands, (anchor_owner, anchor_values) = sign_keys(keys.store, signed, key_len, config, b, r, show_progress)
-        sets = KeySets(keys.store, signed, set_sizes, config)
-    with timer.stage("candidates"):
-        pairs, n_lsh = find_candidates(config, bands, anchor_owner, anchor_values, show_progress)
-    rule = config.match_rule()
-    publish(sets)  # verification and clustering score pairs on workers forked from here
-    with pool(config.effective_workers, len(pairs), fork_only=True) as workers:
-        sets.use_pool(workers)
-        try:
-            with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
-                sets.on_pairs = bar.update
-                edges, edge_jaccard = _verify(sets, pairs, rule, signed + 1, writer)
-            sets.on_pairs = None
-            with timer.stage("cluster"):
-                assignment = assign_keys(
-                    config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, keys.count,
-                    lambda a, c: rule.apply(sets, a, c),
-                )
-        finally:
-            sets.use_pool(None)
-            publish(None)
-    n_pairs = len(pairs)
-    del pairs  # candidates are scored: their memory goes back before the store stage
-    with timer.stage("store"):
-        _store_keys(keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer)
-        del bands, anchor_owner, anchor_values
-        keys.release_signatures()
-        with progress(show_progress, total=None, desc="clusters", unit="cluster") as bar:
-            built = expand_clusters(config, paras, np.arange(len(paras.key)), para_rank, key_len, assignment, best_para, bar.update)
-        furniture = corpus_boilerplate(paras, [m[0] for m in built.members], [m[1] for m in built.members])
-        writer.insert("clusters", ((*row[:-1], int(row[0] in furniture)) for row in built.clusters))
-        writer.insert("members", built.members)
-        writer.set_cluster_ids()
-    return scan_counts(
-        documents=len(paths),
-        clusters=len(built.clusters),
-        boilerplate_clusters=len(furniture),
-        duplicate_paragraphs=built.duplicate_paragraphs,
-        chars=int(paras.length.sum()),
-        duplicate_chars=built.duplicate_chars,
-        paragraphs=len(paras.key),
-        empty_paragraphs=int((paras.key < 0).sum()),
-        distinct_keys=n_keys,
-        signed_keys=len(signed),
-        candidate_pairs=n_pairs,
-        lsh_pairs=n_lsh,
-        verified_edges=len(edges),
-        bands=b,
-        rows=r,
-    )
+            self.set_sizes, self.bands, (self.anchor_owner, self.anchor_values) = sign_keys(
+                keys.store, self.signed, self.key_len, self.config, b, r, self.show_progress
+            )
+        self.sets = KeySets(keys.store, self.signed, self.set_sizes, self.config)
+
+    def candidates(self) -> None:
+        self.pairs, self.n_lsh = find_candidates(self.config, self.bands, self.anchor_owner, self.anchor_values, self.show_progress)
+
+    def verify(self) -> None:
+        """Score the candidates on workers forked from here (they stay for the clustering)."""
+        sets, pairs = self.sets, self.pairs
+        publish(sets)
+        self._open.callback(publish, None)
+        self._open.callback(sets.use_pool, None)
+        sets.use_pool(self._open.enter_context(pool(self.config.effective_workers, len(pairs), fork_only=True)))
+        with progress(self.show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
+            sets.on_pairs = bar.update
+            self.edges, self.edge_jaccard = _verify(sets, pairs, self.config.match_rule(), self.signed + 1, self.writer)
+        sets.on_pairs = None
+        self.n_pairs = len(pairs)
+        del self.pairs  # scored: their memory goes back before the store stage
+
+    def cluster(self) -> None:
+        rule, sets = self.config.match_rule(), self.sets
+        self.assignment = assign_keys(
+            self.config, len(self.key_len), self.signed, self.edges, self.edge_jaccard, sets.sizes, self.key_rank, self.keys.count,
+            lambda a, c: rule.apply(sets, a, c),
+        )
+        self.close()  # the pool and the published sets are done with
+
+    def store(self) -> None:
+        """Keys (for the next update), then clusters and members with the furniture flag."""
+        _store_keys(self.keys, self.signed, self.set_sizes, self.bands, self.anchor_owner, self.anchor_values, self.writer)
+        del self.bands, self.anchor_owner, self.anchor_values
+        self.keys.release_signatures()
+        paras = self.paras
+        with progress(self.show_progress, total=None, desc="clusters", unit="cluster") as bar:
+            self.built = expand_clusters(
+                self.config, paras, np.arange(len(paras.key)), self.para_rank, self.key_len, self.assignment, self.best_para, bar.update
+            )
+        members = self.built.members
+        self.furniture = corpus_boilerplate(paras, [m[0] for m in members], [m[1] for m in members])
+        self.writer.insert("clusters", ((*row[:-1], int(row[0] in self.furniture)) for row in self.built.clusters))
+        self.writer.insert("members", members)
+        self.writer.set_cluster_ids()
+
+    def passages(self) -> None:
+        self.n_passages = self.passages_of(self.writer)
+
+    def counts(self) -> dict:
+        paras, built, (b, r) = self.paras, self.built, self.bands_rows
+        return dict(
+            documents=len(paras.paths), clusters=len(built.clusters), boilerplate_clusters=len(self.furniture), passages=self.n_passages,
+            duplicate_paragraphs=built.duplicate_paragraphs, chars=int(paras.length.sum()), duplicate_chars=built.duplicate_chars,
+            paragraphs=len(paras.key), empty_paragraphs=int((paras.key < 0).sum()), distinct_keys=len(self.key_len),
+            signed_keys=len(self.signed), candidate_pairs=self.n_pairs, lsh_pairs=self.n_lsh, verified_edges=len(self.edges), bands=b, rows=r,
+        )
 
 
 @dataclass(frozen=True)

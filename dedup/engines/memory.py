@@ -1,6 +1,6 @@
 """The scan's pipeline on documents held in memory, for ``dedup.deduplicate``.
 
-The stages are the scan's own (``local.read_prepared``, ``local.match_and_store``), so the clusters,
+The stages are the scan's own (``local.LocalStages``), so the clusters,
 canonicals and scores are those a scan of the same documents gives. Two things differ: the
 documents are prepared in this process, a batch at a time, instead of read from files by the
 workers (verification still uses them on large inputs), and the rows go to ``MemorySink``, which
@@ -18,6 +18,7 @@ from ..config import ScanConfig
 from ..sources.corpus import Document
 from ..store.keystore import KeyStore
 from ..store.writer import table_columns
+from ..match.passages import PassageMember, find_passages
 from ..run import Run
 
 BATCH_CHARS = 512 * 1024  # characters of documents prepared (and signed) at a time
@@ -27,7 +28,7 @@ class MemorySink:
     """A writer that keeps the rows of ``KEPT`` tables as dicts, by the storage contract's column
     names, and consumes the others (the scan writes them as generators)."""
 
-    KEPT = ("documents", "paragraphs", "clusters", "members")
+    KEPT = ("documents", "paragraphs", "clusters", "members", "passages")
 
     def __init__(self) -> None:
         self.tables: dict[str, list[dict]] = {name: [] for name in self.KEPT}
@@ -44,6 +45,23 @@ class MemorySink:
         cluster_of = {m["paragraph_id"]: m["cluster_id"] for m in self.tables["members"]}
         for p in self.tables["paragraphs"]:
             p["cluster_id"] = cluster_of.get(p["id"])
+
+    def refresh_passages(self) -> int:
+        """The passages of the members kept, as ``passages.refresh_passages`` finds them in a
+        database (page furniture left out); returns how many."""
+        self.set_cluster_ids()
+        docs = {d["id"]: d["path"] for d in self.tables["documents"]}
+        paragraphs = {p["id"]: p for p in self.tables["paragraphs"]}
+        furniture = {c["id"] for c in self.tables["clusters"] if c["boilerplate"]}
+        members = []
+        for m in self.tables["members"]:
+            if m["cluster_id"] not in furniture:
+                p = paragraphs[m["paragraph_id"]]
+                members.append(PassageMember(p["doc_id"], docs[p["doc_id"]], p["idx"], p["line_start"], p["line_end"],
+                                             p["char_end"] - p["char_start"], m["cluster_id"], m["relation"] == "canonical", m["similarity"]))
+        self.tables["passages"] = []
+        self.insert("passages", find_passages(members))
+        return len(self.tables["passages"])
 
 
 def prepared_batches(docs: list[Document], config: ScanConfig) -> Iterator:
@@ -66,7 +84,7 @@ def prepared_batches(docs: list[Document], config: ScanConfig) -> Iterator:
 
 def run_in_memory(docs: list[Document], config: ScanConfig) -> tuple[list[dict], list[dict], dict]:
     """(paragraph rows, member rows, counts) of the documents, as a scan would store them."""
-    from .local import match_and_store, read_prepared
+    from .local import LocalStages
 
     compiled.prepare()
     sink = MemorySink()
@@ -75,9 +93,8 @@ def run_in_memory(docs: list[Document], config: ScanConfig) -> tuple[list[dict],
     store = KeyStore(tmp_dir(None), prefix=".dedup-memory-keys-")  # deleted by close()
     run = Run()  # texts given in memory: nothing to skip, every bad one an error
     try:
-        keys, paths, _ = read_prepared(prepared_batches(docs, config), "the texts", config, store, sink, run, False, None)
-        counts = match_and_store(config, keys, paths, sink, run.timer, False)
+        with LocalStages(config, prepared_batches(docs, config), "the texts", store, sink, run, False, None, MemorySink.refresh_passages) as stages:
+            counts = run.execute(stages)
     finally:
         store.close()
-    sink.set_cluster_ids()
     return sink.tables["paragraphs"], sink.tables["members"], counts

@@ -43,7 +43,7 @@ from ..sources.corpus import CorpusFileError, Skipped, is_utf8, relative_path, s
 from ..errors import CorpusError, DatabaseError, writing
 from ..store.keystore import KeyStore
 from ..compiled import make_normalizer
-from ..run import Run, no_readable_documents, scan_counts
+from ..run import Run, no_readable_documents
 from ..sources.selection import Selection
 from ..store.writer import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
@@ -522,9 +522,8 @@ def update(
 
 
 def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
-    """The update's stages in the order of a scan's, each a function below."""
-    from ..match.passages import refresh_passages
-    from .local import find_candidates, key_store
+    """The update's stages (``UpdateStages``) run in a scan's order, then the commit."""
+    from .local import key_store
 
     writer = Writer.updating(db_path)
     try:
@@ -532,41 +531,10 @@ def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[di
     except BaseException:
         writer.abort()
         raise
-    conn, timer = writer.db.conn, run.timer
     try:
-        plan = plan_of(conn)
-        run.skipped.extend(carried_skips(conn, plan))  # not warned about again: not read again
-        run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
-        texts = KeyTexts(conn, store)
-        with timer.stage("read"):
-            removed, added = apply_plan(conn, writer, plan, root, config, texts, run.skip_or_raise, show_progress)
-        with timer.stage("sign"):
-            deleted = sign_new_keys(conn, writer, texts, removed, added, config, show_progress)
-        with timer.stage("load"):  # the one step that grows with the index, not the change
-            paras, keys = load_corpus(conn, config)
-        with timer.stage("candidates"):
-            pairs, n_lsh = find_candidates(config, keys.bands, keys.anchor_owner, keys.anchor_values, show_progress)
-        with timer.stage("verify"):
-            verified = verify_candidates(conn, writer, texts, keys, pairs, bool(deleted), config)
-        with timer.stage("cluster"):
-            seeds = (removed.keys | added.keys | verified.flipped_keys()) - deleted
-            reclustered = recluster(writer, texts, keys, paras, verified, seeds, config)
-        with timer.stage("store"):
-            changes = store_clusters(conn, writer, paras, keys, reclustered, removed, run_id, config)
-            n_clusters, n_furniture = flag_boilerplate(conn, paras)
-        with timer.stage("passages"):  # aligned again from the stored members: those of a full scan
-            n_passages = refresh_passages(writer)
-        duplicates, duplicate_chars = stored_duplicates(conn)
-        b, r = config.lsh_bands()
-        counts = scan_counts(
-            documents=len(paras.paths), clusters=n_clusters, boilerplate_clusters=n_furniture, passages=n_passages, duplicate_paragraphs=duplicates,
-            chars=int(paras.length.sum()), duplicate_chars=duplicate_chars, paragraphs=len(paras.key),
-            empty_paragraphs=int((paras.key < 0).sum()), distinct_keys=len(keys.ids), signed_keys=len(keys.signed),
-            candidate_pairs=len(pairs), lsh_pairs=n_lsh, verified_edges=len(verified.edges), bands=b, rows=r,
-            files_read=len(plan.to_read), files_deleted=len(plan.deleted), documents_added=added.documents,
-            changes=len(changes), reclustered_keys=int(reclustered.dirty.sum()), skipped=len(run.skipped),
-        )
-        row = run.row(run_id, str(root.resolve()), config, counts)
+        stages = UpdateStages(root, config, writer, store, plan_of(writer.db.conn), run, show_progress)
+        counts = run.execute(stages)
+        row = run.row(stages.run_id, str(root.resolve()), config, counts)
         writer.commit(row)
     except BaseException:
         writer.abort()
@@ -574,6 +542,66 @@ def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[di
     finally:
         store.close()
     return counts, row
+
+
+class UpdateStages:
+    """How an update carries out each stage (``Run.execute`` calls them in order) on the scan
+    ``writer`` holds: the plan's documents removed and read, only new keys signed, candidates
+    found again from the stored band hashes (after "load", the one step that grows with the
+    index, not the change), only pairs never scored verified, only touched clusters rebuilt."""
+
+    steps = ("read", "sign", "load", "candidates", "verify", "cluster", "store", "passages")
+
+    def __init__(self, root: Path, config: ScanConfig, writer: Writer, store, plan: Plan, run: Run, show_progress: bool) -> None:
+        self.root, self.config, self.writer, self.plan, self.show_progress = root, config, writer, plan, show_progress
+        self.conn, self.run = writer.db.conn, run
+        run.skipped.extend(carried_skips(self.conn, plan))  # not warned about again: not read again
+        self.run_id = self.conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
+        self.texts = KeyTexts(self.conn, store)
+
+    def read(self) -> None:
+        self.removed, self.added = apply_plan(self.conn, self.writer, self.plan, self.root, self.config, self.texts, self.run.skip_or_raise, self.show_progress)
+
+    def sign(self) -> None:
+        self.deleted = sign_new_keys(self.conn, self.writer, self.texts, self.removed, self.added, self.config, self.show_progress)
+
+    def load(self) -> None:
+        self.paras, self.keys = load_corpus(self.conn, self.config)
+
+    def candidates(self) -> None:
+        from .local import find_candidates
+
+        keys = self.keys
+        self.pairs, self.n_lsh = find_candidates(self.config, keys.bands, keys.anchor_owner, keys.anchor_values, self.show_progress)
+
+    def verify(self) -> None:
+        self.verified = verify_candidates(self.conn, self.writer, self.texts, self.keys, self.pairs, bool(self.deleted), self.config)
+
+    def cluster(self) -> None:
+        seeds = (self.removed.keys | self.added.keys | self.verified.flipped_keys()) - self.deleted
+        self.reclustered = recluster(self.writer, self.texts, self.keys, self.paras, self.verified, seeds, self.config)
+
+    def store(self) -> None:
+        self.changes = store_clusters(self.conn, self.writer, self.paras, self.keys, self.reclustered, self.removed, self.run_id, self.config)
+        self.n_clusters, self.n_furniture = flag_boilerplate(self.conn, self.paras)
+
+    def passages(self) -> None:
+        """Aligned again from the stored members: those of a full scan."""
+        from ..match.passages import refresh_passages
+
+        self.n_passages = refresh_passages(self.writer)
+
+    def counts(self) -> dict:
+        paras, keys, plan, (b, r) = self.paras, self.keys, self.plan, self.config.lsh_bands()
+        duplicates, duplicate_chars = stored_duplicates(self.conn)
+        return dict(
+            documents=len(paras.paths), clusters=self.n_clusters, boilerplate_clusters=self.n_furniture, passages=self.n_passages,
+            duplicate_paragraphs=duplicates, chars=int(paras.length.sum()), duplicate_chars=duplicate_chars, paragraphs=len(paras.key),
+            empty_paragraphs=int((paras.key < 0).sum()), distinct_keys=len(keys.ids), signed_keys=len(keys.signed),
+            candidate_pairs=len(self.pairs), lsh_pairs=self.n_lsh, verified_edges=len(self.verified.edges), bands=b, rows=r,
+            files_read=len(plan.to_read), files_deleted=len(plan.deleted), documents_added=self.added.documents,
+            changes=len(self.changes), reclustered_keys=int(self.reclustered.dirty.sum()), skipped=len(self.run.skipped),
+        )
 
 
 def apply_plan(conn, writer: Writer, plan: Plan, root: Path, config: ScanConfig, texts: KeyTexts, on_error: Callable,

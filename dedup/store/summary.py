@@ -27,17 +27,20 @@ class TopBlock:
 
 @dataclass(frozen=True)
 class TopPassage:
-    """A passage as the summary lists it: where both sides are and how they start."""
+    """A passage as the summary lists it and the report marks it: where both sides are, how
+    large it is, and how it starts."""
 
     passage_id: int
+    source_doc: int  # documents.id
     source_path: str
     source_lines: tuple[int, int]
+    copy_doc: int
     copy_path: str
     copy_lines: tuple[int, int]
     paragraphs: int
     characters: int
     similarity: float
-    text: str  # the first paragraph of the copy side
+    text: str  # the first paragraph of the copy side ("" when not asked for)
 
 
 @dataclass(frozen=True)
@@ -83,19 +86,23 @@ def top_blocks(db: sqlite_utils.Database, top: int, boilerplate: bool | None = N
     return [TopBlock(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
 _TOP_PASSAGES_SQL = """
-    SELECT ps.id, sd.path, ps.source_line_start, ps.source_line_end, cd.path, ps.copy_line_start, ps.copy_line_end,
-           ps.paragraphs, ps.characters, ps.similarity,
-           (SELECT text FROM paragraphs WHERE doc_id = ps.copy_doc_id AND line_start >= ps.copy_line_start
-            ORDER BY idx LIMIT 1)
+    SELECT ps.id, ps.source_doc_id, sd.path, ps.source_line_start, ps.source_line_end, ps.copy_doc_id, cd.path,
+           ps.copy_line_start, ps.copy_line_end, ps.paragraphs, ps.characters, ps.similarity, {text}
     FROM passages ps JOIN documents sd ON sd.id = ps.source_doc_id JOIN documents cd ON cd.id = ps.copy_doc_id
     ORDER BY ps.characters DESC, ps.paragraphs DESC, ps.id LIMIT ?"""
 
 
-def top_passages(db: sqlite_utils.Database, top: int) -> list[TopPassage]:
-    """The ``top`` largest passages, by copied characters."""
+_FIRST_COPIED = """(SELECT text FROM paragraphs WHERE doc_id = ps.copy_doc_id AND line_start >= ps.copy_line_start
+                    ORDER BY idx LIMIT 1)"""
+
+
+def top_passages(db: sqlite_utils.Database, top: int | None, text: bool = True) -> list[TopPassage]:
+    """The ``top`` largest passages (every one for None), by copied characters, with the first
+    paragraph of the copy side unless ``text`` is false."""
+    sql = _TOP_PASSAGES_SQL.format(text=_FIRST_COPIED if text else "''")
     return [
-        TopPassage(r[0], r[1], (r[2], r[3]), r[4], (r[5], r[6]), r[7], r[8], r[9], r[10] or "")
-        for r in db.execute(_TOP_PASSAGES_SQL, [top]).fetchall()
+        TopPassage(r[0], r[1], r[2], (r[3], r[4]), r[5], r[6], (r[7], r[8]), r[9], r[10], r[11], r[12] or "")
+        for r in db.execute(sql, [-1 if top is None else top]).fetchall()
     ]
 
 

@@ -51,3 +51,57 @@ def test_a_scan_and_an_update_store_the_same_counts_and_stage_names(tmp_path):
     scanned, updated = (set(json.loads(timings)) for _, timings in runs)  # stored with sorted keys: names, not order
     assert scanned == set(STAGES)
     assert set(STAGES) <= updated <= set(STAGES) | set(ENGINE_STEPS)
+
+
+class _Engine:
+    """An engine that records the stages it is asked to run."""
+
+    def __init__(self, steps=None, counts=None):
+        if steps is not None:
+            self.steps = steps
+        self.ran: list[str] = []
+        self._counts = counts if counts is not None else {name: 0 for name in COUNTS}
+
+    def __getattr__(self, name):
+        if name in STAGES or name in ENGINE_STEPS:
+            return lambda: self.ran.append(name)
+        raise AttributeError(name)
+
+    def counts(self):
+        return self._counts
+
+
+def test_a_run_executes_an_engines_stages_in_the_one_order_timing_each():
+    run = Run()
+    engine = _Engine()
+    assert run.execute(engine) == {name: 0 for name in COUNTS}
+    assert engine.ran == list(STAGES) == list(run.timer.timings)
+    with_load = _Engine(steps=("read", "sign", "load", "candidates", "verify", "cluster", "store", "passages"))
+    Run().execute(with_load)
+    assert with_load.ran == list(with_load.steps)
+
+
+@pytest.mark.parametrize("steps", [
+    ("sign", "read", "candidates", "verify", "cluster", "store", "passages"),  # out of order
+    ("read", "sign", "candidates", "verify", "cluster", "store"),  # one left out
+    ("read", "sign", "candidates", "verify", "cluster", "store", "passages", "dance"),  # one unknown
+])
+def test_a_run_refuses_an_engine_whose_steps_are_not_the_stages(steps):
+    engine = _Engine(steps=steps)
+    with pytest.raises(ValueError, match="in order"):
+        Run().execute(engine)
+    assert engine.ran == []
+
+
+def test_a_run_refuses_an_engine_that_does_not_report_every_count():
+    counts = {name: 0 for name in COUNTS if name != "clusters"}
+    with pytest.raises(ValueError, match="clusters"):
+        Run().execute(_Engine(counts=counts))
+
+
+def test_the_local_and_update_engines_declare_the_stages():
+    from dedup.engines.local import LocalStages
+    from dedup.engines.update import UpdateStages
+
+    assert LocalStages.steps == STAGES
+    assert [s for s in UpdateStages.steps if s in STAGES] == list(STAGES)

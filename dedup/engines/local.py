@@ -179,33 +179,40 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
               show_progress: bool) -> dict:
     """Read ``files`` of the corpus at ``root`` and write a new database at ``db_path`` with
     every stage of ``run`` (the database replaced only at the commit); return the run's counts."""
-    with writing(db_path, "the new database", ELSEWHERE):
-        writer = Writer(db_path)
-        try:
-            store = key_store(writer)
-        except BaseException:
-            writer.abort()
-            raise
-        try:
-            total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
-            # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
-            bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
-            items = prepared_items(files, root, config, batches=True)
-            with LocalStages(config, items, root, store, writer, run, show_progress, bar_total) as stages:
-                counts = run.execute(stages)
-            if str(root) != STDIN:
-                writer.insert("files", file_rows(files, root, stages.file_hashes))
-            counts.update(files=len(files), skipped=len(run.skipped), bytes=total_bytes)
-            writer.commit(run.row(1, resolved_root, config, counts))
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            store.close()
+    with writing(db_path, "the new database", ELSEWHERE), writer_and_key_store(lambda: Writer(db_path)) as (writer, store):
+        total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
+        # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
+        bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
+        items = prepared_items(files, root, config, batches=True)
+        with LocalStages(config, items, root, store, writer, run, show_progress, bar_total) as stages:
+            counts = run.execute(stages)
+        if str(root) != STDIN:
+            writer.insert("files", file_rows(files, root, stages.file_hashes))
+        counts.update(files=len(files), skipped=len(run.skipped), bytes=total_bytes)
+        writer.commit(run.row(1, resolved_root, config, counts))
     return counts
 
 
 ELSEWHERE = "point --db elsewhere"  # the fix a full disk under the database is given, besides freeing space
+
+
+@contextlib.contextmanager
+def writer_and_key_store(open_writer: Callable[[], Writer]) -> Iterator[tuple[Writer, KeyStore]]:
+    """The writer ``open_writer`` gives and its key store, for one run: on any failure the writer
+    is aborted (the database left as it was before the run); the key store is removed at the end."""
+    writer = open_writer()
+    try:
+        store = key_store(writer)
+    except BaseException:
+        writer.abort()
+        raise
+    try:
+        yield writer, store
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        store.close()
 
 
 def key_store(writer: Writer) -> KeyStore:

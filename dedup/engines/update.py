@@ -523,24 +523,13 @@ def update(
 
 def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
     """The update's stages (``UpdateStages``) run in a scan's order, then the commit."""
-    from .local import key_store
+    from .local import writer_and_key_store
 
-    writer = Writer.updating(db_path)
-    try:
-        store = key_store(writer)
-    except BaseException:
-        writer.abort()
-        raise
-    try:
+    with writer_and_key_store(lambda: Writer.updating(db_path)) as (writer, store):
         stages = UpdateStages(root, config, writer, store, plan_of(writer.db.conn), run, show_progress)
         counts = run.execute(stages)
         row = run.row(stages.run_id, str(root.resolve()), config, counts)
         writer.commit(row)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        store.close()
     return counts, row
 
 

@@ -43,6 +43,59 @@ class FilterResult:
     passed_bad: int = 0  # bad lines passed through unchanged under skip_bad
 
 
+def _parse_batch(batch: list[tuple[int, bytes]], source: str, fields: RecordFields, skip_bad: bool,
+                 on_skip: Callable[[RecordError], None] | None) -> list:
+    """The record of every numbered line (None for a blank one), or its error under ``skip_bad``."""
+    docs = []
+    for number, line in batch:
+        try:
+            docs.append(parse_record(line, source, number, fields))
+        except RecordError as error:
+            if not skip_bad:
+                raise
+            if on_skip:
+                on_skip(error)
+            docs.append(error)
+    return docs
+
+
+def _batch_matches(docs: list, paragraphs: list[list], normalizer, index: KeyIndex, reference, stream: bool) -> list[Match | None]:
+    """What every paragraph of a batch copies (None: nothing), in order: the reference first,
+    then the stream's index (which learns the paragraphs that copy nothing, when ``stream``)."""
+    keys = [normalizer(p.text) for ps in paragraphs for p in ps]
+    refs = [
+        {"document": d.path, "line_start": p.line_start, "line_end": p.line_end, "in": "stream"}
+        for d, ps in zip(docs, paragraphs) for p in ps
+    ]
+    found: list[Match | None] = [None] * len(keys)
+    if reference is not None:
+        flat = [p for ps in paragraphs for p in ps]
+        for i, answer in enumerate(reference.match_keys(flat, keys, within=False)):
+            if answer.status == "copy":
+                found[i] = Match({**answer.canonical, "in": "reference"}, answer.relation, answer.similarity, answer.containment)
+    rest = [i for i, m in enumerate(found) if m is None]
+    in_stream = index.match([keys[i] for i in rest], [refs[i] for i in rest] if stream else None)
+    for i, m in zip(rest, in_stream):
+        found[i] = m
+    return found
+
+
+def _rewritten(line: bytes, found: list, fields: RecordFields, mark: bool) -> bytes:
+    """The record of ``line`` with its ``found`` (paragraph, match) copies cut from the text
+    field, or listed in ``MARK_FIELD``; its line ending kept."""
+    record = json.loads(line)
+    if mark:
+        record[MARK_FIELD] = [
+            {"line_start": p.line_start, "line_end": p.line_end, "relation": m.relation, "similarity": m.similarity,
+             "containment": m.containment, "copies": m.ref}
+            for p, m in found
+        ]
+    else:
+        record[fields.text] = remove_lines(record[fields.text], [(p.line_start, p.line_end) for p, _ in found])
+    ending = b"\r\n" if line.endswith(b"\r\n") else b"\n"
+    return json.dumps(record, ensure_ascii=False).encode("utf-8") + ending
+
+
 def reference_index(db):
     """The lookup index of a scan's database (a reference corpus) and that scan's config: built
     from the band hashes and anchors the scan stored, in seconds, not by normalizing it again."""
@@ -72,34 +125,10 @@ def filter_stream(
     result = FilterResult()
     numbered = enumerate(lines, start=1)
     while batch := list(itertools.islice(numbered, BATCH_RECORDS)):
-        docs = []
-        for number, line in batch:
-            try:
-                docs.append(parse_record(line, source, number, fields))
-            except RecordError as error:
-                if not skip_bad:
-                    raise
-                if on_skip:
-                    on_skip(error)
-                docs.append(error)
+        docs = _parse_batch(batch, source, fields, skip_bad, on_skip)
         paragraphs = [split_paragraphs(d.text, config.split) if d is not None and not isinstance(d, RecordError) else [] for d in docs]
-        keys = [normalizer(p.text) for ps in paragraphs for p in ps]
-        refs = [
-            {"document": d.path, "line_start": p.line_start, "line_end": p.line_end, "in": "stream"}
-            for d, ps in zip(docs, paragraphs) for p in ps
-        ]
-        found_in_reference: list[Match | None] = [None] * len(keys)
-        if reference is not None:
-            flat = [p for ps in paragraphs for p in ps]
-            for i, answer in enumerate(reference.match_keys(flat, keys, within=False)):
-                if answer.status == "copy":
-                    found_in_reference[i] = Match({**answer.canonical, "in": "reference"}, answer.relation, answer.similarity, answer.containment)
-        rest = [i for i, m in enumerate(found_in_reference) if m is None]
-        in_stream = index.match([keys[i] for i in rest], [refs[i] for i in rest] if stream else None)
-        for i, m in zip(rest, in_stream):
-            found_in_reference[i] = m
-        matches = iter(found_in_reference)
-        for (number, line), doc, ps in zip(batch, docs, paragraphs):
+        matches = iter(_batch_matches(docs, paragraphs, normalizer, index, reference, stream))
+        for (_, line), doc, ps in zip(batch, docs, paragraphs):
             if isinstance(doc, RecordError):
                 result.passed_bad += 1
             elif doc is not None:
@@ -111,15 +140,5 @@ def filter_stream(
                 continue
             result.duplicates += len(found)
             result.rewritten += 1
-            record = json.loads(line)
-            if mark:
-                record[MARK_FIELD] = [
-                    {"line_start": p.line_start, "line_end": p.line_end, "relation": m.relation, "similarity": m.similarity,
-                     "containment": m.containment, "copies": m.ref}
-                    for p, m in found
-                ]
-            else:
-                record[fields.text] = remove_lines(record[fields.text], [(p.line_start, p.line_end) for p, _ in found])
-            ending = b"\r\n" if line.endswith(b"\r\n") else b"\n"
-            write(json.dumps(record, ensure_ascii=False).encode("utf-8") + ending)
+            write(_rewritten(line, found, fields, mark))
     return result

@@ -166,6 +166,44 @@ def _top_clusters(db: sqlite_utils.Database, boilerplate: bool, limit: int) -> l
     return [b.cluster_id for b in top_blocks(db, limit, boilerplate)]
 
 
+def _heat_map(documents: list, shared: dict, limit: int) -> tuple[list, list[list[int]]]:
+    """(documents, characters shared by each two of them): every document of a small corpus,
+    else the ``limit`` that share most text."""
+    by_id = {d.doc_id: d for d in documents}
+    if len(documents) <= limit:
+        matrix_docs = documents
+    else:
+        involvement: dict[int, int] = {}
+        for (a, b), (chars, _) in shared.items():
+            involvement[a] = involvement.get(a, 0) + chars
+            involvement[b] = involvement.get(b, 0) + chars
+        chosen = sorted(involvement, key=lambda d: (-involvement[d], d))[:limit]
+        matrix_docs = [by_id[d] for d in sorted(chosen)]
+    position = {d.doc_id: i for i, d in enumerate(matrix_docs)}
+    matrix = [[0] * len(matrix_docs) for _ in matrix_docs]
+    for (a, b), (chars, _) in shared.items():
+        if a in position and b in position:
+            matrix[position[a]][position[b]] = chars
+    return matrix_docs, matrix
+
+
+def _document_views(db: sqlite_utils.Database, documents: list, limits: Limits) -> tuple[list[DocumentView], dict[int, int]]:
+    """Documents paragraph by paragraph, those with most copied text first, within the budget of
+    ``limits.paragraphs``; and how many paragraphs each cut document leaves out."""
+    ranked = sorted(documents, key=lambda d: (-(d.copied + d.boilerplate), d.doc_id))[: limits.documents]
+    budget, chosen_docs, cut = limits.paragraphs, [], {}
+    for d in ranked:
+        if budget <= 0:
+            break
+        take = min(d.paragraphs, budget)
+        chosen_docs.append((d, take))
+        budget -= take
+        if take < d.paragraphs:
+            cut[d.doc_id] = d.paragraphs - take
+    statuses = paragraph_statuses(db, [d.doc_id for d, _ in chosen_docs], limit=max((t for _, t in chosen_docs), default=0))
+    return [DocumentView(d.doc_id, d.path, statuses[d.doc_id][:take]) for d, take in chosen_docs], cut
+
+
 def gather(db: sqlite_utils.Database, limits: Limits = Limits(), db_name: str = "dedup.db") -> ReportData:
     """Everything the report shows, read from a scan's database, as plain data."""
     summary = summarize(db, top=0)
@@ -180,42 +218,14 @@ def gather(db: sqlite_utils.Database, limits: Limits = Limits(), db_name: str = 
     by_id = {d.doc_id: d for d in documents}
     shared = _shared(db)
 
-    # The heat map: every document of a small corpus; else those that share most text.
-    if len(documents) <= limits.matrix:
-        matrix_docs = documents
-    else:
-        involvement: dict[int, int] = {}
-        for (a, b), (chars, _) in shared.items():
-            involvement[a] = involvement.get(a, 0) + chars
-            involvement[b] = involvement.get(b, 0) + chars
-        chosen = sorted(involvement, key=lambda d: (-involvement[d], d))[: limits.matrix]
-        matrix_docs = [by_id[d] for d in sorted(chosen)]
-    position = {d.doc_id: i for i, d in enumerate(matrix_docs)}
-    matrix = [[0] * len(matrix_docs) for _ in matrix_docs]
-    for (a, b), (chars, _) in shared.items():
-        if a in position and b in position:
-            matrix[position[a]][position[b]] = chars
-
+    matrix_docs, matrix = _heat_map(documents, shared, limits.matrix)
     between = sorted(((k, v) for k, v in shared.items() if k[0] != k[1]), key=lambda kv: (-kv[1][0], kv[0]))
     pairs = [Pair(by_id[a], by_id[b], chars, n) for (a, b), (chars, n) in between[: limits.pairs]]
 
     blocks = [_block(db, c, limits.members) for c in _top_clusters(db, False, limits.clusters)]
     boiler = [_block(db, c, limits.members) for c in _top_clusters(db, True, limits.boilerplate)]
 
-    # Documents paragraph by paragraph: those with most copied text first, within the budget.
-    ranked = sorted(documents, key=lambda d: (-(d.copied + d.boilerplate), d.doc_id))[: limits.documents]
-    budget, chosen_docs, cut = limits.paragraphs, [], {}
-    for d in ranked:
-        if budget <= 0:
-            break
-        take = min(d.paragraphs, budget)
-        chosen_docs.append((d, take))
-        budget -= take
-        if take < d.paragraphs:
-            cut[d.doc_id] = d.paragraphs - take
-    statuses = paragraph_statuses(db, [d.doc_id for d, _ in chosen_docs], limit=max((t for _, t in chosen_docs), default=0))
-    views = [DocumentView(d.doc_id, d.path, statuses[d.doc_id][:take]) for d, take in chosen_docs]
-
+    views, cut = _document_views(db, documents, limits)
     passages = [passage_detail(db, p.passage_id) for p in top_passages(db, limits.passages)]
     return ReportData(
         passages=passages,

@@ -490,6 +490,21 @@ def document_row_of(doc_id: int, doc: Document, n_paragraphs: int, n_chars: int)
     return (doc_id, doc.path, doc.encoding, doc.size, doc.sha1, n_paragraphs, n_chars, doc.source or doc.path, doc.record, doc.date, doc.meta)
 
 
+def _batch_arrays(item: "PreparedBatch", first_doc: int, doc_rows: list[tuple]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A prepared batch's paragraph spans (n, 6), the document id of each paragraph, and their
+    texts (slices of the batch's text); its documents rows appended to ``doc_rows``."""
+    counts = np.frombuffer(item.counts, dtype=np.int64)
+    spans = np.frombuffer(item.spans, dtype=np.int64).reshape(-1, 6) if len(item.spans) else np.zeros((0, 6), np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    lengths = spans[:, 4] - spans[:, 3]
+    n_chars = np.bincount(owner, weights=lengths, minlength=len(counts)).astype(np.int64).tolist()
+    doc_rows.extend(document_row_of(first_doc + i, doc, count, n_chars[i]) for i, (doc, count) in enumerate(zip(item.docs, counts.tolist())))
+    base = np.frombuffer(item.text_starts, dtype=np.int64)[owner] if len(spans) else np.zeros(0, np.int64)
+    text = item.text
+    texts = [text[a:b] for a, b in zip((spans[:, 3] + base).tolist(), (spans[:, 4] + base).tolist())]
+    return spans, owner + first_doc, texts
+
+
 def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_progress, total_bytes) -> tuple[_Keys, list[str], dict]:
     """The read stage's bookkeeping over ``items`` (prepared batches and errors, in corpus order,
     as ``prepared_items`` gives them): paragraph rows go straight to ``writer``, keys to the key store.
@@ -516,25 +531,16 @@ def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_p
                 if doc.record is None:
                     file_hashes[doc.source or doc.path] = (doc.sha1, doc.size)
                 keys.doc_date.append(epoch(doc.date))
-            counts = np.frombuffer(item.counts, dtype=np.int64)
-            spans = np.frombuffer(item.spans, dtype=np.int64).reshape(-1, 6) if len(item.spans) else np.zeros((0, 6), np.int64)
+            spans, para_doc, texts = _batch_arrays(item, first_doc, doc_rows)
             n = len(spans)
-            owner = np.repeat(np.arange(len(counts)), counts)
-            lengths = spans[:, 4] - spans[:, 3]
-            n_chars = np.bincount(owner, weights=lengths, minlength=len(counts)).astype(np.int64).tolist()
-            doc_rows.extend(document_row_of(first_doc + i, doc, count, n_chars[i]) for i, (doc, count) in enumerate(zip(item.docs, counts.tolist())))
             if len(doc_rows) >= DOCUMENT_ROWS_BATCH:
                 writer.insert("documents", doc_rows)
                 doc_rows.clear()
             ids = keys.add_batch(item, shortest)
-            para_doc = owner + first_doc
             keys.para_key.frombytes(ids.tobytes())
             keys.para_doc.frombytes(para_doc.astype(np.int64).tobytes())
-            keys.para_len.frombytes(lengths.tobytes())
+            keys.para_len.frombytes((spans[:, 4] - spans[:, 3]).tobytes())
             keys.para_line.frombytes(spans[:, 1].tobytes())
-            base = np.frombuffer(item.text_starts, dtype=np.int64)[owner] if n else np.zeros(0, np.int64)
-            text = item.text
-            texts = [text[a:b] for a, b in zip((spans[:, 3] + base).tolist(), (spans[:, 4] + base).tolist())]
             fps = item.fingerprints
             fp_list = [None if (fp := fps[i : i + 16]) == no_fp else fp for i in range(0, 16 * n, 16)]
             key_ids = [k + 1 if k >= 0 else None for k in ids.tolist()]

@@ -23,6 +23,7 @@ from .. import compiled
 from ..match.boilerplate import corpus_boilerplate
 from ..match.canonical import MemberFacts, paragraph_rank, reason
 from ..match.cluster import cluster_keys, fragments
+from ..match.joined import add_joined
 from ..config import MIN_KEY_CHARS, ScanConfig
 from ..sources.corpus import CorpusFileError, Document, Skipped, hash_file, relative_path
 from ..atomic import tmp_dir
@@ -627,11 +628,12 @@ KEY_ROWS_BATCH = 50_000  # key texts written at a time (read back from the key s
 CHECKED_ROWS_BATCH = 100_000  # checked rows turned into Python numbers at a time
 
 
-def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray]:
-    """Verify the candidate pairs; every scored pair is stored (table ``checked``, by keys.id,
-    as a candidate of this run) so that an update scores only pairs it has never seen."""
+def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Verify the candidate pairs: (edges, their Jaccard, the containment of every pair); every
+    scored pair is stored (table ``checked``, by keys.id, as a candidate of this run) so that an
+    update scores only pairs it has never seen."""
     if len(pairs) == 0:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
     jac, con = sets.score(pairs[:, 0], pairs[:, 1])
     ida, idb = key_ids[pairs[:, 0]], key_ids[pairs[:, 1]]
     lo, hi = np.minimum(ida, idb), np.maximum(ida, idb)
@@ -639,7 +641,15 @@ def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, write
         e = s + CHECKED_ROWS_BATCH
         writer.insert("checked", zip(lo[s:e].tolist(), hi[s:e].tolist(), jac[s:e].tolist(), con[s:e].tolist(), itertools.repeat(1)))
     ok = rule.judge(jac, con, sets.sizes[pairs[:, 0]], sets.sizes[pairs[:, 1]])
-    return pairs[ok], jac[ok]
+    return pairs[ok], jac[ok], con
+
+
+def signed_position(n_keys: int, signed: np.ndarray) -> np.ndarray:
+    """Per key index, plus one last entry -1 (so that a paragraph's key -1 maps to it): its
+    position among the signed keys, -1 for a key never signed."""
+    position = np.full(n_keys + 1, -1, dtype=np.int64)
+    position[signed] = np.arange(len(signed))
+    return position
 
 
 def key_rows(key_ids, fps, key_len, set_sizes, bands, anchor_owner, anchor_values, signed_pos) -> Iterator[tuple]:
@@ -780,13 +790,15 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
         try:
             with timer.stage("verify"), progress(show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
                 sets.on_pairs = bar.update
-                edges, edge_jaccard = _verify(sets, pairs, rule, signed + 1, writer)
+                edges, edge_jaccard, pair_con = _verify(sets, pairs, rule, signed + 1, writer)
             sets.on_pairs = None
             with timer.stage("cluster"):
-                assignment = assign_keys(
-                    config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, keys.count,
-                    lambda a, c: rule.apply(sets, a, c),
+                # halves of broken lines, judged together against their candidates (match/joined.py)
+                edges, edge_jaccard, match, _ = add_joined(
+                    rule, sets.score, sets.sizes, signed_position(n_keys, signed)[paras.key], paras.doc, pairs, pair_con,
+                    edges, edge_jaccard, lambda a, c: rule.apply(sets, a, c),
                 )
+                assignment = assign_keys(config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, keys.count, match)
         finally:
             sets.use_pool(None)
             publish(None)

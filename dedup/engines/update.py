@@ -713,7 +713,7 @@ def add_joined_pairs(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "
     rule = config.match_rule()
     para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
     _, con = score(pairs[:, 0], pairs[:, 1]) if len(pairs) else (np.zeros(0), np.zeros(0))
-    verified.joined, joined_jaccard, _ = joined_edges(rule, score, keys.set_sizes, para_node, paras.doc, pairs, con)
+    verified.joined, joined_jaccard, _ = joined_edges(rule, score, keys.set_sizes, para_node, paras.doc, pairs, con, verified.edges)
     verified.edges, verified.edge_jaccard = merge_edges(verified.edges, verified.edge_jaccard, verified.joined, joined_jaccard, len(keys.signed))
     verified.neighbours = signed_ids[neighbour_pairs(para_node, paras.doc)]
 

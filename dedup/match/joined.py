@@ -15,9 +15,15 @@ stay apart and are judged together here:
    no candidate of its own is tried against its neighbour's.
 3. ``judge_joined``: the union A | B is scored against O from the three pairs' exact
    intersections, |(A | B) & O| >= |A & O| + |B & O| - |A & B| (a lower bound: exact when
-   the halves share no shingle), and the match rule judges the union against O; when it
-   passes and each half holds at least ``JOINED_HALF_SHARE`` of its own shingles inside O,
-   both halves are copies of O (edges A-O and B-O).
+   the halves share no shingle), and the match rule judges the union against O, as a near
+   copy or as a partial copy inside O (never O inside the union: two lines that each
+   resemble O hold it together). When it passes, each half holds at least
+   ``JOINED_HALF_SHARE`` of its own shingles inside O, and the halves share at most
+   ``JOINED_MAX_OVERLAP`` of the smaller (two pieces of one text, not two versions of it),
+   both halves are copies of O (edges A-O and B-O), unless a half already has a copy of its
+   own: a key is one text wherever it stands, and on Debian's copyright files a GPL notice
+   with hundreds of copies, followed on one page by a line that completed it into another
+   wording, went to that wording and left its copies (5,096 pairs apart in ``bench debian``).
 
 ``with_joined`` makes the clustering's match function accept those pairs too, so a half is
 still judged against its canonical (no drift): it stays with O only when O is the canonical.
@@ -34,7 +40,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import JOINED_HALF_SHARE
+from ..config import JOINED_HALF_SHARE, JOINED_MAX_OVERLAP
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -93,12 +99,15 @@ def joined_triples(neighbours: np.ndarray, pairs: np.ndarray, containment: np.nd
     return np.unique(triples, axis=0) if len(triples) else triples.reshape(0, 3)
 
 
-def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray,
+def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, matched: np.ndarray | None = None,
                  half_share: float = JOINED_HALF_SHARE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pairs (half, other) that the joined rule makes copies (see the module docstring),
     shape (m, 2) with half < other swapped into (lower, higher) order, distinct and sorted,
     with each pair's own Jaccard and containment. ``score(a, b)`` gives the exact (Jaccard,
-    containment) of node pairs; ``rule`` is the scan's ``verify.MatchRule``.
+    containment) of node pairs; ``rule`` is the scan's ``verify.MatchRule``. A half that
+    ``matched`` says has a copy of its own (an edge of the match rule) gets no joined pair:
+    it is a text of its own, not a piece (a key is the same text in every document, and one
+    page where it happens to precede a fitting line must not take it from its copies).
     """
     if not len(triples):
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
@@ -112,26 +121,38 @@ def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray,
     size_o = sizes[other]
     u_jac = shared / np.maximum(union + size_o - shared, 1)
     u_con = shared / np.maximum(np.minimum(union, size_o), 1)
-    ok = rule.judge(u_jac, u_con, union, size_o)
+    # the union is a near copy of O, or a partial copy inside it (never O inside the union:
+    # two lines each like O would always hold it)
+    ok = rule.judge(u_jac, u_con, union, size_o) & ((union <= size_o) | (u_jac >= rule.threshold - 1e-12))
+    ok &= i_halves <= JOINED_MAX_OVERLAP * np.minimum(sizes[first], sizes[second])  # two pieces, not two versions
     ok &= (i_first / sizes[first] >= half_share - 1e-12) & (i_second / sizes[second] >= half_share - 1e-12)
-    half = np.concatenate((first[ok], second[ok]))
-    partner = np.concatenate((other[ok], other[ok]))
-    own_jac = np.concatenate((jac[:t][ok], jac[t : 2 * t][ok]))
-    own_con = np.concatenate((con[:t][ok], con[t : 2 * t][ok]))
+    matched = np.zeros(len(sizes), dtype=bool) if matched is None else matched
+    ok_first, ok_second = ok & ~matched[first], ok & ~matched[second]
+    half = np.concatenate((first[ok_first], second[ok_second]))
+    partner = np.concatenate((other[ok_first], other[ok_second]))
+    own_jac = np.concatenate((jac[:t][ok_first], jac[t : 2 * t][ok_second]))
+    own_con = np.concatenate((con[:t][ok_first], con[t : 2 * t][ok_second]))
     lo, hi = np.minimum(half, partner), np.maximum(half, partner)
     _, first_at = np.unique(lo * (int(sizes.shape[0]) + 1) + hi, return_index=True)
     return np.stack([lo[first_at], hi[first_at]], axis=1), own_jac[first_at], own_con[first_at]
 
 
 def joined_edges(rule, score: ScoreFn, sizes: np.ndarray, para_node: np.ndarray, para_doc: np.ndarray,
-                 pairs: np.ndarray, containment: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 pairs: np.ndarray, containment: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1-3 of the module docstring: the (half, other) pairs the joined rule accepts,
-    with their own Jaccard and containment (``judge_joined``); none when the rule makes no
-    partial copies (``--containment 0``)."""
+    with their own Jaccard and containment (``judge_joined``), for halves in none of the
+    match rule's ``edges``; none when the rule makes no partial copies (``--containment 0``)."""
     if rule.containment <= 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
     triples = joined_triples(neighbour_pairs(para_node, para_doc), pairs, containment, sizes)
-    return judge_joined(rule, score, sizes, triples)
+    return judge_joined(rule, score, sizes, triples, has_edge(len(sizes), edges))
+
+
+def has_edge(n: int, edges: np.ndarray) -> np.ndarray:
+    """Which of n nodes are in one of ``edges``."""
+    out = np.zeros(n, dtype=bool)
+    out[np.asarray(edges, dtype=np.int64).ravel()] = True
+    return out
 
 
 def add_joined(rule, score: ScoreFn, sizes: np.ndarray, para_node: np.ndarray, para_doc: np.ndarray,
@@ -140,7 +161,7 @@ def add_joined(rule, score: ScoreFn, sizes: np.ndarray, para_node: np.ndarray, p
     into ``edges``: (edges with the joined ones, their Jaccard, ``match`` accepting the joined
     pairs, the joined pairs). Nodes are the positions of the signed keys; ``para_node`` and
     ``para_doc`` give every paragraph's node (-1: none) and document, in corpus order."""
-    joined, joined_jac, _ = joined_edges(rule, score, sizes, para_node, para_doc, pairs, containment)
+    joined, joined_jac, _ = joined_edges(rule, score, sizes, para_node, para_doc, pairs, containment, edges)
     n = len(sizes)
     edges, edge_jaccard = merge_edges(edges, edge_jaccard, joined, joined_jac, n)
     return edges, edge_jaccard, with_joined(match, joined, n), joined

@@ -76,9 +76,9 @@ def diagnose(truth_path: Path, db_path: Path) -> list[dict]:
             continue
         key, cluster = lines[k]
         first_key, first_cluster = lines[original[r.source]]
-        if cluster is not None and cluster == first_cluster:
-            continue
-        group = {lines[o][0] for o in by_source[r.source]} - {key}
+        if (cluster is not None and cluster == first_cluster) or key is None or first_key is None:
+            continue  # found, or a line whose normalized text is empty (no key to match)
+        group = {lines[o][0] for o in by_source[r.source]} - {key, None}
         pairs = [checked.get((min(key, g), max(key, g))) for g in group]
         pairs = [p for p in pairs if p is not None]
         sz = [(sizes[key], sizes[g]) for g in group if (min(key, g), max(key, g)) in checked]

@@ -109,10 +109,16 @@ def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, m
     it is a text of its own, not a piece (a key is the same text in every document, and one
     page where it happens to precede a fitting line must not take it from its copies).
     """
+    matched = np.zeros(len(sizes), dtype=bool) if matched is None else matched
+    if len(triples):
+        # worth scoring: a half could take a pair, and O is large enough for the union to be a
+        # near copy of it (|O| >= threshold |A | B|) or to lie inside it (|O| >= |A | B|)
+        a, b, o = sizes[triples[:, 0]], sizes[triples[:, 1]], sizes[triples[:, 2]]
+        triples = triples[~(matched[triples[:, 0]] & matched[triples[:, 1]]) & (o >= rule.threshold * np.maximum(a, b) - 1e-9)]
     if not len(triples):
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
     first, second, other = triples[:, 0], triples[:, 1], triples[:, 2]
-    jac, con = score(np.concatenate((first, second, first)), np.concatenate((other, other, second)))
+    jac, con = _scored_once(score, np.concatenate((first, second, first)), np.concatenate((other, other, second)), len(sizes))
     t = len(triples)
     inter = con * np.minimum(sizes[np.concatenate((first, second, first))], sizes[np.concatenate((other, other, second))])
     i_first, i_second, i_halves = inter[:t], inter[t : 2 * t], inter[2 * t :]
@@ -126,7 +132,6 @@ def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, m
     ok = rule.judge(u_jac, u_con, union, size_o) & ((union <= size_o) | (u_jac >= rule.threshold - 1e-12))
     ok &= i_halves <= JOINED_MAX_OVERLAP * np.minimum(sizes[first], sizes[second])  # two pieces, not two versions
     ok &= (i_first / sizes[first] >= half_share - 1e-12) & (i_second / sizes[second] >= half_share - 1e-12)
-    matched = np.zeros(len(sizes), dtype=bool) if matched is None else matched
     ok_first, ok_second = ok & ~matched[first], ok & ~matched[second]
     half = np.concatenate((first[ok_first], second[ok_second]))
     partner = np.concatenate((other[ok_first], other[ok_second]))
@@ -135,6 +140,15 @@ def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, m
     lo, hi = np.minimum(half, partner), np.maximum(half, partner)
     _, first_at = np.unique(lo * (int(sizes.shape[0]) + 1) + hi, return_index=True)
     return np.stack([lo[first_at], hi[first_at]], axis=1), own_jac[first_at], own_con[first_at]
+
+
+def _scored_once(score: ScoreFn, a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``score(a, b)`` with every distinct pair scored once (a pair of halves recurs in every
+    triple of theirs), in (lower, higher) order."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    codes, back = np.unique(lo * n + hi, return_inverse=True)
+    jac, con = score(codes // n, codes % n)
+    return np.asarray(jac)[back], np.asarray(con)[back]
 
 
 def joined_edges(rule, score: ScoreFn, sizes: np.ndarray, para_node: np.ndarray, para_doc: np.ndarray,

@@ -58,8 +58,21 @@ def neighbour_pairs(para_node: np.ndarray, para_doc: np.ndarray) -> np.ndarray:
     if len(node) < 2:
         return np.zeros((0, 2), dtype=np.int64)
     ok = (doc[1:] == doc[:-1]) & (node[1:] >= 0) & (node[:-1] >= 0) & (node[1:] != node[:-1])
-    pairs = np.stack([node[:-1][ok], node[1:][ok]], axis=1)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+    return unique_rows(np.stack([node[:-1][ok], node[1:][ok]], axis=1))
+
+
+def unique_rows(rows: np.ndarray) -> np.ndarray:
+    """The distinct rows of an int64 array, sorted (``np.unique(axis=0)`` without its slow
+    structured sort).
+
+    >>> unique_rows(np.array([[2, 1], [0, 5], [2, 1]])).tolist()
+    [[0, 5], [2, 1]]
+    """
+    if not len(rows):
+        return rows.reshape(0, rows.shape[1] if rows.ndim == 2 else 0).astype(np.int64)
+    rows = rows[np.lexsort(rows.T[::-1])]
+    keep = np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)]
+    return rows[keep]
 
 
 def _share_of(node: np.ndarray, other: np.ndarray, con: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -96,7 +109,7 @@ def joined_triples(neighbours: np.ndarray, pairs: np.ndarray, containment: np.nd
         found.append(np.column_stack((neighbours[which], y[at])))
     triples = np.concatenate(found).astype(np.int64)
     triples = triples[(triples[:, 2] != triples[:, 0]) & (triples[:, 2] != triples[:, 1])]
-    return np.unique(triples, axis=0) if len(triples) else triples.reshape(0, 3)
+    return unique_rows(triples)
 
 
 def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, matched: np.ndarray | None = None,

@@ -762,6 +762,18 @@ def assign_keys(config: ScanConfig, n_keys: int, signed: np.ndarray, edges: np.n
     return Assignment(key_canon, key_sim, key_con, key_fragment)
 
 
+def _cluster(config: ScanConfig, rule: MatchRule, sets, paras: Paragraphs, signed: np.ndarray, pairs: np.ndarray, pair_con: np.ndarray,
+             edges: np.ndarray, edge_jaccard: np.ndarray, key_rank: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, Assignment]:
+    """(every edge, the assignment): the halves of broken lines judged together against their
+    candidates (match/joined.py), then the keys clustered on all the edges."""
+    n_keys = len(key_rank)
+    edges, edge_jaccard, match, _ = add_joined(
+        rule, sets.score, sets.sizes, signed_position(n_keys, signed)[paras.key], paras.doc, pairs, pair_con,
+        edges, edge_jaccard, lambda a, c: rule.apply(sets, a, c),
+    )
+    return edges, assign_keys(config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, count, match)
+
+
 def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: Writer, timer: Timer, show_progress: bool) -> dict:
     """Sign, find candidates, verify, cluster, choose canonicals, and write keys, clusters and members."""
     paras = Paragraphs(
@@ -793,12 +805,7 @@ def match_and_store(config: ScanConfig, keys: _Keys, paths: list[str], writer: W
                 edges, edge_jaccard, pair_con = _verify(sets, pairs, rule, signed + 1, writer)
             sets.on_pairs = None
             with timer.stage("cluster"):
-                # halves of broken lines, judged together against their candidates (match/joined.py)
-                edges, edge_jaccard, match, _ = add_joined(
-                    rule, sets.score, sets.sizes, signed_position(n_keys, signed)[paras.key], paras.doc, pairs, pair_con,
-                    edges, edge_jaccard, lambda a, c: rule.apply(sets, a, c),
-                )
-                assignment = assign_keys(config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, keys.count, match)
+                edges, assignment = _cluster(config, rule, sets, paras, signed, pairs, pair_con, edges, edge_jaccard, key_rank, keys.count)
         finally:
             sets.use_pool(None)
             publish(None)

@@ -12,15 +12,9 @@ from dedup.match.signatures import shingle_hashes
 from dedup.match.verify import ShingleSets
 from dedup.pipeline import scan
 from dedup.text.normalize import normalize
-from texts import PROGRAM_NOTICE
+from texts import NOTICE_ASIDE as ASIDE, NOTICE_FIRST_HALF as FIRST_HALF, NOTICE_LINE as SOURCE, NOTICE_SECOND_HALF as SECOND_HALF
 
 RULE = ScanConfig().match_rule()
-# a notice of Debian's copyright files as one line, and a copy of it broken mid-sentence, its
-# first half reworded, its second half with an aside put in: neither half is a copy alone
-SOURCE = " ".join(PROGRAM_NOTICE.split())
-FIRST_HALF = "This program is free software: you may redistribute it and/or alter it under the terms"
-SECOND_HALF = "of the GNU General Public License as published by the Free Software Foundation; either version 2 of the License, or (at your option) any later version."
-ASIDE = "Reported by the Debian maintainers in 2009."
 # clauses 1 and 2 of a BSD licence: neighbours, each like clause 2 of another wording
 CLAUSE_1 = "1. Redistributions of source code must retain the above copyright notice, this list of conditions and the following disclaimer."
 CLAUSE_2 = "2. Redistributions in binary form must reproduce the above copyright notice, this list of conditions and the following disclaimer in the documentation."

@@ -23,6 +23,12 @@ MIN_CONTAINED_SHINGLES = 10  # a partial copy needs this many shingles (12 Han c
 # (0.8 for the default 0.9; verify.MatchRule says why).
 LONG_CONTAINED_SHINGLES = 40
 LONG_CONTAINMENT_SLACK = 0.1
+# Two neighbouring paragraphs that together are a copy of a key are both copies of it when
+# each holds at least this share of its own shingles inside that key (match/joined.py).
+JOINED_HALF_SHARE = 0.5
+# ... and when they share at most this share of the smaller one's shingles: the two pieces of
+# one text, not two versions of it (clauses 1 and 2 of a BSD licence, each like clause 2).
+JOINED_MAX_OVERLAP = 0.2
 
 
 @dataclass(frozen=True)

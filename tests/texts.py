@@ -399,3 +399,12 @@ modify it under the terms of the GNU Library General Public License
 as published by the Free Software Foundation; either version 2
 of the License, or (at your option) any later version.
 """
+
+
+# PROGRAM_NOTICE as one line, and a copy of it broken mid-sentence: its first half reworded,
+# an aside put into its second half; neither half is a copy alone (tests/match/test_joined.py)
+NOTICE_LINE = " ".join(PROGRAM_NOTICE.split())
+NOTICE_FIRST_HALF = "This program is free software: you may redistribute it and/or alter it under the terms"
+NOTICE_SECOND_HALF = ("of the GNU General Public License as published by the Free Software Foundation; either version 2 of "
+                      "the License, or (at your option) any later version.")
+NOTICE_ASIDE = "Reported by the Debian maintainers in 2009."

@@ -24,6 +24,7 @@ from .. import compiled
 from ..match.boilerplate import corpus_boilerplate
 from ..match.canonical import MemberFacts, paragraph_rank, reason
 from ..match.cluster import cluster_keys, fragments
+from ..match.joined import add_joined
 from ..config import MIN_KEY_CHARS, ScanConfig
 from ..sources.corpus import CorpusFileError, Document, Skipped, hash_file, relative_path
 from ..atomic import tmp_dir
@@ -638,11 +639,12 @@ KEY_ROWS_BATCH = 50_000  # key texts written at a time (read back from the key s
 CHECKED_ROWS_BATCH = 100_000  # checked rows turned into Python numbers at a time
 
 
-def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray]:
-    """Verify the candidate pairs; every scored pair is stored (table ``checked``, by keys.id,
-    as a candidate of this run) so that an update scores only pairs it has never seen."""
+def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, writer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Verify the candidate pairs: (edges, their Jaccard, the containment of every pair); every
+    scored pair is stored (table ``checked``, by keys.id, as a candidate of this run) so that an
+    update scores only pairs it has never seen."""
     if len(pairs) == 0:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
     jac, con = sets.score(pairs[:, 0], pairs[:, 1])
     ida, idb = key_ids[pairs[:, 0]], key_ids[pairs[:, 1]]
     lo, hi = np.minimum(ida, idb), np.maximum(ida, idb)
@@ -650,7 +652,15 @@ def _verify(sets, pairs: np.ndarray, rule: MatchRule, key_ids: np.ndarray, write
         e = s + CHECKED_ROWS_BATCH
         writer.insert("checked", zip(lo[s:e].tolist(), hi[s:e].tolist(), jac[s:e].tolist(), con[s:e].tolist(), itertools.repeat(1)))
     ok = rule.judge(jac, con, sets.sizes[pairs[:, 0]], sets.sizes[pairs[:, 1]])
-    return pairs[ok], jac[ok]
+    return pairs[ok], jac[ok], con
+
+
+def signed_position(n_keys: int, signed: np.ndarray) -> np.ndarray:
+    """Per key index, plus one last entry -1 (so that a paragraph's key -1 maps to it): its
+    position among the signed keys, -1 for a key never signed."""
+    position = np.full(n_keys + 1, -1, dtype=np.int64)
+    position[signed] = np.arange(len(signed))
+    return position
 
 
 def key_rows(key_ids, fps, key_len, set_sizes, bands, anchor_owner, anchor_values, signed_pos) -> Iterator[tuple]:
@@ -763,6 +773,18 @@ def assign_keys(config: ScanConfig, n_keys: int, signed: np.ndarray, edges: np.n
     return Assignment(key_canon, key_sim, key_con, key_fragment)
 
 
+def _cluster(config: ScanConfig, rule: MatchRule, sets, paras: Paragraphs, signed: np.ndarray, pairs: np.ndarray, pair_con: np.ndarray,
+             edges: np.ndarray, edge_jaccard: np.ndarray, key_rank: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, Assignment]:
+    """(every edge, the assignment): the halves of broken lines judged together against their
+    candidates (match/joined.py), then the keys clustered on all the edges."""
+    n_keys = len(key_rank)
+    edges, edge_jaccard, match, _ = add_joined(
+        rule, sets.score, sets.sizes, signed_position(n_keys, signed)[paras.key], paras.doc, pairs, pair_con,
+        edges, edge_jaccard, lambda a, c: rule.apply(sets, a, c),
+    )
+    return edges, assign_keys(config, n_keys, signed, edges, edge_jaccard, sets.sizes, key_rank, count, match)
+
+
 class LocalStages:
     """The local engine's way of running each stage of ``run.STAGES`` (``Run.execute`` calls
     them in order) over prepared ``items``: the workers read, normalize and sign; this process
@@ -827,17 +849,16 @@ class LocalStages:
         sets.use_pool(self._open.enter_context(pool(self.config.effective_workers, len(pairs), fork_only=True)))
         with progress(self.show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
             sets.on_pairs = bar.update
-            self.edges, self.edge_jaccard = _verify(sets, pairs, self.config.match_rule(), self.signed + 1, self.writer)
+            self.edges, self.edge_jaccard, self.pair_con = _verify(sets, pairs, self.config.match_rule(), self.signed + 1, self.writer)
         sets.on_pairs = None
         self.n_pairs = len(pairs)
-        del self.pairs  # scored: their memory goes back before the store stage
 
     def cluster(self) -> None:
-        rule, sets = self.config.match_rule(), self.sets
-        self.assignment = assign_keys(
-            self.config, len(self.key_len), self.signed, self.edges, self.edge_jaccard, sets.sizes, self.key_rank, self.keys.count,
-            lambda a, c: rule.apply(sets, a, c),
+        self.edges, self.assignment = _cluster(
+            self.config, self.config.match_rule(), self.sets, self.paras, self.signed, self.pairs, self.pair_con,
+            self.edges, self.edge_jaccard, self.key_rank, self.keys.count,
         )
+        del self.pairs, self.pair_con  # scored and joined: their memory goes back before the store stage
         self.close()  # the pool and the published sets are done with
 
     def store(self) -> None:

@@ -45,7 +45,8 @@ import numpy as np
 from ..match.boilerplate import Members, find_boilerplate, site_keys
 from ..match.canonical import MemberFacts, rank_key
 from ..match.cluster import cluster_keys, fragments
-from ..config import MIN_KEY_CHARS, ScanConfig
+from ..match.joined import judge_joined, with_joined
+from ..config import JOINED_HALF_SHARE, MIN_KEY_CHARS, ScanConfig
 from ..sources.corpus import CorpusFileError, Document, Skipped, list_files
 from ..errors import CorpusError, DatabaseError, EngineError
 from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW, group_pairs
@@ -325,7 +326,10 @@ def _cluster_component(item, config: ScanConfig) -> list[tuple]:
     rank = np.empty(len(nodes), dtype=np.int64)
     rank[order] = np.arange(len(nodes))
     rule = config.match_rule()
-    kc = cluster_keys(len(nodes), pairs, jaccard, rank, lambda a, c: rule.apply(sets, a, c), config.threshold)
+    match = lambda a, c: rule.apply(sets, a, c)  # noqa: E731
+    # the edges the rule alone rejects are the joined pairs (_joined_stage): accepted too
+    joined = pairs[~match(pairs[:, 0], pairs[:, 1])[0]] if len(pairs) else pairs
+    kc = cluster_keys(len(nodes), pairs, jaccard, rank, with_joined(match, joined, len(nodes)), config.threshold)
     return [
         (kid, nodes[int(c)][0] if c >= 0 else -1, float(s), float(k), bool(f))
         for (kid, _, _), c, s, k, f in zip(nodes, kc.canonical.tolist(), kc.similarity, kc.containment, fragment)
@@ -402,6 +406,7 @@ def scan_spark(
     pairs, n_pairs, n_lsh = timer.run("candidates", lambda: _candidates_stage(signatures, config))
     texts = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
     checked, edges, n_edges = timer.run("verify", lambda: _verify_stage(pairs, texts, config))
+    edges, n_edges = timer.run("verify", lambda: _joined_stage(paras, keys, texts, checked, edges, config, min_len))
     labels, _ = timer.run("components", lambda: _components_stage(edges))
     clustered, _ = timer.run("cluster", lambda: _cluster_stage(keys, labels, edges, config))
     para_kid, described, n_furniture, n_clusters = timer.run("expand", lambda: _expand_stage(sc, docs, keys, paras, clustered, config, policy))
@@ -500,6 +505,70 @@ def _verify_stage(pairs, texts, config: ScanConfig):
     checked = _keep(joined.mapPartitions(functools.partial(_verify_partition, config=config)))
     edges = _keep(checked.filter(lambda c: c[4]).map(lambda c: (c[0], c[1], c[2])))
     return checked, edges, edges.count()
+
+
+def _joined_partition(triples: Iterator[tuple], config: ScanConfig) -> Iterator[tuple]:
+    """(a, b, Jaccard) of the pairs the joined rule accepts (match/joined.py), from triples
+    ((first, second, other), (their (text, has an edge))), a batch at a time."""
+    rule = config.match_rule()
+    batch = list(triples)
+    for s in range(0, len(batch), VERIFY_BATCH):
+        part = batch[s : s + VERIFY_BATCH]
+        index: dict[int, int] = {}
+        texts: list[str] = []
+        matched: list[bool] = []
+        for kids, facts in part:
+            for k, (t, m) in zip(kids, facts):
+                if k not in index:
+                    index[k] = len(texts)
+                    texts.append(t)
+                    matched.append(bool(m))
+        sets = _shingle_sets(texts, config)
+        local = np.array([[index[k] for k in kids] for kids, _ in part], dtype=np.int64).reshape(-1, 3)
+        kid_of = np.array(list(index), dtype=np.int64)
+        accepted, jac, _ = judge_joined(rule, lambda a, b: score_pairs(sets, a, b), sets.sizes, local, np.array(matched, dtype=bool))
+        for (a, b), j in zip(kid_of[accepted].tolist(), jac.tolist()):
+            yield (min(a, b), max(a, b)), j
+
+
+def _joined_stage(paras, keys, texts, checked, edges, config: ScanConfig, min_len: int):
+    """(edges with those of the halves of broken lines judged together, how many): the
+    neighbour pairs, their triples and the joined rule of match/joined.py, as the local engine
+    runs them on its arrays."""
+    if config.containment <= 0:
+        return edges, edges.count()
+    fp_kid = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[1], k[0]))
+    node = paras.map(lambda p: (p[2][7], (p[0], p[1]))).filter(lambda x: x[0] is not None).join(fp_kid).map(lambda x: (x[1][0][0], (x[1][0][1], x[1][1])))
+    neighbours = (
+        node.join(node.map(lambda x: (x[0] - 1, x[1])))  # a paragraph and the next one
+        .filter(lambda x: x[1][0][0] == x[1][1][0] and x[1][0][1] != x[1][1][1])
+        .map(lambda x: (x[1][0][1], x[1][1][1]))
+        .distinct()
+    )
+    sizes = texts.mapValues(lambda t: int(_shingle_sets([t], config).sizes[0]))
+    scored = checked.map(lambda c: (c[0], (c[1], c[3]))).join(sizes).map(lambda x: (x[1][0][0], (x[0], x[1][0][1], x[1][1]))).join(sizes)
+    # (half, partner) when the half holds JOINED_HALF_SHARE of itself in the partner
+    share = scored.flatMap(lambda x: [
+        (half, other) for half, other, own, other_size in ((x[1][0][0], x[0], x[1][0][2], x[1][1]), (x[0], x[1][0][0], x[1][1], x[1][0][2]))
+        if x[1][0][1] * min(own, other_size) / max(own, 1) >= JOINED_HALF_SHARE - 1e-12
+    ])
+    triples = (
+        neighbours.join(share).map(lambda x: (x[0], x[1][0], x[1][1]))
+        .union(neighbours.map(lambda n: (n[1], n[0])).join(share).map(lambda x: (x[1][0], x[0], x[1][1])))
+        .filter(lambda t: t[2] != t[0] and t[2] != t[1])
+        .distinct()
+    )
+    # a half with an edge of its own gets no joined pair (judge_joined)
+    facts = texts.leftOuterJoin(edges.flatMap(lambda e: ((e[0], True), (e[1], True))).distinct())
+    with_texts = (
+        triples.map(lambda t: (t[0], t)).join(facts).map(lambda x: (x[1][0][1], (x[1][0], x[1][1])))
+        .join(facts).map(lambda x: (x[1][0][0][2], (x[1][0][0], x[1][0][1], x[1][1])))
+        .join(facts).map(lambda x: (x[1][0][0], (x[1][0][1], x[1][0][2], x[1][1])))
+    )
+    joined = with_texts.mapPartitions(functools.partial(_joined_partition, config=config)).reduceByKey(lambda x, y: x)
+    merged = _keep(edges.map(lambda e: ((e[0], e[1]), e[2])).union(joined).reduceByKey(lambda x, y: x).map(lambda x: (x[0][0], x[0][1], x[1])))
+    edges.unpersist()
+    return merged, merged.count()
 
 
 def _components_stage(edges):

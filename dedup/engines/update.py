@@ -564,7 +564,9 @@ class UpdateStages:
         self.pairs, self.n_lsh = find_candidates(self.config, keys.bands, keys.anchor_owner, keys.anchor_values, self.show_progress)
 
     def verify(self) -> None:
+        """Pairs never scored are scored; then the halves of broken lines judged together."""
         self.verified = verify_candidates(self.conn, self.writer, self.texts, self.keys, self.pairs, bool(self.deleted), self.config)
+        add_joined_pairs(self.writer, self.texts, self.keys, self.paras, self.pairs, self.verified, self.config)
 
     def cluster(self) -> None:
         seeds = (self.removed.keys | self.added.keys | self.verified.flipped_keys()) - self.deleted
@@ -646,11 +648,16 @@ class Verified:
     edge_jaccard: np.ndarray
     died: np.ndarray
     born: np.ndarray
+    joined: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))  # match/joined.py, signed positions
+    neighbours: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))  # ids of neighbouring keys
 
     def flipped_keys(self) -> set[int]:
-        """Ids of the keys of pairs that flipped: their clusters may change."""
+        """Ids of the keys of pairs that flipped, and of their neighbours (a joined pair
+        depends on the candidates of both halves): their clusters may change."""
         flipped = np.concatenate((self.died, self.born))
-        return set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist())
+        keys = np.unique(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)))
+        near = self.neighbours[np.isin(self.neighbours, keys).any(axis=1)] if len(keys) and len(self.neighbours) else np.zeros((0, 2), np.int64)
+        return set(keys.tolist()) | set(near.ravel().tolist())
 
 
 def verify_candidates(conn, writer: Writer, texts: KeyTexts, keys: "KeyTable", pairs: np.ndarray, keys_deleted: bool,
@@ -696,6 +703,39 @@ def verify_candidates(conn, writer: Writer, texts: KeyTexts, keys: "KeyTable", p
     return Verified(scores, pairs[ok], jac[ok], died, born)
 
 
+def add_joined_pairs(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", pairs: np.ndarray, verified: Verified,
+                     config: ScanConfig) -> None:
+    """The halves of broken lines judged together (match/joined.py) over the whole corpus, as
+    a full scan does, added to ``verified``; pairs scored for it that no scan scored before are
+    stored as no candidate (``live`` 0), as the cluster stage does."""
+    from ..match.joined import joined_edges, merge_edges, neighbour_pairs
+    from ..match.verify import KeySets
+    from .local import signed_position
+
+    scores, signed_ids = verified.scores, keys.ids[keys.signed]
+    sets = KeySets(texts, signed_ids, keys.set_sizes, config)
+
+    def score(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes = Scores.code(signed_ids[x], signed_ids[y])
+        found, _ = scores.find(codes)
+        new = np.nonzero(~found)[0]
+        if len(new):
+            new = new[np.unique(codes[new], return_index=True)[1]]
+            texts.fetch(signed_ids[np.concatenate((x[new], y[new]))])
+            j, c = sets.score(x[new], y[new])
+            scores.add(codes[new], j, c)
+            writer.insert("checked", zip((codes[new] >> 32).tolist(), (codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
+        _, at = scores.find(codes)
+        return scores.jaccard[at], scores.containment[at]
+
+    rule = config.match_rule()
+    para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
+    _, con = score(pairs[:, 0], pairs[:, 1]) if len(pairs) else (np.zeros(0), np.zeros(0))
+    verified.joined, joined_jaccard, _ = joined_edges(rule, score, keys.set_sizes, para_node, paras.doc, pairs, con, verified.edges)
+    verified.edges, verified.edge_jaccard = merge_edges(verified.edges, verified.edge_jaccard, verified.joined, joined_jaccard, len(keys.signed))
+    verified.neighbours = signed_ids[neighbour_pairs(para_node, paras.doc)]
+
+
 @dataclass
 class Reclustered:
     """The cluster stage's result: the keys clustered again (``dirty``, by key index) and
@@ -712,6 +752,7 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
     """Cluster stage: cluster again the keys connected to ``seeds`` (ids of keys the change
     touched), scoring pairs among them from the stored scores where there are any."""
     from .local import assign_keys, key_ranks
+    from ..match.joined import with_joined
     from ..match.verify import KeySets
 
     scores, edges, edge_jaccard = verified.scores, verified.edges, verified.edge_jaccard
@@ -747,7 +788,9 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
 
     para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)
     count = np.bincount(paras.key[paras.key >= 0], minlength=len(keys.ids))
-    assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match)
+    joined = verified.joined[in_dirty[verified.joined[:, 0]]] if len(verified.joined) else verified.joined
+    match_joined = with_joined(match, local[joined], len(sub))
+    assignment = assign_keys(config, len(keys.ids), sub, sub_edges, sub_jaccard, sub_sets.sizes, key_rank, np.where(dirty, count, 0), match_joined)
     return Reclustered(dirty, assignment, para_rank, best_para)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import scanned_seeds
+from helpers import scanned_seeds, write_corpus
+from texts import NOTICE_ASIDE, NOTICE_FIRST_HALF, NOTICE_LINE, NOTICE_SECOND_HALF
 from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.pipeline import scan
@@ -452,3 +453,25 @@ def test_keys_that_follow_their_neighbours_give_the_full_scan(tmp_path):
         scan(corpus, config, full, full=True)
         assert result(db) == result(full)
         assert query(db, relation) == [(expected,)]
+
+
+def test_halves_of_a_broken_line_follow_their_source_as_in_a_full_scan(tmp_path):
+    """The joined rule (match/joined.py) in an update: the source arrives after its broken
+    copy, a second copy comes, the source goes; each step ends where a full scan ends."""
+    broken = f"A header line of the second package.\n{NOTICE_FIRST_HALF}\n{NOTICE_SECOND_HALF} {NOTICE_ASIDE}\nThe end of it.\n"
+    corpus = write_corpus(tmp_path / "c", {"b.txt": broken})
+    db = tmp_path / "u.db"
+    scan(corpus, CONFIG, db)
+    steps = [("a.txt", f"The first package.\n{NOTICE_LINE}\n"), ("c.txt", f"{NOTICE_LINE.replace('free', 'libre')}\n"), ("a.txt", None)]
+    for name, text in steps:
+        if text is None:
+            (corpus / name).unlink()
+        else:
+            (corpus / name).write_text(text, encoding="utf-8")
+        scan(corpus, CONFIG, db)
+        assert result(db) == result(full_scan(corpus, tmp_path))
+    # a test that could fail: with the source there, both halves were its copies
+    (corpus / "a.txt").write_text(f"The first package.\n{NOTICE_LINE}\n", encoding="utf-8")
+    scan(corpus, CONFIG, db)
+    assert query(db, "SELECT count(*) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id "
+                     "WHERE d.path = 'b.txt' AND m.relation = 'contained'") == [(2,)]

@@ -217,3 +217,30 @@ def test_a_key_goes_to_the_canonical_it_is_a_near_copy_of_before_one_it_is_part_
     assert cluster_keys(6, edges, jac, np.arange(6), match, 0.6).canonical.tolist() == [0, 1, 1, 1, 1, 0]
     # without the threshold (no preference), the sums part the twins: the case this guards
     assert cluster_keys(6, edges, jac, np.arange(6), match).canonical.tolist() == [0, 1, 0, 0, 1, 0]
+
+
+def test_a_piece_is_a_fragment_only_when_its_whole_matches_more_than_it():
+    from dedup.match.cluster import fragments
+
+    sizes = np.array([30, 70, 31])
+    # 1 holds 0 and a long sentence more; 2 is a near copy of 0, and part of 1 too: 0 is the source
+    assert fragments(3, np.array([[0, 1], [0, 2], [1, 2]]), np.array([0.43, 0.9, 0.42]), sizes, 0.6).tolist() == [False, False, False]
+    # 0 and 2 are the halves of 1, broken in two: each is a fragment
+    halves = fragments(3, np.array([[0, 1], [1, 2]]), np.array([0.4, 0.45]), np.array([20, 50, 24]), 0.6)
+    assert halves.tolist() == [True, False, True]
+
+
+def test_a_scan_keeps_the_original_canonical_over_a_copy_that_put_a_long_aside_into_it(tmp_path):
+    from helpers import query, write_corpus
+    from dedup.config import ScanConfig
+    from dedup.pipeline import scan
+
+    notice = "On Debian systems, the complete text of the GNU General Public License version 2 can be found in /usr/share/common-licenses/GPL-2."
+    aside = ("This copy was reviewed by the maintainers of the documentation team during the spring release "
+             "and checked against upstream sources, tarballs and tags.")
+    files = {"a.txt": notice + "\n", "b.txt": f"{notice} {aside}\n", "c.txt": notice.replace("On Debian systems", "On Debian GNU/Linux systems") + "\n"}
+    root = write_corpus(tmp_path / "c", files)
+    scan(root, ScanConfig(workers=1), tmp_path / "x.db")
+    rows = query(tmp_path / "x.db", "SELECT d.path, m.relation FROM paragraphs p JOIN documents d ON d.id = p.doc_id "
+                                    "JOIN members m ON m.paragraph_id = p.id ORDER BY d.path")
+    assert rows == [("a.txt", "canonical"), ("b.txt", "contained"), ("c.txt", "near")]

@@ -31,7 +31,8 @@ result. Paragraph and document ids of unchanged files stay as they were; new row
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -245,6 +246,13 @@ class Scores:
             return np.zeros(len(codes), dtype=bool), np.zeros(len(codes), dtype=np.int64)
         pos = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
         return self.codes[pos] == codes, pos
+
+    def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(is known, Jaccard, containment) of every code (scores of unknown codes are junk)."""
+        found, at = self.find(codes)
+        if not len(self.codes):
+            return found, np.zeros(len(codes)), np.zeros(len(codes))
+        return found, self.jaccard[at], self.containment[at]
 
     def add(self, codes: np.ndarray, jaccard: np.ndarray, containment: np.ndarray) -> None:
         merged = Scores(np.concatenate((self.codes, codes)), np.concatenate((self.jaccard, jaccard)), np.concatenate((self.containment, containment)))
@@ -521,10 +529,11 @@ def update(
         return _update(root, config, db_path, plan_of, run, show_progress)
 
 
-def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
-    """The update's stages in the order of a scan's, each a function below."""
-    from ..match.passages import refresh_passages
-    from .local import find_candidates, key_store
+@contextmanager
+def updating_writer(db_path: Path) -> Iterator[tuple[Writer, KeyStore]]:
+    """The writer of an update of ``db_path`` in place and its key store (``local.key_store``);
+    the writer aborted on any error (the database as it was), the store closed at the end."""
+    from .local import key_store
 
     writer = Writer.updating(db_path)
     try:
@@ -532,8 +541,22 @@ def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[di
     except BaseException:
         writer.abort()
         raise
-    conn, timer = writer.db.conn, run.timer
     try:
+        yield writer, store
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        store.close()
+
+
+def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
+    """The update's stages in the order of a scan's, each a function below."""
+    from ..match.passages import refresh_passages
+    from .local import find_candidates
+
+    with updating_writer(db_path) as (writer, store):
+        conn, timer = writer.db.conn, run.timer
         plan = plan_of(conn)
         run.skipped.extend(carried_skips(conn, plan))  # not warned about again: not read again
         run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0] + 1
@@ -568,11 +591,6 @@ def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[di
         )
         row = run.row(run_id, str(root.resolve()), config, counts)
         writer.commit(row)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        store.close()
     return counts, row
 
 
@@ -718,14 +736,13 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
     def match(x: np.ndarray, y: np.ndarray):
         """Copies among dirty keys, from stored scores where there are any."""
         pair_codes = Scores.code(keys.ids[sub[x]], keys.ids[sub[y]])
-        found, _ = scores.find(pair_codes)
+        found, _, _ = scores.lookup(pair_codes)
         new = np.nonzero(~found)[0]
         if len(new):
             j, c = sub_sets.score(np.asarray(x)[new], np.asarray(y)[new])
             scores.add(pair_codes[new], j, c)
             writer.insert("checked", zip((pair_codes[new] >> 32).tolist(), (pair_codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
-        _, rows = scores.find(pair_codes)
-        j, c = scores.jaccard[rows], scores.containment[rows]
+        _, j, c = scores.lookup(pair_codes)
         return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
 
     para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)

@@ -26,7 +26,8 @@ replacing a document) goes through ``update.py`` and the live corpus is loaded a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,9 @@ class LiveCorpus:
     n_candidates: int
     n_lsh: int
     index_of_id: dict[int, int]  # keys.id -> key index
+    site_sizes: Counter  # documents per site key (boilerplate.site_sizes of the paths)
+    duplicates: tuple[int, int]  # duplicate paragraphs and their characters (update.stored_duplicates)
+    last_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ids of the keys the last append re-clustered (the new ones among them)
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -161,8 +165,9 @@ class LiveCorpus:
 
 def load_live(conn, config: ScanConfig) -> LiveCorpus:
     """The live corpus of the scan ``conn`` holds (a read transaction's view of it)."""
+    from ..match.boilerplate import site_sizes
     from .local import find_candidates
-    from .update import load_corpus
+    from .update import load_corpus, stored_duplicates
 
     run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
     paras, keys = load_corpus(conn, config)
@@ -182,6 +187,7 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
         run_id, config, paras, keys, Buckets(band_codes, np.repeat(np.arange(n, dtype=np.int64), b)),
         Buckets(keys.anchor_values.astype(np.int64), keys.anchor_owner.astype(np.int64)), anchor_start,
         LayeredScores(scores), Edges(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
+        site_sizes(paras.paths), stored_duplicates(conn),
     )
 
 
@@ -212,6 +218,9 @@ def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorp
     )
     key_len = np.array([r[2] for r in new_keys], dtype=np.int64)
     signed_new = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
+    from ..match.boilerplate import site_keys
+
+    live.site_sizes.update(k for d in docs for k in site_keys(d[1]))
     live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new))
     _post(live, len(keys.signed))
     return live
@@ -347,7 +356,7 @@ def append(db_path, live: LiveCorpus, documents: list, run) -> tuple[LiveCorpus,
 
 def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[LiveCorpus, dict, dict]:
     """The stages of an append, in the update's order (see the module)."""
-    from .update import KeyTexts, Plan, Removed, apply_plan, carried_skips, recluster, sign_new_keys, store_clusters
+    from .update import KeyTexts, Plan, Removed, carried_skips, read_documents, recluster, sign_new_keys, store_clusters
 
     conn, config, timer = writer.db.conn, live.config, run.timer
     run_id, root = conn.execute("SELECT id, root FROM runs ORDER BY id DESC LIMIT 1").fetchone()
@@ -361,7 +370,7 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
 
     with timer.stage("read"):
         plan = Plan(sources, {}, documents={d.source: [d] for d in documents})
-        removed, added = apply_plan(conn, writer, plan, Path(root), config, texts, run.skip_or_raise, False)
+        removed, added = Removed(set(), set(), {}), read_documents(conn, writer, plan, Path(root), config, texts, run.skip_or_raise, False)
     with timer.stage("sign"):
         sign_new_keys(conn, writer, texts, removed, added, config, False)
         first = len(live.keys.signed)
@@ -376,10 +385,14 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         verified = _Verified(live.scores, edges, edge_jaccard)
         reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped, config)
     with timer.stage("store"):
-        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, Removed(set(), set(), {}), run_id + 1, config)
-        flipped_clusters = refresh_boilerplate(conn, live.paras, [d.path for d in documents])
+        before = _duplicates_of(conn, live.keys.ids[reclustered.dirty])
+        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
+        after = _duplicates_of(conn, live.keys.ids[reclustered.dirty])
+        live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
+        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents])
     with timer.stage("passages"):
         n_passages = refresh_local_passages(conn, writer, flipped_clusters)
+    live.last_written = live.keys.ids[reclustered.dirty]
     live.n_candidates += len(pairs) - len(died)
     live.n_lsh += n_band
     live.run_id = run_id + 1
@@ -425,22 +438,22 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist())
 
 
-def refresh_boilerplate(conn, paras, new_paths: list[str]) -> set[int]:
+def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int]:
     """Decide the boilerplate flag again where it can have changed: the clusters of the
     re-clustered keys (temp table ``dirty_keys``), and those in enough documents to be a site's
     furniture in a site the new documents grew; returns the clusters whose flag flipped."""
     from collections import Counter
 
-    from ..match.boilerplate import MIN_DOCS, MIN_SITE_DOCS, SITE_SHARE, corpus_boilerplate, site_keys, site_sizes
+    from ..match.boilerplate import MIN_DOCS, MIN_SITE_DOCS, SITE_SHARE, corpus_boilerplate, site_keys
 
-    sizes, grown = site_sizes(paras.paths), Counter(k for path in new_paths for k in site_keys(path))
+    sizes, grown = live.site_sizes, Counter(k for path in new_paths for k in site_keys(path))
     bounds = [max(MIN_DOCS, SITE_SHARE * (sizes[k] - n if sizes[k] - n >= MIN_SITE_DOCS else sizes[k])) for k, n in grown.items() if sizes[k] >= MIN_SITE_DOCS]
     conn.execute("CREATE TEMP TABLE decide (id INTEGER PRIMARY KEY)")
     conn.execute("INSERT OR IGNORE INTO decide SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")
     if bounds:
         conn.execute("INSERT OR IGNORE INTO decide SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))
     rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
-    furniture = corpus_boilerplate(paras, rows[:, 0], rows[:, 1])
+    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
     flipped = {c for c, f in flags.items() if f != int(c in furniture)}
     conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c in flipped])
@@ -466,11 +479,10 @@ def refresh_local_passages(conn, writer, flipped: set[int]) -> int:
 
 def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int) -> dict:
     from ..run import scan_counts
-    from .update import stored_duplicates
 
     paras, keys = live.paras, live.keys
     n_clusters, n_furniture = conn.execute("SELECT count(*), coalesce(sum(boilerplate), 0) FROM clusters").fetchone()
-    duplicates, duplicate_chars = stored_duplicates(conn)
+    duplicates, duplicate_chars = live.duplicates
     b, r = live.config.lsh_bands()
     return scan_counts(
         documents=len(paras.paths), clusters=n_clusters, boilerplate_clusters=n_furniture, passages=n_passages, duplicate_paragraphs=duplicates,
@@ -479,3 +491,16 @@ def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, rec
         verified_edges=len(live.edges), bands=b, rows=r, files_read=0, files_deleted=0, documents_added=documents_added,
         changes=changes, reclustered_keys=reclustered, skipped=len(run.skipped),
     )
+
+
+def _duplicates_of(conn, key_ids: np.ndarray) -> tuple[int, int]:
+    """(duplicate paragraphs, their characters) of the clusters holding a paragraph of these keys."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS append_keys (id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM append_keys")
+    conn.executemany("INSERT INTO append_keys VALUES (?)", ((int(k),) for k in key_ids))
+    n, chars = conn.execute(
+        """SELECT count(*), coalesce(sum(p.char_end - p.char_start), 0) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id
+           WHERE m.relation != 'canonical' AND m.cluster_id IN (
+               SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM append_keys) AND cluster_id IS NOT NULL)"""
+    ).fetchone()
+    return n, chars

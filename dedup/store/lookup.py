@@ -92,8 +92,20 @@ class StoredIndex:
         return connect_read_only(self.db_path)
 
     def _load(self, conn: sqlite3.Connection) -> None:
+        ids, fps, band_codes, band_keys, anchor_codes, anchor_keys, self.n_anchors = self._postings(conn.execute("SELECT id, fp, bands, anchors FROM keys"))
+        self.max_key_id = max(ids, default=0)
+        self.key_of_fp = dict(zip(fps, ids))
+        self.bands, self.band_keys = _sorted([band_codes], [band_keys])
+        self.anchors, self.anchor_keys = _sorted([anchor_codes], [anchor_keys])
+        # every key's cluster, and the canonical of every cluster
+        self.cluster_of_key = dict(conn.execute("SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id"))
+        self.canonical = {row[0]: row[1:] for row in conn.execute(_CANONICALS)}
+
+    def _postings(self, rows) -> tuple:
+        """(ids, fingerprints, band codes and their keys, anchor codes and their keys, anchors
+        per signed key) of keys table rows (id, fp, bands, anchors)."""
         ids, fps, signed, bands, anchors = [], [], [], [], []
-        for kid, fp, band_bytes, anchor_bytes in conn.execute("SELECT id, fp, bands, anchors FROM keys"):
+        for kid, fp, band_bytes, anchor_bytes in rows:
             ids.append(kid)
             fps.append(fp)
             if band_bytes is not None:
@@ -102,25 +114,48 @@ class StoredIndex:
                 anchors.append(anchor_bytes or b"")
         signed_ids = np.array(signed, dtype=np.int64)
         values = np.frombuffer(b"".join(bands), dtype="<u4").astype(np.int64).reshape(-1, self.n_bands)
-        band_codes = [((np.arange(self.n_bands, dtype=np.int64) << 32) | values).ravel()]
-        band_keys = [np.repeat(signed_ids, self.n_bands)]
         counts = np.fromiter((len(a) // 4 for a in anchors), dtype=np.int64, count=len(anchors))
-        anchor_codes = [(self.n_bands << 32) | np.frombuffer(b"".join(anchors), dtype="<u4").astype(np.int64)]
-        anchor_keys = [np.repeat(signed_ids, counts)]
-        n_anchors = dict(zip(signed, counts.tolist()))
-        self.key_of_fp = dict(zip(fps, ids))
-        self.n_anchors = n_anchors
-        self.bands, self.band_keys = _sorted(band_codes, band_keys)
-        self.anchors, self.anchor_keys = _sorted(anchor_codes, anchor_keys)
-        # every key's cluster, and the canonical of every cluster
-        self.cluster_of_key = dict(conn.execute("SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id"))
-        self.canonical = {
-            cid: (pid, key_id, path, start, end)
-            for cid, pid, key_id, path, start, end in conn.execute(
-                """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end FROM clusters c
-                   JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"""
-            )
-        }
+        return (ids, fps, ((np.arange(self.n_bands, dtype=np.int64) << 32) | values).ravel(), np.repeat(signed_ids, self.n_bands),
+                (self.n_bands << 32) | np.frombuffer(b"".join(anchors), dtype="<u4").astype(np.int64), np.repeat(signed_ids, counts),
+                dict(zip(signed, counts.tolist())))
+
+    def advanced(self, reclustered: np.ndarray) -> "StoredIndex":
+        """This index at the database's latest run, when the runs since it only added keys (ids
+        above every key it holds) and re-clustered the keys ``reclustered`` (those new keys
+        among them): only their rows are read. The index itself is left as it was, for the
+        queries still using it."""
+        import copy
+
+        new = copy.copy(self)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")  # one snapshot
+            new.run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+            ids, fps, band_codes, band_keys, anchor_codes, anchor_keys, n_anchors = self._postings(
+                conn.execute("SELECT id, fp, bands, anchors FROM keys WHERE id > ?", (self.max_key_id,)))
+            new.max_key_id = max(ids, default=self.max_key_id)
+            new.key_of_fp = self.key_of_fp | dict(zip(fps, ids))
+            new.n_anchors = self.n_anchors | n_anchors
+            new.bands, new.band_keys = _inserted(self.bands, self.band_keys, band_codes, band_keys)
+            new.anchors, new.anchor_keys = _inserted(self.anchors, self.anchor_keys, anchor_codes, anchor_keys)
+            new.cluster_of_key, new.canonical = dict(self.cluster_of_key), dict(self.canonical)
+            keys = np.asarray(reclustered, dtype=np.int64).tolist()
+            old = {self.cluster_of_key.get(k) for k in keys} - {None}
+            for k in keys:
+                new.cluster_of_key.pop(k, None)
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                new.cluster_of_key.update(conn.execute(
+                    f"SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE p.key_id IN ({','.join('?' * len(chunk))})", chunk))
+            clusters = sorted(old | {new.cluster_of_key[k] for k in keys if k in new.cluster_of_key})
+            for c in old:
+                new.canonical.pop(c, None)
+            for start in range(0, len(clusters), 500):
+                chunk = clusters[start : start + 500]
+                new.canonical.update((row[0], row[1:]) for row in conn.execute(_CANONICALS + f" WHERE c.id IN ({','.join('?' * len(chunk))})", chunk))
+        finally:
+            conn.close()
+        return new
 
     def query(self, text: str) -> list[ParagraphAnswer]:
         """What a scan would say of every paragraph of ``text`` added after the corpus."""
@@ -238,6 +273,19 @@ class StoredIndex:
                 (kid,),
             ).fetchone()
         return {"paragraph_id": pid, "document": path, "line_start": start, "line_end": end}
+
+
+_CANONICALS = """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end FROM clusters c
+                 JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"""
+
+
+def _inserted(codes: np.ndarray, keys: np.ndarray, more: np.ndarray, more_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``codes`` (with their ``keys``) with ``more`` put in their places: new arrays."""
+    if not len(more):
+        return codes, keys
+    more, more_keys = _sorted([more], [more_keys])
+    at = np.searchsorted(codes, more, "right")
+    return np.insert(codes, at, more), np.insert(keys, at, more_keys)
 
 
 def _sorted(codes: list[np.ndarray], keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

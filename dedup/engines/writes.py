@@ -1,0 +1,151 @@
+"""The writes of a long-lived process (the service): documents posted and removed, one
+transaction each, with the stored scan kept equal to a full scan of the same documents.
+
+A posted document is stored under the source ``API_SOURCE + sequence/id``, which sorts after
+every file name and after the documents posted before: it is the newest. New documents are
+appended through ``delta.append`` (the cost of the documents, not of the index); a document
+posted again under an id already stored replaces it, and ``remove`` drops one, both through
+``update.py`` (the cost of an update), after which the live corpus is loaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorpusError
+from ..sources.corpus import Document, normalize_newlines
+from ..store.writer import connect_read_only
+
+API_SOURCE = "\U0010ffffapi/"  # sorts after every file name: a posted document is the newest
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A document as posted: its text, and optionally its id, date and metadata."""
+
+    text: str
+    id: str | None = None
+    date: str | None = None
+    meta: dict | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write did: the sources it stored, and the keys it re-clustered and added (ids;
+    None when it went through a full update, which any reader must take as "everything")."""
+
+    sources: list[str]
+    reclustered: np.ndarray | None
+    run: int | None = None  # the run it made (an append's)
+
+
+class Writes:
+    """Serialized writes to one database, with its live corpus kept between them."""
+
+    def __init__(self, db_path: str | Path, preload: bool = True):
+        self.db_path = Path(db_path)
+        self.lock = threading.Lock()
+        self.live = None
+        self.last: Written | None = None  # what the last write did
+        if preload:
+            with self.lock:
+                self._load()
+
+    def _load(self):
+        from .delta import load_live
+        from .update import stored_run
+
+        _, config = stored_run(self.db_path, workers=1)
+        conn = connect_read_only(self.db_path)
+        try:
+            conn.execute("BEGIN")  # one snapshot
+            self.live = load_live(conn, config)
+        finally:
+            conn.close()
+        return self.live
+
+    def post(self, posted: list[Posted]) -> Written:
+        """Store ``posted`` in order, in one transaction."""
+        ids = [p.id or hashlib.sha1(p.text.encode("utf-8")).hexdigest()[:16] for p in posted]
+        if len(set(ids)) != len(ids):
+            raise CorpusError("two documents of the batch have the same id; post them in two requests")
+        with self.lock:
+            self.last = None
+            conn = connect_read_only(self.db_path)
+            try:
+                earlier = _stored_under(conn, ids)
+                last = conn.execute("SELECT max(source) FROM documents WHERE source >= ?", (API_SOURCE,)).fetchone()[0]
+            finally:
+                conn.close()
+            sequence = int(last[len(API_SOURCE):].split("/", 1)[0]) + 1 if last else 1
+            docs = [_document(p, doc_id, f"{API_SOURCE}{sequence + i:012d}/{doc_id}") for i, (p, doc_id) in enumerate(zip(posted, ids))]
+            if earlier:
+                self._update(docs, earlier)
+                self.last = Written([d.source for d in docs], None)
+            else:
+                reclustered = self._append(docs)
+                self.last = Written([d.source for d in docs], reclustered, self.live.run_id)
+            return self.last
+
+    def remove(self, doc_id: int) -> str:
+        """Drop the document ``documents.id = doc_id`` as ``dedup remove`` drops a file's (a
+        record of a file goes with the whole file); return its source."""
+        with self.lock:
+            self.last = None
+            conn = connect_read_only(self.db_path)
+            try:
+                row = conn.execute("SELECT source FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            finally:
+                conn.close()
+            if row is None:
+                raise LookupError(doc_id)
+            self._update([], [row[0]])
+            return row[0]
+
+    def _append(self, docs: list[Document]) -> np.ndarray:
+        from ..run import Run
+        from .delta import NotAnAppend, append
+
+        for attempt in range(2):
+            live = self.live if self.live is not None else self._load()
+            self.live = None  # until the append is done: one that fails leaves a corpus to load again
+            try:
+                self.live, _ = append(self.db_path, live, docs, Run())
+            except NotAnAppend:  # the database moved on (an update from outside): load it again
+                if attempt:
+                    raise
+                continue
+            self.live.merge_if_due()
+            return self.live.last_written
+        raise AssertionError("unreachable")
+
+    def _update(self, docs: list[Document], replaces: list[str]) -> None:
+        from .update import Plan, apply_to_stored
+
+        def plan_of(conn, config, root) -> Plan:
+            sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(replaces)
+            return Plan(sorted(sources | {d.source for d in docs}), {}, deleted=list(replaces), documents={d.source: [d] for d in docs})
+
+        self.live = None
+        apply_to_stored(self.db_path, plan_of, workers=1)
+
+
+def _stored_under(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
+    """Sources of the posted documents stored under any of ``ids``."""
+    out = []
+    for doc_id in ids:
+        out += [s for (s,) in conn.execute("SELECT DISTINCT source FROM documents WHERE source >= ? AND path = ?", (API_SOURCE, doc_id))]
+    return out
+
+
+def _document(posted: Posted, doc_id: str, source: str) -> Document:
+    data = posted.text.encode("utf-8")
+    meta = json.dumps(posted.meta, ensure_ascii=False, sort_keys=True) if posted.meta else None
+    return Document(doc_id, normalize_newlines(posted.text), "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=posted.date, meta=meta)

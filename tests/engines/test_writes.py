@@ -1,0 +1,68 @@
+"""The service's writes (engines/writes.py): any sequence of posts, batches and removals, with
+the live corpus merged mid-sequence, leaves the database a full scan of the same documents in
+the same order, and the query index advanced by each append equals one built afresh."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import rows, scan_result
+from dedup.config import ScanConfig
+from dedup.engines import delta
+from dedup.engines.writes import Posted, Writes
+from dedup.pipeline import scan
+from dedup.store.lookup import StoredIndex
+
+
+def _same_index(advanced: StoredIndex, fresh: StoredIndex) -> None:
+    assert advanced.run_id == fresh.run_id
+    assert advanced.key_of_fp == fresh.key_of_fp and advanced.n_anchors == fresh.n_anchors
+    assert advanced.cluster_of_key == fresh.cluster_of_key and advanced.canonical == fresh.canonical
+    for codes, keys in (("bands", "band_keys"), ("anchors", "anchor_keys")):
+        pairs = lambda ix: sorted(zip(getattr(ix, codes).tolist(), getattr(ix, keys).tolist()))  # noqa: E731
+        assert pairs(advanced) == pairs(fresh)
+        assert np.all(np.diff(getattr(advanced, codes)) >= 0)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_posts_batches_and_removals_stay_a_full_scan(tmp_path, monkeypatch, seed):
+    from bench.generate import generate
+
+    monkeypatch.setattr(delta, "MERGE_AT", 300)  # merges of the buckets happen mid-sequence
+    generate(tmp_path / "dump", n_docs=44, seed=seed)
+    docs = sorted((tmp_path / "dump" / "docs").rglob("*.txt"))
+    rng = random.Random(seed)
+    rng.shuffle(docs)
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i, path in enumerate(docs[:20]):
+        (corpus / f"a{i:02d}.txt").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    config = ScanConfig(workers=1)
+    db = tmp_path / "served.db"
+    scan(corpus, config, db, full=True)
+    writes, index = Writes(db), StoredIndex(db)
+    queue = [(f"zz-{i:03d}.txt", p.read_text(encoding="utf-8")) for i, p in enumerate(docs[20:])]
+    step = 0
+    while queue:
+        if step % 4 == 3:  # a removal: of a posted document or of a scanned file
+            doc_id, path = rng.choice(rows(db, "SELECT id, path FROM documents ORDER BY id"))
+            writes.remove(doc_id)
+            (corpus / path).unlink()
+            index = StoredIndex(db)
+        else:
+            batch = queue[: rng.randint(1, 3)]
+            queue = queue[len(batch):]
+            done = writes.post([Posted(text, name) for name, text in batch])
+            for name, text in batch:
+                (corpus / name).write_text(text, encoding="utf-8")
+            if done.reclustered is not None:
+                index = index.advanced(done.reclustered)
+                _same_index(index, StoredIndex(db))
+        full = tmp_path / f"full-{step}.db"
+        scan(corpus, config, full, full=True)
+        assert scan_result(db) == scan_result(full), f"step {step}"
+        step += 1

@@ -385,13 +385,14 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         verified = _Verified(live.scores, edges, edge_jaccard)
         reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped, config)
     with timer.stage("store"):
-        before = _duplicates_of(conn, live.keys.ids[reclustered.dirty])
+        before, was = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
-        after = _duplicates_of(conn, live.keys.ids[reclustered.dirty])
+        after, now = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
         live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
         flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents])
     with timer.stage("passages"):
-        n_passages = refresh_local_passages(conn, writer, flipped_clusters)
+        touched = {row[-1] for _, row in set(was.items()) ^ set(now.items())}
+        n_passages = refresh_local_passages(conn, writer, touched, flipped_clusters)
     live.last_written = live.keys.ids[reclustered.dirty]
     live.n_candidates += len(pairs) - len(died)
     live.n_lsh += n_band
@@ -460,21 +461,40 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int
     return flipped
 
 
-def refresh_local_passages(conn, writer, flipped: set[int]) -> int:
-    """Align again the pairs of documents that share a changed cluster: both documents hold a
-    paragraph of a re-clustered key or of a cluster whose boilerplate flag ``flipped``. A pair's
-    passages depend on its two documents' members alone, so the others stay; returns the
+def refresh_local_passages(conn, writer, touched: set[int], flipped: set[int]) -> int:
+    """Align again the pairs of documents of which one is ``touched`` (a member row of it
+    changed) or holds a member of a cluster whose boilerplate flag ``flipped``: a pair's
+    passages depend on its two documents' members alone (and on where the canonicals of the
+    clusters they share are, which are member rows too), so the others stay. Returns the
     passages of the database."""
     from ..match.passages import find_passages, stored_members
 
     conn.execute("CREATE TEMP TABLE passage_docs (id INTEGER PRIMARY KEY)")
-    conn.execute("INSERT OR IGNORE INTO passage_docs SELECT DISTINCT doc_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys)")
+    conn.executemany("INSERT OR IGNORE INTO passage_docs VALUES (?)", [(d,) for d in sorted(touched)])
     conn.executemany("INSERT OR IGNORE INTO passage_docs SELECT p.doc_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.cluster_id = ?",
                      [(c,) for c in sorted(flipped)])
-    rows = find_passages(stored_members(conn, "p.doc_id IN (SELECT id FROM passage_docs)"))
-    conn.execute("DELETE FROM passages WHERE source_doc_id IN (SELECT id FROM passage_docs) AND copy_doc_id IN (SELECT id FROM passage_docs)")
-    writer.insert("passages", ((None, *row[1:]) for row in rows))
+    conn.execute("DELETE FROM passages WHERE source_doc_id IN (SELECT id FROM passage_docs) OR copy_doc_id IN (SELECT id FROM passage_docs)")
+    # the documents they can pair with: those of the canonicals of their clusters, and those
+    # holding a member of a cluster whose canonical they hold
+    conn.execute("CREATE TEMP TABLE partner_docs (id INTEGER PRIMARY KEY)")
+    conn.execute("""INSERT OR IGNORE INTO partner_docs
+        SELECT cp.doc_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN clusters c ON c.id = m.cluster_id
+        JOIN paragraphs cp ON cp.id = c.canonical_id WHERE p.doc_id IN (SELECT id FROM passage_docs)
+        UNION SELECT p2.doc_id FROM clusters c JOIN paragraphs cp ON cp.id = c.canonical_id JOIN members m2 ON m2.cluster_id = c.id
+        JOIN paragraphs p2 ON p2.id = m2.paragraph_id WHERE cp.doc_id IN (SELECT id FROM passage_docs)""")
+    conn.execute("INSERT OR IGNORE INTO partner_docs SELECT id FROM passage_docs")
+    docs = {d for (d,) in conn.execute("SELECT id FROM passage_docs")}
+    rows = find_passages(stored_members(conn, "p.doc_id IN (SELECT id FROM partner_docs)"))
+    writer.insert("passages", ((None, *row[1:]) for row in rows if row[1] in docs or row[4] in docs))
     return conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+
+
+def _member_rows(conn) -> dict[int, tuple]:
+    """Member rows of the paragraphs of the keys in ``append_keys`` (see ``_duplicates_of``):
+    paragraph id -> (cluster, relation, similarity, containment, document)."""
+    return {row[0]: row[1:] for row in conn.execute(
+        """SELECT p.id, m.cluster_id, m.relation, m.similarity, m.containment, p.doc_id FROM paragraphs p
+           LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.key_id IN (SELECT id FROM append_keys)""")}
 
 
 def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int) -> dict:

@@ -383,7 +383,7 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
     with timer.stage("cluster"):
         edges, edge_jaccard = live.edges.arrays()
         verified = _Verified(live.scores, edges, edge_jaccard)
-        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped, config)
+        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped, config, live.index_of_id)
     with timer.stage("store"):
         before, was = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)

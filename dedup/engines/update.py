@@ -709,15 +709,17 @@ class Reclustered:
 
 
 def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", verified: Verified, seeds: set[int],
-              config: ScanConfig) -> Reclustered:
+              config: ScanConfig, index_of_id: dict[int, int] | None = None) -> Reclustered:
     """Cluster stage: cluster again the keys connected to ``seeds`` (ids of keys the change
-    touched), scoring pairs among them from the stored scores where there are any."""
+    touched), scoring pairs among them from the stored scores where there are any.
+    ``index_of_id``: keys.id -> index in ``keys``, when the caller keeps it."""
     from .local import assign_keys, key_ranks
     from ..match.verify import KeySets
 
     scores, edges, edge_jaccard = verified.scores, verified.edges, verified.edge_jaccard
     rule = config.match_rule()
-    index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
+    if index_of_id is None:
+        index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
     seeds_at = sorted(index_of_id[k] for k in seeds if k in index_of_id)
     signed_pos = np.full(len(keys.ids), -1, dtype=np.int64)
     signed_pos[keys.signed] = np.arange(len(keys.signed))

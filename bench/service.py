@@ -102,11 +102,11 @@ def load(port: int, pool: list[str], clients: int, seconds: float = 0.0, until: 
             "p50_ms": round(1000 * _percentile(latencies, 0.5), 1), "p99_ms": round(1000 * _percentile(latencies, 0.99), 1)}
 
 
-def _serve(served: Path) -> tuple[subprocess.Popen, int]:
+def _serve(served: Path, writer: str | None) -> tuple[subprocess.Popen, int]:
     """``dedup serve`` on a free loopback port, once it answers /healthz."""
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "dedup", "serve", str(served), "--port", str(port), "--token", TOKEN,
-                             "--max-body", str(1 << 26)],
+                             "--max-body", str(1 << 26), *(["--writer", writer] if writer else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while True:
@@ -176,7 +176,7 @@ def batch_against_add(port: int, pool: list[str], n: int, db: Path, docs: Path) 
              "p99_ms": round(1000 * added, 1)}]
 
 
-def run(size: int, clients: int, seconds: float, writes: int, batch: int, seed: int, work: Path) -> list[dict]:
+def run(size: int, clients: int, seconds: float, writes: int, batch: int, seed: int, work: Path, writer: str | None = None) -> list[dict]:
     from dedup.config import ScanConfig
     from dedup.pipeline import scan
 
@@ -188,11 +188,11 @@ def run(size: int, clients: int, seconds: float, writes: int, batch: int, seed: 
     shutil.copyfile(db, served)  # the service switches it to WAL and the writes change it
     for suffix in ("-wal", "-shm"):
         Path(str(served) + suffix).unlink(missing_ok=True)
-    proc, port = _serve(served)
+    proc, port = _serve(served, writer)
     try:
         paragraphs = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats").read())["paragraphs"]
         pool = texts(docs, 2000, seed)
-        info = {"paragraphs_indexed": paragraphs, "clients": clients, "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), **machine()}
+        info = {"paragraphs_indexed": paragraphs, "clients": clients, "writer": writer or "default", "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), **machine()}
         rows = [{"load": f"/query, {clients} clients", **load(port, pool, clients, seconds)}]
         w, q = writes_under_load(port, pool, 2, writes, 0)
         rows += [{"load": f"/documents, one at a time ({writes}), 2 clients querying", **w}, {"load": "/query, 2 clients, during those writes", **q}]
@@ -212,7 +212,7 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {r['load']} | {r['requests']:,} | {r['qps']} | {r['p50_ms']} | {r['p99_ms']} |")
     lines.append("")
-    lines.append(f"Index: {rows[0]['paragraphs_indexed']:,} paragraphs. {rows[0]['machine']}, load average {rows[0]['load_average']} "
+    lines.append(f"Index: {rows[0]['paragraphs_indexed']:,} paragraphs, writer {rows[0]['writer']}. {rows[0]['machine']}, load average {rows[0]['load_average']} "
                  f"at the start, measured {rows[0]['when']}.")
     return "\n".join(lines)
 
@@ -225,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writes", type=int, default=40, help="documents posted one at a time, in each of two phases")
     parser.add_argument("--batch", type=int, default=1000, help="documents of the batch POST (0: none)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--writer", choices=["process", "thread"], default=None, help="dedup serve --writer (default: the server's)")
     output_options(parser)
     args = parser.parse_args(argv)
-    rows = run(parse_size(args.size), args.clients, args.seconds, args.writes, args.batch, args.seed, args.work)
+    rows = run(parse_size(args.size), args.clients, args.seconds, args.writes, args.batch, args.seed, args.work, args.writer)
     return publish("service", rows, markdown(rows), args)
 
 

@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import AfterValidator, BaseModel, Field
 
 from ..errors import DatabaseError, DedupError, WriteError, writing
-from ..engines.writes import Posted, Writes
+from ..engines.writes import Posted, WriterProcess, Writes
 from ..store.lookup import StaleIndex, StoredIndex
 from ..store.writer import connect_read_only, open_existing
 from ..store.summary import cluster_detail, summarize
@@ -180,15 +180,17 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(db_path: str | Path, token: str | None = None, max_body: int = MAX_BODY) -> FastAPI:
-    """The FastAPI application serving the scan in ``db_path``."""
+def create_app(db_path: str | Path, token: str | None = None, max_body: int = MAX_BODY, writer: str = "process") -> FastAPI:
+    """The FastAPI application serving the scan in ``db_path``; writes run in a child process
+    (``writer="process"``, ``writes.WriterProcess``) or in the request's thread (``"thread"``)."""
     db_path = Path(db_path)
     if token is not None and not token.isascii():
         raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
     _prepare_database(db_path)
     state = {"index": StoredIndex(db_path)}
     index_lock = threading.Lock()
-    writes = Writes(db_path, preload=bool(token))  # the live corpus, loaded now when writes are allowed
+    # the live corpus, loaded now when writes are allowed
+    writes = (WriterProcess(db_path) if writer == "process" else Writes(db_path)) if token else None
 
     app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
     app.add_middleware(BodyLimit, limit=max_body)

@@ -33,7 +33,7 @@ class Posted:
     text: str
     id: str | None = None
     date: str | None = None
-    meta: dict | None = None
+    meta: dict | str | None = None  # a str is the metadata as JSON already (what crosses to ``WriterProcess``)
 
 
 @dataclass(frozen=True)
@@ -147,5 +147,88 @@ def _stored_under(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
 
 def _document(posted: Posted, doc_id: str, source: str) -> Document:
     data = posted.text.encode("utf-8")
-    meta = json.dumps(posted.meta, ensure_ascii=False, sort_keys=True) if posted.meta else None
+    meta = posted.meta if isinstance(posted.meta, str) else json.dumps(posted.meta, ensure_ascii=False, sort_keys=True) if posted.meta else None
     return Document(doc_id, normalize_newlines(posted.text), "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=posted.date, meta=meta)
+
+
+class WriterProcess:
+    """``Writes`` run in a child process (``dedup serve --writer process``): the append's
+    Python work runs on another core and never holds the serving process's interpreter lock,
+    so queries keep their pace during writes. Same methods and ``last`` as ``Writes``; calls
+    are serialized, and errors come back as the same exceptions. The child ends when the pipe
+    closes (the server stopped or was killed): a write it is in finishes or rolls back, as
+    SQLite makes every transaction."""
+
+    def __init__(self, db_path: str | Path):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads forked
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=_serve_writes, args=(str(db_path), child), daemon=True, name="dedup-writer")
+        self.process.start()
+        child.close()
+        self.lock = threading.Lock()
+        self.last: Written | None = None
+        self._call("ready")  # the live corpus is loaded (or its error raised) before serving
+
+    def _call(self, op: str, *args):
+        with self.lock:
+            self.pipe.send((op, args))
+            status, value = self.pipe.recv()
+        if status == "error":
+            raise _rebuilt(value)
+        return value
+
+    def post(self, posted: list[Posted]) -> Written:
+        self.last = None
+        # metadata as JSON text: pickle recurses into nested values, and deep ones overflow
+        posted = [Posted(p.text, p.id, p.date, json.dumps(p.meta, ensure_ascii=False, sort_keys=True) if p.meta else None) for p in posted]
+        self.last = self._call("post", posted)
+        return self.last
+
+    def remove(self, doc_id: int) -> str:
+        self.last = None
+        return self._call("remove", doc_id)
+
+
+def _serve_writes(db_path: str, pipe) -> None:
+    """The child of ``WriterProcess``: answer calls until the pipe closes."""
+    try:
+        writes = Writes(db_path)
+    except BaseException as e:
+        writes = None
+        failure = _portable(e)
+    while True:
+        try:
+            op, args = pipe.recv()
+        except (EOFError, OSError):
+            return
+        if writes is None:
+            pipe.send(("error", failure))
+            continue
+        try:
+            pipe.send(("ok", None if op == "ready" else getattr(writes, op)(*args)))
+        except Exception as e:
+            pipe.send(("error", _portable(e)))
+
+
+def _portable(error: BaseException) -> tuple:
+    """An exception as plain data that pickles whatever its constructor takes."""
+    from ..errors import WriteError
+
+    fields = (error.path, error.what, error.reason, error.fix) if isinstance(error, WriteError) else (str(error),)
+    return type(error).__module__, type(error).__qualname__, fields
+
+
+def _rebuilt(portable: tuple) -> BaseException:
+    """The exception ``_portable`` described (a ``RuntimeError`` naming it when it is not ours)."""
+    import importlib
+
+    module, name, fields = portable
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(*fields)
+    except (ImportError, AttributeError, TypeError):
+        pass
+    return RuntimeError(f"{module}.{name}: {fields[0]}")

@@ -473,15 +473,19 @@ def refresh_local_passages(conn, writer, touched: set[int], flipped: set[int]) -
     conn.executemany("INSERT OR IGNORE INTO passage_docs VALUES (?)", [(d,) for d in sorted(touched)])
     conn.executemany("INSERT OR IGNORE INTO passage_docs SELECT p.doc_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.cluster_id = ?",
                      [(c,) for c in sorted(flipped)])
-    conn.execute("DELETE FROM passages WHERE source_doc_id IN (SELECT id FROM passage_docs) OR copy_doc_id IN (SELECT id FROM passage_docs)")
+    for side in ("source_doc_id", "copy_doc_id"):  # one indexed delete a side (an OR scanned the table)
+        conn.execute(f"DELETE FROM passages WHERE {side} IN (SELECT id FROM passage_docs)")
     # the documents they can pair with: those of the canonicals of their clusters, and those
     # holding a member of a cluster whose canonical they hold
     conn.execute("CREATE TEMP TABLE partner_docs (id INTEGER PRIMARY KEY)")
+    # CROSS JOIN keeps the join order written: from the few documents out (without statistics
+    # the planner walked the whole members index)
+    conn.execute("CREATE TEMP TABLE their_clusters AS SELECT m.cluster_id AS id, max(m.relation = 'canonical') AS held FROM passage_docs t "
+                 "CROSS JOIN paragraphs p ON p.doc_id = t.id CROSS JOIN members m ON m.paragraph_id = p.id GROUP BY m.cluster_id")
     conn.execute("""INSERT OR IGNORE INTO partner_docs
-        SELECT cp.doc_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN clusters c ON c.id = m.cluster_id
-        JOIN paragraphs cp ON cp.id = c.canonical_id WHERE p.doc_id IN (SELECT id FROM passage_docs)
-        UNION SELECT p2.doc_id FROM clusters c JOIN paragraphs cp ON cp.id = c.canonical_id JOIN members m2 ON m2.cluster_id = c.id
-        JOIN paragraphs p2 ON p2.id = m2.paragraph_id WHERE cp.doc_id IN (SELECT id FROM passage_docs)""")
+        SELECT cp.doc_id FROM their_clusters t CROSS JOIN clusters c ON c.id = t.id CROSS JOIN paragraphs cp ON cp.id = c.canonical_id
+        UNION SELECT p2.doc_id FROM their_clusters t CROSS JOIN members m2 ON m2.cluster_id = t.id CROSS JOIN paragraphs p2 ON p2.id = m2.paragraph_id
+        WHERE t.held""")
     conn.execute("INSERT OR IGNORE INTO partner_docs SELECT id FROM passage_docs")
     docs = {d for (d,) in conn.execute("SELECT id FROM passage_docs")}
     rows = find_passages(stored_members(conn, "p.doc_id IN (SELECT id FROM partner_docs)"))

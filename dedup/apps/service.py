@@ -187,7 +187,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     if token is not None and not token.isascii():
         raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
     _prepare_database(db_path)
-    state = {"index": StoredIndex(db_path)}
+    state = {"index": _frozen(StoredIndex(db_path))}
     index_lock = threading.Lock()
     # the live corpus, loaded now when writes are allowed
     writes = (WriterProcess(db_path) if writer == "process" else Writes(db_path)) if token else None
@@ -212,7 +212,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
             except StaleIndex:
                 with index_lock:
                     if state["index"] is index:
-                        state["index"] = StoredIndex(db_path)
+                        state["index"] = _frozen(StoredIndex(db_path))
         return state["index"].query(text)
 
     @app.get("/healthz")
@@ -241,7 +241,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
                 if _last_run(db_path) != index.run_id:
                     done = getattr(writes, "last", None)
                     fresh = done is not None and done.reclustered is not None and done.run == index.run_id + 1
-                    state["index"] = index.advanced(done.reclustered) if fresh else StoredIndex(db_path)
+                    state["index"] = index.advanced(done.reclustered) if fresh else _frozen(StoredIndex(db_path))
         return result
 
     @app.post("/documents", response_model=DocumentOut | DocumentsOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
@@ -382,6 +382,16 @@ def _out(answer: dict) -> dict:
     answer = dict(answer)
     answer.pop("text", None)
     return answer
+
+
+def _frozen(index: StoredIndex) -> StoredIndex:
+    """``index``, with every object alive now moved out of the garbage collector's way (a full
+    collection walking an index's dicts paused requests now and then)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return index
 
 
 def _last_run(db_path: Path) -> int:

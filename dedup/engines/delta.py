@@ -211,10 +211,12 @@ def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorp
     index_of = live.index_of_id
     index_of.update({r[0]: len(keys.ids) + i for i, r in enumerate(new_keys)})
     para_key = np.fromiter((index_of[k] if k >= 0 else -1 for k in rows[:, 3].tolist()), dtype=np.int64, count=len(rows))
+    paths = paras.paths  # appended in place: a list shorter corpora never read past
+    paths.extend(d[1] for d in docs)
     paras = replace(
-        paras, key=np.concatenate((paras.key, para_key)), doc=np.concatenate((paras.doc, doc_pos)), length=np.concatenate((paras.length, rows[:, 4])),
-        line=np.concatenate((paras.line, rows[:, 5])), ids=np.concatenate((paras.ids, rows[:, 0])), paths=paras.paths + [d[1] for d in docs],
-        doc_date=np.concatenate((paras.doc_date, np.array([epoch(d[2]) for d in docs], dtype=np.float64))),
+        paras, key=grown(paras.key, para_key), doc=grown(paras.doc, doc_pos), length=grown(paras.length, rows[:, 4]),
+        line=grown(paras.line, rows[:, 5]), ids=grown(paras.ids, rows[:, 0]), paths=paths,
+        doc_date=grown(paras.doc_date, np.array([epoch(d[2]) for d in docs], dtype=np.float64)),
     )
     key_len = np.array([r[2] for r in new_keys], dtype=np.int64)
     signed_new = np.nonzero(key_len >= max(config.min_chars, MIN_KEY_CHARS))[0]
@@ -233,16 +235,41 @@ def _more_keys(keys: KeyTable, rows: list[tuple], key_len: np.ndarray, signed_ne
     blobs = [r[5] or b"" for r in signed_rows]
     lengths = np.fromiter((len(a) // 4 for a in blobs), dtype=np.int64, count=len(blobs))
     n_signed = len(keys.signed)
+    fps = keys.fps  # appended in place, as the paths
+    fps.extend(r[1] for r in rows)
     return KeyTable(
-        np.concatenate((keys.ids, np.array([r[0] for r in rows], dtype=np.int64))),
-        keys.fps + [r[1] for r in rows],
-        np.concatenate((keys.key_len, key_len)),
-        np.concatenate((keys.signed, len(keys.ids) + signed_new)),
-        np.concatenate((keys.set_sizes, np.array([r[3] for r in signed_rows], dtype=np.int64))),
-        np.concatenate((keys.bands, np.frombuffer(b"".join(r[4] for r in signed_rows), dtype="<u4").reshape(-1, b))),
-        np.concatenate((keys.anchor_owner, np.repeat(np.arange(n_signed, n_signed + len(signed_rows), dtype=np.int32), lengths))),
-        np.concatenate((keys.anchor_values, np.frombuffer(b"".join(blobs), dtype="<u4"))),
+        grown(keys.ids, np.array([r[0] for r in rows], dtype=np.int64)),
+        fps,
+        grown(keys.key_len, key_len),
+        grown(keys.signed, len(keys.ids) + signed_new),
+        grown(keys.set_sizes, np.array([r[3] for r in signed_rows], dtype=np.int64)),
+        grown(keys.bands, np.frombuffer(b"".join(r[4] for r in signed_rows), dtype="<u4").reshape(-1, b)),
+        grown(keys.anchor_owner, np.repeat(np.arange(n_signed, n_signed + len(signed_rows), dtype=np.int32), lengths)),
+        grown(keys.anchor_values, np.frombuffer(b"".join(blobs), dtype="<u4")),
     )
+
+
+_filled: dict[int, int] = {}  # id of a buffer ``grown`` made -> how much of it is written
+
+
+def grown(values: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """``values`` with ``more`` after them (along the first axis), as a view of a buffer with
+    room to spare: appends cost what they add, not a copy of the corpus's arrays each time.
+    ``values`` itself is left as it was (a buffer is only ever written past what any view of
+    it shows, and only when ``values`` ends where the buffer's writing ended)."""
+    more = np.asarray(more, dtype=values.dtype)
+    n, k = len(values), len(more)
+    base = values.base
+    in_place = (
+        isinstance(base, np.ndarray) and base.ndim == values.ndim and _filled.get(id(base)) == n and len(base) >= n + k
+        and base.__array_interface__["data"][0] == values.__array_interface__["data"][0]
+    )
+    if not in_place:
+        base = np.empty((max(2 * (n + k), 1024), *values.shape[1:]), dtype=values.dtype)
+        base[:n] = values
+    base[n : n + k] = more
+    _filled[id(base)] = n + k
+    return base[: n + k]
 
 
 def _post(live: LiveCorpus, first: int) -> None:

@@ -10,6 +10,7 @@ posted again under an id already stored replaces it, and ``remove`` drops one, b
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sqlite3
@@ -69,6 +70,10 @@ class Writes:
             self.live = load_live(conn, config)
         finally:
             conn.close()
+        # the corpus's millions of objects out of the collector's way: a full collection
+        # walking them all paused a write now and then (0.6 s)
+        gc.collect()
+        gc.freeze()
         return self.live
 
     def post(self, posted: list[Posted]) -> Written:

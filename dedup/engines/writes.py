@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ class WriterProcess:
 
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads forked
         self.pipe, child = context.Pipe()
-        self.process = context.Process(target=_serve_writes, args=(str(db_path), child), daemon=True, name="dedup-writer")
+        self.process = context.Process(target=_serve_writes, args=(str(db_path), child, os.getpid()), daemon=True, name="dedup-writer")
         self.process.start()
         child.close()
         self.lock = threading.Lock()
@@ -196,8 +197,10 @@ class WriterProcess:
         return self._call("remove", doc_id)
 
 
-def _serve_writes(db_path: str, pipe) -> None:
-    """The child of ``WriterProcess``: answer calls until the pipe closes."""
+def _serve_writes(db_path: str, pipe, parent: int) -> None:
+    """The child of ``WriterProcess``: answer calls until the pipe closes; killed with its
+    parent (a write in progress rolls back, as it would in the parent)."""
+    _die_with_parent(parent)
     try:
         writes = Writes(db_path)
     except BaseException as e:
@@ -215,6 +218,20 @@ def _serve_writes(db_path: str, pipe) -> None:
             pipe.send(("ok", None if op == "ready" else getattr(writes, op)(*args)))
         except Exception as e:
             pipe.send(("error", _portable(e)))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``);
+    elsewhere the child ends when the pipe closes."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the call took effect
+        os._exit(1)
 
 
 def _portable(error: BaseException) -> tuple:

@@ -187,33 +187,14 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     if token is not None and not token.isascii():
         raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
     _prepare_database(db_path)
-    state = {"index": _frozen(StoredIndex(db_path))}
-    index_lock = threading.Lock()
-    # the live corpus, loaded now when writes are allowed
-    writes = (WriterProcess(db_path) if writer == "process" else Writes(db_path)) if token else None
+    # the live corpus is loaded now when writes are allowed
+    served = Served(db_path, (WriterProcess(db_path) if writer == "process" else Writes(db_path)) if token else None)
 
     app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
     app.add_middleware(BodyLimit, limit=max_body)
     _add_error_handlers(app)
 
-    def require_token(authorization: str | None = Header(default=None)) -> None:
-        if not token:
-            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
-        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
-            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
-
-    def answer(text: str) -> list:
-        """The lookup, with an index rebuilt when the database moved on (a write by this
-        server, or an update by ``dedup add``/``scan`` from outside)."""
-        for _ in range(3):
-            index = state["index"]
-            try:
-                return index.query(text)
-            except StaleIndex:
-                with index_lock:
-                    if state["index"] is index:
-                        state["index"] = _frozen(StoredIndex(db_path))
-        return state["index"].query(text)
+    require_token = _token_check(token)
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -225,31 +206,14 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
 
     @app.post("/query", response_model=QueryOut, responses=ERRORS)
     def query(body: QueryIn) -> dict:
-        return {"paragraphs": [_out(a.as_dict()) for a in answer(body.text)]}
-
-    def written(write) -> Any:
-        """Run ``write(writes)`` and bring the query index to the database after it: advanced
-        by the keys an append touched, or built again after any other write. Queries that see
-        the database moved on wait for it (``index_lock``), the others go on."""
-        with index_lock:
-            index = state["index"]
-            try:
-                result = write(writes)
-            except DatabaseError as e:
-                raise HTTPException(409, str(e)) from None
-            finally:
-                if _last_run(db_path) != index.run_id:
-                    done = getattr(writes, "last", None)
-                    fresh = done is not None and done.reclustered is not None and done.run == index.run_id + 1
-                    state["index"] = index.advanced(done.reclustered) if fresh else _frozen(StoredIndex(db_path))
-        return result
+        return {"paragraphs": [_out(a.as_dict()) for a in served.answer(body.text)]}
 
     @app.post("/documents", response_model=DocumentOut | DocumentsOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
     def add_documents(body: DocumentIn | DocumentsIn) -> dict:
         """One document, or a list of them (``{"documents": [...]}``) stored in one transaction."""
         many = isinstance(body, DocumentsIn)
         items = body.documents if many else [body]
-        done = written(lambda w: w.post([Posted(d.text, d.id, d.date, d.meta) for d in items]))
+        done = served.written(lambda w: w.post([Posted(d.text, d.id, d.date, d.meta) for d in items]))
         out = [_document(db_path, source=source) for source in done.sources]
         return {"documents": out} if many else out[0]
 
@@ -257,7 +221,7 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
     def remove_document(document_id: int = _row_id()) -> dict:
         """Drop a document as ``dedup remove`` does (the clusters it was in are made again)."""
         try:
-            source = written(lambda w: w.remove(document_id))
+            source = served.written(lambda w: w.remove(document_id))
         except LookupError:
             raise HTTPException(404, f"no document {document_id}") from None
         return {"removed": document_id, "source": source}
@@ -275,6 +239,56 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
         return _cluster(db_path, cluster_id)
 
     return app
+
+
+def _token_check(token: str | None):
+    """The dependency every write declares: the configured token, sent as a bearer token."""
+
+    def require_token(authorization: str | None = Header(default=None)) -> None:
+        if not token:
+            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
+        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
+            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
+
+    return require_token
+
+
+class Served:
+    """The query index of a served database, kept at its latest run, and the writes to it."""
+
+    def __init__(self, db_path: Path, writes: Writes | WriterProcess | None):
+        self.db_path, self.writes = db_path, writes
+        self.index = _frozen(StoredIndex(db_path))
+        self.lock = threading.Lock()  # held while the index is replaced
+
+    def answer(self, text: str) -> list:
+        """The lookup, with an index rebuilt when the database moved on (an update by ``dedup
+        add``/``scan`` from outside; this server's writes replace it as they commit)."""
+        for _ in range(3):
+            index = self.index
+            try:
+                return index.query(text)
+            except StaleIndex:
+                with self.lock:
+                    if self.index is index:
+                        self.index = _frozen(StoredIndex(self.db_path))
+        return self.index.query(text)
+
+    def written(self, write) -> Any:
+        """Run ``write(writes)`` and bring the query index to the database after it: advanced
+        by the keys an append touched, or built again after any other write. Queries that see
+        the database moved on wait for it (``lock``), the others go on."""
+        with self.lock:
+            index = self.index
+            try:
+                return write(self.writes)
+            except DatabaseError as e:
+                raise HTTPException(409, str(e)) from None
+            finally:
+                if _last_run(self.db_path) != index.run_id:
+                    done = self.writes.last
+                    fresh = done is not None and done.reclustered is not None and done.run == index.run_id + 1
+                    self.index = index.advanced(done.reclustered) if fresh else _frozen(StoredIndex(self.db_path))
 
 
 def _prepare_database(db_path: Path) -> None:

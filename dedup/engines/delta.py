@@ -418,8 +418,7 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
         flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents])
     with timer.stage("passages"):
-        touched = {row[-1] for _, row in set(was.items()) ^ set(now.items())}
-        n_passages = refresh_local_passages(conn, writer, touched, flipped_clusters)
+        n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters)
     live.last_written = live.keys.ids[reclustered.dirty]
     live.n_candidates += len(pairs) - len(died)
     live.n_lsh += n_band
@@ -488,36 +487,51 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int
     return flipped
 
 
-def refresh_local_passages(conn, writer, touched: set[int], flipped: set[int]) -> int:
-    """Align again the pairs of documents of which one is ``touched`` (a member row of it
-    changed) or holds a member of a cluster whose boilerplate flag ``flipped``: a pair's
-    passages depend on its two documents' members alone (and on where the canonicals of the
-    clusters they share are, which are member rows too), so the others stay. Returns the
-    passages of the database."""
+def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int]) -> int:
+    """Align again the pairs of documents whose passages can have changed, given the member
+    rows of the touched paragraphs before and after (``_member_rows``) and the clusters whose
+    boilerplate flag ``flipped``. A pair's passages are a function of its two documents'
+    member rows, so a pair changes only when one side, ``touched``, has a changed row, and
+    the other holds a member of a cluster such a row was or is in (``changed``); of those,
+    only pairs that are pairs (one side holds the canonical of a cluster both share) have
+    passages, and are aligned again from their documents' members. Returns the passages."""
     from ..match.passages import find_passages, stored_members
 
-    conn.execute("CREATE TEMP TABLE passage_docs (id INTEGER PRIMARY KEY)")
-    conn.executemany("INSERT OR IGNORE INTO passage_docs VALUES (?)", [(d,) for d in sorted(touched)])
-    conn.executemany("INSERT OR IGNORE INTO passage_docs SELECT p.doc_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.cluster_id = ?",
-                     [(c,) for c in sorted(flipped)])
-    for side in ("source_doc_id", "copy_doc_id"):  # one indexed delete a side (an OR scanned the table)
-        conn.execute(f"DELETE FROM passages WHERE {side} IN (SELECT id FROM passage_docs)")
-    # the documents they can pair with: those of the canonicals of their clusters, and those
-    # holding a member of a cluster whose canonical they hold
-    conn.execute("CREATE TEMP TABLE partner_docs (id INTEGER PRIMARY KEY)")
+    rows = set(was.items()) ^ set(now.items())
+    changed = ({row[0] for _, row in rows} | flipped) - {None}
+    _temp_ids(conn, "touched_docs", {row[-1] for _, row in rows})
+    conn.executemany("INSERT OR IGNORE INTO touched_docs SELECT p.doc_id FROM members m CROSS JOIN paragraphs p ON p.id = m.paragraph_id "
+                     "WHERE m.cluster_id = ?", [(c,) for c in sorted(flipped)])
+    _temp_ids(conn, "near_docs", set())  # touched, or holding a member of a changed cluster
+    conn.execute("INSERT INTO near_docs SELECT id FROM touched_docs")
+    conn.executemany("INSERT OR IGNORE INTO near_docs SELECT p.doc_id FROM members m CROSS JOIN paragraphs p ON p.id = m.paragraph_id "
+                     "WHERE m.cluster_id = ?", [(c,) for c in sorted(changed)])
+    for side, other in (("source_doc_id", "copy_doc_id"), ("copy_doc_id", "source_doc_id")):
+        conn.execute(f"DELETE FROM passages WHERE {side} IN (SELECT id FROM touched_docs) AND {other} IN (SELECT id FROM near_docs)")
     # CROSS JOIN keeps the join order written: from the few documents out (without statistics
     # the planner walked the whole members index)
-    conn.execute("CREATE TEMP TABLE their_clusters AS SELECT m.cluster_id AS id, max(m.relation = 'canonical') AS held FROM passage_docs t "
+    conn.execute("DROP TABLE IF EXISTS their_clusters")
+    conn.execute("CREATE TEMP TABLE their_clusters AS SELECT m.cluster_id AS id, max(m.relation = 'canonical') AS held FROM touched_docs t "
                  "CROSS JOIN paragraphs p ON p.doc_id = t.id CROSS JOIN members m ON m.paragraph_id = p.id GROUP BY m.cluster_id")
-    conn.execute("""INSERT OR IGNORE INTO partner_docs
+    _temp_ids(conn, "aligned_docs", set())
+    conn.execute("""INSERT OR IGNORE INTO aligned_docs SELECT id FROM touched_docs UNION
         SELECT cp.doc_id FROM their_clusters t CROSS JOIN clusters c ON c.id = t.id CROSS JOIN paragraphs cp ON cp.id = c.canonical_id
+        WHERE cp.doc_id IN (SELECT id FROM near_docs)
         UNION SELECT p2.doc_id FROM their_clusters t CROSS JOIN members m2 ON m2.cluster_id = t.id CROSS JOIN paragraphs p2 ON p2.id = m2.paragraph_id
-        WHERE t.held""")
-    conn.execute("INSERT OR IGNORE INTO partner_docs SELECT id FROM passage_docs")
-    docs = {d for (d,) in conn.execute("SELECT id FROM passage_docs")}
-    rows = find_passages(stored_members(conn, "p.doc_id IN (SELECT id FROM partner_docs)"))
-    writer.insert("passages", ((None, *row[1:]) for row in rows if row[1] in docs or row[4] in docs))
+        WHERE t.held AND p2.doc_id IN (SELECT id FROM near_docs)""")
+    touched = {d for (d,) in conn.execute("SELECT id FROM touched_docs")}
+    near = {d for (d,) in conn.execute("SELECT id FROM near_docs")}
+    found = find_passages(stored_members(conn, "p.doc_id IN (SELECT id FROM aligned_docs)"))
+    keep = ((r[1] in touched and r[4] in near) or (r[4] in touched and r[1] in near) for r in found)
+    writer.insert("passages", ((None, *row[1:]) for row, kept in zip(found, keep) if kept))
     return conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+
+
+def _temp_ids(conn, name: str, ids: set[int]) -> None:
+    """A temporary table ``name`` of integer ids (emptied first when it exists)."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+    conn.execute(f"DELETE FROM {name}")
+    conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
 
 
 def _member_rows(conn) -> dict[int, tuple]:

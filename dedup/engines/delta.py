@@ -376,6 +376,8 @@ def append(db_path, live: LiveCorpus, documents: list, run) -> tuple[LiveCorpus,
     from .update import updating_writer
 
     with writing(db_path, "the updated database", ELSEWHERE), updating_writer(Path(db_path)) as (writer, store):
+        # no checkpoint at the commit: the caller runs one when it has time (writes.checkpoint)
+        writer.db.conn.execute("PRAGMA wal_autocheckpoint = 0")
         live, counts, row = _append(writer, store, live, documents, run)
         writer.commit(row)
     return live, counts

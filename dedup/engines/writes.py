@@ -56,6 +56,7 @@ class Writes:
         self.lock = threading.Lock()
         self.live = None
         self.last: Written | None = None  # what the last write did
+        self.deferred_checkpoints = False  # True: the owner runs checkpoint() between writes
         if preload:
             with self.lock:
                 self._load()
@@ -129,6 +130,8 @@ class Writes:
                     raise
                 continue
             self.live.merge_if_due()
+            if not self.deferred_checkpoints:
+                checkpoint(self.db_path)
             return self.live.last_written
         raise AssertionError("unreachable")
 
@@ -141,6 +144,18 @@ class Writes:
 
         self.live = None
         apply_to_stored(self.db_path, plan_of, workers=1)
+
+
+def checkpoint(db_path: str | Path) -> None:
+    """Copy the WAL back into the database as far as no reader holds it (a passive checkpoint):
+    appends leave it to this, after their answer, instead of doing it inside a commit."""
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:  # busy, or the disk full: the next one catches up
+        pass
+    finally:
+        conn.close()
 
 
 def _stored_under(conn: sqlite3.Connection, ids: list[str]) -> list[str]:
@@ -203,6 +218,7 @@ def _serve_writes(db_path: str, pipe, parent: int) -> None:
     _die_with_parent(parent)
     try:
         writes = Writes(db_path)
+        writes.deferred_checkpoints = True
     except BaseException as e:
         writes = None
         failure = _portable(e)
@@ -218,6 +234,7 @@ def _serve_writes(db_path: str, pipe, parent: int) -> None:
             pipe.send(("ok", None if op == "ready" else getattr(writes, op)(*args)))
         except Exception as e:
             pipe.send(("error", _portable(e)))
+        checkpoint(db_path)  # the answer is sent: the WAL goes back into the database now
 
 
 def _die_with_parent(parent: int) -> None:

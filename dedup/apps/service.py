@@ -5,14 +5,18 @@ Built on FastAPI (OpenAPI schema at ``/openapi.json``, docs at ``/docs``), serve
 * ``POST /query`` checks a text without storing it: per paragraph, new or a copy, with the
   canonical's document and lines, the similarity and the relation (``lookup.StoredIndex``: what
   a scan would say of the text added after the corpus).
-* ``POST /documents`` adds a document (needs the token): the database is updated exactly as
-  ``dedup add`` would (``update.py``: one transaction, clusters as a full scan would make them,
-  cluster ids kept), and the answer is read back from it. A document is stored under the source
-  ``~api/ID``, which sorts after the corpus's ASCII file names: it counts as newer.
+* ``POST /documents`` adds a document, or a list of them (``{"documents": [...]}``, one
+  transaction), needs the token: the database ends exactly as ``dedup add`` would leave it
+  (clusters as a full scan would make them, cluster ids kept), at the cost of the documents
+  (``engines/writes.py`` and ``delta.py``), and the answer is read back from it. A document is
+  stored under the source ``~api/SEQUENCE/ID``, which sorts after the corpus's file names: it
+  counts as newer. ``DELETE /documents/{id}`` drops one as ``dedup remove`` does.
 * ``GET /clusters/{id}``, ``/documents/{id}``, ``/paragraphs/{id}``, ``/stats``, ``/healthz``.
 
 Readers never wait for a writer: the database is switched to WAL on start, every request opens
-its own connection, and writes are serialized by a lock (one update at a time). Writes need
+its own connection, and writes are serialized (one at a time), in a child process by default
+(``writer="process"``) so that their work never holds the interpreter lock the queries need;
+the query index follows each write by the keys it touched (``Served``). Writes need
 the token given to the server (``--token`` or ``DEDUP_TOKEN``), sent as ``Authorization:
 Bearer TOKEN``; without a configured token the server is read-only. Every error is a JSON
 object ``{"error": "..."}`` with a 4xx status; request bodies over ``max_body`` bytes get 413.

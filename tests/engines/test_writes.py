@@ -68,3 +68,34 @@ def test_posts_batches_and_removals_stay_a_full_scan(tmp_path, monkeypatch, seed
         scan(corpus, config, full, full=True)
         assert scan_result(db) == scan_result(full), f"step {step}"
         step += 1
+
+
+def test_the_writer_process_writes_and_sends_errors_back_whole(tmp_path):
+    """``WriterProcess`` stores as ``Writes`` does, and its errors come back as the same
+    exceptions (a full disk as a WriteError with its fields: the service words its 507 from them)."""
+    from dedup.engines.writes import WriterProcess, _portable, _rebuilt
+    from dedup.errors import CorpusError, WriteError
+
+    error = _rebuilt(_portable(WriteError("/x/db", "the updated database", "no space left on the device", "free space")))
+    assert isinstance(error, WriteError) and (error.path, error.what, error.reason) == ("/x/db", "the updated database", "no space left on the device")
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("一段足够长的文字，用来检查写入的进程。\n另一段完全不同的文字，也足够长了。\n", encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(corpus, ScanConfig(workers=1), db, full=True)
+    writer = WriterProcess(db)
+    try:
+        done = writer.post([Posted("一段足够长的文字，用来检查写入的进程。\n", "zz.txt")])
+        assert writer.last == done and done.reclustered is not None and done.run == 2
+        with pytest.raises(CorpusError, match="same id"):
+            writer.post([Posted("甲乙丙丁", "x"), Posted("戊己庚辛", "x")])
+        with pytest.raises(LookupError):
+            writer.remove(999)
+    finally:
+        writer.pipe.close()
+        writer.process.join(10)
+    assert not writer.process.is_alive()  # it ends when the pipe closes
+    (corpus / "zz.txt").write_text("一段足够长的文字，用来检查写入的进程。\n", encoding="utf-8")
+    full = tmp_path / "full.db"
+    scan(corpus, ScanConfig(workers=1), full, full=True)
+    assert scan_result(db) == scan_result(full)

@@ -59,7 +59,7 @@ def _check_appends(tmp_path: Path, corpus: Path, batches: list[list[tuple[str, s
         assert _live(db).n_candidates == live.n_candidates
 
 
-@pytest.mark.parametrize("policy, seed", [("first", 1), ("longest", 2)])
+@pytest.mark.parametrize("policy, seed", [("first", 1), ("longest", 2), ("earliest", 3)])
 def test_appends_to_a_generated_dump_stay_a_full_scan(tmp_path, policy, seed):
     """Generated documents (copies, edits, partial copies of each other), half scanned and the
     rest appended in batches of 1 to 4, with merges of the buckets mid-sequence."""

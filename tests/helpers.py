@@ -559,3 +559,43 @@ def rows(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def scan_result(db: Path) -> set[tuple]:
+    """Every member as (document, line, relation, similarity, containment, canonical document,
+    line, cluster size, documents, boilerplate, reason), every passage, plus the counts a summary reports: what
+    an update must leave exactly as a full scan of the same corpus does."""
+    conn = sqlite3.connect(db)
+    try:
+        members = set(
+            conn.execute(
+                """SELECT d.path, p.line_start, m.relation, round(m.similarity, 6), round(m.containment, 6), cd.path,
+                          cp.line_start, c.size, c.n_documents, c.boilerplate, c.reason
+                   FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id
+                   JOIN clusters c ON c.id = m.cluster_id JOIN paragraphs cp ON cp.id = c.canonical_id
+                   JOIN documents cd ON cd.id = cp.doc_id"""
+            )
+        )
+        # every paragraph row points at its cluster (or at none), as members say
+        assert conn.execute(
+            "SELECT count(*) FROM paragraphs p LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.cluster_id IS NOT m.cluster_id"
+        ).fetchone() == (0,)
+        # passages by their documents' paths (document ids differ after an update)
+        passages = set(
+            conn.execute(
+                """SELECT 'passage', sd.path, ps.source_line_start, ps.source_line_end, cd.path, ps.copy_line_start,
+                          ps.copy_line_end, ps.paragraphs, ps.characters, ps.similarity
+                   FROM passages ps JOIN documents sd ON sd.id = ps.source_doc_id JOIN documents cd ON cd.id = ps.copy_doc_id"""
+            )
+        )
+        counts = json.loads(conn.execute("SELECT counts FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
+        reported = {k: counts[k] for k in SUMMARY_COUNTS}
+        return members | passages | {("counts", tuple(sorted(reported.items())))}
+    finally:
+        conn.close()
+
+
+SUMMARY_COUNTS = (
+    "documents", "paragraphs", "empty_paragraphs", "distinct_keys", "signed_keys", "clusters", "boilerplate_clusters",
+    "passages", "duplicate_paragraphs", "chars", "duplicate_chars", "candidate_pairs", "lsh_pairs", "verified_edges",
+)

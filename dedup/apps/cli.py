@@ -481,8 +481,10 @@ def remove(db_path, paths, workers, quiet):
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--token", envvar="DEDUP_TOKEN", default=None, help="Token that writes (POST /documents) must send; also DEDUP_TOKEN. Without it the server is read-only.")
 @click.option("--max-body", default=1 << 20, show_default=True, type=click.IntRange(min=1), help="Largest request body, in bytes.")
+@click.option("--writer", type=click.Choice(["process", "thread"]), default="process", show_default=True,
+              help="Run writes in a child process (queries keep their pace during writes) or in the request's thread.")
 @_tmp_dir_option
-def serve(db_path, host, port, token, max_body):
+def serve(db_path, host, port, token, max_body, writer):
     """Serve the scan in DB over HTTP: POST /query, POST /documents, GET /clusters/ID ...
 
     The OpenAPI schema is at /openapi.json, interactive docs at /docs.
@@ -494,7 +496,7 @@ def serve(db_path, host, port, token, max_body):
     except ImportError:
         raise click.ClickException("the service needs fastapi and uvicorn: pip install 'dedup[service]'")
     try:
-        app = create_app(db_path, token=token, max_body=max_body)
+        app = create_app(db_path, token=token, max_body=max_body, writer=writer)
     except DedupError as e:
         raise UserError(str(e))
     click.echo(f"serving {db_path} on http://{host}:{port} ({'writes need the token' if token else 'read-only: no token'})", err=True)

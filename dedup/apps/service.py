@@ -5,14 +5,18 @@ Built on FastAPI (OpenAPI schema at ``/openapi.json``, docs at ``/docs``), serve
 * ``POST /query`` checks a text without storing it: per paragraph, new or a copy, with the
   canonical's document and lines, the similarity and the relation (``lookup.StoredIndex``: what
   a scan would say of the text added after the corpus).
-* ``POST /documents`` adds a document (needs the token): the database is updated exactly as
-  ``dedup add`` would (``update.py``: one transaction, clusters as a full scan would make them,
-  cluster ids kept), and the answer is read back from it. A document is stored under the source
-  ``~api/ID``, which sorts after the corpus's ASCII file names: it counts as newer.
+* ``POST /documents`` adds a document, or a list of them (``{"documents": [...]}``, one
+  transaction), needs the token: the database ends exactly as ``dedup add`` would leave it
+  (clusters as a full scan would make them, cluster ids kept), at the cost of the documents
+  (``engines/writes.py`` and ``delta.py``), and the answer is read back from it. A document is
+  stored under the source ``~api/SEQUENCE/ID``, which sorts after the corpus's file names: it
+  counts as newer. ``DELETE /documents/{id}`` drops one as ``dedup remove`` does.
 * ``GET /clusters/{id}``, ``/documents/{id}``, ``/paragraphs/{id}``, ``/stats``, ``/healthz``.
 
 Readers never wait for a writer: the database is switched to WAL on start, every request opens
-its own connection, and writes are serialized by a lock (one update at a time). Writes need
+its own connection, and writes are serialized (one at a time), in a child process by default
+(``writer="process"``) so that their work never holds the interpreter lock the queries need;
+the query index follows each write by the keys it touched (``Served``). Writes need
 the token given to the server (``--token`` or ``DEDUP_TOKEN``), sent as ``Authorization:
 Bearer TOKEN``; without a configured token the server is read-only. Every error is a JSON
 object ``{"error": "..."}`` with a 4xx status; request bodies over ``max_body`` bytes get 413.
@@ -22,7 +26,6 @@ update is rolled back, and queries go on being answered from the database as it 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import sqlite3
@@ -36,8 +39,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import AfterValidator, BaseModel, Field
 
-from ..sources.corpus import Document, normalize_newlines
 from ..errors import DatabaseError, DedupError, WriteError, writing
+from ..engines.writes import Posted, WriterProcess, Writes
 from ..store.lookup import StaleIndex, StoredIndex
 from ..store.writer import connect_read_only, open_existing
 from ..store.summary import cluster_detail, summarize
@@ -46,7 +49,6 @@ MAX_BODY = 1 << 20  # bytes of a request body, by default
 def _row_id():
     """A path parameter that is a row id (a new one per parameter: FastAPI keeps state in it)."""
     return PathParam(ge=1, le=2**63 - 1, description="A row id of the database (SQLite integers are 64-bit).")
-API_SOURCE = "\U0010ffffapi/"  # sorts after every file name: a posted document is the newest
 
 
 def _encodable(value: str) -> str:
@@ -94,6 +96,10 @@ class DocumentIn(BaseModel):
     meta: Annotated[dict[str, Any] | None, AfterValidator(_encodable_meta)] = Field(default=None, description="Anything to keep with it.")
 
 
+class DocumentsIn(BaseModel):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=100_000, description="Documents stored in order, in one transaction.")
+
+
 class Canonical(BaseModel):
     paragraph_id: int | None = Field(description="None when the canonical is an earlier paragraph of the text itself")
     document: str
@@ -121,6 +127,10 @@ class DocumentOut(BaseModel):
     id: int
     path: str
     paragraphs: list[ParagraphOut]
+
+
+class DocumentsOut(BaseModel):
+    documents: list[DocumentOut]
 
 
 class ErrorOut(BaseModel):
@@ -174,37 +184,21 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(db_path: str | Path, token: str | None = None, max_body: int = MAX_BODY) -> FastAPI:
-    """The FastAPI application serving the scan in ``db_path``."""
+def create_app(db_path: str | Path, token: str | None = None, max_body: int = MAX_BODY, writer: str = "process") -> FastAPI:
+    """The FastAPI application serving the scan in ``db_path``; writes run in a child process
+    (``writer="process"``, ``writes.WriterProcess``) or in the request's thread (``"thread"``)."""
     db_path = Path(db_path)
     if token is not None and not token.isascii():
         raise DedupError("the token must be ASCII (HTTP headers are read as Latin-1); choose another")
     _prepare_database(db_path)
-    state = {"index": StoredIndex(db_path)}
-    write_lock, index_lock = threading.Lock(), threading.Lock()
+    # the live corpus is loaded now when writes are allowed
+    served = Served(db_path, (WriterProcess(db_path) if writer == "process" else Writes(db_path)) if token else None)
 
     app = FastAPI(title="dedup", description=__doc__.split("\n\n")[0], version=_version())
     app.add_middleware(BodyLimit, limit=max_body)
     _add_error_handlers(app)
 
-    def require_token(authorization: str | None = Header(default=None)) -> None:
-        if not token:
-            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
-        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
-            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
-
-    def answer(text: str) -> list:
-        """The lookup, with an index rebuilt when the database moved on (a write by this
-        server, or an update by ``dedup add``/``scan`` from outside)."""
-        for _ in range(3):
-            index = state["index"]
-            try:
-                return index.query(text)
-            except StaleIndex:
-                with index_lock:
-                    if state["index"] is index:
-                        state["index"] = StoredIndex(db_path)
-        return state["index"].query(text)
+    require_token = _token_check(token)
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -216,13 +210,25 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
 
     @app.post("/query", response_model=QueryOut, responses=ERRORS)
     def query(body: QueryIn) -> dict:
-        return {"paragraphs": [_out(a.as_dict()) for a in answer(body.text)]}
+        return {"paragraphs": [_out(a.as_dict()) for a in served.answer(body.text)]}
 
-    @app.post("/documents", response_model=DocumentOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
-    def add_document(body: DocumentIn) -> dict:
-        with write_lock:
-            source = _post(db_path, body)
-        return _document(db_path, source=source)
+    @app.post("/documents", response_model=DocumentOut | DocumentsOut, responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
+    def add_documents(body: DocumentIn | DocumentsIn) -> dict:
+        """One document, or a list of them (``{"documents": [...]}``) stored in one transaction."""
+        many = isinstance(body, DocumentsIn)
+        items = body.documents if many else [body]
+        done = served.written(lambda w: w.post([Posted(d.text, d.id, d.date, d.meta) for d in items]))
+        out = [_document(db_path, source=source) for source in done.sources]
+        return {"documents": out} if many else out[0]
+
+    @app.delete("/documents/{document_id}", responses=WRITE_ERRORS, dependencies=[Depends(require_token)])
+    def remove_document(document_id: int = _row_id()) -> dict:
+        """Drop a document as ``dedup remove`` does (the clusters it was in are made again)."""
+        try:
+            source = served.written(lambda w: w.remove(document_id))
+        except LookupError:
+            raise HTTPException(404, f"no document {document_id}") from None
+        return {"removed": document_id, "source": source}
 
     @app.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
     def get_document(document_id: int = _row_id()) -> dict:
@@ -237,6 +243,56 @@ def create_app(db_path: str | Path, token: str | None = None, max_body: int = MA
         return _cluster(db_path, cluster_id)
 
     return app
+
+
+def _token_check(token: str | None):
+    """The dependency every write declares: the configured token, sent as a bearer token."""
+
+    def require_token(authorization: str | None = Header(default=None)) -> None:
+        if not token:
+            raise HTTPException(403, "this server is read-only: start it with --token or DEDUP_TOKEN to allow writes")
+        if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), f"Bearer {token}".encode("latin-1", "replace")):
+            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'", headers={"WWW-Authenticate": "Bearer"})
+
+    return require_token
+
+
+class Served:
+    """The query index of a served database, kept at its latest run, and the writes to it."""
+
+    def __init__(self, db_path: Path, writes: Writes | WriterProcess | None):
+        self.db_path, self.writes = db_path, writes
+        self.index = _frozen(StoredIndex(db_path))
+        self.lock = threading.Lock()  # held while the index is replaced
+
+    def answer(self, text: str) -> list:
+        """The lookup, with an index rebuilt when the database moved on (an update by ``dedup
+        add``/``scan`` from outside; this server's writes replace it as they commit)."""
+        for _ in range(3):
+            index = self.index
+            try:
+                return index.query(text)
+            except StaleIndex:
+                with self.lock:
+                    if self.index is index:
+                        self.index = _frozen(StoredIndex(self.db_path))
+        return self.index.query(text)
+
+    def written(self, write) -> Any:
+        """Run ``write(writes)`` and bring the query index to the database after it: advanced
+        by the keys an append touched, or built again after any other write. Queries that see
+        the database moved on wait for it (``lock``), the others go on."""
+        with self.lock:
+            index = self.index
+            try:
+                return write(self.writes)
+            except DatabaseError as e:
+                raise HTTPException(409, str(e)) from None
+            finally:
+                if _last_run(self.db_path) != index.run_id:
+                    done = self.writes.last
+                    fresh = done is not None and done.reclustered is not None and done.run == index.run_id + 1
+                    self.index = index.advanced(done.reclustered) if fresh else _frozen(StoredIndex(self.db_path))
 
 
 def _prepare_database(db_path: Path) -> None:
@@ -264,7 +320,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in _branch_errors(exc))
         return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
 
     @app.exception_handler(Exception)
@@ -279,6 +335,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": str(exc)}, status_code=404 if isinstance(exc, DatabaseError) else 400)
 
 
+def _branch_errors(exc: RequestValidationError) -> list[dict]:
+    """The errors of a body that may be one document or a list of them, told as the shape the
+    body has (a ``documents`` list or not), without the model names pydantic adds to a union."""
+    errors = exc.errors()
+    branches = {"DocumentIn", "DocumentsIn"}
+    if not any(len(e.get("loc", ())) > 1 and e["loc"][1] in branches for e in errors):
+        return errors
+    wanted = "DocumentsIn" if isinstance(exc.body, dict) and "documents" in exc.body else "DocumentIn"
+    return [dict(e, loc=(e["loc"][0], *e["loc"][2:])) for e in errors if len(e.get("loc", ())) > 1 and e["loc"][1] == wanted] or errors
+
+
 def _stats(db_path: Path) -> dict:
     db = open_existing(db_path)
     try:
@@ -286,27 +353,6 @@ def _stats(db_path: Path) -> dict:
     finally:
         db.conn.close()
     return {k: v for k, v in s.__dict__.items() if k != "top"} | {"duplicate_share": s.duplicate_share}
-
-
-def _post(db_path: Path, body: "DocumentIn") -> str:
-    """Add a posted document (the caller holds the write lock); return its source. Posted
-    documents come after the corpus and after each other, in posting order; one posted again
-    under the same id replaces the earlier one (and moves last)."""
-    text = normalize_newlines(body.text)
-    data = body.text.encode("utf-8")
-    doc_id = body.id or hashlib.sha1(data).hexdigest()[:16]
-    meta = json.dumps(body.meta, ensure_ascii=False, sort_keys=True) if body.meta else None
-    conn = _read(db_path)
-    try:
-        earlier = [s for (s,) in conn.execute("SELECT DISTINCT source FROM documents WHERE source >= ? AND path = ?", (API_SOURCE, doc_id))]
-        last = conn.execute("SELECT max(source) FROM documents WHERE source >= ?", (API_SOURCE,)).fetchone()[0]
-    finally:
-        conn.close()
-    sequence = int(last[len(API_SOURCE):].split("/", 1)[0]) + 1 if last else 1
-    source = f"{API_SOURCE}{sequence:012d}/{doc_id}"
-    doc = Document(doc_id, text, "utf-8", len(data), hashlib.sha1(data).hexdigest(), source=source, date=body.date, meta=meta)
-    _add(db_path, doc, replaces=earlier)
-    return source
 
 
 def _paragraph(db_path: Path, paragraph_id: int) -> dict:
@@ -356,18 +402,22 @@ def _out(answer: dict) -> dict:
     return answer
 
 
-def _add(db_path: Path, doc: Document, replaces: list[str]) -> None:
-    """Add one document, dropping the sources it ``replaces``, as ``dedup add`` would."""
-    from ..engines.update import Plan, apply_to_stored
+def _frozen(index: StoredIndex) -> StoredIndex:
+    """``index``, with every object alive now moved out of the garbage collector's way (a full
+    collection walking an index's dicts paused requests now and then)."""
+    import gc
 
-    def plan_of(conn, config, root) -> Plan:
-        sources = {s for (s,) in conn.execute("SELECT DISTINCT source FROM documents")} - set(replaces)
-        return Plan(sorted(sources | {doc.source}), {}, deleted=list(replaces), documents={doc.source: [doc]})
+    gc.collect()
+    gc.freeze()
+    return index
 
+
+def _last_run(db_path: Path) -> int:
+    conn = _read(db_path)
     try:
-        apply_to_stored(db_path, plan_of, workers=1)
-    except DatabaseError as e:
-        raise HTTPException(409, str(e)) from None
+        return conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def _document(db_path: Path, *, doc_id: int | None = None, source: str | None = None) -> dict:

@@ -246,6 +246,13 @@ class Scores:
         pos = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
         return self.codes[pos] == codes, pos
 
+    def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(is known, Jaccard, containment) of every code (scores of unknown codes are junk)."""
+        found, at = self.find(codes)
+        if not len(self.codes):
+            return found, np.zeros(len(codes)), np.zeros(len(codes))
+        return found, self.jaccard[at], self.containment[at]
+
     def add(self, codes: np.ndarray, jaccard: np.ndarray, containment: np.ndarray) -> None:
         merged = Scores(np.concatenate((self.codes, codes)), np.concatenate((self.jaccard, jaccard)), np.concatenate((self.containment, containment)))
         self.codes, self.jaccard, self.containment = merged.codes, merged.jaccard, merged.containment
@@ -521,11 +528,17 @@ def update(
         return _update(root, config, db_path, plan_of, run, show_progress)
 
 
-def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
-    """The update's stages (``UpdateStages``) run in a scan's order, then the commit."""
+def updating_writer(db_path: Path):
+    """The writer of an update of ``db_path`` in place and its key store, as a ``with`` block
+    (``local.writer_and_key_store``: the writer aborted on any error, the store closed at the end)."""
     from .local import writer_and_key_store
 
-    with writer_and_key_store(lambda: Writer.updating(db_path)) as (writer, store):
+    return writer_and_key_store(lambda: Writer.updating(db_path))
+
+
+def _update(root, config, db_path, plan_of, run: Run, show_progress) -> tuple[dict, dict]:
+    """The update's stages (``UpdateStages``) run in a scan's order, then the commit."""
+    with updating_writer(db_path) as (writer, store):
         stages = UpdateStages(root, config, writer, store, plan_of(writer.db.conn), run, show_progress)
         counts = run.execute(stages)
         row = run.row(stages.run_id, str(root.resolve()), config, counts)
@@ -748,16 +761,18 @@ class Reclustered:
 
 
 def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", verified: Verified, seeds: set[int],
-              config: ScanConfig) -> Reclustered:
+              config: ScanConfig, index_of_id: dict[int, int] | None = None) -> Reclustered:
     """Cluster stage: cluster again the keys connected to ``seeds`` (ids of keys the change
-    touched), scoring pairs among them from the stored scores where there are any."""
+    touched), scoring pairs among them from the stored scores where there are any.
+    ``index_of_id``: keys.id -> index in ``keys``, when the caller keeps it."""
     from .local import assign_keys, key_ranks
     from ..match.joined import with_joined
     from ..match.verify import KeySets
 
     scores, edges, edge_jaccard = verified.scores, verified.edges, verified.edge_jaccard
     rule = config.match_rule()
-    index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
+    if index_of_id is None:
+        index_of_id = dict(zip(keys.ids.tolist(), range(len(keys.ids))))
     seeds_at = sorted(index_of_id[k] for k in seeds if k in index_of_id)
     signed_pos = np.full(len(keys.ids), -1, dtype=np.int64)
     signed_pos[keys.signed] = np.arange(len(keys.signed))
@@ -776,14 +791,13 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
     def match(x: np.ndarray, y: np.ndarray):
         """Copies among dirty keys, from stored scores where there are any."""
         pair_codes = Scores.code(keys.ids[sub[x]], keys.ids[sub[y]])
-        found, _ = scores.find(pair_codes)
+        found, _, _ = scores.lookup(pair_codes)
         new = np.nonzero(~found)[0]
         if len(new):
             j, c = sub_sets.score(np.asarray(x)[new], np.asarray(y)[new])
             scores.add(pair_codes[new], j, c)
             writer.insert("checked", zip((pair_codes[new] >> 32).tolist(), (pair_codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
-        _, rows = scores.find(pair_codes)
-        j, c = scores.jaccard[rows], scores.containment[rows]
+        _, j, c = scores.lookup(pair_codes)
         return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
 
     para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)

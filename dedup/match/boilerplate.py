@@ -186,10 +186,11 @@ def _site_furniture(pair_cluster: np.ndarray, pair_doc: np.ndarray, k: int, site
     return found
 
 
-def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int]) -> set[int]:
+def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int], sizes: Mapping[str, int] | None = None) -> set[int]:
     """The boilerplate clusters of a corpus held as arrays in corpus order (``local.Paragraphs``:
     ``doc`` non-decreasing, ``length``, ``ids``, ``paths``), given every member as a paragraph id
-    and its cluster id: the one call of the local engine, ``dedup.deduplicate`` and updates."""
+    and its cluster id: the one call of the local engine, ``dedup.deduplicate`` and updates.
+    ``sizes``: ``site_sizes(paras.paths)`` when the caller keeps it."""
     pids = np.asarray(member_paragraphs, dtype=np.int64)
     if not len(pids):
         return set()
@@ -202,4 +203,4 @@ def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters:
     doc_chars = np.bincount(paras.doc, weights=paras.length, minlength=n_docs + 1).astype(np.int64)
     members = Members(np.asarray(member_clusters, dtype=np.int64), doc, at - first[doc], paras.length[at], doc_paragraphs[doc], doc_chars[doc])
     involved = np.unique(doc).tolist()
-    return find_boilerplate(members, {d: site_keys(paras.paths[d - 1]) for d in involved}, site_sizes(paras.paths))
+    return find_boilerplate(members, {d: site_keys(paras.paths[d - 1]) for d in involved}, site_sizes(paras.paths) if sizes is None else sizes)

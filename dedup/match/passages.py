@@ -199,9 +199,10 @@ _MEMBERS_SQL = """
     WHERE c.boilerplate = 0"""
 
 
-def stored_members(conn: sqlite3.Connection) -> Iterable[PassageMember]:
-    """The clustered paragraphs of a database but page furniture, as ``find_passages`` takes them."""
-    return map(PassageMember._make, conn.execute(_MEMBERS_SQL))
+def stored_members(conn: sqlite3.Connection, where: str = "") -> Iterable[PassageMember]:
+    """The clustered paragraphs of a database but page furniture, as ``find_passages`` takes them
+    (those ``where``, an SQL condition on ``p``, the paragraph, when given)."""
+    return map(PassageMember._make, conn.execute(_MEMBERS_SQL + (f" AND {where}" if where else "")))
 
 
 def refresh_passages(writer) -> int:

@@ -92,8 +92,21 @@ class StoredIndex:
         return connect_read_only(self.db_path)
 
     def _load(self, conn: sqlite3.Connection) -> None:
+        ids, fps, band_codes, band_keys, anchor_codes, anchor_keys, self.n_anchors = self._postings(conn.execute("SELECT id, fp, bands, anchors FROM keys"))
+        self.max_key_id = max(ids, default=0)
+        self.key_of_fp = Overlay(dict(zip(fps, ids)))
+        self.n_anchors = Overlay(self.n_anchors)
+        self.bands = Postings(*_sorted([band_codes], [band_keys]))
+        self.anchors = Postings(*_sorted([anchor_codes], [anchor_keys]))
+        # every key's cluster, and the canonical of every cluster
+        self.cluster_of_key = Overlay(dict(conn.execute("SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id")))
+        self.canonical = Overlay({row[0]: row[1:] for row in conn.execute(_CANONICALS)})
+
+    def _postings(self, rows) -> tuple:
+        """(ids, fingerprints, band codes and their keys, anchor codes and their keys, anchors
+        per signed key) of keys table rows (id, fp, bands, anchors)."""
         ids, fps, signed, bands, anchors = [], [], [], [], []
-        for kid, fp, band_bytes, anchor_bytes in conn.execute("SELECT id, fp, bands, anchors FROM keys"):
+        for kid, fp, band_bytes, anchor_bytes in rows:
             ids.append(kid)
             fps.append(fp)
             if band_bytes is not None:
@@ -102,25 +115,46 @@ class StoredIndex:
                 anchors.append(anchor_bytes or b"")
         signed_ids = np.array(signed, dtype=np.int64)
         values = np.frombuffer(b"".join(bands), dtype="<u4").astype(np.int64).reshape(-1, self.n_bands)
-        band_codes = [((np.arange(self.n_bands, dtype=np.int64) << 32) | values).ravel()]
-        band_keys = [np.repeat(signed_ids, self.n_bands)]
         counts = np.fromiter((len(a) // 4 for a in anchors), dtype=np.int64, count=len(anchors))
-        anchor_codes = [(self.n_bands << 32) | np.frombuffer(b"".join(anchors), dtype="<u4").astype(np.int64)]
-        anchor_keys = [np.repeat(signed_ids, counts)]
-        n_anchors = dict(zip(signed, counts.tolist()))
-        self.key_of_fp = dict(zip(fps, ids))
-        self.n_anchors = n_anchors
-        self.bands, self.band_keys = _sorted(band_codes, band_keys)
-        self.anchors, self.anchor_keys = _sorted(anchor_codes, anchor_keys)
-        # every key's cluster, and the canonical of every cluster
-        self.cluster_of_key = dict(conn.execute("SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id"))
-        self.canonical = {
-            cid: (pid, key_id, path, start, end)
-            for cid, pid, key_id, path, start, end in conn.execute(
-                """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end FROM clusters c
-                   JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"""
-            )
-        }
+        return (ids, fps, ((np.arange(self.n_bands, dtype=np.int64) << 32) | values).ravel(), np.repeat(signed_ids, self.n_bands),
+                (self.n_bands << 32) | np.frombuffer(b"".join(anchors), dtype="<u4").astype(np.int64), np.repeat(signed_ids, counts),
+                dict(zip(signed, counts.tolist())))
+
+    def advanced(self, reclustered: np.ndarray) -> "StoredIndex":
+        """This index at the database's latest run, when the runs since it only added keys (ids
+        above every key it holds) and re-clustered the keys ``reclustered`` (those new keys
+        among them): only their rows are read. The index itself is left as it was, for the
+        queries still using it."""
+        import copy
+
+        new = copy.copy(self)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")  # one snapshot
+            new.run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+            ids, fps, band_codes, band_keys, anchor_codes, anchor_keys, n_anchors = self._postings(
+                conn.execute("SELECT id, fp, bands, anchors FROM keys WHERE id > ?", (self.max_key_id,)))
+            new.max_key_id = max(ids, default=self.max_key_id)
+            new.key_of_fp = self.key_of_fp.updated(dict(zip(fps, ids)))
+            new.n_anchors = self.n_anchors.updated(n_anchors)
+            new.bands, new.anchors = self.bands.with_more(band_codes, band_keys), self.anchors.with_more(anchor_codes, anchor_keys)
+            keys = np.asarray(reclustered, dtype=np.int64).tolist()
+            cluster_of = {k: None for k in keys}  # the keys' clusters now (None: in none)
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                cluster_of.update(conn.execute(
+                    f"SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE p.key_id IN ({','.join('?' * len(chunk))})", chunk))
+            new.cluster_of_key = self.cluster_of_key.updated(cluster_of)
+            old = {self.cluster_of_key.get(k) for k in keys} - {None}
+            clusters = sorted(old | set(cluster_of.values()) - {None})
+            canonical = dict.fromkeys(old)  # gone, unless still there
+            for start in range(0, len(clusters), 500):
+                chunk = clusters[start : start + 500]
+                canonical.update((row[0], row[1:]) for row in conn.execute(_CANONICALS + f" WHERE c.id IN ({','.join('?' * len(chunk))})", chunk))
+            new.canonical = self.canonical.updated(canonical)
+        finally:
+            conn.close()
+        return new
 
     def query(self, text: str) -> list[ParagraphAnswer]:
         """What a scan would say of every paragraph of ``text`` added after the corpus."""
@@ -178,10 +212,10 @@ class StoredIndex:
         if signed is None:
             return ParagraphAnswer(**base, status="new")
         band_codes, anchor_codes, _ = signed
-        candidates = set(_holders(self.bands, self.band_keys, band_codes).tolist())
+        candidates = set(self.bands.holders(band_codes).tolist())
         shared: dict[int, int] = {}
         for code in anchor_codes:
-            holders = _holders(self.anchors, self.anchor_keys, [code])
+            holders = self.anchors.holders([code])
             if len(holders) <= ANCHOR_MAX_BUCKET:
                 for k in holders.tolist():
                     shared[k] = shared.get(k, 0) + 1
@@ -238,6 +272,81 @@ class StoredIndex:
                 (kid,),
             ).fetchone()
         return {"paragraph_id": pid, "document": path, "line_start": start, "line_end": end}
+
+
+_CANONICALS = """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end FROM clusters c
+                 JOIN paragraphs p ON p.id = c.canonical_id JOIN documents d ON d.id = p.doc_id"""
+
+
+OVERLAY_MAX = 1 << 15  # changes an overlay or a postings delta holds before it is folded in
+
+
+class Overlay:
+    """A read-only mapping: a dict seen through a small dict of changes (a value of None is a
+    key removed), so that an index advanced by a write copies the changes, not the mapping."""
+
+    __slots__ = ("base", "top")
+
+    def __init__(self, base: dict, top: dict | None = None):
+        self.base, self.top = base, top or {}
+
+    def get(self, key, default=None):
+        if key in self.top:
+            value = self.top[key]
+            return default if value is None else value
+        return self.base.get(key, default)
+
+    def __getitem__(self, key):
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+    def as_dict(self) -> dict:
+        out = dict(self.base) if self.top else self.base
+        for key, value in self.top.items():
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = value
+        return out
+
+    def updated(self, changes: dict) -> "Overlay":
+        """This mapping with ``changes`` made; itself unchanged."""
+        top = {**self.top, **changes}
+        return Overlay(Overlay(self.base, top).as_dict()) if len(top) > OVERLAY_MAX else Overlay(self.base, top)
+
+
+class Postings:
+    """Sorted codes with the key holding each, plus a small sorted delta of those added since."""
+
+    def __init__(self, codes: np.ndarray, keys: np.ndarray, more: tuple[np.ndarray, np.ndarray] | None = None):
+        self.codes, self.keys = codes, keys
+        self.more = more if more is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def holders(self, wanted) -> np.ndarray:
+        """The keys holding any of the ``wanted`` codes, distinct and sorted."""
+        found = [_holders(self.codes, self.keys, wanted)]
+        if len(self.more[0]):
+            found.append(_holders(*self.more, wanted))
+        return found[0] if len(found) == 1 else np.unique(np.concatenate(found))
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Every (code, key), sorted (for tests)."""
+        return sorted(zip(np.concatenate((self.codes, self.more[0])).tolist(), np.concatenate((self.keys, self.more[1])).tolist()))
+
+    def with_more(self, codes: np.ndarray, keys: np.ndarray) -> "Postings":
+        """These postings and ``codes`` (held by ``keys``); themselves unchanged."""
+        if not len(codes):
+            return self
+        more = _sorted([self.more[0], codes], [self.more[1], keys])
+        if len(more[0]) <= OVERLAY_MAX:
+            return Postings(self.codes, self.keys, more)
+        at = np.searchsorted(self.codes, more[0], "right")
+        return Postings(np.insert(self.codes, at, more[0]), np.insert(self.keys, at, more[1]))
 
 
 def _sorted(codes: list[np.ndarray], keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -243,3 +243,41 @@ def test_query_finds_repeats_inside_the_text_and_takes_the_earliest_canonical(tm
     assert mine == {line: where.replace("zzz.txt", "(this text)") for line, where in truth.items()}
     mine = {line: where.split(" ", 1)[1] for line, where in mine.items()}
     assert mine == {1: "a.txt:2", 3: "(this text):2"}
+
+
+def test_a_batch_and_a_removal_over_http_equal_a_full_scan(served, tmp_path):
+    """POST /documents with a list stores it in one transaction, in order; DELETE drops a
+    document as ``dedup remove`` does; both need the token; after them the database is a
+    full scan of the same documents (posted ones as files named by their ids, after the corpus)."""
+    from helpers import scan_result
+
+    server, corpus, db = served
+    lines = [s.read_text(encoding="utf-8").splitlines() for s in SEEDS]
+    texts = {4: "\n".join(lines[4]), 5: "\n".join(lines[0][::2] + lines[1][:5]), 6: "\n".join(lines[2][::-1]), 7: "\n".join(lines[3][1::3] + lines[4][:3])}
+    batch = [{"text": texts[i], "id": f"zz-{i}.txt"} for i in (4, 5, 6)]
+    assert server.post("/documents", {"documents": batch}, token=None)[0] == 401
+    status, bad = server.post("/documents", {"documents": [{"id": "x"}]})
+    assert status == 422 and bad["error"].startswith("invalid request: body.documents.0.text"), bad
+    status, dup = server.post("/documents", {"documents": [batch[0], batch[0]]})
+    assert status == 400 and "same id" in dup["error"]
+    status, added = server.post("/documents", {"documents": batch})
+    assert status == 200 and [d["path"] for d in added["documents"]] == [d["id"] for d in batch]
+    assert {p["status"] for p in added["documents"][1]["paragraphs"]} >= {"copy"}
+    first = added["documents"][0]["id"]
+    assert server.request("DELETE", f"/documents/{first}")[0] == 401
+    status, removed = server.request("DELETE", f"/documents/{first}", token=TOKEN)
+    assert status == 200 and removed["removed"] == first
+    assert server.request("DELETE", f"/documents/{first}", token=TOKEN)[0] == 404
+    status, again = server.post("/documents", {"text": texts[7], "id": "zz-7.txt"})
+    assert status == 200
+    status, query = server.post("/query", {"text": texts[7]}, token=None)
+    from dedup.store.lookup import StoredIndex
+
+    # the server's index, advanced by the writes, answers as one built afresh
+    assert query["paragraphs"] == [{k: v for k, v in a.as_dict().items() if k != "text"} for a in StoredIndex(db).query(texts[7])]
+    assert "copy" in {p["status"] for p in query["paragraphs"]}
+    for i in (5, 6, 7):
+        (corpus / f"zz-{i}.txt").write_text(texts[i], encoding="utf-8")
+    full = tmp_path / "full.db"
+    scan(corpus, ScanConfig(workers=1), full, full=True)
+    assert scan_result(db) == scan_result(full)

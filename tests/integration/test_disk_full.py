@@ -421,7 +421,9 @@ def test_a_post_that_finds_the_disk_full_gets_507_and_queries_go_on(tmp_path, mo
     from dedup.apps.service import create_app
 
     corpus, db = scanned(tmp_path)
-    app = create_app(db, token="s3cret")
+    # writes in this process: the patched os.write below reaches them (the writer process gets
+    # the same WriteError, sent back whole: tests/engines/test_writes.py)
+    app = create_app(db, token="s3cret", writer="thread")
     question = {"text": BASE[3][1].decode("utf-8").split("\n\n")[2]}
     status, answer = asgi(app, "POST", "/query", question)
     assert status == 200 and any(p["status"] == "copy" for p in answer["paragraphs"])

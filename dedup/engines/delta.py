@@ -145,6 +145,11 @@ class LiveCorpus:
     site_sizes: Counter  # documents per site key (boilerplate.site_sizes of the paths)
     duplicates: tuple[int, int]  # duplicate paragraphs and their characters (update.stored_duplicates)
     last_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ids of the keys the last append re-clustered (the new ones among them)
+    # the candidate pairs (signed positions) with their containment, kept as the edges are
+    candidates: Edges | None = None
+    # the pairs the joined rule makes copies (match/joined.py), as codes a << 32 | b, sorted;
+    # None until the first append finds them (scoring them may need key texts)
+    joined: np.ndarray | None = None
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -187,7 +192,7 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
         run_id, config, paras, keys, Buckets(band_codes, np.repeat(np.arange(n, dtype=np.int64), b)),
         Buckets(keys.anchor_values.astype(np.int64), keys.anchor_owner.astype(np.int64)), anchor_start,
         LayeredScores(scores), Edges(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
-        site_sizes(paras.paths), stored_duplicates(conn),
+        site_sizes(paras.paths), stored_duplicates(conn), candidates=Edges(pairs, con),
     )
 
 
@@ -385,6 +390,7 @@ def append(db_path, live: LiveCorpus, documents: list, run) -> tuple[LiveCorpus,
 
 def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[LiveCorpus, dict, dict]:
     """The stages of an append, in the update's order (see the module)."""
+    from ..match.joined import merge_edges
     from .update import KeyTexts, Plan, Removed, carried_skips, read_documents, recluster, sign_new_keys, store_clusters
 
     conn, config, timer = writer.db.conn, live.config, run.timer
@@ -395,6 +401,8 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         raise NotAnAppend(run_id)
     first_doc, first_key = (conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {t}").fetchone()[0] for t in ("documents", "keys"))
     texts = KeyTexts(conn, store)
+    if live.joined is None:  # as of the stored run, before this append changes the corpus
+        live.joined = _joined_pairs(live, texts, writer)[2]
     run.skipped.extend(carried_skips(conn, Plan(sources, {})))
 
     with timer.stage("read"):
@@ -409,10 +417,11 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         lost = lost_candidates(live, first)
     with timer.stage("verify"):
         died, flipped = _verify_new(conn, writer, texts, live, pairs, lost)
+        joined, joined_jaccard, changed = _joined_again(live, texts, writer)
     with timer.stage("cluster"):
-        edges, edge_jaccard = live.edges.arrays()
-        verified = _Verified(live.scores, edges, edge_jaccard)
-        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped, config, live.index_of_id)
+        edges, edge_jaccard = merge_edges(*live.edges.arrays(), joined, joined_jaccard, len(live.keys.signed))
+        verified = _Verified(live.scores, edges, edge_jaccard, joined)
+        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
     with timer.stage("store"):
         before, was = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
@@ -425,7 +434,7 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
     live.n_candidates += len(pairs) - len(died)
     live.n_lsh += n_band
     live.run_id = run_id + 1
-    counts = _counts(conn, live, run, added.documents, len(changes), int(reclustered.dirty.sum()), n_passages)
+    counts = _counts(conn, live, run, added.documents, len(changes), int(reclustered.dirty.sum()), n_passages, len(edges))
     return live, counts, run.row(run_id + 1, root, config, counts)
 
 
@@ -436,6 +445,38 @@ class _Verified:
     scores: LayeredScores
     edges: np.ndarray
     edge_jaccard: np.ndarray
+    joined: np.ndarray  # match/joined.py's pairs, signed positions
+
+
+def _joined_again(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """The joined rule's pairs (match/joined.py) over the whole live corpus, as a full scan
+    finds them: (pairs (m, 2) of signed positions, their Jaccard, ids of the keys whose joined
+    pairs changed since ``live.joined``, which becomes them). The rule is not local to the new
+    keys: a new neighbour pair of old keys, a new candidate of an old half, or a half that now
+    has a copy of its own (and so loses its joined pairs) each changes pairs among old keys."""
+    joined, jaccard, codes = _joined_pairs(live, texts, writer)
+    moved = np.setxor1d(live.joined, codes)
+    live.joined = codes
+    changed = np.unique(np.concatenate((moved >> 32, moved & 0xFFFFFFFF)))
+    return joined, jaccard, set(live.keys.ids[live.keys.signed][changed].tolist())
+
+
+def _joined_pairs(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(joined pairs (m, 2) of signed positions, their Jaccard, their sorted codes) of the live
+    corpus; pairs scored for it are kept in ``live.scores`` (and stored by ``writer``)."""
+    from ..match.joined import joined_edges
+    from .local import signed_position
+    from .update import stored_scorer
+
+    keys, config = live.keys, live.config
+    signed_ids = keys.ids[keys.signed]
+    candidates, containment = live.candidates.arrays()
+    score = stored_scorer(live.scores, texts, signed_ids, keys.set_sizes, config, writer)
+    para_node = signed_position(len(keys.ids), keys.signed)[live.paras.key]
+    edges, _ = live.edges.arrays()
+    joined, jaccard, _ = joined_edges(config.match_rule(), score, keys.set_sizes, para_node, live.paras.doc, candidates, containment, edges)
+    codes = np.sort((joined[:, 0].astype(np.int64) << 32) | joined[:, 1].astype(np.int64))
+    return joined, jaccard, codes
 
 
 def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) -> tuple[list, set[int]]:
@@ -463,6 +504,8 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     ok = live.config.match_rule().judge(jac, con, keys.set_sizes[at[:, 0]], keys.set_sizes[at[:, 1]])
     live.edges.delta.update(zip(((at[ok, 0] << 32) | at[ok, 1]).tolist(), jac[ok].tolist()))
     live.edges.drop(((lost_at[:, 0] << 32) | lost_at[:, 1]).tolist())
+    live.candidates.delta.update(zip(((at[:, 0] << 32) | at[:, 1]).tolist(), con.tolist()))
+    live.candidates.drop(((lost_at[:, 0] << 32) | lost_at[:, 1]).tolist())
     flipped = np.concatenate((born, died))
     return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist())
 
@@ -544,7 +587,8 @@ def _member_rows(conn) -> dict[int, tuple]:
            LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.key_id IN (SELECT id FROM append_keys)""")}
 
 
-def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int) -> dict:
+def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int, n_edges: int) -> dict:
+    """The run's counts; ``n_edges``: the verified edges with the joined rule's."""
     from ..run import scan_counts
 
     paras, keys = live.paras, live.keys
@@ -555,7 +599,7 @@ def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, rec
         documents=len(paras.paths), clusters=n_clusters, boilerplate_clusters=n_furniture, passages=n_passages, duplicate_paragraphs=duplicates,
         chars=int(paras.length.sum()), duplicate_chars=duplicate_chars, paragraphs=len(paras.key), empty_paragraphs=int((paras.key < 0).sum()),
         distinct_keys=len(keys.ids), signed_keys=len(keys.signed), candidate_pairs=live.n_candidates, lsh_pairs=live.n_lsh,
-        verified_edges=len(live.edges), bands=b, rows=r, files_read=0, files_deleted=0, documents_added=documents_added,
+        verified_edges=n_edges, bands=b, rows=r, files_read=0, files_deleted=0, documents_added=documents_added,
         changes=changes, reclustered_keys=reclustered, skipped=len(run.skipped),
     )
 

@@ -716,30 +716,42 @@ def verify_candidates(conn, writer: Writer, texts: KeyTexts, keys: "KeyTable", p
     return Verified(scores, pairs[ok], jac[ok], died, born)
 
 
-def add_joined_pairs(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", pairs: np.ndarray, verified: Verified,
-                     config: ScanConfig) -> None:
-    """The halves of broken lines judged together (match/joined.py) over the whole corpus, as
-    a full scan does, added to ``verified``; pairs scored for it that no scan scored before are
-    stored as no candidate (``live`` 0), as the cluster stage does."""
-    from ..match.joined import joined_edges, merge_edges, neighbour_pairs
+def stored_scorer(scores, texts: KeyTexts, signed_ids: np.ndarray, set_sizes: np.ndarray, config: ScanConfig, writer: Writer | None):
+    """``score(x, y) -> (Jaccard, containment)`` of pairs of signed positions: from ``scores``
+    (``Scores`` or anything with its ``lookup`` and ``add``) where known, else scored on the
+    key texts, kept in ``scores`` and stored as no candidate (``checked.live`` 0) when there is
+    a ``writer``, as the cluster stage stores the pairs it scores."""
     from ..match.verify import KeySets
-    from .local import signed_position
 
-    scores, signed_ids = verified.scores, keys.ids[keys.signed]
-    sets = KeySets(texts, signed_ids, keys.set_sizes, config)
+    sets = KeySets(texts, signed_ids, set_sizes, config)
 
     def score(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = Scores.code(signed_ids[x], signed_ids[y])
-        found, _ = scores.find(codes)
+        found, _, _ = scores.lookup(codes)
         new = np.nonzero(~found)[0]
         if len(new):
             new = new[np.unique(codes[new], return_index=True)[1]]
             texts.fetch(signed_ids[np.concatenate((x[new], y[new]))])
             j, c = sets.score(x[new], y[new])
             scores.add(codes[new], j, c)
-            writer.insert("checked", zip((codes[new] >> 32).tolist(), (codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
-        _, at = scores.find(codes)
-        return scores.jaccard[at], scores.containment[at]
+            if writer is not None:
+                writer.insert("checked", zip((codes[new] >> 32).tolist(), (codes[new] & 0xFFFFFFFF).tolist(), j.tolist(), c.tolist(), [0] * len(new)))
+        _, j, c = scores.lookup(codes)
+        return j, c
+
+    return score
+
+
+def add_joined_pairs(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", pairs: np.ndarray, verified: Verified,
+                     config: ScanConfig) -> None:
+    """The halves of broken lines judged together (match/joined.py) over the whole corpus, as
+    a full scan does, added to ``verified``; pairs scored for it that no scan scored before are
+    stored as no candidate (``live`` 0), as the cluster stage does."""
+    from ..match.joined import joined_edges, merge_edges, neighbour_pairs
+    from .local import signed_position
+
+    signed_ids = keys.ids[keys.signed]
+    score = stored_scorer(verified.scores, texts, signed_ids, keys.set_sizes, config, writer)
 
     rule = config.match_rule()
     para_node = signed_position(len(keys.ids), keys.signed)[paras.key]

@@ -98,3 +98,31 @@ def test_a_stock_phrase_bucket_that_overflows_drops_its_pairs_as_a_full_scan(tmp
         (corpus / f"a{i:02d}.txt").write_text("\n".join(paragraph() for _ in range(4)) + "\n", encoding="utf-8")
     batches = [[(f"zz-{s}-{j}.txt", "\n".join(paragraph() for _ in range(2)) + "\n" + noise(rng) + "\n") for j in range(2)] for s in range(4)]
     _check_appends(tmp_path, corpus, batches, ScanConfig(workers=1))
+
+
+def test_appends_that_join_and_part_the_halves_of_a_broken_line_stay_a_full_scan(tmp_path):
+    """The joined rule (match/joined.py) is not local to the new keys: the source of an old
+    broken line arrives (old halves join a new key), then a copy of one half alone (that half
+    has a copy of its own and leaves the joined pair); and a broken copy arrives after its source."""
+    from texts import NOTICE_ASIDE, NOTICE_FIRST_HALF, NOTICE_LINE, NOTICE_SECOND_HALF
+
+    broken = f"A header line of the second package.\n{NOTICE_FIRST_HALF}\n{NOTICE_SECOND_HALF} {NOTICE_ASIDE}\nThe end of it.\n"
+    source = f"The first package.\n{NOTICE_LINE}\n"
+    half = f"Quoted alone:\n{NOTICE_FIRST_HALF.replace('free', 'libre')}\n"
+    config = ScanConfig(workers=1)
+    for name, start, batches in [
+        ("old halves", {"b.txt": broken}, [[("zz-1.txt", source)], [("zz-2.txt", half)]]),
+        ("new halves", {"a.txt": source}, [[("zz-1.txt", broken)]]),
+    ]:
+        corpus = tmp_path / name
+        corpus.mkdir()
+        for file, text in start.items():
+            (corpus / file).write_text(text, encoding="utf-8")
+        _check_appends(tmp_path / f"{name}-dbs", corpus, batches, config)
+        db = tmp_path / f"{name}-dbs" / "live.db"
+        with sqlite3.connect(db) as conn:  # a test that could fail: the halves were joined to the source
+            contained = conn.execute(
+                "SELECT count(*) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id "
+                "WHERE d.path IN ('b.txt', 'zz-1.txt') AND m.relation = 'contained'"
+            ).fetchone()[0]
+        assert contained >= 1, name

@@ -150,6 +150,11 @@ class LiveCorpus:
     # the pairs the joined rule makes copies (match/joined.py), as codes a << 32 | b, sorted;
     # None until the first append finds them (scoring them may need key texts)
     joined: np.ndarray | None = None
+    # the neighbour pairs of match/joined.py, and how many paragraphs they were found in:
+    # an append adds those of its documents (pairs never cross documents; one met in two
+    # documents is kept twice, which gives the same triples)
+    neighbours: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    neighbours_of: int = 0
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -464,17 +469,22 @@ def _joined_again(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarr
 def _joined_pairs(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(joined pairs (m, 2) of signed positions, their Jaccard, their sorted codes) of the live
     corpus; pairs scored for it are kept in ``live.scores`` (and stored by ``writer``)."""
-    from ..match.joined import joined_edges
+    from ..match.joined import joined_edges, neighbour_pairs
     from .local import signed_position
     from .update import stored_scorer
 
-    keys, config = live.keys, live.config
+    keys, config, paras = live.keys, live.config, live.paras
     signed_ids = keys.ids[keys.signed]
     candidates, containment = live.candidates.arrays()
     score = stored_scorer(live.scores, texts, signed_ids, keys.set_sizes, config, writer)
-    para_node = signed_position(len(keys.ids), keys.signed)[live.paras.key]
+    para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
+    since = live.neighbours_of
+    if since < len(paras.key):  # distinct within the new documents; a pair met again gives the same triples
+        live.neighbours = np.concatenate((live.neighbours, neighbour_pairs(para_node[since:], paras.doc[since:])))
+    live.neighbours_of = len(paras.key)
     edges, _ = live.edges.arrays()
-    joined, jaccard, _ = joined_edges(config.match_rule(), score, keys.set_sizes, para_node, live.paras.doc, candidates, containment, edges)
+    joined, jaccard, _ = joined_edges(config.match_rule(), score, keys.set_sizes, para_node, paras.doc, candidates, containment, edges,
+                                      live.neighbours)
     codes = np.sort((joined[:, 0].astype(np.int64) << 32) | joined[:, 1].astype(np.int64))
     return joined, jaccard, codes
 

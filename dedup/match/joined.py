@@ -165,13 +165,17 @@ def _scored_once(score: ScoreFn, a: np.ndarray, b: np.ndarray, n: int) -> tuple[
 
 
 def joined_edges(rule, score: ScoreFn, sizes: np.ndarray, para_node: np.ndarray, para_doc: np.ndarray,
-                 pairs: np.ndarray, containment: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 pairs: np.ndarray, containment: np.ndarray, edges: np.ndarray,
+                 neighbours: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps 1-3 of the module docstring: the (half, other) pairs the joined rule accepts,
     with their own Jaccard and containment (``judge_joined``), for halves in none of the
-    match rule's ``edges``; none when the rule makes no partial copies (``--containment 0``)."""
+    match rule's ``edges``; none when the rule makes no partial copies (``--containment 0``).
+    ``neighbours``: ``neighbour_pairs(para_node, para_doc)`` when the caller keeps them."""
     if rule.containment <= 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
-    triples = joined_triples(neighbour_pairs(para_node, para_doc), pairs, containment, sizes)
+    if neighbours is None:
+        neighbours = neighbour_pairs(para_node, para_doc)
+    triples = joined_triples(neighbours, pairs, containment, sizes)
     return judge_joined(rule, score, sizes, triples, has_edge(len(sizes), edges))
 
 

@@ -28,7 +28,7 @@ ENGINE_STEPS = ("load", "components", "expand")
 
 # what every run reports in ``runs.counts`` (an update adds what it changed)
 COUNTS = (
-    "documents", "clusters", "boilerplate_clusters", "duplicate_paragraphs", "chars", "duplicate_chars", "paragraphs",
+    "documents", "clusters", "boilerplate_clusters", "passages", "duplicate_paragraphs", "chars", "duplicate_chars", "paragraphs",
     "empty_paragraphs", "distinct_keys", "signed_keys", "candidate_pairs", "lsh_pairs", "verified_edges", "bands", "rows",
 )  # fmt: skip
 

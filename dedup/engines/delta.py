@@ -193,12 +193,28 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
     n = len(keys.signed)
     band_codes = ((np.arange(b, dtype=np.int64) << 32)[None, :] | keys.bands.astype(np.int64)).ravel()
     anchor_start = np.searchsorted(keys.anchor_owner, np.arange(n + 1)).astype(np.int64)
-    return LiveCorpus(
+    live = LiveCorpus(
         run_id, config, paras, keys, Buckets(band_codes, np.repeat(np.arange(n, dtype=np.int64), b)),
         Buckets(keys.anchor_values.astype(np.int64), keys.anchor_owner.astype(np.int64)), anchor_start,
         LayeredScores(scores), Edges(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
         site_sizes(paras.paths), stored_duplicates(conn), candidates=Edges(pairs, con),
     )
+    live.joined = _stored_joined(conn, live)
+    return live
+
+
+def _stored_joined(conn, live: LiveCorpus) -> np.ndarray:
+    """The joined pairs' codes of a live corpus just loaded (``_joined_pairs``), found now, not
+    at the first write: the pairs never scored are scored on key texts read from ``conn``."""
+    from ..atomic import tmp_dir
+    from ..store.keystore import KeyStore
+    from .update import KeyTexts
+
+    store = KeyStore(tmp_dir(None), prefix=".dedup-live-keys-")  # removed by close()
+    try:
+        return _joined_pairs(live, KeyTexts(conn, store), None)[2]
+    finally:
+        store.close()
 
 
 def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorpus:

@@ -56,7 +56,7 @@ from ..match.passages import PassageMember, find_passages
 from .local import (
     SIGN_BATCH_CHARS, ClusterMember, cluster_rows, document_row, file_rows, prepare_document, sign_batch,
 )
-from ..run import Run, no_readable_documents, scan_counts
+from ..run import Run, no_readable_documents
 from ..match.signatures import shingle_hashes
 from ..sources.dispatch import read_file
 from ..store.writer import table_columns
@@ -397,28 +397,86 @@ def scan_spark(
         )
     prepared = _keep(prepared)
 
-    docs, paras, n_paragraphs = timer.run("read", lambda: _read_stage(prepared, run, corpus))
-    policy = config.canonical
-    keys = _numbered_keys(paras, policy)
-    b, r = config.lsh_bands()
-    min_len = max(config.min_chars, MIN_KEY_CHARS)
-    signatures, n_signed = timer.run("sign", lambda: _sign_stage(keys, config, min_len, b, r))
-    pairs, n_pairs, n_lsh = timer.run("candidates", lambda: _candidates_stage(signatures, config))
-    texts = keys.filter(lambda k: k[3] >= min_len).map(lambda k: (k[0], k[2]))
-    checked, edges, n_edges = timer.run("verify", lambda: _verify_stage(pairs, texts, config))
-    edges, n_edges = timer.run("verify", lambda: _joined_stage(paras, keys, texts, checked, edges, config, min_len))
-    labels, _ = timer.run("components", lambda: _components_stage(edges))
-    clustered, _ = timer.run("cluster", lambda: _cluster_stage(keys, labels, edges, config))
-    para_kid, described, n_furniture, n_clusters = timer.run("expand", lambda: _expand_stage(sc, docs, keys, paras, clustered, config, policy))
-    figures = {"paragraphs": n_paragraphs, "clusters": n_clusters, "boilerplate_clusters": n_furniture, "signed_keys": n_signed,
-               "candidate_pairs": n_pairs, "lsh_pairs": n_lsh, "verified_edges": n_edges, "bands": b, "rows": r}
-    counts = timer.run("store", lambda: _store_stage(spark, out, corpus, files, run, config, docs, paras, keys, signatures, checked, para_kid, described, figures))
+    stages = SparkStages(spark, corpus, out, files, config, run, prepared)
+    counts = run.execute(stages)
     row = run.row(1, root, config, counts)
     row.update({k: json.dumps(row[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
     _write_table(spark, out, "runs", sc.parallelize([tuple(row.get(c) for c in table_columns("runs"))], 1))
-    for rdd in (prepared, docs, paras, keys, signatures, pairs, checked, edges, labels, clustered, para_kid, described):
-        rdd.unpersist()
+    stages.unpersist()
     return SparkResult(out, counts, timer.timings, skipped)
+
+
+class SparkStages:
+    """How the Spark engine carries out each stage (``Run.execute`` calls them in order), each
+    a function below on RDDs kept on the object; it adds "components" (connected components of
+    the verified edges) and "expand" (key clusters to paragraph rows). Passages are found and
+    written with the other tables by the store stage (one pass over the members)."""
+
+    steps = ("read", "sign", "candidates", "verify", "components", "cluster", "expand", "store", "passages")
+
+    def __init__(self, spark, corpus: str, out: str, files: list[Path], config: ScanConfig, run: Run, prepared) -> None:
+        self.spark, self.corpus, self.out, self.files, self.config, self.run = spark, corpus, out, files, config, run
+        self.rdds = [prepared]
+        self.prepared = prepared
+        self.min_len = max(config.min_chars, MIN_KEY_CHARS)
+
+    def _kept(self, *rdds):
+        self.rdds.extend(rdds)
+        return rdds
+
+    def read(self) -> None:
+        self.docs, self.paras, self.n_paragraphs = _read_stage(self.prepared, self.run, self.corpus)
+        self._kept(self.docs, self.paras)
+
+    def sign(self) -> None:
+        self.keys = _numbered_keys(self.paras, self.config.canonical)
+        b, r = self.config.lsh_bands()
+        self.signatures, self.n_signed = _sign_stage(self.keys, self.config, self.min_len, b, r)
+        self._kept(self.keys, self.signatures)
+
+    def candidates(self) -> None:
+        self.pairs, self.n_pairs, self.n_lsh = _candidates_stage(self.signatures, self.config)
+        self._kept(self.pairs)
+
+    def verify(self) -> None:
+        """The pair rule, then the halves of broken lines judged together (match/joined.py)."""
+        texts = self.keys.filter(lambda k, n=self.min_len: k[3] >= n).map(lambda k: (k[0], k[2]))
+        self.checked, edges, _ = _verify_stage(self.pairs, texts, self.config)
+        self.edges, self.n_edges = _joined_stage(self.paras, self.keys, texts, self.checked, edges, self.config, self.min_len)
+        self._kept(self.checked, self.edges)
+
+    def components(self) -> None:
+        self.labels, _ = _components_stage(self.edges)
+        self._kept(self.labels)
+
+    def cluster(self) -> None:
+        self.clustered, _ = _cluster_stage(self.keys, self.labels, self.edges, self.config)
+        self._kept(self.clustered)
+
+    def expand(self) -> None:
+        sc = self.spark.sparkContext
+        self.para_kid, self.described, self.n_furniture, self.n_clusters = _expand_stage(
+            sc, self.docs, self.keys, self.paras, self.clustered, self.config, self.config.canonical
+        )
+        self._kept(self.para_kid, self.described)
+
+    def store(self) -> None:
+        b, r = self.config.lsh_bands()
+        figures = {"paragraphs": self.n_paragraphs, "clusters": self.n_clusters, "boilerplate_clusters": self.n_furniture,
+                   "signed_keys": self.n_signed, "candidate_pairs": self.n_pairs, "lsh_pairs": self.n_lsh,
+                   "verified_edges": self.n_edges, "bands": b, "rows": r}
+        self._counts = _store_stage(self.spark, self.out, self.corpus, self.files, self.run, self.config, self.docs, self.paras,
+                                    self.keys, self.signatures, self.checked, self.para_kid, self.described, figures)
+
+    def passages(self) -> None:
+        """Done by the store stage: the passages table is written with the others."""
+
+    def counts(self) -> dict:
+        return self._counts
+
+    def unpersist(self) -> None:
+        for rdd in self.rdds:
+            rdd.unpersist()
 
 
 def _read_stage(prepared, run: Run, corpus: str):
@@ -650,7 +708,7 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
     checked_rows = checked.map(lambda c: (min(c[0], c[1]) + 1, max(c[0], c[1]) + 1, c[2], c[3], 1))  # all live: candidates of this run
     duplicates = described.map(lambda d: (d[2], d[3])).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
     chars = paras.map(lambda p: len(p[2][6])).sum()
-    counts = scan_counts(
+    counts = dict(  # checked to be a run's by Run.execute, passages with them
         **figures, documents=docs.count(), duplicate_paragraphs=duplicates[0], chars=int(chars), duplicate_chars=duplicates[1],
         empty_paragraphs=figures["paragraphs"] - para_kid.count(), distinct_keys=keys.count(), files=len(files),
         skipped=len(run.skipped), bytes=sum(f.stat().st_size for f in files if f.exists()),

@@ -16,7 +16,9 @@ shared shingles that a pair at the threshold must reach).
   cluster are each verified against the canonical, not against each other, so this can be
   below 1 without any wrong edge;
 * member precision: of the sampled members with their canonical also sampled, the share whose
-  stored relation holds on the exact sets (1 unless shingle ids collide).
+  stored relation holds on the exact sets (1 unless shingle ids collide): by the pair rule, or
+  for a half of a broken line by the joined rule with its neighbour (match/joined.py);
+  ``member_precision_pair_rule`` counts the pair rule alone.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ def accuracy(db_path: str | Path, sample: int = 20_000, seed: int = 1) -> dict:
             mem_a.append(k)
             mem_b.append(where[canon])
     mem_ok, _, _ = rule.apply(sets, np.array(mem_a, dtype=np.int64), np.array(mem_b, dtype=np.int64)) if mem_a else (np.zeros(0, bool), None, None)
+    by_pair_rule = mem_ok.copy()
+    for i in np.nonzero(~mem_ok)[0].tolist():  # the halves of broken lines hold by the joined rule
+        mem_ok[i] = _joined_holds(conn, int(pids[mem_a[i]]), keys[mem_a[i]], keys[mem_b[i]], config, normalizer)
     return {
         "sampled_keys": len(keys),
         "pairs_at_threshold": int(near.sum()),
@@ -116,8 +121,26 @@ def accuracy(db_path: str | Path, sample: int = 20_000, seed: int = 1) -> dict:
         "precision": float(co_ok.mean()) if len(co_a) else float("nan"),
         "member_pairs": len(mem_a),
         "member_precision": float(mem_ok.mean()) if len(mem_a) else float("nan"),
+        "member_precision_pair_rule": float(by_pair_rule.mean()) if len(mem_a) else float("nan"),
         "threshold": config.threshold,
     }
+
+
+def _joined_holds(conn, pid: int, key: str, canonical: str, config: ScanConfig, normalizer) -> bool:
+    """Does paragraph ``pid`` (key ``key``) copy ``canonical`` by the joined rule of
+    dedup/match/joined.py with the paragraph before or after it, on exact shingle sets?"""
+    from dedup.match.joined import judge_joined
+
+    doc, idx = conn.execute("SELECT doc_id, idx FROM paragraphs WHERE id = ?", [pid]).fetchone()
+    rule = config.match_rule()
+    dense_k, other_k = config.shingle_sizes()
+    for (other_idx, text) in conn.execute("SELECT idx, text FROM paragraphs WHERE doc_id = ? AND idx IN (?, ?)", [doc, idx - 1, idx + 1]):
+        first, second = (normalizer(text), key) if other_idx < idx else (key, normalizer(text))
+        sets = ShingleSets.from_shingles(*shingle_hashes([first, second, canonical], other_k, config.seed, dense_k=dense_k))
+        pairs, _, _ = judge_joined(rule, lambda a, b: rule.apply(sets, a, b)[1:], sets.sizes, np.array([[0, 1, 2]]))
+        if (1 if other_idx < idx else 0) in pairs[:, 0].tolist():
+            return True
+    return False
 
 
 def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

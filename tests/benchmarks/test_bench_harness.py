@@ -75,6 +75,9 @@ def test_update_harness_scans_updates_and_rescans(tmp_path):
 def test_service_harness_measures_queries_and_writes(tmp_path):
     from bench import service
 
-    rows = service.run(200_000, clients=2, seconds=1.0, writes=1, seed=2, work=tmp_path / "work")
-    assert [r["load"].split(",")[0] for r in rows] == ["/query", "/documents", "/query"]
+    rows = service.run(200_000, clients=2, seconds=1.0, writes=1, batch=3, seed=2, work=tmp_path / "work")
+    assert [r["load"].split(",")[0] for r in rows] == [
+        "/query", "/documents", "/query", "/documents", "/query", "/documents", "dedup add of the same 3 files",
+    ]
     assert rows[0]["requests"] > 0 and rows[1]["requests"] == 1 and rows[0]["p99_ms"] >= rows[0]["p50_ms"] > 0
+    assert rows[5]["load"] == "/documents, one batch of 3" and rows[5]["requests"] == rows[6]["requests"] == 1

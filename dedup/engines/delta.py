@@ -79,17 +79,30 @@ class LayeredScores:
     def __init__(self, main: Scores):
         self.main = main
         self.delta: dict[int, tuple[float, float]] = {}
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        found, jac, con = self.main.lookup(np.asarray(codes, dtype=np.int64))
-        if self.delta:
-            for i, code in enumerate(np.asarray(codes).tolist()):
-                if code in self.delta:
-                    found[i] = True
-                    jac[i], con[i] = self.delta[code]
+        codes = np.asarray(codes, dtype=np.int64)
+        found, jac, con = self.main.lookup(codes)
+        if self.delta and len(codes):
+            delta = self._delta_arrays()
+            at = np.minimum(np.searchsorted(delta[0], codes), len(delta[0]) - 1)
+            hit = delta[0][at] == codes
+            found = found | hit
+            jac, con = np.where(hit, delta[1][at], jac), np.where(hit, delta[2][at], con)
         return found, jac, con
 
+    def _delta_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The scores found since, as sorted codes and their values (made again after an add)."""
+        if self._arrays is None:
+            c = np.fromiter(self.delta, dtype=np.int64, count=len(self.delta))
+            v = np.array(list(self.delta.values()), dtype=np.float64).reshape(-1, 2)
+            order = np.argsort(c)
+            self._arrays = (c[order], v[order, 0], v[order, 1])
+        return self._arrays
+
     def add(self, codes: np.ndarray, jaccard: np.ndarray, containment: np.ndarray) -> None:
+        self._arrays = None
         self.delta.update(zip(np.asarray(codes).tolist(), zip(np.asarray(jaccard).tolist(), np.asarray(containment).tolist())))
         if len(self.delta) > MERGE_AT:
             c = np.fromiter(self.delta, dtype=np.int64, count=len(self.delta))

@@ -77,7 +77,7 @@ class Run:
     def execute(self, engine: Stages) -> dict[str, int]:
         """Run ``engine``'s stages in order, each timed under its name; return its counts,
         checked to be a run's (``scan_counts``)."""
-        steps = getattr(engine, "steps", STAGES)
+        steps = engine.steps
         if [s for s in steps if s in STAGES] != list(STAGES) or not set(steps) <= set(STAGES) | set(ENGINE_STEPS):
             raise ValueError(f"an engine's steps must be {STAGES} in order, with only {ENGINE_STEPS} besides: {steps}")
         for name in steps:

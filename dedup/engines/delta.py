@@ -111,14 +111,15 @@ class LayeredScores:
             self.delta = {}
 
 
-class Edges:
-    """The verified edges (signed positions a < b, their Jaccard): sorted codes a << 32 | b with
-    a mask of those still alive, plus the edges found since."""
+class PairValues:
+    """Pairs of signed positions (a < b) with a value each (the verified edges with their
+    Jaccard, the candidate pairs with their containment): sorted codes a << 32 | b with a mask
+    of those still alive, plus the pairs found since."""
 
-    def __init__(self, pairs: np.ndarray, jaccard: np.ndarray):
+    def __init__(self, pairs: np.ndarray, values: np.ndarray):
         codes = (pairs[:, 0].astype(np.int64) << 32) | pairs[:, 1].astype(np.int64)
         order = np.argsort(codes)
-        self.codes, self.jaccard = codes[order], np.asarray(jaccard, dtype=np.float64)[order]
+        self.codes, self.values = codes[order], np.asarray(values, dtype=np.float64)[order]
         self.alive = np.ones(len(codes), dtype=bool)
         self.delta: dict[int, float] = {}
 
@@ -133,10 +134,10 @@ class Edges:
                     self.alive[at] = False
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(edges as (m, 2) positions, Jaccard), as ``update.recluster`` takes them."""
+        """(pairs as (m, 2) positions, their values), as ``update.recluster`` takes edges."""
         codes = np.concatenate((self.codes[self.alive], np.fromiter(self.delta, dtype=np.int64, count=len(self.delta))))
-        jac = np.concatenate((self.jaccard[self.alive], np.fromiter(self.delta.values(), dtype=np.float64, count=len(self.delta))))
-        return np.stack((codes >> 32, codes & 0xFFFFFFFF), axis=1), jac
+        values = np.concatenate((self.values[self.alive], np.fromiter(self.delta.values(), dtype=np.float64, count=len(self.delta))))
+        return np.stack((codes >> 32, codes & 0xFFFFFFFF), axis=1), values
 
 
 @dataclass
@@ -151,18 +152,16 @@ class LiveCorpus:
     anchors: Buckets
     anchor_start: np.ndarray  # offsets of each signed key's anchors in keys.anchor_values
     scores: LayeredScores
-    edges: Edges
+    edges: PairValues  # verified, with their Jaccard
     n_candidates: int
     n_lsh: int
     index_of_id: dict[int, int]  # keys.id -> key index
     site_sizes: Counter  # documents per site key (boilerplate.site_sizes of the paths)
     duplicates: tuple[int, int]  # duplicate paragraphs and their characters (update.stored_duplicates)
     last_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ids of the keys the last append re-clustered (the new ones among them)
-    # the candidate pairs (signed positions) with their containment, kept as the edges are
-    candidates: Edges | None = None
-    # the pairs the joined rule makes copies (match/joined.py), as codes a << 32 | b, sorted;
-    # None until the first append finds them (scoring them may need key texts)
-    joined: np.ndarray | None = None
+    candidates: PairValues | None = None  # with their containment (set by load_live)
+    # the pairs the joined rule makes copies (match/joined.py), as codes a << 32 | b, sorted
+    joined: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # the neighbour pairs of match/joined.py, and how many paragraphs they were found in:
     # an append adds those of its documents (pairs never cross documents; one met in two
     # documents is kept twice, which gives the same triples)
@@ -209,8 +208,8 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
     live = LiveCorpus(
         run_id, config, paras, keys, Buckets(band_codes, np.repeat(np.arange(n, dtype=np.int64), b)),
         Buckets(keys.anchor_values.astype(np.int64), keys.anchor_owner.astype(np.int64)), anchor_start,
-        LayeredScores(scores), Edges(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
-        site_sizes(paras.paths), stored_duplicates(conn), candidates=Edges(pairs, con),
+        LayeredScores(scores), PairValues(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
+        site_sizes(paras.paths), stored_duplicates(conn), candidates=PairValues(pairs, con),
     )
     live.joined = _stored_joined(conn, live)
     return live
@@ -435,8 +434,6 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         raise NotAnAppend(run_id)
     first_doc, first_key = (conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {t}").fetchone()[0] for t in ("documents", "keys"))
     texts = KeyTexts(conn, store)
-    if live.joined is None:  # as of the stored run, before this append changes the corpus
-        live.joined = _joined_pairs(live, texts, writer)[2]
     run.skipped.extend(carried_skips(conn, Plan(sources, {})))
 
     with timer.stage("read"):

@@ -420,9 +420,8 @@ class SparkStages:
         self.prepared = prepared
         self.min_len = max(config.min_chars, MIN_KEY_CHARS)
 
-    def _kept(self, *rdds):
+    def _kept(self, *rdds) -> None:
         self.rdds.extend(rdds)
-        return rdds
 
     def read(self) -> None:
         self.docs, self.paras, self.n_paragraphs = _read_stage(self.prepared, self.run, self.corpus)

@@ -56,9 +56,8 @@ def test_a_scan_and_an_update_store_the_same_counts_and_stage_names(tmp_path):
 class _Engine:
     """An engine that records the stages it is asked to run."""
 
-    def __init__(self, steps=None, counts=None):
-        if steps is not None:
-            self.steps = steps
+    def __init__(self, steps=STAGES, counts=None):
+        self.steps = steps
         self.ran: list[str] = []
         self._counts = counts if counts is not None else {name: 0 for name in COUNTS}
 

@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.score import ScoreError, load_truth
+from dedup.compiled import make_normalizer
 from dedup.config import ScanConfig
 from dedup.match.verify import ShingleSets
 from dedup.match.signatures import shingle_hashes
+from dedup.store.lookup import stored_config, stored_key_texts
 
 STAGES = ("no candidate, rule passes", "no candidate, rule fails", "verified, rule fails", "verified, rule passes")
 
@@ -47,8 +49,8 @@ def _line_keys(db: sqlite3.Connection) -> tuple[dict, dict]:
     ):
         for line in range(start, (end if end is not None else start) + 1):
             lines[(path, line)] = (key, cluster)
-    texts = dict(db.execute("SELECT id, key FROM key_texts"))
-    return lines, texts
+    keys = {key for key, _ in lines.values() if key is not None}
+    return lines, stored_key_texts(db, keys, make_normalizer(stored_config(db).steps))
 
 
 def diagnose(truth_path: Path, db_path: Path) -> list[dict]:
@@ -57,7 +59,7 @@ def diagnose(truth_path: Path, db_path: Path) -> list[dict]:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         lines, texts = _line_keys(db)
-        config = ScanConfig.from_json(db.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
+        config = stored_config(db)
         checked = {(a, b): (j, c) for a, b, j, c in db.execute("SELECT a, b, jaccard, containment FROM checked")}
         sizes = dict(db.execute("SELECT id, set_size FROM keys"))
     finally:

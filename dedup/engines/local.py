@@ -635,7 +635,6 @@ def sign_keys(store: KeyStore, ids: np.ndarray, key_len: np.ndarray, config: Sca
     )
 
 
-KEY_ROWS_BATCH = 50_000  # key texts written at a time (read back from the key store)
 CHECKED_ROWS_BATCH = 100_000  # checked rows turned into Python numbers at a time
 
 
@@ -687,15 +686,12 @@ def _byte_view(values: np.ndarray) -> memoryview:
 
 
 def _store_keys(keys: _Keys, signed, set_sizes, bands, anchor_owner, anchor_values, writer) -> None:
-    """Write every key with its signature, for the next update, and its text, for the lookups."""
+    """Write every key with its signature, for the next update (its text is its paragraphs'
+    normalized: ``lookup.stored_key_texts`` makes it again)."""
     n = len(keys.key_len)
     position = np.full(n, -1, dtype=np.int64)
     position[signed] = np.arange(len(signed))
     writer.insert("keys", key_rows(range(1, n + 1), keys.iter_fps(), _as_array(keys.key_len), set_sizes, bands, anchor_owner, anchor_values, position.tolist()))
-    for start in range(0, n, KEY_ROWS_BATCH):
-        chunk = list(range(start, min(n, start + KEY_ROWS_BATCH)))
-        writer.insert("key_texts", ((k + 1, text) for k, text in zip(chunk, keys.store.get(chunk))))
-        keys.store.release_pages()
 
 
 @dataclass(frozen=True)

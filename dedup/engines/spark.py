@@ -23,7 +23,7 @@ expand, store             paragraphs joined to their key's canonical; clusters n
                           over the members; Parquet tables of the storage contract
 
 The output folder holds one Parquet table per SQLite table (documents, paragraphs, clusters,
-members, passages, keys, key_texts, checked, files, runs), with the SQLite columns; ``import_parquet`` loads it.
+members, passages, keys, checked, files, runs), with the SQLite columns; ``import_parquet`` loads it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from ..store.writer import table_columns
 from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
 
-TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "key_texts", "checked", "files", "runs")
+TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
 INSTALL_HINT = "pip install 'dedup[spark]'"
 JAVA_HINT = "apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
@@ -703,7 +703,6 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
     key_rows = keys.map(lambda k: (k[0], k)).leftOuterJoin(signed_by_id).map(
         lambda x: (x[0] + 1, x[1][0][1], x[1][0][3], *(x[1][1] or (None, None, None)))
     )
-    key_text_rows = keys.map(lambda k: (k[0] + 1, k[2]))
     checked_rows = checked.map(lambda c: (min(c[0], c[1]) + 1, max(c[0], c[1]) + 1, c[2], c[3], 1))  # all live: candidates of this run
     duplicates = described.map(lambda d: (d[2], d[3])).fold((0, 0), lambda x, y: (x[0] + y[0], x[1] + y[1]))
     chars = paras.map(lambda p: len(p[2][6])).sum()
@@ -730,7 +729,6 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
         "clusters": described.map(lambda d: d[0]),
         "members": member_rows,
         "keys": key_rows,
-        "key_texts": key_text_rows,
         "checked": checked_rows,
         "files": sc.parallelize(list(file_rows(files, Path(corpus), known)), 1),
     }

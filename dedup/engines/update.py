@@ -42,6 +42,7 @@ from ..config import MIN_KEY_CHARS, ScanConfig
 from ..sources.corpus import CorpusFileError, Skipped, is_utf8, relative_path, shown, why_not_read
 from ..errors import CorpusError, DatabaseError, writing
 from ..store.keystore import KeyStore
+from ..store.lookup import stored_config, stored_key_texts
 from ..compiled import make_normalizer
 from ..run import Run, no_readable_documents
 from ..sources.selection import Selection
@@ -192,25 +193,30 @@ def plan_remove(conn, paths: list[str]) -> Plan:
 
 class KeyTexts:
     """Texts of keys by keys.id, for shingling them again: keys read by this update go into the
-    key store as they come; any other is read from ``key_texts`` when first needed. Workers
-    forked after ``fetch`` see what was fetched; they never read the database themselves."""
-
-    FETCH_BATCH = 500  # ids per query (SQLite allows 32k parameters; smaller keeps queries quick)
+    key store as they come; any other is made again from its stored paragraphs when first
+    needed (``lookup.stored_key_texts``). Workers forked after ``fetch`` see what was fetched;
+    they never read the database themselves."""
 
     def __init__(self, conn, store: KeyStore):
         self.conn, self.store = conn, store
         self.index: dict[int, int] = {}  # keys.id -> index in the store
+        self._normalizer: Callable[[str], str] | None = None  # the stored config's, made when first needed
 
     def add(self, key_id: int, utf8: bytes) -> None:
         self.index[key_id] = self.store.append_utf8(utf8)
 
     def fetch(self, key_ids) -> None:
         """Have the texts of ``key_ids`` in the store (and its file mapped, for forked workers)."""
-        missing = sorted({int(k) for k in key_ids} - self.index.keys())
-        for start in range(0, len(missing), self.FETCH_BATCH):
-            chunk = missing[start : start + self.FETCH_BATCH]
-            for kid, text in self.conn.execute(f"SELECT id, key FROM key_texts WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                self.add(kid, text.encode("utf-8"))
+        missing = {int(k) for k in key_ids} - self.index.keys()
+        if missing:
+            if self._normalizer is None:
+                self._normalizer = make_normalizer(stored_config(self.conn).steps)
+            texts = stored_key_texts(self.conn, missing, self._normalizer)
+            lost = missing - texts.keys()
+            if lost:
+                raise DatabaseError(f"key {min(lost)} has no paragraph left in the database; scan the corpus again with --full")
+            for kid in sorted(texts):
+                self.add(kid, texts[kid].encode("utf-8"))
         self.store.get([])
 
     def get(self, key_ids) -> list[str]:
@@ -641,13 +647,11 @@ def sign_new_keys(conn, writer: Writer, texts: KeyTexts, removed: Removed, added
         [k for k, _, _ in added.new_keys], [fp for _, fp, _ in added.new_keys], [n for _, _, n in added.new_keys],
         sizes, bands, owner, values, [position.get(k, -1) for k, _, _ in added.new_keys],
     ))
-    writer.insert("key_texts", ((kid, text) for (kid, _, _), text in zip(added.new_keys, store.get([texts.index[k] for k, _, _ in added.new_keys]))))
     # keys whose every paragraph was dropped
     conn.execute("CREATE TEMP TABLE touched (id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO touched VALUES (?)", [(k,) for k in removed.keys | added.keys])
     deleted = {k for (k,) in conn.execute("SELECT id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM paragraphs p WHERE p.key_id = t.id)")}
     conn.executemany("DELETE FROM keys WHERE id = ?", [(k,) for k in deleted])
-    conn.executemany("DELETE FROM key_texts WHERE id = ?", [(k,) for k in deleted])
     return deleted
 
 

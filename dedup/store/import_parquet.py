@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import DatabaseError, EngineError, writing
 from .writer import Writer, check_target, table_columns
 
-TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "key_texts", "checked", "files")
+TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files")
 BATCH_ROWS = 50_000
 
 

@@ -25,11 +25,12 @@ import sqlite_utils
 from ..atomic import interrupts_held
 from ..errors import DatabaseError
 
-SCHEMA_VERSION = 6  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
+SCHEMA_VERSION = 7  # 2: documents.source, record, date, meta (JSONL and WARC inputs);
 # 3: what a later scan reuses (keys with their signatures, checked pairs, file hashes, changes);
 # 4: checked.live (the pairs that are candidates now), key texts apart from the signatures;
 # 5: keys.anchors join two shingles lsh.ANCHOR_GAP apart (no longer one shingle each);
-# 6: passages (runs of paragraphs copied together), views copies and passages_text
+# 6: passages (runs of paragraphs copied together), views copies and passages_text;
+# 7: no key_texts (a key's text is made again from its paragraphs: lookup.stored_key_texts)
 INSERT_BATCH = 5000
 
 
@@ -115,13 +116,12 @@ _TABLES = {
     # What the next scan of the same corpus reuses instead of computing again (see update.py):
     # every distinct key with its MinHash band hashes and anchors (uint32 arrays as bytes; NULL
     # for keys too short to sign), every pair ever verified (``live``: a candidate of the latest
-    # run; the others are kept scores), and the input files. Key texts have a table of their
-    # own, so that reading every signature does not read every text.
+    # run; the others are kept scores), and the input files. A key's text is not stored: it is
+    # its paragraphs' text normalized (lookup.stored_key_texts).
     "keys": (
         {"id": int, "fp": bytes, "key_len": int, "set_size": int, "bands": bytes, "anchors": bytes},
         {},
     ),
-    "key_texts": ({"id": int, "key": str}, {}),
     "checked": ({"a": int, "b": int, "jaccard": float, "containment": float, "live": int}, {}),
     "files": ({"source": str, "sha1": str, "size": int, "mtime_ns": int}, {}),
     "changes": (

@@ -967,7 +967,6 @@ TABLES = {
     "clusters": "id",
     "members": "paragraph_id",
     "keys": "id",
-    "key_texts": "id",
     "checked": "a, b",
     "files": "source",
 }

@@ -14,7 +14,7 @@ from .sources.records import STDIN
 from .store.writer import check_target
 from .run import Run
 from .engines.update import can_update, plan_folder, update
-from .workers import return_freed_memory
+from .workers import bulk_collection, return_freed_memory
 
 
 def scan(
@@ -45,8 +45,9 @@ def scan(
     files = [root] if str(root) == STDIN else list_files(root, on_error=run.on_listing_error, selection=config.selection)
     resolved_root = STDIN if str(root) == STDIN else str(root.resolve())
     check_target(db_path, resolved_root, force)
-    if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
-        counts, _ = update(root, config, Path(db_path), lambda conn: plan_folder(conn, files, root), run, show_progress=show_progress)
-    else:
-        counts = scan_full(files, root, resolved_root, config, db_path, run, show_progress)
+    with bulk_collection():
+        if not full and str(root) != STDIN and can_update(Path(db_path), resolved_root, config):
+            counts, _ = update(root, config, Path(db_path), lambda conn: plan_folder(conn, files, root), run, show_progress=show_progress)
+        else:
+            counts = scan_full(files, root, resolved_root, config, db_path, run, show_progress)
     return ScanResult(Path(db_path), counts, run.timer.timings, run.skipped)

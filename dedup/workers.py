@@ -4,6 +4,7 @@
 * ``publish``/``published``: state that forked workers inherit instead of receiving it pickled
   with every job (a key store's open file and memory map cannot be pickled, and its index of
   millions of offsets should not be). Publish before the pool is created; workers read it.
+* ``bulk_collection`` tunes the garbage collector for the millions of short-lived rows of a scan.
 * ``spans_by_cost`` cuts a run of items into batches of about equal cost, so memory per batch
   is bounded and workers get even shares.
 """
@@ -104,6 +105,30 @@ def _worker_start(parent: int) -> None:
         pass
     if os.getppid() != parent:  # it died before the line above
         os._exit(1)
+
+
+BULK_GC_THRESHOLD = 50_000  # allocations between two young collections during a scan (Python's default: 700)
+
+
+@contextlib.contextmanager
+def bulk_collection():
+    """The cyclic garbage collector tuned for a scan, and put back as it was afterwards: the
+    objects alive before (modules, the core's tables) are frozen out of its passes, and young
+    collections run every ``BULK_GC_THRESHOLD`` allocations. A scan allocates millions of
+    short-lived tuples that hold no cycles; with the defaults the collector ran ~1,200 times in
+    the main process of a 100 MB scan, 0.5 s in all (0.07 s tuned). Workers forked inside
+    inherit the setting, and the frozen objects' pages are no longer written by their passes
+    (copy-on-write shares them)."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(BULK_GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def return_freed_memory() -> None:

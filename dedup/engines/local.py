@@ -36,7 +36,7 @@ from ..text.paragraphs import paragraph_spans
 from ..sources.records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
 from ..match.signatures import oph_signatures, shingle_hashes
 from ..sources.dispatch import read_file
-from ..store.writer import Writer, remove_stale
+from ..store.writer import NEW_PARAGRAPH_COLUMNS, Writer, remove_stale
 from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from ..run import STAGES, Run, no_readable_documents
 from ..timing import epoch
@@ -546,7 +546,7 @@ def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_p
             fp_list = [None if (fp := fps[i : i + 16]) == no_fp else fp for i in range(0, 16 * n, 16)]
             key_ids = [k + 1 if k >= 0 else None for k in ids.tolist()]
             yield from zip(range(pid + 1, pid + n + 1), para_doc.tolist(), spans[:, 0].tolist(), spans[:, 1].tolist(), spans[:, 2].tolist(),
-                           spans[:, 3].tolist(), spans[:, 4].tolist(), texts, spans[:, 5].tolist(), fp_list, itertools.repeat(None), key_ids)
+                           spans[:, 3].tolist(), spans[:, 4].tolist(), texts, spans[:, 5].tolist(), fp_list, key_ids)
             pid += n
             bar.update(sum(doc.size for doc in item.docs))
             if not bar.disable:  # MB/s and the ETA come from the bar itself
@@ -554,7 +554,7 @@ def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_p
 
     try:
         with bar:
-            writer.insert("paragraphs", rows())
+            writer.insert("paragraphs", rows(), NEW_PARAGRAPH_COLUMNS)
     finally:  # a generator of prepared items holds the worker pool: end it now, even on an error
         close = getattr(items, "close", None)
         if close is not None:

@@ -46,7 +46,7 @@ from ..store.lookup import stored_config, stored_key_texts
 from ..compiled import make_normalizer
 from ..run import Run, no_readable_documents
 from ..sources.selection import Selection
-from ..store.writer import SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
+from ..store.writer import NEW_PARAGRAPH_COLUMNS, SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
     from .local import Assignment, Paragraphs
@@ -382,7 +382,7 @@ def read_documents(conn, writer: Writer, plan: Plan, root: Path, config: ScanCon
         doc_rows.append(document_row(next_doc, item.doc, rows))
         for idx, line_start, line_end, char_start, char_end, key_len, text, fp, key in rows:
             kid = key_id(fp, key, key_len) if fp is not None else None
-            para_rows.append((next_para, next_doc, idx, line_start, line_end, char_start, char_end, text, key_len, fp, None, kid))
+            para_rows.append((next_para, next_doc, idx, line_start, line_end, char_start, char_end, text, key_len, fp, kid))
             next_para += 1
         next_doc += 1
 
@@ -403,7 +403,7 @@ def read_documents(conn, writer: Writer, plan: Plan, root: Path, config: ScanCon
                 take(prepare_document(doc, config.split, normalizer))
             bar.update(1)
     writer.insert("documents", doc_rows)
-    writer.insert("paragraphs", para_rows)
+    writer.insert("paragraphs", para_rows, NEW_PARAGRAPH_COLUMNS)
     added.documents = len(doc_rows)
     return added
 

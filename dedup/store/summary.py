@@ -129,9 +129,11 @@ def summarize(db: sqlite_utils.Database, top: int = 5) -> Summary:
         boilerplate_clusters=one("SELECT count(*) FROM clusters WHERE boilerplate"),
         boilerplate_paragraphs=one("SELECT coalesce(sum(size), 0) FROM clusters WHERE boilerplate"),
         duplicate_paragraphs=one("SELECT count(*) FROM members WHERE relation != 'canonical'"),
-        chars=one("SELECT coalesce(sum(length(text)), 0) FROM paragraphs"),
+        # a paragraph's text is its document's from char_start to char_end: its length without
+        # reading the text (every page of it: 0.4 s for 100 MB)
+        chars=one("SELECT coalesce(sum(char_end - char_start), 0) FROM paragraphs"),
         duplicate_chars=one(
-            """SELECT coalesce(sum(length(p.text)), 0) FROM members m
+            """SELECT coalesce(sum(p.char_end - p.char_start), 0) FROM members m
                JOIN paragraphs p ON p.id = m.paragraph_id WHERE m.relation != 'canonical'"""
         ),
         seconds=max(seconds, 0.0),

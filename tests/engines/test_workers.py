@@ -87,3 +87,18 @@ def test_a_ctrl_c_while_the_pool_starts_is_raised_once_it_is_up_and_the_pool_is_
     assert not body_ran and len(made) == 1
     made[0].join()  # terminated: join returns once every worker has ended
     assert all(not worker.is_alive() for worker in made[0]._pool)
+
+
+def test_bulk_collection_puts_the_collector_back_as_it_was():
+    import gc
+
+    from dedup.workers import BULK_GC_THRESHOLD, bulk_collection
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with bulk_collection():
+            assert gc.get_threshold()[0] == BULK_GC_THRESHOLD
+            assert gc.get_freeze_count() > 0
+            raise RuntimeError("a failed scan")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -668,7 +668,7 @@ static int idset_clear(idset *set, Py_ssize_t m) {
 }
 
 static inline int idset_add(idset *set, uint64_t id) {
-    uint64_t value = id + 1, pos = mix64(id) & set->mask;
+    uint64_t value = id + 1, pos = id & set->mask; /* ids are bits of a mix64 output: uniform already */
     while (set->table.data[pos]) {
         if (set->table.data[pos] == value) return 0;
         pos = (pos + 1) & set->mask;
@@ -678,7 +678,7 @@ static inline int idset_add(idset *set, uint64_t id) {
 }
 
 static inline int idset_has(const idset *set, uint64_t id) {
-    uint64_t value = id + 1, pos = mix64(id) & set->mask;
+    uint64_t value = id + 1, pos = id & set->mask; /* ids are bits of a mix64 output: uniform already */
     while (set->table.data[pos]) {
         if (set->table.data[pos] == value) return 1;
         pos = (pos + 1) & set->mask;

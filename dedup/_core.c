@@ -58,6 +58,21 @@ static int T2S_READY = 0;
 
 /* ---- growable code point buffers --------------------------------------------------------- */
 
+/* Errors set from code that may run without the GIL (pair_intersections lets go of it while
+ * it counts, so that threads score batches at once): PyGILState_Ensure takes the GIL when this
+ * thread let go of it, and is a no-op when it holds it. */
+static void fail_no_memory(void) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyErr_NoMemory();
+    PyGILState_Release(gil);
+}
+
+static void fail_value(const char *message) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyErr_SetString(PyExc_ValueError, message);
+    PyGILState_Release(gil);
+}
+
 /* a growable array of ``type`` named ``name`` with ``name##_reserve(b, need)``: room for
  * ``need`` items, doubling from ``first``; -1 (MemoryError set) when out of memory */
 #define GROWABLE(name, type, first)                                               \
@@ -70,7 +85,7 @@ static int T2S_READY = 0;
         Py_ssize_t cap = b->cap ? b->cap : (first);                               \
         while (cap < need) cap *= 2;                                              \
         type *data = realloc(b->data, (size_t)cap * sizeof(type));                \
-        if (!data) { PyErr_NoMemory(); return -1; }                               \
+        if (!data) { fail_no_memory(); return -1; }                               \
         b->data = data;                                                           \
         b->cap = cap;                                                             \
         return 0;                                                                 \
@@ -516,7 +531,7 @@ static Py_ssize_t decode_utf8(const unsigned char *p, Py_ssize_t len, cpbuf *out
     out->len = n;
     return n;
 invalid:
-    PyErr_SetString(PyExc_ValueError, "a key is not valid UTF-8 (or its offsets cut a character)");
+    fail_value("a key is not valid UTF-8 (or its offsets cut a character)");
     return -1;
 }
 
@@ -1762,22 +1777,24 @@ static PyObject *pair_intersections(PyObject *self, PyObject *args) {
     if (vb.len != va.len) { PyErr_SetString(PyExc_ValueError, "pair_intersections: a and b differ in length"); goto done; }
     for (Py_ssize_t i = 0; i < n; i++)
         if (a[i] < 0 || a[i] >= kv.n_store || b[i] < 0 || b[i] >= kv.n_store) { PyErr_SetString(PyExc_IndexError, "pair_intersections: key index out of range"); goto done; }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    int failed = 0;
+    /* the buffers stay held (and so unchanged) while the GIL is let go of */
+    PyThreadState *released = PyEval_SaveThread();
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
         if (a[i] != current) {
             current = a[i];
-            if (decode_utf8(kv.bytes + kv.off[current], kv.off[current + 1] - kv.off[current], &cps) < 0) goto done;
+            if (decode_utf8(kv.bytes + kv.off[current], kv.off[current + 1] - kv.off[current], &cps) < 0) { failed = 1; break; }
             hashes.len = 0;
             Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
-            if (m < 0 || idset_clear(&set_a, m) < 0) goto done;
+            if (m < 0 || idset_clear(&set_a, m) < 0) { failed = 1; break; }
             for (Py_ssize_t h = 0; h < m; h++) idset_add(&set_a, hashes.data[h] >> SHINGLE_ID_SHIFT);
         }
         int64_t other = b[i];
-        if (decode_utf8(kv.bytes + kv.off[other], kv.off[other + 1] - kv.off[other], &cps) < 0) goto done;
+        if (decode_utf8(kv.bytes + kv.off[other], kv.off[other + 1] - kv.off[other], &cps) < 0) { failed = 1; break; }
         hashes.len = 0;
         Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
-        if (m < 0) goto done;
         /* distinct ids of b, each counted once if a holds it */
-        if (idset_clear(&set_b, m) < 0) goto done;
+        if (m < 0 || idset_clear(&set_b, m) < 0) { failed = 1; break; }
         int64_t common = 0;
         for (Py_ssize_t h = 0; h < m; h++) {
             uint64_t id = hashes.data[h] >> SHINGLE_ID_SHIFT;
@@ -1785,7 +1802,8 @@ static PyObject *pair_intersections(PyObject *self, PyObject *args) {
         }
         out[i] = common;
     }
-    result = bytes_of(out, n * 8);
+    PyEval_RestoreThread(released);
+    if (!failed) result = bytes_of(out, n * 8);
 done:
     free(out); free(hashes.data); free(set_a.table.data); free(set_b.table.data); free(cps.data);
     PyBuffer_Release(&va); PyBuffer_Release(&vb);

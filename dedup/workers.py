@@ -1,6 +1,8 @@
 """Worker processes and batches: the one place the stages share for running in parallel.
 
 * ``pool`` gives a process pool, or a null context when one process will do.
+* ``scoring_pool`` gives what verification scores its batches on: threads when the compiled
+  core counts without the interpreter lock, else forked processes.
 * ``publish``/``published``: state that forked workers inherit instead of receiving it pickled
   with every job (a key store's open file and memory map cannot be pickled, and its index of
   millions of offsets should not be). Publish before the pool is created; workers read it.
@@ -58,6 +60,41 @@ def pool(workers: int, n_jobs: int, fork_only: bool = False):
     finally:
         if started is not None:
             _terminate(started)
+
+
+@contextlib.contextmanager
+def scoring_pool(workers: int, n_jobs: int, threads: bool):
+    """Up to ``workers`` workers for ``n_jobs`` batches of pairs, with an ``imap`` like a
+    process pool's, or None when one will do. ``threads``: the batches run in C without the
+    interpreter lock (the compiled core's pair_intersections), so threads of this process score
+    them at once; forked workers would keep every page the main process frees afterwards
+    resident in their copies (the largest peak of a 1 GB scan was the clustering stage beside
+    the verify workers). Otherwise a pool of processes forked now (``published`` state)."""
+    if not threads:
+        with pool(workers, n_jobs, fork_only=True) as started:
+            yield started
+        return
+    workers = min(workers, n_jobs)
+    if workers <= 1:
+        yield None
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="dedup-verify")
+    try:
+        yield _ThreadScoring(executor)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _ThreadScoring:
+    """A thread pool seen as a process pool's ``imap``: results in the order of the jobs."""
+
+    def __init__(self, executor) -> None:
+        self.executor = executor
+
+    def imap(self, function, jobs):
+        return self.executor.map(function, jobs)
 
 
 def _terminate(started) -> None:

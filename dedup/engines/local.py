@@ -41,7 +41,7 @@ from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_
 from ..run import STAGES, Run, no_readable_documents
 from ..timing import epoch
 from ..match.verify import KeySets, MatchRule, ShingleSets
-from ..workers import pool, publish, published, spans_by_cost
+from ..workers import pool, publish, published, scoring_pool, spans_by_cost
 from ..match.passages import refresh_passages
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
@@ -837,12 +837,13 @@ class LocalStages:
         self.pairs, self.n_lsh = find_candidates(self.config, self.bands, self.anchor_owner, self.anchor_values, self.show_progress)
 
     def verify(self) -> None:
-        """Score the candidates on workers forked from here (they stay for the clustering)."""
+        """Score the candidates on workers started here (they stay for the clustering)."""
         sets, pairs = self.sets, self.pairs
         publish(sets)
         self._open.callback(publish, None)
         self._open.callback(sets.use_pool, None)
-        sets.use_pool(self._open.enter_context(pool(self.config.effective_workers, len(pairs), fork_only=True)))
+        workers = scoring_pool(self.config.effective_workers, len(pairs), threads=compiled.available())
+        sets.use_pool(self._open.enter_context(workers))
         with progress(self.show_progress, total=len(pairs), desc="verify", unit="pair") as bar:
             sets.on_pairs = bar.update
             self.edges, self.edge_jaccard, self.pair_con = _verify(sets, pairs, self.config.match_rule(), self.signed + 1, self.writer)

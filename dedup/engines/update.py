@@ -682,7 +682,8 @@ def verify_candidates(conn, writer: Writer, texts: KeyTexts, keys: "KeyTable", p
     """Verify stage: score only the candidate pairs never scored before (the stored ones are
     read back), keep the ``checked`` table's live flags and rows of deleted keys up to date."""
     from ..match.verify import KeySets
-    from ..workers import pool, publish
+    from .. import compiled
+    from ..workers import publish, scoring_pool
 
     signed_ids = keys.ids[keys.signed]
     stored = conn.execute("SELECT a, b, jaccard, containment, live FROM checked").fetchall()
@@ -698,7 +699,7 @@ def verify_candidates(conn, writer: Writer, texts: KeyTexts, keys: "KeyTable", p
         texts.fetch(signed_ids[pairs[todo].ravel()])
         publish(sets)
         try:
-            with pool(config.effective_workers, len(todo), fork_only=True) as workers:
+            with scoring_pool(config.effective_workers, len(todo), threads=compiled.available()) as workers:
                 sets.use_pool(workers)
                 jac, con = sets.score(pairs[todo, 0], pairs[todo, 1])
         finally:

@@ -1,6 +1,7 @@
 """Exact verification: batch Jaccard equals Python sets, symmetric, in [0, 1]."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -157,3 +158,43 @@ def test_the_long_tier_never_judges_equal_lengths_by_containment():
     ok, jac, con = rule.apply(sets, np.array([0]), np.array([1]))
     assert jac[0] < 0.95 and con[0] >= 0.8
     assert not ok[0]
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_a_scoring_pool_gives_the_scores_of_one_process(threads):
+    """Batches scored at once (threads around the core, or forked processes) come back in the
+    order of their pairs, each scored as one process scores it."""
+    from dedup.config import ScanConfig
+    from dedup.store.keystore import KeyStore
+    from dedup.workers import publish, scoring_pool
+
+    config = ScanConfig()
+    dense_k, k = config.shingle_sizes()
+    rng = np.random.default_rng(7)
+    words = ["防控", "疫情", "network", "paragraph", "copy", "安全", "stock", "phrase"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(4, 40)))) for _ in range(300)]
+    a = np.sort(rng.integers(0, len(texts), 2_000))
+    b = rng.integers(0, len(texts), 2_000)
+    sizes = ShingleSets.from_shingles(*shingle_hashes(texts, k, config.seed, dense_k=dense_k)).sizes
+    with KeyStore() as store:
+        for text in texts:
+            store.append(text)
+        sets = verify.KeySets(store, np.arange(len(texts)), sizes, config, batch_shingles=500)
+        alone = sets.score(a, b)
+        publish(sets)
+        try:
+            with scoring_pool(2, 100, threads=threads) as workers:
+                assert workers is not None
+                sets.use_pool(workers)
+                together = sets.score(a, b)
+        finally:
+            sets.use_pool(None)
+            publish(None)
+    assert np.array_equal(alone[0], together[0]) and np.array_equal(alone[1], together[1])
+
+
+def test_one_worker_is_no_pool():
+    from dedup.workers import scoring_pool
+
+    with scoring_pool(1, 100, threads=True) as workers:
+        assert workers is None

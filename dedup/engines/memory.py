@@ -10,7 +10,7 @@ verified pairs). The key store is a scratch file in the temporary folder, remove
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from .. import compiled
 from ..atomic import tmp_dir
@@ -33,10 +33,12 @@ class MemorySink:
     def __init__(self) -> None:
         self.tables: dict[str, list[dict]] = {name: [] for name in self.KEPT}
 
-    def insert(self, table: str, rows: Iterable[tuple]) -> None:
+    def insert(self, table: str, rows: Iterable[tuple], columns: Sequence[str] | None = None) -> None:
+        """``Writer.insert``'s rows kept as dicts; columns left out of ``columns`` are None."""
         if table in self.tables:
-            columns = list(table_columns(table))
-            self.tables[table].extend(dict(zip(columns, row)) for row in rows)
+            every = list(table_columns(table))
+            given = every if columns is None else list(columns)
+            self.tables[table].extend({**dict.fromkeys(every), **dict(zip(given, row))} for row in rows)
         else:
             for _ in rows:
                 pass

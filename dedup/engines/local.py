@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .. import compiled
 from ..match.boilerplate import corpus_boilerplate
-from ..match.canonical import MemberFacts, paragraph_rank, reason
+from ..match.canonical import MemberFacts, Standing, explain, paragraph_rank, reason
 from ..match.cluster import cluster_keys, fragments
 from ..match.joined import add_joined
 from ..config import MIN_KEY_CHARS, ScanConfig
@@ -868,10 +868,10 @@ class LocalStages:
             self.built = expand_clusters(
                 self.config, paras, np.arange(len(paras.key)), self.para_rank, self.key_len, self.assignment, self.best_para, bar.update
             )
-        members = self.built.members
-        self.furniture = corpus_boilerplate(paras, [m[0] for m in members], [m[1] for m in members])
-        self.writer.insert("clusters", ((*row[:-1], int(row[0] in self.furniture)) for row in self.built.clusters))
-        self.writer.insert("members", members)
+        built = self.built
+        self.furniture = corpus_boilerplate(paras, built.member_ids, built.member_clusters)
+        self.writer.insert("clusters", ((*row[:-1], int(row[0] in self.furniture)) for row in built.clusters))
+        self.writer.insert("members", built.members)
         self.writer.set_cluster_ids()
 
     def passages(self) -> None:
@@ -887,16 +887,39 @@ class LocalStages:
         )
 
 
+RELATIONS = ("canonical", "exact")  # a member's relation by code; code 2: "near" or "contained", by its similarity
+
+
 @dataclass(frozen=True)
 class ClusterRows:
-    """Rows of the clusters and members tables (cluster ids numbered from 1 in the order of
-    the canonicals; the boilerplate column still 0), and each cluster's document positions."""
+    """Rows of the clusters table (cluster ids numbered from 1 in the order of the canonicals;
+    the boilerplate column still 0) and the members held as arrays, cluster by cluster: a
+    Python tuple a member exists only while ``members`` is read (written to the database)."""
 
     clusters: list[tuple]
-    members: list[tuple]
-    docs: dict[int, list[int]]
+    member_ids: np.ndarray  # paragraphs.id
+    member_clusters: np.ndarray  # cluster id
+    relation: np.ndarray  # 0 canonical, 1 exact copy, 2 compared: near or contained by its similarity
+    similarity: np.ndarray  # of its key to the canonical's (unrounded; 1.0 unless compared)
+    containment: np.ndarray
+    threshold: float
     duplicate_paragraphs: int
     duplicate_chars: int
+
+    @property
+    def members(self) -> Iterator[tuple]:
+        """The members rows (paragraph id, cluster id, similarity, relation, containment), made a
+        block at a time each time this is read; the values as ``cluster_rows`` gives them."""
+        near = self.threshold - 1e-12
+        for s in range(0, len(self.member_ids), EXPAND_BLOCK):
+            block = slice(s, s + EXPAND_BLOCK)
+            for pid, cid, code, sim, con in zip(self.member_ids[block].tolist(), self.member_clusters[block].tolist(),
+                                                self.relation[block].tolist(), self.similarity[block].tolist(), self.containment[block].tolist()):
+                if code == 2:
+                    sim, con = round(sim, 6), round(con, 6)
+                    yield pid, cid, sim, "near" if sim >= near else "contained", con
+                else:
+                    yield pid, cid, 1.0, RELATIONS[code], 1.0
 
 
 class ClusterMember(NamedTuple):
@@ -937,13 +960,17 @@ def cluster_rows(
     return (cid, canonical_id, len(group), n_documents, why, int(boilerplate)), member_rows, len(others), dup_chars
 
 
-EXPAND_BLOCK = 65_536  # members whose values are turned into Python numbers at a time
+EXPAND_BLOCK = 65_536  # members turned into Python rows at a time
 
 
 def expand_clusters(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, para_rank: np.ndarray, key_len: np.ndarray,
                     assignment: Assignment, best_para: np.ndarray, on_cluster=None) -> ClusterRows:
     """Expand key clusters to the paragraphs ``subset`` (positions, in corpus order; every
-    paragraph of a cluster must be in it), each with its relation to the canonical and the reason."""
+    paragraph of a cluster must be in it), each with its relation to the canonical and the reason.
+
+    The rows equal those ``cluster_rows`` gives a cluster of ``ClusterMember`` (the reference,
+    compared in tests), computed for all clusters at once from arrays: a Python object a member
+    cost ~2.5 us and most of the store stage's memory."""
     para_key = paras.key[subset]
     key_canon = assignment.canonical
     canon_key = np.where(para_key >= 0, key_canon[np.maximum(para_key, 0)] if len(key_canon) else -1, -1)
@@ -952,43 +979,51 @@ def expand_clusters(config: ScanConfig, paras: Paragraphs, subset: np.ndarray, p
     canon_para = best_para[canon_key[canon_key >= 0]]
     order = np.lexsort((members, canon_para))
     members, canon_para = members[order], canon_para[order]
-    starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0] if len(members) else np.zeros(0, np.int64)
-    ends = np.r_[starts[1:], len(members)]
-    paths, doc_date = paras.paths, np.asarray(paras.doc_date, dtype=float).tolist()
+    if not len(members):
+        empty = np.zeros(0, np.int64)
+        return ClusterRows([], empty, empty, empty, np.zeros(0), np.zeros(0), config.threshold, 0, 0)
+    starts = np.nonzero(np.r_[True, canon_para[1:] != canon_para[:-1]])[0]
+    group_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(members)]))
+    keys, canon_keys = paras.key[members], paras.key[canon_para]
+    is_canon = members == canon_para
+    relation = np.where(is_canon, 0, np.where(keys == canon_keys, 1, 2)).astype(np.int8)
     member_doc = paras.doc[members]
-
-    def member_columns() -> Iterator[tuple]:
-        """Every member's values as Python numbers, converted a block at a time: numpy scalars a
-        member cost 0.8 s for a 100 MB dump; all members at once, 270 MB for a 1 GB dump."""
-        for s in range(0, len(members), EXPAND_BLOCK):
-            block = members[s : s + EXPAND_BLOCK]
-            keys = paras.key[block]
-            yield from zip(
-                paras.ids[block].tolist(), keys.tolist(), assignment.similarity[keys].tolist(), assignment.containment[keys].tolist(),
-                key_len[keys].tolist(), member_doc[s : s + EXPAND_BLOCK].tolist(), paras.line[block].tolist(),
-                paras.length[block].tolist(), assignment.fragment[keys].tolist(), para_rank[block].tolist(),
-            )
-
-    columns = member_columns()
-    group_of = np.repeat(np.arange(len(starts)), ends - starts)
-    # the documents of every cluster, each list sorted: one sort of (cluster, document) pairs
+    standings = _standings(paras, members, canon_para[starts], keys, ~is_canon, starts, group_of,
+                           key_len, para_rank, assignment.fragment)
+    # the documents of every cluster: distinct (cluster, document) pairs
     above = int(member_doc.max(initial=0)) + 1
-    pairs = np.unique(group_of.astype(np.int64) * above + member_doc)
-    doc_lists = np.split(pairs % above, np.searchsorted(pairs // above, np.arange(1, len(starts)))) if len(starts) else []
-    canon_ids = paras.ids[canon_para[starts]].tolist() if len(starts) else []
-    clusters, member_rows, docs = [], [], {}
-    dup_paragraphs = dup_chars = 0
-    for cid, (s, e) in enumerate(zip(starts.tolist(), ends.tolist()), start=1):
-        group = [
-            ClusterMember(pid, pk, sim, con, MemberFacts(n, paths[d - 1], line, doc_date[d - 1]), chars, frag, rank)
-            for pid, pk, sim, con, n, d, line, chars, frag, rank in itertools.islice(columns, e - s)
-        ]
-        docs[cid] = doc_lists[cid - 1].tolist()
-        row, rows, n_dup, chars = cluster_rows(config, cid, group, canon_ids[cid - 1], len(docs[cid]), False)
-        clusters.append(row)
-        member_rows.extend(rows)
-        dup_paragraphs += n_dup
-        dup_chars += chars
-        if on_cluster:
-            on_cluster(1)
-    return ClusterRows(clusters, member_rows, docs, dup_paragraphs, dup_chars)
+    n_documents = np.bincount(np.unique(group_of.astype(np.int64) * above + member_doc) // above, minlength=len(starts))
+    canon_ids = paras.ids[canon_para[starts]].tolist()
+    sizes = np.diff(np.r_[starts, len(members)]).tolist()
+    clusters = [(cid, canon_ids[g], sizes[g], n, explain(config.canonical, standings[g]), 0)
+                for g, (cid, n) in enumerate(zip(range(1, len(starts) + 1), n_documents.tolist()))]
+    if on_cluster:
+        on_cluster(len(clusters))
+    compared = relation == 2
+    sim, con = np.ones(len(members)), np.ones(len(members))
+    sim[compared], con[compared] = assignment.similarity[keys[compared]], assignment.containment[keys[compared]]
+    return ClusterRows(clusters, paras.ids[members], group_of + 1, relation, sim, con, config.threshold,
+                       int((~is_canon).sum()), int(paras.length[members][~is_canon].sum()))
+
+
+def _standings(paras: Paragraphs, members: np.ndarray, canonicals: np.ndarray, keys: np.ndarray, others: np.ndarray,
+               starts: np.ndarray, group_of: np.ndarray, key_len: np.ndarray, para_rank: np.ndarray, fragment: np.ndarray) -> list[Standing]:
+    """The ``Standing`` of every cluster's canonical (``canonicals``: its paragraph position;
+    clusters are the runs of ``members`` from ``starts``; ``others``: not the canonical), each
+    count and extreme one reduction over the runs."""
+    lengths, canon_len = key_len[keys], key_len[paras.key[canonicals]]
+    date = np.asarray(paras.doc_date, dtype=float)[paras.doc[members] - 1]
+    canon_date = np.asarray(paras.doc_date, dtype=float)[paras.doc[canonicals] - 1]
+
+    def count(mask: np.ndarray) -> list[int]:
+        return np.add.reduceat((others & mask).astype(np.int64), starts).tolist()
+
+    passed_over = count(fragment[keys] & (para_rank[members] < para_rank[canonicals][group_of]))
+    same_length = count(lengths == canon_len[group_of])
+    next_length = np.maximum.reduceat(np.where(others, lengths, 0), starts).tolist()
+    same_date = count(date == canon_date[group_of])
+    next_date = np.fmin.reduceat(np.where(others, date, np.nan), starts).tolist()
+    paths, lines = paras.paths, paras.line[canonicals].tolist()
+    facts = [MemberFacts(n, paths[d - 1], line, when) for n, d, line, when in
+             zip(canon_len.tolist(), paras.doc[canonicals].tolist(), lines, canon_date.tolist())]
+    return [Standing(*row) for row in zip(facts, passed_over, same_length, next_length, same_date, next_date)]

@@ -90,6 +90,29 @@ class MemberFacts:
     date: float = math.nan  # seconds since the epoch; NaN: undated
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What a reason says of a cluster's canonical beside its other members: enough to explain
+    any policy's choice, and computable for every cluster at once from arrays (``standing``
+    gives it for one cluster of ``MemberFacts``)."""
+
+    canonical: MemberFacts
+    passed_over: int  # earlier members under the policy that are fragments of a longer one
+    same_length: int  # other members as long as the canonical
+    next_length: int  # the longest other member's length (0: no other)
+    same_date: int  # other members dated as the canonical (none when it is undated)
+    next_date: float  # the earliest other member's date (NaN: no other is dated)
+
+
+def standing(canonical: MemberFacts, others: list[MemberFacts], fragments_passed_over: int = 0) -> Standing:
+    """The ``Standing`` of ``canonical`` over ``others``."""
+    dated = [m.date for m in others if not math.isnan(m.date)]
+    return Standing(
+        canonical, fragments_passed_over, sum(1 for m in others if m.key_len == canonical.key_len),
+        max((m.key_len for m in others), default=0), sum(1 for m in others if m.date == canonical.date), min(dated, default=math.nan),
+    )
+
+
 def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts], fragments_passed_over: int = 0) -> str:
     """One sentence saying why ``canonical`` was chosen over ``others``.
 
@@ -105,26 +128,30 @@ def reason(policy: str, canonical: MemberFacts, others: list[MemberFacts], fragm
     >>> reason("first", MemberFacts(40, "b.txt", 3), [MemberFacts(9, "a.txt", 1)], fragments_passed_over=1)
     'first whole paragraph in corpus order: b.txt line 3; 1 earlier member is a fragment of a longer one'
     """
+    return explain(policy, standing(canonical, others, fragments_passed_over))
+
+
+def explain(policy: str, s: Standing) -> str:
+    """The sentence of ``reason`` from a cluster's ``Standing``."""
+    canonical = s.canonical
     if policy == "longest":
-        ties = sum(1 for m in others if m.key_len == canonical.key_len)
-        if ties:
-            plural = "member" if ties == 1 else "members"
+        if s.same_length:
+            plural = "member" if s.same_length == 1 else "members"
             return (
-                f"longest: {canonical.key_len} normalized characters, tied with {ties} other "
+                f"longest: {canonical.key_len} normalized characters, tied with {s.same_length} other "
                 f"{plural}; first of them in corpus order"
             )
-        runner_up = max((m.key_len for m in others), default=0)
-        return f"longest: {canonical.key_len} normalized characters, the next longest member has {runner_up}"
+        return f"longest: {canonical.key_len} normalized characters, the next longest member has {s.next_length}"
     if policy == "first":
-        if fragments_passed_over:
-            plural = "member is a fragment" if fragments_passed_over == 1 else "members are fragments"
+        if s.passed_over:
+            plural = "member is a fragment" if s.passed_over == 1 else "members are fragments"
             return (
                 f"first whole paragraph in corpus order: {canonical.path} line {canonical.line}; "
-                f"{fragments_passed_over} earlier {plural} of a longer one"
+                f"{s.passed_over} earlier {plural} of a longer one"
             )
         return f"first in corpus order: {canonical.path} line {canonical.line} comes before every other member"
     if policy == "earliest":
-        return _earliest_reason(canonical, others, fragments_passed_over)
+        return _earliest_reason(s)
     raise ValueError(f"unknown canonical policy {policy!r}")
 
 
@@ -133,25 +160,24 @@ def _day(seconds: float) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment.time() != dt.time() else moment.strftime("%Y-%m-%d")
 
 
-def _earliest_reason(canonical: MemberFacts, others: list[MemberFacts], fragments_passed_over: int) -> str:
+def _earliest_reason(s: Standing) -> str:
     """
     >>> a, b = MemberFacts(40, "a.jsonl:3", 1, 0.0), MemberFacts(40, "b.jsonl:1", 1, 86400.0)
-    >>> _earliest_reason(a, [b], 0)
+    >>> _earliest_reason(standing(a, [b]))
     'earliest: dated 1970-01-01 (a.jsonl:3 line 1); the next earliest member is dated 1970-01-02'
-    >>> _earliest_reason(MemberFacts(40, "a.txt", 2), [MemberFacts(40, "b.txt", 1)], 0)
+    >>> _earliest_reason(standing(MemberFacts(40, "a.txt", 2), [MemberFacts(40, "b.txt", 1)]))
     'earliest: no member has a date; first in corpus order: a.txt line 2'
     """
+    canonical = s.canonical
     where = f"{canonical.path} line {canonical.line}"
     fragments = ""
-    if fragments_passed_over:
-        plural = "member is a fragment" if fragments_passed_over == 1 else "members are fragments"
-        fragments = f"; {fragments_passed_over} earlier {plural} of a longer one"
+    if s.passed_over:
+        plural = "member is a fragment" if s.passed_over == 1 else "members are fragments"
+        fragments = f"; {s.passed_over} earlier {plural} of a longer one"
     if math.isnan(canonical.date):
         return f"earliest: no member has a date; first in corpus order: {where}{fragments}"
-    ties = sum(1 for m in others if m.date == canonical.date)
-    if ties:
-        plural = "member" if ties == 1 else "members"
-        return f"earliest: dated {_day(canonical.date)} ({where}), tied with {ties} other {plural}; first of them in corpus order{fragments}"
-    later = [m.date for m in others if not math.isnan(m.date)]
-    runner_up = f"the next earliest member is dated {_day(min(later))}" if later else "no other member has a date"
+    if s.same_date:
+        plural = "member" if s.same_date == 1 else "members"
+        return f"earliest: dated {_day(canonical.date)} ({where}), tied with {s.same_date} other {plural}; first of them in corpus order{fragments}"
+    runner_up = f"the next earliest member is dated {_day(s.next_date)}" if not math.isnan(s.next_date) else "no other member has a date"
     return f"earliest: dated {_day(canonical.date)} ({where}); {runner_up}{fragments}"

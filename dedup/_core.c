@@ -732,14 +732,18 @@ static PyObject *sign(PyObject *self, PyObject *args) {
     int32_t *a_owner = malloc((size_t)cap_anchor * 4);
     uint32_t *a_value = malloc((size_t)cap_anchor * 4);
     if (!sizes || !bands || !sig || !dense || !a_owner || !a_value) { PyErr_NoMemory(); goto done; }
+    /* the keys are signed without the interpreter lock (the read stage's threads sign their
+     * batches at once); its errors are set by the GIL-safe helpers */
+    PyThreadState *unlocked = PyEval_SaveThread();
+    int failed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t s = kv.id ? kv.id[i] : i;
-        if (decode_utf8(kv.bytes + kv.off[s], kv.off[s + 1] - kv.off[s], &cps) < 0) goto done;
+        if (decode_utf8(kv.bytes + kv.off[s], kv.off[s + 1] - kv.off[s], &cps) < 0) goto sign_failed;
         hashes.len = 0;
         Py_ssize_t m = key_shingles(cps.data, cps.len, k, dense_k, seed, &hashes);
-        if (m < 0 || u64_reserve(&ids_buf, m + 1) < 0) goto done;
+        if (m < 0 || u64_reserve(&ids_buf, m + 1) < 0) goto sign_failed;
         /* the set size by a hash set of the ids; only the anchors need sorting */
-        if (idset_clear(&seen, m) < 0) goto done;
+        if (idset_clear(&seen, m) < 0) goto sign_failed;
         Py_ssize_t distinct = 0, n_picked = 0;
         for (Py_ssize_t h = 0; h < m; h++) {
             if (idset_add(&seen, hashes.data[h] >> SHINGLE_ID_SHIFT)) distinct++;
@@ -757,10 +761,10 @@ static PyObject *sign(PyObject *self, PyObject *args) {
                 if (n_anchor == cap_anchor) {
                     cap_anchor *= 2;
                     int32_t *o = realloc(a_owner, (size_t)cap_anchor * 4);
-                    if (!o) { PyErr_NoMemory(); goto done; }
+                    if (!o) { fail_no_memory(); goto sign_failed; }
                     a_owner = o;
                     uint32_t *v = realloc(a_value, (size_t)cap_anchor * 4);
-                    if (!v) { PyErr_NoMemory(); goto done; }
+                    if (!v) { fail_no_memory(); goto sign_failed; }
                     a_value = v;
                 }
                 a_owner[n_anchor] = (int32_t)i;
@@ -794,6 +798,12 @@ static PyObject *sign(PyObject *self, PyObject *args) {
             bands[i * n_bands + band] = (uint32_t)h;
         }
     }
+    goto sign_done;
+sign_failed:
+    failed = 1;
+sign_done:
+    PyEval_RestoreThread(unlocked);
+    if (failed) goto done;
     {
         PyObject *o1 = bytes_of(sizes, n * 8), *o2 = bytes_of(bands, n * n_bands * 4);
         PyObject *o3 = bytes_of(a_owner, n_anchor * 4), *o4 = bytes_of(a_value, n_anchor * 4);
@@ -928,12 +938,36 @@ static Py_ssize_t bb_put_str(bytebuf *b, PyObject *key) {
     return PyUnicode_GET_LENGTH(key);
 }
 
+/* ``convert`` (the script fold) applied to the code points ``cur``, the result into ``into``;
+ * -1 on error. Called with the interpreter lock held. */
+static int convert_script(PyObject *convert, const cpbuf *cur, cpbuf *into) {
+    PyObject *mid = as_str(cur);
+    if (!mid) return -1;
+    PyObject *converted = PyObject_CallOneArg(convert, mid);
+    Py_DECREF(mid);
+    if (!converted) return -1;
+    if (!PyUnicode_Check(converted)) {
+        Py_DECREF(converted);
+        PyErr_SetString(PyExc_TypeError, "the script converter returned something that is not a str");
+        return -1;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(converted);
+    int kind = PyUnicode_KIND(converted);
+    const void *data = PyUnicode_DATA(converted);
+    if (cp_reserve(into, n + 1) < 0) { Py_DECREF(converted); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) into->data[i] = PyUnicode_READ(kind, data, i);
+    into->len = n;
+    Py_DECREF(converted);
+    return 0;
+}
+
 /* The key of text[from:to], the one pipeline of both entry points: 0 with the key in *key
- * (BUF_A or BUF_B), 1 when the text needs the Python path, -1 on error. ``convert`` is the
- * script fold (OpenCC's t2s as the reference calls it), for a text the character table cannot
- * convert. */
-static int compute_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, const cpbuf **key) {
-    cpbuf *cur = &BUF_A, *other = &BUF_B;
+ * (``a`` or ``b``, the caller's two work buffers), 1 when the text needs the Python path, -1 on
+ * error. ``convert`` is the script fold (OpenCC's t2s as the reference calls it), for a text
+ * the character table cannot convert. It may run without the interpreter lock: the call of
+ * ``convert`` takes it (PyGILState_Ensure, a no-op for a caller that holds it). */
+static int compute_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, cpbuf *a, cpbuf *b, const cpbuf **key) {
+    cpbuf *cur = a, *other = b;
     int r = step_nfkc_range(PyUnicode_KIND(text), PyUnicode_DATA(text), from, to, cur);
     if (r != 0) return r;
     if (step_pinyin(&cur, &other) < 0) return -1;
@@ -944,25 +978,12 @@ static int compute_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject 
         if (r == 0) {
             cpbuf *t = cur; cur = other; other = t;
         } else {
-            PyObject *mid = as_str(cur);
-            if (!mid) return -1;
-            PyObject *converted = PyObject_CallOneArg(convert, mid);
-            Py_DECREF(mid);
-            if (!converted) return -1;
-            if (!PyUnicode_Check(converted)) {
-                Py_DECREF(converted);
-                PyErr_SetString(PyExc_TypeError, "the script converter returned something that is not a str");
-                return -1;
-            }
-            Py_ssize_t n = PyUnicode_GET_LENGTH(converted);
-            int kind = PyUnicode_KIND(converted);
-            const void *data = PyUnicode_DATA(converted);
-            if (cp_reserve(&BUF_A, n + 1) < 0) { Py_DECREF(converted); return -1; }
-            for (Py_ssize_t i = 0; i < n; i++) BUF_A.data[i] = PyUnicode_READ(kind, data, i);
-            BUF_A.len = n;
-            Py_DECREF(converted);
-            cur = &BUF_A;
-            other = &BUF_B;
+            PyGILState_STATE gil = PyGILState_Ensure();
+            r = convert_script(convert, cur, a);
+            PyGILState_Release(gil);
+            if (r < 0) return -1;
+            cur = a;
+            other = b;
         }
     }
     r = steps_after_script(cur, other, folded);
@@ -972,21 +993,23 @@ static int compute_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject 
 
 /* the key of text[from:to] into ``out``, by the reference ``fallback`` where the tables cannot
  * make it; returns its length in characters, -1 on error */
-static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, PyObject *fallback, bytebuf *out) {
+static Py_ssize_t document_key(PyObject *text, Py_ssize_t from, Py_ssize_t to, PyObject *convert, PyObject *fallback, cpbuf *a, cpbuf *b,
+                               bytebuf *out) {
     const cpbuf *key;
-    int r = compute_key(text, from, to, convert, &key);
+    int r = compute_key(text, from, to, convert, a, b, &key);
     if (r < 0) return -1;
     if (r == 0) {
         if (bb_put_utf8(out, key) < 0) return -1;
         return key->len;
     }
+    PyGILState_STATE gil = PyGILState_Ensure();  /* the reference normalizer, under the lock */
+    Py_ssize_t chars = -1;
     PyObject *piece = PyUnicode_Substring(text, from, to);
-    if (!piece) return -1;
-    PyObject *made = PyObject_CallOneArg(fallback, piece);
-    Py_DECREF(piece);
-    if (!made) return -1;
-    Py_ssize_t chars = bb_put_str(out, made);
-    Py_DECREF(made);
+    PyObject *made = piece ? PyObject_CallOneArg(fallback, piece) : NULL;
+    Py_XDECREF(piece);
+    if (made) chars = bb_put_str(out, made);
+    Py_XDECREF(made);
+    PyGILState_Release(gil);
     return chars;
 }
 
@@ -996,7 +1019,7 @@ static PyObject *normalize_key(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "UO", &text, &convert)) return NULL;
     if (check_tables() < 0) return NULL;
     const cpbuf *key;
-    int r = compute_key(text, 0, PyUnicode_GET_LENGTH(text), convert, &key);
+    int r = compute_key(text, 0, PyUnicode_GET_LENGTH(text), convert, &BUF_A, &BUF_B, &key);
     if (r < 0) return NULL;
     if (r > 0) Py_RETURN_NONE;
     return as_str(key);
@@ -1024,10 +1047,25 @@ static PyObject *normalize_spans(PyObject *self, PyObject *args) {
     if (!key_ends || !key_chars) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (s[i] < 0 || e[i] < s[i] || e[i] > length) { PyErr_SetString(PyExc_IndexError, "normalize_spans: span out of range"); goto done; }
-        Py_ssize_t chars = document_key(text, s[i], e[i], convert, fallback, &out);
-        if (chars < 0) goto done;
-        key_ends[i] = out.len;
-        key_chars[i] = chars;
+    }
+    {
+        /* the keys are made without the interpreter lock (the read stage's threads normalize
+         * their documents at once); the rare paragraph that needs Python takes it back */
+        cpbuf a = {0}, b = {0};
+        int failed = 0;
+        PyThreadState *unlocked = PyEval_SaveThread();
+        for (Py_ssize_t i = 0; i < n && !failed; i++) {
+            Py_ssize_t chars = document_key(text, s[i], e[i], convert, fallback, &a, &b, &out);
+            if (chars < 0) failed = 1;
+            else {
+                key_ends[i] = out.len;
+                key_chars[i] = chars;
+            }
+        }
+        PyEval_RestoreThread(unlocked);
+        free(a.data);
+        free(b.data);
+        if (failed) goto done;
     }
     {
         PyObject *o1 = bytes_of(out.data, out.len), *o2 = bytes_of(key_ends, n * 8), *o3 = bytes_of(key_chars, n * 8);
@@ -1331,6 +1369,8 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
+    /* the lines are grouped without the interpreter lock: nothing below allocates or fails */
+    PyThreadState *unlocked = PyEval_SaveThread();
     Py_ssize_t line = 0, from = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
         if (i < n && AT(t, i) != '\n') continue;
@@ -1359,6 +1399,7 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
         out[4 * k + 2] = span[2 * groups[2 * k]];
         out[4 * k + 3] = span[2 * groups[2 * k + 1] + 1];
     }
+    PyEval_RestoreThread(unlocked);
     result = bytes_of(out, g * 32);
 done:
     free(span); free(begin); free(groups); free(out);

@@ -3,6 +3,7 @@
 * ``pool`` gives a process pool, or a null context when one process will do.
 * ``scoring_pool`` gives what verification scores its batches on: threads when the compiled
   core counts without the interpreter lock, else forked processes.
+* ``job_pool`` gives what the read stage prepares its jobs on, chosen the same way.
 * ``publish``/``published``: state that forked workers inherit instead of receiving it pickled
   with every job (a key store's open file and memory map cannot be pickled, and its index of
   millions of offsets should not be). Publish before the pool is created; workers read it.
@@ -74,17 +75,61 @@ def scoring_pool(workers: int, n_jobs: int, threads: bool):
         with pool(workers, n_jobs, fork_only=True) as started:
             yield started
         return
+    with _threads(workers, n_jobs, "dedup-verify", _ThreadScoring) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _threads(workers: int, n_jobs: int, name: str, view):
+    """A pool of up to ``workers`` threads for ``n_jobs`` jobs, seen through ``view``, or None
+    when one will do; its threads are waited for (the queued jobs cancelled) on the way out."""
     workers = min(workers, n_jobs)
     if workers <= 1:
         yield None
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    executor = ThreadPoolExecutor(workers, thread_name_prefix="dedup-verify")
+    executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
     try:
-        yield _ThreadScoring(executor)
+        yield view(executor)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def job_pool(workers: int, n_jobs: int, threads: bool):
+    """Up to ``workers`` workers for ``n_jobs`` jobs, with a process pool's ``apply_async``
+    (its result's ``get``), or None when one will do. ``threads``: the jobs spend their time in
+    the compiled core without the interpreter lock (splitting, normalizing, signing), so
+    threads of this process run them at once, and their results (a document's text, its keys)
+    are not pickled back, which cost the main process as much CPU as the job itself; nor do
+    forked copies of the process count again in its memory. Else a pool of processes."""
+    if not threads:
+        with pool(workers, n_jobs) as started:
+            yield started
+        return
+    with _threads(workers, n_jobs, "dedup-read", _ThreadJobs) as started:
+        yield started
+
+
+class _ThreadJobs:
+    """A thread pool seen as a process pool's ``apply_async``."""
+
+    def __init__(self, executor) -> None:
+        self.executor = executor
+
+    def apply_async(self, function, args) -> "_Pending":
+        return _Pending(self.executor.submit(function, *args))
+
+
+class _Pending:
+    """A thread's job seen as an ``AsyncResult``: ``get`` waits for it."""
+
+    def __init__(self, future) -> None:
+        self.future = future
+
+    def get(self):
+        return self.future.result()
 
 
 class _ThreadScoring:

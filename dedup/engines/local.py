@@ -41,7 +41,7 @@ from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_
 from ..run import STAGES, Run, no_readable_documents
 from ..timing import epoch
 from ..match.verify import KeySets, MatchRule, ShingleSets
-from ..workers import pool, publish, published, scoring_pool, spans_by_cost
+from ..workers import job_pool, pool, publish, published, scoring_pool, spans_by_cost
 from ..match.passages import refresh_passages
 
 SIGN_BATCH_CHARS = 500_000  # key characters per signing job: bounds its memory, balances the workers
@@ -445,8 +445,9 @@ def _jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Job | C
 
 
 def prepared_items(files: list[Path], root: Path, config: ScanConfig, batches: bool = False) -> Iterator:
-    """``prepare_job`` over every job, results in corpus order, on ``config.workers`` processes
-    (``PreparedDocument``s, or ``PreparedBatch``es with ``batches``, and errors).
+    """``prepare_job`` over every job, results in corpus order, on ``config.workers`` threads
+    on the compiled core, else processes (``PreparedDocument``s, or ``PreparedBatch``es with
+    ``batches``, and errors).
 
     At most ``IN_FLIGHT`` jobs a worker are queued at once, so reading a large JSONL stream
     never runs ahead of the workers (``Pool.imap`` would queue every batch of it in memory).
@@ -455,7 +456,10 @@ def prepared_items(files: list[Path], root: Path, config: ScanConfig, batches: b
     if any(is_parquet_name(f.name) for f in files):
         preload_pyarrow()  # before the workers fork: they share its pages instead of a copy each
     n_workers = config.effective_workers if len(files) > 1 or _streams(files) else 1
-    with pool(n_workers, max(len(files), n_workers if _streams(files) else 1)) as workers:
+    threads = compiled.available()
+    if threads:
+        compiled.prepare()  # the core's tables, built once before the threads use them
+    with job_pool(n_workers, max(len(files), n_workers if _streams(files) else 1), threads) as workers:
         if workers is None:
             for item in _jobs(files, root, config):
                 yield from [item] if isinstance(item, CorpusFileError) else job(item)

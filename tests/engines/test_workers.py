@@ -102,3 +102,47 @@ def test_bulk_collection_puts_the_collector_back_as_it_was():
             raise RuntimeError("a failed scan")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def _batches(corpus, threads: bool | None, monkeypatch) -> list[tuple]:
+    """What the read stage's jobs give for ``corpus`` on threads, on processes, or in this
+    process (None), each batch as comparable bytes."""
+    import dedup.engines.local as local
+    from dedup import workers
+    from dedup.config import ScanConfig
+    from dedup.sources.corpus import list_files
+
+    if threads is not None:
+        monkeypatch.setattr(local, "job_pool", lambda n, jobs, _threads: workers.job_pool(n, jobs, threads))
+    config = ScanConfig(workers=1 if threads is None else 2)
+    out = []
+    for item in local.prepared_items(list_files(corpus), corpus, config, batches=True):
+        signed = item.signed
+        out.append((item.text, bytes(item.spans), item.keys, bytes(item.key_ends), item.fingerprints,
+                    None if signed is None else tuple(bytes(memoryview(x)) for x in (signed.set_sizes, signed.bands, signed.anchor_keys, signed.anchor_values))))
+    monkeypatch.undo()
+    return out
+
+
+def test_the_read_stage_gives_the_same_batches_on_threads_on_processes_and_in_one_process(tmp_path, monkeypatch):
+    """Threads normalize and sign without the interpreter lock, each with its own work buffers:
+    a buffer shared between them would mix two documents' keys. Many small files (the seeds, the
+    Debian copyright files, each cut in pieces) keep both threads busy at once."""
+    from pathlib import Path
+
+    from dedup import compiled
+    from tests.helpers import DEBIAN_DOC, DEBIAN_PACKAGES, write_corpus
+
+    if not compiled.available():
+        pytest.skip("the compiled core is not built: the read stage runs on processes only")
+    files = {}
+    sources = [p for p in sorted(Path("data/seeds").iterdir())] + [DEBIAN_DOC / p / "copyright" for p in DEBIAN_PACKAGES]
+    for n, path in enumerate(p for p in sources if p.is_file()):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for part in range(0, len(lines), 40):
+            files[f"{n:03d}/{part:05d}.txt"] = "\n".join(lines[part : part + 40])
+    corpus = write_corpus(tmp_path / "corpus", files)
+    alone = _batches(corpus, None, monkeypatch)
+    assert sum(len(b[2]) for b in alone) > 100_000  # keys enough for the threads to overlap
+    assert _batches(corpus, True, monkeypatch) == alone
+    assert _batches(corpus, False, monkeypatch) == alone

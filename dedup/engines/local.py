@@ -732,12 +732,22 @@ def key_ranks(policy: str, paras: Paragraphs, key_len: np.ndarray) -> tuple[np.n
 def find_candidates(config: ScanConfig, bands: np.ndarray, anchor_owner: np.ndarray, anchor_values: np.ndarray, show_progress: bool) -> tuple[np.ndarray, int]:
     """Candidate pairs of signed keys (band buckets, and shared anchors when containment is on),
     and how many the bands alone gave."""
+    pairs = band_candidates(bands, show_progress)
+    return with_anchor_candidates(config, pairs, anchor_owner, anchor_values, len(bands)), len(pairs)
+
+
+def band_candidates(bands: np.ndarray, show_progress: bool) -> np.ndarray:
+    """The candidate pairs of signed keys that share a band bucket."""
     with progress(show_progress, total=bands.shape[1], desc="candidates", unit="band") as bar:
-        pairs = candidate_pairs(bands, on_band=lambda: bar.update(1))
-    n_lsh = len(pairs)
+        return candidate_pairs(bands, on_band=lambda: bar.update(1))
+
+
+def with_anchor_candidates(config: ScanConfig, pairs: np.ndarray, anchor_owner: np.ndarray, anchor_values: np.ndarray, n_keys: int) -> np.ndarray:
+    """``pairs`` and the pairs of the ``n_keys`` signed keys that share enough anchors, when
+    containment is on."""
     if config.containment > 0:
-        pairs = merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=len(bands))
-    return pairs, n_lsh
+        return merge_pairs(pairs, anchor_pairs(anchor_owner, anchor_values), n=n_keys)
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -826,7 +836,7 @@ class LocalStages:
         self.signed = np.nonzero(self.key_len >= max(self.config.min_chars, MIN_KEY_CHARS))[0]
 
     def sign(self) -> None:
-        """The keys' set sizes, band hashes and anchors: the workers' when every batch came signed."""
+        """The keys' set sizes, band hashes and anchors (the workers' when every batch came signed), and the keys rows."""
         keys, (b, r) = self.keys, self.bands_rows
         keys.store.get([])  # map the key file now: every worker forked from here inherits the map
         if keys.presigned:
@@ -836,9 +846,18 @@ class LocalStages:
                 keys.store, self.signed, self.key_len, self.config, b, r, self.show_progress
             )
         self.sets = KeySets(keys.store, self.signed, self.set_sizes, self.config)
+        # the keys rows now, for the next update: then the band hashes and anchors can go as
+        # soon as they have found the candidates (together 224 MB of a 1 GB dump)
+        _store_keys(self.keys, self.signed, self.set_sizes, self.bands, self.anchor_owner, self.anchor_values, self.writer)
 
     def candidates(self) -> None:
-        self.pairs, self.n_lsh = find_candidates(self.config, self.bands, self.anchor_owner, self.anchor_values, self.show_progress)
+        """Pairs by band buckets, then by shared anchors; each signature freed once used."""
+        n_keys = len(self.bands)
+        lsh = band_candidates(self.bands, self.show_progress)
+        del self.bands
+        self.keys.release_signatures()  # what still holds the set sizes and anchors keeps them
+        self.pairs, self.n_lsh = with_anchor_candidates(self.config, lsh, self.anchor_owner, self.anchor_values, n_keys), len(lsh)
+        del lsh, self.anchor_owner, self.anchor_values
 
     def verify(self) -> None:
         """Score the candidates on workers started here (they stay for the clustering)."""
@@ -863,10 +882,7 @@ class LocalStages:
         self.close()  # the pool and the published sets are done with
 
     def store(self) -> None:
-        """Keys (for the next update), then clusters and members with the furniture flag."""
-        _store_keys(self.keys, self.signed, self.set_sizes, self.bands, self.anchor_owner, self.anchor_values, self.writer)
-        del self.bands, self.anchor_owner, self.anchor_values
-        self.keys.release_signatures()
+        """Clusters and members with the furniture flag (the keys went in at the sign stage)."""
         paras = self.paras
         with progress(self.show_progress, total=None, desc="clusters", unit="cluster") as bar:
             self.built = expand_clusters(

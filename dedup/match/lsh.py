@@ -60,6 +60,7 @@ ANCHOR_GAP = 5  # an anchor joins two shingles this many positions apart
 ANCHOR_MAX_BUCKET = 50  # an anchor shared by more distinct keys is a stock phrase, not a copy
 ANCHOR_MIN_SHARE = 0.5  # shared anchors / anchors of the smaller key: a containment estimate
 _SLICE = 1 << 18  # pair codes tested at a time
+ANCHORS_PER_PASS = 8_000_000  # anchors whose shared-anchor codes one pass of anchor_pairs holds (~3 codes an anchor)
 
 
 def candidate_probability(s: float, b: int, r: int) -> float:
@@ -177,6 +178,7 @@ def anchor_pairs(
     max_bucket: int = ANCHOR_MAX_BUCKET,
     min_share: float = ANCHOR_MIN_SHARE,
     chunks: int = 16,
+    passes: int | None = None,
 ) -> np.ndarray:
     """Distinct pairs of keys that share enough anchors, sorted.
 
@@ -184,23 +186,47 @@ def anchor_pairs(
     pair shares estimates their containment; pairs below ``min_share`` are not proposed.
     Stock-phrase anchors (buckets over ``max_bucket`` keys) are dropped first. Anchors are
     grouped one slice of values at a time (``chunks`` slices), so sorting never holds them all,
-    and each shared anchor costs one int64 code until the final count.
+    and each shared anchor costs one int64 code until the final count. The codes of a corpus
+    with many anchors are counted in ``passes`` (default: one per ``ANCHORS_PER_PASS`` anchors),
+    each keeping the pairs whose code falls in its class: every pair is counted whole in one
+    pass, and one pass's codes are held at a time (the shared anchors of a 1 GB dump, some
+    44 million codes, were the peak of its scan).
 
     >>> anchor_pairs(np.array([0, 1, 2, 2]), np.array([16, 16, 32, 48], dtype=np.uint64)).tolist()
     [[0, 1]]
     >>> anchor_pairs(np.array([0, 0, 1, 1]), np.array([16, 32, 16, 48], dtype=np.uint64), min_share=0.6).tolist()
     []
+    >>> pairs = np.array([0, 1, 2, 3, 0, 2]), np.array([16, 16, 16, 32, 32, 48], dtype=np.uint64)
+    >>> anchor_pairs(*pairs, passes=3).tolist() == anchor_pairs(*pairs, passes=1).tolist()
+    True
     """
     n = int(owner.max(initial=0)) + 1
+    passes = max(1, 1 + len(values) // ANCHORS_PER_PASS if passes is None else passes)
     part = (values % np.asarray(chunks, dtype=values.dtype)).astype(np.int8) if len(values) else np.zeros(0, np.int8)
+    per_key = np.bincount(owner, minlength=n)
+    kept = []
+    for p in range(passes):
+        codes = _shared_anchor_codes(values, owner, part, chunks, n, (p, passes), window, max_bucket)
+        if len(codes):
+            kept.append(_share_test(codes, per_key, n, min_share))
+    if not kept:
+        return np.zeros((0, 2), dtype=np.int64)
+    out = np.concatenate(kept)
+    return out if passes == 1 else out[np.lexsort((out[:, 1], out[:, 0]))]
+
+
+def _shared_anchor_codes(values, owner, part, chunks: int, n: int, of_pass: tuple[int, int], window: int, max_bucket: int) -> np.ndarray:
+    """One code (i * n + j) for every anchor that keys i < j share, sorted, for the pairs of
+    one pass (``of_pass``: the pass and how many there are; a pair's class is its code modulo
+    the number of passes)."""
+    p, passes = of_pass
     found = []
     for c in range(chunks):
         mask = part == c
         pairs = group_pairs(values[mask], owner[mask], window, max_bucket)
         if len(pairs):
-            found.append(pairs[:, 0] * n + pairs[:, 1])
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
+            codes = pairs[:, 0] * n + pairs[:, 1]
+            found.append(codes if passes == 1 else codes[codes % passes == p])
     # counted by one sort in place: unique(..., return_counts=True) made three more copies of
     # the codes, the peak of a scan's memory (403 MB for 6.5 million anchors)
     codes = np.empty(sum(map(len, found)), dtype=np.int64)
@@ -210,11 +236,16 @@ def anchor_pairs(
         codes[at : at + len(chunk)] = chunk
         at += len(chunk)
     codes.sort()
+    return codes
+
+
+def _share_test(codes: np.ndarray, per_key: np.ndarray, n: int, min_share: float) -> np.ndarray:
+    """The pairs (sorted) of sorted shared-anchor ``codes`` whose shared anchors are at least
+    ``min_share`` of the smaller key's (``per_key``: each key's number of anchors)."""
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     shared = np.diff(np.r_[starts, len(codes)]).astype(np.int32)
     codes = codes[starts]
     del starts
-    per_key = np.bincount(owner, minlength=n)
     kept = []
     # a slice at a time: most pairs share one stock anchor and fail the share test, and the
     # arrays of the test for all of them at once were the rest of that peak

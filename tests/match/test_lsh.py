@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup.match.lsh import bucket_pairs, candidate_pairs, candidate_probability, optimal_bands
+from dedup.match.lsh import anchor_pairs, bucket_pairs, candidate_pairs, candidate_probability, optimal_bands
 
 
 def test_optimal_bands_reach_the_recall_target():
@@ -56,3 +56,15 @@ def test_large_buckets_stay_connected_and_linear(values, window):
 def test_candidate_pairs_are_distinct_and_ordered():
     bands = np.array([[1, 2], [1, 2], [3, 2], [1, 9]], dtype=np.uint64)
     assert candidate_pairs(bands).tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3]]
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 60)), min_size=0, max_size=400), st.integers(2, 5), st.sampled_from([0.2, 0.5, 0.8]))
+def test_anchor_pairs_in_passes_are_the_pairs_of_one_pass(anchors, passes, min_share):
+    """A pass keeps the pairs of one class of codes: each pair's shared anchors are all counted
+    in its pass, so no pair is lost, split, or found twice, and the pairs come sorted."""
+    distinct = sorted(set(anchors))  # a key's anchors are distinct and sorted, as signing gives them
+    owner = np.array([k for k, _ in distinct], dtype=np.int32)
+    values = np.array([v * 16 for _, v in distinct], dtype=np.uint32)
+    one = anchor_pairs(owner, values, min_share=min_share, passes=1)
+    assert anchor_pairs(owner, values, min_share=min_share, passes=passes).tolist() == one.tolist()
+    assert list(map(tuple, one.tolist())) == sorted(set(map(tuple, one.tolist())))

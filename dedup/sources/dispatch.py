@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .corpus import (
     BINARY_SNIFF_BYTES, NOT_TEXT, BinaryFileError, CorpusFileError, Document, NotTextError, Skipped, UndecodableError,
-    decode_bytes, decode_start, list_files, read_bytes, read_document, reader_of, relative_path,
+    as_path, decode_bytes, decode_start, list_files, read_bytes, read_document, reader_of, relative_path,
 )  # fmt: skip
 from .records import RecordFields, read_records
 from .selection import Selection
@@ -62,7 +62,7 @@ def read_file(path: Path, root: Path, fields=None) -> Iterator[Document | Corpus
     cannot be used is yielded as its error, so the caller decides whether it stops or is skipped.
     ``fields`` (``records.RecordFields``) says where a record or row keeps its text, id and date.
     """
-    path, root = Path(path), Path(root)
+    path, root = as_path(path), as_path(root)
     kind = reader_of(path.name)
     if kind == "jsonl":
         yield from read_records(path, relative_path(path, root), fields or RecordFields())

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dedup.config import ScanConfig
 from dedup.apps.filter import filter_stream, reference_index
@@ -30,7 +31,9 @@ def line(record) -> bytes:
 
 def run_filter(lines: list[bytes], **kwargs) -> tuple[list[bytes], object]:
     config = kwargs.pop("config", ScanConfig())
-    index = kwargs.pop("index", None) or KeyIndex(config)
+    index = kwargs.pop("index", None)
+    if index is None:  # not ``or``: an empty index has len 0 and is falsy
+        index = KeyIndex(config)
     out: list[bytes] = []
     result = filter_stream(lines, out.append, index, config, **kwargs)
     return out, result
@@ -165,3 +168,62 @@ def test_the_compiled_stream_index_answers_as_the_sqlite_one(mark):
         compiled_index.close()
     assert result_sqlite.duplicates > 100  # the stream holds many copies: the test means something
     assert out_compiled == out_sqlite and result_compiled == result_sqlite
+
+
+def _seed_paragraphs() -> list[str]:
+    from dedup.text.paragraphs import split_paragraphs
+
+    return [p.text for f in sorted((ROOT / "data" / "seeds").glob("*.txt")) for p in split_paragraphs(f.read_text(encoding="utf-8"))]
+
+
+SEED_PARAGRAPHS = _seed_paragraphs()
+
+
+@st.composite
+def record_streams(draw) -> list[bytes]:
+    """Records of 1-4 paragraphs: seed paragraphs, and exact, cut, edited and shortened copies
+    of any paragraph earlier in the stream (so of the same batch as often as of an earlier one)."""
+    made: list[str] = []
+    records = []
+    for r in range(draw(st.integers(2, 14))):
+        paragraphs = []
+        for _ in range(draw(st.integers(1, 4))):
+            kind = draw(st.sampled_from(["fresh", "copy", "cut", "edit", "short"]))
+            if kind == "fresh" or not made:
+                p = SEED_PARAGRAPHS[draw(st.integers(0, len(SEED_PARAGRAPHS) - 1))]
+            else:
+                p = made[draw(st.integers(0, len(made) - 1))]
+            if kind == "cut":
+                p = p[: max(12, len(p) * draw(st.integers(5, 9)) // 10)]
+            elif kind == "edit" and len(p) > 2:
+                at = draw(st.integers(1, len(p) - 2))
+                p = p[:at] + draw(st.sampled_from("之甲乙x")) + p[at + 1 :]
+            elif kind == "short":
+                p = p[: draw(st.integers(4, 30))]
+            p = p.strip() or "空"
+            paragraphs.append(p)
+            made.append(p)
+        records.append(line({"id": r, "text": "\n".join(paragraphs)}))
+    return records
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(records=record_streams(), batch=st.integers(2, 14), mark=st.booleans())
+def test_batched_filtering_keeps_and_drops_exactly_what_record_by_record_filtering_does(records, batch, mark):
+    """Batches (of 2 records up to the whole stream) give the same output, decisions, marks and
+    similarities as batches of one record, with either index: a copy of a paragraph earlier in
+    the same batch goes just as a copy of one in an earlier batch does."""
+    from dedup import compiled
+    from dedup.store.index import CompiledKeyIndex
+
+    config = ScanConfig()
+    indexes = [KeyIndex] + ([CompiledKeyIndex] if compiled.available() else [])
+    outputs = []
+    for make in indexes:
+        for size in (1, batch):
+            index = make(config)
+            try:
+                outputs.append(run_filter(records, config=config, index=index, mark=mark, batch=size))
+            finally:
+                index.close()
+    assert all(out == outputs[0] for out in outputs[1:])

@@ -395,29 +395,34 @@ class CompiledKeyIndex:
 
     def _fuzzy_many(self, keys: EncodedKeys, s: SignedBatch, positions: np.ndarray) -> dict[int, Match]:
         """What each key at ``positions`` copies in the index as it is (near or partial copies;
-        absent: nothing), as ``_fuzzy`` of each would find, in a few calls for them all."""
+        absent: nothing), as ``_fuzzy`` of each would find, in a few calls for them all: the
+        candidates of every key ranked at once, then verified a chunk of ``VERIFY_CHUNK`` at a
+        time for the keys whose earlier chunks held no copy (most stop at their first)."""
         if not len(positions):
             return {}
         c = self._compiled
         js = s.slot[positions]
-        n_keys = len(self.fps) + 1
-        owner, key, place = ranked_candidates(self.codes, s, js, np.frombuffer(self.n_anchors, dtype=np.int64), n_keys)
-        if not len(owner):
-            return {}
+        owner, key, place = ranked_candidates(self.codes, s, js, np.frombuffer(self.n_anchors, dtype=np.int64), len(self.fps) + 1)
         mine_h, mine_off = c.shingle_sets(keys.data, keys.offsets(), positions, self.other_k, self.dense_k, self.config.seed)
-        distinct = np.unique(key)
-        theirs_h, theirs_off = c.shingle_sets(*self._texts_utf8(distinct.tolist()), None, self.other_k, self.dense_k, self.config.seed)
         query = np.searchsorted(js, owner)  # js ascends with positions
-        their = np.searchsorted(distinct, key)
-        hashes = np.concatenate([mine_h, theirs_h])
-        offsets = np.concatenate([mine_off, theirs_off[1:] + mine_off[-1]])
-        inter = c.intersections(hashes, offsets, query, their + len(positions))
-        mine, theirs = np.diff(mine_off)[query], np.diff(theirs_off)[their]
-        found = best_copies(owner, place, mine, theirs, inter, self.config, self.rule)
-        return {
-            int(s.fuzzy[j]): Match(self._ref(k), "near" if near else "contained", round(jac, 6), round(con, 6))
-            for j, k, near, jac, con in zip(found[0].tolist(), key[found[1]].tolist(), found[2].tolist(), found[3].tolist(), found[4].tolist())
-        }
+        chunk = place // VERIFY_CHUNK
+        open_ = np.ones(len(positions), dtype=bool)  # keys with no copy in the chunks so far
+        out: dict[int, Match] = {}
+        for at in range(int(chunk.max()) + 1 if len(chunk) else 0):
+            rows = np.flatnonzero((chunk == at) & open_[query])
+            if not len(rows):
+                break
+            distinct, their = np.unique(key[rows], return_inverse=True)
+            theirs_h, theirs_off = c.shingle_sets(*self._texts_utf8(distinct.tolist()), None, self.other_k, self.dense_k, self.config.seed)
+            hashes = np.concatenate([mine_h, theirs_h])
+            offsets = np.concatenate([mine_off, theirs_off[1:] + mine_off[-1]])
+            inter = c.intersections(hashes, offsets, query[rows], their.astype(np.int64) + len(positions))
+            mine, theirs = np.diff(mine_off)[query[rows]], np.diff(theirs_off)[their]
+            found = best_copies(owner[rows], place[rows], mine, theirs, inter, self.config, self.rule)
+            open_[np.searchsorted(js, found[0])] = False
+            for j, k, near, jac, con in zip(found[0].tolist(), key[rows][found[1]].tolist(), *(x.tolist() for x in found[2:])):
+                out[int(s.fuzzy[j])] = Match(self._ref(k), "near" if near else "contained", round(jac, 6), round(con, 6))
+        return out
 
     def _answer(self, key: bytes, fp: bytes | None, s: "SignedBatch", j: int) -> Match | None:
         """What ``key`` (the signed key ``j`` of ``s``, -1: too short to sign) copies now: the

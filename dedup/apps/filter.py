@@ -35,7 +35,8 @@ from ..config import ScanConfig
 from ..store.index import EncodedKeys, KeyIndex, Match
 from ..compiled import make_normalizer
 from ..text.paragraphs import Paragraph, paragraph_spans
-from ..sources.records import RecordError, RecordFields, parse_record
+from ..sources.corpus import normalize_newlines
+from ..sources.records import RecordError, RecordFields, load_record, record_document, record_text
 
 BATCH_RECORDS = 500  # records a batch, by default (``dedup filter --batch``, which says the same)
 
@@ -50,11 +51,35 @@ class FilterResult:
 
 
 @dataclass
+class StreamRecord:
+    """A record of the stream: its name (as a scan's document path), text (newlines as a scan
+    makes them) and the JSON object itself, rewritten when it holds duplicates."""
+
+    path: str
+    text: str
+    record: dict
+
+
+def read_record(line: bytes, source: str, number: int, fields: RecordFields) -> StreamRecord | None:
+    """The record of one JSONL line (None for a blank line), checked as ``parse_record`` checks
+    it, without the digest and metadata a scan stores; raises ``RecordError``."""
+    where = f"{source}:{number}"
+    record = load_record(line, where)
+    if record is None:
+        return None
+    if fields.date is not None:  # its date checked as a scan checks it
+        record_document(record, source, number, fields, raw=line)
+    text = record_text(record, where, fields)
+    identifier = record.get(fields.id)
+    return StreamRecord(where if identifier is None or identifier == "" else str(identifier), normalize_newlines(text), record)
+
+
+@dataclass
 class ReadyBatch:
     """A batch of records ready to be looked up: what was read, and its paragraphs' keys."""
 
     lines: list[tuple[int, bytes]]  # (line number, the line as read)
-    docs: list  # each line's Document, its RecordError (under skip_bad) or None (a blank line)
+    docs: list  # each line's StreamRecord, its RecordError (under skip_bad) or None (a blank line)
     counts: list[int]  # paragraphs of each line
     spans: np.ndarray  # int64 (paragraphs, 4): line_start, line_end, char_start, char_end in its record
     keys: EncodedKeys  # the paragraphs' keys, in order
@@ -67,7 +92,7 @@ def _parse_batch(batch: list[tuple[int, bytes]], source: str, fields: RecordFiel
     docs = []
     for number, line in batch:
         try:
-            docs.append(parse_record(line, source, number, fields))
+            docs.append(read_record(line, source, number, fields))
         except RecordError as error:
             if not skip_bad:
                 raise
@@ -138,10 +163,9 @@ def _batch_matches(ready: ReadyBatch, index: KeyIndex, reference, stream: bool) 
     return found
 
 
-def _rewritten(line: bytes, found: list, fields: RecordFields, mark: bool) -> bytes:
-    """The record of ``line`` with its ``found`` (line_start, line_end, match) copies cut from
-    the text field, or listed in ``MARK_FIELD``; its line ending kept."""
-    record = json.loads(line)
+def _rewritten(line: bytes, record: dict, found: list, fields: RecordFields, mark: bool) -> bytes:
+    """The ``record`` of ``line`` with its ``found`` (line_start, line_end, match) copies cut
+    from the text field, or listed in ``MARK_FIELD``; its line ending kept."""
     if mark:
         record[MARK_FIELD] = [
             {"line_start": a, "line_end": b, "relation": m.relation, "similarity": m.similarity, "containment": m.containment, "copies": m.ref}
@@ -197,5 +221,5 @@ def filter_stream(
                 continue
             result.duplicates += len(found)
             result.rewritten += 1
-            write(_rewritten(line, found, fields, mark))
+            write(_rewritten(line, doc.record, found, fields, mark))
     return result

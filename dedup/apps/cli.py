@@ -546,7 +546,7 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
             with writing(stdout_name(), "the filtered records", "send stdout elsewhere"):
                 result = filter_stream(
                     sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn,
-                    batch=batch,
+                    batch=batch, ahead=True,
                 )
                 out.flush()
         finally:

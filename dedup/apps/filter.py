@@ -32,9 +32,10 @@ import numpy as np
 
 from .clean import MARK_FIELD, remove_lines
 from ..config import ScanConfig
+from ..workers import made_ahead
 from ..store.index import EncodedKeys, KeyIndex, Match
 from ..compiled import make_normalizer
-from ..text.paragraphs import Paragraph, paragraph_spans
+from ..text.paragraphs import Paragraph, paragraph_splitter
 from ..sources.corpus import normalize_newlines
 from ..sources.records import RecordError, RecordFields, load_record, record_document, record_text
 
@@ -53,11 +54,15 @@ class FilterResult:
 @dataclass
 class StreamRecord:
     """A record of the stream: its name (as a scan's document path), text (newlines as a scan
-    makes them) and the JSON object itself, rewritten when it holds duplicates."""
+    makes them) and the JSON object itself, to rewrite when it holds duplicates (None for one
+    nested deep: its line is parsed again then, as pickling it to the parent could overflow)."""
 
     path: str
     text: str
-    record: dict
+    record: dict | None
+
+
+DEEP_BRACKETS = 200  # brackets in a line from which its record is not kept (StreamRecord.record)
 
 
 def read_record(line: bytes, source: str, number: int, fields: RecordFields) -> StreamRecord | None:
@@ -71,7 +76,8 @@ def read_record(line: bytes, source: str, number: int, fields: RecordFields) -> 
         record_document(record, source, number, fields, raw=line)
     text = record_text(record, where, fields)
     identifier = record.get(fields.id)
-    return StreamRecord(where if identifier is None or identifier == "" else str(identifier), normalize_newlines(text), record)
+    kept = record if line.count(b"[") + line.count(b"{") < DEEP_BRACKETS else None
+    return StreamRecord(where if identifier is None or identifier == "" else str(identifier), normalize_newlines(text), kept)
 
 
 @dataclass
@@ -86,8 +92,7 @@ class ReadyBatch:
     refs: list[str]  # where each paragraph is, as the JSON the index keeps
 
 
-def _parse_batch(batch: list[tuple[int, bytes]], source: str, fields: RecordFields, skip_bad: bool,
-                 on_skip: Callable[[RecordError], None] | None) -> list:
+def _parse_batch(batch: list[tuple[int, bytes]], source: str, fields: RecordFields, skip_bad: bool) -> list:
     """The record of every numbered line (None for a blank one), or its error under ``skip_bad``."""
     docs = []
     for number, line in batch:
@@ -96,8 +101,6 @@ def _parse_batch(batch: list[tuple[int, bytes]], source: str, fields: RecordFiel
         except RecordError as error:
             if not skip_bad:
                 raise
-            if on_skip:
-                on_skip(error)
             docs.append(error)
     return docs
 
@@ -124,15 +127,16 @@ def _refs(docs: list, counts: list[int], spans: np.ndarray) -> list[str]:
 
 
 def ready_batches(lines: Iterable[bytes], batch: int, config: ScanConfig, normalizer, source: str, fields: RecordFields,
-                  skip_bad: bool, on_skip: Callable[[RecordError], None] | None) -> Iterator[ReadyBatch]:
+                  skip_bad: bool) -> Iterator[ReadyBatch]:
     """The stream's lines, up to ``batch`` at a time, parsed, split into paragraphs and
     normalized (one call to the core for the batch's keys); raises ``RecordError`` at the first
-    bad line unless ``skip_bad``."""
+    bad line unless ``skip_bad`` (then the line's error stands for its record)."""
     numbered = enumerate(lines, start=1)
+    split = paragraph_splitter(config.split)
     while read := list(itertools.islice(numbered, max(1, batch))):
-        docs = _parse_batch(read, source, fields, skip_bad, on_skip)
+        docs = _parse_batch(read, source, fields, skip_bad)
         texts = [d.text if d is not None and not isinstance(d, RecordError) else "" for d in docs]
-        spans = [paragraph_spans(t, config.split) if t else np.zeros((0, 4), np.int64) for t in texts]
+        spans = [split(t) if t else np.zeros((0, 4), np.int64) for t in texts]
         counts = [len(s) for s in spans]
         flat = np.concatenate(spans).astype(np.int64, copy=False) if spans else np.zeros((0, 4), np.int64)
         yield ReadyBatch(read, docs, counts, flat, batch_keys(texts, spans, normalizer), _refs(docs, counts, flat))
@@ -163,9 +167,11 @@ def _batch_matches(ready: ReadyBatch, index: KeyIndex, reference, stream: bool) 
     return found
 
 
-def _rewritten(line: bytes, record: dict, found: list, fields: RecordFields, mark: bool) -> bytes:
-    """The ``record`` of ``line`` with its ``found`` (line_start, line_end, match) copies cut
-    from the text field, or listed in ``MARK_FIELD``; its line ending kept."""
+def _rewritten(line: bytes, record: dict | None, found: list, fields: RecordFields, mark: bool) -> bytes:
+    """The ``record`` of ``line`` (None: parsed from it) with its ``found`` (line_start,
+    line_end, match) copies cut from the text field, or listed in ``MARK_FIELD``; its line
+    ending kept."""
+    record = json.loads(line) if record is None else record
     if mark:
         record[MARK_FIELD] = [
             {"line_start": a, "line_end": b, "relation": m.relation, "similarity": m.similarity, "containment": m.containment, "copies": m.ref}
@@ -200,13 +206,18 @@ def filter_stream(
     skip_bad: bool = False,
     on_skip: Callable[[RecordError], None] | None = None,
     batch: int | None = None,
+    ahead: bool = False,
 ) -> FilterResult:
     """Filter JSONL ``lines`` into ``write`` (see the module docstring), ``batch`` records at a
     time (None: ``BATCH_RECORDS``); raises ``RecordError`` at the first bad line unless
-    ``skip_bad``."""
+    ``skip_bad``. With ``ahead``, a forked process reads and normalizes the next batch while
+    this one looks up the current (``workers.made_ahead``; the same output)."""
     normalizer = make_normalizer(config.steps)
     result = FilterResult()
-    for ready in ready_batches(lines, batch or BATCH_RECORDS, config, normalizer, source, fields, skip_bad, on_skip):
+    made = made_ahead(lambda: ready_batches(lines, batch or BATCH_RECORDS, config, normalizer, source, fields, skip_bad), ahead)
+    for ready in made:
+        for error in (d for d in ready.docs if isinstance(d, RecordError)) if on_skip else ():
+            on_skip(error)
         matches = iter(_batch_matches(ready, index, reference, stream))
         spans = iter(ready.spans[:, :2].tolist())
         for (_, line), doc, n in zip(ready.lines, ready.docs, ready.counts):

@@ -227,3 +227,17 @@ def test_batched_filtering_keeps_and_drops_exactly_what_record_by_record_filteri
             finally:
                 index.close()
     assert all(out == outputs[0] for out in outputs[1:])
+
+
+def test_filter_cli_batches_and_its_reader_process_give_the_same_output_as_one_record_at_a_time():
+    """``dedup filter`` as run (batches read ahead in a forked process) against --batch 1, on
+    records with copies inside batches and across them, a bad line passed through, a blank one."""
+    rng = __import__("random").Random(7)
+    records = [line({"id": i, "text": "\n".join(rng.choice(SEED_PARAGRAPHS) for _ in range(rng.randint(1, 3)))}) for i in range(120)]
+    records[50:50] = [b"{not json\n", b"\n"]
+    data = b"".join(records)
+    outputs = [cli(["filter", "--skip-bad", "--mark", "--batch", str(size)], data) for size in (1, 7, 500)]
+    assert all(done.returncode == 0 for done in outputs), outputs[0].stderr.decode()
+    assert outputs[0].stdout.count(b"dedup_duplicates") > 20
+    assert outputs[1].stdout == outputs[0].stdout and outputs[2].stdout == outputs[0].stdout
+    assert outputs[1].stderr == outputs[0].stderr and b"passed through" in outputs[0].stderr

@@ -5,8 +5,8 @@ Records are read in batches of ``batch`` lines (``ready_batches``) and written b
 each as soon as its batch is done, so memory holds one batch plus the index (``index.KeyIndex``
 or the compiled core's ``index.CompiledKeyIndex``). A batch goes through the scan's compiled
 path: its records' paragraphs split as a scan splits them, all their keys normalized in one call
-to the core, then signed and looked up in the stream's index in one call of the index
-(``match_encoded``). A paragraph that copies an indexed one (exact, near or contained) is cut
+to the core and signed in another (by a forked process reading ahead, under ``dedup filter``),
+then looked up in the stream's index in one call of the index (``match_encoded``). A paragraph that copies an indexed one (exact, near or contained) is cut
 from the text field (``remove_lines``), or, with ``mark``, listed in a field ``MARK_FIELD`` and
 left in place. Every other paragraph of the stream is added to the index (unless ``stream`` is
 off), so its later copies go, in the same batch too: the first occurrence stays, and the
@@ -90,6 +90,7 @@ class ReadyBatch:
     spans: np.ndarray  # int64 (paragraphs, 4): line_start, line_end, char_start, char_end in its record
     keys: EncodedKeys  # the paragraphs' keys, in order
     refs: list[str]  # where each paragraph is, as the JSON the index keeps
+    signed: object = None  # the keys signed for the index (its ``batch_signer``), or None
 
 
 def _parse_batch(batch: list[tuple[int, bytes]], source: str, fields: RecordFields, skip_bad: bool) -> list:
@@ -127,10 +128,11 @@ def _refs(docs: list, counts: list[int], spans: np.ndarray) -> list[str]:
 
 
 def ready_batches(lines: Iterable[bytes], batch: int, config: ScanConfig, normalizer, source: str, fields: RecordFields,
-                  skip_bad: bool) -> Iterator[ReadyBatch]:
+                  skip_bad: bool, signer: Callable | None = None) -> Iterator[ReadyBatch]:
     """The stream's lines, up to ``batch`` at a time, parsed, split into paragraphs and
-    normalized (one call to the core for the batch's keys); raises ``RecordError`` at the first
-    bad line unless ``skip_bad`` (then the line's error stands for its record)."""
+    normalized (one call to the core for the batch's keys) and, with a ``signer``, signed;
+    raises ``RecordError`` at the first bad line unless ``skip_bad`` (then the line's error
+    stands for its record)."""
     numbered = enumerate(lines, start=1)
     split = paragraph_splitter(config.split)
     while read := list(itertools.islice(numbered, max(1, batch))):
@@ -139,7 +141,8 @@ def ready_batches(lines: Iterable[bytes], batch: int, config: ScanConfig, normal
         spans = [split(t) if t else np.zeros((0, 4), np.int64) for t in texts]
         counts = [len(s) for s in spans]
         flat = np.concatenate(spans).astype(np.int64, copy=False) if spans else np.zeros((0, 4), np.int64)
-        yield ReadyBatch(read, docs, counts, flat, batch_keys(texts, spans, normalizer), _refs(docs, counts, flat))
+        keys = batch_keys(texts, spans, normalizer)
+        yield ReadyBatch(read, docs, counts, flat, keys, _refs(docs, counts, flat), signer(keys) if signer else None)
 
 
 def _reference_matches(ready: ReadyBatch, reference) -> list[Match | None]:
@@ -158,7 +161,7 @@ def _batch_matches(ready: ReadyBatch, index: KeyIndex, reference, stream: bool) 
     """What every paragraph of a batch copies (None: nothing), in order: the reference first,
     then the stream's index (which learns the paragraphs that copy nothing, when ``stream``)."""
     if reference is None:
-        return index.match_encoded(ready.keys, ready.refs if stream else None)
+        return index.match_encoded(ready.keys, ready.refs if stream else None, ready.signed)
     found = _reference_matches(ready, reference)
     rest = [i for i, m in enumerate(found) if m is None]
     in_stream = index.match_encoded(ready.keys.take(rest), [ready.refs[i] for i in rest] if stream else None)
@@ -210,11 +213,12 @@ def filter_stream(
 ) -> FilterResult:
     """Filter JSONL ``lines`` into ``write`` (see the module docstring), ``batch`` records at a
     time (None: ``BATCH_RECORDS``); raises ``RecordError`` at the first bad line unless
-    ``skip_bad``. With ``ahead``, a forked process reads and normalizes the next batch while
-    this one looks up the current (``workers.made_ahead``; the same output)."""
+    ``skip_bad``. With ``ahead``, a forked process reads, normalizes and signs the next batch
+    while this one looks up the current (``workers.made_ahead``; the same output)."""
     normalizer = make_normalizer(config.steps)
     result = FilterResult()
-    made = made_ahead(lambda: ready_batches(lines, batch or BATCH_RECORDS, config, normalizer, source, fields, skip_bad), ahead)
+    signer = index.batch_signer() if hasattr(index, "batch_signer") else None
+    made = made_ahead(lambda: ready_batches(lines, batch or BATCH_RECORDS, config, normalizer, source, fields, skip_bad, signer), ahead)
     for ready in made:
         for error in (d for d in ready.docs if isinstance(d, RecordError)) if on_skip else ():
             on_skip(error)

@@ -17,10 +17,50 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE
+from ..config import MIN_KEY_CHARS, ScanConfig
+from ..match.lsh import ANCHOR_GAP, ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, ANCHOR_MOD
+from ..text.fingerprint import NO_FINGERPRINT, fingerprint_utf8
 
 MAX_CANDIDATES = 64  # as index.MAX_CANDIDATES (which imports it from here)
 VERIFY_CHUNK = 16  # as index.VERIFY_CHUNK
+
+
+@dataclass(frozen=True)
+class EncodedKeys:
+    """A batch of keys as one UTF-8 buffer, as the compiled core makes and reads them: key i is
+    ``data[ends[i - 1]:ends[i]]`` (from 0 for the first), ``chars[i]`` characters long."""
+
+    data: bytes
+    ends: np.ndarray  # int64
+    chars: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, keys: list[str]) -> "EncodedKeys":
+        from ..compiled import encode_keys  # plain numpy: there without the core too
+
+        data, offsets = encode_keys(keys)
+        return cls(data, offsets[1:], np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)))
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def offsets(self) -> np.ndarray:
+        """int64 offsets, one more than keys: key i is ``data[offsets[i]:offsets[i + 1]]``."""
+        return np.concatenate([np.zeros(1, np.int64), np.asarray(self.ends, dtype=np.int64)])
+
+    def utf8(self) -> list[bytes]:
+        bounds = self.offsets().tolist()
+        return [self.data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+    def texts(self) -> list[str]:
+        return [part.decode("utf-8") for part in self.utf8()]
+
+    def take(self, positions: list[int]) -> "EncodedKeys":
+        """The keys at ``positions``, in that order."""
+        parts = self.utf8()
+        picked = [parts[i] for i in positions]
+        ends = np.cumsum(np.fromiter(map(len, picked), dtype=np.int64, count=len(picked)))
+        return EncodedKeys(b"".join(picked), ends.astype(np.int64), np.asarray(self.chars, dtype=np.int64)[np.asarray(positions, dtype=np.int64)])
 
 
 @dataclass(frozen=True)
@@ -28,7 +68,8 @@ class SignedBatch:
     """A batch of keys signed for ``CompiledKeyIndex``: ``fuzzy`` the positions of the keys
     long enough to sign (signed key j is key ``fuzzy[j]``; ``slot`` maps back, -1 for none),
     their set sizes, band codes (j, band) and sorted distinct anchor codes (signed key j's are
-    ``anchor_codes[anchor_starts[j]:anchor_starts[j + 1]]``, ``anchor_owner`` their j)."""
+    ``anchor_codes[anchor_starts[j]:anchor_starts[j + 1]]``, ``anchor_owner`` their j), and the
+    16-byte fingerprints of all keys, one after another (``NO_FINGERPRINT`` for one too short)."""
 
     fuzzy: np.ndarray
     slot: np.ndarray
@@ -37,6 +78,7 @@ class SignedBatch:
     anchor_codes: np.ndarray
     anchor_starts: np.ndarray
     anchor_owner: np.ndarray
+    fps: bytes
 
     def anchors(self, j: int) -> np.ndarray:
         return self.anchor_codes[self.anchor_starts[j] : self.anchor_starts[j + 1]]
@@ -49,14 +91,13 @@ class SignedBatch:
         n, bands = self.band_codes.shape if self.band_codes.ndim == 2 else (0, 0)
         return np.concatenate([self.band_codes.ravel(), self.anchor_codes]), np.concatenate([np.repeat(np.arange(n), bands), self.anchor_owner])
 
-    def entangled(self, fps: bytes, held: np.ndarray) -> np.ndarray:
+    def entangled(self, held: np.ndarray) -> np.ndarray:
         """Which keys (by position) may get another answer for the keys the batch adds before
-        them: those sharing their 16-byte fingerprint (``fps``, one a key) or a band code with an
-        earlier key, and those whose anchors an earlier key could change (``anchor_entangled``).
+        them: those sharing their fingerprint or a band code with an earlier key, and those whose anchors an earlier key could change (``anchor_entangled``).
         ``held``: how many keys of the index hold each of ``codes()`` as the batch begins."""
         n = len(self.slot)
         out = np.zeros(n, dtype=bool)
-        fp = np.frombuffer(fps, dtype=np.uint64).reshape(n, 2)
+        fp = np.frombuffer(self.fps, dtype=np.uint64).reshape(n, 2)
         order = np.lexsort((np.arange(n), fp[:, 1], fp[:, 0]))
         out[order[1:][(fp[order[1:]] == fp[order[:-1]]).all(axis=1)]] = True
         n_band = self.band_codes.size
@@ -99,6 +140,32 @@ class SignedBatch:
         out = np.zeros(len(self.slot), dtype=bool)
         out[self.fuzzy[self.codes()[1][hit]]] = True
         return out
+
+
+def sign_batch(keys: EncodedKeys, config: ScanConfig) -> SignedBatch:
+    """The batch's keys long enough to sign, signed in one call to the core (as
+    ``index.sign_for_lookup`` signs them), and every key's fingerprint. It needs no index: the
+    filter's reader signs a batch before the index looks it up."""
+    from .. import compiled
+
+    bands, rows = config.lsh_bands()
+    dense_k, other_k = config.shingle_sizes()
+    chars = np.asarray(keys.chars)
+    fuzzy = np.flatnonzero(chars >= max(config.min_chars, MIN_KEY_CHARS)).astype(np.int64)
+    sizes, band_hashes, owner, values = compiled.sign(
+        keys.data, keys.offsets(), fuzzy, other_k, dense_k, config.seed, config.num_perm, bands, rows,
+        ANCHOR_MOD if config.containment > 0 else 0, ANCHOR_GAP,
+    )
+    band_codes = (np.arange(bands, dtype=np.uint64) << np.uint64(32)) | band_hashes.astype(np.uint64)
+    # each key's distinct anchors, sorted: one sort of (owner, value) for the batch
+    both = np.unique((owner.astype(np.uint64) << np.uint64(32)) | values.astype(np.uint64))
+    anchor_owner = (both >> np.uint64(32)).astype(np.int64)
+    anchor_codes = (both & np.uint64(0xFFFFFFFF)) | (np.uint64(bands) << np.uint64(32))
+    slot = np.full(len(keys), -1, dtype=np.int64)
+    slot[fuzzy] = np.arange(len(fuzzy))
+    starts = np.searchsorted(anchor_owner, np.arange(len(fuzzy) + 1))
+    fps = b"".join(fingerprint_utf8(p) if c >= MIN_KEY_CHARS else NO_FINGERPRINT for p, c in zip(keys.utf8(), chars.tolist()))
+    return SignedBatch(fuzzy, slot, sizes, band_codes, anchor_codes, starts, anchor_owner, fps)
 
 
 def _ranked(index, codes: np.ndarray, owners: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

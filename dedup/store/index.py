@@ -31,13 +31,13 @@ import numpy as np
 from ..atomic import tmp_dir
 from ..config import MIN_KEY_CHARS, ScanConfig
 from ..errors import sqlite_temp_dir, writing
-from ..text.fingerprint import NO_FINGERPRINT, fingerprint, fingerprint_utf8
+from ..text.fingerprint import fingerprint
 from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
 from ..match.signatures import is_dense, oph_signatures, shingle_hashes
 from ..match.verify import MatchRule, ShingleSets
 # MAX_CANDIDATES: band candidates a lookup considers, those sharing the most bands first;
 # VERIFY_CHUNK: candidates verified at once (a lookup stops at the first chunk with a copy)
-from .batch import MAX_CANDIDATES, VERIFY_CHUNK, SignedBatch, best_copies, ranked_candidates
+from .batch import MAX_CANDIDATES, VERIFY_CHUNK, EncodedKeys, SignedBatch, best_copies, ranked_candidates, sign_batch
 
 
 
@@ -118,44 +118,6 @@ class Match:
     containment: float
 
 
-@dataclass(frozen=True)
-class EncodedKeys:
-    """A batch of keys as one UTF-8 buffer, as the compiled core makes and reads them: key i is
-    ``data[ends[i - 1]:ends[i]]`` (from 0 for the first), ``chars[i]`` characters long."""
-
-    data: bytes
-    ends: np.ndarray  # int64
-    chars: np.ndarray  # int64
-
-    @classmethod
-    def of(cls, keys: list[str]) -> "EncodedKeys":
-        from ..compiled import encode_keys
-
-        data, offsets = encode_keys(keys)
-        return cls(data, offsets[1:], np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)))
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-    def offsets(self) -> np.ndarray:
-        """int64 offsets, one more than keys: key i is ``data[offsets[i]:offsets[i + 1]]``."""
-        return np.concatenate([np.zeros(1, np.int64), np.asarray(self.ends, dtype=np.int64)])
-
-    def utf8(self) -> list[bytes]:
-        bounds = self.offsets().tolist()
-        return [self.data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-    def texts(self) -> list[str]:
-        return [part.decode("utf-8") for part in self.utf8()]
-
-    def take(self, positions: list[int]) -> "EncodedKeys":
-        """The keys at ``positions``, in that order."""
-        parts = self.utf8()
-        picked = [parts[i] for i in positions]
-        ends = np.cumsum(np.fromiter(map(len, picked), dtype=np.int64, count=len(picked)))
-        return EncodedKeys(b"".join(picked), ends.astype(np.int64), np.asarray(self.chars, dtype=np.int64)[np.asarray(positions, dtype=np.int64)])
-
-
 class KeyIndex:
     """Keys seen so far, in a SQLite file (a temporary one when ``path`` is None)."""
 
@@ -201,8 +163,9 @@ class KeyIndex:
             self.conn.commit()
         return out
 
-    def match_encoded(self, keys: EncodedKeys, refs: list[str] | None = None) -> list[Match | None]:
-        """``match`` of keys given as UTF-8 (what the filter's batches hold)."""
+    def match_encoded(self, keys: EncodedKeys, refs: list[str] | None = None, signed=None) -> list[Match | None]:
+        """``match`` of keys given as UTF-8 (what the filter's batches hold); this index signs
+        them itself (it has no ``batch_signer``), so ``signed`` is None."""
         return self.match(keys.texts(), refs)
 
     # -- internals ---------------------------------------------------------------------------
@@ -325,34 +288,20 @@ class CompiledKeyIndex:
         self._new_texts.clear()
         self._new_refs.clear()
 
-    def _signed(self, keys: EncodedKeys) -> "SignedBatch":
-        """The batch's keys long enough to sign, signed in one call to the core (as
-        ``sign_for_lookup`` signs them)."""
-        from ..match.lsh import ANCHOR_GAP, ANCHOR_MOD
-
-        fuzzy = np.flatnonzero(np.asarray(keys.chars) >= max(self.config.min_chars, MIN_KEY_CHARS)).astype(np.int64)
-        sizes, bands, owner, values = self._compiled.sign(
-            keys.data, keys.offsets(), fuzzy, self.other_k, self.dense_k, self.config.seed, self.config.num_perm, self.bands, self.rows,
-            ANCHOR_MOD if self.config.containment > 0 else 0, ANCHOR_GAP,
-        )
-        band_codes = (np.arange(self.bands, dtype=np.uint64) << np.uint64(32)) | bands.astype(np.uint64)
-        # each key's distinct anchors, sorted: one sort of (owner, value) for the batch
-        both = np.unique((owner.astype(np.uint64) << np.uint64(32)) | values.astype(np.uint64))
-        anchor_owner = (both >> np.uint64(32)).astype(np.int64)
-        anchor_codes = (both & np.uint64(0xFFFFFFFF)) | (np.uint64(self.bands) << np.uint64(32))
-        slot = np.full(len(keys), -1, dtype=np.int64)
-        slot[fuzzy] = np.arange(len(fuzzy))
-        starts = np.searchsorted(anchor_owner, np.arange(len(fuzzy) + 1))
-        return SignedBatch(fuzzy, slot, sizes, band_codes, anchor_codes, starts, anchor_owner)
-
     def match(self, keys: list[str], refs: list[str] | None = None) -> list[Match | None]:
         """``match_encoded`` of keys given as strings."""
         return self.match_encoded(EncodedKeys.of(keys), refs)
 
-    def match_encoded(self, keys: EncodedKeys, refs: list[str] | None = None) -> list[Match | None]:
+    def batch_signer(self):
+        """What signs a batch for ``match_encoded`` (``batch.sign_batch`` with this index's
+        config), so that the batch's reader can sign it before it is looked up."""
+        config = self.config
+        return lambda keys: sign_batch(keys, config)
+
+    def match_encoded(self, keys: EncodedKeys, refs: list[str] | None = None, signed: SignedBatch | None = None) -> list[Match | None]:
         """For every key in order, the earlier key it copies (None: new), as ``KeyIndex.match``.
         With ``refs`` (JSON objects), each new key is added under its reference, so later keys (of
-        this batch too) can match it.
+        this batch too) can match it. ``signed``: the batch already signed (``batch_signer``).
 
         The batch is signed, fingerprinted and looked up at once; only a key that shares a
         fingerprint, band or anchor with an earlier key of the batch (``SignedBatch.entangled``)
@@ -360,13 +309,12 @@ class CompiledKeyIndex:
         does not depend on them (no key added since the batch began holds anything it looks up),
         so it is found against the index as it was, and a key that no indexed key shares a code
         with is new without a look at any candidate."""
-        s = self._signed(keys)
+        s = signed if signed is not None else sign_batch(keys, self.config)
         parts, chars = keys.utf8(), np.asarray(keys.chars).tolist()
-        no_fp, fp_of = NO_FINGERPRINT, fingerprint_utf8
-        fps = [fp_of(p) if c >= MIN_KEY_CHARS else no_fp for p, c in zip(parts, chars)]
-        known = np.frombuffer(self.fps.lookup(b"".join(fps)), dtype=np.int64)
+        fps = [s.fps[16 * i : 16 * i + 16] for i in range(len(parts))]
+        known = np.frombuffer(self.fps.lookup(s.fps), dtype=np.int64)
         held = np.frombuffer(self.codes.sizes(np.ascontiguousarray(s.codes()[0], dtype=np.uint64)), dtype=np.int64)
-        entangled = s.entangled(b"".join(fps), held) & (known < 0)
+        entangled = s.entangled(held) & (known < 0)
         ahead = np.flatnonzero(s.with_candidates(held) & ~entangled & (known < 0) & (np.asarray(keys.chars) >= MIN_KEY_CHARS))
         answers = self._fuzzy_many(keys, s, ahead)
         known, entangled, slot, candidates = known.tolist(), entangled.tolist(), s.slot.tolist(), set(ahead.tolist())

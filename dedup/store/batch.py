@@ -68,8 +68,10 @@ class SignedBatch:
     """A batch of keys signed for ``CompiledKeyIndex``: ``fuzzy`` the positions of the keys
     long enough to sign (signed key j is key ``fuzzy[j]``; ``slot`` maps back, -1 for none),
     their set sizes, band codes (j, band) and sorted distinct anchor codes (signed key j's are
-    ``anchor_codes[anchor_starts[j]:anchor_starts[j + 1]]``, ``anchor_owner`` their j), and the
-    16-byte fingerprints of all keys, one after another (``NO_FINGERPRINT`` for one too short)."""
+    ``anchor_codes[anchor_starts[j]:anchor_starts[j + 1]]``, ``anchor_owner`` their j), the
+    16-byte fingerprints of all keys, one after another (``NO_FINGERPRINT`` for one too short),
+    and the signed keys' shingle sets, what verification compares (signed key j's are
+    ``shingles[shingle_offsets[j]:shingle_offsets[j + 1]]``)."""
 
     fuzzy: np.ndarray
     slot: np.ndarray
@@ -79,6 +81,8 @@ class SignedBatch:
     anchor_starts: np.ndarray
     anchor_owner: np.ndarray
     fps: bytes
+    shingles: np.ndarray
+    shingle_offsets: np.ndarray
 
     def anchors(self, j: int) -> np.ndarray:
         return self.anchor_codes[self.anchor_starts[j] : self.anchor_starts[j + 1]]
@@ -165,7 +169,8 @@ def sign_batch(keys: EncodedKeys, config: ScanConfig) -> SignedBatch:
     slot[fuzzy] = np.arange(len(fuzzy))
     starts = np.searchsorted(anchor_owner, np.arange(len(fuzzy) + 1))
     fps = b"".join(fingerprint_utf8(p) if c >= MIN_KEY_CHARS else NO_FINGERPRINT for p, c in zip(keys.utf8(), chars.tolist()))
-    return SignedBatch(fuzzy, slot, sizes, band_codes, anchor_codes, starts, anchor_owner, fps)
+    shingles, shingle_offsets = compiled.shingle_sets(keys.data, keys.offsets(), fuzzy, other_k, dense_k, config.seed)
+    return SignedBatch(fuzzy, slot, sizes, band_codes, anchor_codes, starts, anchor_owner, fps, shingles, shingle_offsets)
 
 
 def _ranked(index, codes: np.ndarray, owners: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -351,7 +351,7 @@ class CompiledKeyIndex:
         c = self._compiled
         js = s.slot[positions]
         owner, key, place = ranked_candidates(self.codes, s, js, np.frombuffer(self.n_anchors, dtype=np.int64), len(self.fps) + 1)
-        mine_h, mine_off = c.shingle_sets(keys.data, keys.offsets(), positions, self.other_k, self.dense_k, self.config.seed)
+        mine_h, mine_off = s.shingles, s.shingle_offsets  # of every signed key: owner j's are set j
         query = np.searchsorted(js, owner)  # js ascends with positions
         chunk = place // VERIFY_CHUNK
         open_ = np.ones(len(positions), dtype=bool)  # keys with no copy in the chunks so far
@@ -364,8 +364,8 @@ class CompiledKeyIndex:
             theirs_h, theirs_off = c.shingle_sets(*self._texts_utf8(distinct.tolist()), None, self.other_k, self.dense_k, self.config.seed)
             hashes = np.concatenate([mine_h, theirs_h])
             offsets = np.concatenate([mine_off, theirs_off[1:] + mine_off[-1]])
-            inter = c.intersections(hashes, offsets, query[rows], their.astype(np.int64) + len(positions))
-            mine, theirs = np.diff(mine_off)[query[rows]], np.diff(theirs_off)[their]
+            inter = c.intersections(hashes, offsets, owner[rows], their.astype(np.int64) + len(mine_off) - 1)
+            mine, theirs = np.diff(mine_off)[owner[rows]], np.diff(theirs_off)[their]
             found = best_copies(owner[rows], place[rows], mine, theirs, inter, self.config, self.rule)
             open_[np.searchsorted(js, found[0])] = False
             for j, k, near, jac, con in zip(found[0].tolist(), key[rows][found[1]].tolist(), *(x.tolist() for x in found[2:])):

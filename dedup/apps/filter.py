@@ -6,11 +6,12 @@ each as soon as its batch is done, so memory holds one batch plus the index (``i
 or the compiled core's ``index.CompiledKeyIndex``). A batch goes through the scan's compiled
 path: its records' paragraphs split as a scan splits them, all their keys normalized in one call
 to the core and signed in another (by a forked process reading ahead, under ``dedup filter``),
-then looked up in the stream's index in one call of the index (``match_encoded``). A paragraph that copies an indexed one (exact, near or contained) is cut
-from the text field (``remove_lines``), or, with ``mark``, listed in a field ``MARK_FIELD`` and
-left in place. Every other paragraph of the stream is added to the index (unless ``stream`` is
-off), so its later copies go, in the same batch too: the first occurrence stays, and the
-decisions do not depend on the batch size (a test compares them with batches of one record).
+then looked up in the stream's index in one call of the index (``match_encoded``). A paragraph
+that copies an indexed one (exact, near or contained) is cut from the text field
+(``remove_lines``), or, with ``mark``, listed in a field ``MARK_FIELD`` and left in place.
+Every other paragraph of the stream is added to the index (unless ``stream`` is off), so its
+later copies go, in the same batch too: the first occurrence stays, and the decisions do not
+depend on the batch size (a test compares them with batches of one record).
 
 With a reference (``reference_index``: a scan's database), a paragraph is first looked up
 there (``lookup.StoredIndex``, as ``POST /query`` does), then in the stream.
@@ -149,7 +150,9 @@ def _reference_matches(ready: ReadyBatch, reference) -> list[Match | None]:
     """What every paragraph of a batch copies in the reference corpus (None: nothing)."""
     texts = [d.text if d is not None and not isinstance(d, RecordError) else "" for d in ready.docs]
     owner = np.repeat(np.arange(len(texts)), ready.counts)
-    flat = [Paragraph(i, a, b, c, d, texts[o][c:d]) for i, (o, (a, b, c, d)) in enumerate(zip(owner.tolist(), ready.spans.tolist()))]
+    firsts = np.repeat(np.cumsum([0, *ready.counts[:-1]]), ready.counts) if ready.counts else np.zeros(0, np.int64)
+    within = (np.arange(len(owner)) - firsts).tolist()  # each paragraph's place in its record
+    flat = [Paragraph(i, a, b, c, d, texts[o][c:d]) for i, o, (a, b, c, d) in zip(within, owner.tolist(), ready.spans.tolist())]
     found: list[Match | None] = [None] * len(flat)
     for i, answer in enumerate(reference.match_keys(flat, ready.keys.texts(), within=False)):
         if answer.status == "copy":

@@ -241,3 +241,20 @@ def test_filter_cli_batches_and_its_reader_process_give_the_same_output_as_one_r
     assert outputs[0].stdout.count(b"dedup_duplicates") > 20
     assert outputs[1].stdout == outputs[0].stdout and outputs[2].stdout == outputs[0].stdout
     assert outputs[1].stderr == outputs[0].stderr and b"passed through" in outputs[0].stderr
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_batches_with_a_reference_corpus_decide_as_one_record_at_a_time(tmp_path, stream):
+    """With --db, the reference is asked first and the stream's index after, batch or not."""
+    corpus = tmp_path / "ref"
+    corpus.mkdir()
+    (corpus / "old.txt").write_text("\n".join(SEED_PARAGRAPHS[::7]) + "\n", encoding="utf-8")
+    db = tmp_path / "ref.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    reference, config = reference_index(db)
+    rng = __import__("random").Random(5)
+    records = [line({"id": i, "text": "\n".join(rng.choice(SEED_PARAGRAPHS) for _ in range(rng.randint(1, 3)))}) for i in range(60)]
+    outs = [run_filter(records, reference=reference, config=config, stream=stream, mark=True, batch=size) for size in (1, 4, 60)]
+    marked = b"".join(outs[0][0])
+    assert marked.count(b'"in": "reference"') > 5 and (not stream or marked.count(b'"in": "stream"') > 5)
+    assert outs[1] == outs[0] and outs[2] == outs[0]

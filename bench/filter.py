@@ -5,8 +5,9 @@
 The stream is made from a generated dump (the speed benchmark's, generated when missing): its
 paragraphs, in corpus order, grouped into records of 1-3 paragraphs, so about a third of the
 records carry a copy of something earlier. ``dedup filter`` runs in a child process reading it
-from a pipe; its resident memory is sampled every quarter second and reported at each tenth of
-the stream, with records/s and the duplicates removed. The stream index keeps key texts and
+from a pipe; its memory (PSS summed over it and the process that reads its input ahead, so pages
+they share count once) is sampled every quarter second and reported at each tenth of the stream,
+with records/s and the duplicates removed. The stream index keeps key texts and
 references in files and only fingerprints and postings in memory (the compiled core's), so memory
 grows with the distinct keys, never with the text. Then ``dedup scan`` reads the same records
 from a file, for the throughput of the filter against a scan of the same JSONL.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from bench.generate import parse_size
 from bench.report import machine, output_options, publish
-from bench.speed import ensure_dump
+from bench.speed import ensure_dump, process_tree, pss_kb
 
 
 def records(docs: Path, n: int):
@@ -43,12 +45,9 @@ def records(docs: Path, n: int):
                     return
 
 
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for row in f:
-            if row.startswith("VmRSS:"):
-                return int(row.split()[1]) / 1024
-    return 0.0
+def tree_pss_mb(pid: int) -> float:
+    """PSS of ``pid`` and its descendants, summed, in MB."""
+    return sum(pss_kb(p) for p in process_tree(pid)) / 1024
 
 
 def run(n: int, size: int, seed: int, work: Path) -> list[dict]:
@@ -70,7 +69,7 @@ def run(n: int, size: int, seed: int, work: Path) -> list[dict]:
     feeder.start()
     while proc.poll() is None:
         try:
-            samples.append((time.perf_counter() - started, fed[0], rss_mb(proc.pid)))
+            samples.append((time.perf_counter() - started, fed[0], tree_pss_mb(proc.pid)))
         except OSError:
             break
         time.sleep(0.25)
@@ -85,28 +84,29 @@ def run(n: int, size: int, seed: int, work: Path) -> list[dict]:
         upto = [s for s in samples if s[1] <= total * tenth / 10]
         if upto:
             t, fed_n, _ = upto[-1]
-            rows.append({"records_fed": fed_n, "seconds": round(t, 1), "peak_rss_mb": round(max(s[2] for s in upto), 1), **info})
+            rows.append({"records_fed": fed_n, "seconds": round(t, 1), "peak_pss_mb": round(max(s[2] for s in upto), 1), **info})
     stream = work / "filter-stream.jsonl"
     stream.write_bytes(b"".join(lines))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "dedup", "scan", str(stream), "--db", str(work / "filter-stream.db"), "--force", "--full", "-q"], check=True)
     scan_s = time.perf_counter() - started
-    rows.append({"records_fed": total, "seconds": round(wall, 1), "peak_rss_mb": round(max(s[2] for s in samples), 1), "report": report,
-                 "scan_seconds": round(scan_s, 1), "mb": round(stream.stat().st_size / 1e6, 1), **info})
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    rows.append({"records_fed": total, "seconds": round(wall, 1), "peak_pss_mb": round(max(s[2] for s in samples), 1), "report": report,
+                 "scan_seconds": round(scan_s, 1), "mb": round(stream.stat().st_size / 1e6, 1), "load": load, **info})
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| records fed | seconds | peak RSS so far (MB) |", "| --- | --- | --- |"]
+    lines = ["| records fed | seconds | peak PSS so far (MB) |", "| --- | --- | --- |"]
     for r in rows[:-1]:
-        lines.append(f"| {r['records_fed']:,} | {r['seconds']} | {r['peak_rss_mb']} |")
+        lines.append(f"| {r['records_fed']:,} | {r['seconds']} | {r['peak_pss_mb']} |")
     last = rows[-1]
     lines.append("")
     lines.append(
         f"All {last['records_fed']:,} records in {last['seconds']} s ({last['records_fed'] / last['seconds']:,.0f} records/s), "
-        f"peak RSS {last['peak_rss_mb']} MB; dedup's report: \"{last['report']}\". `dedup scan` of the same {last['mb']} MB of JSONL "
+        f"peak PSS {last['peak_pss_mb']} MB (the filter and its reader); dedup's report: \"{last['report']}\". `dedup scan` of the same {last['mb']} MB of JSONL "
         f"took {last['scan_seconds']} s: the filter runs at {last['scan_seconds'] / last['seconds']:.0%} of the scan's throughput. "
-        f"{last['machine']}, measured {last['when']}."
+        f"{last['machine']}, load average {last['load']} (1, 5, 15 min) after the runs, measured {last['when']}."
     )
     return "\n".join(lines)
 

@@ -1724,6 +1724,47 @@ done:
     return result;
 }
 
+/* holder_pairs(codes, owners) -> (owners int64, keys int64): one row per posting of each code,
+ * the code's owner (the query it belongs to) beside the key holding it: the postings of many
+ * lookups at once, for numpy to count and rank */
+static PyObject *cx_holder_pairs(CodeIndex *self, PyObject *args) {
+    PyObject *codes_obj, *owners_obj;
+    if (!PyArg_ParseTuple(args, "OO", &codes_obj, &owners_obj)) return NULL;
+    Py_buffer v, w;
+    if (buffer_of(codes_obj, &v, 8, "codes") < 0) return NULL;
+    if (buffer_of(owners_obj, &w, 8, "owners") < 0) { PyBuffer_Release(&v); return NULL; }
+    PyObject *result = NULL;
+    int64_t *out_owner = NULL, *out_key = NULL;
+    Py_ssize_t n = v.len / 8, total = 0, m = 0;
+    if (w.len / 8 != n) { PyErr_SetString(PyExc_ValueError, "codes and owners differ in length"); goto done; }
+    const uint64_t *codes = v.buf;
+    const int64_t *owners = w.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t slot = cx_slot(self, codes[i]);
+        if (self->codes[slot]) total += self->sizes[slot];
+    }
+    out_owner = malloc((size_t)(total ? total : 1) * 8);
+    out_key = malloc((size_t)(total ? total : 1) * 8);
+    if (!out_owner || !out_key) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t slot = cx_slot(self, codes[i]);
+        if (!self->codes[slot]) continue;
+        for (int64_t p = self->heads[slot]; p >= 0; p = self->post_next[p]) {
+            out_owner[m] = owners[i];
+            out_key[m++] = self->post_key[p];
+        }
+    }
+    {
+        PyObject *o1 = bytes_of(out_owner, m * 8), *o2 = bytes_of(out_key, m * 8);
+        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
+        Py_XDECREF(o1); Py_XDECREF(o2);
+    }
+done:
+    free(out_owner); free(out_key);
+    PyBuffer_Release(&v); PyBuffer_Release(&w);
+    return result;
+}
+
 static PyObject *cx_nbytes(CodeIndex *self, PyObject *unused) {
     return PyLong_FromSsize_t(self->n_slots * 24 + self->cap_post * 16);
 }
@@ -1732,6 +1773,7 @@ static PyMethodDef cx_methods[] = {
     {"add", (PyCFunction)cx_add, METH_VARARGS, "add(codes, key): the key holds these distinct codes"},
     {"sizes", (PyCFunction)cx_sizes, METH_O, "how many keys hold each code (int64)"},
     {"holders", (PyCFunction)cx_holders, METH_O, "(keys, counts) of the keys holding any of the codes"},
+    {"holder_pairs", (PyCFunction)cx_holder_pairs, METH_VARARGS, "(owners, keys): a row per posting of each code, beside the code's owner"},
     {"nbytes", (PyCFunction)cx_nbytes, METH_NOARGS, "memory held, in bytes"},
     {NULL, NULL, 0, NULL},
 };

@@ -255,3 +255,53 @@ def spans_by_cost(costs: np.ndarray, budget: float) -> list[tuple[int, int]]:
         spans.append((start, stop))
         start = stop
     return spans
+
+
+def made_ahead(make, enabled: bool = True):
+    """The items of the iterator ``make()``, made in a forked child process while the caller
+    works on the ones before (``dedup filter`` reads, parses and normalizes its next batch of
+    records while it looks the current one up): each item pickled through a pipe, whose buffer
+    keeps the child about one item ahead, so memory holds two or three items, not the stream.
+    An exception the child meets (a bad record) is raised here after the items before it. The
+    child leaves Ctrl-C to this process and ends with it (``_worker_start``); without ``fork``
+    (or ``enabled`` false) the items are made here."""
+    if not enabled or not hasattr(os, "fork"):
+        yield from make()
+        return
+    import pickle
+
+    parent = os.getpid()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns, and never runs the parent's exit handlers
+        code = 1
+        try:
+            os.close(read_end)
+            _worker_start(parent)
+            with os.fdopen(write_end, "wb") as out:
+                try:
+                    for item in make():
+                        pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(("end", None), out)
+                except Exception as error:  # noqa: BLE001  handed to the parent, which raises it
+                    pickle.dump(("error", error), out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as source:
+            while True:
+                try:
+                    kind, item = pickle.load(source)
+                except EOFError:
+                    raise RuntimeError("the process reading the input ended without a word (killed?)") from None
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise item
+                yield item
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -511,9 +511,10 @@ def serve(db_path, host, port, token, max_body, writer):
 @click.option("--text-field", default="text", show_default=True, help="The field holding a record's text.")
 @click.option("--id-field", default="id", show_default=True, help="The field holding a record's id.")
 @click.option("--threshold", default=0.6, show_default=True, type=float, callback=_validate_threshold, help="Jaccard similarity at or above which a paragraph is a copy (without --db).")
+@click.option("--batch", default=None, type=click.IntRange(min=1), help="Records read, looked up and written back at a time [default: 500]; the output does not depend on it.")
 @click.option("-q", "--quiet", is_flag=True, help="No report on stderr.")
 @_tmp_dir_option
-def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, threshold, quiet):
+def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, threshold, batch, quiet):
     """Read JSONL on stdin, write it to stdout without duplicate paragraphs.
 
     A paragraph goes when it copies one of the --db reference corpus or, unless --no-stream,
@@ -544,7 +545,8 @@ def filter_command(db_path, no_stream, mark, skip_bad, text_field, id_field, thr
             # the index reports its own full disk: what is left to run out of room is stdout
             with writing(stdout_name(), "the filtered records", "send stdout elsewhere"):
                 result = filter_stream(
-                    sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn
+                    sys.stdin.buffer, out.write, index, config, reference=reference, fields=fields, stream=not no_stream, mark=mark, skip_bad=skip_bad, on_skip=warn,
+                    batch=batch, ahead=True,
                 )
                 out.flush()
         finally:

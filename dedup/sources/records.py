@@ -139,7 +139,29 @@ def parse_date(value: object) -> float | None:
 
 def parse_record(line: bytes, source: str, number: int, fields: RecordFields) -> Document | None:
     """The document of one JSONL line (None for a blank line); raises ``RecordError``."""
-    where = f"{source}:{number}"
+    record = load_record(line, f"{source}:{number}")
+    return None if record is None else record_document(record, source, number, fields, raw=line)
+
+
+def _surely_encodable(line: bytes) -> bool:
+    """Whether ``json.dumps`` of ``json.loads(line)`` surely succeeds, without calling it: the
+    line is UTF-8 as ``json.loads`` reads it (no BOM or NUL byte that makes it read UTF-16 or
+    UTF-32), strict UTF-8 encodes no surrogate, no ``\\u`` escape can make one, and too few
+    brackets open to nest anywhere near the recursion limit."""
+    if b"\\u" in line or b"\x00" in line[:4] or line.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if line.count(b"[") + line.count(b"{") >= 200:
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def load_record(line: bytes, where: str) -> dict | None:
+    """The JSON object of one JSONL line (None for a blank line); raises ``RecordError`` naming
+    ``where`` (``FILE:LINE``) for a line that is no JSON object or holds no text."""
     if not line.strip():
         return None
     try:
@@ -153,14 +175,25 @@ def parse_record(line: bytes, source: str, number: int, fields: RecordFields) ->
     except RecursionError:
         raise RecordError(where, _TOO_DEEP) from None
     try:  # "\ud83d" (half an emoji) is valid JSON but no text: nothing downstream can encode it
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
+        if not _surely_encodable(line):
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise RecordError(where, "holds a lone surrogate escape (half of a \\uXXXX pair), which is not text; fix it, or pass --skip-bad") from None
     except RecursionError:
         raise RecordError(where, _TOO_DEEP) from None
     if not isinstance(record, dict):
         raise RecordError(where, f"a JSON {type(record).__name__}, not an object; each line must be one record: fix it, or pass --skip-bad")
-    return record_document(record, source, number, fields, raw=line)
+    return record
+
+
+def record_text(record: dict, where: str, fields: RecordFields) -> str:
+    """The text field of a record; raises ``RecordError`` when it is missing or no string."""
+    if fields.text not in record:
+        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field, or pass --skip-bad")
+    text = record[fields.text]
+    if not isinstance(text, str):
+        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field, or pass --skip-bad")
+    return text
 
 
 def record_document(record: dict, source: str, number: int, fields: RecordFields, raw: bytes | None = None) -> Document:
@@ -169,11 +202,7 @@ def record_document(record: dict, source: str, number: int, fields: RecordFields
     identify it; without them, its text's UTF-8. Metadata is every other field, as JSON (a
     value JSON has no form for, as a dataset's timestamp, as its string)."""
     where = f"{source}:{number}"
-    if fields.text not in record:
-        raise RecordError(where, f"no {fields.text!r} field; name the text field with --text-field, or pass --skip-bad")
-    text = record[fields.text]
-    if not isinstance(text, str):
-        raise RecordError(where, f"field {fields.text!r} is {type(text).__name__}, not a string; name the text field with --text-field, or pass --skip-bad")
+    text = record_text(record, where, fields)
     identifier = record.get(fields.id)
     date = None
     if fields.date is not None:

@@ -35,9 +35,10 @@ from ..text.fingerprint import fingerprint
 from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, anchors, band_hashes
 from ..match.signatures import is_dense, oph_signatures, shingle_hashes
 from ..match.verify import MatchRule, ShingleSets
+# MAX_CANDIDATES: band candidates a lookup considers, those sharing the most bands first;
+# VERIFY_CHUNK: candidates verified at once (a lookup stops at the first chunk with a copy)
+from .batch import MAX_CANDIDATES, VERIFY_CHUNK, EncodedKeys, SignedBatch, best_copies, ranked_candidates, sign_batch
 
-MAX_CANDIDATES = 64  # band candidates a lookup considers, those sharing the most bands first
-VERIFY_CHUNK = 16  # candidates verified at once; a lookup stops at the first chunk with a copy
 
 
 def sign_for_lookup(keys: list[str], config: ScanConfig) -> dict[int, tuple[list[int], list[int], int]]:
@@ -147,9 +148,10 @@ class KeyIndex:
     def close(self) -> None:
         self.conn.close()
 
-    def match(self, keys: list[str], refs: list[dict] | None = None) -> list[Match | None]:
-        """For every key in order, the earlier key it copies (None: new). With ``refs``, each
-        new key is added under its reference, so later keys (of this batch too) can match it."""
+    def match(self, keys: list[str], refs: list[str] | None = None) -> list[Match | None]:
+        """For every key in order, the earlier key it copies (None: new). With ``refs`` (each a
+        JSON object), each new key is added under its reference, so later keys (of this batch
+        too) can match it; a batch's additions are one transaction."""
         signed = sign_for_lookup(keys, self.config)
         out: list[Match | None] = []
         with self._writing():
@@ -158,7 +160,13 @@ class KeyIndex:
                 out.append(found)
                 if found is None and refs is not None and len(key) >= MIN_KEY_CHARS:
                     self._add(key, signed, i, refs[i])
+            self.conn.commit()
         return out
+
+    def match_encoded(self, keys: EncodedKeys, refs: list[str] | None = None, signed=None) -> list[Match | None]:
+        """``match`` of keys given as UTF-8 (what the filter's batches hold); this index signs
+        them itself (it has no ``batch_signer``), so ``signed`` is None."""
+        return self.match(keys.texts(), refs)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -210,7 +218,7 @@ class KeyIndex:
         band_codes, anchor_codes, size = signed.get(i, ([], [], 0))
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO keys (fp, key, size, n_anchors, ref) VALUES (?, ?, ?, ?, ?)",
-            (fingerprint(key), key if i in signed else None, size, len(anchor_codes), json.dumps(ref, ensure_ascii=False)),
+            (fingerprint(key), key if i in signed else None, size, len(anchor_codes), ref),
         )
         if cursor.rowcount and i in signed:
             kid = cursor.lastrowid
@@ -274,59 +282,121 @@ class CompiledKeyIndex:
         return b"".join(parts), ends
 
     def _flush(self) -> None:
-        for kid in sorted(self._new_texts):
-            self.texts.append_utf8(self._new_texts[kid])
-            self.refs.append(self._new_refs[kid])
+        added = sorted(self._new_texts)
+        self.texts.extend_utf8([self._new_texts[kid] for kid in added])
+        self.refs.extend_utf8([self._new_refs[kid].encode("utf-8") for kid in added])
         self._new_texts.clear()
         self._new_refs.clear()
 
-    def _signed(self, keys: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-        """(positions of the keys long enough to sign, set sizes, band codes per signed key,
-        sorted distinct anchor codes per signed key), as ``sign_for_lookup`` computes them."""
-        fuzzy = np.array([i for i, k in enumerate(keys) if len(k) >= max(self.config.min_chars, MIN_KEY_CHARS)], dtype=np.int64)
-        data, offsets = self._compiled.encode_keys(keys)
-        from ..match.lsh import ANCHOR_GAP, ANCHOR_MOD
+    def match(self, keys: list[str], refs: list[str] | None = None) -> list[Match | None]:
+        """``match_encoded`` of keys given as strings."""
+        return self.match_encoded(EncodedKeys.of(keys), refs)
 
-        sizes, bands, owner, values = self._compiled.sign(
-            data, offsets, fuzzy, self.other_k, self.dense_k, self.config.seed, self.config.num_perm, self.bands, self.rows,
-            ANCHOR_MOD if self.config.containment > 0 else 0, ANCHOR_GAP,
-        )
-        band_codes = (np.arange(self.bands, dtype=np.uint64) << np.uint64(32)) | bands.astype(np.uint64)
-        starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
-        tag = np.uint64(self.bands) << np.uint64(32)
-        anchor_codes = [np.unique(values[starts[j] : starts[j + 1]]).astype(np.uint64) | tag for j in range(len(fuzzy))]
-        return fuzzy, sizes, band_codes, anchor_codes
+    def batch_signer(self):
+        """What signs a batch for ``match_encoded`` (``batch.sign_batch`` with this index's
+        config), so that the batch's reader can sign it before it is looked up."""
+        config = self.config
+        return lambda keys: sign_batch(keys, config)
 
-    def match(self, keys: list[str], refs: list[dict] | None = None) -> list[Match | None]:
-        """For every key in order, the earlier key it copies (None: new). With ``refs``, each
-        new key is added under its reference, so later keys (of this batch too) can match it."""
-        fuzzy, sizes, band_codes, anchor_codes = self._signed(keys)
-        slot = {int(i): j for j, i in enumerate(fuzzy.tolist())}
+    def match_encoded(self, keys: EncodedKeys, refs: list[str] | None = None, signed: SignedBatch | None = None) -> list[Match | None]:
+        """For every key in order, the earlier key it copies (None: new), as ``KeyIndex.match``.
+        With ``refs`` (JSON objects), each new key is added under its reference, so later keys (of
+        this batch too) can match it. ``signed``: the batch already signed (``batch_signer``).
+
+        The batch is signed, fingerprinted and looked up at once; only a key that shares a
+        fingerprint, band or anchor with an earlier key of the batch (``SignedBatch.entangled``)
+        is looked up in its turn, after the keys before it were added. Any other key's answer
+        does not depend on them (no key added since the batch began holds anything it looks up),
+        so it is found against the index as it was, and a key that no indexed key shares a code
+        with is new without a look at any candidate."""
+        s = signed if signed is not None else sign_batch(keys, self.config)
+        parts, chars = keys.utf8(), np.asarray(keys.chars).tolist()
+        fps = [s.fps[16 * i : 16 * i + 16] for i in range(len(parts))]
+        known = np.frombuffer(self.fps.lookup(s.fps), dtype=np.int64)
+        held = np.frombuffer(self.codes.sizes(np.ascontiguousarray(s.codes()[0], dtype=np.uint64)), dtype=np.int64)
+        entangled = s.entangled(held) & (known < 0)
+        ahead = np.flatnonzero(s.with_candidates(held) & ~entangled & (known < 0) & (np.asarray(keys.chars) >= MIN_KEY_CHARS))
+        answers = self._fuzzy_many(keys, s, ahead)
+        known, entangled, slot, candidates = known.tolist(), entangled.tolist(), s.slot.tolist(), set(ahead.tolist())
         out: list[Match | None] = []
-        for i, key in enumerate(keys):
-            if len(key) < MIN_KEY_CHARS:
+        pending: list[int] = []
+        for i, part in enumerate(parts):
+            if chars[i] < MIN_KEY_CHARS:
                 out.append(None)
                 continue
-            fp = fingerprint(key)
-            known = int(np.frombuffer(self.fps.lookup(fp), dtype=np.int64)[0])
-            j = slot.get(i)
-            if known >= 0:
-                found = Match(self._ref(known), "exact", 1.0, 1.0)
-            elif j is None:
-                found = None
+            if known[i] >= 0:
+                found = Match(self._ref(known[i]), "exact", 1.0, 1.0)
+            elif entangled[i]:
+                self._add(pending, parts, fps, refs, s)
+                pending = []
+                found = self._answer(part, fps[i], s, slot[i])
+            elif i in candidates:
+                found = answers.get(i)
             else:
-                found = self._fuzzy(key, int(sizes[j]), band_codes[j], anchor_codes[j])
+                found = None
             out.append(found)
             if found is None and refs is not None:
-                kid = int(np.frombuffer(self.fps.add(fp), dtype=np.int64)[0])
-                self._new_texts[kid] = key.encode("utf-8") if j is not None else b""
-                self._new_refs[kid] = json.dumps(refs[i], ensure_ascii=False)
-                self.sizes.append(int(sizes[j]) if j is not None else 0)
-                self.n_anchors.append(len(anchor_codes[j]) if j is not None else 0)
-                if j is not None:
-                    self.codes.add(np.concatenate([band_codes[j], anchor_codes[j]]), kid)
+                pending.append(i)
+        self._add(pending, parts, fps, refs, s)
         self._flush()
         return out
+
+    def _fuzzy_many(self, keys: EncodedKeys, s: SignedBatch, positions: np.ndarray) -> dict[int, Match]:
+        """What each key at ``positions`` copies in the index as it is (near or partial copies;
+        absent: nothing), as ``_fuzzy`` of each would find, in a few calls for them all: the
+        candidates of every key ranked at once, then verified a chunk of ``VERIFY_CHUNK`` at a
+        time for the keys whose earlier chunks held no copy (most stop at their first)."""
+        if not len(positions):
+            return {}
+        c = self._compiled
+        js = s.slot[positions]
+        owner, key, place = ranked_candidates(self.codes, s, js, np.frombuffer(self.n_anchors, dtype=np.int64), len(self.fps) + 1)
+        mine_h, mine_off = s.shingles, s.shingle_offsets  # of every signed key: owner j's are set j
+        query = np.searchsorted(js, owner)  # js ascends with positions
+        chunk = place // VERIFY_CHUNK
+        open_ = np.ones(len(positions), dtype=bool)  # keys with no copy in the chunks so far
+        out: dict[int, Match] = {}
+        for at in range(int(chunk.max()) + 1 if len(chunk) else 0):
+            rows = np.flatnonzero((chunk == at) & open_[query])
+            if not len(rows):
+                break
+            distinct, their = np.unique(key[rows], return_inverse=True)
+            theirs_h, theirs_off = c.shingle_sets(*self._texts_utf8(distinct.tolist()), None, self.other_k, self.dense_k, self.config.seed)
+            hashes = np.concatenate([mine_h, theirs_h])
+            offsets = np.concatenate([mine_off, theirs_off[1:] + mine_off[-1]])
+            inter = c.intersections(hashes, offsets, owner[rows], their.astype(np.int64) + len(mine_off) - 1)
+            mine, theirs = np.diff(mine_off)[owner[rows]], np.diff(theirs_off)[their]
+            found = best_copies(owner[rows], place[rows], mine, theirs, inter, self.config, self.rule)
+            open_[np.searchsorted(js, found[0])] = False
+            for j, k, near, jac, con in zip(found[0].tolist(), key[rows][found[1]].tolist(), *(x.tolist() for x in found[2:])):
+                out[int(s.fuzzy[j])] = Match(self._ref(k), "near" if near else "contained", round(jac, 6), round(con, 6))
+        return out
+
+    def _answer(self, key: bytes, fp: bytes | None, s: "SignedBatch", j: int) -> Match | None:
+        """What ``key`` (the signed key ``j`` of ``s``, -1: too short to sign) copies now: the
+        key of its fingerprint ``fp`` (None: known to be new), else a near or partial copy."""
+        if fp is not None:
+            known = int(np.frombuffer(self.fps.lookup(fp), dtype=np.int64)[0])
+            if known >= 0:
+                return Match(self._ref(known), "exact", 1.0, 1.0)
+        if j < 0:
+            return None
+        return self._fuzzy(key, int(s.sizes[j]), s.band_codes[j], s.anchors(j))
+
+    def _add(self, positions: list[int], parts: list[bytes], fps: list[bytes], refs: list[str] | None, s: "SignedBatch") -> None:
+        """Add the batch's keys at ``positions`` (new ones, in order) under their references."""
+        if not positions:
+            return
+        kids = np.frombuffer(self.fps.add(b"".join(fps[i] for i in positions)), dtype=np.int64).tolist()
+        for i, kid in zip(positions, kids):
+            j = int(s.slot[i])
+            self._new_texts[kid] = parts[i] if j >= 0 else b""
+            self._new_refs[kid] = refs[i]
+            self.sizes.append(int(s.sizes[j]) if j >= 0 else 0)
+            anchor_codes = s.anchors(j) if j >= 0 else s.anchor_codes[:0]
+            self.n_anchors.append(len(anchor_codes))
+            if j >= 0:
+                self.codes.add(np.concatenate([s.band_codes[j], anchor_codes]), kid)
 
     def _ranked(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The keys holding any of ``codes``, most codes first, then by id, with their counts."""
@@ -335,7 +405,7 @@ class CompiledKeyIndex:
         order = np.lexsort((keys, -counts))
         return keys[order], counts[order]
 
-    def _fuzzy(self, key: str, size: int, band_codes: np.ndarray, anchor_codes: np.ndarray) -> Match | None:
+    def _fuzzy(self, key: bytes, size: int, band_codes: np.ndarray, anchor_codes: np.ndarray) -> Match | None:
         keys, _ = self._ranked(band_codes)
         ordered = keys[:MAX_CANDIDATES].tolist()
         if len(anchor_codes):
@@ -349,10 +419,10 @@ class CompiledKeyIndex:
                 ordered += [k for k in keys[keep][:MAX_CANDIDATES].tolist() if k not in seen]
         return first_verified(lambda ids: self._verify(key, ids), ordered)
 
-    def _verify(self, key: str, ids: list[int]) -> Match | None:
-        """As ``KeyIndex._verify`` and ``best_copy``, on the scan's shingle sets."""
+    def _verify(self, key: bytes, ids: list[int]) -> Match | None:
+        """As ``KeyIndex._verify`` and ``best_copy``, on the scan's shingle sets (``key`` in UTF-8)."""
         c = self._compiled
-        mine_h, mine_off = c.shingle_sets(key.encode("utf-8"), np.array([0, len(key.encode("utf-8"))], dtype=np.int64), None,
+        mine_h, mine_off = c.shingle_sets(key, np.array([0, len(key)], dtype=np.int64), None,
                                           self.other_k, self.dense_k, self.config.seed)
         theirs_h, theirs_off = c.shingle_sets(*self._texts_utf8(ids), None, self.other_k, self.dense_k, self.config.seed)
         hashes = np.concatenate([mine_h, theirs_h])

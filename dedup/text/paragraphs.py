@@ -386,6 +386,17 @@ def auto_groups(text: str, block: list[_Line]) -> list[list[_Line]]:
 _MODES = {"auto": 0, "lines": 1, "blocks": 2}  # as the compiled core numbers them
 
 
+def paragraph_splitter(mode: str = "auto"):
+    """``paragraph_spans`` with ``mode`` and the choice of the core made once: a text -> rows
+    function for a stream of many small texts (``dedup filter``'s records)."""
+    from .. import compiled
+
+    if mode in _MODES and compiled.available():
+        core, number = compiled._core_module().paragraph_spans, _MODES[mode]
+        return lambda text: np.frombuffer(core(text, number), dtype=np.int64).reshape(-1, 4)
+    return lambda text: paragraph_spans(text, mode)
+
+
 def paragraph_spans(text: str, mode: str = "auto") -> np.ndarray:
     """The paragraphs of ``split_paragraphs`` as an int64 array of rows (line_start, line_end,
     char_start, char_end): what a scan needs, without an object a paragraph on the compiled core

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dedup.config import ScanConfig
 from dedup.apps.filter import filter_stream, reference_index
@@ -30,7 +31,9 @@ def line(record) -> bytes:
 
 def run_filter(lines: list[bytes], **kwargs) -> tuple[list[bytes], object]:
     config = kwargs.pop("config", ScanConfig())
-    index = kwargs.pop("index", None) or KeyIndex(config)
+    index = kwargs.pop("index", None)
+    if index is None:  # not ``or``: an empty index has len 0 and is falsy
+        index = KeyIndex(config)
     out: list[bytes] = []
     result = filter_stream(lines, out.append, index, config, **kwargs)
     return out, result
@@ -165,3 +168,93 @@ def test_the_compiled_stream_index_answers_as_the_sqlite_one(mark):
         compiled_index.close()
     assert result_sqlite.duplicates > 100  # the stream holds many copies: the test means something
     assert out_compiled == out_sqlite and result_compiled == result_sqlite
+
+
+def _seed_paragraphs() -> list[str]:
+    from dedup.text.paragraphs import split_paragraphs
+
+    return [p.text for f in sorted((ROOT / "data" / "seeds").glob("*.txt")) for p in split_paragraphs(f.read_text(encoding="utf-8"))]
+
+
+SEED_PARAGRAPHS = _seed_paragraphs()
+
+
+@st.composite
+def record_streams(draw) -> list[bytes]:
+    """Records of 1-4 paragraphs: seed paragraphs, and exact, cut, edited and shortened copies
+    of any paragraph earlier in the stream (so of the same batch as often as of an earlier one)."""
+    made: list[str] = []
+    records = []
+    for r in range(draw(st.integers(2, 14))):
+        paragraphs = []
+        for _ in range(draw(st.integers(1, 4))):
+            kind = draw(st.sampled_from(["fresh", "copy", "cut", "edit", "short"]))
+            if kind == "fresh" or not made:
+                p = SEED_PARAGRAPHS[draw(st.integers(0, len(SEED_PARAGRAPHS) - 1))]
+            else:
+                p = made[draw(st.integers(0, len(made) - 1))]
+            if kind == "cut":
+                p = p[: max(12, len(p) * draw(st.integers(5, 9)) // 10)]
+            elif kind == "edit" and len(p) > 2:
+                at = draw(st.integers(1, len(p) - 2))
+                p = p[:at] + draw(st.sampled_from("之甲乙x")) + p[at + 1 :]
+            elif kind == "short":
+                p = p[: draw(st.integers(4, 30))]
+            p = p.strip() or "空"
+            paragraphs.append(p)
+            made.append(p)
+        records.append(line({"id": r, "text": "\n".join(paragraphs)}))
+    return records
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(records=record_streams(), batch=st.integers(2, 14), mark=st.booleans())
+def test_batched_filtering_keeps_and_drops_exactly_what_record_by_record_filtering_does(records, batch, mark):
+    """Batches (of 2 records up to the whole stream) give the same output, decisions, marks and
+    similarities as batches of one record, with either index: a copy of a paragraph earlier in
+    the same batch goes just as a copy of one in an earlier batch does."""
+    from dedup import compiled
+    from dedup.store.index import CompiledKeyIndex
+
+    config = ScanConfig()
+    indexes = [KeyIndex] + ([CompiledKeyIndex] if compiled.available() else [])
+    outputs = []
+    for make in indexes:
+        for size in (1, batch):
+            index = make(config)
+            try:
+                outputs.append(run_filter(records, config=config, index=index, mark=mark, batch=size))
+            finally:
+                index.close()
+    assert all(out == outputs[0] for out in outputs[1:])
+
+
+def test_filter_cli_batches_and_its_reader_process_give_the_same_output_as_one_record_at_a_time():
+    """``dedup filter`` as run (batches read ahead in a forked process) against --batch 1, on
+    records with copies inside batches and across them, a bad line passed through, a blank one."""
+    rng = __import__("random").Random(7)
+    records = [line({"id": i, "text": "\n".join(rng.choice(SEED_PARAGRAPHS) for _ in range(rng.randint(1, 3)))}) for i in range(120)]
+    records[50:50] = [b"{not json\n", b"\n"]
+    data = b"".join(records)
+    outputs = [cli(["filter", "--skip-bad", "--mark", "--batch", str(size)], data) for size in (1, 7, 500)]
+    assert all(done.returncode == 0 for done in outputs), outputs[0].stderr.decode()
+    assert outputs[0].stdout.count(b"dedup_duplicates") > 20
+    assert outputs[1].stdout == outputs[0].stdout and outputs[2].stdout == outputs[0].stdout
+    assert outputs[1].stderr == outputs[0].stderr and b"passed through" in outputs[0].stderr
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_batches_with_a_reference_corpus_decide_as_one_record_at_a_time(tmp_path, stream):
+    """With --db, the reference is asked first and the stream's index after, batch or not."""
+    corpus = tmp_path / "ref"
+    corpus.mkdir()
+    (corpus / "old.txt").write_text("\n".join(SEED_PARAGRAPHS[::7]) + "\n", encoding="utf-8")
+    db = tmp_path / "ref.db"
+    scan(corpus, ScanConfig(workers=1), db)
+    reference, config = reference_index(db)
+    rng = __import__("random").Random(5)
+    records = [line({"id": i, "text": "\n".join(rng.choice(SEED_PARAGRAPHS) for _ in range(rng.randint(1, 3)))}) for i in range(60)]
+    outs = [run_filter(records, reference=reference, config=config, stream=stream, mark=True, batch=size) for size in (1, 4, 60)]
+    marked = b"".join(outs[0][0])
+    assert marked.count(b'"in": "reference"') > 5 and (not stream or marked.count(b'"in": "stream"') > 5)
+    assert outs[1] == outs[0] and outs[2] == outs[0]

@@ -146,3 +146,39 @@ def test_the_read_stage_gives_the_same_batches_on_threads_on_processes_and_in_on
     assert sum(len(b[2]) for b in alone) > 100_000  # keys enough for the threads to overlap
     assert _batches(corpus, True, monkeypatch) == alone
     assert _batches(corpus, False, monkeypatch) == alone
+
+
+def _made_in_child(n: int, fail_at: int | None = None):
+    """(index, the pid that made it, SIGINT ignored there) for up to ``n`` items, a ValueError at
+    ``fail_at``."""
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError(f"bad item {i}")
+        yield i, os.getpid(), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_made_ahead_gives_the_items_in_order_from_a_child_that_ends_with_them():
+    from dedup.workers import made_ahead
+
+    items = list(made_ahead(lambda: _made_in_child(500)))
+    assert [i for i, _, _ in items] == list(range(500))
+    (child,) = {pid for _, pid, _ in items}
+    assert child != os.getpid() and all(ignored for _, _, ignored in items)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped: no zombie left
+    assert [i for i, pid, _ in made_ahead(lambda: _made_in_child(3), enabled=False) if pid == os.getpid()] == [0, 1, 2]
+
+
+def test_made_ahead_raises_the_childs_error_after_the_items_before_it_and_stops_it_when_left():
+    from dedup.workers import made_ahead
+
+    got = []
+    with pytest.raises(ValueError, match="bad item 7"):
+        for i, _, _ in made_ahead(lambda: _made_in_child(100, fail_at=7)):
+            got.append(i)
+    assert got == list(range(7))
+    left = made_ahead(lambda: _made_in_child(10**9))  # a consumer that stops early
+    _, child, _ = next(left)
+    left.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)

@@ -272,3 +272,20 @@ def test_a_broken_gzip_stream_gives_every_whole_line_before_the_break_whatever_t
         kept[batch_bytes] = got
     assert kept[200] == kept[10**6] and 0 < len(kept[200]) < 400
     assert all(line.endswith(b"\n") for line in kept[200])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"text": "half an emoji \\ud83d"}',  # an escape
+        b'{"text": "half an emoji \xed\xa0\xbd"}',  # the surrogate's own UTF-8 bytes (json.loads passes them)
+        '{"text": "half an emoji \ud83d"}'.encode("utf-16-le", "surrogatepass"),  # a UTF-16 line, read as such
+    ],
+)
+def test_a_lone_surrogate_is_found_however_the_line_spells_it(line):
+    """parse_record encodes a record again only when its line could hold a lone surrogate
+    (records._surely_encodable); each way a line can spell one still stops it."""
+    from dedup.sources.records import RecordError, RecordFields, parse_record
+
+    with pytest.raises(RecordError, match="lone surrogate"):
+        parse_record(line, "d.jsonl", 1, RecordFields())

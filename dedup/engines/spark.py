@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ from ..sources.dispatch import read_file
 from ..store.writer import table_columns
 from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
+from .spark_driver import DRIVER_BYTES, fits_driver, scan_on_driver
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
@@ -369,41 +371,71 @@ def scan_spark(
     skip_bad: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
     spark=None,
+    driver_bytes: int = DRIVER_BYTES,
 ) -> SparkResult:
     """Scan ``corpus`` on Spark and write the result as Parquet tables in the folder ``out``.
 
     ``corpus`` is a local folder or file (read as the local engine reads it), or a Parquet or
     JSON Lines path, glob or URI that Spark reads (``config.text_field`` and ``id_field`` name
-    its columns). Raises CorpusError, DatabaseError or EngineError with a one-line message.
+    its columns). A local corpus of at most ``driver_bytes`` takes the driver path
+    (spark_driver.py: read on the executors, matched on the driver); a larger one or a dataset,
+    the distributed stages below. Raises CorpusError, DatabaseError or EngineError with a
+    one-line message.
     """
     corpus, out = str(corpus), str(out)
     _check_out(out)
     spark = spark or session(master)
     sc = spark.sparkContext
     run = Run(skip_bad=skip_bad, on_skip=on_skip)
-    timer, skipped = run.timer, run.skipped
-
-    # read, split, normalize, fingerprint
+    jobs = JobCount(sc)
     files: list[Path] = []
+    if not is_dataset(corpus):
+        files = list_files(os.path.abspath(corpus), on_error=run.on_listing_error, selection=config.selection)
+        if fits_driver(files, driver_bytes):
+            counts = scan_on_driver(spark, corpus, out, files, config, run, jobs.figures)
+            return SparkResult(out, counts, {**run.timer.timings, **jobs.figures()}, run.skipped)
+    counts = _scan_distributed(spark, corpus, out, files, config, run, jobs)
+    return SparkResult(out, counts, {**run.timer.timings, **jobs.figures()}, run.skipped)
+
+
+class JobCount:
+    """The Spark jobs and stages a scan started (its job group's), for ``runs.timings``: a
+    figure that must grow with the rounds of the components loop, never with the counts."""
+
+    def __init__(self, sc) -> None:
+        self.sc, self.group = sc, f"dedup-scan-{uuid.uuid4().hex}"
+        sc.setJobGroup(self.group, "dedup scan")
+
+    def figures(self) -> dict:
+        tracker = self.sc.statusTracker()
+        ids = tracker.getJobIdsForGroup(self.group)
+        infos = [tracker.getJobInfo(i) for i in ids]
+        return {"spark_jobs": len(ids), "spark_stages": sum(len(info.stageIds) for info in infos if info is not None)}
+
+
+def _scan_distributed(spark, corpus: str, out: str, files: list[Path], config: ScanConfig, run: Run, jobs: JobCount) -> dict:
+    """The scan as Spark stages over RDDs (the module's docstring); its counts."""
+    sc = spark.sparkContext
+    # read, split, normalize, fingerprint
     if is_dataset(corpus):
         root = corpus
         prepared = _read_dataset(spark, corpus, config).mapPartitions(functools.partial(_prepare_rows, config=config))
     else:
-        files = list_files(corpus, on_error=run.on_listing_error, selection=config.selection)
         root = str(Path(corpus).resolve())
         slices = max(1, min(len(files), sc.defaultParallelism * 4))
         prepared = sc.parallelize([str(f) for f in files], slices).mapPartitions(
-            functools.partial(_prepare_files, root=corpus, config=config)
+            functools.partial(_prepare_files, root=os.path.abspath(corpus), config=config)
         )
     prepared = _keep(prepared)
 
     stages = SparkStages(spark, corpus, out, files, config, run, prepared)
     counts = run.execute(stages)
     row = run.row(1, root, config, counts)
+    row["timings"] = {**row["timings"], **jobs.figures()}
     row.update({k: json.dumps(row[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
     _write_table(spark, out, "runs", sc.parallelize([tuple(row.get(c) for c in table_columns("runs"))], 1))
     stages.unpersist()
-    return SparkResult(out, counts, timer.timings, skipped)
+    return counts
 
 
 class SparkStages:
@@ -730,7 +762,7 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
         "members": member_rows,
         "keys": key_rows,
         "checked": checked_rows,
-        "files": sc.parallelize(list(file_rows(files, Path(corpus), known)), 1),
+        "files": sc.parallelize(list(file_rows(files, Path(os.path.abspath(corpus)), known)), 1),
     }
     for name, rows in tables.items():
         _write_table(spark, out, name, rows)

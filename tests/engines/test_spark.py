@@ -1,7 +1,8 @@
 """The Spark engine (local[2]) against the local engine: the same tables, row for row.
 
-Spark starts once for the module (a JVM: several seconds); each scan costs about a minute on a
-2-core machine, so the module runs four of them and compares every table each time.
+Spark starts once for the module (a JVM: several seconds). A local corpus this small takes the
+driver path (spark_driver.py: seconds a scan); the distributed path costs about a minute a scan
+on a 2-core machine, so two tests force it (a Parquet dataset, and ``driver_bytes=-1``).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def test_seeds_through_the_cli_same_tables_and_show_stats_export_work(spark, see
     assert runner.invoke(cli, ["show", str(spark_db), "1"]).output == runner.invoke(cli, ["show", str(local_db), "1"]).output
     run = sqlite3.connect(spark_db).execute("SELECT config, timings FROM runs").fetchone()
     assert json.loads(run[0])["threshold"] == 0.6
-    assert {"read", "sign", "candidates", "verify", "components", "cluster", "expand", "store"} <= set(json.loads(run[1]))
+    timings = json.loads(run[1])
+    # the seeds fit the driver: read on the executors in one Spark job, matched on the driver
+    assert {"read", "sign", "candidates", "verify", "cluster", "store", "passages", "export"} <= set(timings)
+    assert (timings["spark_jobs"], timings["spark_stages"]) == (1, 1)
 
 
 def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
@@ -95,6 +99,31 @@ def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
     import_parquet(tmp_path / "out", tmp_path / "spark.db")
     assert result.counts["clusters"] > 50 and result.counts["verified_edges"] > 50  # a test that could fail
     assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+    # as many jobs as for the seeds: they do not grow with the counts
+    assert (result.timings["spark_jobs"], result.timings["spark_stages"]) == (1, 1)
+
+
+def test_driver_path_skips_a_bad_record_as_the_local_engine_does(spark, seeds, tmp_path):
+    """A record that cannot be read is an error made on an executor: it comes back in corpus
+    order and is skipped (or stops the run) as the local engine's read stage decides."""
+    from dedup.engines.spark import scan_spark
+    from dedup.errors import CorpusError
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seed_files = sorted(seeds.glob("*.txt"))
+    for p in seed_files[:2]:
+        (corpus / p.name).write_bytes(p.read_bytes())
+    good = json.dumps({"id": "r1", "text": seed_files[0].read_text(encoding="utf-8")}, ensure_ascii=False)
+    (corpus / "001b_records.jsonl").write_text(good + '\n{"id": "r2", "text": \n' + good.replace('"r1"', '"r3"') + "\n", encoding="utf-8")
+    local = scan(corpus, ScanConfig(), tmp_path / "local.db", skip_bad=True)
+    assert local.skipped, "the bad record is skipped locally: the comparison could fail"
+    result = scan_spark(corpus, ScanConfig(), tmp_path / "out", spark=spark, skip_bad=True)
+    assert [(s.path, s.reason) for s in result.skipped] == [(s.path, s.reason) for s in local.skipped]
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+    with pytest.raises(CorpusError, match="001b_records.jsonl"):
+        scan_spark(corpus, ScanConfig(), tmp_path / "out2", spark=spark)
 
 
 def test_parquet_dataset_input_same_clusters_as_the_jsonl(spark, seeds, tmp_path):
@@ -169,7 +198,8 @@ def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_
     corpus = write_corpus(tmp_path / "corpus", files)
     config = ScanConfig(split="blocks", containment=0.97)  # the case of test_cluster
     scan(corpus, config, tmp_path / "local.db")
-    scan_spark(corpus, config, tmp_path / "out", spark=spark)
+    result = scan_spark(corpus, config, tmp_path / "out", spark=spark, driver_bytes=-1)  # the distributed path, forced
+    assert "components" in result.timings and result.timings["spark_jobs"] > 1
     import_parquet(tmp_path / "out", tmp_path / "spark.db")
     moved = sqlite3.connect(tmp_path / "local.db").execute(
         "SELECT m.relation FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id "

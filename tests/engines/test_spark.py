@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.generate import generate
+from helpers import SCAN_TABLES as TABLES, assert_same_tables as assert_same, scan_tables as tables
 from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.store.import_parquet import import_parquet
@@ -23,19 +24,6 @@ from dedup.pipeline import scan
 pytestmark = pytest.mark.slow
 import pyspark  # noqa: F401, E402  make test installs the spark extra: a missing pyspark fails here, never skips
 
-# Every table a scan writes, as rows in a fixed order. runs differs by design (times).
-TABLES = {
-    "documents": "SELECT * FROM documents ORDER BY id",
-    "paragraphs": "SELECT * FROM paragraphs ORDER BY id",
-    "clusters": "SELECT * FROM clusters ORDER BY id",
-    "members": "SELECT * FROM members ORDER BY paragraph_id",
-    "passages": "SELECT * FROM passages ORDER BY id",
-    "keys": "SELECT * FROM keys ORDER BY id",
-    "checked": "SELECT * FROM checked ORDER BY a, b",
-    "files": "SELECT * FROM files ORDER BY source",
-}
-
-
 @pytest.fixture(scope="module")
 def spark():
     from dedup.engines.spark import session
@@ -43,22 +31,6 @@ def spark():
     spark = session("local[2]", shuffle_partitions=4)
     yield spark
     spark.stop()
-
-
-def tables(db: Path, only=TABLES) -> dict[str, list]:
-    conn = sqlite3.connect(db)
-    try:
-        return {name: conn.execute(TABLES[name]).fetchall() for name in only}
-    finally:
-        conn.close()
-
-
-def assert_same(local_db: Path, spark_db: Path, only=TABLES) -> None:
-    local, other = tables(local_db, only), tables(spark_db, only)
-    for name in only:
-        assert len(local[name]) == len(other[name]), name
-        for a, b in zip(local[name], other[name]):
-            assert a == b, f"{name}: local {a[:6]} != spark {b[:6]}"
 
 
 def test_seeds_through_the_cli_same_tables_and_show_stats_export_work(spark, seeds, tmp_path):

@@ -50,7 +50,7 @@ def markdown(rows: list[dict]) -> str:
         jobs = f"{timings.pop('spark_jobs')} / {timings.pop('spark_stages')}" if "spark_jobs" in timings else ""
         stages = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
         lines.append(
-            f"| {r['engine']} | {r['mb']:.0f} | {r['wall_s']:.1f} | {r['x_local']:.1f} | {r['mb_per_s']:.2f} | {r['clusters']:,} | {r['same']} | {jobs} | {stages} |"
+            f"| {r['engine']} | {r['mb']:.1f} | {r['wall_s']:.1f} | {r['x_local']:.1f} | {r['mb_per_s']:.2f} | {r['clusters']:,} | {r['same']} | {jobs} | {stages} |"
         )
     m = rows[0]
     lines += ["", f"{m['machine']}, dedup {m['dedup_version']}, Spark master {m['master']}, load average {m['load']}, measured {m['when']}."]

@@ -167,7 +167,7 @@ def file_rows(files: list[Path], root: Path, known: dict[str, tuple[str, int]] |
         yield rel, sha1, size, mtime
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
     """Bytes on disk; 0 for a file that vanished or cannot be looked at since it was listed (the
     reading reports it)."""
     try:
@@ -185,7 +185,7 @@ def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanCon
     read them (``prepared_items``'s output, as the Spark engine's executors make it); by
     default this machine's workers read them."""
     with writing(db_path, "the new database", ELSEWHERE), writer_and_key_store(lambda: Writer(db_path)) as (writer, store):
-        total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
+        total_bytes = sum(file_size(f) for f in files if str(f) != STDIN)
         # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
         bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
         items = prepared_items(files, root, config, batches=True) if items is None else items
@@ -440,7 +440,7 @@ def corpus_jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[J
                 yield error
             continue
         group.append(path)
-        size += _size(path)
+        size += file_size(path)
         if size >= GROUP_BYTES or len(group) >= GROUP_FILES:
             yield FileGroup(tuple(group))
             group, size = [], 0

@@ -30,24 +30,17 @@ from .. import compiled
 from ..config import ScanConfig
 from ..sources.corpus import CorpusFileError
 from ..store.writer import table_columns
-from .local import corpus_jobs, prepare_job, scan_full
+from .local import corpus_jobs, file_size, prepare_job, scan_full
 
 DRIVER_BYTES = 128 * 2**20  # input a scan takes the driver path for, by default
+GROUP_BYTES = 32 * 2**20  # input read by one Spark job of the driver path
 TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files", "runs")
 EXPORT_ROWS = 50_000  # rows of a table turned into one Arrow batch at a time
 
 
 def fits_driver(files: list[Path], limit: int) -> bool:
     """Does the corpus ``files`` (local files) hold at most ``limit`` bytes?"""
-    total = 0
-    for f in files:
-        try:
-            total += f.stat().st_size
-        except OSError:
-            pass
-        if total > limit:
-            return False
-    return True
+    return sum(map(file_size, files)) <= limit
 
 
 def _prepare_jobs(jobs: Iterator, root: Path, config: ScanConfig) -> Iterator[list]:
@@ -59,14 +52,25 @@ def _prepare_jobs(jobs: Iterator, root: Path, config: ScanConfig) -> Iterator[li
 
 def executor_items(sc, files: list[Path], root: Path, config: ScanConfig) -> Iterator:
     """The corpus's prepared batches and errors in corpus order, as ``local.prepared_items``
-    gives them, made on the executors in one Spark job (started at the first item asked for,
-    so that the read stage's time holds it). A job's list comes back pickled whole."""
+    gives them, made on the executors (started at the first item asked for, so that the read
+    stage's time holds them). A job's list comes back pickled whole; the jobs go in
+    consecutive groups of about GROUP_BYTES of input, one Spark job a group, so the driver
+    holds one group's batches twice at most (its JVM's copy and Python's): one Spark job up to
+    GROUP_BYTES, four for a corpus of DRIVER_BYTES."""
     jobs = list(corpus_jobs(files, root, config))
     work = [job for job in jobs if not isinstance(job, CorpusFileError)]
-    slices = max(1, min(len(work), sc.defaultParallelism))
-    done = iter(sc.parallelize(work, slices).mapPartitions(functools.partial(_prepare_jobs, root=root, config=config)).collect())
+    total = sum(file_size(f) for f in files)
+    groups = max(1, min(len(work), -(-total // max(GROUP_BYTES, 1))))
+    prepare = functools.partial(_prepare_jobs, root=root, config=config)
+
+    def done() -> Iterator[list]:
+        for g in range(groups):
+            part = work[g * len(work) // groups : (g + 1) * len(work) // groups]
+            yield from sc.parallelize(part, max(1, min(len(part), sc.defaultParallelism))).mapPartitions(prepare).collect()
+
+    results = done()
     for job in jobs:
-        yield from [job] if isinstance(job, CorpusFileError) else next(done)
+        yield from [job] if isinstance(job, CorpusFileError) else next(results)
 
 
 def scan_on_driver(spark, corpus: str, out: str, files: list[Path], config: ScanConfig, run, extra_timings) -> dict:

@@ -75,6 +75,24 @@ def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
     assert (result.timings["spark_jobs"], result.timings["spark_stages"]) == (1, 1)
 
 
+def test_driver_path_read_in_groups_gives_the_same_tables(spark, tmp_path, monkeypatch):
+    """A corpus of more than GROUP_BYTES is read by a Spark job a group of its files: the
+    batches still come back in corpus order."""
+    from dedup.engines import spark_driver
+    from dedup.engines.spark import scan_spark
+
+    generate(tmp_path / "gen", n_docs=60, seed=3)
+    corpus = tmp_path / "gen" / "docs"
+    total = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
+    monkeypatch.setattr(spark_driver, "GROUP_BYTES", total // 3 + 1)
+    monkeypatch.setattr("dedup.engines.local.GROUP_BYTES", total // 12)  # jobs of a few files, so that there are groups
+    scan(corpus, ScanConfig(), tmp_path / "local.db")
+    result = scan_spark(corpus, ScanConfig(), tmp_path / "out", spark=spark)
+    assert result.timings["spark_jobs"] == 3
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+
+
 def test_driver_path_skips_a_bad_record_as_the_local_engine_does(spark, seeds, tmp_path):
     """A record that cannot be read is an error made on an executor: it comes back in corpus
     order and is skipped (or stops the run) as the local engine's read stage decides."""

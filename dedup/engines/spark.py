@@ -144,12 +144,18 @@ def _local_cores(master: str) -> int:
 
 def _ship_package(spark) -> None:
     """Send this dedup package to the executors (a cluster's Python may not have it)."""
+    spark.sparkContext.addPyFile(str(package_zip(Path(tempfile.mkdtemp(prefix="dedup-spark-")))))
+
+
+def package_zip(folder: Path) -> Path:
+    """FOLDER/dedup.zip: the Python modules of this dedup package, importable from the zip (on
+    executors that have an installed dedup, its compiled core still loads beside them)."""
     package = Path(__file__).resolve().parents[1]  # dedup/, this module being dedup/engines/spark.py
-    archive = Path(tempfile.mkdtemp(prefix="dedup-spark-")) / "dedup.zip"
+    archive = folder / "dedup.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for path in package.rglob("*.py"):
             z.write(path, Path("dedup") / path.relative_to(package))
-    spark.sparkContext.addPyFile(str(archive))
+    return archive
 
 
 def _keep(rdd):

@@ -196,3 +196,21 @@ def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_
         "WHERE d.path = '3-program.txt'").fetchall()
     assert moved == [("near",)]  # a test that could fail: the rounds made it a partial copy of the stanza
     assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+
+
+def test_the_shipped_package_imports_from_its_zip_and_finds_its_core_tables(tmp_path):
+    """Executors import dedup from the zip the engine ships; with an installed dedup beside it
+    (this venv's) the compiled core loads and its tables' cache is named from the modules'
+    sources, which must be read from the zip, not as files (they are not)."""
+    import subprocess
+    import sys
+
+    from dedup.engines.spark import package_zip
+
+    archive = package_zip(tmp_path)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import dedup.compiled as c; "
+            "assert '.zip' in c.__file__, c.__file__; print(c._cache_path().name); c.prepare()")
+    done = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.startswith("core-tables-")
+

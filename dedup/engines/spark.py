@@ -64,16 +64,11 @@ from ..store.writer import table_columns
 from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
 from .spark_driver import DRIVER_BYTES, fits_driver, scan_on_driver
+from .spark_jvm import driver_java_options
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
 INSTALL_HINT = "pip install 'dedup[spark]'"
-# The driver's JVM schedules tasks and moves the bytes Python makes (on a local master it is the
-# executors' JVM too): its start and first job dominate, and C2 compiler threads and a parallel
-# collector's threads compete with the Python workers for the cores. C1 alone and the serial
-# collector halved the start and the first job on a loaded 2-core machine (bench/README.md).
-# A cluster's executors keep their JVM's defaults: they run the long jobs.
-DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 JAVA_HINT = "apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
 
 
@@ -114,7 +109,7 @@ def session(master: str | None = None, shuffle_partitions: int | None = None):
     builder = (
         SparkSession.builder.appName("dedup").master(master)
         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS).config("spark.python.worker.reuse", "true")
+        .config("spark.driver.extraJavaOptions", driver_java_options()).config("spark.python.worker.reuse", "true")
     )
     if local or shuffle_partitions:  # a cluster's own defaults know its size better
         partitions = str(shuffle_partitions or 2 * _local_cores(master))

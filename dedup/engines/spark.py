@@ -64,7 +64,7 @@ from ..store.writer import table_columns
 from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
 from .spark_driver import DRIVER_BYTES, fits_driver, scan_on_driver
-from .spark_jvm import driver_java_options
+from .spark_jvm import BASE_OPTIONS, discard_archive, driver_java_options
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
@@ -109,13 +109,19 @@ def session(master: str | None = None, shuffle_partitions: int | None = None):
     builder = (
         SparkSession.builder.appName("dedup").master(master)
         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", driver_java_options()).config("spark.python.worker.reuse", "true")
+        .config("spark.python.worker.reuse", "true")
     )
     if local or shuffle_partitions:  # a cluster's own defaults know its size better
         partitions = str(shuffle_partitions or 2 * _local_cores(master))
         builder = builder.config("spark.sql.shuffle.partitions", partitions).config("spark.default.parallelism", partitions)
+    options = driver_java_options()
     try:
-        spark = builder.getOrCreate()
+        try:
+            spark = builder.config("spark.driver.extraJavaOptions", options).getOrCreate()
+        except Exception:
+            if not discard_archive(options):  # a damaged class archive crashes the JVM: once without it
+                raise
+            spark = builder.config("spark.driver.extraJavaOptions", BASE_OPTIONS).getOrCreate()
     except Exception as error:  # the JVM did not start, or the master cannot be reached
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise EngineError(f"Spark did not start on {master}: {first}; check --master and Java 17 ({JAVA_HINT})") from None

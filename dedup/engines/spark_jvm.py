@@ -10,7 +10,8 @@ time. Two things cut them on a loaded 2-core machine (bench/README.md):
   records it when its JVM exits (``-XX:ArchiveClassesAtExit``, to a name of its own), later ones
   map it (``-XX:SharedArchiveFile``) instead of loading and verifying thousands of classes from
   280 jars (session start 7.8-8.6 s -> 4.0-4.6 s). It is ~120 MB, in dedup's cache folder, named
-  by the pyspark version and the Java home; a JVM that cannot use it runs without it.
+  by the pyspark version and the Java home. A damaged archive crashes the JVM (SIGBUS on a
+  truncated one): ``spark.session`` then removes it and starts once more without it.
 
 A cluster's executors keep their JVM's defaults: they run the long jobs. ``DEDUP_SPARK_CDS=0``
 leaves the archive out.
@@ -40,6 +41,18 @@ def driver_java_options() -> str:
     if archive.exists():
         return f"{BASE_OPTIONS} -XX:SharedArchiveFile={archive}"
     return f"{BASE_OPTIONS} -XX:ArchiveClassesAtExit={archive}.part-{os.getpid()}"
+
+
+def discard_archive(options: str) -> bool:
+    """Remove the class archive that ``options`` map, after a JVM did not start with them (a
+    damaged archive crashes it); was there one?"""
+    used = [o.split("=", 1)[1] for o in options.split() if o.startswith("-XX:SharedArchiveFile=")]
+    for path in used:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return bool(used)
 
 
 def _archive_folder() -> Path | None:

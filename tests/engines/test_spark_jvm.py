@@ -36,3 +36,24 @@ def test_no_archive_when_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("DEDUP_SPARK_CDS", "0")
     assert spark_jvm.driver_java_options() == spark_jvm.BASE_OPTIONS
     assert not list(tmp_path.iterdir())
+
+
+def test_a_jvm_that_does_not_start_with_the_archive_starts_without_it(tmp_path, monkeypatch):
+    """A damaged class archive crashes the JVM that maps it (SIGBUS on a truncated one; seen by
+    hand): the session removes the archive and starts once more with the base options. Here
+    the first start fails by a stack size the JVM refuses, beside the archive."""
+    from pyspark.sql import SparkSession
+
+    from dedup.engines import spark as spark_engine
+
+    if SparkSession.getActiveSession() is not None:
+        SparkSession.getActiveSession().stop()
+    archive = tmp_path / "spark-classes-x.jsa"
+    archive.write_bytes(b"\0" * 4096)
+    monkeypatch.setattr(spark_engine, "driver_java_options", lambda: f"{spark_jvm.BASE_OPTIONS} -XX:SharedArchiveFile={archive} -Xss1")
+    spark = spark_engine.session("local[1]")
+    try:
+        assert spark.sparkContext.parallelize([1, 2, 3]).sum() == 6
+        assert not archive.exists()
+    finally:
+        spark.stop()

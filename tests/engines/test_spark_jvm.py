@@ -38,22 +38,22 @@ def test_no_archive_when_turned_off(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_jvm_that_does_not_start_with_the_archive_starts_without_it(tmp_path, monkeypatch):
+def test_a_jvm_that_does_not_start_with_the_archive_starts_without_it(tmp_path):
     """A damaged class archive crashes the JVM that maps it (SIGBUS on a truncated one; seen by
     hand): the session removes the archive and starts once more with the base options. Here
-    the first start fails by a stack size the JVM refuses, beside the archive."""
-    from pyspark.sql import SparkSession
+    the first start fails by a stack size the JVM refuses, beside the archive. In a process of
+    its own: pyspark keeps one JVM a process, whatever the options of later sessions."""
+    import subprocess
+    import sys
 
-    from dedup.engines import spark as spark_engine
-
-    if SparkSession.getActiveSession() is not None:
-        SparkSession.getActiveSession().stop()
     archive = tmp_path / "spark-classes-x.jsa"
     archive.write_bytes(b"\0" * 4096)
-    monkeypatch.setattr(spark_engine, "driver_java_options", lambda: f"{spark_jvm.BASE_OPTIONS} -XX:SharedArchiveFile={archive} -Xss1")
-    spark = spark_engine.session("local[1]")
-    try:
-        assert spark.sparkContext.parallelize([1, 2, 3]).sum() == 6
-        assert not archive.exists()
-    finally:
-        spark.stop()
+    code = (
+        "import sys; from dedup.engines import spark as s, spark_jvm as j; "
+        "s.driver_java_options = lambda: f'{j.BASE_OPTIONS} -XX:SharedArchiveFile={sys.argv[1]} -Xss1'; "
+        "spark = s.session('local[1]'); print(spark.sparkContext.parallelize([1, 2, 3]).sum()); spark.stop()"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.strip().splitlines()[-1] == "6"
+    assert not archive.exists()

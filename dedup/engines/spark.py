@@ -1,7 +1,10 @@
 """The Spark engine: the scan of local.py on a Spark cluster, with the same clusters and canonicals.
 
-Every stage runs the library's own functions where the data is; only the joins between them
-are Spark's:
+A local corpus of up to ``spark_driver.DRIVER_BYTES`` takes the driver path (spark_driver.py:
+read, normalized and signed on the executors, matched on the driver by the local engine's
+stages). Anything larger, and every dataset Spark reads itself, takes the distributed path of
+this module, where every stage runs the library's own functions where the data is and only the
+joins between them are Spark's:
 
 read, split, normalize,   mapPartitions over the input files (sources.read_file, then
 fingerprint               scan.prepare_document), or over the rows of a Parquet / JSON Lines

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quality clean-venv system-packages
+.PHONY: demo test bench bench-quality clean-venv system-packages spark-cluster spark-cluster-stop
 
 $(STAMP): pyproject.toml setup.py dedup/_core.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ bench: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python -m bench quality
+
+# a Spark standalone master and worker on 127.0.0.1 (tools/spark_cluster.py); it prints the scan command
+spark-cluster: $(STAMP)
+	$(BIN)/python tools/spark_cluster.py start
+
+spark-cluster-stop: $(STAMP)
+	$(BIN)/python tools/spark_cluster.py stop
 
 clean-venv:
 	rm -rf $(VENV)

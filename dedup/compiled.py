@@ -219,8 +219,10 @@ def _cache_path() -> Path | None:
     digest = hashlib.sha1()
     for part in (sys.version, unicodedata.unidata_version, opencc_version):
         digest.update(part.encode() + b"\0")
-    for module in (ref.__file__, __file__):
-        digest.update(Path(module).read_bytes())
+    for module in (ref, sys.modules[__name__]):
+        # by the module's loader, which reads a zip too (the package the Spark engine ships to
+        # executors is one, and their dedup._core may still be an installed one)
+        digest.update(module.__spec__.loader.get_data(module.__file__))
     folder = os.environ.get("DEDUP_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dedup")
     return Path(folder) / f"core-tables-{digest.hexdigest()[:20]}.bin"
 

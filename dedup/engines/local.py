@@ -167,7 +167,7 @@ def file_rows(files: list[Path], root: Path, known: dict[str, tuple[str, int]] |
         yield rel, sha1, size, mtime
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
     """Bytes on disk; 0 for a file that vanished or cannot be looked at since it was listed (the
     reading reports it)."""
     try:
@@ -177,14 +177,18 @@ def _size(path: Path) -> int:
 
 
 def scan_full(files: list[Path], root: Path, resolved_root: str, config: ScanConfig, db_path: str | Path, run: Run,
-              show_progress: bool) -> dict:
+              show_progress: bool, items: Iterable | None = None) -> dict:
     """Read ``files`` of the corpus at ``root`` and write a new database at ``db_path`` with
-    every stage of ``run`` (the database replaced only at the commit); return the run's counts."""
+    every stage of ``run`` (the database replaced only at the commit); return the run's counts.
+
+    ``items`` are the files' prepared batches and errors in corpus order when someone else
+    read them (``prepared_items``'s output, as the Spark engine's executors make it); by
+    default this machine's workers read them."""
     with writing(db_path, "the new database", ELSEWHERE), writer_and_key_store(lambda: Writer(db_path)) as (writer, store):
-        total_bytes = sum(_size(f) for f in files if str(f) != STDIN)
+        total_bytes = sum(file_size(f) for f in files if str(f) != STDIN)
         # what the bar counts is decoded bytes: unknown ahead for gzip, stdin and Parquet
         bar_total = None if any(str(f) == STDIN or f.name.lower().endswith(".gz") or is_parquet_name(f.name) for f in files) else total_bytes
-        items = prepared_items(files, root, config, batches=True)
+        items = prepared_items(files, root, config, batches=True) if items is None else items
         with LocalStages(config, items, root, store, writer, run, show_progress, bar_total) as stages:
             counts = run.execute(stages)
         if str(root) != STDIN:
@@ -415,7 +419,7 @@ def _prepare_file(path: Path, root: Path, config: ScanConfig, normalizer) -> lis
     return [prepare_document(d, config.split, normalizer) if isinstance(d, Document) else d for d in docs]
 
 
-def _jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Job | CorpusFileError]:
+def corpus_jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Job | CorpusFileError]:
     """The jobs of the corpus in order: a JSONL file (or stdin) is cut into line batches here,
     in the main process, so it streams, and a Parquet or CSV file into batches of rows; other
     files go in groups of consecutive small ones."""
@@ -436,7 +440,7 @@ def _jobs(files: list[Path], root: Path, config: ScanConfig) -> Iterator[Job | C
                 yield error
             continue
         group.append(path)
-        size += _size(path)
+        size += file_size(path)
         if size >= GROUP_BYTES or len(group) >= GROUP_FILES:
             yield FileGroup(tuple(group))
             group, size = [], 0
@@ -461,11 +465,11 @@ def prepared_items(files: list[Path], root: Path, config: ScanConfig, batches: b
         compiled.prepare()  # the core's tables, built once before the threads use them
     with job_pool(n_workers, max(len(files), n_workers if _streams(files) else 1), threads) as workers:
         if workers is None:
-            for item in _jobs(files, root, config):
+            for item in corpus_jobs(files, root, config):
                 yield from [item] if isinstance(item, CorpusFileError) else job(item)
             return
         pending: collections.deque = collections.deque()
-        for item in _jobs(files, root, config):
+        for item in corpus_jobs(files, root, config):
             pending.append([item] if isinstance(item, CorpusFileError) else workers.apply_async(job, (item,)))
             if len(pending) >= IN_FLIGHT * n_workers:
                 first = pending.popleft()

@@ -1,7 +1,10 @@
 """The Spark engine: the scan of local.py on a Spark cluster, with the same clusters and canonicals.
 
-Every stage runs the library's own functions where the data is; only the joins between them
-are Spark's:
+A local corpus of up to ``spark_driver.DRIVER_BYTES`` takes the driver path (spark_driver.py:
+read, normalized and signed on the executors, matched on the driver by the local engine's
+stages). Anything larger, and every dataset Spark reads itself, takes the distributed path of
+this module, where every stage runs the library's own functions where the data is and only the
+joins between them are Spark's:
 
 read, split, normalize,   mapPartitions over the input files (sources.read_file, then
 fingerprint               scan.prepare_document), or over the rows of a Parquet / JSON Lines
@@ -35,6 +38,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +66,8 @@ from ..sources.dispatch import read_file
 from ..store.writer import table_columns
 from ..timing import epoch
 from ..match.verify import ShingleSets, score_pairs
+from .spark_driver import DRIVER_BYTES, fits_driver, scan_on_driver
+from .spark_jvm import BASE_OPTIONS, discard_archive, driver_java_options
 
 TABLES = ("documents", "paragraphs", "clusters", "members", "passages", "keys", "checked", "files", "runs")
 VERIFY_BATCH = 20_000  # pairs scored at a time on an executor
@@ -106,12 +112,19 @@ def session(master: str | None = None, shuffle_partitions: int | None = None):
     builder = (
         SparkSession.builder.appName("dedup").master(master)
         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+        .config("spark.python.worker.reuse", "true")
     )
     if local or shuffle_partitions:  # a cluster's own defaults know its size better
         partitions = str(shuffle_partitions or 2 * _local_cores(master))
         builder = builder.config("spark.sql.shuffle.partitions", partitions).config("spark.default.parallelism", partitions)
+    options = driver_java_options()
     try:
-        spark = builder.getOrCreate()
+        try:
+            spark = builder.config("spark.driver.extraJavaOptions", options).getOrCreate()
+        except Exception:
+            if not discard_archive(options):  # a damaged class archive crashes the JVM: once without it
+                raise
+            spark = builder.config("spark.driver.extraJavaOptions", BASE_OPTIONS).getOrCreate()
     except Exception as error:  # the JVM did not start, or the master cannot be reached
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise EngineError(f"Spark did not start on {master}: {first}; check --master and Java 17 ({JAVA_HINT})") from None
@@ -135,12 +148,18 @@ def _local_cores(master: str) -> int:
 
 def _ship_package(spark) -> None:
     """Send this dedup package to the executors (a cluster's Python may not have it)."""
+    spark.sparkContext.addPyFile(str(package_zip(Path(tempfile.mkdtemp(prefix="dedup-spark-")))))
+
+
+def package_zip(folder: Path) -> Path:
+    """FOLDER/dedup.zip: the Python modules of this dedup package, importable from the zip (on
+    executors that have an installed dedup, its compiled core still loads beside them)."""
     package = Path(__file__).resolve().parents[1]  # dedup/, this module being dedup/engines/spark.py
-    archive = Path(tempfile.mkdtemp(prefix="dedup-spark-")) / "dedup.zip"
+    archive = folder / "dedup.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for path in package.rglob("*.py"):
             z.write(path, Path("dedup") / path.relative_to(package))
-    spark.sparkContext.addPyFile(str(archive))
+    return archive
 
 
 def _keep(rdd):
@@ -369,41 +388,71 @@ def scan_spark(
     skip_bad: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
     spark=None,
+    driver_bytes: int = DRIVER_BYTES,
 ) -> SparkResult:
     """Scan ``corpus`` on Spark and write the result as Parquet tables in the folder ``out``.
 
     ``corpus`` is a local folder or file (read as the local engine reads it), or a Parquet or
     JSON Lines path, glob or URI that Spark reads (``config.text_field`` and ``id_field`` name
-    its columns). Raises CorpusError, DatabaseError or EngineError with a one-line message.
+    its columns). A local corpus of at most ``driver_bytes`` takes the driver path
+    (spark_driver.py: read on the executors, matched on the driver); a larger one or a dataset,
+    the distributed stages below. Raises CorpusError, DatabaseError or EngineError with a
+    one-line message.
     """
     corpus, out = str(corpus), str(out)
     _check_out(out)
     spark = spark or session(master)
     sc = spark.sparkContext
     run = Run(skip_bad=skip_bad, on_skip=on_skip)
-    timer, skipped = run.timer, run.skipped
-
-    # read, split, normalize, fingerprint
+    jobs = JobCount(sc)
     files: list[Path] = []
+    if not is_dataset(corpus):
+        files = list_files(os.path.abspath(corpus), on_error=run.on_listing_error, selection=config.selection)
+        if fits_driver(files, driver_bytes):
+            counts = scan_on_driver(spark, corpus, out, files, config, run, jobs.figures)
+            return SparkResult(out, counts, {**run.timer.timings, **jobs.figures()}, run.skipped)
+    counts = _scan_distributed(spark, corpus, out, files, config, run, jobs)
+    return SparkResult(out, counts, {**run.timer.timings, **jobs.figures()}, run.skipped)
+
+
+class JobCount:
+    """The Spark jobs and stages a scan started (its job group's), for ``runs.timings``: a
+    figure that must grow with the rounds of the components loop, never with the counts."""
+
+    def __init__(self, sc) -> None:
+        self.sc, self.group = sc, f"dedup-scan-{uuid.uuid4().hex}"
+        sc.setJobGroup(self.group, "dedup scan")
+
+    def figures(self) -> dict:
+        tracker = self.sc.statusTracker()
+        ids = tracker.getJobIdsForGroup(self.group)
+        infos = [tracker.getJobInfo(i) for i in ids]
+        return {"spark_jobs": len(ids), "spark_stages": sum(len(info.stageIds) for info in infos if info is not None)}
+
+
+def _scan_distributed(spark, corpus: str, out: str, files: list[Path], config: ScanConfig, run: Run, jobs: JobCount) -> dict:
+    """The scan as Spark stages over RDDs (the module's docstring); its counts."""
+    sc = spark.sparkContext
+    # read, split, normalize, fingerprint
     if is_dataset(corpus):
         root = corpus
         prepared = _read_dataset(spark, corpus, config).mapPartitions(functools.partial(_prepare_rows, config=config))
     else:
-        files = list_files(corpus, on_error=run.on_listing_error, selection=config.selection)
         root = str(Path(corpus).resolve())
         slices = max(1, min(len(files), sc.defaultParallelism * 4))
         prepared = sc.parallelize([str(f) for f in files], slices).mapPartitions(
-            functools.partial(_prepare_files, root=corpus, config=config)
+            functools.partial(_prepare_files, root=os.path.abspath(corpus), config=config)
         )
     prepared = _keep(prepared)
 
     stages = SparkStages(spark, corpus, out, files, config, run, prepared)
     counts = run.execute(stages)
     row = run.row(1, root, config, counts)
+    row["timings"] = {**row["timings"], **jobs.figures()}
     row.update({k: json.dumps(row[k], ensure_ascii=False, sort_keys=True) for k in ("counts", "timings", "skipped")})
     _write_table(spark, out, "runs", sc.parallelize([tuple(row.get(c) for c in table_columns("runs"))], 1))
     stages.unpersist()
-    return SparkResult(out, counts, timer.timings, skipped)
+    return counts
 
 
 class SparkStages:
@@ -730,7 +779,7 @@ def _store_stage(spark, out: str, corpus: str, files: list[Path], run: Run, conf
         "members": member_rows,
         "keys": key_rows,
         "checked": checked_rows,
-        "files": sc.parallelize(list(file_rows(files, Path(corpus), known)), 1),
+        "files": sc.parallelize(list(file_rows(files, Path(os.path.abspath(corpus)), known)), 1),
     }
     for name, rows in tables.items():
         _write_table(spark, out, name, rows)

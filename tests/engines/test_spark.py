@@ -1,7 +1,8 @@
 """The Spark engine (local[2]) against the local engine: the same tables, row for row.
 
-Spark starts once for the module (a JVM: several seconds); each scan costs about a minute on a
-2-core machine, so the module runs four of them and compares every table each time.
+Spark starts once for the module (a JVM: several seconds). A local corpus this small takes the
+driver path (spark_driver.py: seconds a scan); the distributed path costs about a minute a scan
+on a 2-core machine, so two tests force it (a Parquet dataset, and ``driver_bytes=-1``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.generate import generate
+from helpers import SCAN_TABLES as TABLES, assert_same_tables as assert_same, scan_tables as tables
 from dedup.apps.cli import cli
 from dedup.config import ScanConfig
 from dedup.store.import_parquet import import_parquet
@@ -22,19 +24,6 @@ from dedup.pipeline import scan
 pytestmark = pytest.mark.slow
 import pyspark  # noqa: F401, E402  make test installs the spark extra: a missing pyspark fails here, never skips
 
-# Every table a scan writes, as rows in a fixed order. runs differs by design (times).
-TABLES = {
-    "documents": "SELECT * FROM documents ORDER BY id",
-    "paragraphs": "SELECT * FROM paragraphs ORDER BY id",
-    "clusters": "SELECT * FROM clusters ORDER BY id",
-    "members": "SELECT * FROM members ORDER BY paragraph_id",
-    "passages": "SELECT * FROM passages ORDER BY id",
-    "keys": "SELECT * FROM keys ORDER BY id",
-    "checked": "SELECT * FROM checked ORDER BY a, b",
-    "files": "SELECT * FROM files ORDER BY source",
-}
-
-
 @pytest.fixture(scope="module")
 def spark():
     from dedup.engines.spark import session
@@ -42,22 +31,6 @@ def spark():
     spark = session("local[2]", shuffle_partitions=4)
     yield spark
     spark.stop()
-
-
-def tables(db: Path, only=TABLES) -> dict[str, list]:
-    conn = sqlite3.connect(db)
-    try:
-        return {name: conn.execute(TABLES[name]).fetchall() for name in only}
-    finally:
-        conn.close()
-
-
-def assert_same(local_db: Path, spark_db: Path, only=TABLES) -> None:
-    local, other = tables(local_db, only), tables(spark_db, only)
-    for name in only:
-        assert len(local[name]) == len(other[name]), name
-        for a, b in zip(local[name], other[name]):
-            assert a == b, f"{name}: local {a[:6]} != spark {b[:6]}"
 
 
 def test_seeds_through_the_cli_same_tables_and_show_stats_export_work(spark, seeds, tmp_path):
@@ -77,7 +50,10 @@ def test_seeds_through_the_cli_same_tables_and_show_stats_export_work(spark, see
     assert runner.invoke(cli, ["show", str(spark_db), "1"]).output == runner.invoke(cli, ["show", str(local_db), "1"]).output
     run = sqlite3.connect(spark_db).execute("SELECT config, timings FROM runs").fetchone()
     assert json.loads(run[0])["threshold"] == 0.6
-    assert {"read", "sign", "candidates", "verify", "components", "cluster", "expand", "store"} <= set(json.loads(run[1]))
+    timings = json.loads(run[1])
+    # the seeds fit the driver: read on the executors in one Spark job, matched on the driver
+    assert {"read", "sign", "candidates", "verify", "cluster", "store", "passages", "export"} <= set(timings)
+    assert (timings["spark_jobs"], timings["spark_stages"]) == (1, 1)
 
 
 def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
@@ -95,6 +71,49 @@ def test_generated_dump_with_jsonl_same_tables(spark, tmp_path):
     import_parquet(tmp_path / "out", tmp_path / "spark.db")
     assert result.counts["clusters"] > 50 and result.counts["verified_edges"] > 50  # a test that could fail
     assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+    # as many jobs as for the seeds: they do not grow with the counts
+    assert (result.timings["spark_jobs"], result.timings["spark_stages"]) == (1, 1)
+
+
+def test_driver_path_read_in_groups_gives_the_same_tables(spark, tmp_path, monkeypatch):
+    """A corpus of more than GROUP_BYTES is read by a Spark job a group of its files: the
+    batches still come back in corpus order."""
+    from dedup.engines import spark_driver
+    from dedup.engines.spark import scan_spark
+
+    generate(tmp_path / "gen", n_docs=60, seed=3)
+    corpus = tmp_path / "gen" / "docs"
+    total = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
+    monkeypatch.setattr(spark_driver, "GROUP_BYTES", total // 3 + 1)
+    monkeypatch.setattr("dedup.engines.local.GROUP_BYTES", total // 12)  # jobs of a few files, so that there are groups
+    scan(corpus, ScanConfig(), tmp_path / "local.db")
+    result = scan_spark(corpus, ScanConfig(), tmp_path / "out", spark=spark)
+    assert result.timings["spark_jobs"] == 3
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+
+
+def test_driver_path_skips_a_bad_record_as_the_local_engine_does(spark, seeds, tmp_path):
+    """A record that cannot be read is an error made on an executor: it comes back in corpus
+    order and is skipped (or stops the run) as the local engine's read stage decides."""
+    from dedup.engines.spark import scan_spark
+    from dedup.errors import CorpusError
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seed_files = sorted(seeds.glob("*.txt"))
+    for p in seed_files[:2]:
+        (corpus / p.name).write_bytes(p.read_bytes())
+    good = json.dumps({"id": "r1", "text": seed_files[0].read_text(encoding="utf-8")}, ensure_ascii=False)
+    (corpus / "001b_records.jsonl").write_text(good + '\n{"id": "r2", "text": \n' + good.replace('"r1"', '"r3"') + "\n", encoding="utf-8")
+    local = scan(corpus, ScanConfig(), tmp_path / "local.db", skip_bad=True)
+    assert local.skipped, "the bad record is skipped locally: the comparison could fail"
+    result = scan_spark(corpus, ScanConfig(), tmp_path / "out", spark=spark, skip_bad=True)
+    assert [(s.path, s.reason) for s in result.skipped] == [(s.path, s.reason) for s in local.skipped]
+    import_parquet(tmp_path / "out", tmp_path / "spark.db")
+    assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+    with pytest.raises(CorpusError, match="001b_records.jsonl"):
+        scan_spark(corpus, ScanConfig(), tmp_path / "out2", spark=spark)
 
 
 def test_parquet_dataset_input_same_clusters_as_the_jsonl(spark, seeds, tmp_path):
@@ -169,10 +188,29 @@ def test_licence_text_where_keys_follow_their_neighbours_same_tables(spark, tmp_
     corpus = write_corpus(tmp_path / "corpus", files)
     config = ScanConfig(split="blocks", containment=0.97)  # the case of test_cluster
     scan(corpus, config, tmp_path / "local.db")
-    scan_spark(corpus, config, tmp_path / "out", spark=spark)
+    result = scan_spark(corpus, config, tmp_path / "out", spark=spark, driver_bytes=-1)  # the distributed path, forced
+    assert "components" in result.timings and result.timings["spark_jobs"] > 1
     import_parquet(tmp_path / "out", tmp_path / "spark.db")
     moved = sqlite3.connect(tmp_path / "local.db").execute(
         "SELECT m.relation FROM members m JOIN paragraphs p ON p.id = m.paragraph_id JOIN documents d ON d.id = p.doc_id "
         "WHERE d.path = '3-program.txt'").fetchall()
     assert moved == [("near",)]  # a test that could fail: the rounds made it a partial copy of the stanza
     assert_same(tmp_path / "local.db", tmp_path / "spark.db")
+
+
+def test_the_shipped_package_imports_from_its_zip_and_finds_its_core_tables(tmp_path):
+    """Executors import dedup from the zip the engine ships; with an installed dedup beside it
+    (this venv's) the compiled core loads and its tables' cache is named from the modules'
+    sources, which must be read from the zip, not as files (they are not)."""
+    import subprocess
+    import sys
+
+    from dedup.engines.spark import package_zip
+
+    archive = package_zip(tmp_path)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import dedup.compiled as c; "
+            "assert '.zip' in c.__file__, c.__file__; print(c._cache_path().name); c.prepare()")
+    done = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.startswith("core-tables-")
+

@@ -30,7 +30,7 @@ from dedup.apps.cli import cli
 from dedup.apps.clean import clean_corpus
 from dedup.config import ScanConfig
 from dedup.sources.records import RecordFields
-from dedup.engines.local import _jobs
+from dedup.engines.local import corpus_jobs
 from dedup.pipeline import scan
 from dedup.sources.tabular import CsvBatch, ParquetBatch, cell_spans, csv_batches, parquet_batches, read_table
 
@@ -166,11 +166,11 @@ def test_a_big_file_is_cut_into_many_jobs_in_order(tmp_path, monkeypatch):
     one_group = write_parquet(tmp_path / "one.parquet", RECORDS, row_group_size=10_000)
     assert pq.ParquetFile(one_group).metadata.num_row_groups == 1
     for path in (one_group, write_csv(tmp_path / "one.csv", RECORDS)):
-        jobs = list(_jobs([path], tmp_path, ScanConfig()))
+        jobs = list(corpus_jobs([path], tmp_path, ScanConfig()))
         assert len(jobs) >= 10 and all(isinstance(j, (ParquetBatch, CsvBatch)) for j in jobs)
         docs = [d for job in jobs for d in job.documents(RecordFields())]
         assert [d.path for d in docs] == [r["id"] for r in RECORDS]
-    firsts = [j.first_row for j in _jobs([one_group], tmp_path, ScanConfig())]
+    firsts = [j.first_row for j in corpus_jobs([one_group], tmp_path, ScanConfig())]
     assert firsts[0] == 1 and firsts == sorted(set(firsts))
 
 

@@ -160,12 +160,9 @@ class LiveCorpus:
     duplicates: tuple[int, int]  # duplicate paragraphs and their characters (update.stored_duplicates)
     last_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ids of the keys the last append re-clustered (the new ones among them)
     candidates: PairValues | None = None  # with their containment (set by load_live)
-    # the pairs the joined rule makes copies (match/joined.py), as codes a << 32 | b, sorted
-    joined: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    # the neighbour pairs of match/joined.py, and how many paragraphs they were found in:
-    # an append adds those of its documents (pairs never cross documents; one met in two
-    # documents is kept twice, which gives the same triples)
-    neighbours: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    # the joined rule's state (match/joined.py, kept by engines/joined_live.py; None when the
+    # rule makes no partial copies), and how many paragraphs its neighbour pairs were found in
+    joined: object = None
     neighbours_of: int = 0
 
     def band_codes(self, pos: int) -> list[int]:
@@ -211,22 +208,41 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
         LayeredScores(scores), PairValues(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
         site_sizes(paras.paths), stored_duplicates(conn), candidates=PairValues(pairs, con),
     )
-    live.joined = _stored_joined(conn, live)
+    _start_joined(conn, live)
     return live
 
 
-def _stored_joined(conn, live: LiveCorpus) -> np.ndarray:
-    """The joined pairs' codes of a live corpus just loaded (``_joined_pairs``), found now, not
-    at the first write: the pairs never scored are scored on key texts read from ``conn``."""
+def _start_joined(conn, live: LiveCorpus) -> None:
+    """The joined rule's state of a live corpus just loaded (``joined_live.LiveJoined``), found
+    now, not at the first write: the pairs never scored are scored on key texts read from ``conn``."""
     from ..atomic import tmp_dir
+    from ..match.joined import neighbour_pairs
     from ..store.keystore import KeyStore
+    from .joined_live import LiveJoined
+    from .local import signed_position
     from .update import KeyTexts
 
+    keys, paras = live.keys, live.paras
+    live.neighbours_of = len(paras.key)
+    if live.config.containment <= 0:
+        return
+    para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
+    candidates, containment = live.candidates.arrays()
+    live.joined = LiveJoined(live.config.match_rule(), neighbour_pairs(para_node, paras.doc), candidates, containment, keys.set_sizes,
+                             live.edges.arrays()[0])
     store = KeyStore(tmp_dir(None), prefix=".dedup-live-keys-")  # removed by close()
     try:
-        return _joined_pairs(live, KeyTexts(conn, store), None)[2]
+        live.joined.start(_scorer(live, KeyTexts(conn, store), None), keys.set_sizes)
     finally:
         store.close()
+
+
+def _scorer(live: LiveCorpus, texts, writer):
+    """``update.stored_scorer`` of the live corpus's keys as they stand."""
+    from .update import stored_scorer
+
+    keys = live.keys
+    return stored_scorer(live.scores, texts, keys.ids[keys.signed], keys.set_sizes, live.config, writer)
 
 
 def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorpus:
@@ -447,8 +463,8 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         pairs, n_band = new_candidates(live, first)
         lost = lost_candidates(live, first)
     with timer.stage("verify"):
-        died, flipped = _verify_new(conn, writer, texts, live, pairs, lost)
-        joined, joined_jaccard, changed = _joined_again(live, texts, writer)
+        died, flipped, new = _verify_new(conn, writer, texts, live, pairs, lost)
+        joined, joined_jaccard, changed = _joined_again(live, texts, writer, new)
     with timer.stage("cluster"):
         edges, edge_jaccard = merge_edges(*live.edges.arrays(), joined, joined_jaccard, len(live.keys.signed))
         verified = _Verified(live.scores, edges, edge_jaccard, joined)
@@ -479,46 +495,39 @@ class _Verified:
     joined: np.ndarray  # match/joined.py's pairs, signed positions
 
 
-def _joined_again(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, set[int]]:
-    """The joined rule's pairs (match/joined.py) over the whole live corpus, as a full scan
-    finds them: (pairs (m, 2) of signed positions, their Jaccard, ids of the keys whose joined
-    pairs changed since ``live.joined``, which becomes them). The rule is not local to the new
-    keys: a new neighbour pair of old keys, a new candidate of an old half, or a half that now
-    has a copy of its own (and so loses its joined pairs) each changes pairs among old keys."""
-    joined, jaccard, codes = _joined_pairs(live, texts, writer)
-    moved = np.setxor1d(live.joined, codes)
-    live.joined = codes
-    changed = np.unique(np.concatenate((moved >> 32, moved & 0xFFFFFFFF)))
-    return joined, jaccard, set(live.keys.ids[live.keys.signed][changed].tolist())
-
-
-def _joined_pairs(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(joined pairs (m, 2) of signed positions, their Jaccard, their sorted codes) of the live
-    corpus; pairs scored for it are kept in ``live.scores`` (and stored by ``writer``)."""
-    from ..match.joined import joined_edges, neighbour_pairs
+def _joined_again(live: LiveCorpus, texts, writer, new: "_NewPairs") -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """The joined rule's pairs (match/joined.py) as a full scan finds them, judged again only
+    where this append can change them (engines/joined_live.py): (pairs (m, 2) of signed
+    positions, their Jaccard, ids of the keys whose joined pairs changed). Pairs scored for it
+    are kept in ``live.scores`` (and stored by ``writer``)."""
+    from ..match.joined import neighbour_pairs
     from .local import signed_position
-    from .update import stored_scorer
 
-    keys, config, paras = live.keys, live.config, live.paras
-    signed_ids = keys.ids[keys.signed]
-    candidates, containment = live.candidates.arrays()
-    score = stored_scorer(live.scores, texts, signed_ids, keys.set_sizes, config, writer)
-    para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
-    since = live.neighbours_of
-    if since < len(paras.key):  # distinct within the new documents; a pair met again gives the same triples
-        live.neighbours = np.concatenate((live.neighbours, neighbour_pairs(para_node[since:], paras.doc[since:])))
-    live.neighbours_of = len(paras.key)
-    edges, _ = live.edges.arrays()
-    joined, jaccard, _ = joined_edges(config.match_rule(), score, keys.set_sizes, para_node, paras.doc, candidates, containment, edges,
-                                      live.neighbours)
-    codes = np.sort((joined[:, 0].astype(np.int64) << 32) | joined[:, 1].astype(np.int64))
-    return joined, jaccard, codes
+    keys, paras = live.keys, live.paras
+    since, live.neighbours_of = live.neighbours_of, len(paras.key)
+    if live.joined is None:
+        return np.zeros((0, 2), np.int64), np.zeros(0), set()
+    para_node = signed_position(len(keys.ids), keys.signed)[paras.key[since:]]
+    score = _scorer(live, texts, writer)
+    joined, changed = live.joined.update(score, keys.set_sizes, neighbour_pairs(para_node, paras.doc[since:]), new.pairs, new.containment,
+                                        new.lost, live.edges.arrays()[0])
+    jaccard = score(joined[:, 0], joined[:, 1])[0] if len(joined) else np.zeros(0)
+    return joined, jaccard, set(keys.ids[keys.signed][changed].tolist())
 
 
-def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) -> tuple[list, set[int]]:
+@dataclass
+class _NewPairs:
+    """The candidate pairs an append found (signed positions, with their containment) and lost."""
+
+    pairs: np.ndarray
+    containment: np.ndarray
+    lost: np.ndarray
+
+
+def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) -> tuple[list, set[int], _NewPairs]:
     """Verify stage: score the new candidate pairs never scored, mark them live in ``checked``
     and the lost ones not, and bring the live edges up to date; returns (lost pairs' codes,
-    ids of the keys of pairs whose candidacy flipped)."""
+    ids of the keys of pairs whose candidacy flipped, the new and lost pairs)."""
     from ..match.verify import KeySets
 
     keys = live.keys
@@ -543,7 +552,7 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     live.candidates.delta.update(zip(((at[:, 0] << 32) | at[:, 1]).tolist(), con.tolist()))
     live.candidates.drop(((lost_at[:, 0] << 32) | lost_at[:, 1]).tolist())
     flipped = np.concatenate((born, died))
-    return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist())
+    return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()), _NewPairs(at, con, lost_at)
 
 
 def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int]:

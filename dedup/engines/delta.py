@@ -471,10 +471,11 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
     with timer.stage("store"):
         before, was = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
+        flags_before = _flags_of_touched(conn)
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
         after, now = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
         live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
-        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents])
+        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], flags_before)
     with timer.stage("passages"):
         n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters)
     live.last_written = live.keys.ids[reclustered.dirty]
@@ -555,10 +556,21 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()), _NewPairs(at, con, lost_at)
 
 
-def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int]:
+def _flags_of_touched(conn) -> dict[int, int]:
+    """The boilerplate flag of each cluster holding a paragraph of the keys in ``append_keys``
+    (``_duplicates_of``), before the store stage replaces those clusters."""
+    return dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT DISTINCT cluster_id FROM paragraphs "
+                             "WHERE key_id IN (SELECT id FROM append_keys) AND cluster_id IS NOT NULL)"))
+
+
+def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], flags_before: dict[int, int]) -> set[int]:
     """Decide the boilerplate flag again where it can have changed: the clusters of the
     re-clustered keys (temp table ``dirty_keys``), and those in enough documents to be a site's
-    furniture in a site the new documents grew; returns the clusters whose flag flipped."""
+    furniture in a site the new documents grew; returns the clusters whose flag flipped, judged
+    against the flag before the append (``flags_before``, of the clusters the store stage
+    replaced: a cluster written again holds the default flag until now, and one that was
+    furniture before and is still was realigned in every document of it for nothing). A cluster
+    that is new (its id unknown before) flips nothing: all its member rows changed."""
     from collections import Counter
 
     from ..match.boilerplate import MIN_DOCS, MIN_SITE_DOCS, SITE_SHARE, corpus_boilerplate, site_keys
@@ -572,9 +584,10 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int
     rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
     furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
-    flipped = {c for c, f in flags.items() if f != int(c in furniture)}
-    conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c in flipped])
-    return flipped
+    conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
+    written = {c for (c,) in conn.execute("SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    old = {c: (flags_before.get(c) if c in written else f) for c, f in flags.items()}
+    return {c for c, f in old.items() if f is not None and f != int(c in furniture)}
 
 
 def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int]) -> int:

@@ -21,7 +21,9 @@ a lookup does not reflect (it still reports the copy).
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +98,7 @@ class StoredIndex:
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
         open_existing(self.db_path).conn.close()  # a clear error for a missing or foreign file
+        self._kept = KeptConnections(self.db_path)  # shared with the indexes ``advanced`` makes
         conn = self._connect()
         try:
             conn.execute("BEGIN")
@@ -186,14 +189,14 @@ class StoredIndex:
         ``within=False`` leaves out repeats inside the paragraphs themselves (``filter`` finds
         those with its own index of the stream)."""
         signed = sign_for_lookup(keys, self.config)
-        conn = self._connect()
+        conn = self._kept.get()
         try:
             conn.execute("BEGIN")  # one snapshot for every read of this query
             if conn.execute("SELECT max(id) FROM runs").fetchone()[0] != self.run_id:
                 raise StaleIndex(self.db_path)
             answers = [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
         finally:
-            conn.close()
+            conn.rollback()
         return self._within(paragraphs, keys, answers) if within else answers
 
     def _within(self, paragraphs: list, keys: list[str], answers: list[ParagraphAnswer]) -> list[ParagraphAnswer]:
@@ -299,6 +302,25 @@ _CANONICALS = """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end F
 
 
 OVERLAY_MAX = 1 << 15  # changes an overlay or a postings delta holds before it is folded in
+
+
+class KeptConnections:
+    """A read-only connection per thread, kept between queries (opening and closing one cost
+    a query ~0.1 ms), opened again when the path names another file than the one it holds (a
+    database replaced whole from outside, which the query must see to find its index stale)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        st = os.stat(self.path)
+        held = getattr(self.local, "held", None)
+        if held is None or held[1] != (st.st_dev, st.st_ino):
+            if held is not None:
+                held[0].close()
+            held = self.local.held = (connect_read_only(self.path), (st.st_dev, st.st_ino))
+        return held[0]
 
 
 class Overlay:

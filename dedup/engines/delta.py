@@ -470,10 +470,11 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         verified = _Verified(live.scores, edges, edge_jaccard, joined)
         reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
     with timer.stage("store"):
-        before, was = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
-        flags_before = _flags_of_touched(conn)
+        _temp_ids(conn, "append_keys", set(live.keys.ids[reclustered.dirty].tolist()))
+        was, before = _member_rows(conn)
+        flags_before = _flags_of(conn, {row[0] for row in was.values()} - {None})
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
-        after, now = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
+        now, after = _member_rows(conn)
         live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
         flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], flags_before)
     with timer.stage("passages"):
@@ -556,11 +557,11 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()), _NewPairs(at, con, lost_at)
 
 
-def _flags_of_touched(conn) -> dict[int, int]:
-    """The boilerplate flag of each cluster holding a paragraph of the keys in ``append_keys``
-    (``_duplicates_of``), before the store stage replaces those clusters."""
-    return dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT DISTINCT cluster_id FROM paragraphs "
-                             "WHERE key_id IN (SELECT id FROM append_keys) AND cluster_id IS NOT NULL)"))
+def _flags_of(conn, clusters: set[int]) -> dict[int, int]:
+    """The boilerplate flag of ``clusters`` (those of the touched paragraphs, before the store
+    stage replaces them)."""
+    _temp_ids(conn, "flag_clusters", clusters)
+    return dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM flag_clusters)"))
 
 
 def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], flags_before: dict[int, int]) -> set[int]:
@@ -637,12 +638,21 @@ def _temp_ids(conn, name: str, ids: set[int]) -> None:
     conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
 
 
-def _member_rows(conn) -> dict[int, tuple]:
-    """Member rows of the paragraphs of the keys in ``append_keys`` (see ``_duplicates_of``):
-    paragraph id -> (cluster, relation, similarity, containment, document)."""
-    return {row[0]: row[1:] for row in conn.execute(
-        """SELECT p.id, m.cluster_id, m.relation, m.similarity, m.containment, p.doc_id FROM paragraphs p
-           LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.key_id IN (SELECT id FROM append_keys)""")}
+def _member_rows(conn) -> tuple[dict[int, tuple], tuple[int, int]]:
+    """Member rows of the paragraphs of the keys in ``append_keys`` (the re-clustered ones):
+    paragraph id -> (cluster, relation, similarity, containment, document); and the duplicate
+    paragraphs among them with their characters. Those paragraphs are every member of the
+    clusters they are in, before the store stage and after it: a cluster lies inside one
+    component of the edges (each member has an edge, or a joined pair, to its canonical), and
+    the re-clustered keys are whole components, with both ends of every edge lost."""
+    rows, n, chars = {}, 0, 0
+    for pid, *row, length in conn.execute(
+            """SELECT p.id, m.cluster_id, m.relation, m.similarity, m.containment, p.doc_id, p.char_end - p.char_start FROM paragraphs p
+               LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.key_id IN (SELECT id FROM append_keys)"""):
+        rows[pid] = tuple(row)
+        if row[1] is not None and row[1] != "canonical":
+            n, chars = n + 1, chars + length
+    return rows, (n, chars)
 
 
 def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int, n_edges: int) -> dict:
@@ -660,16 +670,3 @@ def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, rec
         verified_edges=n_edges, bands=b, rows=r, files_read=0, files_deleted=0, documents_added=documents_added,
         changes=changes, reclustered_keys=reclustered, skipped=len(run.skipped),
     )
-
-
-def _duplicates_of(conn, key_ids: np.ndarray) -> tuple[int, int]:
-    """(duplicate paragraphs, their characters) of the clusters holding a paragraph of these keys."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS append_keys (id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM append_keys")
-    conn.executemany("INSERT INTO append_keys VALUES (?)", ((int(k),) for k in key_ids))
-    n, chars = conn.execute(
-        """SELECT count(*), coalesce(sum(p.char_end - p.char_start), 0) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id
-           WHERE m.relation != 'canonical' AND m.cluster_id IN (
-               SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM append_keys) AND cluster_id IS NOT NULL)"""
-    ).fetchone()
-    return n, chars

@@ -470,13 +470,11 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         verified = _Verified(live.scores, edges, edge_jaccard, joined)
         reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
     with timer.stage("store"):
-        _temp_ids(conn, "append_keys", set(live.keys.ids[reclustered.dirty].tolist()))
-        was, before = _member_rows(conn)
-        flags_before = _flags_of(conn, {row[0] for row in was.values()} - {None})
-        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
-        now, after = _member_rows(conn)
-        live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
-        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], flags_before)
+        seen: dict = {}
+        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen)
+        was, now, more = _changed_rows(conn, seen["was"], seen["now"])
+        live.duplicates = tuple(n + d for n, d in zip(live.duplicates, more))
+        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen["flags"])
     with timer.stage("passages"):
         n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters)
     live.last_written = live.keys.ids[reclustered.dirty]
@@ -557,13 +555,6 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()), _NewPairs(at, con, lost_at)
 
 
-def _flags_of(conn, clusters: set[int]) -> dict[int, int]:
-    """The boilerplate flag of ``clusters`` (those of the touched paragraphs, before the store
-    stage replaces them)."""
-    _temp_ids(conn, "flag_clusters", clusters)
-    return dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM flag_clusters)"))
-
-
 def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], flags_before: dict[int, int]) -> set[int]:
     """Decide the boilerplate flag again where it can have changed: the clusters of the
     re-clustered keys (temp table ``dirty_keys``), and those in enough documents to be a site's
@@ -593,7 +584,7 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], flags_befo
 
 def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int]) -> int:
     """Align again the pairs of documents whose passages can have changed, given the member
-    rows of the touched paragraphs before and after (``_member_rows``) and the clusters whose
+    rows the append changed, before and after (``_changed_rows``), and the clusters whose
     boilerplate flag ``flipped``. A pair's passages are a function of its two documents'
     member rows, so a pair changes only when one side, ``touched``, has a changed row, and
     the other holds a member of a cluster such a row was or is in (``changed``); of those,
@@ -638,21 +629,24 @@ def _temp_ids(conn, name: str, ids: set[int]) -> None:
     conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
 
 
-def _member_rows(conn) -> tuple[dict[int, tuple], tuple[int, int]]:
-    """Member rows of the paragraphs of the keys in ``append_keys`` (the re-clustered ones):
-    paragraph id -> (cluster, relation, similarity, containment, document); and the duplicate
-    paragraphs among them with their characters. Those paragraphs are every member of the
-    clusters they are in, before the store stage and after it: a cluster lies inside one
-    component of the edges (each member has an edge, or a joined pair, to its canonical), and
-    the re-clustered keys are whole components, with both ends of every edge lost."""
-    rows, n, chars = {}, 0, 0
-    for pid, *row, length in conn.execute(
-            """SELECT p.id, m.cluster_id, m.relation, m.similarity, m.containment, p.doc_id, p.char_end - p.char_start FROM paragraphs p
-               LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.key_id IN (SELECT id FROM append_keys)"""):
-        rows[pid] = tuple(row)
-        if row[1] is not None and row[1] != "canonical":
-            n, chars = n + 1, chars + length
-    return rows, (n, chars)
+def _changed_rows(conn, was: dict[int, tuple], now: dict[int, tuple]) -> tuple[dict, dict, tuple[int, int]]:
+    """The member rows the store stage changed (``store_clusters``' ``seen``), before and after,
+    as paragraph id -> (cluster, relation, similarity, containment, document), and how many
+    duplicate paragraphs and characters they added. Only changed rows: the replaced clusters
+    hold every member row of the re-clustered keys' paragraphs, before and after (a cluster lies
+    inside one component of the edges, each member with an edge or a joined pair to its
+    canonical, and the re-clustered keys are whole components with both ends of every edge
+    lost), so a cluster of thousands of copies that gains one reads and counts one row."""
+    _temp_ids(conn, "changed_paragraphs", set(was) | set(now))
+    where = {pid: (doc, length) for pid, doc, length in conn.execute(
+        "SELECT id, doc_id, char_end - char_start FROM paragraphs WHERE id IN (SELECT id FROM changed_paragraphs)")}
+    shaped = [{pid: (cluster, relation, sim, con, where[pid][0]) for pid, (cluster, sim, relation, con) in rows.items()} for rows in (was, now)]
+    n = chars = 0
+    for side, rows in ((-1, shaped[0]), (1, shaped[1])):
+        for pid, row in rows.items():
+            if row[1] != "canonical":
+                n, chars = n + side, chars + side * where[pid][1]
+    return shaped[0], shaped[1], (n, chars)
 
 
 def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int, n_edges: int) -> dict:

@@ -826,9 +826,12 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
 
 
 def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", reclustered: Reclustered, removed: Removed,
-                   run_id: int, config: ScanConfig) -> list[tuple]:
+                   run_id: int, config: ScanConfig, seen: dict | None = None) -> list[tuple]:
     """Store stage: replace the clusters of the dirty keys, keeping the ids of clusters whose
-    canonical stays (``keep_ids``); returns the ``changes`` rows written."""
+    canonical stays (``keep_ids``); returns the ``changes`` rows written. ``seen``, when given,
+    gets what an append reads back (delta.py): the member rows that changed, before (``was``)
+    and after (``now``), paragraph id -> (cluster, similarity, relation, containment), and the
+    boilerplate flag of every replaced cluster before (``flags``)."""
     from .local import expand_clusters
 
     dirty = reclustered.dirty
@@ -852,12 +855,21 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
     owner = {name(pid): cid for pid, cid, *_ in built.members}
     used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
     mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
-    was_in = dict(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM replaced)"))
-    now_in = {pid: mapping[cid] for pid, cid, *_ in built.members}
-    conn.execute("DELETE FROM members WHERE cluster_id IN (SELECT id FROM replaced)")
+    was_rows = {row[0]: row for row in conn.execute(
+        "SELECT paragraph_id, cluster_id, similarity, relation, containment FROM members WHERE cluster_id IN (SELECT id FROM replaced)")}
+    was_in = {pid: row[1] for pid, row in was_rows.items()}
+    now_rows = {pid: (pid, mapping[cid], *rest) for pid, cid, *rest in built.members}
+    now_in = {pid: row[1] for pid, row in now_rows.items()}
+    # member rows written only where they change: a cluster of thousands of exact copies that
+    # gains one keeps the others' rows (and their pages out of the commit)
+    if seen is not None:
+        seen["was"] = {pid: row[1:] for pid, row in was_rows.items() if now_rows.get(pid) != row}
+        seen["now"] = {pid: row[1:] for pid, row in now_rows.items() if was_rows.get(pid) != row}
+        seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
+    conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid, row in was_rows.items() if now_rows.get(pid) != row))
     conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
     writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))
-    writer.insert("members", ((pid, mapping[cid], *rest) for pid, cid, *rest in built.members))
+    writer.insert("members", (row for pid, row in now_rows.items() if was_rows.get(pid) != row))
     # paragraph rows hold their text: write only those whose cluster id changes
     conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
     conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))

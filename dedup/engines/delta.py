@@ -164,6 +164,11 @@ class LiveCorpus:
     # rule makes no partial copies), and how many paragraphs its neighbour pairs were found in
     joined: object = None
     neighbours_of: int = 0
+    # clusters, boilerplate clusters, and at least as many documents as any cluster has
+    # (kept through appends, so that no append reads the whole clusters table)
+    n_clusters: int = 0
+    n_furniture: int = 0
+    most_docs: int = 0
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -209,6 +214,8 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
         site_sizes(paras.paths), stored_duplicates(conn), candidates=PairValues(pairs, con),
     )
     _start_joined(conn, live)
+    live.n_clusters, live.n_furniture, live.most_docs = conn.execute(
+        "SELECT count(*), coalesce(sum(boilerplate), 0), coalesce(max(n_documents), 0) FROM clusters").fetchone()
     return live
 
 
@@ -474,7 +481,7 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen)
         was, now, more = _changed_rows(conn, seen["was"], seen["now"])
         live.duplicates = tuple(n + d for n, d in zip(live.duplicates, more))
-        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen["flags"])
+        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen)
     with timer.stage("passages"):
         n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters)
     live.last_written = live.keys.ids[reclustered.dirty]
@@ -555,29 +562,32 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()), _NewPairs(at, con, lost_at)
 
 
-def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], flags_before: dict[int, int]) -> set[int]:
-    """Decide the boilerplate flag again where it can have changed: the clusters of the
-    re-clustered keys (temp table ``dirty_keys``), and those in enough documents to be a site's
-    furniture in a site the new documents grew; returns the clusters whose flag flipped, judged
-    against the flag before the append (``flags_before``, of the clusters the store stage
-    replaced: a cluster written again holds the default flag until now, and one that was
+def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], seen: dict) -> set[int]:
+    """Decide the boilerplate flag again where it can have changed: the clusters the store
+    stage wrote (``seen``, see ``update.store_clusters``), and those in enough documents to be a
+    site's furniture in a site the new documents grew; returns the clusters whose flag flipped,
+    judged against the flag before the append (``seen["flags"]``, of the clusters the store
+    stage replaced: a cluster written again holds the default flag until now, and one that was
     furniture before and is still was realigned in every document of it for nothing). A cluster
-    that is new (its id unknown before) flips nothing: all its member rows changed."""
+    that is new (its id unknown before) flips nothing: all its member rows changed. Keeps the
+    live counts of clusters and boilerplate clusters."""
     from collections import Counter
 
     from ..match.boilerplate import MIN_DOCS, MIN_SITE_DOCS, SITE_SHARE, corpus_boilerplate, site_keys
 
+    flags_before, written = seen["flags"], seen["written"]
+    live.most_docs = max(live.most_docs, seen["most_docs"])
     sizes, grown = live.site_sizes, Counter(k for path in new_paths for k in site_keys(path))
     bounds = [max(MIN_DOCS, SITE_SHARE * (sizes[k] - n if sizes[k] - n >= MIN_SITE_DOCS else sizes[k])) for k, n in grown.items() if sizes[k] >= MIN_SITE_DOCS]
-    conn.execute("CREATE TEMP TABLE decide (id INTEGER PRIMARY KEY)")
-    conn.execute("INSERT OR IGNORE INTO decide SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")
-    if bounds:
+    _temp_ids(conn, "decide", written)
+    if bounds and min(bounds) <= live.most_docs:
         conn.execute("INSERT OR IGNORE INTO decide SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))
     rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
     furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
     conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
-    written = {c for (c,) in conn.execute("SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    live.n_clusters += len(written) - len(flags_before)
+    live.n_furniture += sum(int(c in furniture) - f for c, f in flags.items()) - sum(flags_before.values())
     old = {c: (flags_before.get(c) if c in written else f) for c, f in flags.items()}
     return {c for c, f in old.items() if f is not None and f != int(c in furniture)}
 
@@ -654,7 +664,7 @@ def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, rec
     from ..run import scan_counts
 
     paras, keys = live.paras, live.keys
-    n_clusters, n_furniture = conn.execute("SELECT count(*), coalesce(sum(boilerplate), 0) FROM clusters").fetchone()
+    n_clusters, n_furniture = live.n_clusters, live.n_furniture
     duplicates, duplicate_chars = live.duplicates
     b, r = live.config.lsh_bands()
     return scan_counts(

@@ -830,8 +830,9 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
     """Store stage: replace the clusters of the dirty keys, keeping the ids of clusters whose
     canonical stays (``keep_ids``); returns the ``changes`` rows written. ``seen``, when given,
     gets what an append reads back (delta.py): the member rows that changed, before (``was``)
-    and after (``now``), paragraph id -> (cluster, similarity, relation, containment), and the
-    boilerplate flag of every replaced cluster before (``flags``)."""
+    and after (``now``), paragraph id -> (cluster, similarity, relation, containment), the
+    boilerplate flag of every replaced cluster before (``flags``), the ids of the clusters
+    written (``written``, flag 0 until decided) and the most documents one of them has."""
     from .local import expand_clusters
 
     dirty = reclustered.dirty
@@ -866,6 +867,8 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
         seen["was"] = {pid: row[1:] for pid, row in was_rows.items() if now_rows.get(pid) != row}
         seen["now"] = {pid: row[1:] for pid, row in now_rows.items() if was_rows.get(pid) != row}
         seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
+        seen["written"] = {mapping[row[0]] for row in built.clusters}
+        seen["most_docs"] = max((row[3] for row in built.clusters), default=0)
     conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid, row in was_rows.items() if now_rows.get(pid) != row))
     conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
     writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))

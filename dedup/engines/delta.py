@@ -169,6 +169,9 @@ class LiveCorpus:
     n_clusters: int = 0
     n_furniture: int = 0
     most_docs: int = 0
+    # the cluster of every key (index in ``keys``; -1: none): all paragraphs of a key are in one
+    cluster_of_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    sites: object = None  # boilerplate.SitesOf of the documents (set by load_live)
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -216,6 +219,12 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
     _start_joined(conn, live)
     live.n_clusters, live.n_furniture, live.most_docs = conn.execute(
         "SELECT count(*), coalesce(sum(boilerplate), 0), coalesce(max(n_documents), 0) FROM clusters").fetchone()
+    from ..match.boilerplate import SitesOf
+
+    live.sites = SitesOf(paras.paths)  # the same list, which appends grow in place
+    live.cluster_of_key = np.full(len(keys.ids), -1, dtype=np.int64)
+    rows = np.array(conn.execute("SELECT key_id, cluster_id FROM paragraphs WHERE cluster_id IS NOT NULL").fetchall(), dtype=np.int64).reshape(-1, 2)
+    live.cluster_of_key[np.fromiter((live.index_of_id[k] for k in rows[:, 0].tolist()), dtype=np.int64, count=len(rows))] = rows[:, 1]
     return live
 
 
@@ -478,8 +487,10 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
     with timer.stage("store"):
         seen: dict = {}
-        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen)
+        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen, _replaced(live, reclustered.dirty))
         was, now, more = _changed_rows(conn, seen["was"], seen["now"])
+        live.cluster_of_key[reclustered.dirty] = -1
+        live.cluster_of_key[list(seen["cluster_of_key"])] = list(seen["cluster_of_key"].values())
         live.duplicates = tuple(n + d for n, d in zip(live.duplicates, more))
         flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen)
     with timer.stage("passages"):
@@ -583,7 +594,7 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], seen: dict
     if bounds and min(bounds) <= live.most_docs:
         conn.execute("INSERT OR IGNORE INTO decide SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))
     rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
-    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes)
+    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes, live.sites)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
     conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
     live.n_clusters += len(written) - len(flags_before)
@@ -637,6 +648,14 @@ def _temp_ids(conn, name: str, ids: set[int]) -> None:
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
     conn.execute(f"DELETE FROM {name}")
     conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
+
+
+def _replaced(live: LiveCorpus, dirty: np.ndarray) -> set[int]:
+    """The clusters of the dirty keys' paragraphs before the store stage (``cluster_of_key``,
+    grown to the new keys first, which are in none); the store stage's ``cluster_of_key``
+    brings it up to date after."""
+    live.cluster_of_key = grown(live.cluster_of_key, np.full(len(live.keys.ids) - len(live.cluster_of_key), -1))
+    return set(live.cluster_of_key[dirty].tolist()) - {-1}
 
 
 def _changed_rows(conn, was: dict[int, tuple], now: dict[int, tuple]) -> tuple[dict, dict, tuple[int, int]]:

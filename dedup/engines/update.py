@@ -826,13 +826,15 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
 
 
 def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", reclustered: Reclustered, removed: Removed,
-                   run_id: int, config: ScanConfig, seen: dict | None = None) -> list[tuple]:
+                   run_id: int, config: ScanConfig, seen: dict | None = None, replaced: set[int] | None = None) -> list[tuple]:
     """Store stage: replace the clusters of the dirty keys, keeping the ids of clusters whose
     canonical stays (``keep_ids``); returns the ``changes`` rows written. ``seen``, when given,
     gets what an append reads back (delta.py): the member rows that changed, before (``was``)
     and after (``now``), paragraph id -> (cluster, similarity, relation, containment), the
     boilerplate flag of every replaced cluster before (``flags``), the ids of the clusters
-    written (``written``, flag 0 until decided) and the most documents one of them has."""
+    written (``written``, flag 0 until decided), the most documents one of them has, and the
+    cluster of every dirty key now (``cluster_of_key``, key index -> id). ``replaced``: the
+    clusters of the dirty keys' paragraphs, when the caller knows them (else read here)."""
     from .local import expand_clusters
 
     dirty = reclustered.dirty
@@ -841,8 +843,10 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
     built = expand_clusters(config, paras, subset, reclustered.para_rank, keys.key_len, reclustered.assignment, reclustered.best_para)
     conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
-    replaced = removed.clusters | {c for (c,) in conn.execute(
-        "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    if replaced is None:
+        replaced = {c for (c,) in conn.execute(
+            "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    replaced = removed.clusters | replaced
     conn.execute("CREATE TEMP TABLE replaced (id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO replaced VALUES (?)", [(c,) for c in replaced])
     old = {**_canonical_names(conn, "c.id IN (SELECT id FROM replaced)"), **{c: n for c, n in removed.names.items() if c in replaced}}
@@ -869,6 +873,7 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
         seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
         seen["written"] = {mapping[row[0]] for row in built.clusters}
         seen["most_docs"] = max((row[3] for row in built.clusters), default=0)
+        seen["cluster_of_key"] = {int(paras.key[position_of[pid]]): mapping[cid] for pid, cid, *_ in built.members}
     conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid, row in was_rows.items() if now_rows.get(pid) != row))
     conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
     writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))

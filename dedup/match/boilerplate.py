@@ -186,11 +186,13 @@ def _site_furniture(pair_cluster: np.ndarray, pair_doc: np.ndarray, k: int, site
     return found
 
 
-def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int], sizes: Mapping[str, int] | None = None) -> set[int]:
+def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int], sizes: Mapping[str, int] | None = None,
+                       sites: "SitesOf | None" = None) -> set[int]:
     """The boilerplate clusters of a corpus held as arrays in corpus order (``local.Paragraphs``:
     ``doc`` non-decreasing, ``length``, ``ids``, ``paths``), given every member as a paragraph id
     and its cluster id: the one call of the local engine, ``dedup.deduplicate`` and updates.
-    ``sizes``: ``site_sizes(paras.paths)`` when the caller keeps it."""
+    ``sizes``: ``site_sizes(paras.paths)`` when the caller keeps it; ``sites``: a ``SitesOf``
+    of ``paras.paths`` when the caller keeps one (appends ask for the same documents again)."""
     pids = np.asarray(member_paragraphs, dtype=np.int64)
     if not len(pids):
         return set()
@@ -202,7 +204,21 @@ def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters:
     doc_chars = np.bincount(paras.doc, weights=paras.length, minlength=n_docs + 1).astype(np.int64)
     members = Members(np.asarray(member_clusters, dtype=np.int64), doc, at - first[doc], paras.length[at], doc_paragraphs[doc], doc_chars[doc])
     involved = np.unique(doc).tolist()
-    return find_boilerplate(members, {d: site_keys(paras.paths[d - 1]) for d in involved}, site_sizes(paras.paths) if sizes is None else sizes)
+    sites_of = sites if sites is not None else {d: site_keys(paras.paths[d - 1]) for d in involved}
+    return find_boilerplate(members, sites_of, site_sizes(paras.paths) if sizes is None else sizes)
+
+
+class SitesOf(dict):
+    """Document position (1-based, in ``paths``) -> its ``site_keys``, found when first asked
+    and kept (``paths`` may grow: a position once asked never changes its path)."""
+
+    def __init__(self, paths: Sequence[str]):
+        super().__init__()
+        self.paths = paths
+
+    def __missing__(self, d: int) -> tuple[str, ...]:
+        keys = self[d] = site_keys(self.paths[d - 1])
+        return keys
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

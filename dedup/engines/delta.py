@@ -172,6 +172,7 @@ class LiveCorpus:
     # the cluster of every key (index in ``keys``; -1: none): all paragraphs of a key are in one
     cluster_of_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     sites: object = None  # boilerplate.SitesOf of the documents (set by load_live)
+    ranks: tuple | None = None  # local.key_ranks of the corpus, kept under the first policy
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -484,7 +485,8 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
     with timer.stage("cluster"):
         edges, edge_jaccard = merge_edges(*live.edges.arrays(), joined, joined_jaccard, len(live.keys.signed))
         verified = _Verified(live.scores, edges, edge_jaccard, joined)
-        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
+        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id,
+                                _key_ranks(live))
     with timer.stage("store"):
         seen: dict = {}
         changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen, _replaced(live, reclustered.dirty))
@@ -648,6 +650,34 @@ def _temp_ids(conn, name: str, ids: set[int]) -> None:
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
     conn.execute(f"DELETE FROM {name}")
     conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
+
+
+def _key_ranks(live: LiveCorpus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``local.key_ranks`` of the live corpus. Under the first policy they are kept and grown:
+    a paragraph's rank is its position, the new paragraphs come last, so no old rank moves, an
+    old key keeps its best paragraph and a new key's is its first; under the other policies
+    a new paragraph can outrank old ones, and they are found again."""
+    from .local import key_ranks
+
+    paras, keys = live.paras, live.keys
+    if live.config.canonical != "first" or live.ranks is None:
+        ranks = key_ranks(live.config.canonical, paras, keys.key_len)
+        live.ranks = ranks if live.config.canonical == "first" else None
+        return ranks
+    para_rank, key_rank, best_para = live.ranks
+    start, n_keys = len(para_rank), len(key_rank)
+    new = np.arange(start, len(paras.key), dtype=np.int64)
+    para_rank = grown(para_rank, new)
+    key_rank = grown(key_rank, np.full(len(keys.ids) - n_keys, np.iinfo(np.int64).max))
+    best_para = grown(best_para, np.full(len(keys.ids) - n_keys, -1))
+    key = paras.key[new]
+    held, first_at = np.unique(key[key >= 0], return_index=True)
+    at = new[key >= 0][first_at]
+    fresh = key_rank[held] == np.iinfo(np.int64).max  # an old key has a paragraph before every new one
+    key_rank[held[fresh]] = at[fresh]
+    best_para[held[fresh]] = at[fresh]
+    live.ranks = (para_rank, key_rank, best_para)
+    return live.ranks
 
 
 def _replaced(live: LiveCorpus, dirty: np.ndarray) -> set[int]:

@@ -778,10 +778,11 @@ class Reclustered:
 
 
 def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", verified: Verified, seeds: set[int],
-              config: ScanConfig, index_of_id: dict[int, int] | None = None) -> Reclustered:
+              config: ScanConfig, index_of_id: dict[int, int] | None = None, ranks: tuple | None = None) -> Reclustered:
     """Cluster stage: cluster again the keys connected to ``seeds`` (ids of keys the change
     touched), scoring pairs among them from the stored scores where there are any.
-    ``index_of_id``: keys.id -> index in ``keys``, when the caller keeps it."""
+    ``index_of_id``: keys.id -> index in ``keys``, and ``ranks``: ``local.key_ranks`` of the
+    corpus, when the caller keeps them."""
     from .local import assign_keys, key_ranks
     from ..match.joined import with_joined
     from ..match.verify import KeySets
@@ -817,7 +818,7 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
         _, j, c = scores.lookup(pair_codes)
         return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
 
-    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)
+    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len) if ranks is None else ranks
     count = np.bincount(paras.key[paras.key >= 0], minlength=len(keys.ids))
     joined = verified.joined[in_dirty[verified.joined[:, 0]]] if len(verified.joined) else verified.joined
     match_joined = with_joined(match, local[joined], len(sub))
@@ -856,14 +857,15 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
         p = position_of[pid]
         return paras.paths[paras.doc[p] - 1], keys.fps[paras.key[p]]
 
+    members = list(built.members)  # read once: each read makes every row again
     canonical = {row[0]: name(row[1]) for row in built.clusters}
-    owner = {name(pid): cid for pid, cid, *_ in built.members}
+    owner = {name(pid): cid for pid, cid, *_ in members}
     used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
     mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
     was_rows = {row[0]: row for row in conn.execute(
         "SELECT paragraph_id, cluster_id, similarity, relation, containment FROM members WHERE cluster_id IN (SELECT id FROM replaced)")}
     was_in = {pid: row[1] for pid, row in was_rows.items()}
-    now_rows = {pid: (pid, mapping[cid], *rest) for pid, cid, *rest in built.members}
+    now_rows = {pid: (pid, mapping[cid], *rest) for pid, cid, *rest in members}
     now_in = {pid: row[1] for pid, row in now_rows.items()}
     # member rows written only where they change: a cluster of thousands of exact copies that
     # gains one keeps the others' rows (and their pages out of the commit)
@@ -873,7 +875,7 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
         seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
         seen["written"] = {mapping[row[0]] for row in built.clusters}
         seen["most_docs"] = max((row[3] for row in built.clusters), default=0)
-        seen["cluster_of_key"] = {int(paras.key[position_of[pid]]): mapping[cid] for pid, cid, *_ in built.members}
+        seen["cluster_of_key"] = {int(paras.key[position_of[pid]]): mapping[cid] for pid, cid, *_ in members}
     conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid, row in was_rows.items() if now_rows.get(pid) != row))
     conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
     writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))

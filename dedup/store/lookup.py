@@ -165,8 +165,11 @@ class StoredIndex:
             cluster_of = {k: None for k in keys}  # the keys' clusters now (None: in none)
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
-                cluster_of.update(conn.execute(
-                    f"SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE p.key_id IN ({','.join('?' * len(chunk))})", chunk))
+                # one paragraph a key (all of a key's are in its cluster): a common line's
+                # thousands of text-holding rows are not read; the key_id index finds it
+                cluster_of.update((k, c) for k, c in conn.execute(
+                    "SELECT key_id, cluster_id FROM paragraphs WHERE id IN (SELECT min(id) FROM paragraphs "
+                    f"WHERE key_id IN ({','.join('?' * len(chunk))}) GROUP BY key_id)", chunk) if c is not None)
             new.cluster_of_key = self.cluster_of_key.updated(cluster_of)
             old = {self.cluster_of_key.get(k) for k in keys} - {None}
             clusters = sorted(old | set(cluster_of.values()) - {None})

@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,14 +193,11 @@ class StoredIndex:
         ``within=False`` leaves out repeats inside the paragraphs themselves (``filter`` finds
         those with its own index of the stream)."""
         signed = sign_for_lookup(keys, self.config)
-        conn = self._kept.get()
-        try:
+        with self._kept.connection() as conn:
             conn.execute("BEGIN")  # one snapshot for every read of this query
             if conn.execute("SELECT max(id) FROM runs").fetchone()[0] != self.run_id:
                 raise StaleIndex(self.db_path)
             answers = [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
-        finally:
-            conn.rollback()
         return self._within(paragraphs, keys, answers) if within else answers
 
     def _within(self, paragraphs: list, keys: list[str], answers: list[ParagraphAnswer]) -> list[ParagraphAnswer]:
@@ -308,22 +306,33 @@ OVERLAY_MAX = 1 << 15  # changes an overlay or a postings delta holds before it 
 
 
 class KeptConnections:
-    """A read-only connection per thread, kept between queries (opening and closing one cost
-    a query ~0.1 ms), opened again when the path names another file than the one it holds (a
+    """Read-only connections kept between queries (opening and closing one cost a query ~0.1
+    ms), handed to one query at a time whatever its thread (the service's thread pool lets idle
+    threads go), opened again when the path names another file than the one they hold (a
     database replaced whole from outside, which the query must see to find its index stale)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.local = threading.local()
+        self.idle: list[tuple[sqlite3.Connection, tuple[int, int]]] = []
+        self.lock = threading.Lock()
 
-    def get(self) -> sqlite3.Connection:
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one query; its read transaction is ended after it."""
         st = os.stat(self.path)
-        held = getattr(self.local, "held", None)
-        if held is None or held[1] != (st.st_dev, st.st_ino):
-            if held is not None:
-                held[0].close()
-            held = self.local.held = (connect_read_only(self.path), (st.st_dev, st.st_ino))
-        return held[0]
+        with self.lock:
+            held = self.idle.pop() if self.idle else None
+        if held is not None and held[1] != (st.st_dev, st.st_ino):
+            held[0].close()
+            held = None
+        if held is None:
+            held = (connect_read_only(self.path, check_same_thread=False), (st.st_dev, st.st_ino))
+        try:
+            yield held[0]
+        finally:
+            held[0].rollback()
+            with self.lock:
+                self.idle.append(held)
 
 
 class Overlay:

@@ -173,6 +173,7 @@ class LiveCorpus:
     cluster_of_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     sites: object = None  # boilerplate.SitesOf of the documents (set by load_live)
     ranks: tuple | None = None  # local.key_ranks of the corpus, kept under the first policy
+    doc_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # documents.id of each document position - 1
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -223,6 +224,8 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
     from ..match.boilerplate import SitesOf
 
     live.sites = SitesOf(paras.paths)  # the same list, which appends grow in place
+    # document positions in corpus order, as update.load_corpus numbers them
+    live.doc_ids = np.array([d for _, d in sorted(conn.execute("SELECT source, id FROM documents"))], dtype=np.int64)
     live.cluster_of_key = np.full(len(keys.ids), -1, dtype=np.int64)
     rows = np.array(conn.execute("SELECT key_id, cluster_id FROM paragraphs WHERE cluster_id IS NOT NULL").fetchall(), dtype=np.int64).reshape(-1, 2)
     live.cluster_of_key[np.fromiter((live.index_of_id[k] for k in rows[:, 0].tolist()), dtype=np.int64, count=len(rows))] = rows[:, 1]
@@ -294,7 +297,8 @@ def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorp
     from ..match.boilerplate import site_keys
 
     live.site_sizes.update(k for d in docs for k in site_keys(d[1]))
-    live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new))
+    live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new),
+                   doc_ids=grown(live.doc_ids, np.array([d[0] for d in docs], dtype=np.int64)))
     _post(live, len(keys.signed))
     return live
 
@@ -496,7 +500,7 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         live.duplicates = tuple(n + d for n, d in zip(live.duplicates, more))
         flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen)
     with timer.stage("passages"):
-        n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters)
+        n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters, lambda clusters: _documents_of(live, clusters))
     live.last_written = live.keys.ids[reclustered.dirty]
     live.n_candidates += len(pairs) - len(died)
     live.n_lsh += n_band
@@ -605,25 +609,22 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], seen: dict
     return {c for c, f in old.items() if f is not None and f != int(c in furniture)}
 
 
-def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int]) -> int:
+def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int], docs_of) -> int:
     """Align again the pairs of documents whose passages can have changed, given the member
     rows the append changed, before and after (``_changed_rows``), and the clusters whose
     boilerplate flag ``flipped``. A pair's passages are a function of its two documents'
     member rows, so a pair changes only when one side, ``touched``, has a changed row, and
     the other holds a member of a cluster such a row was or is in (``changed``); of those,
     only pairs that are pairs (one side holds the canonical of a cluster both share) have
-    passages, and are aligned again from their documents' members. Returns the passages."""
+    passages, and are aligned again from their documents' members. ``docs_of(clusters)``: the
+    ids of the documents holding a member of them now (``_documents_of``). Returns the passages."""
     from ..match.passages import find_passages, stored_members
 
     rows = set(was.items()) ^ set(now.items())
     changed = ({row[0] for _, row in rows} | flipped) - {None}
-    _temp_ids(conn, "touched_docs", {row[-1] for _, row in rows})
-    conn.executemany("INSERT OR IGNORE INTO touched_docs SELECT p.doc_id FROM members m CROSS JOIN paragraphs p ON p.id = m.paragraph_id "
-                     "WHERE m.cluster_id = ?", [(c,) for c in sorted(flipped)])
-    _temp_ids(conn, "near_docs", set())  # touched, or holding a member of a changed cluster
-    conn.execute("INSERT INTO near_docs SELECT id FROM touched_docs")
-    conn.executemany("INSERT OR IGNORE INTO near_docs SELECT p.doc_id FROM members m CROSS JOIN paragraphs p ON p.id = m.paragraph_id "
-                     "WHERE m.cluster_id = ?", [(c,) for c in sorted(changed)])
+    touched = {row[-1] for _, row in rows} | docs_of(flipped)
+    _temp_ids(conn, "touched_docs", touched)
+    _temp_ids(conn, "near_docs", touched | docs_of(changed))  # touched, or holding a member of a changed cluster
     for side, other in (("source_doc_id", "copy_doc_id"), ("copy_doc_id", "source_doc_id")):
         conn.execute(f"DELETE FROM passages WHERE {side} IN (SELECT id FROM touched_docs) AND {other} IN (SELECT id FROM near_docs)")
     # CROSS JOIN keeps the join order written: from the few documents out (without statistics
@@ -650,6 +651,19 @@ def _temp_ids(conn, name: str, ids: set[int]) -> None:
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
     conn.execute(f"DELETE FROM {name}")
     conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
+
+
+def _documents_of(live: LiveCorpus, clusters: set[int]) -> set[int]:
+    """The ids of the documents holding a paragraph of ``clusters`` now, from the live corpus
+    (``cluster_of_key``, brought up to date by the store stage): a common line's cluster is
+    thousands of members, whose documents the database finds only by reading each paragraph row."""
+    if not clusters:
+        return set()
+    key = live.paras.key
+    held = np.zeros(len(key), dtype=bool)
+    keyed = key >= 0
+    held[keyed] = np.isin(live.cluster_of_key[key[keyed]], np.fromiter(clusters, dtype=np.int64, count=len(clusters)))
+    return set(live.doc_ids[live.paras.doc[held] - 1].tolist())
 
 
 def _key_ranks(live: LiveCorpus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -631,3 +631,24 @@ def assert_same_tables(local_db: Path, spark_db: Path, only=SCAN_TABLES) -> None
         assert len(local[name]) == len(other[name]), name
         for a, b in zip(local[name], other[name]):
             assert a == b, f"{name}: local {a[:6]} != spark {b[:6]}"
+
+
+def asgi_call(app, method: str, path: str, data: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """One request to an ASGI app in this process (what a TestClient does, without httpx):
+    (status, body)."""
+    import asyncio
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+             "server": ("test", 80), "client": ("test", 1)}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")

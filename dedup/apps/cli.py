@@ -24,6 +24,7 @@ from ..store.writer import InterruptedAfterSaving, open_existing
 from ..store.summary import Summary, cluster_detail, summarize
 
 SNIPPET = 28  # characters of a canonical shown in the summary
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the interpreter lock before others may take it, in `dedup serve`
 
 
 class UserError(click.ClickException):
@@ -500,6 +501,10 @@ def serve(db_path, host, port, token, max_body, writer):
     except DedupError as e:
         raise UserError(str(e))
     click.echo(f"serving {db_path} on http://{host}:{port} ({'writes need the token' if token else 'read-only: no token'})", err=True)
+    # a write's few steps in this process (the pipe to the writer, the index advanced, the
+    # answer read back) each wait for the interpreter lock behind the query threads: up to a
+    # switch interval each, 5 ms by default
+    sys.setswitchinterval(SWITCH_INTERVAL)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

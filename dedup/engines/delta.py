@@ -160,13 +160,20 @@ class LiveCorpus:
     duplicates: tuple[int, int]  # duplicate paragraphs and their characters (update.stored_duplicates)
     last_written: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ids of the keys the last append re-clustered (the new ones among them)
     candidates: PairValues | None = None  # with their containment (set by load_live)
-    # the pairs the joined rule makes copies (match/joined.py), as codes a << 32 | b, sorted
-    joined: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    # the neighbour pairs of match/joined.py, and how many paragraphs they were found in:
-    # an append adds those of its documents (pairs never cross documents; one met in two
-    # documents is kept twice, which gives the same triples)
-    neighbours: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    # the joined rule's state (match/joined.py, kept by engines/joined_live.py; None when the
+    # rule makes no partial copies), and how many paragraphs its neighbour pairs were found in
+    joined: object = None
     neighbours_of: int = 0
+    # clusters, boilerplate clusters, and at least as many documents as any cluster has
+    # (kept through appends, so that no append reads the whole clusters table)
+    n_clusters: int = 0
+    n_furniture: int = 0
+    most_docs: int = 0
+    # the cluster of every key (index in ``keys``; -1: none): all paragraphs of a key are in one
+    cluster_of_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    sites: object = None  # boilerplate.SitesOf of the documents (set by load_live)
+    ranks: tuple | None = None  # local.key_ranks of the corpus, kept under the first policy
+    doc_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # documents.id of each document position - 1
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -211,22 +218,51 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
         LayeredScores(scores), PairValues(pairs[ok], jac[ok]), len(pairs), n_lsh, dict(zip(keys.ids.tolist(), range(len(keys.ids)))),
         site_sizes(paras.paths), stored_duplicates(conn), candidates=PairValues(pairs, con),
     )
-    live.joined = _stored_joined(conn, live)
+    _start_joined(conn, live)
+    live.n_clusters, live.n_furniture, live.most_docs = conn.execute(
+        "SELECT count(*), coalesce(sum(boilerplate), 0), coalesce(max(n_documents), 0) FROM clusters").fetchone()
+    from ..match.boilerplate import SitesOf
+
+    live.sites = SitesOf(paras.paths)  # the same list, which appends grow in place
+    # document positions in corpus order, as update.load_corpus numbers them
+    live.doc_ids = np.array([d for _, d in sorted(conn.execute("SELECT source, id FROM documents"))], dtype=np.int64)
+    live.cluster_of_key = np.full(len(keys.ids), -1, dtype=np.int64)
+    rows = np.array(conn.execute("SELECT key_id, cluster_id FROM paragraphs WHERE cluster_id IS NOT NULL").fetchall(), dtype=np.int64).reshape(-1, 2)
+    live.cluster_of_key[np.fromiter((live.index_of_id[k] for k in rows[:, 0].tolist()), dtype=np.int64, count=len(rows))] = rows[:, 1]
     return live
 
 
-def _stored_joined(conn, live: LiveCorpus) -> np.ndarray:
-    """The joined pairs' codes of a live corpus just loaded (``_joined_pairs``), found now, not
-    at the first write: the pairs never scored are scored on key texts read from ``conn``."""
+def _start_joined(conn, live: LiveCorpus) -> None:
+    """The joined rule's state of a live corpus just loaded (``joined_live.LiveJoined``), found
+    now, not at the first write: the pairs never scored are scored on key texts read from ``conn``."""
     from ..atomic import tmp_dir
+    from ..match.joined import neighbour_pairs
     from ..store.keystore import KeyStore
+    from .joined_live import LiveJoined
+    from .local import signed_position
     from .update import KeyTexts
 
+    keys, paras = live.keys, live.paras
+    live.neighbours_of = len(paras.key)
+    if live.config.containment <= 0:
+        return
+    para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
+    candidates, containment = live.candidates.arrays()
+    live.joined = LiveJoined(live.config.match_rule(), neighbour_pairs(para_node, paras.doc), candidates, containment, keys.set_sizes,
+                             live.edges.arrays()[0])
     store = KeyStore(tmp_dir(None), prefix=".dedup-live-keys-")  # removed by close()
     try:
-        return _joined_pairs(live, KeyTexts(conn, store), None)[2]
+        live.joined.start(_scorer(live, KeyTexts(conn, store), None), keys.set_sizes)
     finally:
         store.close()
+
+
+def _scorer(live: LiveCorpus, texts, writer):
+    """``update.stored_scorer`` of the live corpus's keys as they stand."""
+    from .update import stored_scorer
+
+    keys = live.keys
+    return stored_scorer(live.scores, texts, keys.ids[keys.signed], keys.set_sizes, live.config, writer)
 
 
 def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorpus:
@@ -261,7 +297,8 @@ def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorp
     from ..match.boilerplate import site_keys
 
     live.site_sizes.update(k for d in docs for k in site_keys(d[1]))
-    live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new))
+    live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new),
+                   doc_ids=grown(live.doc_ids, np.array([d[0] for d in docs], dtype=np.int64)))
     _post(live, len(keys.signed))
     return live
 
@@ -447,20 +484,23 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
         pairs, n_band = new_candidates(live, first)
         lost = lost_candidates(live, first)
     with timer.stage("verify"):
-        died, flipped = _verify_new(conn, writer, texts, live, pairs, lost)
-        joined, joined_jaccard, changed = _joined_again(live, texts, writer)
+        died, flipped, new = _verify_new(conn, writer, texts, live, pairs, lost)
+        joined, joined_jaccard, changed = _joined_again(live, texts, writer, new)
     with timer.stage("cluster"):
         edges, edge_jaccard = merge_edges(*live.edges.arrays(), joined, joined_jaccard, len(live.keys.signed))
         verified = _Verified(live.scores, edges, edge_jaccard, joined)
-        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id)
+        reclustered = recluster(writer, texts, live.keys, live.paras, verified, added.keys | flipped | changed, config, live.index_of_id,
+                                _key_ranks(live))
     with timer.stage("store"):
-        before, was = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
-        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config)
-        after, now = _duplicates_of(conn, live.keys.ids[reclustered.dirty]), _member_rows(conn)
-        live.duplicates = tuple(n + a - b for n, a, b in zip(live.duplicates, after, before))
-        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents])
+        seen: dict = {}
+        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen, _replaced(live, reclustered.dirty))
+        was, now, more = _changed_rows(conn, seen["was"], seen["now"])
+        live.cluster_of_key[reclustered.dirty] = -1
+        live.cluster_of_key[list(seen["cluster_of_key"])] = list(seen["cluster_of_key"].values())
+        live.duplicates = tuple(n + d for n, d in zip(live.duplicates, more))
+        flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen)
     with timer.stage("passages"):
-        n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters)
+        n_passages = refresh_local_passages(conn, writer, was, now, flipped_clusters, lambda clusters: _documents_of(live, clusters))
     live.last_written = live.keys.ids[reclustered.dirty]
     live.n_candidates += len(pairs) - len(died)
     live.n_lsh += n_band
@@ -479,46 +519,39 @@ class _Verified:
     joined: np.ndarray  # match/joined.py's pairs, signed positions
 
 
-def _joined_again(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, set[int]]:
-    """The joined rule's pairs (match/joined.py) over the whole live corpus, as a full scan
-    finds them: (pairs (m, 2) of signed positions, their Jaccard, ids of the keys whose joined
-    pairs changed since ``live.joined``, which becomes them). The rule is not local to the new
-    keys: a new neighbour pair of old keys, a new candidate of an old half, or a half that now
-    has a copy of its own (and so loses its joined pairs) each changes pairs among old keys."""
-    joined, jaccard, codes = _joined_pairs(live, texts, writer)
-    moved = np.setxor1d(live.joined, codes)
-    live.joined = codes
-    changed = np.unique(np.concatenate((moved >> 32, moved & 0xFFFFFFFF)))
-    return joined, jaccard, set(live.keys.ids[live.keys.signed][changed].tolist())
-
-
-def _joined_pairs(live: LiveCorpus, texts, writer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(joined pairs (m, 2) of signed positions, their Jaccard, their sorted codes) of the live
-    corpus; pairs scored for it are kept in ``live.scores`` (and stored by ``writer``)."""
-    from ..match.joined import joined_edges, neighbour_pairs
+def _joined_again(live: LiveCorpus, texts, writer, new: "_NewPairs") -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """The joined rule's pairs (match/joined.py) as a full scan finds them, judged again only
+    where this append can change them (engines/joined_live.py): (pairs (m, 2) of signed
+    positions, their Jaccard, ids of the keys whose joined pairs changed). Pairs scored for it
+    are kept in ``live.scores`` (and stored by ``writer``)."""
+    from ..match.joined import neighbour_pairs
     from .local import signed_position
-    from .update import stored_scorer
 
-    keys, config, paras = live.keys, live.config, live.paras
-    signed_ids = keys.ids[keys.signed]
-    candidates, containment = live.candidates.arrays()
-    score = stored_scorer(live.scores, texts, signed_ids, keys.set_sizes, config, writer)
-    para_node = signed_position(len(keys.ids), keys.signed)[paras.key]
-    since = live.neighbours_of
-    if since < len(paras.key):  # distinct within the new documents; a pair met again gives the same triples
-        live.neighbours = np.concatenate((live.neighbours, neighbour_pairs(para_node[since:], paras.doc[since:])))
-    live.neighbours_of = len(paras.key)
-    edges, _ = live.edges.arrays()
-    joined, jaccard, _ = joined_edges(config.match_rule(), score, keys.set_sizes, para_node, paras.doc, candidates, containment, edges,
-                                      live.neighbours)
-    codes = np.sort((joined[:, 0].astype(np.int64) << 32) | joined[:, 1].astype(np.int64))
-    return joined, jaccard, codes
+    keys, paras = live.keys, live.paras
+    since, live.neighbours_of = live.neighbours_of, len(paras.key)
+    if live.joined is None:
+        return np.zeros((0, 2), np.int64), np.zeros(0), set()
+    para_node = signed_position(len(keys.ids), keys.signed)[paras.key[since:]]
+    score = _scorer(live, texts, writer)
+    joined, changed = live.joined.update(score, keys.set_sizes, neighbour_pairs(para_node, paras.doc[since:]), new.pairs, new.containment,
+                                        new.lost, live.edges.arrays()[0])
+    jaccard = score(joined[:, 0], joined[:, 1])[0] if len(joined) else np.zeros(0)
+    return joined, jaccard, set(keys.ids[keys.signed][changed].tolist())
 
 
-def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) -> tuple[list, set[int]]:
+@dataclass
+class _NewPairs:
+    """The candidate pairs an append found (signed positions, with their containment) and lost."""
+
+    pairs: np.ndarray
+    containment: np.ndarray
+    lost: np.ndarray
+
+
+def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) -> tuple[list, set[int], _NewPairs]:
     """Verify stage: score the new candidate pairs never scored, mark them live in ``checked``
     and the lost ones not, and bring the live edges up to date; returns (lost pairs' codes,
-    ids of the keys of pairs whose candidacy flipped)."""
+    ids of the keys of pairs whose candidacy flipped, the new and lost pairs)."""
     from ..match.verify import KeySets
 
     keys = live.keys
@@ -543,50 +576,55 @@ def _verify_new(conn, writer, texts, live: LiveCorpus, pairs: set, lost: set) ->
     live.candidates.delta.update(zip(((at[:, 0] << 32) | at[:, 1]).tolist(), con.tolist()))
     live.candidates.drop(((lost_at[:, 0] << 32) | lost_at[:, 1]).tolist())
     flipped = np.concatenate((born, died))
-    return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist())
+    return died.tolist(), set(np.concatenate((flipped >> 32, flipped & 0xFFFFFFFF)).tolist()), _NewPairs(at, con, lost_at)
 
 
-def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str]) -> set[int]:
-    """Decide the boilerplate flag again where it can have changed: the clusters of the
-    re-clustered keys (temp table ``dirty_keys``), and those in enough documents to be a site's
-    furniture in a site the new documents grew; returns the clusters whose flag flipped."""
+def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], seen: dict) -> set[int]:
+    """Decide the boilerplate flag again where it can have changed: the clusters the store
+    stage wrote (``seen``, see ``update.store_clusters``), and those in enough documents to be a
+    site's furniture in a site the new documents grew; returns the clusters whose flag flipped,
+    judged against the flag before the append (``seen["flags"]``, of the clusters the store
+    stage replaced: a cluster written again holds the default flag until now, and one that was
+    furniture before and is still was realigned in every document of it for nothing). A cluster
+    that is new (its id unknown before) flips nothing: all its member rows changed. Keeps the
+    live counts of clusters and boilerplate clusters."""
     from collections import Counter
 
     from ..match.boilerplate import MIN_DOCS, MIN_SITE_DOCS, SITE_SHARE, corpus_boilerplate, site_keys
 
+    flags_before, written = seen["flags"], seen["written"]
+    live.most_docs = max(live.most_docs, seen["most_docs"])
     sizes, grown = live.site_sizes, Counter(k for path in new_paths for k in site_keys(path))
     bounds = [max(MIN_DOCS, SITE_SHARE * (sizes[k] - n if sizes[k] - n >= MIN_SITE_DOCS else sizes[k])) for k, n in grown.items() if sizes[k] >= MIN_SITE_DOCS]
-    conn.execute("CREATE TEMP TABLE decide (id INTEGER PRIMARY KEY)")
-    conn.execute("INSERT OR IGNORE INTO decide SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")
-    if bounds:
+    _temp_ids(conn, "decide", written)
+    if bounds and min(bounds) <= live.most_docs:
         conn.execute("INSERT OR IGNORE INTO decide SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))
     rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
-    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes)
+    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes, live.sites)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
-    flipped = {c for c, f in flags.items() if f != int(c in furniture)}
-    conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c in flipped])
-    return flipped
+    conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
+    live.n_clusters += len(written) - len(flags_before)
+    live.n_furniture += sum(int(c in furniture) - f for c, f in flags.items()) - sum(flags_before.values())
+    old = {c: (flags_before.get(c) if c in written else f) for c, f in flags.items()}
+    return {c for c, f in old.items() if f is not None and f != int(c in furniture)}
 
 
-def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int]) -> int:
+def refresh_local_passages(conn, writer, was: dict[int, tuple], now: dict[int, tuple], flipped: set[int], docs_of) -> int:
     """Align again the pairs of documents whose passages can have changed, given the member
-    rows of the touched paragraphs before and after (``_member_rows``) and the clusters whose
+    rows the append changed, before and after (``_changed_rows``), and the clusters whose
     boilerplate flag ``flipped``. A pair's passages are a function of its two documents'
     member rows, so a pair changes only when one side, ``touched``, has a changed row, and
     the other holds a member of a cluster such a row was or is in (``changed``); of those,
     only pairs that are pairs (one side holds the canonical of a cluster both share) have
-    passages, and are aligned again from their documents' members. Returns the passages."""
+    passages, and are aligned again from their documents' members. ``docs_of(clusters)``: the
+    ids of the documents holding a member of them now (``_documents_of``). Returns the passages."""
     from ..match.passages import find_passages, stored_members
 
     rows = set(was.items()) ^ set(now.items())
     changed = ({row[0] for _, row in rows} | flipped) - {None}
-    _temp_ids(conn, "touched_docs", {row[-1] for _, row in rows})
-    conn.executemany("INSERT OR IGNORE INTO touched_docs SELECT p.doc_id FROM members m CROSS JOIN paragraphs p ON p.id = m.paragraph_id "
-                     "WHERE m.cluster_id = ?", [(c,) for c in sorted(flipped)])
-    _temp_ids(conn, "near_docs", set())  # touched, or holding a member of a changed cluster
-    conn.execute("INSERT INTO near_docs SELECT id FROM touched_docs")
-    conn.executemany("INSERT OR IGNORE INTO near_docs SELECT p.doc_id FROM members m CROSS JOIN paragraphs p ON p.id = m.paragraph_id "
-                     "WHERE m.cluster_id = ?", [(c,) for c in sorted(changed)])
+    touched = {row[-1] for _, row in rows} | docs_of(flipped)
+    _temp_ids(conn, "touched_docs", touched)
+    _temp_ids(conn, "near_docs", touched | docs_of(changed))  # touched, or holding a member of a changed cluster
     for side, other in (("source_doc_id", "copy_doc_id"), ("copy_doc_id", "source_doc_id")):
         conn.execute(f"DELETE FROM passages WHERE {side} IN (SELECT id FROM touched_docs) AND {other} IN (SELECT id FROM near_docs)")
     # CROSS JOIN keeps the join order written: from the few documents out (without statistics
@@ -615,12 +653,73 @@ def _temp_ids(conn, name: str, ids: set[int]) -> None:
     conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", [(i,) for i in sorted(ids)])
 
 
-def _member_rows(conn) -> dict[int, tuple]:
-    """Member rows of the paragraphs of the keys in ``append_keys`` (see ``_duplicates_of``):
-    paragraph id -> (cluster, relation, similarity, containment, document)."""
-    return {row[0]: row[1:] for row in conn.execute(
-        """SELECT p.id, m.cluster_id, m.relation, m.similarity, m.containment, p.doc_id FROM paragraphs p
-           LEFT JOIN members m ON m.paragraph_id = p.id WHERE p.key_id IN (SELECT id FROM append_keys)""")}
+def _documents_of(live: LiveCorpus, clusters: set[int]) -> set[int]:
+    """The ids of the documents holding a paragraph of ``clusters`` now, from the live corpus
+    (``cluster_of_key``, brought up to date by the store stage): a common line's cluster is
+    thousands of members, whose documents the database finds only by reading each paragraph row."""
+    if not clusters:
+        return set()
+    key = live.paras.key
+    held = np.zeros(len(key), dtype=bool)
+    keyed = key >= 0
+    held[keyed] = np.isin(live.cluster_of_key[key[keyed]], np.fromiter(clusters, dtype=np.int64, count=len(clusters)))
+    return set(live.doc_ids[live.paras.doc[held] - 1].tolist())
+
+
+def _key_ranks(live: LiveCorpus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``local.key_ranks`` of the live corpus. Under the first policy they are kept and grown:
+    a paragraph's rank is its position, the new paragraphs come last, so no old rank moves, an
+    old key keeps its best paragraph and a new key's is its first; under the other policies
+    a new paragraph can outrank old ones, and they are found again."""
+    from .local import key_ranks
+
+    paras, keys = live.paras, live.keys
+    if live.config.canonical != "first" or live.ranks is None:
+        ranks = key_ranks(live.config.canonical, paras, keys.key_len)
+        live.ranks = ranks if live.config.canonical == "first" else None
+        return ranks
+    para_rank, key_rank, best_para = live.ranks
+    start, n_keys = len(para_rank), len(key_rank)
+    new = np.arange(start, len(paras.key), dtype=np.int64)
+    para_rank = grown(para_rank, new)
+    key_rank = grown(key_rank, np.full(len(keys.ids) - n_keys, np.iinfo(np.int64).max))
+    best_para = grown(best_para, np.full(len(keys.ids) - n_keys, -1))
+    key = paras.key[new]
+    held, first_at = np.unique(key[key >= 0], return_index=True)
+    at = new[key >= 0][first_at]
+    fresh = key_rank[held] == np.iinfo(np.int64).max  # an old key has a paragraph before every new one
+    key_rank[held[fresh]] = at[fresh]
+    best_para[held[fresh]] = at[fresh]
+    live.ranks = (para_rank, key_rank, best_para)
+    return live.ranks
+
+
+def _replaced(live: LiveCorpus, dirty: np.ndarray) -> set[int]:
+    """The clusters of the dirty keys' paragraphs before the store stage (``cluster_of_key``,
+    grown to the new keys first, which are in none); the store stage's ``cluster_of_key``
+    brings it up to date after."""
+    live.cluster_of_key = grown(live.cluster_of_key, np.full(len(live.keys.ids) - len(live.cluster_of_key), -1))
+    return set(live.cluster_of_key[dirty].tolist()) - {-1}
+
+
+def _changed_rows(conn, was: dict[int, tuple], now: dict[int, tuple]) -> tuple[dict, dict, tuple[int, int]]:
+    """The member rows the store stage changed (``store_clusters``' ``seen``), before and after,
+    as paragraph id -> (cluster, relation, similarity, containment, document), and how many
+    duplicate paragraphs and characters they added. Only changed rows: the replaced clusters
+    hold every member row of the re-clustered keys' paragraphs, before and after (a cluster lies
+    inside one component of the edges, each member with an edge or a joined pair to its
+    canonical, and the re-clustered keys are whole components with both ends of every edge
+    lost), so a cluster of thousands of copies that gains one reads and counts one row."""
+    _temp_ids(conn, "changed_paragraphs", set(was) | set(now))
+    where = {pid: (doc, length) for pid, doc, length in conn.execute(
+        "SELECT id, doc_id, char_end - char_start FROM paragraphs WHERE id IN (SELECT id FROM changed_paragraphs)")}
+    shaped = [{pid: (cluster, relation, sim, con, where[pid][0]) for pid, (cluster, sim, relation, con) in rows.items()} for rows in (was, now)]
+    n = chars = 0
+    for side, rows in ((-1, shaped[0]), (1, shaped[1])):
+        for pid, row in rows.items():
+            if row[1] != "canonical":
+                n, chars = n + side, chars + side * where[pid][1]
+    return shaped[0], shaped[1], (n, chars)
 
 
 def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, reclustered: int, n_passages: int, n_edges: int) -> dict:
@@ -628,7 +727,7 @@ def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, rec
     from ..run import scan_counts
 
     paras, keys = live.paras, live.keys
-    n_clusters, n_furniture = conn.execute("SELECT count(*), coalesce(sum(boilerplate), 0) FROM clusters").fetchone()
+    n_clusters, n_furniture = live.n_clusters, live.n_furniture
     duplicates, duplicate_chars = live.duplicates
     b, r = live.config.lsh_bands()
     return scan_counts(
@@ -638,16 +737,3 @@ def _counts(conn, live: LiveCorpus, run, documents_added: int, changes: int, rec
         verified_edges=n_edges, bands=b, rows=r, files_read=0, files_deleted=0, documents_added=documents_added,
         changes=changes, reclustered_keys=reclustered, skipped=len(run.skipped),
     )
-
-
-def _duplicates_of(conn, key_ids: np.ndarray) -> tuple[int, int]:
-    """(duplicate paragraphs, their characters) of the clusters holding a paragraph of these keys."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS append_keys (id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM append_keys")
-    conn.executemany("INSERT INTO append_keys VALUES (?)", ((int(k),) for k in key_ids))
-    n, chars = conn.execute(
-        """SELECT count(*), coalesce(sum(p.char_end - p.char_start), 0) FROM members m JOIN paragraphs p ON p.id = m.paragraph_id
-           WHERE m.relation != 'canonical' AND m.cluster_id IN (
-               SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM append_keys) AND cluster_id IS NOT NULL)"""
-    ).fetchone()
-    return n, chars

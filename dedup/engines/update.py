@@ -778,10 +778,11 @@ class Reclustered:
 
 
 def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragraphs", verified: Verified, seeds: set[int],
-              config: ScanConfig, index_of_id: dict[int, int] | None = None) -> Reclustered:
+              config: ScanConfig, index_of_id: dict[int, int] | None = None, ranks: tuple | None = None) -> Reclustered:
     """Cluster stage: cluster again the keys connected to ``seeds`` (ids of keys the change
     touched), scoring pairs among them from the stored scores where there are any.
-    ``index_of_id``: keys.id -> index in ``keys``, when the caller keeps it."""
+    ``index_of_id``: keys.id -> index in ``keys``, and ``ranks``: ``local.key_ranks`` of the
+    corpus, when the caller keeps them."""
     from .local import assign_keys, key_ranks
     from ..match.joined import with_joined
     from ..match.verify import KeySets
@@ -817,7 +818,7 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
         _, j, c = scores.lookup(pair_codes)
         return rule.judge(j, c, sub_sets.sizes[x], sub_sets.sizes[y]), j, c
 
-    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len)
+    para_rank, key_rank, best_para = key_ranks(config.canonical, paras, keys.key_len) if ranks is None else ranks
     count = np.bincount(paras.key[paras.key >= 0], minlength=len(keys.ids))
     joined = verified.joined[in_dirty[verified.joined[:, 0]]] if len(verified.joined) else verified.joined
     match_joined = with_joined(match, local[joined], len(sub))
@@ -826,9 +827,15 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
 
 
 def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", reclustered: Reclustered, removed: Removed,
-                   run_id: int, config: ScanConfig) -> list[tuple]:
+                   run_id: int, config: ScanConfig, seen: dict | None = None, replaced: set[int] | None = None) -> list[tuple]:
     """Store stage: replace the clusters of the dirty keys, keeping the ids of clusters whose
-    canonical stays (``keep_ids``); returns the ``changes`` rows written."""
+    canonical stays (``keep_ids``); returns the ``changes`` rows written. ``seen``, when given,
+    gets what an append reads back (delta.py): the member rows that changed, before (``was``)
+    and after (``now``), paragraph id -> (cluster, similarity, relation, containment), the
+    boilerplate flag of every replaced cluster before (``flags``), the ids of the clusters
+    written (``written``, flag 0 until decided), the most documents one of them has, and the
+    cluster of every dirty key now (``cluster_of_key``, key index -> id). ``replaced``: the
+    clusters of the dirty keys' paragraphs, when the caller knows them (else read here)."""
     from .local import expand_clusters
 
     dirty = reclustered.dirty
@@ -837,8 +844,10 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
     built = expand_clusters(config, paras, subset, reclustered.para_rank, keys.key_len, reclustered.assignment, reclustered.best_para)
     conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
-    replaced = removed.clusters | {c for (c,) in conn.execute(
-        "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    if replaced is None:
+        replaced = {c for (c,) in conn.execute(
+            "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
+    replaced = removed.clusters | replaced
     conn.execute("CREATE TEMP TABLE replaced (id INTEGER PRIMARY KEY)")
     conn.executemany("INSERT INTO replaced VALUES (?)", [(c,) for c in replaced])
     old = {**_canonical_names(conn, "c.id IN (SELECT id FROM replaced)"), **{c: n for c, n in removed.names.items() if c in replaced}}
@@ -848,16 +857,29 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
         p = position_of[pid]
         return paras.paths[paras.doc[p] - 1], keys.fps[paras.key[p]]
 
+    members = list(built.members)  # read once: each read makes every row again
     canonical = {row[0]: name(row[1]) for row in built.clusters}
-    owner = {name(pid): cid for pid, cid, *_ in built.members}
+    owner = {name(pid): cid for pid, cid, *_ in members}
     used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
     mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
-    was_in = dict(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM replaced)"))
-    now_in = {pid: mapping[cid] for pid, cid, *_ in built.members}
-    conn.execute("DELETE FROM members WHERE cluster_id IN (SELECT id FROM replaced)")
+    was_rows = {row[0]: row for row in conn.execute(
+        "SELECT paragraph_id, cluster_id, similarity, relation, containment FROM members WHERE cluster_id IN (SELECT id FROM replaced)")}
+    was_in = {pid: row[1] for pid, row in was_rows.items()}
+    now_rows = {pid: (pid, mapping[cid], *rest) for pid, cid, *rest in members}
+    now_in = {pid: row[1] for pid, row in now_rows.items()}
+    # member rows written only where they change: a cluster of thousands of exact copies that
+    # gains one keeps the others' rows (and their pages out of the commit)
+    if seen is not None:
+        seen["was"] = {pid: row[1:] for pid, row in was_rows.items() if now_rows.get(pid) != row}
+        seen["now"] = {pid: row[1:] for pid, row in now_rows.items() if was_rows.get(pid) != row}
+        seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
+        seen["written"] = {mapping[row[0]] for row in built.clusters}
+        seen["most_docs"] = max((row[3] for row in built.clusters), default=0)
+        seen["cluster_of_key"] = {int(paras.key[position_of[pid]]): mapping[cid] for pid, cid, *_ in members}
+    conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid, row in was_rows.items() if now_rows.get(pid) != row))
     conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
     writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))
-    writer.insert("members", ((pid, mapping[cid], *rest) for pid, cid, *rest in built.members))
+    writer.insert("members", (row for pid, row in now_rows.items() if was_rows.get(pid) != row))
     # paragraph rows hold their text: write only those whose cluster id changes
     conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
     conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))

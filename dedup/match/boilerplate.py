@@ -186,16 +186,17 @@ def _site_furniture(pair_cluster: np.ndarray, pair_doc: np.ndarray, k: int, site
     return found
 
 
-def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int], sizes: Mapping[str, int] | None = None) -> set[int]:
+def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int], sizes: Mapping[str, int] | None = None,
+                       sites: "SitesOf | None" = None) -> set[int]:
     """The boilerplate clusters of a corpus held as arrays in corpus order (``local.Paragraphs``:
     ``doc`` non-decreasing, ``length``, ``ids``, ``paths``), given every member as a paragraph id
     and its cluster id: the one call of the local engine, ``dedup.deduplicate`` and updates.
-    ``sizes``: ``site_sizes(paras.paths)`` when the caller keeps it."""
+    ``sizes``: ``site_sizes(paras.paths)`` when the caller keeps it; ``sites``: a ``SitesOf``
+    of ``paras.paths`` when the caller keeps one (appends ask for the same documents again)."""
     pids = np.asarray(member_paragraphs, dtype=np.int64)
     if not len(pids):
         return set()
-    by_id = np.argsort(paras.ids, kind="stable")
-    at = by_id[np.searchsorted(paras.ids, pids, sorter=by_id)]
+    at = _positions(paras.ids, pids)
     doc = paras.doc[at]
     n_docs = len(paras.paths)
     first = np.searchsorted(paras.doc, np.arange(n_docs + 2))  # paragraph position where each document starts
@@ -203,4 +204,33 @@ def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters:
     doc_chars = np.bincount(paras.doc, weights=paras.length, minlength=n_docs + 1).astype(np.int64)
     members = Members(np.asarray(member_clusters, dtype=np.int64), doc, at - first[doc], paras.length[at], doc_paragraphs[doc], doc_chars[doc])
     involved = np.unique(doc).tolist()
-    return find_boilerplate(members, {d: site_keys(paras.paths[d - 1]) for d in involved}, site_sizes(paras.paths) if sizes is None else sizes)
+    sites_of = sites if sites is not None else {d: site_keys(paras.paths[d - 1]) for d in involved}
+    return find_boilerplate(members, sites_of, site_sizes(paras.paths) if sizes is None else sizes)
+
+
+class SitesOf(dict):
+    """Document position (1-based, in ``paths``) -> its ``site_keys``, found when first asked
+    and kept (``paths`` may grow: a position once asked never changes its path)."""
+
+    def __init__(self, paths: Sequence[str]):
+        super().__init__()
+        self.paths = paths
+
+    def __missing__(self, d: int) -> tuple[str, ...]:
+        keys = self[d] = site_keys(self.paths[d - 1])
+        return keys
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` stands in ``ids`` (distinct): found by binary search, without a
+    sort when ``ids`` ascend already (paragraph ids in corpus order do, but after an update
+    that put a document's paragraphs back in place). An append decides a few clusters against a
+    corpus of 150k paragraphs: the sort was most of it.
+
+    >>> _positions(np.array([2, 5, 9]), np.array([9, 2])).tolist(), _positions(np.array([5, 2, 9]), np.array([9, 2])).tolist()
+    ([2, 0], [2, 1])
+    """
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return np.searchsorted(ids, wanted)
+    by_id = np.argsort(ids, kind="stable")
+    return by_id[np.searchsorted(ids, wanted, sorter=by_id)]

@@ -121,19 +121,42 @@ def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, m
     ``matched`` says has a copy of its own (an edge of the match rule) gets no joined pair:
     it is a text of its own, not a piece (a key is the same text in every document, and one
     page where it happens to precede a fitting line must not take it from its copies).
+    The three steps (``worth_judging``, ``judge_triples``, ``accepted_pairs``) are shared
+    with the appends' incremental path (engines/joined_live.py).
     """
     matched = np.zeros(len(sizes), dtype=bool) if matched is None else matched
-    if len(triples):
-        # worth scoring: a half could take a pair, and O is large enough for the union to be a
-        # near copy of it (|O| >= threshold |A | B|) or to lie inside it (|O| >= |A | B|)
-        a, b, o = sizes[triples[:, 0]], sizes[triples[:, 1]], sizes[triples[:, 2]]
-        triples = triples[~(matched[triples[:, 0]] & matched[triples[:, 1]]) & (o >= rule.threshold * np.maximum(a, b) - 1e-9)]
+    triples = np.asarray(triples, dtype=np.int64).reshape(-1, 3)
+    triples = triples[worth_judging(rule, sizes, triples, matched)]
+    ok, jac, con = judge_triples(rule, score, sizes, triples, half_share)
+    pairs, at = accepted_pairs(triples[ok], matched, len(sizes))
+    t = int(ok.sum())
+    side_jac = np.concatenate((jac[ok, 0], jac[ok, 1])) if t else np.zeros(0)
+    side_con = np.concatenate((con[ok, 0], con[ok, 1])) if t else np.zeros(0)
+    return pairs, side_jac[at], side_con[at]
+
+
+def worth_judging(rule, sizes: np.ndarray, triples: np.ndarray, matched: np.ndarray) -> np.ndarray:
+    """Which triples are worth scoring: a half could take a pair (not both have a copy of
+    their own), and O is large enough for the union to be a near copy of it (|O| >=
+    threshold |A | B|) or to lie inside it (|O| >= |A | B|)."""
     if not len(triples):
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0)
-    first, second, other = triples[:, 0], triples[:, 1], triples[:, 2]
-    jac, con = _scored_once(score, np.concatenate((first, second, first)), np.concatenate((other, other, second)), len(sizes))
+        return np.zeros(0, dtype=bool)
+    a, b, o = sizes[triples[:, 0]], sizes[triples[:, 1]], sizes[triples[:, 2]]
+    return ~(matched[triples[:, 0]] & matched[triples[:, 1]]) & (o >= rule.threshold * np.maximum(a, b) - 1e-9)
+
+
+def judge_triples(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray,
+                  half_share: float = JOINED_HALF_SHARE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which triples (A, B, O) pass the joined rule, whoever has a copy of their own: (ok,
+    shape (t,), the (Jaccard, containment) of A-O and B-O, each shape (t, 2)). A pure function
+    of the triple: the union A | B judged against O from the three pairs' exact scores."""
     t = len(triples)
-    inter = con * np.minimum(sizes[np.concatenate((first, second, first))], sizes[np.concatenate((other, other, second))])
+    if not t:
+        return np.zeros(0, dtype=bool), np.zeros((0, 2)), np.zeros((0, 2))
+    first, second, other = triples[:, 0], triples[:, 1], triples[:, 2]
+    lefts, rights = np.concatenate((first, second, first)), np.concatenate((other, other, second))
+    jac, con = _scored_once(score, lefts, rights, len(sizes))
+    inter = con * np.minimum(sizes[lefts], sizes[rights])
     i_first, i_second, i_halves = inter[:t], inter[t : 2 * t], inter[2 * t :]
     union = sizes[first] + sizes[second] - i_halves
     shared = np.maximum(i_first + i_second - i_halves, 0)
@@ -145,14 +168,24 @@ def judge_joined(rule, score: ScoreFn, sizes: np.ndarray, triples: np.ndarray, m
     ok = rule.judge(u_jac, u_con, union, size_o) & ((union <= size_o) | (u_jac >= rule.threshold - 1e-12))
     ok &= i_halves <= JOINED_MAX_OVERLAP * np.minimum(sizes[first], sizes[second])  # two pieces, not two versions
     ok &= (i_first / sizes[first] >= half_share - 1e-12) & (i_second / sizes[second] >= half_share - 1e-12)
-    ok_first, ok_second = ok & ~matched[first], ok & ~matched[second]
-    half = np.concatenate((first[ok_first], second[ok_second]))
-    partner = np.concatenate((other[ok_first], other[ok_second]))
-    own_jac = np.concatenate((jac[:t][ok_first], jac[t : 2 * t][ok_second]))
-    own_con = np.concatenate((con[:t][ok_first], con[t : 2 * t][ok_second]))
-    lo, hi = np.minimum(half, partner), np.maximum(half, partner)
-    _, first_at = np.unique(lo * (int(sizes.shape[0]) + 1) + hi, return_index=True)
-    return np.stack([lo[first_at], hi[first_at]], axis=1), own_jac[first_at], own_con[first_at]
+    return np.asarray(ok, dtype=bool), np.stack((jac[:t], jac[t : 2 * t]), axis=1), np.stack((con[:t], con[t : 2 * t]), axis=1)
+
+
+def accepted_pairs(ok_triples: np.ndarray, matched: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs the triples that passed (``judge_triples``) make copies: each half that has
+    no copy of its own with O, as (lower, higher), distinct and sorted, shape (m, 2); and where
+    each came from in ``(A-O of every triple, then B-O of every triple)``.
+
+    >>> pairs, at = accepted_pairs(np.array([[0, 1, 2], [3, 1, 2]]), np.array([False, False, False, True]), 4)
+    >>> pairs.tolist(), at.tolist()
+    ([[0, 2], [1, 2]], [0, 2])
+    """
+    t = np.asarray(ok_triples, dtype=np.int64).reshape(-1, 3)
+    halves, others = np.concatenate((t[:, 0], t[:, 1])), np.concatenate((t[:, 2], t[:, 2]))
+    keep = np.nonzero(~matched[halves])[0]
+    lo, hi = np.minimum(halves[keep], others[keep]), np.maximum(halves[keep], others[keep])
+    _, first_at = np.unique(lo * (int(n) + 1) + hi, return_index=True)
+    return np.stack([lo[first_at], hi[first_at]], axis=1).reshape(-1, 2), keep[first_at]
 
 
 def _scored_once(score: ScoreFn, a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

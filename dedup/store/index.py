@@ -45,21 +45,35 @@ def sign_for_lookup(keys: list[str], config: ScanConfig) -> dict[int, tuple[list
     """For each key long enough for fuzzy matching (by position): its band codes, anchor codes
     and shingle-set size. A band code is (band << 32) | hash and an anchor code
     (bands << 32) | value: the band hashes and anchors a scan stores, tagged so that one
-    integer column can hold both."""
+    integer column can hold both. Signed on the compiled core when it is built (what the scan
+    signs with: ~0.1 ms for a query of three lines against ~0.7 ms in numpy), else in numpy."""
     n_bands, rows = config.lsh_bands()
     fuzzy = [i for i, k in enumerate(keys) if len(k) >= max(config.min_chars, MIN_KEY_CHARS)]
-    dense_k, other_k = config.shingle_sizes()
-    h, off = shingle_hashes([keys[i] for i in fuzzy], other_k, config.seed, dense_k=dense_k)
-    sets = ShingleSets.from_shingles(h, off)
-    bands = band_hashes(oph_signatures(h, off, config.num_perm, config.seed), n_bands, rows)
-    owner, values = anchors(h, off) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    sizes, bands, owner, values = _signed([keys[i] for i in fuzzy], config, n_bands, rows)
     by_key: dict[int, tuple] = {}
     starts = np.searchsorted(owner, np.arange(len(fuzzy) + 1))
     for j, i in enumerate(fuzzy):
         band_codes = [(b << 32) | int(v) for b, v in enumerate(bands[j].astype(np.uint32).tolist())]
         anchor_codes = sorted({(n_bands << 32) | int(v) for v in values[starts[j] : starts[j + 1]].tolist()})
-        by_key[i] = (band_codes, anchor_codes, int(sets.sizes[j]))
+        by_key[i] = (band_codes, anchor_codes, int(sizes[j]))
     return by_key
+
+
+def _signed(keys: list[str], config: ScanConfig, n_bands: int, rows: int) -> tuple:
+    """(set sizes, band hashes (n, b), anchor owners, anchor values) of ``keys``."""
+    from .. import compiled
+
+    if compiled.available() and keys:
+        from ..engines.local import sign_utf8
+
+        batch = sign_utf8(*compiled.encode_keys(keys), None, config, n_bands, rows)
+        return batch.set_sizes, batch.bands, batch.anchor_keys, batch.anchor_values
+    dense_k, other_k = config.shingle_sizes()
+    h, off = shingle_hashes(keys, other_k, config.seed, dense_k=dense_k)
+    sets = ShingleSets.from_shingles(h, off)
+    bands = band_hashes(oph_signatures(h, off, config.num_perm, config.seed), n_bands, rows)
+    owner, values = anchors(h, off) if config.containment > 0 else (np.zeros(0, np.int32), np.zeros(0, np.uint32))
+    return sets.sizes, bands, owner, values
 
 
 def shingle_set(key: str, config: ScanConfig) -> set[str]:

@@ -21,8 +21,11 @@ a lookup does not reflect (it still reports the copy).
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +99,7 @@ class StoredIndex:
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
         open_existing(self.db_path).conn.close()  # a clear error for a missing or foreign file
+        self._kept = KeptConnections(self.db_path)  # shared with the indexes ``advanced`` makes
         conn = self._connect()
         try:
             conn.execute("BEGIN")
@@ -162,8 +166,11 @@ class StoredIndex:
             cluster_of = {k: None for k in keys}  # the keys' clusters now (None: in none)
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
-                cluster_of.update(conn.execute(
-                    f"SELECT DISTINCT p.key_id, m.cluster_id FROM members m JOIN paragraphs p ON p.id = m.paragraph_id WHERE p.key_id IN ({','.join('?' * len(chunk))})", chunk))
+                # one paragraph a key (all of a key's are in its cluster): a common line's
+                # thousands of text-holding rows are not read; the key_id index finds it
+                cluster_of.update((k, c) for k, c in conn.execute(
+                    "SELECT key_id, cluster_id FROM paragraphs WHERE id IN (SELECT min(id) FROM paragraphs "
+                    f"WHERE key_id IN ({','.join('?' * len(chunk))}) GROUP BY key_id)", chunk) if c is not None)
             new.cluster_of_key = self.cluster_of_key.updated(cluster_of)
             old = {self.cluster_of_key.get(k) for k in keys} - {None}
             clusters = sorted(old | set(cluster_of.values()) - {None})
@@ -186,14 +193,11 @@ class StoredIndex:
         ``within=False`` leaves out repeats inside the paragraphs themselves (``filter`` finds
         those with its own index of the stream)."""
         signed = sign_for_lookup(keys, self.config)
-        conn = self._connect()
-        try:
+        with self._kept.connection() as conn:
             conn.execute("BEGIN")  # one snapshot for every read of this query
             if conn.execute("SELECT max(id) FROM runs").fetchone()[0] != self.run_id:
                 raise StaleIndex(self.db_path)
             answers = [self._answer(conn, p, key, signed.get(i)) for i, (p, key) in enumerate(zip(paragraphs, keys))]
-        finally:
-            conn.close()
         return self._within(paragraphs, keys, answers) if within else answers
 
     def _within(self, paragraphs: list, keys: list[str], answers: list[ParagraphAnswer]) -> list[ParagraphAnswer]:
@@ -299,6 +303,36 @@ _CANONICALS = """SELECT c.id, p.id, p.key_id, d.path, p.line_start, p.line_end F
 
 
 OVERLAY_MAX = 1 << 15  # changes an overlay or a postings delta holds before it is folded in
+
+
+class KeptConnections:
+    """Read-only connections kept between queries (opening and closing one cost a query ~0.1
+    ms), handed to one query at a time whatever its thread (the service's thread pool lets idle
+    threads go), opened again when the path names another file than the one they hold (a
+    database replaced whole from outside, which the query must see to find its index stale)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.idle: list[tuple[sqlite3.Connection, tuple[int, int]]] = []
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one query; its read transaction is ended after it."""
+        st = os.stat(self.path)
+        with self.lock:
+            held = self.idle.pop() if self.idle else None
+        if held is not None and held[1] != (st.st_dev, st.st_ino):
+            held[0].close()
+            held = None
+        if held is None:
+            held = (connect_read_only(self.path, check_same_thread=False), (st.st_dev, st.st_ino))
+        try:
+            yield held[0]
+        finally:
+            held[0].rollback()
+            with self.lock:
+                self.idle.append(held)
 
 
 class Overlay:

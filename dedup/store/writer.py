@@ -222,11 +222,11 @@ def remove_stale(folder: Path, pattern: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def connect_read_only(path: str | os.PathLike, timeout: float = 30) -> sqlite3.Connection:
+def connect_read_only(path: str | os.PathLike, timeout: float = 30, check_same_thread: bool = True) -> sqlite3.Connection:
     """A read-only connection; the path is escaped for SQLite's URI syntax ("#" and "?" in a
     file name would otherwise end it, and a mistyped path would create an empty file)."""
     uri = "file:" + urllib.parse.quote(str(Path(path).absolute())) + "?mode=ro"
-    return sqlite3.connect(uri, uri=True, timeout=timeout)
+    return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=check_same_thread)
 
 
 def is_dedup_db(path: Path) -> bool:

@@ -1115,3 +1115,19 @@ def test_version_names_the_core_in_a_new_process(env, expected):
     if expected is None:
         expected = "compiled" if compiled._core is not None else "python ("
     assert f"core: {expected}" in result.stdout, result.stdout
+
+
+@needs_core
+@examples(200)
+@given(st.lists(st.one_of(core_text, rich_text, pinyin_text, st.text(max_size=5)), max_size=5), st.sampled_from([0.9, 0.0]))
+def test_a_lookup_signs_its_keys_as_the_numpy_path(monkeypatch, keys, containment):
+    """``index.sign_for_lookup`` (the service's /query) signs on the core: the band codes,
+    anchor codes and set sizes of the numpy reference, with and without anchors."""
+    from dedup.config import ScanConfig
+    from dedup.store.index import sign_for_lookup
+
+    config = ScanConfig(containment=containment)
+    fast_signs = sign_for_lookup(keys, config)
+    with monkeypatch.context() as mp:
+        mp.setenv("DEDUP_CORE", "python")
+        assert sign_for_lookup(keys, config) == fast_signs

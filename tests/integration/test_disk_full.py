@@ -12,7 +12,6 @@ copyright files in /usr/share/doc (the repository's seed pages where a system ha
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import json
@@ -25,6 +24,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import asgi_call
 
 ROOT = Path(__file__).resolve().parents[2]
 LICENSES = Path("/usr/share/common-licenses")
@@ -392,20 +393,8 @@ def asgi(app, method: str, path: str, body=None, token: str | None = None) -> tu
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
-             "server": ("test", 80), "client": ("test", 1)}
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": data, "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    status, data = asgi_call(app, method, path, data, headers)
+    return status, json.loads(data)
 
 
 def rows(db: Path) -> dict[str, list]:

@@ -123,7 +123,7 @@ class ScanConfig:
 
     @property
     def effective_workers(self) -> int:
-        """Worker processes to use: ``workers``, or one per available core when it is 0."""
+        """Workers to use (threads with the compiled core, processes without): ``workers``, or one per available core when it is 0."""
         if self.workers:
             return self.workers
         try:

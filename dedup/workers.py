@@ -1,4 +1,4 @@
-"""Worker processes and batches: the one place the stages share for running in parallel.
+"""Workers (threads or processes) and batches: the one place the stages share for running in parallel.
 
 * ``pool`` gives a process pool, or a null context when one process will do.
 * ``scoring_pool`` gives what verification scores its batches on: threads when the compiled

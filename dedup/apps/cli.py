@@ -135,7 +135,7 @@ _MATCHING_OPTIONS = [
     click.option("--min-chars", default=10, show_default=True, type=click.IntRange(min=0), help="Shorter normalized paragraphs are matched by exact fingerprint only."),
     click.option("--canonical", type=click.Choice(POLICIES), default="first", show_default=True, help="Which member of a cluster is its canonical source."),
     click.option("--containment", default=0.9, show_default=True, type=click.FloatRange(0, 1), help="Share of a shorter paragraph inside a longer one that makes it a partial copy; 0.1 less for a paragraph of 40 shingles or more (0: off)."),
-    click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Worker processes for reading and normalizing (0: one per core)."),
+    click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Workers for reading, normalizing and verifying: threads with the compiled core, processes on the Python path (0: one per core)."),
     click.option("--include", multiple=True, metavar="GLOB", help="Read only the files matching GLOB (repeatable), whatever their suffix (one without a reader is read if its start is text). GLOB matches the path below CORPUS, case-sensitive: * and ? stop at /, ** spans folders, a GLOB without / matches a file or folder name at any depth, one with / matches from the top; a folder matched covers all below it."),
     click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out the files matching GLOB (repeatable; as --include, and wins over it). A GLOB that matches nothing is an error."),
     click.option("--skip-bad", is_flag=True, help="Skip undecodable or unreadable files with a warning instead of stopping."),

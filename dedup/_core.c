@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <stdarg.h>
 
 /* ---- character tables (BMP only; astral code points are complex) ------------------------- */
 
@@ -666,6 +667,25 @@ static PyObject *bytes_of(const void *p, Py_ssize_t n) {
     return PyBytes_FromStringAndSize(n ? (const char *)p : "", n);
 }
 
+/* bytes_tuple(n, p1, len1, p2, len2, ...): a tuple of ``n`` bytes objects, the i-th a copy of
+ * ``len_i`` bytes at ``p_i`` (each length a Py_ssize_t); what every function returning several
+ * arrays hands back. NULL, with the error set, when one cannot be made. */
+static PyObject *bytes_tuple(int n, ...) {
+    PyObject *tuple = PyTuple_New(n);
+    if (!tuple) return NULL;
+    va_list args;
+    va_start(args, n);
+    for (int i = 0; i < n; i++) {
+        const void *p = va_arg(args, const void *);
+        Py_ssize_t len = va_arg(args, Py_ssize_t);
+        PyObject *item = bytes_of(p, len);
+        if (!item) { Py_DECREF(tuple); tuple = NULL; break; }
+        PyTuple_SET_ITEM(tuple, i, item);
+    }
+    va_end(args);
+    return tuple;
+}
+
 /* A set of shingle ids (< 2^40) by open addressing: slot = id + 1, 0 empty. ``idset_clear``
  * makes it empty with room for ``m`` ids; ``idset_add`` says whether the id was new. */
 typedef struct {
@@ -804,12 +824,7 @@ sign_failed:
 sign_done:
     PyEval_RestoreThread(unlocked);
     if (failed) goto done;
-    {
-        PyObject *o1 = bytes_of(sizes, n * 8), *o2 = bytes_of(bands, n * n_bands * 4);
-        PyObject *o3 = bytes_of(a_owner, n_anchor * 4), *o4 = bytes_of(a_value, n_anchor * 4);
-        if (o1 && o2 && o3 && o4) result = PyTuple_Pack(4, o1, o2, o3, o4);
-        Py_XDECREF(o1); Py_XDECREF(o2); Py_XDECREF(o3); Py_XDECREF(o4);
-    }
+    result = bytes_tuple(4, sizes, (Py_ssize_t)(n * 8), bands, (Py_ssize_t)(n * n_bands * 4), a_owner, (Py_ssize_t)(n_anchor * 4), a_value, (Py_ssize_t)(n_anchor * 4));
 done:
     free(sizes); free(bands); free(sig); free(dense); free(a_owner); free(a_value);
     free(hashes.data); free(ids_buf.data); free(seen.table.data); free(cps.data);
@@ -846,11 +861,7 @@ static PyObject *shingle_sets(PyObject *self, PyObject *args) {
         out.len += distinct_ids(hashes.data, m, out.data + out.len);
         out_off[i + 1] = out.len;
     }
-    {
-        PyObject *o1 = bytes_of(out.data, out.len * 8), *o2 = bytes_of(out_off, (n + 1) * 8);
-        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
-        Py_XDECREF(o1); Py_XDECREF(o2);
-    }
+    result = bytes_tuple(2, out.data, (Py_ssize_t)(out.len * 8), out_off, (Py_ssize_t)((n + 1) * 8));
 done:
     free(out_off); free(hashes.data); free(out.data); free(cps.data);
     keyview_release(&kv, got);
@@ -1067,11 +1078,7 @@ static PyObject *normalize_spans(PyObject *self, PyObject *args) {
         free(b.data);
         if (failed) goto done;
     }
-    {
-        PyObject *o1 = bytes_of(out.data, out.len), *o2 = bytes_of(key_ends, n * 8), *o3 = bytes_of(key_chars, n * 8);
-        if (o1 && o2 && o3) result = PyTuple_Pack(3, o1, o2, o3);
-        Py_XDECREF(o1); Py_XDECREF(o2); Py_XDECREF(o3);
-    }
+    result = bytes_tuple(3, out.data, (Py_ssize_t)out.len, key_ends, (Py_ssize_t)(n * 8), key_chars, (Py_ssize_t)(n * 8));
 done:
     free(key_ends); free(key_chars); free(out.data);
     PyBuffer_Release(&vs); PyBuffer_Release(&ve);
@@ -1500,9 +1507,7 @@ static PyObject *fpi_insert(FingerprintIndex *self, PyObject *arg, int want_firs
         ids[i] = id;
     }
     if (want_firsts) {
-        PyObject *o1 = bytes_of(ids, n * 8), *o2 = bytes_of(firsts, n_firsts * 8);
-        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
-        Py_XDECREF(o1); Py_XDECREF(o2);
+        result = bytes_tuple(2, ids, (Py_ssize_t)(n * 8), firsts, (Py_ssize_t)(n_firsts * 8));
     } else {
         result = bytes_of(ids, n * 8);
     }
@@ -1712,11 +1717,7 @@ static PyObject *cx_holders(CodeIndex *self, PyObject *obj) {
         if (d && keys[d - 1] == keys[i]) counts[d - 1]++;
         else { keys[d] = keys[i]; counts[d++] = 1; }
     }
-    {
-        PyObject *o1 = bytes_of(keys, d * 8), *o2 = bytes_of(counts, d * 8);
-        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
-        Py_XDECREF(o1); Py_XDECREF(o2);
-    }
+    result = bytes_tuple(2, keys, (Py_ssize_t)(d * 8), counts, (Py_ssize_t)(d * 8));
     free(counts);
 done:
     free(keys);
@@ -1754,11 +1755,7 @@ static PyObject *cx_holder_pairs(CodeIndex *self, PyObject *args) {
             out_key[m++] = self->post_key[p];
         }
     }
-    {
-        PyObject *o1 = bytes_of(out_owner, m * 8), *o2 = bytes_of(out_key, m * 8);
-        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
-        Py_XDECREF(o1); Py_XDECREF(o2);
-    }
+    result = bytes_tuple(2, out_owner, (Py_ssize_t)(m * 8), out_key, (Py_ssize_t)(m * 8));
 done:
     free(out_owner); free(out_key);
     PyBuffer_Release(&v); PyBuffer_Release(&w);
@@ -1944,11 +1941,7 @@ static PyObject *read_keys(PyObject *self, PyObject *args) {
         free(run);
         i = j + 1;
     }
-    {
-        PyObject *o1 = bytes_of(buf, total), *o2 = bytes_of(out_off, (n + 1) * 8);
-        if (o1 && o2) result = PyTuple_Pack(2, o1, o2);
-        Py_XDECREF(o1); Py_XDECREF(o2);
-    }
+    result = bytes_tuple(2, buf, (Py_ssize_t)total, out_off, (Py_ssize_t)((n + 1) * 8));
 done:
     free(out_off); free(buf);
     PyBuffer_Release(&vo); PyBuffer_Release(&vi);

@@ -75,14 +75,15 @@ def scoring_pool(workers: int, n_jobs: int, threads: bool):
         with pool(workers, n_jobs, fork_only=True) as started:
             yield started
         return
-    with _threads(workers, n_jobs, "dedup-verify", _ThreadScoring) as started:
+    with _threads(workers, n_jobs, "dedup-verify") as started:
         yield started
 
 
 @contextlib.contextmanager
-def _threads(workers: int, n_jobs: int, name: str, view):
-    """A pool of up to ``workers`` threads for ``n_jobs`` jobs, seen through ``view``, or None
-    when one will do; its threads are waited for (the queued jobs cancelled) on the way out."""
+def _threads(workers: int, n_jobs: int, name: str):
+    """A pool of up to ``workers`` threads for ``n_jobs`` jobs, seen as a process pool
+    (``_ThreadPool``), or None when one will do; its threads are waited for (the queued jobs
+    cancelled) on the way out."""
     workers = min(workers, n_jobs)
     if workers <= 1:
         yield None
@@ -91,7 +92,7 @@ def _threads(workers: int, n_jobs: int, name: str, view):
 
     executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
     try:
-        yield view(executor)
+        yield _ThreadPool(executor)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -108,15 +109,19 @@ def job_pool(workers: int, n_jobs: int, threads: bool):
         with pool(workers, n_jobs) as started:
             yield started
         return
-    with _threads(workers, n_jobs, "dedup-read", _ThreadJobs) as started:
+    with _threads(workers, n_jobs, "dedup-read") as started:
         yield started
 
 
-class _ThreadJobs:
-    """A thread pool seen as a process pool's ``apply_async``."""
+class _ThreadPool:
+    """A thread pool seen as the process pool's two calls the stages use: ``imap`` (results in
+    the order of the jobs) and ``apply_async`` (a result whose ``get`` waits for it)."""
 
     def __init__(self, executor) -> None:
         self.executor = executor
+
+    def imap(self, function, jobs):
+        return self.executor.map(function, jobs)
 
     def apply_async(self, function, args) -> "_Pending":
         return _Pending(self.executor.submit(function, *args))
@@ -130,16 +135,6 @@ class _Pending:
 
     def get(self):
         return self.future.result()
-
-
-class _ThreadScoring:
-    """A thread pool seen as a process pool's ``imap``: results in the order of the jobs."""
-
-    def __init__(self, executor) -> None:
-        self.executor = executor
-
-    def imap(self, function, jobs):
-        return self.executor.map(function, jobs)
 
 
 def _terminate(started) -> None:

@@ -1354,13 +1354,10 @@ static Py_ssize_t block_groups(utext t, const int64_t *begin, const int64_t *spa
 
 /* paragraph_spans(text, mode) -> int64 rows (line_start, line_end, char_start, char_end), as
  * paragraphs.paragraph_spans: mode 0 auto, 1 lines, 2 blocks. */
-static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
-    PyObject *text;
-    int mode;
-    if (!PyArg_ParseTuple(args, "Ui", &text, &mode)) return NULL;
-    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "paragraph_spans: mode is 0, 1 or 2"); return NULL; }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    utext t = {PyUnicode_KIND(text), PyUnicode_DATA(text)};
+/* The paragraphs of a text as rows (line_start, line_end, char_start, char_end), into *rows
+ * (malloc'd, the caller frees it); returns their number, -1 when out of memory (no exception
+ * set: the caller may not hold the interpreter lock). Allocates nothing Python. */
+static Py_ssize_t split_text(utext t, Py_ssize_t n, int mode, int64_t **rows) {
     Py_ssize_t lines = 1;
     for (Py_ssize_t i = 0; i < n; i++) lines += AT(t, i) == '\n';
     size_t nl = (size_t)lines;
@@ -1370,14 +1367,13 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
     int64_t *out = malloc(nl * 32);
     autobuf w = {malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)), malloc(nl * sizeof(Py_ssize_t)),
                  malloc(nl * sizeof(Py_ssize_t)), malloc(nl * 8), malloc(nl), malloc(nl), malloc(nl), malloc(nl), malloc(nl * 8)};
-    PyObject *result = NULL;
+    Py_ssize_t g = -1;
     if (!span || !begin || !groups || !out || !w.bs || !w.be || !w.mat || !w.mlen || !w.ends || !w.wordy || !w.narrow || !w.full || !w.wrap ||
         !w.widths) {
-        PyErr_NoMemory();
+        free(out);
+        out = NULL;
         goto done;
     }
-    /* the lines are grouped without the interpreter lock: nothing below allocates or fails */
-    PyThreadState *unlocked = PyEval_SaveThread();
     Py_ssize_t line = 0, from = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
         if (i < n && AT(t, i) != '\n') continue;
@@ -1390,7 +1386,7 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
         line++;
         from = i + 1;
     }
-    Py_ssize_t g = 0;
+    g = 0;
     for (Py_ssize_t l = 0; l < line; l++) {
         if (span[2 * l] == span[2 * l + 1]) continue;
         Py_ssize_t e = l + 1;  /* the block [l, e) */
@@ -1406,13 +1402,174 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
         out[4 * k + 2] = span[2 * groups[2 * k]];
         out[4 * k + 3] = span[2 * groups[2 * k + 1] + 1];
     }
-    PyEval_RestoreThread(unlocked);
-    result = bytes_of(out, g * 32);
 done:
-    free(span); free(begin); free(groups); free(out);
+    *rows = out;
+    free(span); free(begin); free(groups);
     free(w.bs); free(w.be); free(w.mat); free(w.mlen); free(w.ends); free(w.wordy); free(w.narrow); free(w.full); free(w.wrap); free(w.widths);
+    return g;
+}
+
+static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
+    PyObject *text;
+    int mode;
+    if (!PyArg_ParseTuple(args, "Ui", &text, &mode)) return NULL;
+    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "paragraph_spans: mode is 0, 1 or 2"); return NULL; }
+    utext t = {PyUnicode_KIND(text), PyUnicode_DATA(text)};
+    int64_t *rows;
+    Py_ssize_t g;
+    Py_BEGIN_ALLOW_THREADS  /* the lines are grouped without the interpreter lock */
+    g = split_text(t, PyUnicode_GET_LENGTH(text), mode, &rows);
+    Py_END_ALLOW_THREADS
+    PyObject *result = g < 0 ? PyErr_NoMemory() : bytes_of(rows, g * 32);
+    free(rows);
     return result;
 }
+
+/* ---- UTF-8 to str without the interpreter lock ---------------------------------------- */
+
+/* The length in code points and the largest code point of well-formed UTF-8 (Unicode's table
+ * 3-7, what Python's strict decoder accepts); -1 at the first ill-formed sequence. */
+static Py_ssize_t utf8_measure(const unsigned char *p, Py_ssize_t len, uint32_t *maxchar) {
+    Py_ssize_t n = 0, i = 0;
+    uint32_t top = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            if (c > top) top = c;
+            i++;
+        } else {
+            int extra;
+            unsigned char lo = 0x80, hi = 0xBF;
+            uint32_t cp;
+            if (c >= 0xC2 && c <= 0xDF) { extra = 1; cp = c & 0x1F; }
+            else if (c >= 0xE0 && c <= 0xEF) { extra = 2; cp = c & 0x0F; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+            else if (c >= 0xF0 && c <= 0xF4) { extra = 3; cp = c & 0x07; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+            else return -1;
+            if (i + extra >= len) return -1;  /* cut short */
+            for (int k = 1; k <= extra; k++) {
+                unsigned char d = p[i + k];
+                if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) return -1;
+                cp = (cp << 6) | (d & 0x3F);
+            }
+            if (cp > top) top = cp;
+            i += extra + 1;
+        }
+        n++;
+    }
+    *maxchar = top;
+    return n;
+}
+
+/* the code points of well-formed UTF-8 into a str's buffer of the given kind */
+static void utf8_fill(const unsigned char *p, Py_ssize_t len, int kind, void *data) {
+    Py_ssize_t i = 0, j = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        uint32_t cp;
+        if (c < 0x80) { cp = c; i++; }
+        else if (c < 0xE0) { cp = ((uint32_t)(c & 0x1F) << 6) | (p[i + 1] & 0x3F); i += 2; }
+        else if (c < 0xF0) { cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F); i += 3; }
+        else { cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[i + 1] & 0x3F) << 12) | ((uint32_t)(p[i + 2] & 0x3F) << 6) | (p[i + 3] & 0x3F); i += 4; }
+        PyUnicode_WRITE(kind, data, j, cp);
+        j++;
+    }
+}
+
+/* decode_utf8(data) -> str, or None when ``data`` is not well-formed UTF-8 (the caller's strict
+ * decode then says why). bytes.decode holds the interpreter lock throughout; this measures and
+ * fills without it, so the read stage's threads decode their files at once. */
+static PyObject *decode_utf8_text(PyObject *self, PyObject *arg) {
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0) return NULL;
+    uint32_t maxchar = 0;
+    Py_ssize_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = utf8_measure(v.buf, v.len, &maxchar);
+    Py_END_ALLOW_THREADS
+    PyObject *text = NULL;
+    if (n < 0) {
+        text = Py_None;
+        Py_INCREF(text);
+    } else if ((text = PyUnicode_New(n, maxchar)) != NULL) {
+        int kind = PyUnicode_KIND(text);
+        void *data = PyUnicode_DATA(text);
+        Py_BEGIN_ALLOW_THREADS  /* a str no one else holds yet */
+        utf8_fill(v.buf, v.len, kind, data);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&v);
+    return text;
+}
+
+/* ---- a whole document at once: split, normalize, fingerprint ------------------------------ */
+
+/* XXH3-128 as the xxhash package computes it (its extension module exports the function; the
+ * Python side hands over its address with set_hasher). Two 64-bit halves, returned in registers. */
+typedef struct { uint64_t low64, high64; } xxh128;
+typedef xxh128 (*xxh3_128_fn)(const void *data, size_t len);
+static xxh3_128_fn XXH3_128 = NULL;
+
+static PyObject *set_hasher(PyObject *self, PyObject *arg) {
+    unsigned long long address = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    XXH3_128 = (xxh3_128_fn)(uintptr_t)address;
+    Py_RETURN_NONE;
+}
+
+/* xxhash's xxh3_128_digest: the canonical form, high half then low half, each big-endian */
+static void fingerprint_into(const char *data, Py_ssize_t len, unsigned char *out) {
+    xxh128 h = XXH3_128(data, (size_t)len);
+    for (int k = 0; k < 8; k++) {
+        out[k] = (unsigned char)(h.high64 >> (56 - 8 * k));
+        out[8 + k] = (unsigned char)(h.low64 >> (56 - 8 * k));
+    }
+}
+
+/* prepare_text(text, mode, convert, fallback, shortest) -> (spans, keys UTF-8, key byte ends,
+ * fingerprints): what local.prepare_document makes of a document on the Python path, in one call
+ * and without the interpreter lock but for the rare paragraph the reference normalizes. ``spans``
+ * are int64 rows (idx, line_start, line_end, char_start, char_end, key length in characters);
+ * a key under ``shortest`` characters gets 16 zero bytes as its fingerprint. */
+static PyObject *prepare_text(PyObject *self, PyObject *args) {
+    PyObject *text, *convert, *fallback;
+    int mode;
+    Py_ssize_t shortest;
+    if (!PyArg_ParseTuple(args, "UiOOn", &text, &mode, &convert, &fallback, &shortest)) return NULL;
+    if (mode < 0 || mode > 2) { PyErr_SetString(PyExc_ValueError, "prepare_text: mode is 0, 1 or 2"); return NULL; }
+    if (!XXH3_128) { PyErr_SetString(PyExc_RuntimeError, "prepare_text: no hasher (set_hasher)"); return NULL; }
+    if (check_tables() < 0) return NULL;
+    utext t = {PyUnicode_KIND(text), PyUnicode_DATA(text)};
+    int64_t *rows = NULL, *spans = NULL, *key_ends = NULL;
+    unsigned char *fps = NULL;
+    bytebuf out = {0};
+    cpbuf a = {0}, b = {0};
+    PyObject *result = NULL;
+    int failed = 0;
+    PyThreadState *unlocked = PyEval_SaveThread();
+    Py_ssize_t n = split_text(t, PyUnicode_GET_LENGTH(text), mode, &rows);
+    size_t room = (size_t)(n > 0 ? n : 1);
+    spans = malloc(room * 48);
+    key_ends = malloc(room * 8);
+    fps = calloc(room, 16);
+    if (n < 0 || !spans || !key_ends || !fps) { fail_no_memory(); failed = 1; }
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        Py_ssize_t start = out.len;
+        Py_ssize_t chars = document_key(text, rows[4 * i + 2], rows[4 * i + 3], convert, fallback, &a, &b, &out);
+        if (chars < 0) { failed = 1; break; }
+        int64_t *row = spans + 6 * i;
+        row[0] = i;
+        memcpy(row + 1, rows + 4 * i, 32);
+        row[5] = chars;
+        key_ends[i] = out.len;
+        if (chars >= shortest) fingerprint_into(out.data + start, out.len - start, fps + 16 * i);
+    }
+    PyEval_RestoreThread(unlocked);
+    if (!failed)
+        result = bytes_tuple(4, spans, n * 48, out.data ? out.data : "", (Py_ssize_t)out.len, key_ends, n * 8, fps, n * 16);
+    free(rows); free(spans); free(key_ends); free(fps); free(out.data); free(a.data); free(b.data);
+    return result;
+}
+
 /* ---- FingerprintIndex: distinct 16-byte fingerprints -> ids in order of first appearance ---- */
 
 typedef struct {
@@ -1953,6 +2110,9 @@ static PyMethodDef methods[] = {
     {"normalize_key", normalize_key, METH_VARARGS, "normalize_key(text, convert): the key of a paragraph, or None (the Python path)."},
     {"normalize_spans", normalize_spans, METH_VARARGS, "Keys of the paragraphs text[starts[i]:ends[i]] of one document."},
     {"paragraph_spans", paragraph_spans, METH_VARARGS, "Rows (line_start, line_end, char_start, char_end) of a document's paragraphs."},
+    {"decode_utf8", decode_utf8_text, METH_O, "decode_utf8(data): str of well-formed UTF-8 (decoded without the interpreter lock), else None."},
+    {"set_hasher", set_hasher, METH_O, "set_hasher(address): xxhash's XXH3_128bits, for prepare_text's fingerprints."},
+    {"prepare_text", prepare_text, METH_VARARGS, "Spans, keys, key ends and fingerprints of a document's paragraphs, in one call."},
     {"pair_intersections", pair_intersections, METH_VARARGS, "Intersection sizes of the shingle sets of pairs of keys of a UTF-8 buffer."},
     {"read_keys", read_keys, METH_VARARGS, "Keys of a key file read with pread into one buffer."},
     {"components", components, METH_VARARGS, "Connected component labels of n nodes and undirected edges."},

@@ -39,7 +39,7 @@ else:
     _IMPORT_ERROR = ""
 
 __all__ = [
-    "available", "core_name", "prepare", "compiled_normalizer", "script_fold", "paragraph_spans", "components",
+    "available", "core_name", "prepare", "decode_utf8", "compiled_normalizer", "script_fold", "paragraph_spans", "components",
     "fingerprint_index", "encode_keys", "sign", "shingle_sets", "pair_intersections", "read_keys", "intersections",
     "warn_if_slow",
 ]
@@ -380,8 +380,27 @@ def _core_module():
         _core.set_tables(*parts[:6])
         if parts[6]:
             _core.set_t2s(*parts[6:])
+        address = xxh3_address()
+        if address:
+            _core.set_hasher(address)
         _LOADED = True
     return _core
+
+
+@lru_cache(maxsize=1)
+def xxh3_address() -> int:
+    """The address of ``XXH3_128bits`` in the xxhash package's extension module (which exports
+    it), so the core computes ``fingerprint.fingerprint_utf8`` itself without the interpreter lock
+    and without a Python call a paragraph; 0 when that build does not export it (the fingerprints
+    are then made in Python, as before)."""
+    import ctypes
+
+    import xxhash._xxhash as module
+
+    try:
+        return ctypes.cast(ctypes.CDLL(module.__file__).XXH3_128bits, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError):
+        return 0
 
 
 def prepare() -> None:
@@ -436,9 +455,27 @@ def compiled_normalizer(reference: Callable[[str], str]) -> Callable[[str], str]
         )
         return data, np.frombuffer(key_ends, dtype=np.int64), np.frombuffer(key_chars, dtype=np.int64)
 
+    def prepare_text(text: str, mode: int, shortest: int) -> tuple[bytes, bytes, bytes, bytes]:
+        """(spans, keys, key ends, fingerprints) of a document, as bytes, in one call to the core:
+        ``local.prepare_document``'s arrays (a key under ``shortest`` characters: zero bytes)."""
+        return core.prepare_text(text, mode, script_fold, reference, shortest)
+
     normalizer.steps = getattr(reference, "steps", None)  # type: ignore[attr-defined]
     normalizer.document_keys = document_keys  # type: ignore[attr-defined]
+    if xxh3_address():
+        normalizer.prepare_text = prepare_text  # type: ignore[attr-defined]
     return normalizer
+
+
+def decode_utf8(data: bytes) -> str:
+    """``data.decode("utf-8")``, decoded by the core without the interpreter lock when it is in
+    use (the read stage's threads then decode their files at once); raises UnicodeDecodeError
+    as the strict decoder does, by calling it when the bytes are not well-formed."""
+    if available():
+        text = _core.decode_utf8(data)
+        if text is not None:
+            return text
+    return data.decode("utf-8")
 
 
 def paragraph_spans(text: str, mode: int) -> bytes:

@@ -32,11 +32,11 @@ from ..errors import writing
 from ..text.fingerprint import NO_FINGERPRINT, fingerprint_utf8
 from ..store.keystore import KeyStore
 from ..match.lsh import ANCHOR_GAP, ANCHOR_MOD, anchor_pairs, anchors, band_hashes, candidate_pairs, merge_pairs
-from ..text.paragraphs import paragraph_spans
+from ..text.paragraphs import SPLIT_MODES, paragraph_spans
 from ..sources.records import STDIN, LineBatch, is_jsonl_name, line_batches, parse_batch
 from ..match.signatures import oph_signatures, shingle_hashes
 from ..sources.dispatch import read_file
-from ..store.writer import NEW_PARAGRAPH_COLUMNS, Writer, remove_stale
+from ..store.writer import NEW_PARAGRAPH_COLUMNS, PARAGRAPH_VALUES, Writer, remove_stale
 from ..sources.tabular import CsvBatch, ParquetBatch, is_parquet_name, is_table_name, preload_pyarrow, table_batches
 from ..run import STAGES, Run, no_readable_documents
 from ..timing import epoch
@@ -330,9 +330,14 @@ def _batched(items: list, signer: Callable | None) -> list:
 
 
 def prepare_document(doc: Document, split: str, normalizer: Callable[[str], str]) -> PreparedDocument:
-    """Split, normalize and fingerprint one document: on the compiled core, one call for all its
-    paragraphs (``normalizer.document_keys``); else one normalizer call a paragraph."""
+    """Split, normalize and fingerprint one document: on the compiled core, one call that does
+    all three without the interpreter lock (``normalizer.prepare_text``), or one for the keys of
+    all its paragraphs (``normalizer.document_keys``); else one normalizer call a paragraph."""
     text = doc.text
+    prepare_text = getattr(normalizer, "prepare_text", None)
+    if prepare_text is not None and split in SPLIT_MODES:
+        spans, keys, key_ends, fps = prepare_text(text, SPLIT_MODES[split], MIN_KEY_CHARS)
+        return PreparedDocument(doc, array("q", spans), keys, array("q", key_ends), fps)
     para = paragraph_spans(text, split)
     n = len(para)
     document_keys = getattr(normalizer, "document_keys", None)
@@ -529,7 +534,7 @@ def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_p
     def rows() -> Iterator[tuple]:
         pid = 0
         shortest = max(config.min_chars, MIN_KEY_CHARS)
-        no_fp = PreparedDocument.NO_FINGERPRINT
+        no_fp, none = PreparedDocument.NO_FINGERPRINT, bytearray()
         for item in items:
             if isinstance(item, CorpusFileError):
                 run.skip_or_raise(item)
@@ -550,9 +555,9 @@ def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_p
             keys.para_doc.frombytes(para_doc.astype(np.int64).tobytes())
             keys.para_len.frombytes((spans[:, 4] - spans[:, 3]).tobytes())
             keys.para_line.frombytes(spans[:, 1].tobytes())
-            fps = item.fingerprints
-            fp_list = [None if (fp := fps[i : i + 16]) == no_fp else fp for i in range(0, 16 * n, 16)]
-            key_ids = [k + 1 if k >= 0 else None for k in ids.tolist()]
+            fps = bytearray(item.fingerprints)  # slices of it are bytearrays (see PARAGRAPH_VALUES)
+            fp_list = [none if (fp := fps[i : i + 16]) == no_fp else fp for i in range(0, 16 * n, 16)]
+            key_ids = (ids + 1).tolist()  # 0: none
             yield from zip(range(pid + 1, pid + n + 1), para_doc.tolist(), spans[:, 0].tolist(), spans[:, 1].tolist(), spans[:, 2].tolist(),
                            spans[:, 3].tolist(), spans[:, 4].tolist(), texts, spans[:, 5].tolist(), fp_list, key_ids)
             pid += n
@@ -562,7 +567,7 @@ def read_prepared(items: Iterable, root, config, store, writer, run: Run, show_p
 
     try:
         with bar:
-            writer.insert("paragraphs", rows(), NEW_PARAGRAPH_COLUMNS)
+            writer.insert("paragraphs", rows(), NEW_PARAGRAPH_COLUMNS, PARAGRAPH_VALUES)
     finally:  # a generator of prepared items holds the worker pool: end it now, even on an error
         close = getattr(items, "close", None)
         if close is not None:

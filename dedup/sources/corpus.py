@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import compiled
 from ..errors import CorpusError
 from .selection import EXCLUDED, INCLUDED, NOT_INCLUDED, Matcher, Selection
 
@@ -428,7 +429,7 @@ def decode_bytes(data: bytes, *, name: str = "<bytes>") -> tuple[str, str]:
     if data.startswith(_UTF8_BOM):
         return normalize_newlines(_decode_strict(data, "utf-8-sig", name)), "utf-8-sig"
     try:
-        return normalize_newlines(data.decode("utf-8")), "utf-8"
+        return normalize_newlines(compiled.decode_utf8(data)), "utf-8"
     except UnicodeDecodeError:
         pass
     text, encoding = _decode_legacy(data, name)

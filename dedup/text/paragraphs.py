@@ -383,7 +383,7 @@ def auto_groups(text: str, block: list[_Line]) -> list[list[_Line]]:
     return [[block[i] for i in group] for group in groups]
 
 
-_MODES = {"auto": 0, "lines": 1, "blocks": 2}  # as the compiled core numbers them
+SPLIT_MODES = {"auto": 0, "lines": 1, "blocks": 2}  # as the compiled core numbers them
 
 
 def paragraph_splitter(mode: str = "auto"):
@@ -391,8 +391,8 @@ def paragraph_splitter(mode: str = "auto"):
     function for a stream of many small texts (``dedup filter``'s records)."""
     from .. import compiled
 
-    if mode in _MODES and compiled.available():
-        core, number = compiled._core_module().paragraph_spans, _MODES[mode]
+    if mode in SPLIT_MODES and compiled.available():
+        core, number = compiled._core_module().paragraph_spans, SPLIT_MODES[mode]
         return lambda text: np.frombuffer(core(text, number), dtype=np.int64).reshape(-1, 4)
     return lambda text: paragraph_spans(text, mode)
 
@@ -407,8 +407,8 @@ def paragraph_spans(text: str, mode: str = "auto") -> np.ndarray:
     """
     from .. import compiled
 
-    if mode in _MODES and compiled.available():
-        return np.frombuffer(compiled.paragraph_spans(text, _MODES[mode]), dtype=np.int64).reshape(-1, 4)
+    if mode in SPLIT_MODES and compiled.available():
+        return np.frombuffer(compiled.paragraph_spans(text, SPLIT_MODES[mode]), dtype=np.int64).reshape(-1, 4)
     return np.array([(p.line_start, p.line_end, p.char_start, p.char_end) for p in split_paragraphs(text, mode)],
                     dtype=np.int64).reshape(-1, 4)
 

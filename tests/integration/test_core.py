@@ -665,6 +665,84 @@ def test_bad_document_spans_raise(core):
         core.normalize_spans(b"abc", np.zeros(0, np.int64), np.zeros(0, np.int64), str, REFERENCE)
 
 
+utf8_like = st.one_of(
+    st.binary(max_size=60),
+    st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")),  # well-formed, or a surrogate
+    st.lists(st.sampled_from([b"a", "é".encode(), "中".encode(), "😀".encode(), b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe4\xb8"]),
+             max_size=12).map(b"".join),
+)
+
+
+@needs_core
+@examples(1500)
+@given(utf8_like)
+def test_decode_utf8_is_the_strict_decoder(core, data):
+    """The core's UTF-8 decoding gives Python's str (the same kind, so equal and hashing alike)
+    for well-formed bytes, and None where the strict decoder raises (overlong forms, surrogates,
+    past U+10FFFF, a sequence cut short)."""
+    try:
+        expected = data.decode("utf-8")
+    except UnicodeDecodeError:
+        expected = None
+    got = core.decode_utf8(data)
+    assert got == expected, data
+    if expected is not None:
+        assert hash(got) == hash(expected) and got.isascii() == expected.isascii()
+        assert compiled.decode_utf8(data) == expected
+    else:
+        with pytest.raises(UnicodeDecodeError):
+            compiled.decode_utf8(data)
+
+
+def reference_prepared(text: str, split: str):
+    """``local.prepare_document`` of ``text`` on the Python path: the reference normalizer a
+    paragraph, Python's split and xxhash's own fingerprints."""
+    from dedup.engines.local import prepare_document
+    from dedup.sources.corpus import Document
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEDUP_CORE", "python")
+        prepared = prepare_document(Document("doc", text, "utf-8", 0, ""), split, REFERENCE)
+    return prepared.spans.tobytes(), prepared.keys, prepared.key_ends.tobytes(), prepared.fingerprints
+
+
+@needs_core
+@examples(250)
+@given(document_text, st.sampled_from(["auto", "lines", "blocks"]), st.integers(0, 12))
+def test_prepare_text_is_the_python_prepare_document(fast, text, split, shortest):
+    """``normalizer.prepare_text`` (split, keys and fingerprints in one core call) gives the bytes
+    of the Python path's spans, keys, key ends and fingerprints; under ``shortest`` characters
+    a key has the zero fingerprint."""
+    from dedup.config import MIN_KEY_CHARS
+    from dedup.text.paragraphs import SPLIT_MODES
+
+    if not compiled.xxh3_address():
+        pytest.skip("this xxhash build does not export XXH3_128bits: prepare_text is not used")
+    got = fast.prepare_text(text, SPLIT_MODES[split], MIN_KEY_CHARS)
+    assert got == reference_prepared(text, split), text
+    spans, _, _, fps = fast.prepare_text(text, SPLIT_MODES[split], shortest)
+    chars = np.frombuffer(spans, dtype=np.int64)[5::6]
+    zero = np.all(np.frombuffer(fps, dtype=np.uint8).reshape(-1, 16) == 0, axis=1)
+    assert np.array_equal(zero, chars < shortest)
+
+
+@needs_core
+def test_prepare_text_of_real_text_is_the_python_prepare_document(fast):
+    """The same on the seeds and the licence texts of this machine (prose nobody here wrote)."""
+    from dedup.config import MIN_KEY_CHARS
+    from dedup.text.paragraphs import SPLIT_MODES
+
+    if not compiled.xxh3_address():
+        pytest.skip("this xxhash build does not export XXH3_128bits: prepare_text is not used")
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.iterdir())]
+    licences = Path("/usr/share/common-licenses")
+    if licences.is_dir():
+        texts += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(licences.iterdir()) if p.is_file()]
+    for text in texts:
+        for split in ("auto", "lines", "blocks"):
+            assert fast.prepare_text(text, SPLIT_MODES[split], MIN_KEY_CHARS) == reference_prepared(text, split), text[:100]
+
+
 split_text = st.lists(st.one_of(st.sampled_from(WHITESPACE + ["", "", "\n", "\n\n", "\r\n"]), rich_text), max_size=20).map("".join)
 
 
@@ -1017,7 +1095,8 @@ def _scan_both(monkeypatch, corpus: Path, tmp_path: Path, **config):
     scan(corpus, ScanConfig(workers=1, **config), tmp_path / "compiled.db")
     monkeypatch.setattr(compiled, "_core", counting._module)
     # the core did the work: documents split and normalized, keys signed, pairs verified
-    for function in ("paragraph_spans", "normalize_spans", "sign", "pair_intersections"):
+    documents = ("prepare_text",) if compiled.xxh3_address() else ("paragraph_spans", "normalize_spans")
+    for function in (*documents, "sign", "pair_intersections"):
         assert counting.calls.get(function, 0) > 0, (function, counting.calls)
     # compiled again, with forked workers
     scan(corpus, ScanConfig(workers=3, **config), tmp_path / "compiled3.db")

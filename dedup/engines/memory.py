@@ -17,7 +17,7 @@ from ..atomic import tmp_dir
 from ..config import ScanConfig
 from ..sources.corpus import Document
 from ..store.keystore import KeyStore
-from ..store.writer import table_columns
+from ..store.writer import stored_value, table_columns
 from ..match.passages import PassageMember, find_passages
 from ..run import Run
 
@@ -33,12 +33,19 @@ class MemorySink:
     def __init__(self) -> None:
         self.tables: dict[str, list[dict]] = {name: [] for name in self.KEPT}
 
-    def insert(self, table: str, rows: Iterable[tuple], columns: Sequence[str] | None = None) -> None:
-        """``Writer.insert``'s rows kept as dicts; columns left out of ``columns`` are None."""
+    def insert(self, table: str, rows: Iterable[tuple], columns: Sequence[str] | None = None,
+               values: dict[str, str] | None = None) -> None:
+        """``Writer.insert``'s rows kept as dicts; columns left out of ``columns`` are None, and a
+        column of ``values`` (``PARAGRAPH_VALUES``) holds what its SQL would store."""
         if table in self.tables:
             every = list(table_columns(table))
             given = every if columns is None else list(columns)
-            self.tables[table].extend({**dict.fromkeys(every), **dict(zip(given, row))} for row in rows)
+            made = [c for c in given if c in (values or {})]
+            for row in rows:
+                record = {**dict.fromkeys(every), **dict(zip(given, row))}
+                for column in made:
+                    record[column] = stored_value(record[column])
+                self.tables[table].append(record)
         else:
             for _ in rows:
                 pass

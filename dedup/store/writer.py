@@ -142,6 +142,14 @@ int, str and bytearray directly, but bytes and None through its adapter lookup: 
 the read stage's main thread, under the interpreter lock (50k rows: 0.27 -> 0.15 s)."""
 
 
+def stored_value(value):
+    """What ``PARAGRAPH_VALUES``'s nullif stores of a bound value: None for an empty bytearray or
+    0, a bytearray as bytes (what a sink without SQL, ``memory.MemorySink``, keeps)."""
+    if not value:
+        return None
+    return bytes(value) if isinstance(value, bytearray) else value
+
+
 def table_columns(table: str) -> dict[str, type]:
     """The columns of ``table`` in order, with their Python types (for other writers of the
     same tables, such as the Spark engine's Parquet output)."""

@@ -859,14 +859,16 @@ def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", 
     member_at = positions(paras.ids, built.member_ids, subset)
     canonical = {row[0]: _name(paras, keys, at) for row, at in zip(built.clusters, positions(paras.ids, [r[1] for r in built.clusters], subset).tolist())}
     used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
-    mapping, changes = keep_ids(old, canonical, _owners(paras, keys, old, built.member_clusters, member_at), used + 1, run_id)
+    replaced_rows = conn.execute("SELECT id, boilerplate, canonical_id FROM clusters WHERE id IN (SELECT id FROM replaced)").fetchall()
+    owner = _owners(paras, keys, old, {c: p for c, _, p in replaced_rows}, built, member_at)
+    mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
     final = np.zeros(len(built.clusters) + 1, dtype=np.int64)
     final[list(mapping)] = list(mapping.values())
     now = built_rows(built, final)
     gone, put = changed(was, now)
     if seen is not None:
         seen["was"], seen["now"], seen["rows"], seen["subset"] = gone.by_pid(), put.by_pid(), now, subset
-        seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
+        seen["flags"] = {c: flag for c, flag, _ in replaced_rows}
         seen["written"] = set(mapping.values())
         seen["most_docs"] = max((row[3] for row in built.clusters), default=0)
         seen["cluster_of_key"] = (paras.key[member_at], final[built.member_clusters])
@@ -900,19 +902,28 @@ def _name(paras: "Paragraphs", keys: "KeyTable", at: int) -> tuple[str, bytes]:
     return paras.paths[paras.doc[at] - 1], keys.fps[paras.key[at]]
 
 
-def _owners(paras: "Paragraphs", keys: "KeyTable", old: dict[int, tuple], member_cluster: np.ndarray, member_at: np.ndarray) -> dict[tuple, int]:
-    """The new cluster of every member named as an old canonical (all ``keep_ids`` asks of its
-    ``owner``): only members whose key has the fingerprint of an old canonical are named."""
-    fps = {fp for _, fp in old.values()}
+def _owners(paras: "Paragraphs", keys: "KeyTable", old: dict[int, tuple], old_canonical: dict[int, int], built, member_at: np.ndarray) -> dict[tuple, int]:
+    """The new cluster of every member of ``built`` named as an old canonical (all ``keep_ids``
+    asks of its ``owner``). An old canonical's paragraph (``old_canonical``: cluster ->
+    paragraph id) that is still a member names itself: one lookup. Any other member of that
+    name has its key, and all paragraphs of a key are in one cluster, so only the members of
+    that key are looked at, and only until one has the name (a cluster of thousands of exact
+    copies is not named member by member)."""
+    ids, cluster = built.member_ids, built.member_clusters
+    order = np.argsort(ids, kind="stable")
     member_key = paras.key[member_at]
-    wanted = np.array([k for k in np.unique(member_key).tolist() if keys.fps[k] in fps], dtype=np.int64)
-    named = np.isin(member_key, wanted)
-    names = set(old.values())
+    key_of_fp: dict[bytes, int] | None = None
     owner = {}
-    for at, cid in zip(member_at[named].tolist(), member_cluster[named].tolist()):
-        name = _name(paras, keys, at)
-        if name in names:
-            owner[name] = cid
+    for cid, name in old.items():
+        j = order[min(int(np.searchsorted(ids, old_canonical.get(cid, -1), sorter=order)), len(ids) - 1)] if len(ids) else -1
+        if j >= 0 and ids[j] == old_canonical.get(cid) and _name(paras, keys, member_at[j]) == name:
+            owner[name] = int(cluster[j])
+            continue
+        if key_of_fp is None:
+            key_of_fp = {keys.fps[k]: k for k in np.unique(member_key).tolist()}
+        with_key = np.nonzero(member_key == key_of_fp.get(name[1], -1))[0]
+        if any(paras.paths[d - 1] == name[0] for d in np.unique(paras.doc[member_at[with_key]]).tolist()):
+            owner[name] = int(cluster[with_key[0]])
     return owner
 
 

@@ -604,10 +604,13 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], seen: dict
     sizes, grown = live.site_sizes, Counter(k for path in new_paths for k in site_keys(path))
     bounds = [max(MIN_DOCS, SITE_SHARE * (sizes[k] - n if sizes[k] - n >= MIN_SITE_DOCS else sizes[k])) for k, n in grown.items() if sizes[k] >= MIN_SITE_DOCS]
     _temp_ids(conn, "decide", written)
+    pids, clusters = seen["rows"].pid, seen["rows"].cluster  # every member of the clusters written
     if bounds and min(bounds) <= live.most_docs:
-        conn.execute("INSERT OR IGNORE INTO decide SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))
-    rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
-    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes, live.sites)
+        more = {c for (c,) in conn.execute("SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))} - written
+        _temp_ids(conn, "decide", written | more)
+        at = np.nonzero(np.isin(live.held.cluster, np.fromiter(more, dtype=np.int64, count=len(more))))[0]
+        pids, clusters = np.concatenate((pids, live.paras.ids[at])), np.concatenate((clusters, live.held.cluster[at]))
+    furniture = corpus_boilerplate(live.paras, pids, clusters, sizes, live.sites)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
     conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
     live.n_clusters += len(written) - len(flags_before)

@@ -669,10 +669,13 @@ def _documents_of(live: LiveCorpus, clusters: set[int]) -> set[int]:
     thousands of members, whose documents the database finds only by reading each paragraph row."""
     if not clusters:
         return set()
+    wanted = np.fromiter(clusters, dtype=np.int64, count=len(clusters))
+    # by a mask over cluster ids, then over keys (np.isin sorted the corpus's paragraphs twice an append)
+    mask = np.zeros(max(int(wanted.max()), int(live.cluster_of_key.max(initial=-1))) + 2, dtype=bool)
+    mask[wanted] = True
+    of_key = mask[live.cluster_of_key]  # -1 (no cluster) reads the last entry, always False
     key = live.paras.key
-    held = np.zeros(len(key), dtype=bool)
-    keyed = key >= 0
-    held[keyed] = np.isin(live.cluster_of_key[key[keyed]], np.fromiter(clusters, dtype=np.int64, count=len(clusters)))
+    held = of_key[key] & (key >= 0)
     return set(live.doc_ids[live.paras.doc[held] - 1].tolist())
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..config import ScanConfig
 from ..match.lsh import ANCHOR_MAX_BUCKET, ANCHOR_MIN_SHARE, BUCKET_WINDOW
+from .member_rows import HeldMembers, positions
 from .update import KeyTable, Scores
 
 MERGE_AT = 1 << 15  # postings in a bucket delta before it is merged into the sorted arrays
@@ -174,6 +175,7 @@ class LiveCorpus:
     sites: object = None  # boilerplate.SitesOf of the documents (set by load_live)
     ranks: tuple | None = None  # local.key_ranks of the corpus, kept under the first policy
     doc_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # documents.id of each document position - 1
+    held: HeldMembers | None = None  # the member row of every paragraph (set by load_live)
 
     def band_codes(self, pos: int) -> list[int]:
         return ((np.arange(self.keys.bands.shape[1], dtype=np.int64) << 32) | self.keys.bands[pos].astype(np.int64)).tolist()
@@ -229,6 +231,7 @@ def load_live(conn, config: ScanConfig) -> LiveCorpus:
     live.cluster_of_key = np.full(len(keys.ids), -1, dtype=np.int64)
     rows = np.array(conn.execute("SELECT key_id, cluster_id FROM paragraphs WHERE cluster_id IS NOT NULL").fetchall(), dtype=np.int64).reshape(-1, 2)
     live.cluster_of_key[np.fromiter((live.index_of_id[k] for k in rows[:, 0].tolist()), dtype=np.int64, count=len(rows))] = rows[:, 1]
+    live.held = HeldMembers.load(conn, paras.ids)
     return live
 
 
@@ -297,7 +300,8 @@ def extended(live: LiveCorpus, conn, first_doc: int, first_key: int) -> LiveCorp
     from ..match.boilerplate import site_keys
 
     live.site_sizes.update(k for d in docs for k in site_keys(d[1]))
-    live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new),
+    held = HeldMembers(*(grown(column, np.full(len(rows), fill)) for column, fill in zip(live.held.columns(), HeldMembers.FILL)))
+    live = replace(live, paras=paras, keys=_more_keys(keys, new_keys, key_len, signed_new), held=held,
                    doc_ids=grown(live.doc_ids, np.array([d[0] for d in docs], dtype=np.int64)))
     _post(live, len(keys.signed))
     return live
@@ -493,10 +497,13 @@ def _append(writer, store, live: LiveCorpus, documents: list, run) -> tuple[Live
                                 _key_ranks(live))
     with timer.stage("store"):
         seen: dict = {}
-        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen, _replaced(live, reclustered.dirty))
+        changes = store_clusters(conn, writer, live.paras, live.keys, reclustered, removed, run_id + 1, config, seen, _replaced(live, reclustered.dirty),
+                                 lambda at: live.held.rows_at(at, live.paras.ids))
+        live.held.clear(seen["subset"])
+        live.held.put(positions(live.paras.ids, seen["rows"].pid, seen["subset"]), seen["rows"])
         was, now, more = _changed_rows(conn, seen["was"], seen["now"])
         live.cluster_of_key[reclustered.dirty] = -1
-        live.cluster_of_key[list(seen["cluster_of_key"])] = list(seen["cluster_of_key"].values())
+        live.cluster_of_key[seen["cluster_of_key"][0]] = seen["cluster_of_key"][1]
         live.duplicates = tuple(n + d for n, d in zip(live.duplicates, more))
         flipped_clusters = refresh_boilerplate(conn, live, [d.path for d in documents], seen)
     with timer.stage("passages"):
@@ -597,10 +604,13 @@ def refresh_boilerplate(conn, live: LiveCorpus, new_paths: list[str], seen: dict
     sizes, grown = live.site_sizes, Counter(k for path in new_paths for k in site_keys(path))
     bounds = [max(MIN_DOCS, SITE_SHARE * (sizes[k] - n if sizes[k] - n >= MIN_SITE_DOCS else sizes[k])) for k, n in grown.items() if sizes[k] >= MIN_SITE_DOCS]
     _temp_ids(conn, "decide", written)
+    pids, clusters = seen["rows"].pid, seen["rows"].cluster  # every member of the clusters written
     if bounds and min(bounds) <= live.most_docs:
-        conn.execute("INSERT OR IGNORE INTO decide SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))
-    rows = np.array(conn.execute("SELECT paragraph_id, cluster_id FROM members WHERE cluster_id IN (SELECT id FROM decide)").fetchall(), dtype=np.int64).reshape(-1, 2)
-    furniture = corpus_boilerplate(live.paras, rows[:, 0], rows[:, 1], sizes, live.sites)
+        more = {c for (c,) in conn.execute("SELECT id FROM clusters WHERE n_documents >= ?", (min(bounds),))} - written
+        _temp_ids(conn, "decide", written | more)
+        at = np.nonzero(np.isin(live.held.cluster, np.fromiter(more, dtype=np.int64, count=len(more))))[0]
+        pids, clusters = np.concatenate((pids, live.paras.ids[at])), np.concatenate((clusters, live.held.cluster[at]))
+    furniture = corpus_boilerplate(live.paras, pids, clusters, sizes, live.sites)
     flags = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM decide)"))
     conn.executemany("UPDATE clusters SET boilerplate = ? WHERE id = ?", [(int(c in furniture), c) for c, f in flags.items() if f != int(c in furniture)])
     live.n_clusters += len(written) - len(flags_before)
@@ -659,10 +669,13 @@ def _documents_of(live: LiveCorpus, clusters: set[int]) -> set[int]:
     thousands of members, whose documents the database finds only by reading each paragraph row."""
     if not clusters:
         return set()
+    wanted = np.fromiter(clusters, dtype=np.int64, count=len(clusters))
+    # by a mask over cluster ids, then over keys (np.isin sorted the corpus's paragraphs twice an append)
+    mask = np.zeros(max(int(wanted.max()), int(live.cluster_of_key.max(initial=-1))) + 2, dtype=bool)
+    mask[wanted] = True
+    of_key = mask[live.cluster_of_key]  # -1 (no cluster) reads the last entry, always False
     key = live.paras.key
-    held = np.zeros(len(key), dtype=bool)
-    keyed = key >= 0
-    held[keyed] = np.isin(live.cluster_of_key[key[keyed]], np.fromiter(clusters, dtype=np.int64, count=len(clusters)))
+    held = of_key[key] & (key >= 0)
     return set(live.doc_ids[live.paras.doc[held] - 1].tolist())
 
 

@@ -46,6 +46,7 @@ from ..store.lookup import stored_config, stored_key_texts
 from ..compiled import make_normalizer
 from ..run import Run, no_readable_documents
 from ..sources.selection import Selection
+from .member_rows import MemberRows, built_rows, changed, moved, positions
 from ..store.writer import NEW_PARAGRAPH_COLUMNS, SCHEMA_VERSION, Writer, is_dedup_db, connect_read_only
 
 if TYPE_CHECKING:
@@ -827,64 +828,103 @@ def recluster(writer: Writer, texts: KeyTexts, keys: "KeyTable", paras: "Paragra
 
 
 def store_clusters(conn, writer: Writer, paras: "Paragraphs", keys: "KeyTable", reclustered: Reclustered, removed: Removed,
-                   run_id: int, config: ScanConfig, seen: dict | None = None, replaced: set[int] | None = None) -> list[tuple]:
+                   run_id: int, config: ScanConfig, seen: dict | None = None, replaced: set[int] | None = None,
+                   was: Callable[[np.ndarray], MemberRows] | None = None) -> list[tuple]:
     """Store stage: replace the clusters of the dirty keys, keeping the ids of clusters whose
-    canonical stays (``keep_ids``); returns the ``changes`` rows written. ``seen``, when given,
-    gets what an append reads back (delta.py): the member rows that changed, before (``was``)
-    and after (``now``), paragraph id -> (cluster, similarity, relation, containment), the
-    boilerplate flag of every replaced cluster before (``flags``), the ids of the clusters
-    written (``written``, flag 0 until decided), the most documents one of them has, and the
-    cluster of every dirty key now (``cluster_of_key``, key index -> id). ``replaced``: the
-    clusters of the dirty keys' paragraphs, when the caller knows them (else read here)."""
+    canonical stays (``keep_ids``), and write only the member and paragraph rows that change
+    (a cluster of thousands of exact copies that gains one keeps the others' rows, and their
+    pages out of the commit); returns the ``changes`` rows written. ``replaced``: the clusters
+    of the dirty keys' paragraphs, and ``was(positions)``: the member rows of the paragraphs at
+    those positions, when the caller holds them (else read here). ``seen``, when given, gets what an append reads back (delta.py): the
+    member rows that changed, before (``was``) and after (``now``), paragraph id -> (cluster,
+    similarity, relation, containment), every member row of the dirty keys' paragraphs now
+    (``rows``, ``MemberRows``) and their positions (``subset``), the boilerplate flag of every replaced cluster before
+    (``flags``), the ids of the clusters written (``written``, flag 0 until decided), the most
+    documents one of them has, and the cluster of every dirty key now (``cluster_of_key``:
+    key indices and cluster ids)."""
     from .local import expand_clusters
 
     dirty = reclustered.dirty
-    keyed = np.nonzero(paras.key >= 0)[0]
-    subset = keyed[dirty[paras.key[keyed]]]
+    subset = dirty_paragraphs(paras, dirty)
     built = expand_clusters(config, paras, subset, reclustered.para_rank, keys.key_len, reclustered.assignment, reclustered.best_para)
-    conn.execute("CREATE TEMP TABLE dirty_keys (id INTEGER PRIMARY KEY)")
-    conn.executemany("INSERT INTO dirty_keys VALUES (?)", [(int(k),) for k in keys.ids[dirty]])
     if replaced is None:
+        _temp_ids_table(conn, "dirty_keys", keys.ids[dirty].tolist())
         replaced = {c for (c,) in conn.execute(
             "SELECT DISTINCT cluster_id FROM paragraphs WHERE key_id IN (SELECT id FROM dirty_keys) AND cluster_id IS NOT NULL")}
     replaced = removed.clusters | replaced
-    conn.execute("CREATE TEMP TABLE replaced (id INTEGER PRIMARY KEY)")
-    conn.executemany("INSERT INTO replaced VALUES (?)", [(c,) for c in replaced])
+    _temp_ids_table(conn, "replaced", sorted(replaced))
     old = {**_canonical_names(conn, "c.id IN (SELECT id FROM replaced)"), **{c: n for c, n in removed.names.items() if c in replaced}}
-    position_of = dict(zip(paras.ids[subset].tolist(), subset.tolist()))
-
-    def name(pid: int) -> tuple[str, bytes]:
-        p = position_of[pid]
-        return paras.paths[paras.doc[p] - 1], keys.fps[paras.key[p]]
-
-    members = list(built.members)  # read once: each read makes every row again
-    canonical = {row[0]: name(row[1]) for row in built.clusters}
-    owner = {name(pid): cid for pid, cid, *_ in members}
+    was = was(subset) if was is not None else MemberRows.from_rows(conn.execute(
+        "SELECT paragraph_id, cluster_id, similarity, relation, containment FROM members WHERE cluster_id IN (SELECT id FROM replaced)"))
+    member_at = positions(paras.ids, built.member_ids, subset)
+    canonical = {row[0]: _name(paras, keys, at) for row, at in zip(built.clusters, positions(paras.ids, [r[1] for r in built.clusters], subset).tolist())}
     used = max(conn.execute("SELECT max(cluster_id) FROM changes").fetchone()[0] or 0, conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0)
+    replaced_rows = conn.execute("SELECT id, boilerplate, canonical_id FROM clusters WHERE id IN (SELECT id FROM replaced)").fetchall()
+    owner = _owners(paras, keys, old, {c: p for c, _, p in replaced_rows}, built, member_at)
     mapping, changes = keep_ids(old, canonical, owner, used + 1, run_id)
-    was_rows = {row[0]: row for row in conn.execute(
-        "SELECT paragraph_id, cluster_id, similarity, relation, containment FROM members WHERE cluster_id IN (SELECT id FROM replaced)")}
-    was_in = {pid: row[1] for pid, row in was_rows.items()}
-    now_rows = {pid: (pid, mapping[cid], *rest) for pid, cid, *rest in members}
-    now_in = {pid: row[1] for pid, row in now_rows.items()}
-    # member rows written only where they change: a cluster of thousands of exact copies that
-    # gains one keeps the others' rows (and their pages out of the commit)
+    final = np.zeros(len(built.clusters) + 1, dtype=np.int64)
+    final[list(mapping)] = list(mapping.values())
+    now = built_rows(built, final)
+    gone, put = changed(was, now)
     if seen is not None:
-        seen["was"] = {pid: row[1:] for pid, row in was_rows.items() if now_rows.get(pid) != row}
-        seen["now"] = {pid: row[1:] for pid, row in now_rows.items() if was_rows.get(pid) != row}
-        seen["flags"] = dict(conn.execute("SELECT id, boilerplate FROM clusters WHERE id IN (SELECT id FROM replaced)"))
-        seen["written"] = {mapping[row[0]] for row in built.clusters}
+        seen["was"], seen["now"], seen["rows"], seen["subset"] = gone.by_pid(), put.by_pid(), now, subset
+        seen["flags"] = {c: flag for c, flag, _ in replaced_rows}
+        seen["written"] = set(mapping.values())
         seen["most_docs"] = max((row[3] for row in built.clusters), default=0)
-        seen["cluster_of_key"] = {int(paras.key[position_of[pid]]): mapping[cid] for pid, cid, *_ in members}
-    conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid, row in was_rows.items() if now_rows.get(pid) != row))
+        seen["cluster_of_key"] = (paras.key[member_at], final[built.member_clusters])
+    conn.executemany("DELETE FROM members WHERE paragraph_id = ?", ((pid,) for pid in gone.pid.tolist()))
     conn.execute("DELETE FROM clusters WHERE id IN (SELECT id FROM replaced)")
     writer.insert("clusters", ((mapping[row[0]], *row[1:]) for row in built.clusters))
-    writer.insert("members", (row for pid, row in now_rows.items() if was_rows.get(pid) != row))
+    writer.insert("members", put.rows())
     # paragraph rows hold their text: write only those whose cluster id changes
-    conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in was_in.keys() - now_in.keys()))
-    conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", ((cid, pid) for pid, cid in now_in.items() if was_in.get(pid) != cid))
+    left, moving, to = moved(gone, put)
+    conn.executemany("UPDATE paragraphs SET cluster_id = NULL WHERE id = ?", ((pid,) for pid in left.tolist()))
+    conn.executemany("UPDATE paragraphs SET cluster_id = ? WHERE id = ?", zip(to.tolist(), moving.tolist()))
     writer.insert("changes", changes)
     return changes
+
+
+def dirty_paragraphs(paras: "Paragraphs", dirty: np.ndarray) -> np.ndarray:
+    """Positions of the paragraphs whose key is dirty (a mask over keys), in corpus order."""
+    keyed = np.nonzero(paras.key >= 0)[0]
+    return keyed[dirty[paras.key[keyed]]]
+
+
+def _temp_ids_table(conn, name: str, ids: list[int]) -> None:
+    """A temporary table ``name`` of the integer ids ``ids`` (emptied first when it exists)."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+    conn.execute(f"DELETE FROM {name}")
+    conn.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", ((int(i),) for i in ids))
+
+
+def _name(paras: "Paragraphs", keys: "KeyTable", at: int) -> tuple[str, bytes]:
+    """What names the paragraph at position ``at`` across updates: (document path, key fingerprint)."""
+    return paras.paths[paras.doc[at] - 1], keys.fps[paras.key[at]]
+
+
+def _owners(paras: "Paragraphs", keys: "KeyTable", old: dict[int, tuple], old_canonical: dict[int, int], built, member_at: np.ndarray) -> dict[tuple, int]:
+    """The new cluster of every member of ``built`` named as an old canonical (all ``keep_ids``
+    asks of its ``owner``). An old canonical's paragraph (``old_canonical``: cluster ->
+    paragraph id) that is still a member names itself: one lookup. Any other member of that
+    name has its key, and all paragraphs of a key are in one cluster, so only the members of
+    that key are looked at, and only until one has the name (a cluster of thousands of exact
+    copies is not named member by member)."""
+    ids, cluster = built.member_ids, built.member_clusters
+    order = np.argsort(ids, kind="stable")
+    member_key = paras.key[member_at]
+    key_of_fp: dict[bytes, int] | None = None
+    owner = {}
+    for cid, name in old.items():
+        j = order[min(int(np.searchsorted(ids, old_canonical.get(cid, -1), sorter=order)), len(ids) - 1)] if len(ids) else -1
+        if j >= 0 and ids[j] == old_canonical.get(cid) and _name(paras, keys, member_at[j]) == name:
+            owner[name] = int(cluster[j])
+            continue
+        if key_of_fp is None:
+            key_of_fp = {keys.fps[k]: k for k in np.unique(member_key).tolist()}
+        with_key = np.nonzero(member_key == key_of_fp.get(name[1], -1))[0]
+        if any(paras.paths[d - 1] == name[0] for d in np.unique(paras.doc[member_at[with_key]]).tolist()):
+            owner[name] = int(cluster[with_key[0]])
+    return owner
 
 
 def flag_boilerplate(conn, paras: "Paragraphs") -> tuple[int, int]:

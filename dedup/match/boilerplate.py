@@ -167,23 +167,33 @@ def _medians(group: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
 def _site_furniture(pair_cluster: np.ndarray, pair_doc: np.ndarray, k: int, sites_of: Mapping[int, Sequence[str]], sizes: Mapping[str, int]) -> np.ndarray:
     """Mask of the clusters (of ``k``; one (cluster, document) pair per document holding one)
     held by ``SITE_SHARE`` or more of the documents of a site of ``MIN_SITE_DOCS`` or more."""
-    code: dict[str, int] = {}
     docs, at = np.unique(pair_doc, return_inverse=True)
-    keys = [[code.setdefault(key, len(code)) for key in sites_of[d] if sizes[key] >= MIN_SITE_DOCS] for d in docs.tolist()]
+    n_keys, flat, names = sites_of.codes(docs) if isinstance(sites_of, SitesOf) else _codes(docs, sites_of)
+    size = np.array([sizes[name] for name in names], dtype=np.float64)
+    kept = (size >= MIN_SITE_DOCS)[flat]  # only sites of enough documents count
+    n_keys = np.bincount(np.repeat(np.arange(len(docs)), n_keys)[kept], minlength=len(docs))
+    flat = flat[kept]
     found = np.zeros(k, dtype=bool)
-    if not code:
+    if not len(flat):
         return found
-    n_keys = np.array([len(x) for x in keys], dtype=np.int64)
-    flat = np.fromiter(chain.from_iterable(keys), dtype=np.int64, count=int(n_keys.sum()))
     # every pair once per site key of its document
     per_pair = n_keys[at]
     first = np.repeat(np.cumsum(n_keys)[at] - per_pair, per_pair)
     within = np.arange(int(per_pair.sum())) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
-    held, count = np.unique(np.repeat(pair_cluster, per_pair) * len(code) + flat[first + within], return_counts=True)
-    cluster, key = np.divmod(held, len(code))
-    need = np.array([max(MIN_DOCS, SITE_SHARE * sizes[key]) for key in code], dtype=np.float64)
+    held, count = np.unique(np.repeat(pair_cluster, per_pair) * len(names) + flat[first + within], return_counts=True)
+    cluster, key = np.divmod(held, len(names))
+    need = np.maximum(MIN_DOCS, SITE_SHARE * size)
     found[cluster[count >= need[key]]] = True
     return found
+
+
+def _codes(docs: np.ndarray, sites_of: Mapping[int, Sequence[str]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The site keys of ``docs`` as codes: (keys per document, the codes document after
+    document, the key of each code)."""
+    code: dict[str, int] = {}
+    keys = [[code.setdefault(key, len(code)) for key in sites_of[d]] for d in docs.tolist()]
+    n_keys = np.array([len(x) for x in keys], dtype=np.int64)
+    return n_keys, np.fromiter(chain.from_iterable(keys), dtype=np.int64, count=int(n_keys.sum())), list(code)
 
 
 def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters: Sequence[int], sizes: Mapping[str, int] | None = None,
@@ -210,15 +220,32 @@ def corpus_boilerplate(paras, member_paragraphs: Sequence[int], member_clusters:
 
 class SitesOf(dict):
     """Document position (1-based, in ``paths``) -> its ``site_keys``, found when first asked
-    and kept (``paths`` may grow: a position once asked never changes its path)."""
+    and kept (``paths`` may grow: a position once asked never changes its path); ``codes``
+    gives them as arrays, kept for every document (an append decides clusters of thousands of
+    documents: their keys looked up one by one were most of it)."""
 
     def __init__(self, paths: Sequence[str]):
         super().__init__()
         self.paths = paths
+        self.code: dict[str, int] = {}
+        self.start = np.zeros(2, dtype=np.int64)  # codes of document d: flat[start[d]:start[d + 1]] (none for d = 0)
+        self.flat = np.zeros(0, dtype=np.int64)
 
     def __missing__(self, d: int) -> tuple[str, ...]:
         keys = self[d] = site_keys(self.paths[d - 1])
         return keys
+
+    def codes(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """``_codes`` of ``docs``, from the arrays (extended to the documents added since)."""
+        known = len(self.start) - 1
+        if known <= len(self.paths):
+            more = [[self.code.setdefault(key, len(self.code)) for key in self[d]] for d in range(known, len(self.paths) + 1)]
+            self.start = np.concatenate((self.start, self.start[-1] + np.cumsum([len(x) for x in more], dtype=np.int64)))
+            self.flat = np.concatenate((self.flat, np.fromiter(chain.from_iterable(more), dtype=np.int64)))
+        docs = np.asarray(docs, dtype=np.int64)
+        n_keys = self.start[docs + 1] - self.start[docs]
+        within = np.arange(int(n_keys.sum())) - np.repeat(np.cumsum(n_keys) - n_keys, n_keys)
+        return n_keys, self.flat[np.repeat(self.start[docs], n_keys) + within], list(self.code)
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

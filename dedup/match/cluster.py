@@ -52,6 +52,7 @@ from typing import Callable
 import numpy as np
 
 from .. import compiled
+from .distinct import distinct
 
 # A key under this share of a longer key it is contained in is a fragment of it (see fragments).
 FRAGMENT_SHARE = 0.5
@@ -123,7 +124,7 @@ def fragments(n: int, edges: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray,
     x, y = np.concatenate((a, b)), np.concatenate((b, a))
     order = np.argsort(x, kind="stable")
     starts = np.searchsorted(x[order], np.arange(n + 1))
-    known = np.unique(np.minimum(x, y) * n + np.maximum(x, y))
+    known = distinct(np.minimum(x, y) * n + np.maximum(x, y))
     degree = starts[whole + 1] - starts[whole]
     which = np.repeat(np.arange(len(small)), degree)
     offset = np.arange(len(which)) - np.repeat(np.cumsum(degree) - degree, degree)
@@ -132,7 +133,7 @@ def fragments(n: int, edges: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray,
     code = np.minimum(s, other) * n + np.maximum(s, other)
     at = np.minimum(np.searchsorted(known, code), len(known) - 1)
     lacking = (other != s) & (known[at] != code)
-    out[np.unique(s[lacking])] = True
+    out[distinct(s[lacking])] = True
     return out
 
 
@@ -150,7 +151,7 @@ def cluster_keys(n: int, edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarra
     a, b = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     while len(a):
         labels = components(n, a, b)
-        nodes = np.unique(np.concatenate((a, b)))
+        nodes = distinct(np.concatenate((a, b)))
         node_labels = labels[nodes]
         # canonical of each component: the node with the lowest rank
         order = np.lexsort((rank[nodes], node_labels))
@@ -166,7 +167,7 @@ def cluster_keys(n: int, edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarra
         canonical[accepted] = heads[members][ok]
         sim_to_canonical[accepted] = sims[ok]
         con_to_canonical[accepted] = cons[ok]
-        settled_heads = np.unique(heads[members][ok])
+        settled_heads = distinct(heads[members][ok])
         canonical[settled_heads] = settled_heads
         sim_to_canonical[settled_heads] = 1.0
         con_to_canonical[settled_heads] = 1.0
@@ -206,7 +207,7 @@ def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, 
     cx = np.concatenate((x[~head[x] & head[y]], x[~head[x] & (canonical[y] >= 0)]))
     ch = np.concatenate((y[~head[x] & head[y]], canonical[y[~head[x] & (canonical[y] >= 0)]]))
     other = (ch != canonical[cx]) & (rank[ch] < rank[cx])
-    code = np.unique(cx[other] * n + ch[other])
+    code = distinct(cx[other] * n + ch[other])
     cx, ch = code // n, code % n
     ok, jac, con_c = match(cx, ch) if len(cx) else (np.zeros(0, dtype=bool), np.zeros(0), np.zeros(0))
     cx, ch, jac, con_c = cx[ok], ch[ok], np.asarray(jac, dtype=float)[ok], np.asarray(con_c, dtype=float)[ok]
@@ -216,7 +217,7 @@ def follow_neighbours(edges: np.ndarray, jaccard: np.ndarray, rank: np.ndarray, 
     neighbour, weight = y[order], w[order]
     first_edge = np.searchsorted(x[order], np.arange(n + 1))
     first_option = np.searchsorted(cx, np.arange(n + 1))  # cx is sorted: options grouped by key
-    for k in sorted(np.unique(cx).tolist(), key=lambda key: rank[key]):
+    for k in sorted(distinct(cx).tolist(), key=lambda key: rank[key]):
         near_k, w_k = neighbour[first_edge[k] : first_edge[k + 1]], weight[first_edge[k] : first_edge[k + 1]]
         options = [(int(canonical[k]), float(sim[k]), float(con[k]))] if canonical[k] >= 0 else []
         options += list(zip(ch[first_option[k] : first_option[k + 1]].tolist(), jac[first_option[k] : first_option[k + 1]].tolist(),

@@ -41,6 +41,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import JOINED_HALF_SHARE, JOINED_MAX_OVERLAP
+from .distinct import distinct
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -246,7 +247,7 @@ def merge_edges(edges: np.ndarray, jaccard: np.ndarray, extra: np.ndarray, extra
 
 def with_joined(match, joined: np.ndarray, n: int):
     """``match(a, b)`` that also accepts the joined pairs (``judge_joined``), either way round."""
-    codes = np.unique(np.asarray(joined, dtype=np.int64).reshape(-1, 2) @ np.array([n, 1], dtype=np.int64)) if len(joined) else np.zeros(0, np.int64)
+    codes = distinct(np.asarray(joined, dtype=np.int64).reshape(-1, 2) @ np.array([n, 1], dtype=np.int64)) if len(joined) else np.zeros(0, np.int64)
 
     def joined_match(a: np.ndarray, b: np.ndarray):
         ok, jac, con = match(a, b)

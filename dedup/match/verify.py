@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import compiled
+from .distinct import distinct
 from .signatures import SHINGLE_ID_BITS, shingle_hashes, unique_per_key
 from ..workers import published, spans_by_cost
 
@@ -95,7 +96,7 @@ class KeySets:
             data, offsets, positions = self.store.read_view(np.concatenate((self.ids[a], self.ids[b])))
             inter = compiled.pair_intersections(data, offsets, positions[: len(a)], positions[len(a) :], self.k, self.dense_k, self.seed)
             return similarities(inter, self.sizes[a], self.sizes[b])
-        keys = np.unique(np.concatenate((a, b)))
+        keys = distinct(np.concatenate((a, b)))
         texts = self.store.get(self.ids[keys].tolist())
         local = ShingleSets.from_shingles(*shingle_hashes(texts, self.k, self.seed, dense_k=self.dense_k))
         return score_pairs(local, np.searchsorted(keys, a), np.searchsorted(keys, b))

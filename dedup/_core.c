@@ -1428,6 +1428,8 @@ static PyObject *paragraph_spans(PyObject *self, PyObject *args) {
 
 /* ---- UTF-8 to str without the interpreter lock ---------------------------------------- */
 
+#define DECODE_UNLOCKED_BYTES (256 * 1024)
+
 /* The length in code points and the largest code point of well-formed UTF-8 (Unicode's table
  * 3-7, what Python's strict decoder accepts); -1 at the first ill-formed sequence. */
 static Py_ssize_t utf8_measure(const unsigned char *p, Py_ssize_t len, uint32_t *maxchar) {
@@ -1484,9 +1486,12 @@ static PyObject *decode_utf8_text(PyObject *self, PyObject *arg) {
     if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0) return NULL;
     uint32_t maxchar = 0;
     Py_ssize_t n;
-    Py_BEGIN_ALLOW_THREADS
+    /* a small text is decoded holding the lock: taking it back after letting go can wait
+     * longer, behind the other threads, than decoding takes */
+    int unlock = v.len >= DECODE_UNLOCKED_BYTES;
+    PyThreadState *unlocked = unlock ? PyEval_SaveThread() : NULL;
     n = utf8_measure(v.buf, v.len, &maxchar);
-    Py_END_ALLOW_THREADS
+    if (unlock) PyEval_RestoreThread(unlocked);
     PyObject *text = NULL;
     if (n < 0) {
         text = Py_None;
@@ -1494,9 +1499,9 @@ static PyObject *decode_utf8_text(PyObject *self, PyObject *arg) {
     } else if ((text = PyUnicode_New(n, maxchar)) != NULL) {
         int kind = PyUnicode_KIND(text);
         void *data = PyUnicode_DATA(text);
-        Py_BEGIN_ALLOW_THREADS  /* a str no one else holds yet */
+        unlocked = unlock ? PyEval_SaveThread() : NULL;  /* a str no one else holds yet */
         utf8_fill(v.buf, v.len, kind, data);
-        Py_END_ALLOW_THREADS
+        if (unlock) PyEval_RestoreThread(unlocked);
     }
     PyBuffer_Release(&v);
     return text;
